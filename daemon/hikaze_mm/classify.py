@@ -1,0 +1,161 @@
+"""What a seen, vanished or moved file means for the store.
+
+Every decision runs under one lock so that two reports about the same path can never both act on a stale
+read. Reads of the disk happen in threads; the store does the writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+from .events import EventBus
+from .roots import RootSet, is_partial_name, within
+from .settle import Settler
+from .store import ModelRow, PendingRow, Store
+from .walk import FileStat, stat_file
+
+log = logging.getLogger(__name__)
+
+
+class Classifier:
+    def __init__(self, store: Store, bus: EventBus, roots: RootSet, settler: Settler, lock: asyncio.Lock):
+        self.store = store
+        self.bus = bus
+        self.roots = roots
+        self.settler = settler
+        self.lock = lock
+
+    # -- reports from the watcher and the walks ---------------------------------------------------------------
+    async def seen(self, path: str, st: FileStat | None = None) -> None:
+        """The file at `path` exists and may be new, changed, moved here, or unchanged."""
+        type_ = self.roots.type_of(path)
+        if type_ is None:
+            return
+        if st is None:
+            st = await asyncio.to_thread(stat_file, path)
+            if st is None:
+                return  # gone again already; its delete event follows
+        async with self.lock:
+            await self._seen(path, type_, st)
+
+    async def _seen(self, path: str, type_: str, st: FileStat) -> None:
+        row = await self.store.pending_by_path(path)
+        if row is not None:
+            if row.stat != st:
+                row = await self.store.resettle_pending(row.id, st)
+                self._publish_pending("pending.updated", row)
+                self.settler.touch(path)
+            elif row.status in ("settling", "hashing"):
+                self.settler.touch(path)
+            return
+        model = await self.store.model_by_path(path)
+        if model is not None and model.stat == st:
+            if model.status == "missing":
+                model = await self.store.relink_model(model.sha256, path, type_, st, None)
+                self._publish_model("model.relinked", model)
+            return
+        if await self._moved_here(path, type_, st):
+            return
+        # New content (or changed content at a model's path, which the hash will sort out).
+        row = await self.store.add_pending(path, os.path.basename(path), type_, st)
+        self._publish_pending("pending.added", row)
+        self.settler.touch(path)
+
+    async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
+        """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""
+        pending, models = await self.store.rows_for_file(st)
+        for row in pending:
+            if row.path != path and await asyncio.to_thread(stat_file, row.path) != st:
+                await self._move_pending(row, path, type_)
+                return True
+        for model in models:
+            if model.path != path and await asyncio.to_thread(stat_file, model.path) != st:
+                await self._move_model(model, path, type_, st)
+                return True
+        return False
+
+    async def gone(self, path: str) -> None:
+        async with self.lock:
+            if await asyncio.to_thread(stat_file, path) is not None:
+                return  # recreated meanwhile; its own event will come
+            await self._gone(path)
+
+    async def _gone(self, path: str) -> None:
+        self.settler.forget(path)
+        row = await self.store.pending_by_path(path)
+        if row is not None and await self.store.delete_pending(row.id):
+            self.bus.publish("pending.removed", id=row.id, path=path)
+        model = await self.store.model_by_path(path)
+        if model is not None and model.status == "ok":
+            model = await self.store.set_model_missing(model.sha256)
+            self._publish_model("model.missing", model)
+
+    async def gone_below(self, folder: str) -> None:
+        """A folder was deleted or moved away: everything known below it is gone."""
+        pending, models = await self.store.known_files()
+        paths = {r.path for r in pending} | {m.path for m in models if m.status == "ok"}
+        for path in sorted(p for p in paths if within(p, folder)):
+            await self.gone(path)
+
+    async def moved(self, src: str, dest: str) -> None:
+        type_ = self.roots.type_of(dest)
+        if type_ is None:
+            if is_partial_name(src) or self.roots.type_of(src) is None:
+                return
+            await self.gone(src)  # renamed to a name we do not track, or out of the folders
+            return
+        async with self.lock:
+            self.settler.forget(src)
+            row = await self.store.pending_by_path(src)
+            if row is not None:
+                await self._move_pending(row, dest, type_)
+                return
+            model = await self.store.model_by_path(src)
+            if model is not None and model.status == "ok":
+                st = await asyncio.to_thread(stat_file, dest)
+                if st is not None:
+                    await self._move_model(model, dest, type_, st)
+                    return
+        await self.seen(dest)  # e.g. `x.safetensors.part` renamed to `x.safetensors`
+
+    async def requeue(self, row: PendingRow) -> None:
+        """A row left settling or hashing (restart, or a walk found it idle) goes back to settling."""
+        async with self.lock:
+            if row.status == "hashing":
+                row = await self.store.set_pending_status(row.id, "settling")
+                if row is None:
+                    return
+                self._publish_pending("pending.updated", row)
+            self.settler.touch(row.path)
+
+    async def retry_error(self, row: PendingRow) -> None:
+        async with self.lock:
+            row = await self.store.resettle_pending(row.id, row.stat)
+            if row is not None:
+                self._publish_pending("pending.updated", row)
+                self.settler.touch(row.path)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    async def _move_pending(self, row: PendingRow, dest: str, type_: str) -> None:
+        moved = await self.store.move_pending(row.id, dest, os.path.basename(dest), type_)
+        self._publish_pending("pending.updated", moved)
+        if moved is not None and moved.status in ("settling", "hashing"):
+            self.settler.forget(row.path)
+            self.settler.touch(dest)
+
+    async def _move_model(self, model: ModelRow, dest: str, type_: str, st: FileStat) -> None:
+        replaced = await self.store.model_by_path(dest)
+        if replaced is not None and replaced.sha256 != model.sha256 and replaced.status == "ok":
+            self._publish_model("model.missing", await self.store.set_model_missing(replaced.sha256))
+        moved = await self.store.relink_model(model.sha256, dest, type_, st, None)
+        self._publish_model("model.moved", moved, old_path=model.path)
+
+    def _publish_pending(self, type_: str, row: PendingRow | None) -> None:
+        if row is not None:
+            self.bus.publish(type_, id=row.id, path=row.path, status=row.status)
+
+    def _publish_model(self, type_: str, model: ModelRow | None, **extra: str) -> None:
+        if model is not None:
+            self.bus.publish(type_, sha256=model.sha256, path=model.path, status=model.status, **extra)

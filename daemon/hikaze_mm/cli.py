@@ -1,0 +1,198 @@
+"""`hikaze-mm serve | scan | status`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import signal
+import sqlite3
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from . import __version__
+from .config import ConfigError, Settings, add_flags, load_settings
+from .store import SchemaTooNew
+
+log = logging.getLogger("hikaze_mm")
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hikaze-mm", description="The Hikaze Model Manager daemon.")
+    parser.add_argument("--version", action="version", version=f"hikaze-mm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("serve", "run the daemon: watch the model folders, hash new files, serve the API"),
+        ("scan", "walk the model folders once, hash what is new, then exit (no daemon needed)"),
+        ("status", "show the running daemon's status, or what the database holds"),
+    ):
+        add_flags(sub.add_parser(name, help=text, description=text))
+    return parser
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _lock(settings: Settings) -> FileLock:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.data_dir / "daemon.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ConfigError(
+            f"data_dir {settings.data_dir} is in use by another hikaze-mm; stop it or choose another data_dir"
+        ) from None
+    return lock
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args)
+        _logging(settings.log_level)
+        if args.command == "status":
+            return _status(settings)
+        if args.command == "scan" and _daemon_answers(settings):
+            return _ask_daemon_to_scan(settings)
+        with contextlib.closing(_lock(settings)):
+            runner = _serve if args.command == "serve" else _scan
+            return asyncio.run(runner(settings))
+    except (ConfigError, SchemaTooNew) as e:
+        print(f"hikaze-mm: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- serve ------------------------------------------------------------------------------------------------------
+async def _serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from .api import create_app
+    from .service import Service
+
+    service = Service(settings)
+    await service.start()
+    runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+    except OSError as e:
+        await runner.cleanup()
+        await service.stop()
+        why = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror or e})"
+        raise ConfigError(f"port {settings.port} on {settings.host} {why}; set `port` or --port") from None
+    log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
+             settings.db_path)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping")
+        await runner.cleanup()
+        await service.stop()
+        log.info("stopped")
+    return 0
+
+
+# -- scan -------------------------------------------------------------------------------------------------------
+async def _scan(settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from .service import Service
+
+    service = Service(settings, watch=False)
+    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc="walking", disable=None)
+    totals: dict[str, int] = {}
+    done: dict[str, int] = {}
+    with service.bus.subscribe(maxsize=1_000_000) as sub:
+        await service.start()
+        drain = asyncio.create_task(service.drain())
+        while not drain.done():
+            getter = asyncio.create_task(sub.get())
+            finished, _ = await asyncio.wait({getter, drain}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in finished:
+                getter.cancel()
+                break
+            event = getter.result()
+            if event is None:
+                break
+            _show(bar, event.type, event.data, totals, done)
+    bar.close()
+    counts = (await service.store.counts())["pending"]
+    await service.stop()
+    print(f"ready {counts['ready']}, conflict {counts['conflict']}, error {counts['error']}")
+    return 0
+
+
+def _show(bar: Any, type_: str, data: dict[str, Any], totals: dict[str, int], done: dict[str, int]) -> None:
+    if type_ == "scan.progress":
+        bar.set_description(f"{data['phase']}: {data['files']} files")
+    elif type_ == "hash.progress":
+        path = data["path"]
+        totals[path] = data["bytes_total"]
+        step = data["bytes_done"] - done.get(path, 0)
+        done[path] = data["bytes_done"]
+        bar.total = sum(totals.values())
+        bar.set_description("hashing")
+        bar.update(step)
+
+
+# -- status -----------------------------------------------------------------------------------------------------
+def _daemon_answers(settings: Settings) -> bool:
+    return _get(settings, "/api/health") is not None
+
+
+def _get(settings: Settings, path: str, method: str = "GET") -> Any:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}{path}"
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read() or b"{}")
+    except (OSError, ValueError):
+        return None
+
+
+def _ask_daemon_to_scan(settings: Settings) -> int:
+    answer = _get(settings, "/api/scan", "POST") or {}
+    print(f"hikaze-mm: the running daemon on port {settings.port} does the walking: "
+          f"{answer.get('status') or answer.get('error')}")
+    return 0
+
+
+def _status(settings: Settings) -> int:
+    live = _get(settings, "/api/status")
+    if live is not None:
+        print(json.dumps(live, indent=2))
+        return 0
+    db = Path(settings.db_path)
+    if not db.exists():
+        print(f"no daemon answers on port {settings.port} and there is no database at {db} yet")
+        return 1
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        pending = dict(conn.execute("SELECT status, count(*) FROM pending_import GROUP BY status").fetchall())
+        models = dict(conn.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
+    print(json.dumps({"daemon": "not running", "database": str(db),
+                      "counts": {"models": sum(models.values()), "missing": models.get("missing", 0),
+                                 "pending": pending}}, indent=2))
+    return 0

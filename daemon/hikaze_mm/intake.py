@@ -1,0 +1,152 @@
+"""Hashes settled files and files the result: a ready or conflicting pending row, or a relinked model.
+
+Small files go first, so a batch of LoRAs is not stuck behind a 20 GB checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+
+from .classify import Classifier
+from .events import EventBus
+from .hashing import FileChanged, HashCancelled, HashPool, HashResult
+from .store import HashFiling, PendingRow, Store
+from .walk import FileStat, stat_file
+
+log = logging.getLogger(__name__)
+
+
+class Intake:
+    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier):
+        self.store = store
+        self.bus = bus
+        self.pool = pool
+        self.classifier = classifier
+        self.lock = classifier.lock
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._queued: set[str] = set()
+        self._hashing: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    @property
+    def hashing(self) -> int:
+        return len(self._hashing)
+
+    def has(self, path: str) -> bool:
+        """Queued or being hashed right now."""
+        return path in self._queued or path in self._hashing
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(), name=f"hash-{i}") for i in range(self.pool.workers)]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def idle(self) -> bool:
+        return not self._queued and not self._hashing
+
+    async def on_stable(self, path: str, st: FileStat) -> None:
+        """The settler's verdict: hash this file now."""
+        if path in self._queued:
+            return
+        self._queued.add(path)
+        self._queue.put_nowait((st.size, next(self._order), path, st))
+
+    async def _worker(self) -> None:
+        while True:
+            _, _, path, st = await self._queue.get()
+            self._queued.discard(path)
+            self._hashing.add(path)
+            try:
+                await self._hash_one(path, st)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("hashing %s failed unexpectedly", path)
+            finally:
+                self._hashing.discard(path)
+
+    async def _hash_one(self, path: str, st: FileStat) -> None:
+        async with self.lock:
+            row = await self.store.pending_by_path(path)
+            if row is None:
+                return
+            row = await self.store.set_pending_status(row.id, "hashing", st)
+            if row is None:
+                return
+            self.bus.publish("pending.updated", id=row.id, path=path, status="hashing")
+
+        def progress(done: int, total: int) -> None:
+            self.bus.publish("hash.progress", id=row.id, path=path, bytes_done=done, bytes_total=total)
+
+        try:
+            result = await self.pool.hash(path, st, progress)
+        except HashCancelled:
+            return
+        except FileChanged:
+            log.info("%s changed while it was hashed; it settles again", path)
+            await self.classifier.seen(path)
+            return
+        except FileNotFoundError:
+            await self.classifier.gone(path)
+            return
+        except OSError as e:
+            await self._error(row.id, path, f"cannot read the file: {e.strerror or e}")
+            return
+        await self._file(row.id, path, result)
+
+    async def _error(self, pending_id: int, path: str, reason: str) -> None:
+        log.warning("%s: %s", path, reason)
+        async with self.lock:
+            row = await self.store.pending(pending_id)
+            if row is None or row.path != path:
+                return
+            row = await self.store.set_pending_error(pending_id, reason, await asyncio.to_thread(stat_file, path))
+            if row is not None:
+                self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
+
+    async def _file(self, pending_id: int, path: str, result: HashResult) -> None:
+        async with self.lock:
+            row = await self.store.pending(pending_id)
+            if row is None or row.path != path or row.status != "hashing":
+                return  # moved, deleted or re-settled while hashing: the newer report wins
+            await self._file_locked(row, result)
+
+    async def _file_locked(self, row: PendingRow, result: HashResult) -> None:
+        path = row.path
+        at_path = await self.store.model_by_path(path)
+        if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
+            # The model's file was overwritten with other content: that model is no longer on disk.
+            missing = await self.store.set_model_missing(at_path.sha256)
+            if missing is not None:
+                self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
+        known = await self.store.model(result.sha256)
+        if known is not None:
+            here = known.path == path
+            if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):
+                relinked = await self.store.relink_model(result.sha256, path, row.type, result.stat, row.id)
+                self.bus.publish("pending.removed", id=row.id, path=path)
+                if relinked is not None and not here:
+                    self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
+                                     old_path=known.path)
+                return
+        status = "conflict" if known is not None else "ready"
+        filing = HashFiling(result.sha256, result.blake3, result.stat, status,
+                            known.sha256 if known is not None else None, result.header)
+        filed = await self.store.file_hash(row.id, filing)
+        if filed is not None:
+            self.bus.publish("pending.updated", id=filed.id, path=path, status=filed.status,
+                             sha256=filed.sha256, blake3=filed.blake3, conflict_sha256=filed.conflict_sha256)
+            log.info("%s: %s (sha256 %s, %.1f MB/s)", path, status, result.sha256[:12],
+                     result.stat.size / 1e6 / max(result.seconds, 1e-6))

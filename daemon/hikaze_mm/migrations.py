@@ -1,0 +1,72 @@
+"""Numbered schema steps. Step N brings `PRAGMA user_version` from N-1 to N; steps are never edited once shipped."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the library, its tags and the import queue.
+    """
+    CREATE TABLE models (
+        sha256       TEXT PRIMARY KEY CHECK (length(sha256) = 64 AND sha256 = lower(sha256)),
+        blake3       TEXT,
+        path         TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        type         TEXT NOT NULL,
+        size_bytes   INTEGER NOT NULL,
+        mtime_ns     INTEGER,
+        inode        INTEGER,
+        device       INTEGER,
+        status       TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing')),
+        created_at   REAL NOT NULL,
+        updated_at   REAL NOT NULL,
+        missing_since REAL,
+        meta_json    TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX models_path ON models (path);
+    CREATE INDEX models_file ON models (device, inode);
+    CREATE INDEX models_status ON models (status);
+
+    CREATE TABLE tags (
+        id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE
+    );
+
+    CREATE TABLE model_tags (
+        sha256 TEXT NOT NULL REFERENCES models (sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+        tag_id INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        PRIMARY KEY (sha256, tag_id)
+    );
+    CREATE INDEX model_tags_tag ON model_tags (tag_id);
+
+    CREATE TABLE pending_import (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        path            TEXT NOT NULL UNIQUE,
+        size_bytes      INTEGER NOT NULL,
+        mtime_ns        INTEGER NOT NULL,
+        inode           INTEGER NOT NULL,
+        device          INTEGER NOT NULL,
+        type            TEXT NOT NULL,
+        name            TEXT NOT NULL,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('settling', 'hashing', 'ready', 'conflict', 'error', 'ignored')),
+        sha256          TEXT,
+        blake3          TEXT,
+        conflict_sha256 TEXT,
+        error           TEXT,
+        discovered_at   REAL NOT NULL,
+        hashed_at       REAL,
+        updated_at      REAL NOT NULL,
+        meta_json       TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX pending_status ON pending_import (status, type);
+    CREATE INDEX pending_file ON pending_import (device, inode);
+    CREATE INDEX pending_sha ON pending_import (sha256);
+
+    CREATE TABLE pending_tags (
+        pending_id INTEGER NOT NULL REFERENCES pending_import (id) ON DELETE CASCADE,
+        tag_id     INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+        PRIMARY KEY (pending_id, tag_id)
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,198 @@
+"""Wires the stages together and runs them: watcher and walks feed the classifier, the settler feeds the
+hash intake, the store keeps the outcome, the bus tells the world."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any
+
+from . import __version__
+from .classify import Classifier
+from .config import Settings
+from .events import EventBus
+from .hashing import HashPool
+from .intake import Intake
+from .reconcile import Reconciler, ScanProgress
+from .roots import RootSet, build_roots, is_partial_name, within
+from .settle import Settler
+from .sqlite_store import SQLiteStore
+from .store import Store
+from .watch import FsEvent, Watcher
+
+log = logging.getLogger(__name__)
+ROOT_CHECK_S = 2.0
+
+
+class Service:
+    def __init__(self, settings: Settings, *, watch: bool = True, store: Store | None = None):
+        self.settings = settings
+        self.roots: RootSet = build_roots(settings)
+        self.store: Store = store or SQLiteStore(settings.db_path)
+        self.bus = EventBus()
+        self.pool = HashPool(settings.hash_workers)
+        lock = asyncio.Lock()
+        self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
+        self.classifier = Classifier(self.store, self.bus, self.roots, self.settler, lock)
+        self.intake = Intake(self.store, self.bus, self.pool, self.classifier)
+        self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake)
+        self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
+        self._present: dict[str, bool] = {}  # top-level root -> exists
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._event_tasks: set[asyncio.Task[None]] = set()
+
+    # -- life cycle -------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.store.open()
+        reset = await self.store.reset_in_flight()
+        if reset:
+            log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
+        self.settler.start()
+        self.intake.start()
+        for row in await self.store.pending_in_flight():
+            await self.classifier.requeue(row)
+        await self._check_roots(initial=True)
+        self.reconciler.start()
+        self._tasks.append(asyncio.create_task(self._supervise(), name="roots"))
+        if self.settings.rescan_interval > 0:
+            self._tasks.append(asyncio.create_task(self._rescan_every(self.settings.rescan_interval), name="rescan"))
+
+    async def stop(self) -> None:
+        """Stop watching, abandon running hashes, leave no row `hashing`, close the database."""
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.watcher.stop)
+        await self.reconciler.stop()
+        for t in list(self._event_tasks):
+            t.cancel()
+        await asyncio.gather(*self._event_tasks, return_exceptions=True)
+        await self.settler.stop()
+        await asyncio.to_thread(self.pool.close)
+        await self.intake.stop()
+        with contextlib.suppress(Exception):
+            await self.store.reset_in_flight()
+        self.bus.close()
+        await self.store.close()
+
+    async def drain(self) -> None:
+        """Wait until the running walk is done and nothing is left to settle or hash (for `hikaze-mm scan`)."""
+        while self.reconciler.running or len(self.settler) or not self.intake.idle():
+            await asyncio.sleep(0.1)
+
+    def scan(self) -> asyncio.Task[ScanProgress]:
+        return self.reconciler.start()
+
+    # -- events -----------------------------------------------------------------------------------------------
+    def _on_fs_event(self, ev: FsEvent) -> None:
+        if ev.kind == "changed":
+            if ev.path in self.settler:
+                self.settler.touch(ev.path)  # a write burst: no stat, no database
+                return
+            if is_partial_name(ev.path):
+                target = os.path.splitext(ev.path)[0]
+                if target in self.settler:
+                    self.settler.touch(target)
+                return
+            self._spawn(self.classifier.seen(ev.path))
+        elif ev.kind == "deleted":
+            self._spawn(self.classifier.gone(ev.path))
+        elif ev.kind == "moved" and ev.dest is not None:
+            self._spawn(self.classifier.moved(ev.path, ev.dest))
+        elif ev.kind in ("dir_deleted", "dir_moved"):
+            # Moves inside the folders also arrive file by file; files that left are gone.
+            self._spawn(self.classifier.gone_below(ev.path))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._event_tasks.add(task)
+        task.add_done_callback(self._event_done)
+
+    def _event_done(self, task: asyncio.Task[None]) -> None:
+        self._event_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("handling a file event failed", exc_info=task.exception())
+
+    async def _stable(self, path: str, st: Any) -> None:
+        await self.intake.on_stable(path, st)
+
+    async def _vanished(self, path: str) -> None:
+        await self.classifier.gone(path)
+
+    # -- roots ------------------------------------------------------------------------------------------------
+    async def _check_roots(self, initial: bool = False) -> None:
+        """Watch folders that exist; notice folders that appear, vanish, or whose watcher died."""
+        loop = asyncio.get_running_loop()
+        exists = await asyncio.to_thread(lambda: {r.path: os.path.isdir(r.path) for r in self.roots})
+        for root in self.roots:
+            before = self._present.get(root.path)
+            if before == exists[root.path]:
+                continue
+            if not exists[root.path]:
+                log.warning("model folder %s does not exist (yet); it is picked up when it appears", root.path)
+            if before is not None:
+                self.bus.publish("root.changed", path=root.path, exists=exists[root.path])
+        rescan = False
+        for top in self.roots.top_level():
+            if not exists[top.path]:
+                await asyncio.to_thread(self.watcher.unwatch, top.path)
+                continue
+            appeared = not initial and not self._present.get(top.path)
+            watch = self.watcher.watches.get(top.path)
+            if self.watcher.mode == "off" or (watch is not None and watch.alive()):
+                rescan = rescan or appeared
+                continue
+            if watch is not None:
+                log.warning("the watcher of %s stopped; starting it again and re-walking the folder", top.path)
+            await asyncio.to_thread(self.watcher.watch, top.path, loop)
+            rescan = rescan or not initial
+        self._present = exists
+        if rescan:
+            await self._rescan_when_free()
+
+    async def _rescan_when_free(self) -> None:
+        while self.reconciler.running:
+            await asyncio.sleep(0.2)
+        self.reconciler.start()
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(ROOT_CHECK_S)
+            try:
+                await self._check_roots()
+            except Exception:
+                log.exception("checking the model folders failed")
+
+    async def _rescan_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            await self._rescan_when_free()
+
+    # -- status -----------------------------------------------------------------------------------------------
+    async def status(self) -> dict[str, Any]:
+        roots = []
+        for root in self.roots:
+            top = next(t for t in self.roots.top_level() if within(root.path, t.path))
+            watch = self.watcher.watches.get(top.path)
+            roots.append({
+                "path": root.path,
+                "type": root.type,
+                "source": root.source,
+                "exists": self._present.get(root.path, False),
+                "mode": watch.mode if watch else "off",
+                "note": watch.reason if watch else None,
+            })
+        running = self.reconciler.progress
+        return {
+            "version": __version__,
+            "roots": roots,
+            "queues": {"settling": len(self.settler), "hashing": self.intake.hashing, "queued": self.intake.queued},
+            "hashing": [
+                {"path": p, "bytes_done": d, "bytes_total": t} for p, (d, t) in self.pool.active.items()
+            ],
+            "counts": await self.store.counts(),
+            "scan": running.to_wire() if running else None,
+            "last_scan": self.reconciler.last.to_wire() if self.reconciler.last else None,
+        }

@@ -1,0 +1,328 @@
+"""The store on SQLite: one writer connection (WAL, BEGIN IMMEDIATE, one transaction per change) and one
+read-only connection, so API reads never wait behind a write."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .store import HashFiling, ModelRow, PendingRow, SchemaTooNew
+from .walk import FileStat
+
+PENDING_COLUMNS = (
+    "id, path, name, type, size_bytes, mtime_ns, inode, device, status, sha256, blake3, conflict_sha256, "
+    "error, discovered_at, hashed_at"
+)
+MODEL_COLUMNS = (
+    "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at"
+)
+
+
+def _pending(row: Any) -> PendingRow | None:
+    return PendingRow(*row) if row is not None else None
+
+
+def _model(row: Any) -> ModelRow | None:
+    return ModelRow(*row) if row is not None else None
+
+
+def _name(path: str) -> str:
+    return os.path.basename(path)
+
+
+async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
+    db = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+    await db.execute("PRAGMA busy_timeout = 30000")
+    await db.execute("PRAGMA foreign_keys = ON")
+    if read_only:
+        await db.execute("PRAGMA query_only = ON")
+    else:
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+class SQLiteStore:
+    def __init__(self, path: Path):
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = await _connect(self.path, read_only=False)
+        try:
+            await self._migrate()
+            self._reader = await _connect(self.path, read_only=True)
+        except BaseException:
+            await self._db.close()
+            self._db = None
+            raise
+
+    async def close(self) -> None:
+        for conn in (self._reader, self._db):
+            if conn is not None:
+                await conn.close()
+        self._db = self._reader = None
+
+    async def _migrate(self) -> None:
+        assert self._db is not None
+        async with self._db.execute("PRAGMA user_version") as cur:
+            (version,) = await cur.fetchone()
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"database {self.path} has schema {version}, newer than this hikaze-mm ({SCHEMA_VERSION}); "
+                "upgrade hikaze-mm or point data_dir elsewhere"
+            )
+        for number in range(version + 1, SCHEMA_VERSION + 1):
+            async with self._write() as db:
+                for statement in _statements(MIGRATIONS[number - 1]):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {number}")
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One logical change: all of it or none of it."""
+        assert self._db is not None, "store is not open"
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        assert self._reader is not None, "store is not open"
+        async with self._reader.execute(sql, args) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        assert self._reader is not None, "store is not open"
+        async with self._reader.execute(sql, args) as cur:
+            return list(await cur.fetchall())
+
+    # -- reading --------------------------------------------------------------------------------------------
+    async def pending(self, pending_id: int) -> PendingRow | None:
+        return _pending(await self._one(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id = ?", (pending_id,)))
+
+    async def pending_by_path(self, path: str) -> PendingRow | None:
+        return _pending(await self._one(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE path = ?", (path,)))
+
+    async def pending_detail(self, pending_id: int) -> dict[str, Any] | None:
+        row = await self._one(
+            f"SELECT {PENDING_COLUMNS}, meta_json FROM pending_import WHERE id = ?", (pending_id,)
+        )
+        if row is None:
+            return None
+        item = PendingRow(*row[:-1]).to_wire()
+        item["meta_json"] = json.loads(row[-1] or "{}")
+        tags = await self._all(
+            "SELECT t.id, t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id "
+            "WHERE p.pending_id = ? ORDER BY t.name",
+            (pending_id,),
+        )
+        item["tags"] = [{"id": i, "name": n} for i, n in tags]
+        return item
+
+    async def list_pending(
+        self, status: str | None, type_: str | None, limit: int, offset: int
+    ) -> tuple[list[PendingRow], int]:
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if type_ is not None:
+            where.append("type = ?")
+            args.append(type_)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        (total,) = await self._one(f"SELECT count(*) FROM pending_import {clause}", tuple(args))
+        rows = await self._all(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import {clause} ORDER BY id LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [PendingRow(*r) for r in rows], total
+
+    async def pending_in_flight(self) -> list[PendingRow]:
+        rows = await self._all(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE status IN ('settling', 'hashing') ORDER BY id"
+        )
+        return [PendingRow(*r) for r in rows]
+
+    async def model(self, sha256: str) -> ModelRow | None:
+        return _model(await self._one(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?", (sha256,)))
+
+    async def model_by_path(self, path: str) -> ModelRow | None:
+        return _model(await self._one(
+            f"SELECT {MODEL_COLUMNS} FROM models WHERE path = ? ORDER BY status = 'ok' DESC LIMIT 1", (path,)
+        ))
+
+    async def rows_for_file(self, stat: FileStat) -> tuple[list[PendingRow], list[ModelRow]]:
+        """Rows whose recorded file is this one (same device, inode, size and mtime): the candidates for a move."""
+        args = (stat.device, stat.inode, stat.size, stat.mtime_ns)
+        cond = "device = ? AND inode = ? AND size_bytes = ? AND mtime_ns = ?"
+        pending = await self._all(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE {cond}", args)
+        models = await self._all(f"SELECT {MODEL_COLUMNS} FROM models WHERE {cond}", args)
+        return [PendingRow(*r) for r in pending], [ModelRow(*r) for r in models]
+
+    async def known_files(self) -> tuple[list[PendingRow], list[ModelRow]]:
+        pending = await self._all(f"SELECT {PENDING_COLUMNS} FROM pending_import")
+        models = await self._all(f"SELECT {MODEL_COLUMNS} FROM models")
+        return [PendingRow(*r) for r in pending], [ModelRow(*r) for r in models]
+
+    async def counts(self) -> dict[str, Any]:
+        by_status = dict.fromkeys(("settling", "hashing", "ready", "conflict", "error", "ignored"), 0)
+        for status, n in await self._all("SELECT status, count(*) FROM pending_import GROUP BY status"):
+            by_status[status] = n
+        models = dict(await self._all("SELECT status, count(*) FROM models GROUP BY status"))
+        return {
+            "models": models.get("ok", 0) + models.get("missing", 0),
+            "missing": models.get("missing", 0),
+            "pending": by_status,
+        }
+
+    # -- writing --------------------------------------------------------------------------------------------
+    async def reset_in_flight(self) -> int:
+        async with self._write() as db:
+            cur = await db.execute(
+                "UPDATE pending_import SET status = 'settling', updated_at = ? WHERE status = 'hashing'",
+                (time.time(),),
+            )
+            return cur.rowcount
+
+    async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
+        now = time.time()
+        async with self._write() as db, db.execute(
+            "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
+            f"discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) RETURNING {PENDING_COLUMNS}",
+            (path, stat.size, stat.mtime_ns, stat.inode, stat.device, type_, name, now, now),
+        ) as cur:
+            row = await cur.fetchone()
+        return PendingRow(*row)
+
+    async def _update_pending(self, pending_id: int, sets: str, args: tuple[Any, ...]) -> PendingRow | None:
+        async with self._write() as db, db.execute(
+            f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
+            (*args, time.time(), pending_id),
+        ) as cur:
+            return _pending(await cur.fetchone())
+
+    async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None:
+        return await self._update_pending(
+            pending_id,
+            "status = 'settling', size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, sha256 = NULL, "
+            "blake3 = NULL, conflict_sha256 = NULL, error = NULL, hashed_at = NULL",
+            (stat.size, stat.mtime_ns, stat.inode, stat.device),
+        )
+
+    async def set_pending_status(
+        self, pending_id: int, status: str, stat: FileStat | None = None
+    ) -> PendingRow | None:
+        if stat is None:
+            return await self._update_pending(pending_id, "status = ?", (status,))
+        return await self._update_pending(
+            pending_id,
+            "status = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ?",
+            (status, stat.size, stat.mtime_ns, stat.inode, stat.device),
+        )
+
+    async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None:
+        if stat is None:
+            return await self._update_pending(pending_id, "status = 'error', error = ?", (error,))
+        return await self._update_pending(
+            pending_id,
+            "status = 'error', error = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ?",
+            (error, stat.size, stat.mtime_ns, stat.inode, stat.device),
+        )
+
+    async def file_hash(self, pending_id: int, filing: HashFiling) -> PendingRow | None:
+        st = filing.stat
+        async with self._write() as db:
+            async with db.execute("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            meta = json.loads(row[0] or "{}")
+            meta["header"] = filing.header
+            async with db.execute(
+                "UPDATE pending_import SET status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, "
+                "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, hashed_at = ?, updated_at = ?, meta_json = ? "
+                f"WHERE id = ? RETURNING {PENDING_COLUMNS}",
+                (filing.status, filing.sha256, filing.blake3, filing.conflict_sha256, st.size, st.mtime_ns,
+                 st.inode, st.device, time.time(), time.time(), json.dumps(meta), pending_id),
+            ) as cur:
+                return _pending(await cur.fetchone())
+
+    async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None:
+        async with self._write() as db:
+            # A row already at the destination describes a file that the move just replaced.
+            await db.execute("DELETE FROM pending_import WHERE path = ? AND id != ?", (path, pending_id))
+            async with db.execute(
+                f"UPDATE pending_import SET path = ?, name = ?, type = ?, updated_at = ? WHERE id = ? "
+                f"RETURNING {PENDING_COLUMNS}",
+                (path, name, type_, time.time(), pending_id),
+            ) as cur:
+                return _pending(await cur.fetchone())
+
+    async def delete_pending(self, pending_id: int) -> bool:
+        async with self._write() as db:
+            cur = await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
+            return cur.rowcount > 0
+
+    async def relink_model(
+        self, sha256: str, path: str, type_: str, stat: FileStat, pending_id: int | None
+    ) -> ModelRow | None:
+        now = time.time()
+        async with self._write() as db:
+            if pending_id is not None:
+                await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
+            async with db.execute(
+                "UPDATE models SET path = ?, name = CASE WHEN name = '' THEN ? ELSE name END, type = ?, "
+                "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, status = 'ok', missing_since = NULL, "
+                f"updated_at = ? WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
+                (path, _name(path), type_, stat.size, stat.mtime_ns, stat.inode, stat.device, now, sha256),
+            ) as cur:
+                return _model(await cur.fetchone())
+
+    async def move_model(self, sha256: str, path: str, type_: str) -> ModelRow | None:
+        async with self._write() as db, db.execute(
+            f"UPDATE models SET path = ?, type = ?, updated_at = ? WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
+            (path, type_, time.time(), sha256),
+        ) as cur:
+            return _model(await cur.fetchone())
+
+    async def set_model_missing(self, sha256: str) -> ModelRow | None:
+        now = time.time()
+        async with self._write() as db, db.execute(
+            "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, ?), updated_at = ? "
+            f"WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
+            (now, now, sha256),
+        ) as cur:
+            return _model(await cur.fetchone())
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (ours never put a semicolon inside a literal)."""
+    parts, current = [], ""
+    for piece in script.split(";"):
+        current += piece
+        if sqlite3.complete_statement(current + ";"):
+            if current.strip():
+                parts.append(current.strip())
+            current = ""
+        else:
+            current += ";"
+    return parts

@@ -1,0 +1,112 @@
+"""The store interface and its records. The SQLite implementation lives in `sqlite_store`; a shared
+PostgreSQL store for several ComfyUI machines would implement the same protocol."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from .walk import FileStat
+
+PENDING_STATUSES = ("settling", "hashing", "ready", "conflict", "error", "ignored")
+MODEL_STATUSES = ("ok", "missing")
+
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer hikaze-mm; it is left untouched."""
+
+
+@dataclass
+class PendingRow:
+    id: int
+    path: str
+    name: str
+    type: str
+    size_bytes: int
+    mtime_ns: int
+    inode: int
+    device: int
+    status: str
+    sha256: str | None
+    blake3: str | None
+    conflict_sha256: str | None
+    error: str | None
+    discovered_at: float
+    hashed_at: float | None
+
+    @property
+    def stat(self) -> FileStat:
+        return FileStat(self.size_bytes, self.mtime_ns, self.inode, self.device)
+
+    def to_wire(self) -> dict[str, Any]:
+        d = asdict(self)
+        for internal in ("mtime_ns", "inode", "device"):
+            del d[internal]
+        return d
+
+
+@dataclass
+class ModelRow:
+    sha256: str
+    blake3: str | None
+    path: str
+    name: str
+    type: str
+    size_bytes: int
+    mtime_ns: int | None
+    inode: int | None
+    device: int | None
+    status: str
+    created_at: float
+    updated_at: float
+
+    @property
+    def stat(self) -> FileStat:
+        return FileStat(self.size_bytes, self.mtime_ns or 0, self.inode or 0, self.device or 0)
+
+
+@dataclass(frozen=True)
+class HashFiling:
+    """What to write for a hashed pending row."""
+
+    sha256: str
+    blake3: str
+    stat: FileStat
+    status: str  # ready | conflict
+    conflict_sha256: str | None
+    header: dict[str, Any]
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # reading
+    async def pending(self, pending_id: int) -> PendingRow | None: ...
+    async def pending_by_path(self, path: str) -> PendingRow | None: ...
+    async def pending_detail(self, pending_id: int) -> dict[str, Any] | None: ...
+    async def list_pending(
+        self, status: str | None, type_: str | None, limit: int, offset: int
+    ) -> tuple[list[PendingRow], int]: ...
+    async def pending_in_flight(self) -> list[PendingRow]: ...
+    async def model(self, sha256: str) -> ModelRow | None: ...
+    async def model_by_path(self, path: str) -> ModelRow | None: ...
+    async def rows_for_file(self, stat: FileStat) -> tuple[list[PendingRow], list[ModelRow]]: ...
+    async def known_files(self) -> tuple[list[PendingRow], list[ModelRow]]: ...
+    async def counts(self) -> dict[str, Any]: ...
+
+    # writing: each call is one transaction
+    async def reset_in_flight(self) -> int: ...
+    async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow: ...
+    async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None: ...
+    async def set_pending_status(
+        self, pending_id: int, status: str, stat: FileStat | None = None
+    ) -> PendingRow | None: ...
+    async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None: ...
+    async def file_hash(self, pending_id: int, filing: HashFiling) -> PendingRow | None: ...
+    async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None: ...
+    async def delete_pending(self, pending_id: int) -> bool: ...
+    async def relink_model(self, sha256: str, path: str, type_: str, stat: FileStat,
+                           pending_id: int | None) -> ModelRow | None: ...
+    async def move_model(self, sha256: str, path: str, type_: str) -> ModelRow | None: ...
+    async def set_model_missing(self, sha256: str) -> ModelRow | None: ...
