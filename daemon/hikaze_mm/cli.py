@@ -45,18 +45,19 @@ def _logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for chatty in ("aiosqlite", "filelock", "watchdog"):
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
-def _lock(settings: Settings) -> FileLock:
+def _lock(settings: Settings) -> contextlib.AbstractContextManager[Any]:
+    """One daemon per database: a second writer would break the one-writer rule."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.data_dir / "daemon.lock"))
     try:
-        lock.acquire(timeout=0)
+        return FileLock(str(settings.data_dir / "daemon.lock")).acquire(timeout=0)
     except Timeout:
         raise ConfigError(
             f"data_dir {settings.data_dir} is in use by another hikaze-mm; stop it or choose another data_dir"
         ) from None
-    return lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             return _status(settings)
         if args.command == "scan" and _daemon_answers(settings):
             return _ask_daemon_to_scan(settings)
-        with contextlib.closing(_lock(settings)):
+        with _lock(settings):
             runner = _serve if args.command == "serve" else _scan
             return asyncio.run(runner(settings))
     except (ConfigError, SchemaTooNew) as e:

@@ -30,6 +30,8 @@ class Intake:
         self._order = itertools.count()
         self._queued: set[str] = set()
         self._hashing: set[str] = set()
+        self.files_hashed = 0  # since start: lets a user (and a test) see that unchanged files are not re-read
+        self.bytes_hashed = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -104,6 +106,8 @@ class Intake:
         except OSError as e:
             await self._error(row.id, path, f"cannot read the file: {e.strerror or e}")
             return
+        self.files_hashed += 1
+        self.bytes_hashed += result.stat.size
         await self._file(row.id, path, result)
 
     async def _error(self, pending_id: int, path: str, reason: str) -> None:

@@ -189,6 +189,7 @@ class Service:
             "version": __version__,
             "roots": roots,
             "queues": {"settling": len(self.settler), "hashing": self.intake.hashing, "queued": self.intake.queued},
+            "session": {"files_hashed": self.intake.files_hashed, "bytes_hashed": self.intake.bytes_hashed},
             "hashing": [
                 {"path": p, "bytes_done": d, "bytes_total": t} for p, (d, t) in self.pool.active.items()
             ],

@@ -96,12 +96,12 @@ class Watcher:
         sink: Callable[[FsEvent], None],
         mode: str,
         poll_interval: float,
-        native_factory: Callable[[], BaseObserver] = Observer,
+        native_factory: Callable[[], BaseObserver] | None = None,
     ):
         self._sink = sink
         self.mode = mode
         self._poll_interval = poll_interval
-        self._native_factory = native_factory
+        self._native_factory = native_factory or Observer
         self.watches: dict[str, Watch] = {}
 
     def watch(self, path: str, loop: asyncio.AbstractEventLoop) -> Watch | None:

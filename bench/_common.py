@@ -1,0 +1,64 @@
+"""Helpers shared by the benchmark scripts (imported from the script's own folder, which Python puts on sys.path)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+GIB = 1024**3
+MIB = 1024**2
+
+
+def make_library(models: Path, folders: int, per_folder: int, size: int, subfolder: str = "loras") -> int:
+    """A tree of small `.safetensors` files with distinct content, so every file hashes to its own model."""
+    count = 0
+    for d in range(folders):
+        folder = models / subfolder / f"dir{d:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in range(per_folder):
+            # A counter prefix keeps every file's content (and so its sha256) unique; os.urandom would too, but
+            # deterministic content makes a rerun comparable.
+            body = f"{count:016d}".encode().ljust(size, b"x")
+            (folder / f"model{f:03d}.safetensors").write_bytes(body)
+            count += 1
+    return count
+
+
+def walk_and_stat(top: str) -> int:
+    """The baseline for a reconcile: the least work that can notice every file's size and mtime."""
+    n = 0
+    for folder, _dirs, files in os.walk(top):
+        for name in files:
+            os.stat(os.path.join(folder, name))
+            n += 1
+    return n
+
+
+def best_median(samples: list[float]) -> tuple[float, float]:
+    return min(samples), statistics.median(samples)
+
+
+@contextmanager
+def timed(sink: list[float], clock: Callable[[], float] = time.perf_counter) -> Iterator[None]:
+    start = clock()
+    yield
+    sink.append(clock() - start)
+
+
+def verdict(ok: bool) -> str:
+    return "meets the goal" if ok else "MISSES the goal"
+
+
+def proc_memory(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS and VmHWM of a process in KiB, read from /proc (Linux only)."""
+    found: dict[str, int] = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0])
+    return found

@@ -1,0 +1,213 @@
+"""Shared test parts: the real daemon as a subprocess on a loopback port, real temp folders, polling with deadlines."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import blake3
+import pytest
+
+T = TypeVar("T")
+DEADLINE_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def digests(path: Path) -> tuple[str, str]:
+    data = path.read_bytes()
+    return hashlib.sha256(data).hexdigest(), blake3.blake3(data).hexdigest()
+
+
+def write_model(path: Path, size: int = 64 * 1024, seed: bytes | None = None) -> Path:
+    """A model-like file of `size` bytes whose content depends on its name (or `seed`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    block = hashlib.sha512(seed or path.name.encode()).digest()
+    path.write_bytes((block * (size // len(block) + 1))[:size])
+    return path
+
+
+async def slow_write(path: Path, chunks: int, pause: float, chunk_size: int = 256 * 1024) -> None:
+    """Write like a download does: a chunk, a pause, the next chunk (the pauses pace a writer, they wait on nothing)."""
+    with path.open("wb") as f:
+        for i in range(chunks):
+            f.write(bytes([i]) * chunk_size)
+            f.flush()
+            await asyncio.sleep(pause)
+
+
+async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: float = DEADLINE_S) -> T:
+    """Poll `check` until it returns something truthy or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last answer: {last!r}")
+
+
+class EventLog:
+    """Collects the daemon's SSE events in the background."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.connected = asyncio.Event()
+
+    async def run(self, session: aiohttp.ClientSession, url: str) -> None:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as resp:
+            self.connected.set()
+            data_lines: list[str] = []
+            async for raw in resp.content:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("data: "):
+                    data_lines.append(line[6:])
+                elif line == "" and data_lines:
+                    self.events.append(json.loads("\n".join(data_lines)))
+                    data_lines = []
+
+    def of(self, type_: str, **match: Any) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == type_ and all(e.get(k) == v for k, v in match.items())]
+
+
+class Daemon:
+    """`hikaze-mm serve` in a subprocess, with a client for its API."""
+
+    def __init__(self, tmp: Path, *args: str, settle: float = 0.3, data_dir: Path | None = None):
+        self.port = free_port()
+        self.data_dir = data_dir or tmp / "data"
+        self.args = [
+            "--data-dir", str(self.data_dir), "--port", str(self.port),
+            "--settle-seconds", str(settle), "--log-level", "debug", *args,
+        ]
+        self.log_path = tmp / f"daemon-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Daemon:
+        env = {**os.environ, "HIKAZE_MM_CONFIG": ""}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hikaze_mm", "serve", *self.args], stdout=log, stderr=log, env=env
+            )
+        self.session = self.session or aiohttp.ClientSession()
+
+        async def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+            with contextlib.suppress(aiohttp.ClientError):
+                return (await self.get("/api/health"))["status"] == "ok"
+            return False
+
+        await poll(healthy, "the daemon to answer /api/health")
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
+        assert self.session is not None
+        async with self.session.request(method, self.url + path, **kw) as resp:
+            return resp.status, await resp.json(content_type=None)
+
+    async def get(self, path: str) -> Any:
+        status, body = await self.request("GET", path)
+        assert status == 200, (status, body)
+        return body
+
+    async def pending(self, **filters: str) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **filters}.items())
+        return (await self.get(f"/api/pending?{query}"))["pending"]
+
+    async def wait_row(self, path: Path, status: str = "ready", timeout: float = DEADLINE_S) -> dict[str, Any]:
+        async def found() -> dict[str, Any] | None:
+            rows = [r for r in await self.pending() if r["path"] == str(path)]
+            return rows[0] if rows and rows[0]["status"] == status else None
+
+        return await poll(found, f"{path} to be {status}", timeout)
+
+    async def wait_idle(self) -> dict[str, Any]:
+        async def idle() -> dict[str, Any] | None:
+            st = await self.get("/api/status")
+            q = st["queues"]
+            busy = st["scan"] is not None or q["settling"] or q["hashing"] or q["queued"]
+            return None if busy or st["last_scan"] is None else st
+
+        return await poll(idle, "the daemon to be idle")
+
+    async def events(self) -> tuple[EventLog, asyncio.Task[None]]:
+        assert self.session is not None
+        log = EventLog()
+        task = asyncio.create_task(log.run(self.session, self.url + "/api/events"))
+        await asyncio.wait_for(log.connected.wait(), DEADLINE_S)
+        return log, task
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=DEADLINE_S)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(timeout=DEADLINE_S)
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.terminate()
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    root = tmp_path / "models"
+    for folder in ("checkpoints", "loras", "vae"):
+        (root / folder).mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+async def daemon_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
+    started: list[Daemon] = []
+
+    async def start(*args: str, **kw: Any) -> Daemon:
+        d = Daemon(tmp_path, *args, **kw)
+        started.append(d)
+        return await d.start()
+
+    yield start
+    for d in started:
+        await d.close()
+
+
+@pytest.fixture
+async def daemon(daemon_factory: Callable[..., Awaitable[Daemon]], models: Path) -> Daemon:
+    return await daemon_factory("--models-root", str(models))
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = DEADLINE_S) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hikaze_mm", *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "HIKAZE_MM_CONFIG": "", **(env or {})},
+    )
