@@ -206,7 +206,9 @@ async def daemon(daemon_factory: Callable[..., Awaitable[Daemon]], models: Path)
     return await daemon_factory("--models-root", str(models))
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = DEADLINE_S) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = DEADLINE_S
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hikaze_mm", *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "HIKAZE_MM_CONFIG": "", **(env or {})},

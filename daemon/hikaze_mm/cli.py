@@ -9,6 +9,7 @@ import errno
 import json
 import logging
 import signal
+import socket
 import sqlite3
 import sys
 import urllib.error
@@ -86,17 +87,12 @@ async def _serve(settings: Settings) -> int:
     from .api import create_app
     from .service import Service
 
+    sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
     service = Service(settings)
     await service.start()
     runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5)
     await runner.setup()
-    try:
-        await web.TCPSite(runner, settings.host, settings.port).start()
-    except OSError as e:
-        await runner.cleanup()
-        await service.stop()
-        why = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror or e})"
-        raise ConfigError(f"port {settings.port} on {settings.host} {why}; set `port` or --port") from None
+    await web.SockSite(runner, sock).start()
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
              settings.db_path)
     stop = asyncio.Event()
@@ -111,6 +107,23 @@ async def _serve(settings: Settings) -> int:
         await service.stop()
         log.info("stopped")
     return 0
+
+
+def _bind(settings: Settings) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        raise ConfigError(f"host {settings.host!r} cannot be used: {e.strerror or e}; set `host` or --host") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        why = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror or e})"
+        raise ConfigError(f"port {settings.port} on {settings.host} {why}; set `port` or --port") from None
+    return sock
 
 
 # -- scan -------------------------------------------------------------------------------------------------------
