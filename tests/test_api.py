@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import Daemon, free_port, poll, write_model
 
+from conftest import Daemon, free_port, poll, write_model
 from hikaze_mm.api import create_app
 from hikaze_mm.config import Settings
 from hikaze_mm.service import Service
@@ -109,7 +109,8 @@ async def service(tmp_path: Path, models: Path) -> AsyncIterator[Service]:
 
 
 async def test_second_scan_while_one_runs_is_409(service: Service, models: Path):
-    async with TestServer(create_app(service), host="127.0.0.1", port=service.settings.port) as server, aiohttp.ClientSession() as http:
+    server = TestServer(create_app(service), host="127.0.0.1", port=service.settings.port)
+    async with server, aiohttp.ClientSession() as http:
         await poll(_idle(service), "the start-up walk to finish")
         write_model(models / "loras" / "new.safetensors")
         async with service.classifier.lock:  # holds the walk in its compare step

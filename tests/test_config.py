@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from conftest import Daemon, digests, run_cli, write_model
 from hikaze_mm.config import KEYS, load_settings
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from conftest import Daemon, digests, poll, write_model
-
 from hikaze_mm.sqlite_store import SQLiteStore
 
 
