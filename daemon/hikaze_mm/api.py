@@ -23,6 +23,7 @@ SERVICE = web.AppKey("service", Service)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 SSE_KEEPALIVE_S = 15.0
 MAX_LIMIT = 1000
+MAX_ID = 2**63 - 1  # SQLite's integer range
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,8 +64,8 @@ def _path_id(request: web.Request) -> int:
         value = int(raw)
     except ValueError:
         raise BadRequest(f"a pending id is a whole number, got {raw!r}") from None
-    if value < 1:
-        raise BadRequest(f"a pending id is a positive number, got {value}")
+    if not 1 <= value <= MAX_ID:
+        raise BadRequest(f"a pending id is a positive number below 2^63, got {raw}")
     return value
 
 
@@ -77,6 +78,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         body = json.loads(text)
     except ValueError as e:
         raise BadRequest(f"the body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadRequest("the body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
@@ -148,7 +151,7 @@ async def list_pending(request: web.Request) -> web.Response:
     status_ = _choice_param(request, "status", PENDING_STATUSES)
     type_ = _choice_param(request, "type", None)
     limit = _int_param(request, "limit", 100, 0, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 0, 2**62)
+    offset = _int_param(request, "offset", 0, 0, MAX_ID)
     rows, total = await service.store.list_pending(status_, type_, limit, offset)
     return web.json_response({"pending": [r.to_wire() for r in rows], "total": total})
 

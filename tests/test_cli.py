@@ -1,0 +1,67 @@
+"""`hikaze-mm scan` and `hikaze-mm status`, and unreadable files becoming error rows."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+from conftest import Daemon, digests, run_cli, write_model
+
+
+def test_scan_without_daemon_hashes_everything_then_exits(tmp_path: Path, models: Path):
+    a = write_model(models / "loras" / "a.safetensors", 300_000)
+    b = write_model(models / "checkpoints" / "b.ckpt", 200_000)
+    data = tmp_path / "data"
+    result = run_cli("scan", "--models-root", str(models), "--data-dir", str(data), "--settle-seconds", "0")
+    assert result.returncode == 0, result.stderr
+    assert "ready 2, conflict 0, error 0" in result.stdout
+    with sqlite3.connect(data / "library.sqlite3") as conn:
+        rows = dict(conn.execute("SELECT path, sha256 FROM pending_import WHERE status = 'ready'").fetchall())
+    assert rows == {str(a): digests(a)[0], str(b): digests(b)[0]}
+
+    again = run_cli("scan", "--models-root", str(models), "--data-dir", str(data), "--settle-seconds", "0")
+    assert again.returncode == 0 and "ready 2" in again.stdout
+
+
+def test_status_reads_the_database_when_no_daemon_runs(tmp_path: Path, models: Path):
+    write_model(models / "vae" / "v.safetensors")
+    data = tmp_path / "data"
+    assert run_cli("scan", "--models-root", str(models), "--data-dir", str(data)).returncode == 0
+    result = run_cli("status", "--data-dir", str(data), "--port", "1")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["daemon"] == "not running" and answer["counts"]["pending"] == {"ready": 1}
+
+
+async def test_status_and_scan_ask_the_running_daemon(daemon: Daemon, models: Path):
+    await daemon.wait_idle()
+    status = run_cli("status", "--data-dir", str(daemon.data_dir), "--port", str(daemon.port))
+    assert status.returncode == 0 and json.loads(status.stdout)["version"]
+    scan = run_cli("scan", "--data-dir", str(daemon.data_dir), "--port", str(daemon.port))
+    assert scan.returncode == 0 and "the running daemon" in scan.stdout and "started" in scan.stdout
+
+
+async def test_unreadable_file_is_an_error_row_and_the_rest_goes_on(daemon: Daemon, models: Path):
+    broken = models / "loras" / "broken.safetensors"
+    os.symlink("/proc/self/mem", broken)  # a regular file whose first read fails with EIO, even for root
+    good = write_model(models / "loras" / "good.safetensors")
+    row = await daemon.wait_row(broken, status="error")
+    assert "Input/output error" in row["error"] and row["sha256"] is None
+    assert (await daemon.wait_row(good))["sha256"] == digests(good)[0]
+
+
+async def test_no_request_makes_the_server_fail(daemon: Daemon):
+    odd = [
+        "/api/pending/%00", "/api/pending/" + "9" * 400, "/api/pending/-1", "/api/pending/1.5",
+        "/api/pending?limit=1e3", "/api/pending?limit=&offset=", "/api/pending?status=%F0%9F%92%A5",
+        "/api/pending?type=" + "x" * 5000, "/api/%2e%2e/%2e%2e/etc/passwd", "/api/pending/1/extra",
+    ]
+    for path in odd:
+        code, body = await daemon.request("GET", path)
+        assert 200 <= code < 500 and (code == 200 or body["error"]), (path, code, body)
+    for body in ("", "{}", "null", '{"roots": []}', '{"roots": [1]}', "\xff\xfe", "[" * 10000):
+        code, answer = await daemon.request("POST", "/api/scan", data=body.encode("utf-8", "surrogateescape"),
+                                            headers={"Content-Type": "application/json"})
+        assert code in (202, 400, 409), (body[:20], code, answer)
