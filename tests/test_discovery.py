@@ -190,3 +190,31 @@ async def _row(daemon: Daemon, path: Path) -> dict | None:
 async def _has_row(daemon: Daemon, path: Path, status: str) -> bool:
     row = await _row(daemon, path)
     return row is not None and row["status"] == status
+
+
+async def test_renamed_folder_keeps_rows_and_hashes(daemon: Daemon, models: Path):
+    a = write_model(models / "loras" / "pack" / "a.safetensors")
+    b = write_model(models / "loras" / "pack" / "deeper" / "b.safetensors")
+    rows = [await daemon.wait_row(a), await daemon.wait_row(b)]
+    (models / "loras" / "pack").rename(models / "loras" / "renamed")
+    moved = [await daemon.wait_row(models / "loras" / "renamed" / "a.safetensors"),
+             await daemon.wait_row(models / "loras" / "renamed" / "deeper" / "b.safetensors")]
+    assert [r["id"] for r in moved] == [r["id"] for r in rows]
+    await daemon.wait_idle()
+    assert len(await daemon.pending()) == 2
+    assert (await daemon.get("/api/status"))["session"]["files_hashed"] == 2
+
+
+async def test_empty_root_is_offline_not_emptied(daemon_factory, tmp_path: Path):
+    share = tmp_path / "share"
+    path = write_model(share / "lora.safetensors")
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(f"nas:\n  loras: {share}\n")
+    first: Daemon = await daemon_factory("--extra-model-paths", str(extra))
+    row = await first.wait_row(path)
+    assert first.terminate() == 0
+    hidden = tmp_path / "unmounted.safetensors"
+    path.rename(hidden)  # the share is unmounted while the daemon is down: its mount point is empty
+    second: Daemon = await daemon_factory("--extra-model-paths", str(extra), data_dir=first.data_dir)
+    await second.wait_idle()
+    assert await second.pending() == [row]

@@ -47,7 +47,7 @@ class Classifier:
                 row = await self.store.resettle_pending(row.id, st)
                 self._publish_pending("pending.updated", row)
                 self.settler.touch(path)
-            elif row.status in ("settling", "hashing"):
+            elif row.status == "settling" and path not in self.settler:
                 self.settler.touch(path)
             return
         model = await self.store.model_by_path(path)
@@ -92,12 +92,23 @@ class Classifier:
             model = await self.store.set_model_missing(model.sha256)
             self._publish_model("model.missing", model)
 
-    async def gone_below(self, folder: str) -> None:
-        """A folder was deleted or moved away: everything known below it is gone."""
+    async def _known_below(self, folder: str) -> list[str]:
         pending, models = await self.store.known_files()
         paths = {r.path for r in pending} | {m.path for m in models if m.status == "ok"}
-        for path in sorted(p for p in paths if within(p, folder)):
+        return sorted(p for p in paths if within(p, folder))
+
+    async def gone_below(self, folder: str) -> None:
+        """A folder was deleted or moved away: everything known below it is gone. A configured folder that
+        vanishes as a whole is offline (an unmounted share), not emptied: the walks judge it when it is back."""
+        if any(r.path == folder for r in self.roots):
+            return
+        for path in await self._known_below(folder):
             await self.gone(path)
+
+    async def moved_below(self, src: str, dest: str) -> None:
+        """A folder was renamed: every known file below it moves along (its own move events may follow)."""
+        for path in await self._known_below(src):
+            await self.moved(path, dest + path[len(src):])
 
     async def moved(self, src: str, dest: str) -> None:
         type_ = self.roots.type_of(dest)

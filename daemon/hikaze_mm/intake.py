@@ -82,8 +82,8 @@ class Intake:
     async def _hash_one(self, path: str, st: FileStat) -> None:
         async with self.lock:
             row = await self.store.pending_by_path(path)
-            if row is None:
-                return
+            if row is None or (row.status in ("ready", "conflict", "ignored") and row.stat == st):
+                return  # gone, or already hashed as it is
             row = await self.store.set_pending_status(row.id, "hashing", st)
             if row is None:
                 return

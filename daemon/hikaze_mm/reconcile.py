@@ -120,12 +120,13 @@ class Reconciler:
             progress.new_or_changed += 1
             await self.classifier.seen(path, st)
 
-        judged = walk.walked_roots
-        unreadable = walk.unreadable_dirs
+        # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
+        # absence proves nothing.
+        unsure = walk.unreadable_dirs + walk.missing_roots
         for path in sorted(set(by_path) | set(model_paths)):
-            if path in walk.files or not any(within(path, r) for r in judged):
+            if path in walk.files or not any(within(path, r) for r in walk.walked_roots):
                 continue
-            if any(within(path, d) for d in unreadable):
+            if any(within(path, d) for d in unsure):
                 continue
             if self.roots.type_of(path) is None:
                 continue

@@ -101,8 +101,9 @@ class Service:
             self._spawn(self.classifier.gone(ev.path))
         elif ev.kind == "moved" and ev.dest is not None:
             self._spawn(self.classifier.moved(ev.path, ev.dest))
+        elif ev.kind == "dir_moved" and ev.dest is not None and self.roots.root_of(ev.dest) is not None:
+            self._spawn(self.classifier.moved_below(ev.path, ev.dest))
         elif ev.kind in ("dir_deleted", "dir_moved"):
-            # Moves inside the folders also arrive file by file; files that left are gone.
             self._spawn(self.classifier.gone_below(ev.path))
 
     def _spawn(self, coro: Any) -> None:

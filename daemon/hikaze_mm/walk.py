@@ -35,7 +35,7 @@ def stat_file(path: str) -> FileStat | None:
 class WalkResult:
     files: dict[str, tuple[FileStat, str]] = field(default_factory=dict)  # path -> (stat, type)
     walked_roots: list[str] = field(default_factory=list)  # roots that exist and were walked
-    missing_roots: list[str] = field(default_factory=list)
+    missing_roots: list[str] = field(default_factory=list)  # absent, or empty like an unmounted share
     unreadable_dirs: list[str] = field(default_factory=list)  # known files below these are not judged gone
     linked_dirs: dict[str, str] = field(default_factory=dict)  # symlinked folder (as seen) -> its real path
     dirs: int = 0
@@ -49,6 +49,7 @@ def walk_roots(
     """Every model file below the roots, following symlinked folders once and never looping."""
     result = WalkResult()
     visited: set[tuple[int, int]] = set()
+    root_paths = {r.path for r in roots}
     for root in only if only is not None else roots.top_level():
         try:
             st = os.stat(root.path)
@@ -70,6 +71,8 @@ def walk_roots(
             except OSError:
                 result.unreadable_dirs.append(folder)
                 continue
+            if not entries and folder in root_paths:
+                result.missing_roots.append(folder)
             for entry in entries:
                 try:
                     if entry.is_dir():  # follows symlinks; d_type answers without a stat for plain folders
