@@ -30,6 +30,15 @@ async def _library(data_dir: Path, *models: tuple[Path, str]) -> Path:
     return store.path
 
 
+async def _daemon_with_model(daemon_factory, models: Path, tmp_path: Path, name: str):
+    """A library holding one model whose file is in place, and the daemon idle on it."""
+    path = write_model(models / "loras" / name)
+    db = await _library(tmp_path / "data", (path, "ok"))
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    await d.wait_idle()
+    return path, db, digests(path)[0], d
+
+
 def _model(db: Path, sha: str) -> dict:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
@@ -66,11 +75,7 @@ async def test_missing_model_is_relinked_by_content(daemon_factory, models: Path
 
 
 async def test_vanished_model_file_is_missing_and_keeps_its_data(daemon_factory, models: Path, tmp_path: Path):
-    path = write_model(models / "loras" / "keep.safetensors")
-    db = await _library(tmp_path / "data", (path, "ok"))
-    sha = digests(path)[0]
-    d: Daemon = await daemon_factory("--models-root", str(models))
-    await d.wait_idle()
+    path, db, sha, d = await _daemon_with_model(daemon_factory, models, tmp_path, "keep.safetensors")
     path.unlink()
 
     async def missing() -> bool:
@@ -83,11 +88,7 @@ async def test_vanished_model_file_is_missing_and_keeps_its_data(daemon_factory,
 
 
 async def test_moved_model_keeps_its_identity(daemon_factory, models: Path, tmp_path: Path):
-    path = write_model(models / "loras" / "before.safetensors")
-    db = await _library(tmp_path / "data", (path, "ok"))
-    sha = digests(path)[0]
-    d: Daemon = await daemon_factory("--models-root", str(models))
-    await d.wait_idle()
+    path, db, sha, d = await _daemon_with_model(daemon_factory, models, tmp_path, "before.safetensors")
     dest = models / "checkpoints" / "after.safetensors"
     path.rename(dest)
 

@@ -213,7 +213,12 @@ class SQLiteStore:
             row = await cur.fetchone()
         return PendingRow(*row)
 
-    async def _update_pending(self, pending_id: int, sets: str, args: tuple[Any, ...]) -> PendingRow | None:
+    async def _update_pending(
+        self, pending_id: int, sets: str, args: tuple[Any, ...], stat: FileStat | None = None
+    ) -> PendingRow | None:
+        if stat is not None:
+            sets += ", size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
+            args = (*args, stat.size, stat.mtime_ns, stat.inode, stat.device)
         async with self._write() as db, db.execute(
             f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
             (*args, time.time(), pending_id),
@@ -223,30 +228,19 @@ class SQLiteStore:
     async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None:
         return await self._update_pending(
             pending_id,
-            "status = 'settling', size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, sha256 = NULL, "
-            "blake3 = NULL, conflict_sha256 = NULL, error = NULL, hashed_at = NULL",
-            (stat.size, stat.mtime_ns, stat.inode, stat.device),
+            "status = 'settling', sha256 = NULL, blake3 = NULL, conflict_sha256 = NULL, error = NULL, "
+            "hashed_at = NULL",
+            (),
+            stat,
         )
 
     async def set_pending_status(
         self, pending_id: int, status: str, stat: FileStat | None = None
     ) -> PendingRow | None:
-        if stat is None:
-            return await self._update_pending(pending_id, "status = ?", (status,))
-        return await self._update_pending(
-            pending_id,
-            "status = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ?",
-            (status, stat.size, stat.mtime_ns, stat.inode, stat.device),
-        )
+        return await self._update_pending(pending_id, "status = ?", (status,), stat)
 
     async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None:
-        if stat is None:
-            return await self._update_pending(pending_id, "status = 'error', error = ?", (error,))
-        return await self._update_pending(
-            pending_id,
-            "status = 'error', error = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ?",
-            (error, stat.size, stat.mtime_ns, stat.inode, stat.device),
-        )
+        return await self._update_pending(pending_id, "status = 'error', error = ?", (error,), stat)
 
     async def file_hash(self, pending_id: int, filing: HashFiling) -> PendingRow | None:
         st = filing.stat
