@@ -63,6 +63,13 @@ class Classifier:
         self._publish_pending("pending.added", row)
         self.settler.touch(path)
 
+    async def seen_new(self, files: list[tuple[str, str, FileStat]]) -> None:
+        """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
+        async with self.lock:
+            for row in await self.store.add_pending_many(files):
+                self._publish_pending("pending.added", row)
+                self.settler.touch(row.path)
+
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""
         pending, models = await self.store.rows_for_file(st)

@@ -17,10 +17,11 @@ from .events import EventBus
 from .intake import Intake
 from .roots import Root, RootSet, within
 from .store import Store
-from .walk import WalkResult, walk_roots
+from .walk import FileStat, WalkResult, walk_roots
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
+BATCH = 500  # new files per transaction
 
 
 class ScanRunning(Exception):
@@ -102,9 +103,15 @@ class Reconciler:
         pending, models = await self.store.known_files()
         by_path = {r.path: r for r in pending}
         model_paths = {m.path: m for m in models if m.status == "ok"}
+        missing_paths = {m.path for m in models if m.status == "missing"}
         busy = self.classifier.settler
 
-        for path, (st, _type) in walk.files.items():
+        # A file that left its known path may be the same file at a new path (a move): those go through the
+        # classifier one by one; files nothing could be moved from are queued in batches.
+        vanished = {r.stat for p, r in by_path.items() if p not in walk.files}
+        vanished |= {m.stat for m in models if m.path not in walk.files}
+        batch: list[tuple[str, str, FileStat]] = []
+        for path, (st, type_) in walk.files.items():
             if path in busy or self.intake.has(path):
                 continue
             row = by_path.get(path)
@@ -118,7 +125,15 @@ class Reconciler:
             if row is None and model is not None and model.stat == st:
                 continue
             progress.new_or_changed += 1
-            await self.classifier.seen(path, st)
+            if row is None and model is None and path not in missing_paths and st not in vanished:
+                batch.append((path, type_, st))
+                if len(batch) >= BATCH:
+                    await self.classifier.seen_new(batch)
+                    batch = []
+            else:
+                await self.classifier.seen(path, st)
+        if batch:
+            await self.classifier.seen_new(batch)
 
         # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
         # absence proves nothing.

@@ -106,14 +106,13 @@ class SQLiteStore:
             await self._db.execute("COMMIT")
 
     async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        assert self._reader is not None, "store is not open"
-        async with self._reader.execute(sql, args) as cur:
-            return await cur.fetchone()
+        rows = await self._all(sql, args)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        # execute_fetchall is one trip to the connection's thread; execute + fetch + close would be three.
         assert self._reader is not None, "store is not open"
-        async with self._reader.execute(sql, args) as cur:
-            return list(await cur.fetchall())
+        return list(await self._reader.execute_fetchall(sql, args))
 
     # -- reading --------------------------------------------------------------------------------------------
     async def pending(self, pending_id: int) -> PendingRow | None:
@@ -205,13 +204,31 @@ class SQLiteStore:
 
     async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
         now = time.time()
-        async with self._write() as db, db.execute(
-            "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
-            f"discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) RETURNING {PENDING_COLUMNS}",
-            (path, stat.size, stat.mtime_ns, stat.inode, stat.device, type_, name, now, now),
-        ) as cur:
-            row = await cur.fetchone()
-        return PendingRow(*row)
+        async with self._write() as db:
+            return PendingRow(*await _first(
+                db,
+                "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
+                "discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) "
+                f"RETURNING {PENDING_COLUMNS}",
+                (path, stat.size, stat.mtime_ns, stat.inode, stat.device, type_, name, now, now),
+            ))
+
+    async def add_pending_many(self, files: list[tuple[str, str, FileStat]]) -> list[PendingRow]:
+        """New files found by a walk, in one transaction; a path that got a row meanwhile is left alone."""
+        now = time.time()
+        added: list[PendingRow] = []
+        async with self._write() as db:
+            for path, type_, st in files:
+                row = await _first(
+                    db,
+                    "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
+                    "discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) "
+                    f"ON CONFLICT (path) DO NOTHING RETURNING {PENDING_COLUMNS}",
+                    (path, st.size, st.mtime_ns, st.inode, st.device, type_, _name(path), now, now),
+                )
+                if row is not None:
+                    added.append(PendingRow(*row))
+        return added
 
     async def _update_pending(
         self, pending_id: int, sets: str, args: tuple[Any, ...], stat: FileStat | None = None
@@ -219,11 +236,12 @@ class SQLiteStore:
         if stat is not None:
             sets += ", size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
             args = (*args, stat.size, stat.mtime_ns, stat.inode, stat.device)
-        async with self._write() as db, db.execute(
-            f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
-            (*args, time.time(), pending_id),
-        ) as cur:
-            return _pending(await cur.fetchone())
+        async with self._write() as db:
+            return _pending(await _first(
+                db,
+                f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
+                (*args, time.time(), pending_id),
+            ))
 
     async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None:
         return await self._update_pending(
@@ -243,38 +261,29 @@ class SQLiteStore:
         return await self._update_pending(pending_id, "status = 'error', error = ?", (error,), stat)
 
     async def file_hash(self, pending_id: int, filing: HashFiling) -> PendingRow | None:
-        st = filing.stat
-        async with self._write() as db:
-            async with db.execute("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                return None
-            meta = json.loads(row[0] or "{}")
-            meta["header"] = filing.header
-            async with db.execute(
-                "UPDATE pending_import SET status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, "
-                "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, hashed_at = ?, updated_at = ?, meta_json = ? "
-                f"WHERE id = ? RETURNING {PENDING_COLUMNS}",
-                (filing.status, filing.sha256, filing.blake3, filing.conflict_sha256, st.size, st.mtime_ns,
-                 st.inode, st.device, time.time(), time.time(), json.dumps(meta), pending_id),
-            ) as cur:
-                return _pending(await cur.fetchone())
+        return await self._update_pending(
+            pending_id,
+            "status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, hashed_at = ?, "
+            "meta_json = json_set(meta_json, '$.header', json(?))",
+            (filing.status, filing.sha256, filing.blake3, filing.conflict_sha256, time.time(),
+             json.dumps(filing.header)),
+            filing.stat,
+        )
 
     async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None:
         async with self._write() as db:
             # A row already at the destination describes a file that the move just replaced.
             await db.execute("DELETE FROM pending_import WHERE path = ? AND id != ?", (path, pending_id))
-            async with db.execute(
-                f"UPDATE pending_import SET path = ?, name = ?, type = ?, updated_at = ? WHERE id = ? "
+            return _pending(await _first(
+                db,
+                "UPDATE pending_import SET path = ?, name = ?, type = ?, updated_at = ? WHERE id = ? "
                 f"RETURNING {PENDING_COLUMNS}",
                 (path, name, type_, time.time(), pending_id),
-            ) as cur:
-                return _pending(await cur.fetchone())
+            ))
 
     async def delete_pending(self, pending_id: int) -> bool:
         async with self._write() as db:
-            cur = await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
-            return cur.rowcount > 0
+            return await _first(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,)) is not None
 
     async def relink_model(
         self, sha256: str, path: str, type_: str, stat: FileStat, pending_id: int | None
@@ -283,29 +292,28 @@ class SQLiteStore:
         async with self._write() as db:
             if pending_id is not None:
                 await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
-            async with db.execute(
+            return _model(await _first(
+                db,
                 "UPDATE models SET path = ?, name = CASE WHEN name = '' THEN ? ELSE name END, type = ?, "
                 "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, status = 'ok', missing_since = NULL, "
                 f"updated_at = ? WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
                 (path, _name(path), type_, stat.size, stat.mtime_ns, stat.inode, stat.device, now, sha256),
-            ) as cur:
-                return _model(await cur.fetchone())
-
-    async def move_model(self, sha256: str, path: str, type_: str) -> ModelRow | None:
-        async with self._write() as db, db.execute(
-            f"UPDATE models SET path = ?, type = ?, updated_at = ? WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
-            (path, type_, time.time(), sha256),
-        ) as cur:
-            return _model(await cur.fetchone())
+            ))
 
     async def set_model_missing(self, sha256: str) -> ModelRow | None:
         now = time.time()
-        async with self._write() as db, db.execute(
-            "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, ?), updated_at = ? "
-            f"WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
-            (now, now, sha256),
-        ) as cur:
-            return _model(await cur.fetchone())
+        async with self._write() as db:
+            return _model(await _first(
+                db,
+                "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, ?), updated_at = ? "
+                f"WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
+                (now, now, sha256),
+            ))
+
+
+async def _first(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> Any:
+    rows = await db.execute_fetchall(sql, args)
+    return rows[0] if rows else None
 
 
 def _statements(script: str) -> list[str]:
