@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 GIB = 1024**3
@@ -42,23 +39,15 @@ def best_median(samples: list[float]) -> tuple[float, float]:
     return min(samples), statistics.median(samples)
 
 
-@contextmanager
-def timed(sink: list[float], clock: Callable[[], float] = time.perf_counter) -> Iterator[None]:
-    start = clock()
-    yield
-    sink.append(clock() - start)
-
-
 def verdict(ok: bool) -> str:
     return "meets the goal" if ok else "MISSES the goal"
 
 
-def proc_memory(pid: int | str = "self") -> dict[str, int]:
-    """VmRSS and VmHWM of a process in KiB, read from /proc (Linux only)."""
+def vm_sizes(status_text: str) -> dict[str, int]:
+    """VmRSS and VmHWM in KiB from the text of a /proc/<pid>/status file (Linux only)."""
     found: dict[str, int] = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0])
+    for line in status_text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0])
     return found

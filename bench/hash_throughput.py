@@ -78,16 +78,21 @@ async def run(size: int, rounds: int, workdir: Path) -> None:
         pool.close()
 
     gib = size / GIB
-    print(f"hash throughput: {gib:.2f} GiB file in the page cache, {rounds} rounds, sha256 {expected[:16]}… (all agree)")
-    best_speed: dict[str, float] = {}
+    print(f"hash throughput: {gib:.2f} GiB file in the page cache, {rounds} rounds, "
+          f"sha256 {expected[:16]}… (all agree)")
+    best: dict[str, float] = {}
+    median: dict[str, float] = {}
     for name, samples in times.items():
-        best, median = best_median(samples)
-        best_speed[name] = gib / best
-        print(f"  {name:<20} best {gib / best:6.2f} GiB/s   median {gib / median:6.2f} GiB/s")
-    base = best_speed["hashlib.file_digest"]
-    ratio = best_speed["HashPool.hash"] / base
-    print(f"  ratio HashPool.hash / file_digest (bests): {ratio:.3f}  goal >= {GOAL}: {verdict(ratio >= GOAL)}")
-    print(f"  ratio hash_file     / file_digest (bests): {best_speed['hash_file'] / base:.3f}")
+        best[name], median[name] = best_median(samples)
+        print(f"  {name:<20} best {gib / best[name]:6.2f} GiB/s   median {gib / median[name]:6.2f} GiB/s")
+    base = "hashlib.file_digest"
+    for name in ("HashPool.hash", "hash_file"):
+        # Ratios of speeds, so higher is better for us.
+        ratio = best[base] / best[name]
+        line = f"  {name:<13} / file_digest: bests {ratio:.3f}, medians {median[base] / median[name]:.3f}"
+        if name == "HashPool.hash":
+            line += f"  goal >= {GOAL}: {verdict(ratio >= GOAL)}"
+        print(line)
 
 
 def main() -> int:

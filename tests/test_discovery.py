@@ -180,6 +180,10 @@ async def test_symlinked_folder_is_followed_once(daemon_factory, models: Path, t
     assert row["sha256"] == digests(outside)[0]
     await d.wait_idle()
     assert [r["path"] for r in await d.pending()] == [str(linked)]
+    status = await d.get("/api/status")
+    assert status["linked_folders"] == [{"path": str(models / "loras" / "linked"), "real": str(nas), "mode": "native"}]
+    later = write_model(nas / "dropped-later.safetensors")  # written through the real path, seen at the link
+    assert (await d.wait_row(models / "loras" / "linked" / later.name))["sha256"] == digests(later)[0]
 
 
 async def _row(daemon: Daemon, path: Path) -> dict | None:

@@ -76,3 +76,40 @@ async def test_reset_in_flight_turns_hashing_back_to_settling(tmp_path: Path):
     assert await store.reset_in_flight() == 1
     assert (await store.pending(row.id)).status == "settling"
     await store.close()
+
+
+async def test_file_index_stays_equal_to_the_database(tmp_path: Path):
+    """The walk compares against an in-memory index the store keeps in step with its writes; after any mix of
+    writes it must equal the index a fresh start loads from the file."""
+    db = tmp_path / "db.sqlite3"
+    store = SQLiteStore(db)
+    await store.open()
+    a = await store.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    b, c = await store.add_pending_many([
+        ("/m/loras/b.safetensors", "loras", FileStat(20, 2, 3, 4)),
+        ("/m/vae/c.safetensors", "vae", FileStat(30, 3, 4, 5)),
+    ])
+    await store.move_pending(a.id, "/m/vae/c.safetensors", "c.safetensors", "vae")  # replaces c's row
+    await store.set_pending_status(b.id, "hashing", FileStat(21, 9, 3, 4))
+    await store.reset_in_flight()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO models (sha256, path, name, type, size_bytes, mtime_ns, inode, device, created_at, "
+            "updated_at) VALUES (?, '/m/x.safetensors', 'x', 'loras', 5, 1, 1, 1, 0, 0)", ("a" * 64,)
+        )
+    await store.close()
+    await store.open()
+    await store.relink_model("a" * 64, "/m/loras/b.safetensors", "loras", FileStat(21, 9, 3, 4), b.id)
+    await store.set_model_missing("a" * 64)
+    await store.relink_model("a" * 64, "/m/loras/new.safetensors", "loras", FileStat(7, 7, 7, 7), None)
+    await store.delete_pending(c.id)
+    live = await store.file_index()
+    await store.close()
+
+    fresh = SQLiteStore(db)
+    await fresh.open()
+    loaded = await fresh.file_index()
+    await fresh.close()
+    assert live == loaded
+    assert live.pending == {"/m/vae/c.safetensors": ((10, 1, 2, 3), "settling")}
+    assert live.models_ok == {"/m/loras/new.safetensors": ("a" * 64, (7, 7, 7, 7))}

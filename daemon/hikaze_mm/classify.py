@@ -100,8 +100,8 @@ class Classifier:
             self._publish_model("model.missing", model)
 
     async def _known_below(self, folder: str) -> list[str]:
-        pending, models = await self.store.known_files()
-        paths = {r.path for r in pending} | {m.path for m in models if m.status == "ok"}
+        index = await self.store.file_index()
+        paths = set(index.pending) | set(index.models_ok)
         return sorted(p for p in paths if within(p, folder))
 
     async def gone_below(self, folder: str) -> None:
@@ -139,21 +139,32 @@ class Classifier:
         await self.seen(dest)  # e.g. `x.safetensors.part` renamed to `x.safetensors`
 
     async def requeue(self, row: PendingRow) -> None:
-        """A row left settling or hashing (restart, or a walk found it idle) goes back to settling."""
+        """A row left settling or hashing (by a restart) goes back to settling."""
         async with self.lock:
-            if row.status == "hashing":
-                row = await self.store.set_pending_status(row.id, "settling")
-                if row is None:
-                    return
-                self._publish_pending("pending.updated", row)
-            self.settler.touch(row.path)
+            await self._requeue(row)
 
-    async def retry_error(self, row: PendingRow) -> None:
+    async def resume(self, path: str) -> None:
+        """A walk found the row's file unchanged but the row unfinished: settling or hashing with nothing
+        working on it, or an error worth another try (a permission fixed, a disk back)."""
         async with self.lock:
-            row = await self.store.resettle_pending(row.id, row.stat)
-            if row is not None:
+            row = await self.store.pending_by_path(path)
+            if row is None or row.status not in ("settling", "hashing", "error"):
+                return
+            if row.status == "error":
+                row = await self.store.resettle_pending(row.id, row.stat)
                 self._publish_pending("pending.updated", row)
-                self.settler.touch(row.path)
+                if row is not None:
+                    self.settler.touch(row.path)
+                return
+            await self._requeue(row)
+
+    async def _requeue(self, row: PendingRow) -> None:
+        if row.status == "hashing":
+            updated = await self.store.set_pending_status(row.id, "settling")
+            if updated is None:
+                return
+            self._publish_pending("pending.updated", updated)
+        self.settler.touch(row.path)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     async def _move_pending(self, row: PendingRow, dest: str, type_: str) -> None:

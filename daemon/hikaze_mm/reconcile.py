@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +17,13 @@ from .classify import Classifier
 from .events import EventBus
 from .intake import Intake
 from .roots import Root, RootSet, within
-from .store import Store
+from .store import FileIndex, Store
 from .walk import FileStat, WalkResult, walk_roots
 
 log = logging.getLogger(__name__)
 PROGRESS_EVERY_S = 0.5
 BATCH = 500  # new files per transaction
+IDLE_BUT_UNFINISHED = ("settling", "hashing", "error")  # rows a walk hands back to the pipeline
 
 
 class ScanRunning(Exception):
@@ -43,15 +45,23 @@ class ScanProgress:
 
 
 class Reconciler:
-    def __init__(self, store: Store, bus: EventBus, roots: RootSet, classifier: Classifier, intake: Intake):
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        roots: RootSet,
+        classifier: Classifier,
+        intake: Intake,
+        on_walked: Callable[[WalkResult, bool], Awaitable[None]] | None = None,
+    ):
         self.store = store
         self.bus = bus
         self.roots = roots
         self.classifier = classifier
         self.intake = intake
+        self.on_walked = on_walked  # told of every finished walk, and whether it covered every folder
         self.progress: ScanProgress | None = None
         self.last: ScanProgress | None = None
-        self.last_walk: WalkResult | None = None
         self._task: asyncio.Task[ScanProgress] | None = None
 
     @property
@@ -83,10 +93,11 @@ class Reconciler:
 
         try:
             walk = await asyncio.to_thread(walk_roots, self.roots, only, walked)
-            self.last_walk = walk
+            if self.on_walked is not None:
+                await self.on_walked(walk, only is None)
             progress.dirs, progress.files, progress.phase = walk.dirs, len(walk.files), "comparing"
             self.bus.publish("scan.progress", **progress.to_wire())
-            await self._compare(walk, progress)
+            await self._compare(walk, await self.store.file_index(), progress)
             progress.phase, progress.finished_at = "done", time.time()
             self.bus.publish("scan.progress", **progress.to_wire())
             log.info("scan: %d files in %d folders, %d new or changed, %d gone (%.2fs)", progress.files,
@@ -95,37 +106,29 @@ class Reconciler:
         finally:
             self.last, self.progress = progress, None
 
-    def _walk_progress(self, progress: ScanProgress, dirs: int, files: int) -> None:
-        progress.dirs, progress.files = dirs, files
-        self.bus.publish("scan.progress", **progress.to_wire())
-
-    async def _compare(self, walk: WalkResult, progress: ScanProgress) -> None:
-        pending, models = await self.store.known_files()
-        by_path = {r.path: r for r in pending}
-        model_paths = {m.path: m for m in models if m.status == "ok"}
-        missing_paths = {m.path for m in models if m.status == "missing"}
-        busy = self.classifier.settler
-
-        # A file that left its known path may be the same file at a new path (a move): those go through the
-        # classifier one by one; files nothing could be moved from are queued in batches.
-        vanished = {r.stat for p, r in by_path.items() if p not in walk.files}
-        vanished |= {m.stat for m in models if m.path not in walk.files}
+    async def _take_in(
+        self,
+        changed: list[tuple[str, str, FileStat]],
+        index: FileIndex,
+        files: dict[str, tuple[Any, str]],
+        progress: ScanProgress,
+    ) -> None:
+        """Files that are new, changed, or whose row was left unfinished."""
+        known_paths = set(index.pending) | {path for path, _, _ in index.models.values()}
+        # A file that left its known path may be this file at a new path (a move): such files go through the
+        # classifier one by one; files nothing could have moved from are queued in batches.
+        vanished = {st for path, (st, _) in index.pending.items() if path not in files}
+        vanished |= {st for path, st, _ in index.models.values() if path not in files}
         batch: list[tuple[str, str, FileStat]] = []
-        for path, (st, type_) in walk.files.items():
-            if path in busy or self.intake.has(path):
+        for path, type_, st in changed:
+            if path in self.classifier.settler or self.intake.has(path):
                 continue
-            row = by_path.get(path)
-            if row is not None and row.stat == st:
-                if row.status in ("settling", "hashing"):
-                    await self.classifier.requeue(row)
-                elif row.status == "error":
-                    await self.classifier.retry_error(row)
-                continue
-            model = model_paths.get(path)
-            if row is None and model is not None and model.stat == st:
+            row = index.pending.get(path)
+            if row is not None and row[0] == st:
+                await self.classifier.resume(path)
                 continue
             progress.new_or_changed += 1
-            if row is None and model is None and path not in missing_paths and st not in vanished:
+            if path not in known_paths and st not in vanished:
                 batch.append((path, type_, st))
                 if len(batch) >= BATCH:
                     await self.classifier.seen_new(batch)
@@ -135,11 +138,32 @@ class Reconciler:
         if batch:
             await self.classifier.seen_new(batch)
 
+    def _walk_progress(self, progress: ScanProgress, dirs: int, files: int) -> None:
+        progress.dirs, progress.files = dirs, files
+        self.bus.publish("scan.progress", **progress.to_wire())
+
+    async def _compare(self, walk: WalkResult, index: FileIndex, progress: ScanProgress) -> None:
+        pending, models_ok, files = index.pending, index.models_ok, walk.files
+        changed: list[tuple[str, str, FileStat]] = []
+        for path, (st, type_) in files.items():
+            row = pending.get(path)
+            if row is not None:
+                if row[0] == st and row[1] not in IDLE_BUT_UNFINISHED:
+                    continue
+            else:
+                model = models_ok.get(path)
+                if model is not None and model[1] == st:
+                    continue
+            changed.append((path, type_, FileStat(*st)))
+        if changed:
+            await self._take_in(changed, index, files, progress)
+
         # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
         # absence proves nothing.
         unsure = walk.unreadable_dirs + walk.missing_roots
-        for path in sorted(set(by_path) | set(model_paths)):
-            if path in walk.files or not any(within(path, r) for r in walk.walked_roots):
+        absent = [p for p in pending if p not in files] + [p for p in models_ok if p not in files]
+        for path in sorted(set(absent)):
+            if not any(within(path, r) for r in walk.walked_roots):
                 continue
             if any(within(path, d) for d in unsure):
                 continue

@@ -20,6 +20,7 @@ from .roots import RootSet, build_roots, is_partial_name, within
 from .settle import Settler
 from .sqlite_store import SQLiteStore
 from .store import Store
+from .walk import WalkResult
 from .watch import FsEvent, Watcher
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,11 @@ class Service:
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
         self.classifier = Classifier(self.store, self.bus, self.roots, self.settler, lock)
         self.intake = Intake(self.store, self.bus, self.pool, self.classifier)
-        self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake)
+        self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake,
+                                     self._watch_links)
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
-        self._present: dict[str, bool] = {}  # top-level root -> exists
+        self._present: dict[str, bool] = {}  # root -> exists
+        self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
         self._tasks: list[asyncio.Task[Any]] = []
         self._event_tasks: set[asyncio.Task[None]] = set()
 
@@ -153,6 +156,23 @@ class Service:
         if rescan:
             await self._rescan_when_free()
 
+    async def _watch_links(self, walk: WalkResult, complete: bool) -> None:
+        """inotify does not descend into symlinked folders (`models/loras -> /mnt/nas/loras`), so each one the
+        walk followed gets a watch of its own."""
+        if self.watcher.mode == "off":
+            return
+        loop = asyncio.get_running_loop()
+        wanted = set(walk.linked_dirs)
+        if complete:
+            for path in self._links - wanted:
+                await asyncio.to_thread(self.watcher.unwatch, path)
+            self._links &= wanted
+        for path in sorted(wanted):
+            watch = self.watcher.watches.get(path)
+            if watch is None or not watch.alive():
+                await asyncio.to_thread(self.watcher.watch, path, loop)
+                self._links.add(path)
+
     async def _rescan_when_free(self) -> None:
         while self.reconciler.running:
             await asyncio.sleep(0.2)
@@ -193,6 +213,10 @@ class Service:
             "session": {"files_hashed": self.intake.files_hashed, "bytes_hashed": self.intake.bytes_hashed},
             "hashing": [
                 {"path": p, "bytes_done": d, "bytes_total": t} for p, (d, t) in self.pool.active.items()
+            ],
+            "linked_folders": [
+                {"path": p, "real": self.watcher.watches[p].real, "mode": self.watcher.watches[p].mode}
+                for p in sorted(self._links) if p in self.watcher.watches
             ],
             "counts": await self.store.counts(),
             "scan": running.to_wire() if running else None,

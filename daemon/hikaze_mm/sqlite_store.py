@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .store import HashFiling, ModelRow, PendingRow, SchemaTooNew
+from .store import FileIndex, HashFiling, ModelRow, PendingRow, SchemaTooNew
 from .walk import FileStat
 
 PENDING_COLUMNS = (
@@ -26,6 +26,9 @@ PENDING_COLUMNS = (
 MODEL_COLUMNS = (
     "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at"
 )
+
+
+Fingerprint = tuple[Any, ...]
 
 
 def _pending(row: Any) -> PendingRow | None:
@@ -58,6 +61,12 @@ class SQLiteStore:
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # Path, fingerprint and status of every pending row and model, kept in step with every write below:
+        # a walk of the whole library compares against it without a query.
+        self._pending_files: dict[int, tuple[str, Fingerprint, str]] = {}  # id -> (path, fingerprint, status)
+        self._pending_paths: dict[str, tuple[Fingerprint, str]] = {}
+        self._model_files: dict[str, tuple[str, Fingerprint, str]] = {}  # sha256 -> (path, fingerprint, status)
+        self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
 
     # -- life cycle -----------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -66,6 +75,7 @@ class SQLiteStore:
         try:
             await self._migrate()
             self._reader = await _connect(self.path, read_only=True)
+            await self._load_file_index()
         except BaseException:
             await self._db.close()
             self._db = None
@@ -105,21 +115,32 @@ class SQLiteStore:
                 raise
             await self._db.execute("COMMIT")
 
-    async def _one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        rows = await self._all(sql, args)
+    async def _one(self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> Any:
+        rows = await self._all(sql, args, fresh=fresh)
         return rows[0] if rows else None
 
-    async def _all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        # execute_fetchall is one trip to the connection's thread; execute + fetch + close would be three.
+    async def _all(self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> list[Any]:
+        """Rows for the API come from the reader connection. A `fresh` read, for a decision that a write will
+        follow, goes through the writer between its transactions, so it sees every committed change."""
+        if fresh:
+            assert self._db is not None, "store is not open"
+            async with self._lock:
+                return list(await self._db.execute_fetchall(sql, args))
         assert self._reader is not None, "store is not open"
+        # execute_fetchall is one trip to the connection's thread and leaves no statement open (an open one
+        # would pin this connection to an old snapshot).
         return list(await self._reader.execute_fetchall(sql, args))
 
     # -- reading --------------------------------------------------------------------------------------------
     async def pending(self, pending_id: int) -> PendingRow | None:
-        return _pending(await self._one(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id = ?", (pending_id,)))
+        return _pending(await self._one(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id = ?", (pending_id,), fresh=True
+        ))
 
     async def pending_by_path(self, path: str) -> PendingRow | None:
-        return _pending(await self._one(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE path = ?", (path,)))
+        return _pending(await self._one(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE path = ?", (path,), fresh=True
+        ))
 
     async def pending_detail(self, pending_id: int) -> dict[str, Any] | None:
         row = await self._one(
@@ -157,30 +178,66 @@ class SQLiteStore:
 
     async def pending_in_flight(self) -> list[PendingRow]:
         rows = await self._all(
-            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE status IN ('settling', 'hashing') ORDER BY id"
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE status IN ('settling', 'hashing') ORDER BY id",
+            fresh=True,
         )
         return [PendingRow(*r) for r in rows]
 
     async def model(self, sha256: str) -> ModelRow | None:
-        return _model(await self._one(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?", (sha256,)))
+        return _model(await self._one(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?", (sha256,), fresh=True))
 
     async def model_by_path(self, path: str) -> ModelRow | None:
         return _model(await self._one(
-            f"SELECT {MODEL_COLUMNS} FROM models WHERE path = ? ORDER BY status = 'ok' DESC LIMIT 1", (path,)
+            f"SELECT {MODEL_COLUMNS} FROM models WHERE path = ? ORDER BY status = 'ok' DESC LIMIT 1", (path,),
+            fresh=True,
         ))
 
     async def rows_for_file(self, stat: FileStat) -> tuple[list[PendingRow], list[ModelRow]]:
         """Rows whose recorded file is this one (same device, inode, size and mtime): the candidates for a move."""
         args = (stat.device, stat.inode, stat.size, stat.mtime_ns)
         cond = "device = ? AND inode = ? AND size_bytes = ? AND mtime_ns = ?"
-        pending = await self._all(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE {cond}", args)
-        models = await self._all(f"SELECT {MODEL_COLUMNS} FROM models WHERE {cond}", args)
+        pending = await self._all(f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE {cond}", args, fresh=True)
+        models = await self._all(f"SELECT {MODEL_COLUMNS} FROM models WHERE {cond}", args, fresh=True)
         return [PendingRow(*r) for r in pending], [ModelRow(*r) for r in models]
 
-    async def known_files(self) -> tuple[list[PendingRow], list[ModelRow]]:
-        pending = await self._all(f"SELECT {PENDING_COLUMNS} FROM pending_import")
-        models = await self._all(f"SELECT {MODEL_COLUMNS} FROM models")
-        return [PendingRow(*r) for r in pending], [ModelRow(*r) for r in models]
+    async def file_index(self) -> FileIndex:
+        return FileIndex(self._pending_paths.copy(), self._model_paths.copy(), self._model_files.copy())
+
+    async def _load_file_index(self) -> None:
+        cols = "path, size_bytes, mtime_ns, inode, device, status"
+        for r in await self._all(f"SELECT id, {cols} FROM pending_import"):
+            self._track_pending_file(r[0], r[1], r[2:6], r[6])
+        for r in await self._all(f"SELECT sha256, {cols} FROM models"):
+            self._track_model_file(r[0], r[1], r[2:6], r[6])
+
+    def _track_pending_file(self, pending_id: int, path: str, fingerprint: Fingerprint, status: str) -> None:
+        self._untrack_pending(pending_id)
+        self._pending_files[pending_id] = (path, fingerprint, status)
+        self._pending_paths[path] = (fingerprint, status)
+
+    def _untrack_pending(self, pending_id: int) -> None:
+        old = self._pending_files.pop(pending_id, None)
+        if old is not None:
+            self._pending_paths.pop(old[0], None)
+
+    def _track_model_file(self, sha256: str, path: str, fingerprint: Fingerprint, status: str) -> None:
+        old = self._model_files.get(sha256)
+        if old is not None and self._model_paths.get(old[0], ("",))[0] == sha256:
+            del self._model_paths[old[0]]
+        self._model_files[sha256] = (path, fingerprint, status)
+        if status == "ok":
+            self._model_paths[path] = (sha256, fingerprint)
+
+    def _track_pending(self, row: PendingRow | None) -> PendingRow | None:
+        if row is not None:
+            self._track_pending_file(row.id, row.path, tuple(row.stat), row.status)
+        return row
+
+    def _track_model(self, row: ModelRow | None) -> ModelRow | None:
+        if row is not None:  # the fingerprint as stored, NULLs included, like the one loaded at start
+            self._track_model_file(row.sha256, row.path, (row.size_bytes, row.mtime_ns, row.inode, row.device),
+                                   row.status)
+        return row
 
     async def counts(self) -> dict[str, Any]:
         by_status = dict.fromkeys(("settling", "hashing", "ready", "conflict", "error", "ignored"), 0)
@@ -194,24 +251,30 @@ class SQLiteStore:
         }
 
     # -- writing --------------------------------------------------------------------------------------------
+    # Each method is one transaction; the file index is updated only once it has committed.
     async def reset_in_flight(self) -> int:
         async with self._write() as db:
-            cur = await db.execute(
-                "UPDATE pending_import SET status = 'settling', updated_at = ? WHERE status = 'hashing'",
+            rows = await db.execute_fetchall(
+                "UPDATE pending_import SET status = 'settling', updated_at = ? WHERE status = 'hashing' "
+                f"RETURNING {PENDING_COLUMNS}",
                 (time.time(),),
             )
-            return cur.rowcount
+        for r in rows:
+            self._track_pending(PendingRow(*r))
+        return len(rows)
 
     async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
         now = time.time()
         async with self._write() as db:
-            return PendingRow(*await _first(
+            row = PendingRow(*await _first(
                 db,
                 "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
                 "discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) "
                 f"RETURNING {PENDING_COLUMNS}",
                 (path, stat.size, stat.mtime_ns, stat.inode, stat.device, type_, name, now, now),
             ))
+        self._track_pending(row)
+        return row
 
     async def add_pending_many(self, files: list[tuple[str, str, FileStat]]) -> list[PendingRow]:
         """New files found by a walk, in one transaction; a path that got a row meanwhile is left alone."""
@@ -228,6 +291,8 @@ class SQLiteStore:
                 )
                 if row is not None:
                     added.append(PendingRow(*row))
+        for row in added:
+            self._track_pending(row)
         return added
 
     async def _update_pending(
@@ -237,11 +302,12 @@ class SQLiteStore:
             sets += ", size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
             args = (*args, stat.size, stat.mtime_ns, stat.inode, stat.device)
         async with self._write() as db:
-            return _pending(await _first(
+            row = _pending(await _first(
                 db,
                 f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
                 (*args, time.time(), pending_id),
             ))
+        return self._track_pending(row)
 
     async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None:
         return await self._update_pending(
@@ -273,17 +339,24 @@ class SQLiteStore:
     async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None:
         async with self._write() as db:
             # A row already at the destination describes a file that the move just replaced.
-            await db.execute("DELETE FROM pending_import WHERE path = ? AND id != ?", (path, pending_id))
-            return _pending(await _first(
+            replaced = await db.execute_fetchall(
+                "DELETE FROM pending_import WHERE path = ? AND id != ? RETURNING id", (path, pending_id)
+            )
+            row = _pending(await _first(
                 db,
                 "UPDATE pending_import SET path = ?, name = ?, type = ?, updated_at = ? WHERE id = ? "
                 f"RETURNING {PENDING_COLUMNS}",
                 (path, name, type_, time.time(), pending_id),
             ))
+        for (gone,) in replaced:
+            self._untrack_pending(gone)
+        return self._track_pending(row)
 
     async def delete_pending(self, pending_id: int) -> bool:
         async with self._write() as db:
-            return await _first(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,)) is not None
+            deleted = await _first(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,))
+        self._untrack_pending(pending_id)
+        return deleted is not None
 
     async def relink_model(
         self, sha256: str, path: str, type_: str, stat: FileStat, pending_id: int | None
@@ -292,23 +365,27 @@ class SQLiteStore:
         async with self._write() as db:
             if pending_id is not None:
                 await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
-            return _model(await _first(
+            row = _model(await _first(
                 db,
                 "UPDATE models SET path = ?, name = CASE WHEN name = '' THEN ? ELSE name END, type = ?, "
                 "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, status = 'ok', missing_since = NULL, "
                 f"updated_at = ? WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
                 (path, _name(path), type_, stat.size, stat.mtime_ns, stat.inode, stat.device, now, sha256),
             ))
+        if pending_id is not None:
+            self._untrack_pending(pending_id)
+        return self._track_model(row)
 
     async def set_model_missing(self, sha256: str) -> ModelRow | None:
         now = time.time()
         async with self._write() as db:
-            return _model(await _first(
+            row = _model(await _first(
                 db,
                 "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, ?), updated_at = ? "
                 f"WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
                 (now, now, sha256),
             ))
+        return self._track_model(row)
 
 
 async def _first(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> Any:
