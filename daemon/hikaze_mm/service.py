@@ -28,10 +28,10 @@ ROOT_CHECK_S = 2.0
 
 
 class Service:
-    def __init__(self, settings: Settings, *, watch: bool = True, store: Store | None = None):
+    def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
         self.roots: RootSet = build_roots(settings)
-        self.store: Store = store or SQLiteStore(settings.db_path)
+        self.store: Store = SQLiteStore(settings.db_path)
         self.bus = EventBus()
         self.pool = HashPool(settings.hash_workers)
         lock = asyncio.Lock()
