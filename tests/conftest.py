@@ -90,7 +90,10 @@ class EventLog:
 class Daemon:
     """`hikaze-mm serve` in a subprocess, with a client for its API."""
 
-    def __init__(self, tmp: Path, *args: str, settle: float = 0.3, data_dir: Path | None = None):
+    def __init__(
+        self, tmp: Path, *args: str, settle: float = 0.3, data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.port = free_port()
         self.data_dir = data_dir or tmp / "data"
         self.args = [
@@ -101,9 +104,11 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
         self.session: aiohttp.ClientSession | None = None
         self.url = f"http://127.0.0.1:{self.port}"
+        # The trash the daemon sends files to lives in the test's folder, never the user's.
+        self.env = {"HIKAZE_MM_CONFIG": "", "XDG_DATA_HOME": str(tmp / "xdg-data"), **(env or {})}
 
     async def start(self) -> Daemon:
-        env = {**os.environ, "HIKAZE_MM_CONFIG": ""}
+        env = {**os.environ, **self.env}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "hikaze_mm", "serve", *self.args], stdout=log, stderr=log, env=env
@@ -133,6 +138,14 @@ class Daemon:
         status, body = await self.request("GET", path)
         assert status == 200, (status, body)
         return body
+
+    async def call(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
+        status, answer = await self.request(method, path, json=body)
+        assert status == expect, (status, answer)
+        return answer
+
+    async def ready_rows(self, *paths: Path) -> list[dict[str, Any]]:
+        return [await self.wait_row(p, status="ready") for p in paths]
 
     async def pending(self, **filters: str) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **filters}.items())

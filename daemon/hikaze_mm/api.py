@@ -7,14 +7,20 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from . import __version__
+from .images import MAX_UPLOAD_BYTES
+from .importer import STRATEGIES
+from .legacy import LegacyError
+from .library import LibraryError
 from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
+from .sqlite_library import SORTS, ModelQuery
 from .store import PENDING_STATUSES
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 SSE_KEEPALIVE_S = 15.0
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range
+MAX_BATCH = 10_000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -120,6 +127,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     except BadRequest as e:
         return error(400, str(e))
+    except LibraryError as e:
+        return error(e.status, str(e))
     except web.HTTPException as e:
         if e.status < 400:
             raise
@@ -210,6 +219,196 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+# -- import ------------------------------------------------------------------------------------------------------
+def _ids(body: dict[str, Any]) -> list[int]:
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
+        raise BadRequest(f"`ids` must be a list of 1 to {MAX_BATCH} pending ids")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID for i in ids):
+        raise BadRequest("`ids` must hold pending ids (positive whole numbers)")
+    return list(dict.fromkeys(ids))
+
+
+def _only(body: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
+
+
+async def import_pending(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("ids", "conflict_strategy", "delete_files"))
+    ids = _ids(body)
+    strategy = body.get("conflict_strategy")
+    if strategy is not None and strategy not in STRATEGIES:
+        raise BadRequest(f"`conflict_strategy` must be null or one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    delete_files = body.get("delete_files", False)
+    if not isinstance(delete_files, bool):
+        raise BadRequest("`delete_files` must be true or false")
+    report = await request.app[SERVICE].importer.import_ids(ids, strategy, delete_files)
+    return web.json_response(asdict(report))
+
+
+async def restore_pending(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("ids",))
+    return web.json_response(await request.app[SERVICE].importer.restore(_ids(body)))
+
+
+# -- library ---------------------------------------------------------------------------------------------------
+def _names(request: web.Request, name: str) -> list[str]:
+    return [t.strip() for raw in request.query.getall(name, []) for t in raw.split(",") if t.strip()]
+
+
+async def list_models(request: web.Request) -> web.Response:
+    query = ModelQuery(
+        type=_choice_param(request, "type", None),
+        q=request.query.get("q") or None,
+        tags=_names(request, "tags"),
+        exclude_tags=_names(request, "exclude_tags"),
+        base_model=_choice_param(request, "base_model", None),
+        status=_choice_param(request, "status", ("ok", "missing", "all")) or "ok",
+        sort=_choice_param(request, "sort", tuple(SORTS)) or "name",
+        limit=_int_param(request, "limit", 100, 0, MAX_LIMIT),
+        offset=_int_param(request, "offset", 0, 0, MAX_ID),
+    )
+    return web.json_response(await request.app[SERVICE].library.list_models(query))
+
+
+async def get_model(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[SERVICE].library.model(request.match_info["sha256"]))
+
+
+async def get_model_path(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[SERVICE].library.model_path(request.match_info["sha256"]))
+
+
+async def patch_model(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    return web.json_response(await request.app[SERVICE].library.patch(request.match_info["sha256"], body))
+
+
+async def delete_model(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("ignore_file",))
+    ignore = body.get("ignore_file", False)
+    if not isinstance(ignore, bool):
+        raise BadRequest("`ignore_file` must be true or false")
+    return web.json_response(await request.app[SERVICE].library.delete(request.match_info["sha256"], ignore))
+
+
+async def list_types(request: web.Request) -> web.Response:
+    return web.json_response({"types": await request.app[SERVICE].store.model_types()})
+
+
+async def list_tags(request: web.Request) -> web.Response:
+    return web.json_response({"tags": await request.app[SERVICE].store.list_tags()})
+
+
+def _tag_id(request: web.Request) -> int:
+    raw = request.match_info["id"]
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+        raise BadRequest(f"a tag id is a positive whole number, got {raw[:80]!r}")
+    return int(raw)
+
+
+async def create_tag(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("name",))
+    tag, created = await request.app[SERVICE].library.create_tag(body.get("name"))
+    return web.json_response(tag, status=201 if created else 200)
+
+
+async def rename_tag(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("name",))
+    return web.json_response(await request.app[SERVICE].library.rename_tag(_tag_id(request), body.get("name")))
+
+
+async def delete_tag(request: web.Request) -> web.Response:
+    await request.app[SERVICE].library.delete_tag(_tag_id(request))
+    return web.json_response({"deleted": _tag_id(request)})
+
+
+# -- images ----------------------------------------------------------------------------------------------------
+def _seq(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 12:
+        raise BadRequest(f"an image number is a whole number, got {raw[:80]!r}")
+    return int(raw)
+
+
+async def upload_image(request: web.Request) -> web.Response:
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest("send the image as multipart/form-data in a field named `image`")
+    reader = await request.multipart()
+    data: bytes | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name != "image":
+            continue
+        chunks, size = [], 0
+        while chunk := await part.read_chunk(256 * 1024):
+            size += len(chunk)
+            if size > MAX_UPLOAD_BYTES:
+                return error(413, f"the image is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        break
+    if data is None:
+        raise BadRequest("no multipart field named `image`")
+    answer = await request.app[SERVICE].library.add_image(request.match_info["sha256"], data)
+    return web.json_response(answer, status=201)
+
+
+async def list_images(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[SERVICE].library.images(request.match_info["sha256"]))
+
+
+async def delete_image(request: web.Request) -> web.Response:
+    seq = _seq(request.match_info["seq"])
+    await request.app[SERVICE].library.delete_image(request.match_info["sha256"], seq)
+    return web.json_response({"deleted": seq})
+
+
+async def set_cover(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("seq",))
+    return web.json_response(await request.app[SERVICE].library.set_cover(request.match_info["sha256"],
+                                                                          body.get("seq")))
+
+
+async def get_image(request: web.Request) -> web.StreamResponse:
+    sha256, seq, tier = request.match_info["sha256"], _seq(request.match_info["seq"]), request.match_info["tier"]
+    service = request.app[SERVICE]
+    try:
+        path = service.image_files.model_file(sha256, seq, tier)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
+    if not await service.store.image_exists(sha256, seq) or not await asyncio.to_thread(path.is_file):
+        return error(404, f"no image {seq} ({tier}) for model {sha256}")
+    # The name never points at other pixels (numbers are not reused), so it may be cached for good.
+    return web.FileResponse(path, headers={
+        "Cache-Control": "public, max-age=31536000, immutable",
+        "Content-Type": "image/webp",
+        "X-Content-Type-Options": "nosniff",
+    })
+
+
+# -- legacy ----------------------------------------------------------------------------------------------------
+async def migrate_legacy(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("db_path", "images_dir"))
+    db_path, images_dir = body.get("db_path"), body.get("images_dir")
+    if not isinstance(db_path, str) or not db_path.strip() or "\0" in db_path:
+        raise BadRequest("`db_path` must be the path of a v1 database file (hikaze_mm.sqlite3)")
+    if images_dir is not None and (not isinstance(images_dir, str) or "\0" in images_dir):
+        raise BadRequest("`images_dir` must be a folder path or null")
+    try:
+        report = await request.app[SERVICE].legacy.run(db_path, images_dir)
+    except LegacyError as e:
+        raise BadRequest(str(e)) from None
+    return web.json_response(report.to_wire())
+
+
 async def _close_streams(app: web.Application) -> None:
     app[SERVICE].bus.close()
 
@@ -223,5 +422,23 @@ def create_app(service: Service) -> web.Application:
     app.router.add_get("/api/pending/{id}", get_pending)
     app.router.add_post("/api/scan", start_scan)
     app.router.add_get("/api/events", events)
+    app.router.add_post("/api/pending/import", import_pending)
+    app.router.add_post("/api/pending/restore", restore_pending)
+    app.router.add_get("/api/models", list_models)
+    app.router.add_get("/api/models/{sha256}", get_model)
+    app.router.add_patch("/api/models/{sha256}", patch_model)
+    app.router.add_delete("/api/models/{sha256}", delete_model)
+    app.router.add_get("/api/models/{sha256}/path", get_model_path)
+    app.router.add_get("/api/models/{sha256}/images", list_images)
+    app.router.add_post("/api/models/{sha256}/images", upload_image)
+    app.router.add_delete("/api/models/{sha256}/images/{seq}", delete_image)
+    app.router.add_put("/api/models/{sha256}/cover", set_cover)
+    app.router.add_get("/api/images/{sha256}/{seq}/{tier}", get_image)
+    app.router.add_get("/api/types", list_types)
+    app.router.add_get("/api/tags", list_tags)
+    app.router.add_post("/api/tags", create_tag)
+    app.router.add_patch("/api/tags/{id}", rename_tag)
+    app.router.add_delete("/api/tags/{id}", delete_tag)
+    app.router.add_post("/api/migrate/legacy", migrate_legacy)
     app.on_shutdown.append(_close_streams)
     return app

@@ -13,7 +13,7 @@ import os
 from .events import EventBus
 from .roots import RootSet, is_partial_name, within
 from .settle import Settler
-from .store import ModelRow, PendingRow, Store
+from .store import FILE_GONE, ModelRow, PendingRow, Store
 from .walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,11 @@ class Classifier:
                 model = await self.store.relink_model(model.sha256, path, type_, st, None)
                 self._publish_model("model.relinked", model)
             return
+        copy = await self.store.copy_at(path)
+        if copy is not None:
+            if copy[1] == st:
+                return
+            await self.store.remove_copy(path)  # other content now: it is a new file, not a copy any more
         if await self._moved_here(path, type_, st):
             return
         # New content (or changed content at a model's path, which the hash will sort out).
@@ -92,12 +97,30 @@ class Classifier:
     async def _gone(self, path: str) -> None:
         self.settler.forget(path)
         row = await self.store.pending_by_path(path)
-        if row is not None and await self.store.delete_pending(row.id):
+        if row is not None and await self.store.pending_keeps_user_data(row.id):
+            # Tags or notes (from the first version's database) outlive the file; the row waits for it.
+            if row.status != "error" or row.error != FILE_GONE:
+                updated = await self.store.set_pending_error(row.id, FILE_GONE, None)
+                self._publish_pending("pending.updated", updated)
+        elif row is not None and await self.store.delete_pending(row.id):
             self.bus.publish("pending.removed", id=row.id, path=path)
         model = await self.store.model_by_path(path)
         if model is not None and model.status == "ok":
-            model = await self.store.set_model_missing(model.sha256)
-            self._publish_model("model.missing", model)
+            await self._main_file_gone(model)
+        if await self.store.copy_at(path) is not None:
+            await self.store.remove_copy(path)
+
+    async def _main_file_gone(self, model: ModelRow) -> None:
+        """A model is missing only when no copy of its file remains; else a remaining copy takes over."""
+        for copy_path in await self.store.copies_of(model.sha256):
+            st = await asyncio.to_thread(stat_file, copy_path)
+            type_ = self.roots.type_of(copy_path)
+            if st is not None and type_ is not None:
+                promoted = await self.store.promote_copy(model.sha256, copy_path, type_, st)
+                self._publish_model("model.moved", promoted, old_path=model.path)
+                return
+            await self.store.remove_copy(copy_path)
+        self._publish_model("model.missing", await self.store.set_model_missing(model.sha256))
 
     async def _known_below(self, folder: str) -> list[str]:
         index = await self.store.file_index()
@@ -131,10 +154,14 @@ class Classifier:
                 await self._move_pending(row, dest, type_)
                 return
             model = await self.store.model_by_path(src)
-            if model is not None and model.status == "ok":
+            copy = await self.store.copy_at(src)
+            if (model is not None and model.status == "ok") or copy is not None:
                 st = await asyncio.to_thread(stat_file, dest)
-                if st is not None:
+                if st is not None and model is not None and model.status == "ok":
                     await self._move_model(model, dest, type_, st)
+                    return
+                if st is not None and copy is not None:
+                    await self.store.move_copy(src, dest, st)
                     return
         await self.seen(dest)  # e.g. `x.safetensors.part` renamed to `x.safetensors`
 

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import logging
+import os
 import signal
 import socket
 import sqlite3
@@ -31,12 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hikaze-mm", description="The Hikaze Model Manager daemon.")
     parser.add_argument("--version", action="version", version=f"hikaze-mm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = {}
     for name, text in (
         ("serve", "run the daemon: watch the model folders, hash new files, serve the API"),
         ("scan", "walk the model folders once, hash what is new, then exit (no daemon needed)"),
         ("status", "show the running daemon's status, or what the database holds"),
+        ("import-legacy", "bring a first-version database (hikaze_mm.sqlite3) into the import queue"),
     ):
-        add_flags(sub.add_parser(name, help=text, description=text))
+        commands[name] = sub.add_parser(name, help=text, description=text)
+        add_flags(commands[name])
+    commands["import-legacy"].add_argument("legacy_db", metavar="DB", help="the v1 database file")
+    commands["import-legacy"].add_argument("--images", metavar="DIR", help="the v1 images folder")
     return parser
 
 
@@ -70,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return _status(settings)
         if args.command == "scan" and _daemon_answers(settings):
             return _ask_daemon_to_scan(settings)
+        if args.command == "import-legacy":
+            return _import_legacy(settings, args.legacy_db, args.images)
         with _lock(settings):
             runner = _serve if args.command == "serve" else _scan
             return asyncio.run(runner(settings))
@@ -126,6 +134,38 @@ def _bind(settings: Settings) -> socket.socket:
     return sock
 
 
+# -- import-legacy ----------------------------------------------------------------------------------------------
+def _import_legacy(settings: Settings, db: str, images: str | None) -> int:
+    db, images = os.path.abspath(db), os.path.abspath(images) if images else None
+    if _daemon_answers(settings):
+        report = _post(settings, "/api/migrate/legacy", {"db_path": db, "images_dir": images})
+        if report is None or "error" in report:
+            print(f"hikaze-mm: {(report or {}).get('error', 'the daemon did not answer')}", file=sys.stderr)
+            return 1
+        print(json.dumps(report, indent=2))
+        return 0
+    with _lock(settings):
+        return asyncio.run(_import_legacy_here(settings, db, images))
+
+
+async def _import_legacy_here(settings: Settings, db: str, images: str | None) -> int:
+    from .legacy import LegacyError
+    from .service import Service
+
+    service = Service(settings, watch=False)
+    await service.start()
+    try:
+        report = await service.legacy.run(db, images)
+    except LegacyError as e:
+        await service.stop()
+        print(f"hikaze-mm: {e}", file=sys.stderr)
+        return 1
+    await service.drain()  # hash what the v1 database pointed at, so mismatches can be told now
+    print(json.dumps(report.to_wire(), indent=2))
+    await service.stop()
+    return 0
+
+
 # -- scan -------------------------------------------------------------------------------------------------------
 async def _scan(settings: Settings) -> int:
     from tqdm import tqdm
@@ -174,17 +214,22 @@ def _daemon_answers(settings: Settings) -> bool:
     return _get(settings, "/api/health") is not None
 
 
-def _get(settings: Settings, path: str, method: str = "GET") -> Any:
+def _get(settings: Settings, path: str, method: str = "GET", body: Any = None, timeout: float = 3) -> Any:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}{path}"
-    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+    req = urllib.request.Request(url, method=method, data=data, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=3) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
     except urllib.error.HTTPError as e:
         return json.loads(e.read() or b"{}")
     except (OSError, ValueError):
         return None
+
+
+def _post(settings: Settings, path: str, body: Any) -> Any:
+    return _get(settings, path, "POST", body, timeout=600)
 
 
 def _ask_daemon_to_scan(settings: Settings) -> int:

@@ -9,10 +9,14 @@ import asyncio
 import itertools
 import logging
 import os
+from typing import Any
 
+from . import meta as meta_mod
 from .classify import Classifier
+from .discovery import Discovery, discover, stored_header, suggested_base_model, suggested_fields
 from .events import EventBus
 from .hashing import FileChanged, HashCancelled, HashPool, HashResult
+from .image_files import ImageFiles
 from .store import HashFiling, PendingRow, Store
 from .walk import FileStat, stat_file
 
@@ -20,11 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class Intake:
-    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier):
+    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.pool = pool
         self.classifier = classifier
+        self.files = files
         self.lock = classifier.lock
         self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -110,6 +115,24 @@ class Intake:
         self.bytes_hashed += result.stat.size
         await self._file(row.id, path, result)
 
+    @staticmethod
+    def _meta(meta: dict[str, Any], result: HashResult, found: Discovery) -> dict[str, Any]:
+        """The row's metadata after hashing: what it had wins; header and sidecars fill the gaps."""
+        meta = meta_mod.merge(meta, suggested_fields(result.header, found.sidecars))
+        meta["header"] = stored_header(result.header)
+        if found.sidecars:
+            meta["sidecars"] = found.sidecars
+        if meta.get("base_model", "unknown") == "unknown":
+            meta["base_model"] = suggested_base_model(result.header, found.sidecars)
+        if found.errors:
+            meta["discovery_errors"] = found.errors
+        claimed = meta.get("legacy_sha256")
+        if claimed and claimed != result.sha256:
+            log.warning("%s: the v1 database said sha256 %s, the file hashes to %s", result.sha256, claimed,
+                        result.sha256)
+            meta["legacy_sha256_mismatch"] = {"claimed": claimed, "actual": result.sha256}
+        return meta
+
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
         log.warning("%s: %s", path, reason)
         async with self.lock:
@@ -121,13 +144,15 @@ class Intake:
                 self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
 
     async def _file(self, pending_id: int, path: str, result: HashResult) -> None:
+        has_images = bool(await self.store.pending_images(pending_id))
+        found = await asyncio.to_thread(discover, path, not has_images)
         async with self.lock:
             row = await self.store.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return  # moved, deleted or re-settled while hashing: the newer report wins
-            await self._file_locked(row, result)
+            await self._file_locked(row, result, found)
 
-    async def _file_locked(self, row: PendingRow, result: HashResult) -> None:
+    async def _file_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> None:
         path = row.path
         at_path = await self.store.model_by_path(path)
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
@@ -135,10 +160,13 @@ class Intake:
             missing = await self.store.set_model_missing(at_path.sha256)
             if missing is not None:
                 self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
+        meta = await self.store.pending_meta(row.id) or {}
         known = await self.store.model(result.sha256)
         if known is not None:
             here = known.path == path
             if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):
+                # Whatever the row carried (tags, notes from the first version) joins the model first.
+                await self.store.enrich_model(result.sha256, meta, await self.store.pending_tag_names(row.id))
                 relinked = await self.store.relink_model(result.sha256, path, row.type, result.stat, row.id)
                 self.bus.publish("pending.removed", id=row.id, path=path)
                 if relinked is not None and not here:
@@ -147,7 +175,10 @@ class Intake:
                 return
         status = "conflict" if known is not None else "ready"
         filing = HashFiling(result.sha256, result.blake3, result.stat, status,
-                            known.sha256 if known is not None else None, result.header)
+                            known.sha256 if known is not None else None, self._meta(meta, result, found))
+        for seq, (source, image) in enumerate(found.previews):
+            await asyncio.to_thread(self.files.write_pending, row.id, seq, image)
+            await self.store.add_pending_image(row.id, seq, image.width, image.height, source)
         filed = await self.store.file_hash(row.id, filing)
         if filed is not None:
             self.bus.publish("pending.updated", id=filed.id, path=path, status=filed.status,

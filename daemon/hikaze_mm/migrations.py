@@ -67,6 +67,56 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (pending_id, tag_id)
     );
     """,
+    # 2: the library proper: copies of a model's file, images, base model, cover, full-text search.
+    """
+    ALTER TABLE models ADD COLUMN base_model TEXT NOT NULL DEFAULT 'unknown';
+    ALTER TABLE models ADD COLUMN cover_seq INTEGER;
+
+    CREATE TABLE model_copies (
+        path       TEXT PRIMARY KEY,
+        sha256     TEXT NOT NULL REFERENCES models (sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+        size_bytes INTEGER NOT NULL,
+        mtime_ns   INTEGER,
+        inode      INTEGER,
+        device     INTEGER,
+        added_at   REAL NOT NULL
+    );
+    CREATE INDEX model_copies_sha ON model_copies (sha256);
+
+    CREATE TABLE images (
+        sha256     TEXT NOT NULL REFERENCES models (sha256) ON DELETE CASCADE ON UPDATE CASCADE,
+        seq        INTEGER NOT NULL,
+        width      INTEGER NOT NULL,
+        height     INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (sha256, seq)
+    );
+    -- Outlives its model on purpose: an image number is never given out twice for the same sha256, so an
+    -- image URL always names the same picture and can be cached for good.
+    CREATE TABLE image_seq (
+        sha256   TEXT PRIMARY KEY,
+        next_seq INTEGER NOT NULL
+    );
+    CREATE TABLE pending_images (
+        pending_id INTEGER NOT NULL REFERENCES pending_import (id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,
+        width      INTEGER NOT NULL,
+        height     INTEGER NOT NULL,
+        source     TEXT,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (pending_id, seq)
+    );
+
+    -- Full-text search. The trigram tokenizer finds substrings (`naut` in `juggernautXL_v9`). Its rows are
+    -- keyed by `search_ids.id`, an integer key that VACUUM cannot renumber, unlike the models table's rowid.
+    CREATE TABLE search_ids (
+        id     INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE
+    );
+    CREATE VIRTUAL TABLE models_fts USING fts5 (
+        name, file_name, path, tags, description, trigger_words, tokenize = 'trigram'
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

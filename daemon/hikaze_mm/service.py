@@ -14,7 +14,11 @@ from .classify import Classifier
 from .config import Settings
 from .events import EventBus
 from .hashing import HashPool
+from .image_files import ImageFiles
+from .importer import Importer
 from .intake import Intake
+from .legacy_import import LegacyImporter
+from .library import Library
 from .reconcile import Reconciler, ScanProgress
 from .roots import RootSet, build_roots, is_partial_name, within
 from .settle import Settler
@@ -37,9 +41,13 @@ class Service:
         lock = asyncio.Lock()
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
         self.classifier = Classifier(self.store, self.bus, self.roots, self.settler, lock)
-        self.intake = Intake(self.store, self.bus, self.pool, self.classifier)
+        self.image_files = ImageFiles(settings.data_dir / "images")
+        self.intake = Intake(self.store, self.bus, self.pool, self.classifier, self.image_files)
         self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake,
                                      self._watch_links)
+        self.importer = Importer(self.store, self.bus, self.image_files, lock)
+        self.library = Library(self.store, self.bus, self.image_files)
+        self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
         self._present: dict[str, bool] = {}  # root -> exists
         self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
@@ -59,6 +67,7 @@ class Service:
         await self._check_roots(initial=True)
         self.reconciler.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="roots"))
+        self._tasks.append(asyncio.create_task(self._clean_pending_images(), name="pending-images"))
         if self.settings.rescan_interval > 0:
             self._tasks.append(asyncio.create_task(self._rescan_every(self.settings.rescan_interval), name="rescan"))
 
@@ -118,6 +127,13 @@ class Service:
         self._event_tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("handling a file event failed", exc_info=task.exception())
+
+    async def _clean_pending_images(self) -> None:
+        """A pending row's image files go with the row, however it went (ids are never reused)."""
+        with self.bus.subscribe() as sub:
+            while (event := await sub.get()) is not None:
+                if event.type == "pending.removed":
+                    await asyncio.to_thread(self.image_files.remove_pending, event.data["id"])
 
     async def _stable(self, path: str, st: Any) -> None:
         await self.intake.on_stable(path, st)

@@ -16,15 +16,13 @@ from typing import Any
 import aiosqlite
 
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+from .sqlite_library import PENDING_COLUMNS, LibrarySQL
 from .store import FileIndex, HashFiling, ModelRow, PendingRow, SchemaTooNew
 from .walk import FileStat
 
-PENDING_COLUMNS = (
-    "id, path, name, type, size_bytes, mtime_ns, inode, device, status, sha256, blake3, conflict_sha256, "
-    "error, discovered_at, hashed_at"
-)
 MODEL_COLUMNS = (
-    "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at"
+    "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at, "
+    "base_model, cover_seq"
 )
 
 
@@ -55,7 +53,7 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     return db
 
 
-class SQLiteStore:
+class SQLiteStore(LibrarySQL):
     def __init__(self, path: Path):
         self.path = path
         self._db: aiosqlite.Connection | None = None
@@ -67,6 +65,7 @@ class SQLiteStore:
         self._pending_paths: dict[str, tuple[Fingerprint, str]] = {}
         self._model_files: dict[str, tuple[str, Fingerprint, str]] = {}  # sha256 -> (path, fingerprint, status)
         self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
+        self._copies: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), other copies
 
     # -- life cycle -----------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -201,14 +200,31 @@ class SQLiteStore:
         return [PendingRow(*r) for r in pending], [ModelRow(*r) for r in models]
 
     async def file_index(self) -> FileIndex:
-        return FileIndex(self._pending_paths.copy(), self._model_paths.copy(), self._model_files.copy())
+        return FileIndex(
+            self._pending_paths.copy(), {**self._copies, **self._model_paths}, self._model_files.copy()
+        )
 
     async def _load_file_index(self) -> None:
-        cols = "path, size_bytes, mtime_ns, inode, device, status"
-        for r in await self._all(f"SELECT id, {cols} FROM pending_import"):
+        cols = "path, size_bytes, mtime_ns, inode, device"
+        for r in await self._all(f"SELECT id, {cols}, status FROM pending_import"):
             self._track_pending_file(r[0], r[1], r[2:6], r[6])
-        for r in await self._all(f"SELECT sha256, {cols} FROM models"):
+        for r in await self._all(f"SELECT sha256, {cols}, status FROM models"):
             self._track_model_file(r[0], r[1], r[2:6], r[6])
+        for r in await self._all(f"SELECT sha256, {cols} FROM model_copies"):
+            self._copies[r[1]] = (r[0], r[2:6])
+
+    async def _reload_file_index(self) -> None:
+        self._pending_files, self._pending_paths = {}, {}
+        self._model_files, self._model_paths, self._copies = {}, {}, {}
+        await self._load_file_index()
+
+    def _forget_model(self, sha256: str, paths: list[str]) -> None:
+        self._model_files.pop(sha256, None)
+        for path in paths:
+            if self._model_paths.get(path, ("",))[0] == sha256:
+                del self._model_paths[path]
+            if self._copies.get(path, ("",))[0] == sha256:
+                del self._copies[path]
 
     def _track_pending_file(self, pending_id: int, path: str, fingerprint: Fingerprint, status: str) -> None:
         self._untrack_pending(pending_id)
@@ -323,16 +339,20 @@ class SQLiteStore:
     ) -> PendingRow | None:
         return await self._update_pending(pending_id, "status = ?", (status,), stat)
 
+    async def set_pending_conflict(
+        self, pending_id: int, status: str, conflict_sha256: str | None
+    ) -> PendingRow | None:
+        return await self._update_pending(pending_id, "status = ?, conflict_sha256 = ?", (status, conflict_sha256))
+
     async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None:
         return await self._update_pending(pending_id, "status = 'error', error = ?", (error,), stat)
 
     async def file_hash(self, pending_id: int, filing: HashFiling) -> PendingRow | None:
         return await self._update_pending(
             pending_id,
-            "status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, hashed_at = ?, "
-            "meta_json = json_set(meta_json, '$.header', json(?))",
+            "status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, hashed_at = ?, meta_json = ?",
             (filing.status, filing.sha256, filing.blake3, filing.conflict_sha256, time.time(),
-             json.dumps(filing.header)),
+             json.dumps(filing.meta_json)),
             filing.stat,
         )
 

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from .walk import FileStat
 
+FILE_GONE = "the file is gone"  # the error of a pending row kept for its metadata after its file vanished
 PENDING_STATUSES = ("settling", "hashing", "ready", "conflict", "error", "ignored")
 MODEL_STATUSES = ("ok", "missing")
 
@@ -59,6 +60,8 @@ class ModelRow:
     status: str
     created_at: float
     updated_at: float
+    base_model: str
+    cover_seq: int | None
 
     @property
     def stat(self) -> FileStat:
@@ -74,7 +77,7 @@ class HashFiling:
     stat: FileStat
     status: str  # ready | conflict
     conflict_sha256: str | None
-    header: dict[str, Any]
+    meta_json: dict[str, Any]  # the row's whole metadata afterwards
 
 
 @dataclass

@@ -1,0 +1,67 @@
+"""Where image files live under `data_dir/images`, and the file operations on them (blocking; run in threads).
+
+A model's image is `<sha256>_<seq>_<tier>.webp`; a pending row's is `pending/<id>_<seq>_<tier>.webp`. Files are
+written before the database row that names them is committed and removed after it is deleted, so every row
+has its files; a crash in between leaves at worst a stray file, never a row without one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from .images import TIERS, EncodedImage, image_file_name
+
+
+class ImageFiles:
+    def __init__(self, root: Path):
+        self.root = root
+        self.pending_root = root / "pending"
+
+    def model_file(self, sha256: str, seq: int, tier: str) -> Path:
+        return self.root / image_file_name(sha256, seq, tier)
+
+    def pending_file(self, pending_id: int, seq: int, tier: str) -> Path:
+        return self.pending_root / f"{int(pending_id)}_{int(seq)}_{tier}.webp"
+
+    def write_model(self, sha256: str, seq: int, image: EncodedImage) -> None:
+        self._write({self.model_file(sha256, seq, t): data for t, data in image.tiers.items()})
+
+    def write_pending(self, pending_id: int, seq: int, image: EncodedImage) -> None:
+        self._write({self.pending_file(pending_id, seq, t): data for t, data in image.tiers.items()})
+
+    def _write(self, files: dict[Path, bytes]) -> None:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+
+    def adopt_pending(self, pending_id: int, pending_seq: int, sha256: str, seq: int) -> None:
+        """Give a pending row's image its model name (a hard link, so the pending file can go later)."""
+        for tier in TIERS:
+            target = self.model_file(sha256, seq, tier)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            source = self.pending_file(pending_id, pending_seq, tier)
+            try:
+                os.link(source, target)
+            except OSError:
+                target.write_bytes(source.read_bytes())
+
+    def remove_model(self, sha256: str, seqs: list[int]) -> None:
+        for seq in seqs:
+            for tier in TIERS:
+                with contextlib.suppress(FileNotFoundError):
+                    self.model_file(sha256, seq, tier).unlink()
+
+    def remove_pending(self, pending_id: int) -> None:
+        if not self.pending_root.is_dir():
+            return
+        prefix = f"{int(pending_id)}_"
+        for entry in os.scandir(self.pending_root):
+            if entry.name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

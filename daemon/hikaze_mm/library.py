@@ -1,0 +1,176 @@
+"""The library as the API sees it: checks what a client asks for, then asks the store and the image files.
+
+Every method raises `LibraryError` with a status and a message meant for the user; nothing is written when a
+request is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import unicodedata
+from typing import Any
+
+from . import meta as meta_mod
+from .events import EventBus
+from .image_files import ImageFiles
+from .images import ImageError, encode_tiers
+from .sqlite_library import SORTS, ModelQuery
+from .store import Store
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_TAG = 64
+MAX_NAME = 256
+MAX_TAGS = 200
+
+
+class LibraryError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def check_sha256(value: str) -> str:
+    if not SHA256_RE.match(value):
+        raise LibraryError(400, f"a model id is a sha256: 64 lower-case hex digits, got {value[:80]!r}")
+    return value
+
+
+def clean_tag(value: Any) -> str:
+    if not isinstance(value, str):
+        raise LibraryError(400, "a tag name must be a string")
+    name = unicodedata.normalize("NFC", value).strip()
+    if not name or len(name) > MAX_TAG:
+        raise LibraryError(400, f"a tag name must be 1 to {MAX_TAG} characters, got {value[:80]!r}")
+    if any(unicodedata.category(c).startswith("C") for c in name):
+        raise LibraryError(400, f"a tag name may not hold control characters: {value[:80]!r}")
+    return name
+
+
+def image_urls(sha256: str, seq: int) -> dict[str, str]:
+    return {tier: f"/api/images/{sha256}/{seq}/{tier}" for tier in ("high", "medium", "low")}
+
+
+class Library:
+    def __init__(self, store: Store, bus: EventBus, files: ImageFiles):
+        self.store = store
+        self.bus = bus
+        self.files = files
+
+    # -- models ---------------------------------------------------------------------------------------------
+    async def list_models(self, query: ModelQuery) -> dict[str, Any]:
+        if query.sort not in SORTS:
+            raise LibraryError(400, f"`sort` must be one of {', '.join(SORTS)}, got {query.sort!r}")
+        if query.status not in ("ok", "missing", "all"):
+            raise LibraryError(400, f"`status` must be ok, missing or all, got {query.status!r}")
+        items, total = await self.store.list_models(query)
+        for item in items:
+            cover = item["cover"]
+            item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
+        return {"models": items, "total": total}
+
+    async def model(self, sha256: str) -> dict[str, Any]:
+        item = await self.store.model_detail(check_sha256(sha256))
+        if item is None:
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        for image in item["images"]:
+            image["urls"] = image_urls(sha256, image["seq"])
+        cover = item["cover"]
+        item["cover"] = image_urls(sha256, cover) if cover is not None else None
+        return item
+
+    async def model_path(self, sha256: str) -> dict[str, Any]:
+        model = await self.store.model(check_sha256(sha256))
+        if model is None:
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        return {"path": model.path, "status": model.status}
+
+    async def patch(self, sha256: str, body: dict[str, Any]) -> dict[str, Any]:
+        check_sha256(sha256)
+        unknown = sorted(set(body) - {"name", "tags", "meta_json"})
+        if unknown:
+            raise LibraryError(400, f"unknown field(s) {', '.join(unknown)}; a model takes name, tags, meta_json")
+        name = body.get("name")
+        if name is not None and (not isinstance(name, str) or len(name.strip()) > MAX_NAME):
+            raise LibraryError(400, f"`name` must be a string of at most {MAX_NAME} characters")
+        tags = None
+        if "tags" in body:
+            if not isinstance(body["tags"], list) or len(body["tags"]) > MAX_TAGS:
+                raise LibraryError(400, f"`tags` must be a list of at most {MAX_TAGS} tag names")
+            tags = []
+            for t in body["tags"]:
+                tag = clean_tag(t)
+                if tag.lower() not in (x.lower() for x in tags):
+                    tags.append(tag)
+        new_meta = None
+        if "meta_json" in body:
+            try:
+                change = meta_mod.validate(body["meta_json"])
+            except meta_mod.MetaError as e:
+                raise LibraryError(400, str(e)) from None
+            stored = await self.store.model_meta(sha256)
+            if stored is None:
+                raise LibraryError(404, f"no model with sha256 {sha256}")
+            new_meta = meta_mod.patched(stored, change)
+        if not await self.store.update_model(sha256, name=name.strip() if name is not None else None, tags=tags,
+                                             meta_json=new_meta):
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        self.bus.publish("model.updated", sha256=sha256)
+        return await self.model(sha256)
+
+    async def delete(self, sha256: str, ignore_file: bool) -> dict[str, Any]:
+        seqs = await self.store.delete_model(check_sha256(sha256), ignore_file)
+        if seqs is None:
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        await asyncio.to_thread(self.files.remove_model, sha256, seqs)
+        self.bus.publish("model.removed", sha256=sha256)
+        return {"deleted": sha256, "images_removed": len(seqs), "file_ignored": ignore_file}
+
+    # -- tags -----------------------------------------------------------------------------------------------
+    async def create_tag(self, name: Any) -> tuple[dict[str, Any], bool]:
+        return await self.store.create_tag(clean_tag(name))
+
+    async def rename_tag(self, tag_id: int, name: Any) -> dict[str, Any]:
+        tag = await self.store.rename_tag(tag_id, clean_tag(name))
+        if tag is None:
+            raise LibraryError(404, f"no tag with id {tag_id}")
+        return tag
+
+    async def delete_tag(self, tag_id: int) -> None:
+        if not await self.store.delete_tag(tag_id):
+            raise LibraryError(404, f"no tag with id {tag_id}")
+
+    # -- images ---------------------------------------------------------------------------------------------
+    async def add_image(self, sha256: str, data: bytes) -> dict[str, Any]:
+        check_sha256(sha256)
+        if await self.store.model(sha256) is None:
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        try:
+            encoded = await asyncio.to_thread(encode_tiers, data)
+        except ImageError as e:
+            raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
+        (seq,) = await self.store.reserve_image_seqs(sha256, 1)
+        await asyncio.to_thread(self.files.write_model, sha256, seq, encoded)
+        if not await self.store.add_image(sha256, seq, encoded.width, encoded.height):
+            await asyncio.to_thread(self.files.remove_model, sha256, [seq])
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        self.bus.publish("model.updated", sha256=sha256)
+        return {"seq": seq, "width": encoded.width, "height": encoded.height, "urls": image_urls(sha256, seq)}
+
+    async def images(self, sha256: str) -> dict[str, Any]:
+        item = await self.model(sha256)
+        return {"images": item["images"], "cover": item["cover"]}
+
+    async def delete_image(self, sha256: str, seq: int) -> None:
+        if not await self.store.delete_image(check_sha256(sha256), seq):
+            raise LibraryError(404, f"model {sha256} has no image {seq}")
+        await asyncio.to_thread(self.files.remove_model, sha256, [seq])
+        self.bus.publish("model.updated", sha256=sha256)
+
+    async def set_cover(self, sha256: str, seq: Any) -> dict[str, Any]:
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise LibraryError(400, "`seq` must be the number of one of the model's images")
+        if not await self.store.set_cover(check_sha256(sha256), seq):
+            raise LibraryError(404, f"model {sha256} has no image {seq}")
+        self.bus.publish("model.updated", sha256=sha256)
+        return {"cover": image_urls(sha256, seq)}

@@ -1,0 +1,135 @@
+"""A model's metadata: the fields a user edits, their checks, and how two records combine on import.
+
+Stored in `meta_json` beside `header` (what the file's own header says) and, on pending rows, `sidecars` and
+`legacy` (what other tools and the first version knew). The user fields are the ones below; nothing else is
+accepted from a client, so a typo is an error instead of a silently kept key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "notes")
+MAX_TEXT = 100_000
+MAX_ITEMS = 200
+
+
+class MetaError(ValueError):
+    pass
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise MetaError(f"`meta_json.{key}` must be a string")
+    if len(value) > MAX_TEXT:
+        raise MetaError(f"`meta_json.{key}` is longer than {MAX_TEXT} characters")
+    return value
+
+
+def _strings(key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise MetaError(f"`meta_json.{key}` must be a list of strings")
+    if len(value) > MAX_ITEMS:
+        raise MetaError(f"`meta_json.{key}` has more than {MAX_ITEMS} items")
+    cleaned: list[str] = []
+    for v in value:
+        v = v.strip()
+        if v and v not in cleaned:
+            cleaned.append(v)
+    return cleaned
+
+
+def _links(value: Any) -> list[str]:
+    links = _strings("community_links", value)
+    for link in links:
+        parsed = urlparse(link)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise MetaError(f"`meta_json.community_links` holds {link!r}, which is not an http(s) URL")
+    return links
+
+
+def validate(meta: Any) -> dict[str, Any]:
+    """A client's metadata change: known fields only, each of the right type. Raises MetaError."""
+    if not isinstance(meta, dict):
+        raise MetaError("`meta_json` must be an object")
+    unknown = sorted(set(meta) - set(USER_FIELDS))
+    if unknown:
+        raise MetaError(f"`meta_json` has unknown field(s) {', '.join(unknown)}; known: {', '.join(USER_FIELDS)}")
+    clean: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key in ("description", "notes"):
+            clean[key] = _text(key, value)
+        elif key == "community_links":
+            clean[key] = _links(value)
+        elif key == "trigger_words":
+            clean[key] = _strings(key, value)
+        elif key == "nsfw":
+            if not isinstance(value, bool):
+                raise MetaError("`meta_json.nsfw` must be true or false")
+            clean[key] = value
+        else:
+            if not isinstance(value, dict) or set(value) - {"positive", "negative"}:
+                raise MetaError("`meta_json.prompts` must be an object with `positive` and/or `negative`")
+            clean[key] = {k: _text(f"prompts.{k}", v) for k, v in value.items()}
+    return clean
+
+
+def is_empty(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(is_empty(v) for v in value.values())
+    return value is None or value == "" or value == [] or value is False
+
+
+def user_fields(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta[k] for k in USER_FIELDS if k in meta and not is_empty(meta[k])}
+
+
+def patched(stored: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: the named keys replace the stored ones; `prompts` merges key by key."""
+    result = dict(stored)
+    for key, value in change.items():
+        if key == "prompts" and isinstance(result.get("prompts"), dict):
+            result["prompts"] = {**result["prompts"], **value}
+        else:
+            result[key] = value
+    return result
+
+
+def override(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """Import with `override`: every user field the incoming record has a value for replaces the model's."""
+    result = dict(model)
+    for key, value in user_fields(incoming).items():
+        if key == "prompts":
+            result["prompts"] = {**(result.get("prompts") or {}), **{k: v for k, v in value.items() if v}}
+        else:
+            result[key] = value
+    if incoming.get("header"):
+        result["header"] = incoming["header"]
+    return result
+
+
+def merge(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """Import with `merge`: the model wins; only its empty fields are filled, key by key."""
+    result = dict(model)
+    for key, value in user_fields(incoming).items():
+        if key == "prompts":
+            mine = dict(result.get("prompts") or {})
+            for k, v in value.items():
+                if v and not mine.get(k):
+                    mine[k] = v
+            result["prompts"] = mine
+        elif is_empty(result.get(key)):
+            result[key] = value
+    if not result.get("header") and incoming.get("header"):
+        result["header"] = incoming["header"]
+    return result
+
+
+def for_new_model(pending: dict[str, Any]) -> dict[str, Any]:
+    """What a freshly imported model keeps of its pending row's metadata."""
+    result = user_fields(pending)
+    for kept in ("header", "legacy"):
+        if pending.get(kept):
+            result[kept] = pending[kept]
+    return result

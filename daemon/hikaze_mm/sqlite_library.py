@@ -1,0 +1,545 @@
+"""The library half of the SQLite store: models, their copies, tags, images and search.
+
+A mixin of `SQLiteStore` (it uses that class's connections, transactions and file index), kept apart so each
+file holds one part of the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .meta import merge as meta_merge
+from .meta import user_fields
+from .store import FILE_GONE, ModelRow, PendingRow
+from .walk import FileStat
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+PENDING_COLUMNS = (
+    "id, path, name, type, size_bytes, mtime_ns, inode, device, status, sha256, blake3, conflict_sha256, "
+    "error, discovered_at, hashed_at"
+)
+SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
+SORTS = {
+    "name": "m.name COLLATE NOCASE ASC, m.sha256",
+    "created": "m.created_at DESC, m.sha256",
+    "updated": "m.updated_at DESC, m.sha256",
+    "size": "m.size_bytes DESC, m.sha256",
+}
+
+
+@dataclass
+class ModelQuery:
+    type: str | None = None
+    q: str | None = None
+    tags: list[str] = field(default_factory=list)
+    exclude_tags: list[str] = field(default_factory=list)
+    base_model: str | None = None
+    status: str = "ok"  # ok | missing | all
+    sort: str = "name"
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass
+class Promotion:
+    """One pending row becoming (part of) a model, written in one transaction."""
+
+    pending_id: int
+    sha256: str
+    mode: str  # new | override | merge
+    name: str
+    type: str
+    base_model: str
+    meta_json: dict[str, Any]
+    main_path: str  # the model's path afterwards
+    main_stat: FileStat
+    copies: list[tuple[str, FileStat]]  # paths that become (or stay) copies of the model
+    images: list[tuple[int, int, int]]  # (seq, width, height) appended to the model
+
+
+def _file_name(path: str) -> str:
+    return os.path.basename(path)
+
+
+def _tags(joined: str | None) -> list[str]:
+    return sorted(joined.split(SEP), key=str.lower) if joined else []
+
+
+class LibrarySQL:
+    # Provided by SQLiteStore.
+    _all: Any
+    _one: Any
+    _write: Any
+    _track_model: Any
+    _untrack_pending: Any
+    _track_pending: Any
+    _copies: dict[str, tuple[str, tuple[Any, ...]]]
+
+    # -- search ---------------------------------------------------------------------------------------------
+    async def _reindex(self, db: aiosqlite.Connection, sha256: str) -> None:
+        """Rebuild the model's search row from its current name, path, tags and metadata."""
+        await db.execute("INSERT OR IGNORE INTO search_ids (sha256) VALUES (?)", (sha256,))
+        rows = await db.execute_fetchall(
+            "SELECT s.id, m.name, m.path, m.meta_json, "
+            "(SELECT group_concat(t.name, ' ') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+            " WHERE mt.sha256 = m.sha256) "
+            "FROM models m JOIN search_ids s ON s.sha256 = m.sha256 WHERE m.sha256 = ?",
+            (sha256,),
+        )
+        for search_id, name, path, meta_text, tags in rows:
+            meta = json.loads(meta_text or "{}")
+            await db.execute("DELETE FROM models_fts WHERE rowid = ?", (search_id,))
+            await db.execute(
+                "INSERT INTO models_fts (rowid, name, file_name, path, tags, description, trigger_words) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (search_id, name, _file_name(path), path, tags or "", meta.get("description") or "",
+                 " ".join(meta.get("trigger_words") or [])),
+            )
+
+    async def _unindex(self, db: aiosqlite.Connection, sha256: str) -> None:
+        await db.execute(
+            "DELETE FROM models_fts WHERE rowid = (SELECT id FROM search_ids WHERE sha256 = ?)", (sha256,)
+        )
+        await db.execute("DELETE FROM search_ids WHERE sha256 = ?", (sha256,))
+
+    async def list_models(self, query: ModelQuery) -> tuple[list[dict[str, Any]], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        if query.status != "all":
+            where.append("m.status = ?")
+            args.append(query.status)
+        if query.type:
+            where.append("m.type = ?")
+            args.append(query.type)
+        if query.base_model:
+            where.append("m.base_model = ?")
+            args.append(query.base_model)
+        if query.tags:
+            marks = ", ".join("?" * len(query.tags))
+            where.append(
+                "m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+                f"WHERE t.name IN ({marks}) GROUP BY mt.sha256 HAVING count(DISTINCT t.id) = ?)"
+            )
+            args.extend([*query.tags, len({t.lower() for t in query.tags})])
+        if query.exclude_tags:
+            marks = ", ".join("?" * len(query.exclude_tags))
+            where.append(
+                "m.sha256 NOT IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+                f"WHERE t.name IN ({marks}))"
+            )
+            args.extend(query.exclude_tags)
+        words = (query.q or "").split()
+        long_words = [w for w in words if len(w) >= 3]
+        if long_words:
+            # Each word is a quoted phrase: the trigram index matches it anywhere, in any column.
+            match = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
+            where.append(
+                "m.sha256 IN (SELECT s.sha256 FROM models_fts f JOIN search_ids s ON s.id = f.rowid "
+                "WHERE models_fts MATCH ?)"
+            )
+            args.append(match)
+        for w in words:
+            if len(w) < 3:  # shorter than a trigram: a plain substring test on the names
+                where.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
+                like = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                args.extend([like, like])
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        (total,) = await self._one(f"SELECT count(*) FROM models m {clause}", tuple(args))
+        rows = await self._all(
+            "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, "
+            "(SELECT count(*) FROM images i WHERE i.sha256 = m.sha256), "
+            "(SELECT min(seq) FROM images i WHERE i.sha256 = m.sha256), "
+            f"(SELECT group_concat(t.name, '{SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+            " WHERE mt.sha256 = m.sha256) "
+            f"FROM models m {clause} ORDER BY {SORTS[query.sort]} LIMIT ? OFFSET ?",
+            (*args, query.limit, query.offset),
+        )
+        items = []
+        for sha, name, path, type_, base, size, status, cover, count, first, tags in rows:
+            items.append({
+                "sha256": sha, "name": name, "file_name": _file_name(path), "type": type_, "base_model": base,
+                "size_bytes": size, "status": status, "tags": _tags(tags), "image_count": count,
+                "cover": cover if cover is not None else first,
+            })
+        return items, total
+
+    async def model_detail(self, sha256: str) -> dict[str, Any] | None:
+        row = await self._one(
+            "SELECT sha256, blake3, path, name, type, base_model, size_bytes, status, created_at, updated_at, "
+            "missing_since, cover_seq, meta_json FROM models WHERE sha256 = ?",
+            (sha256,),
+        )
+        if row is None:
+            return None
+        keys = ("sha256", "blake3", "path", "name", "type", "base_model", "size_bytes", "status", "created_at",
+                "updated_at", "missing_since", "cover_seq")
+        item = dict(zip(keys, row[:-1], strict=True))
+        item["file_name"] = _file_name(item["path"])
+        meta = json.loads(row[-1] or "{}")
+        item["header"] = meta.pop("header", None)
+        item["meta_json"] = meta
+        tags = await self._all(
+            "SELECT t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = ? "
+            "ORDER BY t.name COLLATE NOCASE",
+            (sha256,),
+        )
+        item["tags"] = [name for _, name in tags]
+        images = await self._all(
+            "SELECT seq, width, height, created_at FROM images WHERE sha256 = ? ORDER BY seq", (sha256,)
+        )
+        item["images"] = [{"seq": s, "width": w, "height": h, "created_at": c} for s, w, h, c in images]
+        cover = item.pop("cover_seq")
+        item["cover"] = cover if cover is not None else (images[0][0] if images else None)
+        copies = await self._all("SELECT path, size_bytes FROM model_copies WHERE sha256 = ? ORDER BY path",
+                                 (sha256,))
+        item["copies"] = [p for p, _ in copies]
+        return item
+
+    async def model_types(self) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT type, sum(status = 'ok'), sum(status = 'missing') FROM models GROUP BY type ORDER BY type"
+        )
+        pending = dict(await self._all("SELECT type, count(*) FROM pending_import GROUP BY type"))
+        found = {t: {"type": t, "models": ok, "missing": missing, "pending": pending.get(t, 0)}
+                 for t, ok, missing in rows}
+        for t, n in pending.items():
+            found.setdefault(t, {"type": t, "models": 0, "missing": 0, "pending": n})
+        return [found[t] for t in sorted(found)]
+
+    async def list_tags(self) -> list[dict[str, Any]]:
+        rows = await self._all(
+            "SELECT t.id, t.name, (SELECT count(*) FROM model_tags mt WHERE mt.tag_id = t.id), "
+            "(SELECT count(*) FROM pending_tags pt WHERE pt.tag_id = t.id) FROM tags t ORDER BY t.name COLLATE NOCASE"
+        )
+        return [{"id": i, "name": n, "models": m, "pending": p} for i, n, m, p in rows]
+
+    # -- tags -----------------------------------------------------------------------------------------------
+    @staticmethod
+    async def _tag_ids(db: aiosqlite.Connection, names: list[str]) -> list[int]:
+        """Ids for these names, creating the missing ones (names match without regard to case)."""
+        ids: list[int] = []
+        for name in names:
+            await db.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (name,))
+            (row,) = await db.execute_fetchall("SELECT id FROM tags WHERE name = ?", (name,))
+            if row[0] not in ids:
+                ids.append(row[0])
+        return ids
+
+    async def create_tag(self, name: str) -> tuple[dict[str, Any], bool]:
+        async with self._write() as db:
+            existing = await db.execute_fetchall("SELECT id, name FROM tags WHERE name = ?", (name,))
+            if existing:
+                return {"id": existing[0][0], "name": existing[0][1]}, False
+            (row,) = await db.execute_fetchall("INSERT INTO tags (name) VALUES (?) RETURNING id, name", (name,))
+        return {"id": row[0], "name": row[1]}, True
+
+    async def rename_tag(self, tag_id: int, name: str) -> dict[str, Any] | None:
+        """Rename; if another tag already has that name, this one merges into it."""
+        async with self._write() as db:
+            if not await db.execute_fetchall("SELECT 1 FROM tags WHERE id = ?", (tag_id,)):
+                return None
+            other = await db.execute_fetchall("SELECT id FROM tags WHERE name = ? AND id != ?", (name, tag_id))
+            affected = [r[0] for r in await db.execute_fetchall(
+                "SELECT sha256 FROM model_tags WHERE tag_id = ?", (tag_id,))]
+            if other:
+                target = other[0][0]
+                await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) "
+                                 "SELECT sha256, ? FROM model_tags WHERE tag_id = ?", (target, tag_id))
+                await db.execute("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) "
+                                 "SELECT pending_id, ? FROM pending_tags WHERE tag_id = ?", (target, tag_id))
+                await db.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
+                await db.execute("UPDATE tags SET name = ? WHERE id = ?", (name, target))
+                tag_id = target
+            else:
+                await db.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
+            for sha in affected:
+                await self._reindex(db, sha)
+        return {"id": tag_id, "name": name}
+
+    async def delete_tag(self, tag_id: int) -> bool:
+        async with self._write() as db:
+            affected = [r[0] for r in await db.execute_fetchall(
+                "SELECT sha256 FROM model_tags WHERE tag_id = ?", (tag_id,))]
+            deleted = await db.execute_fetchall("DELETE FROM tags WHERE id = ? RETURNING id", (tag_id,))
+            for sha in affected:
+                await self._reindex(db, sha)
+        return bool(deleted)
+
+    # -- models ---------------------------------------------------------------------------------------------
+    async def model_meta(self, sha256: str) -> dict[str, Any] | None:
+        row = await self._one("SELECT meta_json FROM models WHERE sha256 = ?", (sha256,), fresh=True)
+        return json.loads(row[0] or "{}") if row else None
+
+    async def update_model(
+        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_json: dict[str, Any] | None
+    ) -> bool:
+        """A PATCH: the named fields only, in one transaction. `meta_json` is the whole new metadata."""
+        async with self._write() as db:
+            if not await db.execute_fetchall("SELECT 1 FROM models WHERE sha256 = ?", (sha256,)):
+                return False
+            now = time.time()
+            if name is not None:
+                await db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))
+            if meta_json is not None:
+                await db.execute("UPDATE models SET meta_json = ?, updated_at = ? WHERE sha256 = ?",
+                                 (json.dumps(meta_json), now, sha256))
+            if tags is not None:
+                ids = await self._tag_ids(db, tags)
+                await db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
+                await db.executemany("INSERT INTO model_tags (sha256, tag_id) VALUES (?, ?)",
+                                     [(sha256, i) for i in ids])
+                await db.execute("UPDATE models SET updated_at = ? WHERE sha256 = ?", (now, sha256))
+            await self._reindex(db, sha256)
+        return True
+
+    async def delete_model(self, sha256: str, ignore_paths: bool) -> list[int] | None:
+        """Remove the record, its copies, tags and image rows; the files stay. With `ignore_paths`, its
+        files are remembered as ignored pending rows so walks do not offer them again. Returns the image
+        numbers whose files the caller removes."""
+        async with self._write() as db:
+            rows = await db.execute_fetchall(
+                "SELECT path, size_bytes, mtime_ns, inode, device, type, name, blake3 FROM models WHERE sha256 = ?",
+                (sha256,),
+            )
+            if not rows:
+                return None
+            path, size, mtime, inode, device, type_, _, blake3 = rows[0]
+            copies = await db.execute_fetchall(
+                "SELECT path, size_bytes, mtime_ns, inode, device FROM model_copies WHERE sha256 = ?", (sha256,)
+            )
+            seqs = [r[0] for r in await db.execute_fetchall("SELECT seq FROM images WHERE sha256 = ?", (sha256,))]
+            await self._unindex(db, sha256)
+            await db.execute("DELETE FROM models WHERE sha256 = ?", (sha256,))
+            if ignore_paths:
+                now = time.time()
+                for p, sz, mt, ino, dev in [(path, size, mtime, inode, device), *copies]:
+                    await db.execute(
+                        "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
+                        "sha256, blake3, discovered_at, hashed_at, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, 'ignored', ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
+                        (p, sz, mt or 0, ino or 0, dev or 0, type_, _file_name(p), sha256, blake3, now, now, now),
+                    )
+        self._forget_model(sha256, [path, *(c[0] for c in copies)])
+        if ignore_paths:
+            await self._reload_file_index()
+        return seqs
+
+    # -- copies ---------------------------------------------------------------------------------------------
+    async def copy_at(self, path: str) -> tuple[str, FileStat] | None:
+        row = await self._one(
+            "SELECT sha256, size_bytes, mtime_ns, inode, device FROM model_copies WHERE path = ?", (path,), fresh=True
+        )
+        return (row[0], FileStat(row[1], row[2] or 0, row[3] or 0, row[4] or 0)) if row else None
+
+    async def remove_copy(self, path: str) -> None:
+        async with self._write() as db:
+            await db.execute("DELETE FROM model_copies WHERE path = ?", (path,))
+        self._copies.pop(path, None)
+
+    async def move_copy(self, src: str, dest: str, stat: FileStat) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "UPDATE model_copies SET path = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ? WHERE path = ?",
+                (dest, stat.size, stat.mtime_ns, stat.inode, stat.device, src),
+            )
+        entry = self._copies.pop(src, None)
+        if entry is not None:
+            self._copies[dest] = (entry[0], tuple(stat))
+
+    async def copies_of(self, sha256: str) -> list[str]:
+        return [r[0] for r in await self._all(
+            "SELECT path FROM model_copies WHERE sha256 = ? ORDER BY added_at, path", (sha256,), fresh=True)]
+
+    async def promote_copy(self, sha256: str, path: str, type_: str, stat: FileStat) -> ModelRow | None:
+        """The model's main file is gone but this copy remains: the copy becomes the main path."""
+        async with self._write() as db:
+            await db.execute("DELETE FROM model_copies WHERE path = ?", (path,))
+            row = await db.execute_fetchall(
+                "UPDATE models SET path = ?, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, "
+                "status = 'ok', missing_since = NULL, updated_at = ? WHERE sha256 = ? "
+                "RETURNING sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, "
+                "created_at, updated_at, base_model, cover_seq",
+                (path, type_, stat.size, stat.mtime_ns, stat.inode, stat.device, time.time(), sha256),
+            )
+            await self._reindex(db, sha256)
+        self._copies.pop(path, None)
+        return self._track_model(ModelRow(*row[0])) if row else None
+
+    # -- import ---------------------------------------------------------------------------------------------
+    async def pending_meta(self, pending_id: int) -> dict[str, Any] | None:
+        row = await self._one("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,), fresh=True)
+        return json.loads(row[0] or "{}") if row else None
+
+    async def reserve_image_seqs(self, sha256: str, count: int) -> list[int]:
+        """Image numbers for a model, taken for good whether or not they end up used."""
+        if count <= 0:
+            return []
+        async with self._write() as db:
+            await db.execute("INSERT OR IGNORE INTO image_seq (sha256, next_seq) VALUES (?, 0)", (sha256,))
+            (row,) = await db.execute_fetchall(
+                "UPDATE image_seq SET next_seq = next_seq + ? WHERE sha256 = ? RETURNING next_seq", (count, sha256)
+            )
+        return list(range(row[0] - count, row[0]))
+
+    async def promote(self, p: Promotion) -> ModelRow:
+        now = time.time()
+        st = p.main_stat
+        async with self._write() as db:
+            if p.mode == "new":
+                await db.execute(
+                    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, "
+                    "status, created_at, updated_at, meta_json, base_model) "
+                    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ? FROM pending_import WHERE id = ?",
+                    (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now, now,
+                     json.dumps(p.meta_json), p.base_model, p.pending_id),
+                )
+            else:
+                await db.execute(
+                    "UPDATE models SET path = ?, name = ?, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, "
+                    "device = ?, status = 'ok', missing_since = NULL, updated_at = ?, meta_json = ?, base_model = ? "
+                    "WHERE sha256 = ?",
+                    (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now,
+                     json.dumps(p.meta_json), p.base_model, p.sha256),
+                )
+            await db.execute("DELETE FROM model_copies WHERE path = ?", (p.main_path,))
+            for path, cst in p.copies:
+                await db.execute(
+                    "INSERT OR REPLACE INTO model_copies (path, sha256, size_bytes, mtime_ns, inode, device, added_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (path, p.sha256, cst.size, cst.mtime_ns, cst.inode, cst.device, now),
+                )
+            await db.execute(
+                "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags "
+                "WHERE pending_id = ?", (p.sha256, p.pending_id),
+            )
+            await db.executemany(
+                "INSERT INTO images (sha256, seq, width, height, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(p.sha256, seq, w, h, now) for seq, w, h in p.images],
+            )
+            await db.execute("DELETE FROM pending_import WHERE id = ?", (p.pending_id,))
+            (row,) = await db.execute_fetchall(
+                "SELECT sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
+                "updated_at, base_model, cover_seq FROM models WHERE sha256 = ?", (p.sha256,),
+            )
+            await self._reindex(db, p.sha256)
+        self._untrack_pending(p.pending_id)
+        self._copies.pop(p.main_path, None)
+        for path, cst in p.copies:
+            self._copies[path] = (p.sha256, tuple(cst))
+        model = ModelRow(*row)
+        self._track_model(model)
+        return model
+
+    # -- images ---------------------------------------------------------------------------------------------
+    async def add_image(self, sha256: str, seq: int, width: int, height: int) -> bool:
+        async with self._write() as db:
+            if not await db.execute_fetchall("SELECT 1 FROM models WHERE sha256 = ?", (sha256,)):
+                return False
+            await db.execute("INSERT INTO images (sha256, seq, width, height, created_at) VALUES (?, ?, ?, ?, ?)",
+                             (sha256, seq, width, height, time.time()))
+        return True
+
+    async def delete_image(self, sha256: str, seq: int) -> bool:
+        async with self._write() as db:
+            deleted = await db.execute_fetchall(
+                "DELETE FROM images WHERE sha256 = ? AND seq = ? RETURNING seq", (sha256, seq)
+            )
+            await db.execute("UPDATE models SET cover_seq = NULL WHERE sha256 = ? AND cover_seq = ?", (sha256, seq))
+        return bool(deleted)
+
+    async def set_cover(self, sha256: str, seq: int) -> bool:
+        async with self._write() as db:
+            if not await db.execute_fetchall("SELECT 1 FROM images WHERE sha256 = ? AND seq = ?", (sha256, seq)):
+                return False
+            await db.execute("UPDATE models SET cover_seq = ?, updated_at = ? WHERE sha256 = ?",
+                             (seq, time.time(), sha256))
+        return True
+
+    async def image_exists(self, sha256: str, seq: int) -> bool:
+        return await self._one("SELECT 1 FROM images WHERE sha256 = ? AND seq = ?", (sha256, seq)) is not None
+
+    async def pending_images(self, pending_id: int) -> list[tuple[int, int, int]]:
+        rows = await self._all("SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq",
+                               (pending_id,), fresh=True)
+        return [tuple(r) for r in rows]
+
+    async def add_pending_image(self, pending_id: int, seq: int, width: int, height: int, source: str) -> bool:
+        async with self._write() as db:
+            if not await db.execute_fetchall("SELECT 1 FROM pending_import WHERE id = ?", (pending_id,)):
+                return False
+            await db.execute(
+                "INSERT OR REPLACE INTO pending_images (pending_id, seq, width, height, source, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (pending_id, seq, width, height, source, time.time()),
+            )
+        return True
+
+    # -- metadata and tags from elsewhere (legacy migration) ------------------------------------------------------
+    async def add_pending_with_meta(
+        self, path: str, type_: str, stat: FileStat | None, meta: dict[str, Any], tags: list[str]
+    ) -> PendingRow:
+        """A pending row that arrives with metadata (from the first version's database). Without a file it is
+        kept as an error row, so what the user once entered is not lost."""
+        now = time.time()
+        st = stat or FileStat(0, 0, 0, 0)
+        status, error = ("settling", None) if stat is not None else ("error", FILE_GONE)
+        async with self._write() as db:
+            (row,) = await db.execute_fetchall(
+                "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, error, "
+                f"discovered_at, updated_at, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"RETURNING {PENDING_COLUMNS}",
+                (path, st.size, st.mtime_ns, st.inode, st.device, type_, _file_name(path), status, error, now, now,
+                 json.dumps(meta)),
+            )
+            await self._tag_pending(db, row[0], tags)
+        pending = PendingRow(*row)
+        self._track_pending(pending)
+        return pending
+
+    async def _tag_pending(self, db: aiosqlite.Connection, pending_id: int, tags: list[str]) -> None:
+        for tag_id in await self._tag_ids(db, tags):
+            await db.execute("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)",
+                             (pending_id, tag_id))
+
+    async def enrich_pending(self, pending_id: int, meta: dict[str, Any], tags: list[str]) -> bool:
+        """Fill the row's empty metadata fields and add tags; nothing it already has is replaced."""
+        async with self._write() as db:
+            rows = await db.execute_fetchall("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,))
+            if not rows:
+                return False
+            merged = meta_merge(json.loads(rows[0][0] or "{}"), meta)
+            await db.execute("UPDATE pending_import SET meta_json = ?, updated_at = ? WHERE id = ?",
+                             (json.dumps(merged), time.time(), pending_id))
+            await self._tag_pending(db, pending_id, tags)
+        return True
+
+    async def enrich_model(self, sha256: str, meta: dict[str, Any], tags: list[str]) -> bool:
+        async with self._write() as db:
+            rows = await db.execute_fetchall("SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
+            if not rows:
+                return False
+            merged = meta_merge(json.loads(rows[0][0] or "{}"), meta)
+            await db.execute("UPDATE models SET meta_json = ?, updated_at = ? WHERE sha256 = ?",
+                             (json.dumps(merged), time.time(), sha256))
+            for tag_id in await self._tag_ids(db, tags):
+                await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)", (sha256, tag_id))
+            await self._reindex(db, sha256)
+        return True
+
+    async def pending_tag_names(self, pending_id: int) -> list[str]:
+        return [r[0] for r in await self._all(
+            "SELECT t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id WHERE p.pending_id = ?",
+            (pending_id,), fresh=True)]
+
+    async def pending_keeps_user_data(self, pending_id: int) -> bool:
+        """Tags or user-entered metadata on a pending row: it must outlive its file."""
+        row = await self._one(
+            "SELECT meta_json, EXISTS (SELECT 1 FROM pending_tags WHERE pending_id = ?) FROM pending_import "
+            "WHERE id = ?", (pending_id, pending_id), fresh=True,
+        )
+        return row is not None and (bool(row[1]) or bool(user_fields(json.loads(row[0] or "{}"))))
