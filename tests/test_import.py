@@ -160,3 +160,18 @@ async def test_rows_that_cannot_be_imported_fail_with_a_reason(daemon: Daemon, m
     for bad in ({"ids": []}, {"ids": ["1"]}, {"ids": [1], "delete_files": "yes"}, {"ids": [1], "x": 1}):
         code, body = await daemon.request("POST", "/api/pending/import", json=bad)
         assert code == 400, bad
+
+
+async def test_auto_import_takes_rows_without_conflict(daemon_factory, models: Path):
+    d: Daemon = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict")
+    first = write_model(models / "loras" / "auto.safetensors", seed=b"auto")
+
+    async def imported() -> dict | None:
+        listing = await d.get("/api/models")
+        return listing if listing["total"] == 1 else None
+
+    listing = await poll(imported, "the file to be imported on its own")
+    assert listing["models"][0]["file_name"] == "auto.safetensors"
+    dup = write_model(models / "vae" / "auto-copy.safetensors", seed=b"auto")
+    row = await d.wait_row(dup, status="conflict")  # a duplicate still waits for the user
+    assert row["conflict_sha256"] == digests(first)[0]

@@ -4,6 +4,7 @@ they hold no logic of their own. Every error is JSON `{"error": ...}`; bad input
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -105,20 +106,31 @@ def _host_port(value: str) -> tuple[str, str]:
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """DNS rebinding and cross-site requests: a page on another site must not drive the local daemon."""
     settings = request.app[SERVICE].settings
-    if settings.host in ("127.0.0.1", "localhost", "::1"):
-        host, port = _host_port(request.headers.get("Host", ""))
-        if host not in LOOPBACK_NAMES or port not in ("", str(settings.port)):
-            return error(403, f"Host {request.headers.get('Host', '')!r} is not this daemon; "
-                              f"use http://127.0.0.1:{settings.port}")
+    host_header = request.headers.get("Host", "")
+    host, port = _host_port(host_header)
+    names = {*LOOPBACK_NAMES, *(h.lower() for h in settings.allowed_hosts)}
+    if settings.host not in LOOPBACK_NAMES:
+        names.add(settings.host.lower())
+    if host not in names or port not in ("", str(settings.port)):
+        return error(403, f"Host {host_header!r} is not this daemon; use http://127.0.0.1:{settings.port} "
+                          "or add the name to `allowed_hosts`")
+    if settings.auth_token and request.path != "/api/health":
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {settings.auth_token}".encode()):
+            return error(401, "this daemon wants `Authorization: Bearer <auth_token>`")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
-        if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        if request.headers.get("Sec-Fetch-Site") == "cross-site" and not _allowed_origin(request, settings):
             return error(403, "cross-site requests may not change anything")
         origin = request.headers.get("Origin")
         if origin and origin != "null":
-            origin_host = origin.split("://", 1)[-1]
-            if origin_host.lower() != request.headers.get("Host", "").lower():
-                return error(403, f"Origin {origin!r} may not change anything here")
+            same = origin.split("://", 1)[-1].lower() == host_header.lower()
+            if not same and not _allowed_origin(request, settings):
+                return error(403, f"Origin {origin!r} may not change anything here; add it to `allowed_origins`")
     return await handler(request)
+
+
+def _allowed_origin(request: web.Request, settings: Any) -> bool:
+    return request.headers.get("Origin", "").rstrip("/") in settings.allowed_origins
 
 
 @web.middleware

@@ -20,6 +20,8 @@ APP_NAME = "hikaze-mm"
 CONFIG_ENV = "HIKAZE_MM_CONFIG"
 WATCH_MODES = ("native", "polling", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+AUTO_IMPORT = ("never", "no_conflict")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ConfigError(Exception):
@@ -62,6 +64,16 @@ KEYS: tuple[Key, ...] = (
     Key("poll_interval", "--poll-interval", "float", 10.0,
         "Seconds between polls of a folder watched by polling.", minimum=0.1, maximum=86400),
     Key("log_level", "--log-level", "choice", "info", "How much the daemon logs.", choices=LOG_LEVELS),
+    Key("auto_import", "--auto-import", "choice", "never",
+        "never: you confirm every import; no_conflict: a hashed file with no duplicate is imported at once.",
+        choices=AUTO_IMPORT),
+    Key("allowed_origins", "--allowed-origin", "strings", [],
+        "Web pages besides the manager's own that may change things, e.g. ComfyUI at http://127.0.0.1:8188."),
+    Key("allowed_hosts", "--allowed-host", "strings", [],
+        "Host names besides 127.0.0.1, localhost and [::1] that requests may be addressed to."),
+    Key("auth_token", "--auth-token", "str", None,
+        "A secret every request must carry as `Authorization: Bearer <token>`; required when host is not "
+        "a loopback address."),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 
@@ -80,6 +92,10 @@ class Settings:
     watch_mode: str = "native"
     poll_interval: float = 10.0
     log_level: str = "info"
+    auto_import: str = "never"
+    allowed_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
+    auth_token: str | None = None
     config_file: Path | None = None
 
     @property
@@ -114,6 +130,12 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise bad("a list of path strings")
         return [_expand(v, base) for v in value]
+    if key.kind == "strings":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise bad("a list of strings")
+        return [v.strip() for v in value]
     if key.kind == "str":
         if not isinstance(value, str) or not value.strip():
             raise bad("a non-empty string")
@@ -153,8 +175,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     for key in KEYS:
         metavar = key.name.upper() if key.kind != "choice" else "{" + ",".join(key.choices) + "}"
-        if key.kind == "paths":
-            parser.add_argument(key.flag, dest=key.name, action="append", metavar="DIR", help=key.help)
+        if key.kind in ("paths", "strings"):
+            parser.add_argument(key.flag, dest=key.name, action="append",
+                                metavar="DIR" if key.kind == "paths" else "VALUE", help=key.help)
         else:
             parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=key.help)
 
@@ -199,4 +222,11 @@ def load_settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, key.name, None)
         if value is not None:
             setattr(settings, key.name, _coerce(key, value, f"flag {key.flag}", None))
+    if settings.host not in LOOPBACK_HOSTS and not settings.auth_token:
+        raise ConfigError(
+            f"`host` is {settings.host}, which other machines can reach: set `auth_token` (--auth-token) too"
+        )
+    for origin in settings.allowed_origins:
+        if "://" not in origin or origin.endswith("/"):
+            raise ConfigError(f"`allowed_origins`: {origin!r} is not an origin like http://127.0.0.1:8188")
     return settings

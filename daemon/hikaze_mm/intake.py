@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import meta as meta_mod
@@ -30,6 +31,7 @@ class Intake:
         self.pool = pool
         self.classifier = classifier
         self.files = files
+        self.on_ready: Callable[[int], Awaitable[Any]] | None = None  # auto-import hook
         self.lock = classifier.lock
         self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
         self._order = itertools.count()
@@ -150,9 +152,11 @@ class Intake:
             row = await self.store.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return  # moved, deleted or re-settled while hashing: the newer report wins
-            await self._file_locked(row, result, found)
+            filed = await self._file_locked(row, result, found)
+        if filed is not None and filed.status == "ready" and self.on_ready is not None:
+            await self.on_ready(filed.id)
 
-    async def _file_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> None:
+    async def _file_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> PendingRow | None:
         path = row.path
         at_path = await self.store.model_by_path(path)
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
@@ -172,7 +176,7 @@ class Intake:
                 if relinked is not None and not here:
                     self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
                                      old_path=known.path)
-                return
+                return None
         status = "conflict" if known is not None else "ready"
         filing = HashFiling(result.sha256, result.blake3, result.stat, status,
                             known.sha256 if known is not None else None, self._meta(meta, result, found))
@@ -185,3 +189,4 @@ class Intake:
                              sha256=filed.sha256, blake3=filed.blake3, conflict_sha256=filed.conflict_sha256)
             log.info("%s: %s (sha256 %s, %.1f MB/s)", path, status, result.sha256[:12],
                      result.stat.size / 1e6 / max(result.seconds, 1e-6))
+        return filed

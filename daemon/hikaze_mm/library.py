@@ -56,6 +56,8 @@ class Library:
         self.store = store
         self.bus = bus
         self.files = files
+        # One decode at a time: a large WebP near the pixel limit takes about 1 GB while it is encoded.
+        self._encoding = asyncio.Semaphore(1)
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
@@ -146,7 +148,8 @@ class Library:
         if await self.store.model(sha256) is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         try:
-            encoded = await asyncio.to_thread(encode_tiers, data)
+            async with self._encoding:
+                encoded = await asyncio.to_thread(encode_tiers, data)
         except ImageError as e:
             raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
         (seq,) = await self.store.reserve_image_seqs(sha256, 1)

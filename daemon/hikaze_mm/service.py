@@ -47,6 +47,8 @@ class Service:
                                      self._watch_links)
         self.importer = Importer(self.store, self.bus, self.image_files, lock)
         self.library = Library(self.store, self.bus, self.image_files)
+        if settings.auto_import == "no_conflict":
+            self.intake.on_ready = self._auto_import
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
         self._present: dict[str, bool] = {}  # root -> exists
@@ -134,6 +136,11 @@ class Service:
             while (event := await sub.get()) is not None:
                 if event.type == "pending.removed":
                     await asyncio.to_thread(self.image_files.remove_pending, event.data["id"])
+
+    async def _auto_import(self, pending_id: int) -> None:
+        report = await self.importer.import_ids([pending_id], None, False)
+        for failure in report.failed:
+            log.warning("auto-import of pending row %d failed: %s", pending_id, failure["error"])
 
     async def _stable(self, path: str, st: Any) -> None:
         await self.intake.on_stable(path, st)
