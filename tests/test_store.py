@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run_cli
 from hikaze_mm.migrations import SCHEMA_VERSION
+from hikaze_mm.sqlite_library import ModelQuery
 from hikaze_mm.sqlite_store import SQLiteStore
 from hikaze_mm.store import SchemaTooNew
 from hikaze_mm.walk import FileStat
@@ -113,3 +114,32 @@ async def test_file_index_stays_equal_to_the_database(tmp_path: Path):
     assert live == loaded
     assert live.pending == {"/m/vae/c.safetensors": ((10, 1, 2, 3), "settling")}
     assert live.models_ok == {"/m/loras/new.safetensors": ("a" * 64, (7, 7, 7, 7))}
+
+
+async def test_schema_1_database_is_migrated_with_its_data(tmp_path: Path):
+    """A database written by the first release of this daemon is upgraded in place, never dropped."""
+    from hikaze_mm.migrations import MIGRATIONS
+    from hikaze_mm.sqlite_store import _statements
+
+    db = tmp_path / "old.sqlite3"
+    with sqlite3.connect(db) as conn:
+        for statement in _statements(MIGRATIONS[0]):
+            conn.execute(statement)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "INSERT INTO models (sha256, path, name, type, size_bytes, created_at, updated_at, meta_json) "
+            "VALUES (?, '/m/loras/x.safetensors', 'Kept', 'loras', 5, 0, 0, '{\"description\": \"mine\"}')",
+            ("b" * 64,),
+        )
+        conn.execute("INSERT INTO tags (name) VALUES ('style')")
+        conn.execute("INSERT INTO model_tags (sha256, tag_id) VALUES (?, 1)", ("b" * 64,))
+    store = SQLiteStore(db)
+    await store.open()
+    detail = await store.model_detail("b" * 64)
+    found, total = await store.list_models(ModelQuery(q="x.safe"))
+    await store.close()
+    assert total == 1 and found[0]["name"] == "Kept"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert detail["name"] == "Kept" and detail["tags"] == ["style"] and detail["base_model"] == "unknown"
+    assert detail["meta_json"] == {"description": "mine"}

@@ -116,6 +116,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE VIRTUAL TABLE models_fts USING fts5 (
         name, file_name, path, tags, description, trigger_words, tokenize = 'trigram'
     );
+    -- Models from schema 1 become searchable at once (the same content the store writes for a model).
+    INSERT INTO search_ids (sha256) SELECT sha256 FROM models;
+    INSERT INTO models_fts (rowid, name, file_name, path, tags, description, trigger_words)
+    SELECT s.id, m.name, replace(m.path, rtrim(m.path, replace(m.path, '/', '')), ''), m.path,
+           coalesce((SELECT group_concat(t.name, ' ') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id
+                     WHERE mt.sha256 = m.sha256), ''),
+           coalesce(json_extract(m.meta_json, '$.description'), ''),
+           coalesce((SELECT group_concat(value, ' ') FROM json_each(m.meta_json, '$.trigger_words')), '')
+    FROM models m JOIN search_ids s ON s.sha256 = m.sha256;
     """,
 )
 
