@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from . import __version__
 from .images import MAX_UPLOAD_BYTES
@@ -79,7 +80,11 @@ def _path_id(request: web.Request) -> int:
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object; an empty body counts as `{}`."""
-    text = await request.text()
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text") from None
     if not text.strip():
         return {}
     try:
@@ -90,7 +95,27 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         raise BadRequest("the body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
+    if not _valid_text(body):
+        raise BadRequest("the body holds a string that is not valid Unicode (a lone surrogate escape)")
     return body
+
+
+def _valid_text(value: Any) -> bool:
+    """JSON may escape half a surrogate pair, which no database or file name can hold."""
+    if isinstance(value, str):
+        return not any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return all(_valid_text(k) and _valid_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_valid_text(v) for v in value)
+    return True
+
+
+def _whole(raw: str, what: str, minimum: int = 0) -> int:
+    """A path segment that must be a whole number (ASCII digits only: `²` is a digit to str.isdigit)."""
+    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= MAX_ID:
+        raise BadRequest(f"{what} is a whole number of at least {minimum}, got {raw[:80]!r}")
+    return int(raw)
 
 
 # -- middlewares ------------------------------------------------------------------------------------------------
@@ -318,10 +343,7 @@ async def list_tags(request: web.Request) -> web.Response:
 
 
 def _tag_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise BadRequest(f"a tag id is a positive whole number, got {raw[:80]!r}")
-    return int(raw)
+    return _whole(request.match_info["id"], "a tag id", 1)
 
 
 async def create_tag(request: web.Request) -> web.Response:
@@ -344,16 +366,16 @@ async def delete_tag(request: web.Request) -> web.Response:
 
 # -- images ----------------------------------------------------------------------------------------------------
 def _seq(raw: str) -> int:
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadRequest(f"an image number is a whole number, got {raw[:80]!r}")
-    return int(raw)
+    return _whole(raw, "an image number")
 
 
-async def upload_image(request: web.Request) -> web.Response:
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequest("send the image as multipart/form-data in a field named `image`")
+class _TooLarge(Exception):
+    pass
+
+
+async def _image_field(request: web.Request) -> bytes | None:
+    """The `image` part, read with our own size cap (aiohttp's applies to whole-body reads only)."""
     reader = await request.multipart()
-    data: bytes | None = None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader) or part.name != "image":
             continue
@@ -361,10 +383,21 @@ async def upload_image(request: web.Request) -> web.Response:
         while chunk := await part.read_chunk(256 * 1024):
             size += len(chunk)
             if size > MAX_UPLOAD_BYTES:
-                return error(413, f"the image is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
+                raise _TooLarge
             chunks.append(chunk)
-        data = b"".join(chunks)
-        break
+        return b"".join(chunks)
+    return None
+
+
+async def upload_image(request: web.Request) -> web.Response:
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest("send the image as multipart/form-data in a field named `image`")
+    try:
+        data = await _image_field(request)
+    except _TooLarge:
+        return error(413, f"the image is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
+    except (ValueError, HttpProcessingError) as e:
+        raise BadRequest(f"the multipart body is malformed: {e}") from None
     if data is None:
         raise BadRequest("no multipart field named `image`")
     answer = await request.app[SERVICE].library.add_image(request.match_info["sha256"], data)

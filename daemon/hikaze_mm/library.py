@@ -18,7 +18,8 @@ from .images import ImageError, encode_tiers
 from .sqlite_library import SORTS, ModelQuery
 from .store import Store
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+MAX_SEQ = 2**63 - 1
 MAX_TAG = 64
 MAX_NAME = 256
 MAX_TAGS = 200
@@ -31,7 +32,7 @@ class LibraryError(Exception):
 
 
 def check_sha256(value: str) -> str:
-    if not SHA256_RE.match(value):
+    if not SHA256_RE.fullmatch(value):
         raise LibraryError(400, f"a model id is a sha256: 64 lower-case hex digits, got {value[:80]!r}")
     return value
 
@@ -61,6 +62,8 @@ class Library:
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
+        if query.q is not None and any(unicodedata.category(c) == "Cc" for c in query.q):
+            raise LibraryError(400, "`q` may not contain control characters")
         if query.sort not in SORTS:
             raise LibraryError(400, f"`sort` must be one of {', '.join(SORTS)}, got {query.sort!r}")
         if query.status not in ("ok", "missing", "all"):
@@ -171,7 +174,7 @@ class Library:
         self.bus.publish("model.updated", sha256=sha256)
 
     async def set_cover(self, sha256: str, seq: Any) -> dict[str, Any]:
-        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
             raise LibraryError(400, "`seq` must be the number of one of the model's images")
         if not await self.store.set_cover(check_sha256(sha256), seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
