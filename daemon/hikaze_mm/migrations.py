@@ -126,6 +126,18 @@ MIGRATIONS: tuple[str, ...] = (
            coalesce((SELECT group_concat(value, ' ') FROM json_each(m.meta_json, '$.trigger_words')), '')
     FROM models m JOIN search_ids s ON s.sha256 = m.sha256;
     """,
+    # 3: browsing a large library: each sort order walks an index instead of sorting every model, and a model
+    # carries its search row's id so a full-text hit leads straight to it.
+    """
+    ALTER TABLE models ADD COLUMN search_id INTEGER;
+    UPDATE models SET search_id = (SELECT id FROM search_ids s WHERE s.sha256 = models.sha256);
+    CREATE INDEX models_search ON models (search_id);
+    CREATE INDEX models_by_name ON models (status, name COLLATE NOCASE, sha256);
+    CREATE INDEX models_by_size ON models (status, size_bytes DESC, sha256);
+    CREATE INDEX models_by_created ON models (status, created_at DESC, sha256);
+    CREATE INDEX models_by_updated ON models (status, updated_at DESC, sha256);
+    CREATE INDEX models_type ON models (type, status);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,6 +24,7 @@ PENDING_COLUMNS = (
     "id, path, name, type, size_bytes, mtime_ns, inode, device, status, sha256, blake3, conflict_sha256, "
     "error, discovered_at, hashed_at"
 )
+MAX_CACHED_COUNTS = 256
 SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
 SORTS = {
     "name": "m.name COLLATE NOCASE ASC, m.sha256",
@@ -63,6 +64,10 @@ class Promotion:
     images: list[tuple[int, int, int]]  # (seq, width, height) appended to the model
 
 
+def _select_count(where: list[str]) -> str:
+    return "SELECT count(*) FROM models m" + (" WHERE " + " AND ".join(where) if where else "")
+
+
 def _file_name(path: str) -> str:
     return os.path.basename(path)
 
@@ -80,6 +85,8 @@ class LibrarySQL:
     _untrack_pending: Any
     _track_pending: Any
     _copies: dict[str, tuple[str, tuple[Any, ...]]]
+    _generation: int  # how many write transactions have committed
+    _counts: dict[tuple[str, tuple[Any, ...]], tuple[int, int]]
 
     # -- search ---------------------------------------------------------------------------------------------
     async def _reindex(self, db: aiosqlite.Connection, sha256: str) -> None:
@@ -94,6 +101,7 @@ class LibrarySQL:
         )
         for search_id, name, path, meta_text, tags in rows:
             meta = json.loads(meta_text or "{}")
+            await db.execute("UPDATE models SET search_id = ? WHERE sha256 = ?", (search_id, sha256))
             await db.execute("DELETE FROM models_fts WHERE rowid = ?", (search_id,))
             await db.execute(
                 "INSERT INTO models_fts (rowid, name, file_name, path, tags, description, trigger_words) "
@@ -111,22 +119,18 @@ class LibrarySQL:
     async def list_models(self, query: ModelQuery) -> tuple[list[dict[str, Any]], int]:
         where: list[str] = []
         args: list[Any] = []
-        if query.status != "all":
-            where.append("m.status = ?")
-            args.append(query.status)
+        words = (query.q or "").split()
+        narrow = bool(words or query.tags or query.type or query.base_model)
         if query.type:
-            where.append("m.type = ?")
+            where.append("m.type = ? COLLATE NOCASE")
             args.append(query.type)
         if query.base_model:
-            where.append("m.base_model = ?")
+            where.append("m.base_model = ? COLLATE NOCASE")
             args.append(query.base_model)
-        if query.tags:
-            marks = ", ".join("?" * len(query.tags))
-            where.append(
-                "m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-                f"WHERE t.name IN ({marks}) GROUP BY mt.sha256 HAVING count(DISTINCT t.id) = ?)"
-            )
-            args.extend([*query.tags, len({t.lower() for t in query.tags})])
+        for tag in query.tags:
+            where.append("m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+                         "WHERE t.name = ?)")
+            args.append(tag)
         if query.exclude_tags:
             marks = ", ".join("?" * len(query.exclude_tags))
             where.append(
@@ -134,40 +138,70 @@ class LibrarySQL:
                 f"WHERE t.name IN ({marks}))"
             )
             args.extend(query.exclude_tags)
-        words = (query.q or "").split()
         long_words = [w for w in words if len(w) >= 3]
         if long_words:
             # Each word is a quoted phrase: the trigram index matches it anywhere, in any column.
             match = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words)
-            where.append(
-                "m.sha256 IN (SELECT s.sha256 FROM models_fts f JOIN search_ids s ON s.id = f.rowid "
-                "WHERE models_fts MATCH ?)"
-            )
+            where.append("m.search_id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)")
             args.append(match)
         for w in words:
             if len(w) < 3:  # shorter than a trigram: a plain substring test on the names
                 where.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
                 like = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
                 args.extend([like, like])
-        clause = ("WHERE " + " AND ".join(where)) if where else ""
-        (total,) = await self._one(f"SELECT count(*) FROM models m {clause}", tuple(args))
+
+        status_where, status_args = ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
+        total = await self._count(_select_count(status_where + where), (*status_args, *args))
+        if total == 0 or query.limit == 0:
+            return [], total
+        if narrow and status_where:
+            # Two ways to a sorted page: walk the sort order's index and test each model against the filter, or
+            # collect the filter's matches and sort them. Walking wins when matches are common enough that a
+            # page fills after a short stretch of the index; `+` keeps the planner off the index otherwise.
+            population = await self._count(_select_count(status_where), tuple(status_args))
+            walk = (query.offset + query.limit) * population / total < total * 4
+            if not walk:
+                status_where = ["+m.status = ?"]
+        clause = "WHERE " + " AND ".join(status_where + where) if status_where + where else ""
+        # The page's keys first, on a narrow row; the per-model details only for the models on the page.
+        page = [r[0] for r in await self._all(
+            f"SELECT m.sha256 FROM models m {clause} ORDER BY {SORTS[query.sort]} LIMIT ? OFFSET ?",
+            (*status_args, *args, query.limit, query.offset),
+        )]
+        if not page:
+            return [], total
         rows = await self._all(
             "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, "
             "(SELECT count(*) FROM images i WHERE i.sha256 = m.sha256), "
             "(SELECT min(seq) FROM images i WHERE i.sha256 = m.sha256), "
             f"(SELECT group_concat(t.name, '{SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
             " WHERE mt.sha256 = m.sha256) "
-            f"FROM models m {clause} ORDER BY {SORTS[query.sort]} LIMIT ? OFFSET ?",
-            (*args, query.limit, query.offset),
+            f"FROM models m WHERE m.sha256 IN ({', '.join('?' * len(page))})",
+            tuple(page),
         )
+        by_sha = {r[0]: r for r in rows}
         items = []
-        for sha, name, path, type_, base, size, status, cover, count, first, tags in rows:
+        for sha in page:
+            _, name, path, type_, base, size, status, cover, count, first, tags = by_sha[sha]
             items.append({
                 "sha256": sha, "name": name, "file_name": _file_name(path), "type": type_, "base_model": base,
                 "size_bytes": size, "status": status, "tags": _tags(tags), "image_count": count,
                 "cover": cover if cover is not None else first,
             })
         return items, total
+
+    async def _count(self, sql: str, args: tuple[Any, ...]) -> int:
+        """Totals are counted once per state of the database: paging through a result asks for the same total
+        again and again, and on a large library counting is the slow part."""
+        key = (sql, args)
+        cached = self._counts.get(key)
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
+        (total,) = await self._one(sql, args)
+        if len(self._counts) > MAX_CACHED_COUNTS:
+            self._counts.clear()
+        self._counts[key] = (self._generation, total)
+        return total
 
     async def model_detail(self, sha256: str) -> dict[str, Any] | None:
         row = await self._one(

@@ -66,6 +66,8 @@ class SQLiteStore(LibrarySQL):
         self._model_files: dict[str, tuple[str, Fingerprint, str]] = {}  # sha256 -> (path, fingerprint, status)
         self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
         self._copies: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), other copies
+        self._generation = 0
+        self._counts: dict[tuple[str, tuple[Any, ...]], tuple[int, int]] = {}
 
     # -- life cycle -----------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -113,6 +115,7 @@ class SQLiteStore(LibrarySQL):
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
+            self._generation += 1
 
     async def _one(self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> Any:
         rows = await self._all(sql, args, fresh=fresh)
@@ -165,7 +168,7 @@ class SQLiteStore(LibrarySQL):
             where.append("status = ?")
             args.append(status)
         if type_ is not None:
-            where.append("type = ?")
+            where.append("type = ? COLLATE NOCASE")
             args.append(type_)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         (total,) = await self._one(f"SELECT count(*) FROM pending_import {clause}", tuple(args))
