@@ -20,7 +20,7 @@ from hikaze_mm.service import Service
     ("method", "path", "body", "status", "words"),
     [
         ("GET", "/api/pending/abc", None, 400, "whole number"),
-        ("GET", "/api/pending/0", None, 400, "positive"),
+        ("GET", "/api/pending/0", None, 400, "at least 1"),
         ("GET", "/api/pending/99999", None, 404, "no pending item"),
         ("GET", "/api/pending?status=bogus", None, 400, "`status` must be one of"),
         ("GET", "/api/pending?limit=-1", None, 400, "`limit` must be between"),

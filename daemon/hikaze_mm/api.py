@@ -68,14 +68,7 @@ def _choice_param(request: web.Request, name: str, choices: tuple[str, ...] | No
 
 
 def _path_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"a pending id is a whole number, got {raw!r}") from None
-    if not 1 <= value <= MAX_ID:
-        raise BadRequest(f"a pending id is a positive number below 2^63, got {raw}")
-    return value
+    return _whole(request.match_info["id"], "a pending id", 1)
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

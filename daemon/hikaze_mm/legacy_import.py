@@ -18,6 +18,7 @@ from .events import EventBus
 from .image_files import ImageFiles
 from .images import ImageError, encode_tiers_from_file
 from .legacy import LegacyItem, read_legacy
+from .meta import merge as meta_merge
 from .roots import RootSet
 from .store import Store
 from .walk import stat_file
@@ -34,6 +35,8 @@ class LegacyReport:
     images_copied: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Files already hashed whose content is not what v1 claimed (files hashed later: their row's meta_json).
+    hash_mismatches: list[dict[str, Any]] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,12 +72,22 @@ class LegacyImporter:
         async with self.classifier.lock:
             existing = await self.store.pending_by_path(path)
             if existing is not None:
-                await self.store.enrich_pending(existing.id, meta, item.tags)
+                stored = await self.store.pending_meta(existing.id) or {}
+                merged = with_legacy(stored, meta, existing.sha256)
+                await self.store.set_pending_meta(existing.id, merged, item.tags)
+                if "legacy_sha256_mismatch" in merged:
+                    report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
+                                                   **merged["legacy_sha256_mismatch"]})
                 report.merged += 1
+                if not await self.store.pending_images(existing.id):
+                    await self._copy_image(item, existing.id, report)
                 return
             model = await self.store.model_by_path(path)
             if model is not None:
                 await self.store.enrich_model(model.sha256, meta, item.tags)
+                if item.claimed_sha256 and item.claimed_sha256 != model.sha256:
+                    report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
+                                                   "claimed": item.claimed_sha256, "actual": model.sha256})
                 report.merged += 1
                 return
             st = await asyncio.to_thread(stat_file, path)
@@ -87,12 +100,29 @@ class LegacyImporter:
             else:
                 self.classifier.settler.touch(path)
         self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
-        if item.image:
-            try:
-                encoded = await asyncio.to_thread(encode_tiers_from_file, item.image)
-            except (ImageError, OSError) as e:
-                report.errors.append({"legacy_id": item.legacy_id, "error": f"image {item.image}: {e}"})
-                return
-            await asyncio.to_thread(self.files.write_pending, row.id, 0, encoded)
-            if await self.store.add_pending_image(row.id, 0, encoded.width, encoded.height, item.image):
-                report.images_copied += 1
+        await self._copy_image(item, row.id, report)
+
+    async def _copy_image(self, item: LegacyItem, pending_id: int, report: LegacyReport) -> None:
+        if not item.image:
+            return
+        try:
+            encoded = await asyncio.to_thread(encode_tiers_from_file, item.image)
+        except (ImageError, OSError) as e:
+            report.errors.append({"legacy_id": item.legacy_id, "error": f"image {item.image}: {e}"})
+            return
+        await asyncio.to_thread(self.files.write_pending, pending_id, 0, encoded)
+        if await self.store.add_pending_image(pending_id, 0, encoded.width, encoded.height, item.image):
+            report.images_copied += 1
+
+
+def with_legacy(stored: dict[str, Any], legacy: dict[str, Any], sha256: str | None) -> dict[str, Any]:
+    """A pending row's metadata with what the v1 database knew: the row's own values win, the v1 record is kept
+    beside them, and a hash v1 claimed is checked now if the row is already hashed (else when it is)."""
+    merged = meta_merge(stored, legacy)
+    for key in ("legacy", "legacy_sha256"):
+        if key in legacy:
+            merged.setdefault(key, legacy[key])
+    claimed = merged.get("legacy_sha256")
+    if sha256 and claimed and claimed != sha256:
+        merged["legacy_sha256_mismatch"] = {"claimed": claimed, "actual": sha256}
+    return merged

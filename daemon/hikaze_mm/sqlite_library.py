@@ -540,17 +540,16 @@ class LibrarySQL:
             await db.execute("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)",
                              (pending_id, tag_id))
 
-    async def enrich_pending(self, pending_id: int, meta: dict[str, Any], tags: list[str]) -> bool:
-        """Fill the row's empty metadata fields and add tags; nothing it already has is replaced."""
+    async def set_pending_meta(self, pending_id: int, meta: dict[str, Any], tags: list[str]) -> bool:
+        """The row's whole metadata, and more tags (tags are only ever added here)."""
         async with self._write() as db:
-            rows = await db.execute_fetchall("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,))
-            if not rows:
-                return False
-            merged = meta_merge(json.loads(rows[0][0] or "{}"), meta)
-            await db.execute("UPDATE pending_import SET meta_json = ?, updated_at = ? WHERE id = ?",
-                             (json.dumps(merged), time.time(), pending_id))
-            await self._tag_pending(db, pending_id, tags)
-        return True
+            updated = await db.execute_fetchall(
+                "UPDATE pending_import SET meta_json = ?, updated_at = ? WHERE id = ? RETURNING id",
+                (json.dumps(meta), time.time(), pending_id),
+            )
+            if updated:
+                await self._tag_pending(db, pending_id, tags)
+        return bool(updated)
 
     async def enrich_model(self, sha256: str, meta: dict[str, Any], tags: list[str]) -> bool:
         async with self._write() as db:
