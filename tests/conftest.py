@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -33,6 +34,22 @@ def free_port() -> int:
 def digests(path: Path) -> tuple[str, str]:
     data = path.read_bytes()
     return hashlib.sha256(data).hexdigest(), blake3.blake3(data).hexdigest()
+
+
+def safetensors_bytes(tensors: dict[str, list[int]], metadata: dict[str, str]) -> bytes:
+    """A valid safetensors file: 8-byte little-endian header length, the JSON header, the F16 data (zeros)."""
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, shape in tensors.items():
+        size = 2
+        for dim in shape:
+            size *= dim
+        header[name] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    header["__metadata__"] = metadata
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + bytes(offset)
 
 
 def write_model(path: Path, size: int = 64 * 1024, seed: bytes | None = None) -> Path:
@@ -166,6 +183,19 @@ class Daemon:
             return None if busy or st["last_scan"] is None else st
 
         return await poll(idle, "the daemon to be idle")
+
+    async def rescan(self) -> None:
+        """POST /api/scan and wait until that walk is over and everything it queued is hashed."""
+        await self.wait_idle()
+        before = (await self.get("/api/status"))["last_scan"]
+        await self.call("POST", "/api/scan", expect=202)
+
+        async def done() -> bool:
+            st = await self.get("/api/status")
+            return st["scan"] is None and st["last_scan"] != before
+
+        await poll(done, "the scan to finish")
+        await self.wait_idle()
 
     async def events(self) -> tuple[EventLog, asyncio.Task[None]]:
         assert self.session is not None

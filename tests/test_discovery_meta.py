@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import Image
 
-from conftest import Daemon, digests, write_model
+from conftest import Daemon, digests, safetensors_bytes, write_model
 
 TAG_FREQUENCY = {"10_mychar": {"mychar": 40, "blue hair": 12, "smile": 3}, "5_extra": {"blue hair": 2}}
 KOHYA_METADATA = {
@@ -29,22 +29,6 @@ SDXL_LORA_TENSORS = {
     "lora_te1_text_model_encoder_layers_0_mlp_fc1.alpha": [],
     "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight": [4, 2048],
 }
-
-
-def safetensors_bytes(tensors: dict[str, list[int]], metadata: dict[str, str]) -> bytes:
-    """A valid safetensors file: 8-byte little-endian header length, the JSON header, the F16 data."""
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, shape in tensors.items():
-        size = 2
-        for dim in shape:
-            size *= dim
-        header[name] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + size]}
-        offset += size
-    header["__metadata__"] = metadata
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    return struct.pack("<Q", len(raw)) + raw + bytes(offset)
 
 
 async def import_row(d: Daemon, row: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from conftest import Daemon, digests, free_port, poll, run_cli, write_model
+from conftest import Daemon, digests, free_port, run_cli, write_model
 
 V1_DDL = (
     "CREATE TABLE models (id INTEGER PRIMARY KEY, path, name, type, size_bytes INTEGER, hash_hex, "
@@ -123,19 +123,6 @@ def pending_images(d: Daemon, pending_id: int) -> list[str]:
     return sorted(p.name for p in (d.data_dir / "images" / "pending").glob(f"{pending_id}_*"))
 
 
-async def rescan(d: Daemon) -> None:
-    await d.wait_idle()
-    before = (await d.get("/api/status"))["last_scan"]
-    await d.call("POST", "/api/scan", expect=202)
-
-    async def done() -> bool:
-        st = await d.get("/api/status")
-        return st["scan"] is None and st["last_scan"] != before
-
-    await poll(done, "the scan to finish")
-    await d.wait_idle()
-
-
 async def everything(d: Daemon) -> dict[str, Any]:
     """All pending rows in detail, the models and the tags: to compare before and after."""
     return {
@@ -188,7 +175,7 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
         "anime": (0, 2), "keepme": (0, 1), "style": (0, 2)}
 
     # A walk keeps the rows whose files are gone: they hold what the user once entered.
-    await rescan(d)
+    await d.rescan()
     first = await everything(d)
     assert len(first["pending"]) == 4
     assert {(r["path"], r["status"]) for r in first["pending"]} == {
@@ -209,7 +196,7 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
     report = await d.call("POST", "/api/pending/import", {"ids": [gone_row["id"]]})
     assert report["failed"] == [{"id": gone_row["id"], "error": f"the file could not be hashed: {FILE_GONE}"}]
     write_model(v1.gone)
-    await rescan(d)
+    await d.rescan()
     back = await d.wait_row(v1.gone)
     assert back["id"] == gone_row["id"] and back["sha256"] == digests(v1.gone)[0]
     back = await d.get(f"/api/pending/{back['id']}")

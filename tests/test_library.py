@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import Daemon, digests, poll, write_model
+from conftest import Daemon, digests, poll, safetensors_bytes, write_model
 
 SDXL_LORA_TENSORS = {
     "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": [4, 768],
@@ -26,19 +25,8 @@ SDXL_LORA_TENSORS = {
 # -- helpers ------------------------------------------------------------------------------------------------------
 def safetensors_file(path: Path, tensors: dict[str, list[int]], metadata: dict[str, str]) -> Path:
     """A small valid safetensors file (F16 tensors, zero data)."""
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, shape in tensors.items():
-        size = 2
-        for dim in shape:
-            size *= dim
-        header[name] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + size]}
-        offset += size
-    header["__metadata__"] = metadata
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(offset))
+    path.write_bytes(safetensors_bytes(tensors, metadata))
     return path
 
 
@@ -72,20 +60,6 @@ async def snapshot(d: Daemon, sha: str) -> dict[str, Any]:
         "tags": await d.get("/api/tags"),
         "path": await d.get(f"/api/models/{sha}/path"),
     }
-
-
-async def rescan(d: Daemon) -> None:
-    """POST /api/scan and wait until that walk is over and everything it queued is hashed."""
-    await d.wait_idle()
-    before = (await d.get("/api/status"))["last_scan"]
-    await d.call("POST", "/api/scan", expect=202)
-
-    async def done() -> bool:
-        st = await d.get("/api/status")
-        return st["scan"] is None and st["last_scan"] != before
-
-    await poll(done, "the scan to finish")
-    await d.wait_idle()
 
 
 async def listed(d: Daemon, query: str = "") -> list[str]:
@@ -360,7 +334,7 @@ async def test_delete_with_ignore_file_leaves_an_ignored_row(daemon: Daemon, mod
     assert path.exists()
     (row,) = await daemon.pending()
     assert (row["path"], row["status"], row["sha256"]) == (str(path), "ignored", sha)
-    await rescan(daemon)
+    await daemon.rescan()
     assert [(r["id"], r["status"]) for r in await daemon.pending()] == [(row["id"], "ignored")]
     assert (await daemon.get("/api/models?status=all"))["total"] == 0
 

@@ -51,3 +51,15 @@ def normalise(label: str) -> str | None:
         if pattern.match(compact):
             return name
     return None
+
+
+def unique_words(items: list[str]) -> list[str]:
+    """Stripped, non-empty, first spelling kept: trigger words and links compare without regard to case."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        item = item.strip()
+        if item and item.casefold() not in seen:
+            seen.add(item.casefold())
+            out.append(item)
+    return out

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from .base_model import unique_words
 from .images import EncodedImage, ImageError, encode_tiers_from_file, find_previews
 from .sidecars import read_sidecars
 
@@ -54,12 +55,9 @@ def suggested_fields(header: dict[str, Any], sidecars: dict[str, Any]) -> dict[s
     suggested: dict[str, Any] = {}
     if sidecars.get("description"):
         suggested["description"] = sidecars["description"]
-    words: dict[str, str] = {}
-    for word in [*sidecars.get("trigger_words", []), *header.get("trigger_words", [])]:
-        if word:
-            words.setdefault(word.lower(), word)
+    words = unique_words([*sidecars.get("trigger_words", []), *header.get("trigger_words", [])])
     if words:
-        suggested["trigger_words"] = list(words.values())
+        suggested["trigger_words"] = words
     if sidecars.get("links"):
         suggested["community_links"] = sidecars["links"]
     if sidecars.get("nsfw"):

@@ -24,7 +24,7 @@ import re
 import struct
 from typing import Any
 
-from .base_model import FLUX, SD1, SD2, SD3, SDXL, UNKNOWN, finetune_named_in, normalise
+from .base_model import FLUX, SD1, SD2, SD3, SDXL, UNKNOWN, finetune_named_in, normalise, unique_words
 
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024  # the format's own limit
 MAX_TRIGGER_TAGS = 10
@@ -270,11 +270,4 @@ def _trigger_words(metadata: dict[str, Any]) -> list[str]:
                     counts[word] = counts.get(word, 0) + count
         # sorted() is stable, so tags with equal counts keep the order the trainer wrote them in.
         candidates += sorted(counts, key=lambda tag: -counts[tag])[:MAX_TRIGGER_TAGS]
-    words: list[str] = []
-    seen: set[str] = set()
-    for word in candidates:
-        word = word.strip()
-        if word and word.casefold() not in seen:
-            seen.add(word.casefold())
-            words.append(word)
-    return words
+    return unique_words(candidates)

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base_model import UNKNOWN, normalise
+from .base_model import UNKNOWN, normalise, unique_words
 
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024
 MATURE_PREVIEW_LEVEL = 4  # Civitai rates images in bit flags: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX; R and up is mature
@@ -180,17 +180,6 @@ def _load(path: str) -> tuple[dict[str, Any] | None, str | None]:
     return doc, None
 
 
-def _unique(items: list[str]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for item in items:
-        item = item.strip()
-        if item and item.casefold() not in seen:
-            seen.add(item.casefold())
-            out.append(item)
-    return out
-
-
 def read_sidecars(model_path: str) -> dict[str, Any]:
     """What the sidecar files beside `model_path` say about it; never raises for a bad sidecar."""
     stem = os.path.splitext(model_path)[0]
@@ -215,14 +204,14 @@ def read_sidecars(model_path: str) -> dict[str, Any]:
     description = next((r.description for r in readings if r.description), None)
     if description:
         found["description"] = description
-    words = _unique([word for r in readings for word in r.trigger_words])
+    words = unique_words([word for r in readings for word in r.trigger_words])
     if words:
         found["trigger_words"] = words
     given = [r.base_model for r in readings if r.base_model and r.base_model.lower() != UNKNOWN]
     base = next((known for label in given if (known := normalise(label))), given[0] if given else None)
     if base:
         found["base_model"] = base
-    links = _unique([link for r in readings for link in r.links])
+    links = unique_words([link for r in readings for link in r.links])
     if links:
         found["links"] = links
     flags = [r.nsfw for r in readings if r.nsfw is not None]

@@ -24,6 +24,10 @@ PENDING_COLUMNS = (
     "id, path, name, type, size_bytes, mtime_ns, inode, device, status, sha256, blake3, conflict_sha256, "
     "error, discovered_at, hashed_at"
 )
+MODEL_COLUMNS = (
+    "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at, "
+    "base_model, cover_seq"
+)
 MAX_CACHED_COUNTS = 256
 SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
 SORTS = {
@@ -396,9 +400,7 @@ class LibrarySQL:
             await db.execute("DELETE FROM model_copies WHERE path = ?", (path,))
             row = await db.execute_fetchall(
                 "UPDATE models SET path = ?, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, "
-                "status = 'ok', missing_since = NULL, updated_at = ? WHERE sha256 = ? "
-                "RETURNING sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, "
-                "created_at, updated_at, base_model, cover_seq",
+                f"status = 'ok', missing_since = NULL, updated_at = ? WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
                 (path, type_, stat.size, stat.mtime_ns, stat.inode, stat.device, time.time(), sha256),
             )
             await self._reindex(db, sha256)
@@ -457,10 +459,7 @@ class LibrarySQL:
                 [(p.sha256, seq, w, h, now) for seq, w, h in p.images],
             )
             await db.execute("DELETE FROM pending_import WHERE id = ?", (p.pending_id,))
-            (row,) = await db.execute_fetchall(
-                "SELECT sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
-                "updated_at, base_model, cover_seq FROM models WHERE sha256 = ?", (p.sha256,),
-            )
+            (row,) = await db.execute_fetchall(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?", (p.sha256,))
             await self._reindex(db, p.sha256)
         self._untrack_pending(p.pending_id)
         self._copies.pop(p.main_path, None)

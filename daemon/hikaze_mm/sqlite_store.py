@@ -16,15 +16,9 @@ from typing import Any
 import aiosqlite
 
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .sqlite_library import PENDING_COLUMNS, LibrarySQL
+from .sqlite_library import MODEL_COLUMNS, PENDING_COLUMNS, LibrarySQL
 from .store import FileIndex, HashFiling, ModelRow, PendingRow, SchemaTooNew
 from .walk import FileStat
-
-MODEL_COLUMNS = (
-    "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at, "
-    "base_model, cover_seq"
-)
-
 
 Fingerprint = tuple[Any, ...]
 
