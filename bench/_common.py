@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import statistics
+import subprocess
 from pathlib import Path
 
 GIB = 1024**3
@@ -51,3 +53,13 @@ def vm_sizes(status_text: str) -> dict[str, int]:
         if key in ("VmRSS", "VmHWM"):
             found[key] = int(value.split()[0])
     return found
+
+
+def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, as systemd would stop it; the exit code tells whether it stopped cleanly."""
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        return daemon.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        return daemon.wait()

@@ -16,7 +16,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import MIB, verdict, vm_sizes
+from _common import MIB, stop_daemon, verdict, vm_sizes
 from memory import BASELINE_CODE, free_port, idle, kib, wait_for
 
 from hikaze_mm.sqlite_store import SQLiteStore
@@ -265,12 +264,7 @@ def serve(workdir: Path, data_dir: Path, queries: list[tuple[str, str, int]], re
         with open(f"/proc/{daemon.pid}/status") as f:
             memory = vm_sizes(f.read())
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            code = daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            code = daemon.wait()
+        code = stop_daemon(daemon)
         log.close()
     if code != 0:
         print(log_path.read_text(errors="replace")[-4000:], file=sys.stderr)

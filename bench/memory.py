@@ -8,7 +8,6 @@ import argparse
 import contextlib
 import json
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import make_library, vm_sizes
+from _common import make_library, stop_daemon, vm_sizes
 
 BASELINE_CODE = "import aiohttp, aiosqlite, watchdog, blake3; print(open('/proc/self/status').read())"
 
@@ -85,12 +84,7 @@ def run(folders: int, per_folder: int, timeout: float, workdir: Path) -> bool:
         with open(f"/proc/{daemon.pid}/status") as f:
             after_scan = vm_sizes(f.read())
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            code = daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            code = daemon.wait()
+        code = stop_daemon(daemon)
         log.close()
 
     bare = subprocess.run([sys.executable, "-c", BASELINE_CODE], capture_output=True, text=True, check=True)

@@ -136,6 +136,18 @@ async def everything(d: Daemon) -> dict[str, Any]:
 SKIPPED = [{"legacy_id": 5, "reason": "no path"}, {"legacy_id": 6, "reason": "same path as v1 model 1"}]
 
 
+async def migrated_once(daemon_factory, models: Path, tmp_path: Path) -> tuple[Daemon, Any, dict, dict]:
+    """A daemon (watching off, so only the migration brings the files in) after one migration, with the two
+    rows whose files exist hashed."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "off")
+    await d.wait_idle()
+    v1 = build_v1(tmp_path, models)
+    write_files(v1)
+    await migrate(d, v1)
+    tagged, wrong = await d.ready_rows(v1.tagged, v1.wrong)
+    return d, v1, tagged, wrong
+
+
 # -- through the API ------------------------------------------------------------------------------------------
 async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path, tmp_path: Path):
     # Watching is off and the model files appear after the start-up walk: only the migration brings them in.
@@ -205,12 +217,7 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
 
 
 async def test_imported_row_keeps_description_prompts_tags_and_image(daemon_factory, models: Path, tmp_path: Path):
-    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "off")
-    await d.wait_idle()
-    v1 = build_v1(tmp_path, models)
-    write_files(v1)
-    await migrate(d, v1)
-    tagged, wrong = await d.ready_rows(v1.tagged, v1.wrong)
+    d, v1, tagged, wrong = await migrated_once(daemon_factory, models, tmp_path)
     report = await d.call("POST", "/api/pending/import", {"ids": [tagged["id"], wrong["id"]]})
     assert [i["id"] for i in report["imported"]] == [tagged["id"], wrong["id"]]
     model = await d.get(f"/api/models/{tagged['sha256']}")
@@ -239,12 +246,7 @@ async def test_imported_row_keeps_description_prompts_tags_and_image(daemon_fact
 
 
 async def test_bug_6_rerunning_the_migration_loses_no_tag(daemon_factory, models: Path, tmp_path: Path):
-    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "off")
-    await d.wait_idle()
-    v1 = build_v1(tmp_path, models)
-    write_files(v1)
-    await migrate(d, v1)
-    tagged, wrong = await d.ready_rows(v1.tagged, v1.wrong)
+    d, v1, tagged, wrong = await migrated_once(daemon_factory, models, tmp_path)
     await d.call("POST", "/api/pending/import", {"ids": [tagged["id"]]})
     # Tags given since the first run: on the model, and tags that only the v1 file knows on the pending rows.
     await d.call("PATCH", f"/api/models/{tagged['sha256']}", {"tags": ["anime", "style", "added later"]})
@@ -289,12 +291,7 @@ async def test_already_hashed_files_get_the_v1_data_and_the_hash_check(daemon: D
 
 
 async def test_tag_rename_merge_reaches_pending_rows(daemon_factory, models: Path, tmp_path: Path):
-    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "off")
-    await d.wait_idle()
-    v1 = build_v1(tmp_path, models)
-    write_files(v1)
-    await migrate(d, v1)
-    tagged, wrong = await d.ready_rows(v1.tagged, v1.wrong)
+    d, v1, tagged, wrong = await migrated_once(daemon_factory, models, tmp_path)
     tags = {t["name"].lower(): t["id"] for t in (await d.get("/api/tags"))["tags"]}
     # "style" into "anime": both rows had both; each keeps one link, to the surviving tag.
     merged = await d.call("PATCH", f"/api/tags/{tags['style']}", {"name": "Anime"})
@@ -313,12 +310,7 @@ async def test_tag_rename_merge_reaches_pending_rows(daemon_factory, models: Pat
 
 # -- bad input ------------------------------------------------------------------------------------------------
 async def test_bad_requests_are_400_and_lose_nothing(daemon_factory, models: Path, tmp_path: Path):
-    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "off")
-    await d.wait_idle()
-    v1 = build_v1(tmp_path, models)
-    write_files(v1)
-    await migrate(d, v1)
-    await d.ready_rows(v1.tagged, v1.wrong)
+    d, v1, _, _ = await migrated_once(daemon_factory, models, tmp_path)
     await d.wait_idle()
     before = await everything(d)
     before_v1 = fingerprint(v1.db)
