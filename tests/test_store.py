@@ -9,9 +9,8 @@ import pytest
 
 from conftest import run_cli
 from hikaze_mm.migrations import SCHEMA_VERSION
-from hikaze_mm.sqlite_library import ModelQuery
 from hikaze_mm.sqlite_store import SQLiteStore
-from hikaze_mm.store import SchemaTooNew
+from hikaze_mm.store import ModelQuery, SchemaTooNew
 from hikaze_mm.walk import FileStat
 
 STAT = FileStat(10, 1, 2, 3)

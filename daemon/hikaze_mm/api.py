@@ -22,8 +22,7 @@ from .library import LibraryError
 from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
-from .sqlite_library import SORTS, ModelQuery
-from .store import PENDING_STATUSES
+from .store import PENDING_STATUSES, SORT_KEYS, ModelQuery
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +297,7 @@ async def list_models(request: web.Request) -> web.Response:
         exclude_tags=_names(request, "exclude_tags"),
         base_model=_choice_param(request, "base_model", None),
         status=_choice_param(request, "status", ("ok", "missing", "all")) or "ok",
-        sort=_choice_param(request, "sort", tuple(SORTS)) or "name",
+        sort=_choice_param(request, "sort", SORT_KEYS) or "name",
         limit=_int_param(request, "limit", 100, 0, MAX_LIMIT),
         offset=_int_param(request, "offset", 0, 0, MAX_ID),
     )

@@ -17,8 +17,7 @@ from send2trash import send2trash
 from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
-from .sqlite_library import Promotion
-from .store import ModelRow, PendingRow, Store
+from .store import ModelRow, PendingRow, Promotion, Store
 from .walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)

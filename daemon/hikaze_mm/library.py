@@ -15,8 +15,7 @@ from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
 from .images import ImageError, encode_tiers
-from .sqlite_library import SORTS, ModelQuery
-from .store import Store
+from .store import SORT_KEYS, ModelQuery, Store
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MAX_SEQ = 2**63 - 1
@@ -64,8 +63,8 @@ class Library:
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
         if query.q is not None and any(unicodedata.category(c) == "Cc" for c in query.q):
             raise LibraryError(400, "`q` may not contain control characters")
-        if query.sort not in SORTS:
-            raise LibraryError(400, f"`sort` must be one of {', '.join(SORTS)}, got {query.sort!r}")
+        if query.sort not in SORT_KEYS:
+            raise LibraryError(400, f"`sort` must be one of {', '.join(SORT_KEYS)}, got {query.sort!r}")
         if query.status not in ("ok", "missing", "all"):
             raise LibraryError(400, f"`status` must be ok, missing or all, got {query.status!r}")
         items, total = await self.store.list_models(query)

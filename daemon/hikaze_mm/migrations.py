@@ -132,10 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE models ADD COLUMN search_id INTEGER;
     UPDATE models SET search_id = (SELECT id FROM search_ids s WHERE s.sha256 = models.sha256);
     CREATE INDEX models_search ON models (search_id);
-    CREATE INDEX models_by_name ON models (status, name COLLATE NOCASE, sha256);
-    CREATE INDEX models_by_size ON models (status, size_bytes DESC, sha256);
-    CREATE INDEX models_by_created ON models (status, created_at DESC, sha256);
-    CREATE INDEX models_by_updated ON models (status, updated_at DESC, sha256);
+    -- search_id rides along so a search can test each model of the sort order without reading its row.
+    CREATE INDEX models_by_name ON models (status, name COLLATE NOCASE, sha256, search_id);
+    CREATE INDEX models_by_size ON models (status, size_bytes DESC, sha256, search_id);
+    CREATE INDEX models_by_created ON models (status, created_at DESC, sha256, search_id);
+    CREATE INDEX models_by_updated ON models (status, updated_at DESC, sha256, search_id);
     CREATE INDEX models_type ON models (type, status);
     """,
 )
