@@ -77,7 +77,7 @@ async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: flo
         last = await check()
         if last:
             return last
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the poll interval; the deadline above bounds the wait
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last answer: {last!r}")
 
 

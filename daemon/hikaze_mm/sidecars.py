@@ -30,7 +30,8 @@ from typing import Any
 from .base_model import UNKNOWN, normalise, unique_words
 
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024
-MATURE_PREVIEW_LEVEL = 4  # Civitai rates images in bit flags: 1 PG, 2 PG-13, 4 R, 8 X, 16 XXX; R and up is mature
+# Civitai rates images in bit flags: 1 PG, 2 PG-13, 4 R, 8 X, 16 the strongest; R and up counts as mature.
+MATURE_PREVIEW_LEVEL = 4
 
 
 @dataclass
