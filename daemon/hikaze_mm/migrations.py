@@ -138,6 +138,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX models_by_created ON models (status, created_at DESC, sha256, search_id);
     CREATE INDEX models_by_updated ON models (status, updated_at DESC, sha256, search_id);
     CREATE INDEX models_type ON models (type, status);
+    -- A tag filter reads the models of a tag from the index alone.
+    DROP INDEX model_tags_tag;
+    CREATE INDEX model_tags_by_tag ON model_tags (tag_id, sha256);
     """,
 )
 

@@ -126,7 +126,9 @@ class LibrarySQL:
                                [match]) if match else ([], [])
 
         status_where, status_args = ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
-        total = await self._count(_select_count(status_where + where + fts_where),
+        # Counting a filtered set starts from the filter's own index, not from every model of that status.
+        count_status = ["+m.status = ?"] if narrow and status_where else status_where
+        total = await self._count(_select_count(count_status + where + fts_where),
                                   (*status_args, *args, *fts_args))
         if total == 0 or query.limit == 0:
             return [], total
