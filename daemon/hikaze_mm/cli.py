@@ -211,10 +211,10 @@ def _show(bar: Any, type_: str, data: dict[str, Any], totals: dict[str, int], do
 
 # -- status -----------------------------------------------------------------------------------------------------
 def _daemon_answers(settings: Settings) -> bool:
-    return _get(settings, "/api/health") is not None
+    return _call(settings, "/api/health") is not None
 
 
-def _get(settings: Settings, path: str, method: str = "GET", body: Any = None, timeout: float = 3) -> Any:
+def _call(settings: Settings, path: str, method: str = "GET", body: Any = None, timeout: float = 3) -> Any:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{host}:{settings.port}{path}"
     data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
@@ -229,18 +229,18 @@ def _get(settings: Settings, path: str, method: str = "GET", body: Any = None, t
 
 
 def _post(settings: Settings, path: str, body: Any) -> Any:
-    return _get(settings, path, "POST", body, timeout=600)
+    return _call(settings, path, "POST", body, timeout=600)
 
 
 def _ask_daemon_to_scan(settings: Settings) -> int:
-    answer = _get(settings, "/api/scan", "POST") or {}
+    answer = _call(settings, "/api/scan", "POST") or {}
     print(f"hikaze-mm: the running daemon on port {settings.port} does the walking: "
           f"{answer.get('status') or answer.get('error')}")
     return 0
 
 
 def _status(settings: Settings) -> int:
-    live = _get(settings, "/api/status")
+    live = _call(settings, "/api/status")
     if live is not None:
         print(json.dumps(live, indent=2))
         return 0

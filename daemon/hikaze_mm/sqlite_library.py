@@ -40,6 +40,11 @@ SORTS = {
 }
 
 
+async def first_row(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> Any:
+    rows = await db.execute_fetchall(sql, args)
+    return rows[0] if rows else None
+
+
 def _select_count(where: list[str]) -> str:
     return "SELECT count(*) FROM models m" + (" WHERE " + " AND ".join(where) if where else "")
 
@@ -330,18 +335,23 @@ class LibrarySQL:
             seqs = [r[0] for r in await db.execute_fetchall("SELECT seq FROM images WHERE sha256 = ?", (sha256,))]
             await self._unindex(db, sha256)
             await db.execute("DELETE FROM models WHERE sha256 = ?", (sha256,))
+            ignored: list[PendingRow] = []
             if ignore_paths:
                 now = time.time()
                 for p, sz, mt, ino, dev in [(path, size, mtime, inode, device), *copies]:
-                    await db.execute(
+                    row = await first_row(
+                        db,
                         "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
                         "sha256, blake3, discovered_at, hashed_at, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, 'ignored', ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING",
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, 'ignored', ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING "
+                        f"RETURNING {PENDING_COLUMNS}",
                         (p, sz, mt or 0, ino or 0, dev or 0, type_, _file_name(p), sha256, blake3, now, now, now),
                     )
+                    if row is not None:
+                        ignored.append(PendingRow(*row))
         self._forget_model(sha256, [path, *(c[0] for c in copies)])
-        if ignore_paths:
-            await self._reload_file_index()
+        for row in ignored:
+            self._track_pending(row)
         return seqs
 
     # -- copies ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 import aiosqlite
 
 from .migrations import MIGRATIONS, SCHEMA_VERSION
-from .sqlite_library import MODEL_COLUMNS, PENDING_COLUMNS, LibrarySQL
+from .sqlite_library import MODEL_COLUMNS, PENDING_COLUMNS, LibrarySQL, first_row
 from .store import FileIndex, HashFiling, ModelRow, PendingRow, SchemaTooNew
 from .walk import FileStat
 
@@ -210,11 +210,6 @@ class SQLiteStore(LibrarySQL):
         for r in await self._all(f"SELECT sha256, {cols} FROM model_copies"):
             self._copies[r[1]] = (r[0], r[2:6])
 
-    async def _reload_file_index(self) -> None:
-        self._pending_files, self._pending_paths = {}, {}
-        self._model_files, self._model_paths, self._copies = {}, {}, {}
-        await self._load_file_index()
-
     def _forget_model(self, sha256: str, paths: list[str]) -> None:
         self._model_files.pop(sha256, None)
         for path in paths:
@@ -279,7 +274,7 @@ class SQLiteStore(LibrarySQL):
     async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
         now = time.time()
         async with self._write() as db:
-            row = PendingRow(*await _first(
+            row = PendingRow(*await first_row(
                 db,
                 "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
                 "discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) "
@@ -295,7 +290,7 @@ class SQLiteStore(LibrarySQL):
         added: list[PendingRow] = []
         async with self._write() as db:
             for path, type_, st in files:
-                row = await _first(
+                row = await first_row(
                     db,
                     "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
                     "discovered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'settling', ?, ?) "
@@ -315,7 +310,7 @@ class SQLiteStore(LibrarySQL):
             sets += ", size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
             args = (*args, stat.size, stat.mtime_ns, stat.inode, stat.device)
         async with self._write() as db:
-            row = _pending(await _first(
+            row = _pending(await first_row(
                 db,
                 f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
                 (*args, time.time(), pending_id),
@@ -359,7 +354,7 @@ class SQLiteStore(LibrarySQL):
             replaced = await db.execute_fetchall(
                 "DELETE FROM pending_import WHERE path = ? AND id != ? RETURNING id", (path, pending_id)
             )
-            row = _pending(await _first(
+            row = _pending(await first_row(
                 db,
                 "UPDATE pending_import SET path = ?, name = ?, type = ?, updated_at = ? WHERE id = ? "
                 f"RETURNING {PENDING_COLUMNS}",
@@ -371,7 +366,7 @@ class SQLiteStore(LibrarySQL):
 
     async def delete_pending(self, pending_id: int) -> bool:
         async with self._write() as db:
-            deleted = await _first(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,))
+            deleted = await first_row(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,))
         self._untrack_pending(pending_id)
         return deleted is not None
 
@@ -382,7 +377,7 @@ class SQLiteStore(LibrarySQL):
         async with self._write() as db:
             if pending_id is not None:
                 await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
-            row = _model(await _first(
+            row = _model(await first_row(
                 db,
                 "UPDATE models SET path = ?, name = CASE WHEN name = '' THEN ? ELSE name END, type = ?, "
                 "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?, status = 'ok', missing_since = NULL, "
@@ -396,18 +391,13 @@ class SQLiteStore(LibrarySQL):
     async def set_model_missing(self, sha256: str) -> ModelRow | None:
         now = time.time()
         async with self._write() as db:
-            row = _model(await _first(
+            row = _model(await first_row(
                 db,
                 "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, ?), updated_at = ? "
                 f"WHERE sha256 = ? RETURNING {MODEL_COLUMNS}",
                 (now, now, sha256),
             ))
         return self._track_model(row)
-
-
-async def _first(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -> Any:
-    rows = await db.execute_fetchall(sql, args)
-    return rows[0] if rows else None
 
 
 def _statements(script: str) -> list[str]:
