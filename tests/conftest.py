@@ -21,6 +21,8 @@ import aiohttp
 import blake3
 import pytest
 
+from browser import browser, context, page  # noqa: F401  (fixtures for the page tests)
+
 T = TypeVar("T")
 DEADLINE_S = 30.0
 

@@ -1,0 +1,55 @@
+"""The manager page is served by the daemon, from a checkout and from an installed wheel."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from playwright.async_api import Page, expect
+
+from conftest import Daemon
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_page_and_assets_are_served_with_their_headers(daemon: Daemon) -> None:
+    assert daemon.session is not None
+    async with daemon.session.get(daemon.url + "/") as resp:
+        assert resp.status == 200
+        html = await resp.text()
+        assert resp.headers["Cache-Control"] == "no-cache"
+        csp = resp.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'self' http://127.0.0.1:*" in csp and "default-src 'self'" in csp
+    script = html.split('src="', 1)[1].split('"', 1)[0]
+    assert script.startswith("/assets/")
+    async with daemon.session.get(daemon.url + script) as resp:
+        assert resp.status == 200
+        assert "immutable" in resp.headers["Cache-Control"]
+        assert "javascript" in resp.headers["Content-Type"]
+    for bad in ("/assets/..%2Fpyproject.toml", "/assets/.hidden", "/assets/nope.js", "/favicon.ico"):
+        async with daemon.session.get(daemon.url + bad) as resp:
+            assert resp.status == 404, bad
+
+
+def test_a_wheel_carries_the_page(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=120)
+    (wheel,) = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        z.extractall(tmp_path / "site")
+    assert "hikaze_mm/web/index.html" in names
+    assert any(n.startswith("hikaze_mm/web/assets/") and n.endswith(".js") for n in names)
+    found = subprocess.run(
+        [sys.executable, "-c", "from hikaze_mm.webpage import page_dir; print(page_dir())"],
+        capture_output=True, text=True, check=True, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")},
+    ).stdout.strip()
+    assert found == str(tmp_path / "site" / "hikaze_mm" / "web")
+
+
+async def test_the_page_opens_in_chromium(daemon: Daemon, page: Page) -> None:
+    await page.goto(daemon.url + "/")
+    await expect(page).to_have_title("Hikaze Model Manager")
+    await expect(page.get_by_test_id("pending-toggle")).to_be_visible()

@@ -1,0 +1,119 @@
+import type {
+  Facets,
+  ImportReport,
+  ModelDetail,
+  ModelFilter,
+  ModelImage,
+  ModelList,
+  ModelPatch,
+  PendingDetail,
+  PendingList,
+  SortKey,
+  Status,
+  Strategy,
+  TagCounts,
+  TypeCounts,
+} from "./types";
+
+/** An answer from the daemon that was not a success; `message` is the daemon's own `error` text. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+  const init: RequestInit = { method, signal, headers: {} };
+  if (body instanceof FormData) {
+    init.body = body;
+  } else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)["Content-Type"] = "application/json";
+  }
+  let response: Response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") throw err;
+    throw new ApiError(0, `the daemon did not answer (${String(err)})`);
+  }
+  const text = await response.text();
+  let data: unknown = undefined;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = undefined;
+    }
+  }
+  if (!response.ok) {
+    const message =
+      data && typeof data === "object" && "error" in data ? String((data as { error: unknown }).error) : text;
+    throw new ApiError(response.status, message || `${response.status} ${response.statusText}`);
+  }
+  return data as T;
+}
+
+function filterParams(filter: ModelFilter): URLSearchParams {
+  const p = new URLSearchParams();
+  if (filter.q.trim()) p.set("q", filter.q.trim());
+  if (filter.type) p.set("type", filter.type);
+  if (filter.base_model) p.set("base_model", filter.base_model);
+  if (filter.tags.length) p.set("tags", filter.tags.join(","));
+  if (filter.exclude_tags.length) p.set("exclude_tags", filter.exclude_tags.join(","));
+  if (filter.status !== "ok") p.set("status", filter.status);
+  if (filter.hide_nsfw) p.set("hide_nsfw", "true");
+  return p;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  status: () => request<Status>("GET", "/api/status"),
+  types: () => request<{ types: TypeCounts[] }>("GET", "/api/types"),
+  tags: () => request<{ tags: TagCounts[] }>("GET", "/api/tags"),
+
+  models(filter: ModelFilter, sort: SortKey, offset: number, limit: number, signal?: AbortSignal) {
+    const p = filterParams(filter);
+    p.set("sort", sort);
+    p.set("offset", String(offset));
+    p.set("limit", String(limit));
+    return request<ModelList>("GET", `/api/models?${p}`, undefined, signal);
+  },
+  facets: (filter: ModelFilter, signal?: AbortSignal) =>
+    request<Facets>("GET", `/api/facets?${filterParams(filter)}`, undefined, signal),
+  model: (sha256: string) => request<ModelDetail>("GET", `/api/models/${enc(sha256)}`),
+  patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),
+  deleteModel: (sha256: string, ignoreFile: boolean) =>
+    request<{ deleted: string }>("DELETE", `/api/models/${enc(sha256)}`, { ignore_file: ignoreFile }),
+  uploadImage(sha256: string, file: Blob, name = "image") {
+    const form = new FormData();
+    form.append("image", file, name);
+    return request<ModelImage>("POST", `/api/models/${enc(sha256)}/images`, form);
+  },
+  deleteImage: (sha256: string, seq: number) =>
+    request<{ deleted: number }>("DELETE", `/api/models/${enc(sha256)}/images/${seq}`),
+  setCover: (sha256: string, seq: number) => request<unknown>("PUT", `/api/models/${enc(sha256)}/cover`, { seq }),
+
+  pending(status: string, offset: number, limit: number) {
+    const p = new URLSearchParams({ offset: String(offset), limit: String(limit) });
+    if (status) p.set("status", status);
+    return request<PendingList>("GET", `/api/pending?${p}`);
+  },
+  pendingDetail: (id: number) => request<PendingDetail>("GET", `/api/pending/${id}`),
+  importPending: (ids: number[], strategy: Strategy | null = null, deleteFiles = false) =>
+    request<ImportReport>("POST", "/api/pending/import", {
+      ids,
+      conflict_strategy: strategy,
+      delete_files: deleteFiles,
+    }),
+  restorePending: (ids: number[]) =>
+    request<{ restored: number[]; failed: { id: number; error: string }[] }>("POST", "/api/pending/restore", { ids }),
+  retryPending: (ids: number[]) =>
+    request<{ retried: number[]; failed: { id: number; error: string }[] }>("POST", "/api/pending/retry", { ids }),
+  scan: () => request<{ status: string }>("POST", "/api/scan"),
+};

@@ -1,0 +1,53 @@
+import { ref } from "vue";
+import type { DaemonEvent } from "./types";
+
+type Handler = (event: DaemonEvent) => void;
+
+const handlers = new Set<Handler>();
+/** Whether the event stream is open; the page shows a notice while it is not. */
+export const eventsConnected = ref(false);
+let source: EventSource | null = null;
+
+function open(): void {
+  source = new EventSource("/api/events");
+  source.onopen = () => {
+    eventsConnected.value = true;
+  };
+  // EventSource reconnects by itself; listeners reload their state on the next open.
+  source.onerror = () => {
+    eventsConnected.value = false;
+  };
+  source.onmessage = dispatch;
+  for (const type of EVENT_TYPES) source.addEventListener(type, dispatch as EventListener);
+}
+
+const EVENT_TYPES = [
+  "pending.added",
+  "pending.updated",
+  "pending.removed",
+  "hash.progress",
+  "scan.progress",
+  "model.added",
+  "model.updated",
+  "model.removed",
+  "model.missing",
+  "model.moved",
+  "model.relinked",
+];
+
+function dispatch(message: MessageEvent<string>): void {
+  let event: DaemonEvent;
+  try {
+    event = JSON.parse(message.data) as DaemonEvent;
+  } catch {
+    return;
+  }
+  for (const handler of handlers) handler(event);
+}
+
+/** Calls `handler` for every daemon event until the returned function is called. */
+export function onDaemonEvent(handler: Handler): () => void {
+  if (!source) open();
+  handlers.add(handler);
+  return () => handlers.delete(handler);
+}

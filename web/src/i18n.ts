@@ -1,0 +1,80 @@
+import { createI18n } from "vue-i18n";
+
+type Messages = Record<string, unknown>;
+
+// A language is one JSON file named for its BCP 47 code (`fr.json`), or several (`fr.library.json`, ...) that are
+// merged; dropping files into src/locales and rebuilding is all it takes to add one.
+const files = import.meta.glob<Messages>("./locales/*.json", { eager: true, import: "default" });
+
+function deepMerge(into: Messages, from: Messages): Messages {
+  for (const [key, value] of Object.entries(from)) {
+    const current = into[key];
+    if (value && typeof value === "object" && !Array.isArray(value) && current && typeof current === "object") {
+      deepMerge(current as Messages, value as Messages);
+    } else {
+      into[key] = value;
+    }
+  }
+  return into;
+}
+
+const messages: Record<string, Messages> = {};
+for (const [path, content] of Object.entries(files)) {
+  const code = path.replace(/^.*\//, "").split(".")[0] ?? "en";
+  messages[code] = deepMerge(messages[code] ?? {}, content);
+}
+
+export const LANGUAGES = Object.keys(messages).sort();
+const STORAGE_KEY = "hikaze.language";
+
+/** The stored choice, else the first browser language we have (exact, then by its primary subtag), else English. */
+export function pickLanguage(wanted: readonly string[], stored: string | null, available: readonly string[]): string {
+  if (stored && available.includes(stored)) return stored;
+  for (const lang of wanted) {
+    const exact = available.find((a) => a.toLowerCase() === lang.toLowerCase());
+    if (exact) return exact;
+    const primary = lang.split("-")[0]?.toLowerCase();
+    const near = available.find((a) => a.split("-")[0]?.toLowerCase() === primary);
+    if (near) return near;
+  }
+  return available.includes("en") ? "en" : (available[0] ?? "en");
+}
+
+function storedLanguage(): string | null {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+// Files are read at build time, so their keys are not known to the type checker.
+type AnyMessages = Record<string, Record<string, string>>;
+
+export const i18n = createI18n({
+  legacy: false,
+  locale: pickLanguage(navigator.languages ?? [navigator.language], storedLanguage(), LANGUAGES),
+  fallbackLocale: "en",
+  messages: messages as unknown as AnyMessages,
+  missingWarn: false,
+  fallbackWarn: false,
+});
+
+export function setLanguage(code: string): void {
+  i18n.global.locale.value = code;
+  document.documentElement.lang = code;
+  try {
+    localStorage.setItem(STORAGE_KEY, code);
+  } catch {
+    // Private windows may refuse storage; the choice then lasts for this page only.
+  }
+}
+
+/** A language's name in that language ("简体中文"), for the switcher. */
+export function languageName(code: string): string {
+  try {
+    return new Intl.DisplayNames([code], { type: "language" }).of(code) ?? code;
+  } catch {
+    return code;
+  }
+}

@@ -1,0 +1,8 @@
+import { createApp } from "vue";
+import App from "./App.vue";
+import { i18n } from "./i18n";
+import { router } from "./state/route";
+import "./styles.css";
+
+document.documentElement.lang = i18n.global.locale.value;
+createApp(App).use(i18n).use(router).mount("#app");

@@ -1,0 +1,110 @@
+import { computed, ref } from "vue";
+import { api } from "../api/client";
+import type { ModelListItem } from "../api/types";
+import {
+  addPick,
+  buildLoraDocument,
+  itemsFromDocument,
+  parseLoraPayload,
+  replyOrigin,
+  type PickedModel,
+  type PickItem,
+} from "../logic/loraList";
+import { one, query, updateQuery } from "./route";
+import { errorText, notify, reportError } from "./ui";
+
+/** Picker mode for ComfyUI: `?pick=checkpoint` or `?pick=loras&payload=<LoRA list JSON>`. */
+export type PickKind = "checkpoint" | "loras";
+
+export const pickMode = computed<PickKind | null>(() => {
+  const kind = one(query.value, "pick");
+  return kind === "checkpoint" || kind === "loras" ? kind : null;
+});
+
+export const pickerType = computed(() =>
+  pickMode.value === "checkpoint" ? "checkpoints" : pickMode.value === "loras" ? "loras" : null,
+);
+
+/** The selection bar, in order. For a checkpoint it holds at most one item. */
+export const picks = ref<PickItem[]>([]);
+/** Models the page knows (name and current path) by sha256, to fill and refresh entries. */
+export const known = ref(new Map<string, PickedModel>());
+export const payloadError = ref("");
+let payloadVersion = 2;
+
+export function startPicker(): void {
+  payloadError.value = "";
+  picks.value = [];
+  if (pickMode.value !== "loras") return;
+  try {
+    const doc = parseLoraPayload(one(query.value, "payload"));
+    payloadVersion = doc.version;
+    picks.value = itemsFromDocument(doc);
+  } catch (err) {
+    payloadError.value = errorText(err);
+  }
+  // Fill names and current paths of the payload's models (a file may have moved since the node saved it).
+  for (const item of picks.value) {
+    const sha = item.entry?.sha256;
+    if (sha && /^[0-9a-f]{64}$/.test(sha)) {
+      api
+        .model(sha)
+        .then((m) => known.value.set(sha, { sha256: sha, name: m.name, path: m.path }))
+        .catch(() => undefined);
+    }
+  }
+}
+
+export function isPicked(sha256: string): boolean {
+  return picks.value.some((item) => item.key === sha256);
+}
+
+/** A click on a card in picker mode: a checkpoint replaces the choice, a LoRA joins the end of the list. */
+export async function pick(item: ModelListItem): Promise<void> {
+  try {
+    const detail = await api.model(item.sha256);
+    const model = { sha256: detail.sha256, name: detail.name, path: detail.path };
+    known.value.set(model.sha256, model);
+    picks.value =
+      pickMode.value === "checkpoint"
+        ? [{ key: model.sha256, entry: null, model }]
+        : addPick(picks.value, model);
+  } catch (err) {
+    reportError(err);
+  }
+}
+
+export function pickLabel(item: PickItem): string {
+  const sha = item.entry?.sha256 || item.model?.sha256 || "";
+  return known.value.get(sha)?.name || item.model?.name || item.entry?.name || item.entry?.full_path || "?";
+}
+
+function target(): Window | null {
+  if (window.opener && window.opener !== window) return window.opener as Window;
+  return window.parent !== window ? window.parent : null;
+}
+
+/** Sends the answer to the page that opened the picker, at that page's origin only. */
+export function sendPick(confirmed: boolean): boolean {
+  const to = target();
+  const origin = replyOrigin(one(query.value, "origin"), document.referrer);
+  if (!to || !origin) {
+    notify(errorText(new Error("no opener")), "error");
+    return false;
+  }
+  let result: unknown = null;
+  if (confirmed) {
+    if (pickMode.value === "checkpoint") {
+      const chosen = picks.value[0]?.model;
+      result = chosen ? { ckpt_path: chosen.path, sha256: chosen.sha256, name: chosen.name } : null;
+    } else {
+      result = buildLoraDocument(payloadVersion, picks.value, known.value);
+    }
+  }
+  to.postMessage({ type: "hikaze-pick", result }, origin);
+  return true;
+}
+
+export function leavePicker(): void {
+  void updateQuery({ pick: null, payload: null, origin: null });
+}

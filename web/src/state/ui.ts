@@ -1,0 +1,70 @@
+import { reactive, ref } from "vue";
+import { ApiError } from "../api/client";
+
+/** Page-wide messages and the one confirmation dialog; never the browser's alert/confirm. */
+
+export interface Toast {
+  id: number;
+  kind: "error" | "info";
+  text: string;
+}
+
+export const toasts = reactive<Toast[]>([]);
+let nextToast = 1;
+
+export function notify(text: string, kind: Toast["kind"] = "info", ms = kind === "error" ? 9000 : 3500): void {
+  const toast = { id: nextToast++, kind, text };
+  toasts.push(toast);
+  window.setTimeout(() => dismiss(toast.id), ms);
+}
+
+export function dismiss(id: number): void {
+  const i = toasts.findIndex((t) => t.id === id);
+  if (i >= 0) toasts.splice(i, 1);
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof ApiError) return err.status ? `${err.message} (${err.status})` : err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Shows an API failure in the page; returns nothing so callers can `catch(reportError)`. */
+export function reportError(err: unknown): void {
+  if (err instanceof DOMException && err.name === "AbortError") return;
+  notify(errorText(err), "error");
+}
+
+export interface ConfirmRequest {
+  title: string;
+  message: string;
+  ok: string;
+  cancel?: string;
+  danger?: boolean;
+  /** An optional checkbox offered with the question (its answer comes back in `checked`). */
+  checkbox?: string;
+  resolve: (answer: { ok: boolean; checked: boolean }) => void;
+}
+
+export const confirmRequest = ref<ConfirmRequest | null>(null);
+
+export function askConfirm(
+  options: Omit<ConfirmRequest, "resolve">,
+): Promise<{ ok: boolean; checked: boolean }> {
+  confirmRequest.value?.resolve({ ok: false, checked: false });
+  return new Promise((resolve) => {
+    confirmRequest.value = {
+      ...options,
+      resolve: (answer) => {
+        confirmRequest.value = null;
+        resolve(answer);
+      },
+    };
+  });
+}
+
+export async function confirm(options: Omit<ConfirmRequest, "resolve" | "checkbox">): Promise<boolean> {
+  return (await askConfirm(options)).ok;
+}
+
+/** Set by the details editor: whether it holds edits not yet saved. */
+export const unsaved = ref(false);
