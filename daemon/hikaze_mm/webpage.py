@@ -28,7 +28,7 @@ def page_dir() -> Path | None:
 def _page_headers(allowed_origins: tuple[str, ...]) -> dict[str, str]:
     # The picker runs in an iframe inside ComfyUI, so framing is allowed from loopback and the configured
     # origins, and from nowhere else (a foreign page framing the manager could trick clicks).
-    ancestors = " ".join(("'self'", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *allowed_origins))
+    ancestors = " ".join(("'self'", "http://127.0.0.1:*", "http://localhost:*", *allowed_origins))
     return {
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",

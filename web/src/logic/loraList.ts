@@ -21,6 +21,7 @@ export interface PickedModel {
   sha256: string;
   name: string;
   path: string;
+  cover?: string;
 }
 
 /** One card of the picker's selection bar: an entry that came with the payload, or a model picked now. */

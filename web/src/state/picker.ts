@@ -10,7 +10,8 @@ import {
   type PickedModel,
   type PickItem,
 } from "../logic/loraList";
-import { one, query, updateQuery } from "./route";
+import { i18n } from "../i18n";
+import { one, query } from "./route";
 import { errorText, notify, reportError } from "./ui";
 
 /** Picker mode for ComfyUI: `?pick=checkpoint` or `?pick=loras&payload=<LoRA list JSON>`. */
@@ -49,7 +50,7 @@ export function startPicker(): void {
     if (sha && /^[0-9a-f]{64}$/.test(sha)) {
       api
         .model(sha)
-        .then((m) => known.value.set(sha, { sha256: sha, name: m.name, path: m.path }))
+        .then((m) => known.value.set(sha, { sha256: sha, name: m.name, path: m.path, cover: m.cover?.low }))
         .catch(() => undefined);
     }
   }
@@ -63,7 +64,7 @@ export function isPicked(sha256: string): boolean {
 export async function pick(item: ModelListItem): Promise<void> {
   try {
     const detail = await api.model(item.sha256);
-    const model = { sha256: detail.sha256, name: detail.name, path: detail.path };
+    const model = { sha256: detail.sha256, name: detail.name, path: detail.path, cover: detail.cover?.low };
     known.value.set(model.sha256, model);
     picks.value =
       pickMode.value === "checkpoint"
@@ -89,7 +90,7 @@ export function sendPick(confirmed: boolean): boolean {
   const to = target();
   const origin = replyOrigin(one(query.value, "origin"), document.referrer);
   if (!to || !origin) {
-    notify(errorText(new Error("no opener")), "error");
+    notify(i18n.global.t("picker.noOpener"), "error");
     return false;
   }
   let result: unknown = null;
@@ -105,6 +106,3 @@ export function sendPick(confirmed: boolean): boolean {
   return true;
 }
 
-export function leavePicker(): void {
-  void updateQuery({ pick: null, payload: null, origin: null });
-}
