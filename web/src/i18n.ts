@@ -1,4 +1,5 @@
 import { createI18n } from "vue-i18n";
+import { pickLanguage } from "./logic/language";
 
 type Messages = Record<string, unknown>;
 
@@ -26,19 +27,6 @@ for (const [path, content] of Object.entries(files)) {
 
 export const LANGUAGES = Object.keys(messages).sort();
 const STORAGE_KEY = "hikaze.language";
-
-/** The stored choice, else the first browser language we have (exact, then by its primary subtag), else English. */
-export function pickLanguage(wanted: readonly string[], stored: string | null, available: readonly string[]): string {
-  if (stored && available.includes(stored)) return stored;
-  for (const lang of wanted) {
-    const exact = available.find((a) => a.toLowerCase() === lang.toLowerCase());
-    if (exact) return exact;
-    const primary = lang.split("-")[0]?.toLowerCase();
-    const near = available.find((a) => a.split("-")[0]?.toLowerCase() === primary);
-    if (near) return near;
-  }
-  return available.includes("en") ? "en" : (available[0] ?? "en");
-}
 
 function storedLanguage(): string | null {
   try {

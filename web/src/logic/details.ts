@@ -1,0 +1,181 @@
+import type { ImageUrls, MetaPatch, ModelDetail, ModelImage, ModelPatch } from "../api/types";
+
+/** What the details editor lets a user change, flattened out of a `ModelDetail`. */
+export interface DetailsForm {
+  name: string;
+  tags: string[];
+  description: string;
+  notes: string;
+  communityLinks: string[];
+  positive: string;
+  negative: string;
+  triggerWords: string[];
+  nsfw: boolean;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
+export function formFromDetail(detail: ModelDetail): DetailsForm {
+  const meta = detail.meta_json ?? {};
+  const prompts = meta.prompts && typeof meta.prompts === "object" ? meta.prompts : {};
+  return {
+    name: detail.name,
+    tags: [...detail.tags],
+    description: text(meta.description),
+    notes: text(meta.notes),
+    communityLinks: strings(meta.community_links),
+    positive: text(prompts.positive),
+    negative: text(prompts.negative),
+    triggerWords: strings(meta.trigger_words),
+    nsfw: meta.nsfw === true,
+  };
+}
+
+export function cloneForm(form: DetailsForm): DetailsForm {
+  return {
+    ...form,
+    tags: [...form.tags],
+    communityLinks: [...form.communityLinks],
+    triggerWords: [...form.triggerWords],
+  };
+}
+
+/** Links as the daemon keeps them: trimmed, without blanks or repeats (an empty row being typed is no change). */
+export function cleanLinks(links: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const link of links) {
+    const l = link.trim();
+    if (l && !out.includes(l)) out.push(l);
+  }
+  return out;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** The PATCH body that turns `original` into `edited`: only the fields that differ, so a save never overwrites
+ *  what it did not touch (another tab's edit of the notes survives this tab's rename). */
+export function buildPatch(original: DetailsForm, edited: DetailsForm): ModelPatch {
+  const patch: ModelPatch = {};
+  const name = edited.name.trim();
+  if (name !== original.name.trim()) patch.name = name;
+  if (!sameList(original.tags, edited.tags)) patch.tags = [...edited.tags];
+
+  const meta: MetaPatch = {};
+  if (edited.description !== original.description) meta.description = edited.description;
+  if (edited.notes !== original.notes) meta.notes = edited.notes;
+  const links = cleanLinks(edited.communityLinks);
+  if (!sameList(cleanLinks(original.communityLinks), links)) meta.community_links = links;
+  if (!sameList(original.triggerWords, edited.triggerWords)) meta.trigger_words = [...edited.triggerWords];
+  if (edited.nsfw !== original.nsfw) meta.nsfw = edited.nsfw;
+  // The daemon merges `prompts` key by key, so one changed prompt is sent alone.
+  if (edited.positive !== original.positive || edited.negative !== original.negative) {
+    meta.prompts = {};
+    if (edited.positive !== original.positive) meta.prompts.positive = edited.positive;
+    if (edited.negative !== original.negative) meta.prompts.negative = edited.negative;
+  }
+  if (Object.keys(meta).length) patch.meta_json = meta;
+  return patch;
+}
+
+export function isEmptyPatch(patch: ModelPatch): boolean {
+  return Object.keys(patch).length === 0;
+}
+
+export function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value.trim());
+    return (url.protocol === "http:" || url.protocol === "https:") && url.host !== "";
+  } catch {
+    return false;
+  }
+}
+
+export type FormProblem = "nameEmpty" | "badLink";
+
+/** What keeps a form from being saved; the daemon checks the rest (tag lengths, sizes) and says why. */
+export function formProblems(form: DetailsForm): FormProblem[] {
+  const problems: FormProblem[] = [];
+  if (!form.name.trim()) problems.push("nameEmpty");
+  if (cleanLinks(form.communityLinks).some((l) => !isHttpUrl(l))) problems.push("badLink");
+  return problems;
+}
+
+/** `list` with the comma-separated names in `raw` appended; blanks and case-insensitive repeats are dropped. */
+export function addChips(list: readonly string[], raw: string): string[] {
+  const out = [...list];
+  for (const part of raw.split(/[,，]/)) {
+    const chip = part.trim();
+    if (chip && !out.some((c) => c.toLowerCase() === chip.toLowerCase())) out.push(chip);
+  }
+  return out;
+}
+
+/** Existing tags containing `query` (case-insensitive), those starting with it first, without the ones chosen. */
+export function suggestTags(all: readonly string[], query: string, chosen: readonly string[], limit = 10): string[] {
+  const q = query.trim().toLowerCase();
+  if (!q) return [];
+  const taken = new Set(chosen.map((c) => c.toLowerCase()));
+  const starts: string[] = [];
+  const contains: string[] = [];
+  for (const name of all) {
+    const lower = name.toLowerCase();
+    if (taken.has(lower)) continue;
+    if (lower.startsWith(q)) starts.push(name);
+    else if (lower.includes(q)) contains.push(name);
+  }
+  return [...starts, ...contains].slice(0, limit);
+}
+
+export function isNewTag(tag: string, all: readonly string[]): boolean {
+  const lower = tag.toLowerCase();
+  return !all.some((t) => t.toLowerCase() === lower);
+}
+
+/** The image the cover URLs point at, or null. */
+export function coverSeq(images: readonly ModelImage[], cover: ImageUrls | null): number | null {
+  if (!cover) return null;
+  return images.find((i) => i.urls.high === cover.high)?.seq ?? null;
+}
+
+/** Where the gallery stands: on the image it showed if that is still there, else at the same place clamped to
+ *  the list (after a delete, the next image). */
+export function galleryIndex(images: readonly ModelImage[], shownSeq: number | null, shownIndex: number): number {
+  if (!images.length) return 0;
+  const i = shownSeq === null ? -1 : images.findIndex((img) => img.seq === shownSeq);
+  return i >= 0 ? i : Math.min(Math.max(shownIndex, 0), images.length - 1);
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+export function humanSize(bytes: number, locale = "en"): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  const digits = unit === 0 ? 0 : value < 10 ? 2 : value < 100 ? 1 : 0;
+  const n = new Intl.NumberFormat(locale, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  return `${n.format(value)} ${UNITS[unit]}`;
+}
+
+export function formatDate(seconds: number, locale: string): string {
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(seconds * 1000);
+}
+
+/** The file header as rows for a table: nested values as JSON text. */
+export function headerRows(header: Record<string, unknown> | null): [string, string][] {
+  if (!header) return [];
+  return Object.entries(header).map(([key, value]) => [
+    key,
+    typeof value === "string" ? value : (JSON.stringify(value) ?? String(value)),
+  ]);
+}
