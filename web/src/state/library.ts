@@ -9,12 +9,17 @@ export const allTags = ref<TagCounts[]>([]);
 /** Bumped whenever the library changed (an event, an import, a save) so views reload what they show. */
 export const libraryVersion = ref(0);
 
-export async function refreshTypes(): Promise<void> {
-  try {
-    types.value = (await api.types()).types;
-  } catch (err) {
-    reportError(err);
-  }
+let typesTimer: number | undefined;
+
+/** Reloads the tab counts; calls within a quarter second (a burst of events) become one request. */
+export function refreshTypes(delayMs = 250): void {
+  window.clearTimeout(typesTimer);
+  typesTimer = window.setTimeout(() => {
+    api
+      .types()
+      .then((answer) => (types.value = answer.types))
+      .catch(reportError);
+  }, delayMs);
 }
 
 export async function refreshTags(): Promise<void> {
@@ -32,7 +37,7 @@ export function libraryChanged(delayMs = 250): void {
   window.clearTimeout(pendingBump);
   pendingBump = window.setTimeout(() => {
     libraryVersion.value++;
-    void refreshTypes();
+    refreshTypes(0);
     void refreshTags();
   }, delayMs);
 }

@@ -1,0 +1,253 @@
+import type { DaemonEvent, ImportReport, PendingItem, PendingStatus, Strategy } from "../api/types";
+
+/** The inbox's filter chips; `active` is every status but ignored. */
+export const FILTERS = ["active", "ready", "conflicts", "errors", "ignored"] as const;
+export type InboxFilter = (typeof FILTERS)[number];
+
+const FILTER_STATUSES: Record<Exclude<InboxFilter, "active">, PendingStatus> = {
+  ready: "ready",
+  conflicts: "conflict",
+  errors: "error",
+  ignored: "ignored",
+};
+
+export function parseFilter(raw: string): InboxFilter {
+  return (FILTERS as readonly string[]).includes(raw) ? (raw as InboxFilter) : "active";
+}
+
+export function inFilter(status: PendingStatus, filter: InboxFilter): boolean {
+  return filter === "active" ? status !== "ignored" : status === FILTER_STATUSES[filter];
+}
+
+export const STATUSES: readonly PendingStatus[] = ["settling", "hashing", "ready", "conflict", "error", "ignored"];
+
+function isStatus(value: unknown): value is PendingStatus {
+  return typeof value === "string" && (STATUSES as readonly string[]).includes(value);
+}
+
+export const STRATEGIES: readonly Strategy[] = ["override", "merge", "ignore", "delete"];
+
+export interface Progress {
+  done: number;
+  total: number;
+}
+
+/** The rows the inbox knows, by id, and the hashing progress of the rows being hashed. */
+export interface InboxState {
+  rows: Map<number, PendingItem>;
+  progress: Map<number, Progress>;
+}
+
+export function baseName(path: string): string {
+  return path.replace(/[\\/]+$/, "").split(/[\\/]/).pop() ?? path;
+}
+
+/** A row known only from an event, until its full record is fetched. */
+function stubRow(id: number, path: string, status: PendingStatus): PendingItem {
+  return {
+    id,
+    path,
+    name: baseName(path),
+    type: "",
+    size_bytes: 0,
+    status,
+    sha256: null,
+    blake3: null,
+    conflict_sha256: null,
+    error: null,
+    discovered_at: Date.now() / 1000,
+    hashed_at: null,
+  };
+}
+
+/**
+ * Applies one daemon event to the state, at once (the status changes on screen without a round trip).
+ * Returns the id whose full record should be fetched again (size, hashes and error are not in events), or null.
+ */
+export function applyEvent(state: InboxState, event: DaemonEvent): number | null {
+  const id = typeof event.id === "number" ? event.id : null;
+  if (id === null) return null;
+  switch (event.type) {
+    case "pending.added":
+    case "pending.updated": {
+      const status = isStatus(event.status) ? event.status : undefined;
+      const row = state.rows.get(id);
+      if (row) {
+        const patch: Partial<PendingItem> = {};
+        if (status) patch.status = status;
+        if (typeof event.path === "string") {
+          patch.path = event.path;
+          patch.name = baseName(event.path);
+        }
+        for (const key of ["sha256", "blake3", "conflict_sha256"] as const) {
+          if (typeof event[key] === "string") patch[key] = event[key] as string;
+        }
+        state.rows.set(id, { ...row, ...patch });
+      } else if (typeof event.path === "string") {
+        state.rows.set(id, stubRow(id, event.path, status ?? "settling"));
+      }
+      if (status !== "hashing") state.progress.delete(id);
+      return id;
+    }
+    case "pending.removed":
+      state.rows.delete(id);
+      state.progress.delete(id);
+      return null;
+    case "hash.progress": {
+      const done = Number(event.bytes_done);
+      const total = Number(event.bytes_total);
+      if (!Number.isFinite(done) || !Number.isFinite(total)) return null;
+      state.progress.set(id, { done, total });
+      const row = state.rows.get(id);
+      if (row && row.status !== "hashing") state.rows.set(id, { ...row, status: "hashing" });
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+/** The rows a filter shows, newest first (a file just dropped into a folder is at the top). */
+export function visibleRows(rows: Iterable<PendingItem>, filter: InboxFilter): PendingItem[] {
+  const out: PendingItem[] = [];
+  for (const row of rows) if (inFilter(row.status, filter)) out.push(row);
+  return out.sort((a, b) => b.id - a.id);
+}
+
+export function countByFilter(rows: Iterable<PendingItem>): Record<InboxFilter, number> {
+  const counts: Record<InboxFilter, number> = { active: 0, ready: 0, conflicts: 0, errors: 0, ignored: 0 };
+  for (const row of rows) for (const f of FILTERS) if (inFilter(row.status, f)) counts[f]++;
+  return counts;
+}
+
+/**
+ * Shift-click: every row from the anchor (the last row clicked) to `target`, both included, takes the state the
+ * target's checkbox takes. Without an anchor in view, only the target toggles.
+ */
+export function selectRange(
+  selected: ReadonlySet<number>,
+  order: readonly number[],
+  anchor: number | null,
+  target: number,
+): Set<number> {
+  const next = new Set(selected);
+  const on = !selected.has(target);
+  const from = anchor === null ? -1 : order.indexOf(anchor);
+  const to = order.indexOf(target);
+  if (from < 0 || to < 0) {
+    if (on) next.add(target);
+    else next.delete(target);
+    return next;
+  }
+  for (let i = Math.min(from, to); i <= Math.max(from, to); i++) {
+    const id = order[i] as number;
+    if (on) next.add(id);
+    else next.delete(id);
+  }
+  return next;
+}
+
+export function toggle(selected: ReadonlySet<number>, id: number): Set<number> {
+  const next = new Set(selected);
+  if (!next.delete(id)) next.add(id);
+  return next;
+}
+
+/** The conflict dialog's choices as one request per strategy, in a fixed order. */
+export function groupByStrategy(choices: ReadonlyMap<number, Strategy>): [Strategy, number[]][] {
+  const groups: [Strategy, number[]][] = [];
+  for (const strategy of STRATEGIES) {
+    const ids = [...choices].filter(([, s]) => s === strategy).map(([id]) => id);
+    if (ids.length) groups.push([strategy, ids]);
+  }
+  return groups;
+}
+
+export function emptyReport(): ImportReport {
+  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [] };
+}
+
+/**
+ * Several import answers as one. A conflict from the first answer that a later answer settled is not a conflict
+ * any more; the one still reported last wins.
+ */
+export function mergeReports(reports: readonly ImportReport[]): ImportReport {
+  const out = emptyReport();
+  const settled = new Set<number>();
+  for (const r of reports) {
+    out.imported.push(...r.imported);
+    out.ignored.push(...r.ignored);
+    out.deleted.push(...r.deleted);
+    out.failed.push(...r.failed);
+    for (const id of [...r.imported.map((i) => i.id), ...r.ignored, ...r.deleted, ...r.failed.map((f) => f.id)]) {
+      settled.add(id);
+    }
+  }
+  const conflicts = new Map<number, ImportReport["conflicts"][number]>();
+  for (const r of reports) for (const c of r.conflicts) if (!settled.has(c.id)) conflicts.set(c.id, c);
+  out.conflicts = [...conflicts.values()];
+  return out;
+}
+
+export interface MetaRow {
+  key: string;
+  /** Text for a plain value (lists of plain values are joined); null when `nested` holds the value. */
+  text: string | null;
+  nested: unknown;
+}
+
+// Fields people look for first; the rest follow alphabetically, the raw file header last.
+const META_FIRST = ["description", "trigger_words", "base_model", "prompts", "community_links", "notes", "nsfw"];
+const META_LAST = ["sidecars", "header"];
+
+function plain(value: unknown): value is string | number | boolean | null {
+  return value === null || ["string", "number", "boolean"].includes(typeof value);
+}
+
+/** meta_json as table rows: plain values as text, objects and lists of objects kept for a collapsible view. */
+export function metaRows(meta: Record<string, unknown> | null | undefined): MetaRow[] {
+  const rank = (key: string) => {
+    const first = META_FIRST.indexOf(key);
+    if (first >= 0) return first - 100;
+    const last = META_LAST.indexOf(key);
+    return last >= 0 ? 100 + last : 0;
+  };
+  return Object.keys(meta ?? {})
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    .map((key) => {
+      const value = (meta ?? {})[key];
+      if (plain(value)) return { key, text: value === null ? "" : String(value), nested: null };
+      if (Array.isArray(value) && value.every(plain)) return { key, text: value.join(", "), nested: null };
+      return { key, text: null, nested: value };
+    });
+}
+
+/** What a nested value's summary line says: how many entries it holds. */
+export function nestedSize(value: unknown): number {
+  if (Array.isArray(value)) return value.length;
+  return value && typeof value === "object" ? Object.keys(value).length : 0;
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return "";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+export function percent(p: Progress | undefined): number {
+  if (!p || p.total <= 0) return 0;
+  return Math.min(100, Math.max(0, Math.round((p.done / p.total) * 100)));
+}
+
+/** A list of text items from a meta field that may be a list or a comma-separated string. */
+export function words(value: unknown): string[] {
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === "string" && v.trim() !== "");
+  if (typeof value === "string") return value.split(",").map((s) => s.trim()).filter(Boolean);
+  return [];
+}
