@@ -173,8 +173,114 @@ async def test_list_bad_parameters_are_400(daemon: Daemon, models: Path):
         ("limit=abc", "whole number"),
         ("limit=5000", "`limit`"),
         ("offset=-1", "`offset`"),
+        ("hide_nsfw=yes", "`hide_nsfw` must be true, false, 1 or 0"),
+        ("hide_nsfw=TRUE", "`hide_nsfw`"),
+        ("hide_nsfw=2", "`hide_nsfw`"),
     ):
         code, body = await daemon.request("GET", f"/api/models?{query}")
+        assert code == 400 and words in body["error"], (query, body)
+
+
+async def test_hide_nsfw_leaves_out_flagged_and_nsfw_tagged_models(daemon: Daemon, models: Path):
+    names = await library(daemon, models)
+    await daemon.call("PATCH", f"/api/models/{names['juggernautXL_v9']}", {"meta_json": {"nsfw": True}})
+    await daemon.call("PATCH", f"/api/models/{names['dreamshaper_8']}", {"tags": ["style", "NSFW"]})
+    everything = ["clear_vae", "detail_tweaker", "dreamshaper_8", "juggernautXL_v9"]
+    flags = {m["name"]: m["nsfw"] for m in (await daemon.get("/api/models"))["models"]}
+    assert flags == {"clear_vae": False, "detail_tweaker": False, "dreamshaper_8": False, "juggernautXL_v9": True}
+    for query in ("", "hide_nsfw=false", "hide_nsfw=0", "hide_nsfw="):
+        assert await listed(daemon, query) == everything, query
+    for query in ("hide_nsfw=true", "hide_nsfw=1"):
+        assert await listed(daemon, query) == ["clear_vae", "detail_tweaker"], query
+    assert (await daemon.get("/api/models?hide_nsfw=true&limit=1"))["total"] == 2
+    assert await listed(daemon, "hide_nsfw=true&sort=size") == ["clear_vae", "detail_tweaker"]
+    assert await listed(daemon, "hide_nsfw=true&tags=style") == []
+    assert await listed(daemon, "hide_nsfw=true&exclude_tags=xl") == ["clear_vae"]
+    assert await listed(daemon, "hide_nsfw=true&q=naut") == []
+    assert await listed(daemon, "hide_nsfw=true&status=all&type=vae") == ["clear_vae"]
+    # The flag follows the metadata; the tag is matched in any case.
+    await daemon.call("PATCH", f"/api/models/{names['juggernautXL_v9']}", {"meta_json": {"nsfw": False}})
+    await daemon.call("PATCH", f"/api/models/{names['clear_vae']}", {"tags": ["nsfw"]})
+    assert await listed(daemon, "hide_nsfw=true") == ["detail_tweaker", "juggernautXL_v9"]
+
+
+async def test_nsfw_flag_comes_with_an_import_and_a_merge(daemon: Daemon, models: Path):
+    spicy = models / "loras" / "spicy.safetensors"
+    spicy.with_suffix(".civitai.info").write_text(json.dumps({**CIVITAI_INFO, "model": {"nsfw": True}}))
+    write_model(spicy)
+    mild = write_model(models / "loras" / "mild.safetensors", seed=b"mild")
+    spicy_sha, mild_sha = await import_rows(daemon, spicy, mild)
+    assert (await daemon.get(f"/api/models/{spicy_sha}"))["meta_json"]["nsfw"] is True
+    assert await listed(daemon, "hide_nsfw=true") == ["mild"]
+    # A copy of `mild` whose sidecar says NSFW: merging fills the model's empty flag.
+    copy = models / "checkpoints" / "mild-copy.safetensors"
+    copy.with_suffix(".civitai.info").write_text(json.dumps({**CIVITAI_INFO, "model": {"nsfw": True}}))
+    write_model(copy, seed=b"mild")
+    row = await daemon.wait_row(copy, status="conflict")
+    await daemon.call("POST", "/api/pending/import", {"ids": [row["id"]], "conflict_strategy": "merge"})
+    assert [m["nsfw"] for m in (await daemon.get("/api/models"))["models"]] == [True, True]
+    assert await listed(daemon, "hide_nsfw=true") == []
+    assert (await daemon.get(f"/api/models/{mild_sha}"))["meta_json"]["nsfw"] is True
+
+
+async def test_list_items_carry_their_image_numbers(daemon: Daemon, models: Path):
+    (sha,) = await import_rows(daemon, write_model(models / "loras" / "pictured.safetensors"))
+    seqs = [(await upload(daemon, sha, png(colour=(i * 40, 0, 0))))["seq"] for i in range(4)]
+    await daemon.call("DELETE", f"/api/models/{sha}/images/{seqs[1]}")
+    await daemon.call("PUT", f"/api/models/{sha}/cover", {"seq": seqs[2]})
+    (item,) = (await daemon.get("/api/models"))["models"]
+    assert (item["image_seqs"], item["image_count"]) == ([seqs[0], seqs[2], seqs[3]], 3)
+    assert item["cover"]["low"] == f"/api/images/{sha}/{seqs[2]}/low"
+
+
+# -- facets ---------------------------------------------------------------------------------------------------
+async def facets(d: Daemon, query: str = "") -> dict[str, Any]:
+    return await d.get(f"/api/facets?{query}")
+
+
+async def test_facets_count_tags_and_base_models_of_the_matches(daemon: Daemon, models: Path):
+    names = await library(daemon, models)
+    assert await facets(daemon) == {
+        "tags": [{"name": "style", "count": 2}, {"name": "xl", "count": 2}, {"name": "detail", "count": 1}],
+        "base_models": [{"name": "unknown", "count": 3}, {"name": "SDXL", "count": 1}],
+        "total": 4,
+    }
+    # A base model narrows the tags and the total, but every base model stays on offer.
+    assert await facets(daemon, "base_model=sdxl") == {
+        "tags": [{"name": "detail", "count": 1}, {"name": "xl", "count": 1}],
+        "base_models": [{"name": "unknown", "count": 3}, {"name": "SDXL", "count": 1}],
+        "total": 1,
+    }
+    # Every other filter narrows all three.
+    assert await facets(daemon, "tags=style") == {
+        "tags": [{"name": "style", "count": 2}, {"name": "xl", "count": 1}],
+        "base_models": [{"name": "unknown", "count": 2}], "total": 2,
+    }
+    assert await facets(daemon, "type=checkpoints&exclude_tags=xl") == {
+        "tags": [{"name": "style", "count": 1}], "base_models": [{"name": "unknown", "count": 1}], "total": 1,
+    }
+    assert await facets(daemon, "q=tweak") == {
+        "tags": [{"name": "detail", "count": 1}, {"name": "xl", "count": 1}],
+        "base_models": [{"name": "SDXL", "count": 1}], "total": 1,
+    }
+    assert await facets(daemon, "tags=nosuchtag") == {"tags": [], "base_models": [], "total": 0}
+    assert (await facets(daemon, "status=missing"))["total"] == 0
+    # A change shows at once (the counts are kept per state of the library), hiding NSFW models too.
+    await daemon.call("PATCH", f"/api/models/{names['juggernautXL_v9']}", {"tags": ["nsfw", "xl"]})
+    answer = await facets(daemon)
+    assert answer["tags"] == [{"name": "xl", "count": 2}, {"name": "detail", "count": 1},
+                              {"name": "nsfw", "count": 1}, {"name": "style", "count": 1}]
+    assert await facets(daemon, "hide_nsfw=true") == {
+        "tags": [{"name": "detail", "count": 1}, {"name": "style", "count": 1}, {"name": "xl", "count": 1}],
+        "base_models": [{"name": "unknown", "count": 2}, {"name": "SDXL", "count": 1}],
+        "total": 3,
+    }
+    for query, total in (("", 4), ("hide_nsfw=1", 3), ("tags=xl&hide_nsfw=true", 1), ("q=dream", 1)):
+        assert (await facets(daemon, query))["total"] == (await daemon.get(f"/api/models?{query}"))["total"], query
+        assert (await facets(daemon, query))["total"] == total, query
+    for query, words in (("hide_nsfw=maybe", "`hide_nsfw`"), ("status=gone", "`status` must be one of"),
+                         ("q=a%01b", "control characters")):
+        code, body = await daemon.request("GET", f"/api/facets?{query}")
         assert code == 400 and words in body["error"], (query, body)
 
 
@@ -184,7 +290,7 @@ async def test_list_item_and_detail_shapes(daemon: Daemon, models: Path):
     item = (await daemon.get("/api/models"))["models"][0]
     assert item == {"sha256": sha, "name": "shape", "file_name": "shape.safetensors", "type": "loras",
                     "base_model": "unknown", "size_bytes": path.stat().st_size, "status": "ok", "tags": [],
-                    "image_count": 0, "cover": None}
+                    "nsfw": False, "image_count": 0, "image_seqs": [], "cover": None}
     detail = await daemon.get(f"/api/models/{sha}")
     assert set(detail) == {"sha256", "blake3", "path", "name", "file_name", "type", "base_model", "size_bytes",
                            "status", "created_at", "updated_at", "missing_since", "header", "meta_json", "tags",
@@ -476,6 +582,7 @@ async def test_bug_1_image_count_never_drifts(daemon: Daemon, models: Path):
         detail = await daemon.get(f"/api/models/{sha}")
         item = (await daemon.get(f"/api/models?q={model.stem}"))["models"][0]
         images = (await daemon.get(f"/api/models/{sha}/images"))["images"]
+        assert item["image_seqs"] == [i["seq"] for i in detail["images"]]
         return item["image_count"], len(detail["images"]), len(images)
 
     assert await counts() == (1, 1, 1)  # the preview beside the file came in with the import

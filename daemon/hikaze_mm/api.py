@@ -22,7 +22,8 @@ from .library import LibraryError
 from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
-from .store import PENDING_STATUSES, SORT_KEYS, ModelQuery
+from .store import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
+from .webpage import add_page_routes
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,12 @@ SSE_KEEPALIVE_S = 15.0
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range
 MAX_BATCH = 10_000
+# An image's name never points at other pixels (numbers are not reused), so it may be cached for good.
+IMAGE_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "Content-Type": "image/webp",
+    "X-Content-Type-Options": "nosniff",
+}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -64,6 +71,15 @@ def _choice_param(request: web.Request, name: str, choices: tuple[str, ...] | No
     if choices is not None and raw not in choices:
         raise BadRequest(f"`{name}` must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _bool_param(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return False
+    if raw not in ("true", "false", "1", "0"):
+        raise BadRequest(f"`{name}` must be true, false, 1 or 0, got {raw!r}")
+    return raw in ("true", "1")
 
 
 def _path_id(request: web.Request) -> int:
@@ -186,20 +202,30 @@ async def status(request: web.Request) -> web.Response:
 
 async def list_pending(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    status_ = _choice_param(request, "status", PENDING_STATUSES)
+    statuses = _statuses(request)
     type_ = _choice_param(request, "type", None)
     limit = _int_param(request, "limit", 100, 0, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, MAX_ID)
-    rows, total = await service.store.list_pending(status_, type_, limit, offset)
+    rows, total = await service.store.list_pending(statuses, type_, limit, offset)
     return web.json_response({"pending": [r.to_wire() for r in rows], "total": total})
 
 
+def _statuses(request: web.Request) -> tuple[str, ...] | None:
+    """`status`: one status, several separated by commas, or `active` for every status but `ignored`."""
+    raw = request.query.get("status")
+    if raw is None or raw == "":
+        return None
+    statuses: list[str] = []
+    for name in raw.split(","):
+        if name != "active" and name not in PENDING_STATUSES:
+            raise BadRequest(f"`status` must be one of {', '.join((*PENDING_STATUSES, 'active'))} or several "
+                             f"of them separated by commas, got {raw[:200]!r}")
+        statuses.extend(ACTIVE_STATUSES if name == "active" else (name,))
+    return tuple(dict.fromkeys(statuses))
+
+
 async def get_pending(request: web.Request) -> web.Response:
-    pending_id = _path_id(request)
-    item = await request.app[SERVICE].store.pending_detail(pending_id)
-    if item is None:
-        return error(404, f"no pending item with id {pending_id}")
-    return web.json_response(item)
+    return web.json_response(await request.app[SERVICE].library.pending(_path_id(request)))
 
 
 async def start_scan(request: web.Request) -> web.Response:
@@ -284,24 +310,42 @@ async def restore_pending(request: web.Request) -> web.Response:
     return web.json_response(await request.app[SERVICE].importer.restore(_ids(body)))
 
 
+async def retry_pending(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    _only(body, ("ids",))
+    return web.json_response(await request.app[SERVICE].classifier.retry(_ids(body)))
+
+
 # -- library ---------------------------------------------------------------------------------------------------
 def _names(request: web.Request, name: str) -> list[str]:
     return [t.strip() for raw in request.query.getall(name, []) for t in raw.split(",") if t.strip()]
 
 
+def _model_filters(request: web.Request) -> dict[str, Any]:
+    """The filters GET /api/models and GET /api/facets share."""
+    return {
+        "type": _choice_param(request, "type", None),
+        "q": request.query.get("q") or None,
+        "tags": _names(request, "tags"),
+        "exclude_tags": _names(request, "exclude_tags"),
+        "base_model": _choice_param(request, "base_model", None),
+        "status": _choice_param(request, "status", ("ok", "missing", "all")) or "ok",
+        "hide_nsfw": _bool_param(request, "hide_nsfw"),
+    }
+
+
 async def list_models(request: web.Request) -> web.Response:
     query = ModelQuery(
-        type=_choice_param(request, "type", None),
-        q=request.query.get("q") or None,
-        tags=_names(request, "tags"),
-        exclude_tags=_names(request, "exclude_tags"),
-        base_model=_choice_param(request, "base_model", None),
-        status=_choice_param(request, "status", ("ok", "missing", "all")) or "ok",
+        **_model_filters(request),
         sort=_choice_param(request, "sort", SORT_KEYS) or "name",
         limit=_int_param(request, "limit", 100, 0, MAX_LIMIT),
         offset=_int_param(request, "offset", 0, 0, MAX_ID),
     )
     return web.json_response(await request.app[SERVICE].library.list_models(query))
+
+
+async def facets(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[SERVICE].library.facets(ModelQuery(**_model_filters(request))))
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -422,12 +466,19 @@ async def get_image(request: web.Request) -> web.StreamResponse:
         raise BadRequest(str(e)) from None
     if not await service.store.image_exists(sha256, seq) or not await asyncio.to_thread(path.is_file):
         return error(404, f"no image {seq} ({tier}) for model {sha256}")
-    # The name never points at other pixels (numbers are not reused), so it may be cached for good.
-    return web.FileResponse(path, headers={
-        "Cache-Control": "public, max-age=31536000, immutable",
-        "Content-Type": "image/webp",
-        "X-Content-Type-Options": "nosniff",
-    })
+    return web.FileResponse(path, headers=IMAGE_HEADERS)
+
+
+async def get_pending_image(request: web.Request) -> web.StreamResponse:
+    pending_id, seq, tier = _path_id(request), _seq(request.match_info["seq"]), request.match_info["tier"]
+    service = request.app[SERVICE]
+    try:
+        path = service.image_files.pending_file(pending_id, seq, tier)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
+    if not await service.store.pending_image_exists(pending_id, seq) or not await asyncio.to_thread(path.is_file):
+        return error(404, f"no image {seq} ({tier}) for pending item {pending_id}")
+    return web.FileResponse(path, headers=IMAGE_HEADERS)
 
 
 # -- legacy ----------------------------------------------------------------------------------------------------
@@ -461,7 +512,10 @@ def create_app(service: Service) -> web.Application:
     app.router.add_get("/api/events", events)
     app.router.add_post("/api/pending/import", import_pending)
     app.router.add_post("/api/pending/restore", restore_pending)
+    app.router.add_post("/api/pending/retry", retry_pending)
+    app.router.add_get("/api/pending/{id}/images/{seq}/{tier}", get_pending_image)
     app.router.add_get("/api/models", list_models)
+    app.router.add_get("/api/facets", facets)
     app.router.add_get("/api/models/{sha256}", get_model)
     app.router.add_patch("/api/models/{sha256}", patch_model)
     app.router.add_delete("/api/models/{sha256}", delete_model)
@@ -477,5 +531,6 @@ def create_app(service: Service) -> web.Application:
     app.router.add_patch("/api/tags/{id}", rename_tag)
     app.router.add_delete("/api/tags/{id}", delete_tag)
     app.router.add_post("/api/migrate/legacy", migrate_legacy)
+    add_page_routes(app, tuple(service.settings.allowed_origins))
     app.on_shutdown.append(_close_streams)
     return app

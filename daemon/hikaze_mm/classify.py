@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import Any
 
 from .events import EventBus
 from .roots import RootSet, is_partial_name, within
@@ -178,12 +179,43 @@ class Classifier:
             if row is None or row.status not in ("settling", "hashing", "error"):
                 return
             if row.status == "error":
-                row = await self.store.resettle_pending(row.id, row.stat)
-                self._publish_pending("pending.updated", row)
-                if row is not None:
-                    self.settler.touch(row.path)
+                await self._resettle(row, row.stat)
                 return
             await self._requeue(row)
+
+    async def retry(self, ids: list[int]) -> dict[str, list[Any]]:
+        """Rows in error, at the user's asking, settle and are hashed again from the file as it is now. One whose
+        file is gone stays in error, with that as its reason."""
+        retried: list[int] = []
+        failed: list[dict[str, Any]] = []
+        for pending_id in ids:
+            async with self.lock:
+                reason = await self._retry(pending_id)
+            if reason is None:
+                retried.append(pending_id)
+            else:
+                failed.append({"id": pending_id, "error": reason})
+        return {"retried": retried, "failed": failed}
+
+    async def _retry(self, pending_id: int) -> str | None:
+        row = await self.store.pending(pending_id)
+        if row is None:
+            return "no pending item with this id"
+        if row.status != "error":
+            return f"not in error (it is {row.status}); only items in error are retried"
+        st = await asyncio.to_thread(stat_file, row.path)
+        if st is None:
+            if row.error != FILE_GONE:
+                self._publish_pending("pending.updated", await self.store.set_pending_error(row.id, FILE_GONE, None))
+            return f"{FILE_GONE}: {row.path}"
+        await self._resettle(row, st)
+        return None
+
+    async def _resettle(self, row: PendingRow, st: FileStat) -> None:
+        updated = await self.store.resettle_pending(row.id, st)
+        self._publish_pending("pending.updated", updated)
+        if updated is not None:
+            self.settler.touch(updated.path)
 
     async def _requeue(self, row: PendingRow) -> None:
         if row.status == "hashing":

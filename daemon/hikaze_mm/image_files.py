@@ -23,6 +23,8 @@ class ImageFiles:
         return self.root / image_file_name(sha256, seq, tier)
 
     def pending_file(self, pending_id: int, seq: int, tier: str) -> Path:
+        if tier not in TIERS:  # the one part that is not a number; it must not carry a path out of the folder
+            raise ValueError(f"unknown tier {tier[:80]!r}; expected one of {', '.join(TIERS)}")
         return self.pending_root / f"{int(pending_id)}_{int(seq)}_{tier}.webp"
 
     def write_model(self, sha256: str, seq: int, image: EncodedImage) -> None:

@@ -1,4 +1,5 @@
-"""The library as the API sees it: checks what a client asks for, then asks the store and the image files.
+"""The library as the API sees it: checks what a client asks for, then asks the store and the image files. The
+import queue's items are shown from here too, since their images are named the way the library's are.
 
 Every method raises `LibraryError` with a status and a message meant for the user; nothing is written when a
 request is refused.
@@ -51,6 +52,20 @@ def image_urls(sha256: str, seq: int) -> dict[str, str]:
     return {tier: f"/api/images/{sha256}/{seq}/{tier}" for tier in ("high", "medium", "low")}
 
 
+def pending_image_urls(pending_id: int, seq: int) -> dict[str, str]:
+    return {tier: f"/api/pending/{pending_id}/images/{seq}/{tier}" for tier in ("high", "medium", "low")}
+
+
+def check_query(query: ModelQuery) -> ModelQuery:
+    if query.q is not None and any(unicodedata.category(c) == "Cc" for c in query.q):
+        raise LibraryError(400, "`q` may not contain control characters")
+    if query.sort not in SORT_KEYS:
+        raise LibraryError(400, f"`sort` must be one of {', '.join(SORT_KEYS)}, got {query.sort!r}")
+    if query.status not in ("ok", "missing", "all"):
+        raise LibraryError(400, f"`status` must be ok, missing or all, got {query.status!r}")
+    return query
+
+
 class Library:
     def __init__(self, store: Store, bus: EventBus, files: ImageFiles):
         self.store = store
@@ -61,17 +76,14 @@ class Library:
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
-        if query.q is not None and any(unicodedata.category(c) == "Cc" for c in query.q):
-            raise LibraryError(400, "`q` may not contain control characters")
-        if query.sort not in SORT_KEYS:
-            raise LibraryError(400, f"`sort` must be one of {', '.join(SORT_KEYS)}, got {query.sort!r}")
-        if query.status not in ("ok", "missing", "all"):
-            raise LibraryError(400, f"`status` must be ok, missing or all, got {query.status!r}")
-        items, total = await self.store.list_models(query)
+        items, total = await self.store.list_models(check_query(query))
         for item in items:
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         return {"models": items, "total": total}
+
+    async def facets(self, query: ModelQuery) -> dict[str, Any]:
+        return await self.store.facets(check_query(query))
 
     async def model(self, sha256: str) -> dict[str, Any]:
         item = await self.store.model_detail(check_sha256(sha256))
@@ -129,6 +141,15 @@ class Library:
         await asyncio.to_thread(self.files.remove_model, sha256, seqs)
         self.bus.publish("model.removed", sha256=sha256)
         return {"deleted": sha256, "images_removed": len(seqs), "file_ignored": ignore_file}
+
+    # -- the import queue's view of its items ----------------------------------------------------------------
+    async def pending(self, pending_id: int) -> dict[str, Any]:
+        item = await self.store.pending_detail(pending_id)
+        if item is None:
+            raise LibraryError(404, f"no pending item with id {pending_id}")
+        for image in item["images"]:
+            image["urls"] = pending_image_urls(pending_id, image["seq"])
+        return item
 
     # -- tags -----------------------------------------------------------------------------------------------
     async def create_tag(self, name: Any) -> tuple[dict[str, Any], bool]:

@@ -142,6 +142,24 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX model_tags_tag;
     CREATE INDEX model_tags_by_tag ON model_tags (tag_id, sha256);
     """,
+    # 4: the NSFW flag as a column, kept in step with `meta_json.nsfw` by every write of a model's metadata. The
+    # sort orders' indexes carry it, so a page that hides NSFW models still walks an index without row reads.
+    """
+    ALTER TABLE models ADD COLUMN nsfw INTEGER NOT NULL DEFAULT 0;
+    -- Truthiness as Python sees the parsed value: null, false, 0, "", [] and {} are not NSFW (an absent key is
+    -- NULL, which NOT IN does not match).
+    UPDATE models SET nsfw = 1 WHERE json_extract(meta_json, '$.nsfw') NOT IN (0, '', '[]', '{}');
+    DROP INDEX models_by_name;
+    DROP INDEX models_by_size;
+    DROP INDEX models_by_created;
+    DROP INDEX models_by_updated;
+    CREATE INDEX models_by_name ON models (status, name COLLATE NOCASE, sha256, search_id, nsfw);
+    CREATE INDEX models_by_size ON models (status, size_bytes DESC, sha256, search_id, nsfw);
+    CREATE INDEX models_by_created ON models (status, created_at DESC, sha256, search_id, nsfw);
+    CREATE INDEX models_by_updated ON models (status, updated_at DESC, sha256, search_id, nsfw);
+    -- The base-model filter and the page's base-model counts read this instead of every model row.
+    CREATE INDEX models_by_base ON models (base_model COLLATE NOCASE, status, nsfw, sha256);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

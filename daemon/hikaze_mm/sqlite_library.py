@@ -6,6 +6,7 @@ file holds one part of the schema.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -27,11 +28,17 @@ MODEL_COLUMNS = (
     "sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, updated_at, "
     "base_model, cover_seq"
 )
-MAX_CACHED_COUNTS = 256
+MAX_CACHED_ANSWERS = 256
 # Walking the sort order pays per model visited, collecting pays per match (a row read, then a sort); at 100,000
 # models walking won while it visited fewer than about four models per match (bench/library_scale.py).
 WALK_OVER_COLLECT = 4
+# A model is tested against excluded tags with one index seek (about 2 us at 100,000 models), or looked up in a
+# list of every model carrying them, built first (1.7 ms for the 8,000 models of one tag there) and cheaper per
+# test: seeking is no slower while a query visits up to about a thousand models, as a page near the start does
+# (bench/library_scale.py).
+SEEK_EXCLUDED_UP_TO = 1000
 SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
+NSFW_TAG = "nsfw"  # a model carrying this tag (any case) is hidden with the NSFW-flagged ones
 SORTS = {
     "name": "m.name COLLATE NOCASE ASC, m.sha256",
     "created": "m.created_at DESC, m.sha256",
@@ -45,8 +52,78 @@ async def first_row(db: aiosqlite.Connection, sql: str, args: tuple[Any, ...]) -
     return rows[0] if rows else None
 
 
+def _where(conditions: list[str]) -> str:
+    return " WHERE " + " AND ".join(conditions) if conditions else ""
+
+
 def _select_count(where: list[str]) -> str:
-    return "SELECT count(*) FROM models m" + (" WHERE " + " AND ".join(where) if where else "")
+    return "SELECT count(*) FROM models m" + _where(where)
+
+
+def _nsfw(meta: dict[str, Any]) -> int:
+    """The `nsfw` column for this metadata (the same truthiness as migration 4's backfill)."""
+    return int(bool(meta.get("nsfw")))
+
+
+def _narrows(query: ModelQuery) -> bool:
+    """Whether the filters keep a part of the library (a type, a base model, tags, words) rather than leave a few
+    models out."""
+    return bool((query.q or "").split() or query.tags or query.type or query.base_model)
+
+
+def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str], list[Any]]:
+    """The conditions of a query's filters other than status, and their arguments in order. With `seek_excluded`,
+    excluded tags are looked for model by model (for a query that visits few models)."""
+    where: list[str] = []
+    args: list[Any] = []
+    words = (query.q or "").split()
+    if query.type:
+        where.append("m.type = ? COLLATE NOCASE")
+        args.append(query.type)
+    if query.base_model:
+        where.append("m.base_model = ? COLLATE NOCASE")
+        args.append(query.base_model)
+    for tag in query.tags:
+        where.append("m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+                     "WHERE t.name = ?)")
+        args.append(tag)
+    if query.hide_nsfw:
+        where.append("m.nsfw = 0")
+    excluded = [*query.exclude_tags, NSFW_TAG] if query.hide_nsfw else query.exclude_tags
+    if excluded:
+        marks = ", ".join("?" * len(excluded))
+        if seek_excluded:
+            where.append("NOT EXISTS (SELECT 1 FROM model_tags mt WHERE mt.sha256 = m.sha256 "
+                         f"AND mt.tag_id IN (SELECT t.id FROM tags t WHERE t.name IN ({marks})))")
+        else:
+            where.append("m.sha256 NOT IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+                         f"WHERE t.name IN ({marks}))")
+        args.extend(excluded)
+    for w in words:
+        if len(w) < 3:  # shorter than a trigram: a plain substring test on the names
+            where.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
+            like = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args.extend([like, like])
+    long_words = [w for w in words if len(w) >= 3]
+    if long_words:
+        # Each word is a quoted phrase: the trigram index matches it anywhere, in any column.
+        where.append("m.search_id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)")
+        args.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))
+    return where, args
+
+
+def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
+    return ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
+
+
+def _matching(query: ModelQuery) -> tuple[list[str], tuple[Any, ...]]:
+    """The conditions (and arguments) for counting or grouping every match of a query. A filter that narrows the
+    library starts from its own index, not from every model of that status."""
+    where, args = _filters(query)
+    status_where, status_args = _status(query)
+    if _narrows(query) and status_where:
+        status_where = ["+m.status = ?"]
+    return status_where + where, (*status_args, *args)
 
 
 def _file_name(path: str) -> str:
@@ -66,8 +143,8 @@ class LibrarySQL:
     _untrack_pending: Any
     _track_pending: Any
     _copies: dict[str, tuple[str, tuple[Any, ...]]]
-    _generation: int  # how many write transactions have committed
-    _counts: dict[tuple[str, tuple[Any, ...]], tuple[int, int]]
+    _generation: int  # how many write transactions that touch the library have committed
+    _answers: dict[tuple[str, tuple[Any, ...]], tuple[int, list[Any]]]
 
     # -- search ---------------------------------------------------------------------------------------------
     async def _reindex(self, db: aiosqlite.Connection, sha256: str) -> None:
@@ -98,95 +175,100 @@ class LibrarySQL:
         await db.execute("DELETE FROM search_ids WHERE sha256 = ?", (sha256,))
 
     async def list_models(self, query: ModelQuery) -> tuple[list[dict[str, Any]], int]:
-        where: list[str] = []
-        args: list[Any] = []
-        words = (query.q or "").split()
-        narrow = bool(words or query.tags or query.type or query.base_model)
-        if query.type:
-            where.append("m.type = ? COLLATE NOCASE")
-            args.append(query.type)
-        if query.base_model:
-            where.append("m.base_model = ? COLLATE NOCASE")
-            args.append(query.base_model)
-        for tag in query.tags:
-            where.append("m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-                         "WHERE t.name = ?)")
-            args.append(tag)
-        if query.exclude_tags:
-            marks = ", ".join("?" * len(query.exclude_tags))
-            where.append(
-                "m.sha256 NOT IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-                f"WHERE t.name IN ({marks}))"
-            )
-            args.extend(query.exclude_tags)
-        for w in words:
-            if len(w) < 3:  # shorter than a trigram: a plain substring test on the names
-                where.append("(m.name LIKE ? ESCAPE '\\' OR m.path LIKE ? ESCAPE '\\')")
-                like = "%" + w.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                args.extend([like, like])
-        long_words = [w for w in words if len(w) >= 3]
-        # Each word is a quoted phrase: the trigram index matches it anywhere, in any column.
-        match = " AND ".join('"' + w.replace('"', '""') + '"' for w in long_words) if long_words else None
-        fts_where, fts_args = (["m.search_id IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ?)"],
-                               [match]) if match else ([], [])
-
-        status_where, status_args = ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
-        # Counting a filtered set starts from the filter's own index, not from every model of that status.
-        count_status = ["+m.status = ?"] if narrow and status_where else status_where
-        total = await self._count(_select_count(count_status + where + fts_where),
-                                  (*status_args, *args, *fts_args))
+        status_where, status_args = _status(query)
+        total = await self._total(query)
         if total == 0 or query.limit == 0:
             return [], total
-        if narrow and status_where:
-            # Two ways to a sorted page: walk the sort order's index and test each model against the filter, or
-            # collect the filter's matches and sort them. Walking wins when matches are common enough that a
-            # page fills after a short stretch of the index; `+` keeps the planner off the index otherwise.
-            population = await self._count(_select_count(status_where), tuple(status_args))
-            walk = (query.offset + query.limit) * population / total < total * WALK_OVER_COLLECT
-            if not walk:
-                status_where = ["+m.status = ?"]
+        # Two ways to a sorted page: walk the sort order's index and test each model against the filter, or
+        # collect the filter's matches and sort them. Walking wins when matches are common enough that a page
+        # fills after a short stretch of the index; `+` keeps the planner off the index otherwise.
+        population = await self._count(_select_count(status_where), tuple(status_args))
+        visits = (query.offset + query.limit) * population / total  # by a walk, to fill this page
+        if _narrows(query) and status_where and visits >= total * WALK_OVER_COLLECT:
+            status_where = ["+m.status = ?"]
+            visits = total  # collecting visits every match
+        where, args = _filters(query, seek_excluded=visits <= SEEK_EXCLUDED_UP_TO)
         # The page's keys first, on a narrow row that the sort order's index covers; the per-model details
         # only for the models on the page.
-        conditions = status_where + where + fts_where
-        clause = "WHERE " + " AND ".join(conditions) if conditions else ""
         page = [r[0] for r in await self._all(
-            f"SELECT m.sha256 FROM models m {clause} ORDER BY {SORTS[query.sort]} LIMIT ? OFFSET ?",
-            (*status_args, *args, *fts_args, query.limit, query.offset),
+            f"SELECT m.sha256 FROM models m{_where(status_where + where)} ORDER BY {SORTS[query.sort]} "
+            "LIMIT ? OFFSET ?",
+            (*status_args, *args, query.limit, query.offset),
         )]
         if not page:
             return [], total
+        marks = ", ".join("?" * len(page))
         rows = await self._all(
-            "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, "
-            "(SELECT count(*) FROM images i WHERE i.sha256 = m.sha256), "
-            "(SELECT min(seq) FROM images i WHERE i.sha256 = m.sha256), "
+            "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
             f"(SELECT group_concat(t.name, '{SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
             " WHERE mt.sha256 = m.sha256) "
-            f"FROM models m WHERE m.sha256 IN ({', '.join('?' * len(page))})",
+            f"FROM models m WHERE m.sha256 IN ({marks})",
             tuple(page),
         )
+        seqs: dict[str, list[int]] = {sha: [] for sha in page}
+        for sha, seq in await self._all(
+            f"SELECT sha256, seq FROM images WHERE sha256 IN ({marks}) ORDER BY sha256, seq", tuple(page)
+        ):
+            seqs[sha].append(seq)
         by_sha = {r[0]: r for r in rows}
         items = []
         for sha in page:
-            _, name, path, type_, base, size, status, cover, count, first, tags = by_sha[sha]
+            _, name, path, type_, base, size, status, cover, nsfw, tags = by_sha[sha]
+            images = seqs[sha]
             items.append({
                 "sha256": sha, "name": name, "file_name": _file_name(path), "type": type_, "base_model": base,
-                "size_bytes": size, "status": status, "tags": _tags(tags), "image_count": count,
-                "cover": cover if cover is not None else first,
+                "size_bytes": size, "status": status, "tags": _tags(tags), "nsfw": bool(nsfw),
+                "image_count": len(images), "image_seqs": images,
+                "cover": cover if cover is not None else (images[0] if images else None),
             })
         return items, total
 
+    async def _total(self, query: ModelQuery) -> int:
+        where, args = _matching(query)
+        return await self._count(_select_count(where), args)
+
+    async def facets(self, query: ModelQuery) -> dict[str, Any]:
+        """What a filter bar offers next to a result: the tags of the matching models and the base models of the
+        models matching every filter but the base model (so the others stay choosable), each with its count."""
+        where, args = _matching(query)
+        # Grouped by id before the names are joined: one name lookup per tag instead of one per (model, tag).
+        tags = await self._cached(
+            "SELECT t.name, c.n FROM (SELECT mt.tag_id, count(*) AS n FROM models m JOIN model_tags mt "
+            f"ON mt.sha256 = m.sha256{_where(where)} GROUP BY mt.tag_id) c JOIN tags t ON t.id = c.tag_id "
+            "ORDER BY c.n DESC, t.name COLLATE NOCASE",
+            args,
+        )
+        where, args = _matching(dataclasses.replace(query, base_model=None))
+        # The base-model index covers status and the NSFW flag: scanning it beats reading every row that the
+        # status index names.
+        where = ["+m.status = ?" if w == "m.status = ?" else w for w in where]
+        bases = await self._cached(
+            f"SELECT m.base_model, count(*) AS n FROM models m{_where(where)} GROUP BY m.base_model "
+            "ORDER BY n DESC, m.base_model COLLATE NOCASE",
+            args,
+        )
+        return {
+            "tags": [{"name": name, "count": n} for name, n in tags],
+            "base_models": [{"name": name, "count": n} for name, n in bases],
+            "total": await self._total(query),
+        }
+
     async def _count(self, sql: str, args: tuple[Any, ...]) -> int:
-        """Totals are counted once per state of the database: paging through a result asks for the same total
-        again and again, and on a large library counting is the slow part."""
+        return (await self._cached(sql, args))[0][0]
+
+    async def _cached(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        """Counts and tallies are taken once per state of the database: paging through a result asks for the same
+        total again and again, and on a large library counting is the slow part."""
         key = (sql, args)
-        cached = self._counts.get(key)
-        if cached is not None and cached[0] == self._generation:
+        generation = self._generation  # before the read: a write committing meanwhile makes this answer stale
+        cached = self._answers.get(key)
+        if cached is not None and cached[0] == generation:
             return cached[1]
-        (total,) = await self._one(sql, args)
-        if len(self._counts) > MAX_CACHED_COUNTS:
-            self._counts.clear()
-        self._counts[key] = (self._generation, total)
-        return total
+        rows = await self._all(sql, args)
+        if len(self._answers) > MAX_CACHED_ANSWERS:
+            self._answers.clear()
+        self._answers[key] = (generation, rows)
+        return rows
 
     async def model_detail(self, sha256: str) -> dict[str, Any] | None:
         row = await self._one(
@@ -232,9 +314,10 @@ class LibrarySQL:
         return [found[t] for t in sorted(found)]
 
     async def list_tags(self) -> list[dict[str, Any]]:
-        rows = await self._all(
+        rows = await self._cached(
             "SELECT t.id, t.name, (SELECT count(*) FROM model_tags mt WHERE mt.tag_id = t.id), "
-            "(SELECT count(*) FROM pending_tags pt WHERE pt.tag_id = t.id) FROM tags t ORDER BY t.name COLLATE NOCASE"
+            "(SELECT count(*) FROM pending_tags pt WHERE pt.tag_id = t.id) FROM tags t ORDER BY t.name COLLATE NOCASE",
+            (),
         )
         return [{"id": i, "name": n, "models": m, "pending": p} for i, n, m, p in rows]
 
@@ -306,8 +389,8 @@ class LibrarySQL:
             if name is not None:
                 await db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))
             if meta_json is not None:
-                await db.execute("UPDATE models SET meta_json = ?, updated_at = ? WHERE sha256 = ?",
-                                 (json.dumps(meta_json), now, sha256))
+                await db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = ? WHERE sha256 = ?",
+                                 (json.dumps(meta_json), _nsfw(meta_json), now, sha256))
             if tags is not None:
                 ids = await self._tag_ids(db, tags)
                 await db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
@@ -416,18 +499,18 @@ class LibrarySQL:
             if p.mode == "new":
                 await db.execute(
                     "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, "
-                    "status, created_at, updated_at, meta_json, base_model) "
-                    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ? FROM pending_import WHERE id = ?",
+                    "status, created_at, updated_at, meta_json, nsfw, base_model) "
+                    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ? FROM pending_import WHERE id = ?",
                     (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now, now,
-                     json.dumps(p.meta_json), p.base_model, p.pending_id),
+                     json.dumps(p.meta_json), _nsfw(p.meta_json), p.base_model, p.pending_id),
                 )
             else:
                 await db.execute(
                     "UPDATE models SET path = ?, name = ?, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, "
-                    "device = ?, status = 'ok', missing_since = NULL, updated_at = ?, meta_json = ?, base_model = ? "
-                    "WHERE sha256 = ?",
+                    "device = ?, status = 'ok', missing_since = NULL, updated_at = ?, meta_json = ?, nsfw = ?, "
+                    "base_model = ? WHERE sha256 = ?",
                     (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now,
-                     json.dumps(p.meta_json), p.base_model, p.sha256),
+                     json.dumps(p.meta_json), _nsfw(p.meta_json), p.base_model, p.sha256),
                 )
             await db.execute("DELETE FROM model_copies WHERE path = ?", (p.main_path,))
             for path, cst in p.copies:
@@ -482,6 +565,10 @@ class LibrarySQL:
 
     async def image_exists(self, sha256: str, seq: int) -> bool:
         return await self._one("SELECT 1 FROM images WHERE sha256 = ? AND seq = ?", (sha256, seq)) is not None
+
+    async def pending_image_exists(self, pending_id: int, seq: int) -> bool:
+        return await self._one("SELECT 1 FROM pending_images WHERE pending_id = ? AND seq = ?",
+                               (pending_id, seq)) is not None
 
     async def pending_images(self, pending_id: int) -> list[tuple[int, int, int]]:
         rows = await self._all("SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq",
@@ -542,8 +629,8 @@ class LibrarySQL:
             if not rows:
                 return False
             merged = meta_merge(json.loads(rows[0][0] or "{}"), meta)
-            await db.execute("UPDATE models SET meta_json = ?, updated_at = ? WHERE sha256 = ?",
-                             (json.dumps(merged), time.time(), sha256))
+            await db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = ? WHERE sha256 = ?",
+                             (json.dumps(merged), _nsfw(merged), time.time(), sha256))
             for tag_id in await self._tag_ids(db, tags):
                 await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)", (sha256, tag_id))
             await self._reindex(db, sha256)

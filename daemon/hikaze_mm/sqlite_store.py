@@ -61,7 +61,7 @@ class SQLiteStore(LibrarySQL):
         self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
         self._copies: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), other copies
         self._generation = 0
-        self._counts: dict[tuple[str, tuple[Any, ...]], tuple[int, int]] = {}
+        self._answers: dict[tuple[str, tuple[Any, ...]], tuple[int, list[Any]]] = {}
 
     # -- life cycle -----------------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -98,8 +98,10 @@ class SQLiteStore(LibrarySQL):
                 await db.execute(f"PRAGMA user_version = {number}")
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One logical change: all of it or none of it."""
+    async def _write(self, library: bool = True) -> AsyncIterator[aiosqlite.Connection]:
+        """One logical change: all of it or none of it. A change that touches no model, tag or pending tag
+        (`library=False`: the pipeline's row updates while files settle and hash) keeps the cached library
+        counts, which would otherwise be recounted after every hashed file."""
         assert self._db is not None, "store is not open"
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
@@ -109,7 +111,8 @@ class SQLiteStore(LibrarySQL):
                 await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
-            self._generation += 1
+            if library:
+                self._generation += 1
 
     async def _one(self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> Any:
         rows = await self._all(sql, args, fresh=fresh)
@@ -152,15 +155,20 @@ class SQLiteStore(LibrarySQL):
             (pending_id,),
         )
         item["tags"] = [{"id": i, "name": n} for i, n in tags]
+        images = await self._all(
+            "SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq", (pending_id,)
+        )
+        item["images"] = [{"seq": s, "width": w, "height": h} for s, w, h in images]
         return item
 
     async def list_pending(
-        self, status: str | None, type_: str | None, limit: int, offset: int
+        self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int
     ) -> tuple[list[PendingRow], int]:
-        where, args = [], []
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
+        where: list[str] = []
+        args: list[Any] = []
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
         if type_ is not None:
             where.append("type = ? COLLATE NOCASE")
             args.append(type_)
@@ -261,7 +269,7 @@ class SQLiteStore(LibrarySQL):
     # -- writing --------------------------------------------------------------------------------------------
     # Each method is one transaction; the file index is updated only once it has committed.
     async def reset_in_flight(self) -> int:
-        async with self._write() as db:
+        async with self._write(library=False) as db:
             rows = await db.execute_fetchall(
                 "UPDATE pending_import SET status = 'settling', updated_at = ? WHERE status = 'hashing' "
                 f"RETURNING {PENDING_COLUMNS}",
@@ -273,7 +281,7 @@ class SQLiteStore(LibrarySQL):
 
     async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
         now = time.time()
-        async with self._write() as db:
+        async with self._write(library=False) as db:
             row = PendingRow(*await first_row(
                 db,
                 "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
@@ -288,7 +296,7 @@ class SQLiteStore(LibrarySQL):
         """New files found by a walk, in one transaction; a path that got a row meanwhile is left alone."""
         now = time.time()
         added: list[PendingRow] = []
-        async with self._write() as db:
+        async with self._write(library=False) as db:
             for path, type_, st in files:
                 row = await first_row(
                     db,
@@ -309,7 +317,7 @@ class SQLiteStore(LibrarySQL):
         if stat is not None:
             sets += ", size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
             args = (*args, stat.size, stat.mtime_ns, stat.inode, stat.device)
-        async with self._write() as db:
+        async with self._write(library=False) as db:
             row = _pending(await first_row(
                 db,
                 f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
