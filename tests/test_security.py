@@ -30,6 +30,31 @@ async def test_token_is_required_when_set(daemon_factory, models: Path):
     assert code == 200
 
 
+async def test_the_page_trades_the_token_for_a_cookie(daemon_factory, models: Path):
+    d: Daemon = await daemon_factory("--models-root", str(models), "--auth-token", "s3cret")
+    assert d.session is not None
+    async with d.session.get(d.url + "/") as resp:  # the page itself holds no data
+        assert resp.status == 200
+    code, body = await d.request("POST", "/api/session", json={"token": "wrong"})
+    assert code == 401 and "auth_token" in body["error"]
+    for bad in ({}, {"token": 5}, {"token": "s3cret", "extra": 1}):
+        code, _ = await d.request("POST", "/api/session", json=bad)
+        assert code in (400, 401), bad
+    async with d.session.post(d.url + "/api/session", json={"token": "s3cret"}) as resp:
+        assert resp.status == 200 and await resp.json() == {"auth": True}
+        cookie = resp.cookies["hikaze_mm_token"]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+    # The cookie stands in for the header (aiohttp's jar keeps no cookies of an IP address, so it is sent by hand).
+    code, _ = await d.request("GET", "/api/status", headers={"Cookie": f"hikaze_mm_token={cookie.value}"})
+    assert code == 200
+    code, _ = await d.request("GET", "/api/status", headers={"Cookie": "hikaze_mm_token=wrong"})
+    assert code == 401
+
+
+async def test_without_a_token_the_session_route_says_so(daemon: Daemon):
+    assert await daemon.call("POST", "/api/session", {"token": "anything"}) == {"auth": False}
+
+
 async def test_configured_origin_and_host_are_let_in(daemon_factory, models: Path):
     d: Daemon = await daemon_factory("--models-root", str(models), "--allowed-origin", "http://127.0.0.1:8188",
                                      "--allowed-host", "workstation.lan")

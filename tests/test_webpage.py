@@ -53,3 +53,20 @@ async def test_the_page_opens_in_chromium(daemon: Daemon, page: Page) -> None:
     await page.goto(daemon.url + "/")
     await expect(page).to_have_title("Hikaze Model Manager")
     await expect(page.get_by_test_id("pending-toggle")).to_be_visible()
+
+
+async def test_the_page_asks_once_for_the_token(daemon_factory, models: Path, page: Page) -> None:
+    daemon = await daemon_factory("--models-root", str(models), "--auth-token", "s3cret")
+    await page.goto(daemon.url + "/")
+    dialog = page.get_by_test_id("token-dialog")
+    await expect(dialog).to_be_visible()
+    await page.get_by_test_id("token-input").fill("wrong")
+    await page.get_by_test_id("token-submit").click()
+    await expect(dialog.get_by_role("alert")).to_contain_text("not this daemon's auth_token")
+    await page.get_by_test_id("token-input").fill("s3cret")
+    await page.get_by_test_id("token-submit").click()
+    await expect(page.get_by_test_id("library-count")).to_have_text("0 models")
+    await expect(dialog).to_be_hidden()
+    await page.reload()
+    await expect(page.get_by_test_id("library-count")).to_have_text("0 models")
+    await expect(dialog).to_be_hidden()

@@ -23,13 +23,15 @@ from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
 from .store import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
-from .webpage import add_page_routes
+from .webpage import add_page_routes, is_page_path
 
 log = logging.getLogger(__name__)
 
 SERVICE = web.AppKey("service", Service)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 SSE_KEEPALIVE_S = 15.0
+SESSION_PATH = "/api/session"
+SESSION_COOKIE = "hikaze_mm_token"
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range
 MAX_BATCH = 10_000
@@ -147,10 +149,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if host not in names or port not in ("", str(settings.port)):
         return error(403, f"Host {host_header!r} is not this daemon; use http://127.0.0.1:{settings.port} "
                           "or add the name to `allowed_hosts`")
-    if settings.auth_token and request.path != "/api/health":
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {settings.auth_token}".encode()):
-            return error(401, "this daemon wants `Authorization: Bearer <auth_token>`")
+    if settings.auth_token and not _open_without_token(request) and not _carries_token(request, settings.auth_token):
+        return error(401, "this daemon wants `Authorization: Bearer <auth_token>` (the page asks for it once)")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         if request.headers.get("Sec-Fetch-Site") == "cross-site" and not _allowed_origin(request, settings):
             return error(403, "cross-site requests may not change anything")
@@ -160,6 +160,22 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             if not same and not _allowed_origin(request, settings):
                 return error(403, f"Origin {origin!r} may not change anything here; add it to `allowed_origins`")
     return await handler(request)
+
+
+def _open_without_token(request: web.Request) -> bool:
+    """The health check, the page's static files (they hold no data) and the exchange of the token for a
+    cookie need no token."""
+    if request.path == "/api/health" or (request.path == SESSION_PATH and request.method == "POST"):
+        return True
+    return request.method in ("GET", "HEAD") and is_page_path(request.path)
+
+
+def _carries_token(request: web.Request, token: str) -> bool:
+    given = request.headers.get("Authorization", "")
+    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        return True
+    # The page cannot set headers on an EventSource or an <img>, so it carries the token in a cookie.
+    return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), token.encode())
 
 
 def _allowed_origin(request: web.Request, settings: Any) -> bool:
@@ -194,6 +210,22 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 # -- handlers ---------------------------------------------------------------------------------------------------
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__})
+
+
+async def start_session(request: web.Request) -> web.Response:
+    """Trades the token, typed once into the page, for a cookie the browser sends with every request."""
+    body = await _json_body(request)
+    _only(body, ("token",))
+    token = request.app[SERVICE].settings.auth_token
+    if not token:
+        return web.json_response({"auth": False})
+    given = body.get("token")
+    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
+        return error(401, "that is not this daemon's auth_token")
+    response = web.json_response({"auth": True})
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/",
+                        max_age=365 * 24 * 3600)
+    return response
 
 
 async def status(request: web.Request) -> web.Response:
@@ -506,6 +538,7 @@ def create_app(service: Service) -> web.Application:
     app[SERVICE] = service
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/status", status)
+    app.router.add_post(SESSION_PATH, start_session)
     app.router.add_get("/api/pending", list_pending)
     app.router.add_get("/api/pending/{id}", get_pending)
     app.router.add_post("/api/scan", start_scan)

@@ -18,6 +18,10 @@ ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 ASSET_HEADERS = {"Cache-Control": "public, max-age=31536000, immutable", "X-Content-Type-Options": "nosniff"}
 
 
+def is_page_path(path: str) -> bool:
+    return path in ("/", "/index.html", "/favicon.svg") or path.startswith("/assets/")
+
+
 def page_dir() -> Path | None:
     here = Path(__file__).resolve().parent
     override = os.environ.get("HIKAZE_MM_WEB_DIST")

@@ -1,3 +1,4 @@
+import { ref } from "vue";
 import type {
   Facets,
   ImportReport,
@@ -14,6 +15,9 @@ import type {
   TagCounts,
   TypeCounts,
 } from "./types";
+
+/** Set when the daemon wants its auth token: the page then asks for it once (see TokenDialog). */
+export const authNeeded = ref(false);
 
 /** An answer from the daemon that was not a success; `message` is the daemon's own `error` text. */
 export class ApiError extends Error {
@@ -50,6 +54,7 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
       data = undefined;
     }
   }
+  if (response.status === 401 && path !== "/api/session") authNeeded.value = true;
   if (!response.ok) {
     const message =
       data && typeof data === "object" && "error" in data ? String((data as { error: unknown }).error) : text;
@@ -116,4 +121,5 @@ export const api = {
   retryPending: (ids: number[]) =>
     request<{ retried: number[]; failed: { id: number; error: string }[] }>("POST", "/api/pending/retry", { ids }),
   scan: () => request<{ status: string }>("POST", "/api/scan"),
+  session: (token: string) => request<{ auth: boolean }>("POST", "/api/session", { token }),
 };

@@ -31,6 +31,7 @@ export function errorText(err: unknown): string {
 /** Shows an API failure in the page; returns nothing so callers can `catch(reportError)`. */
 export function reportError(err: unknown): void {
   if (err instanceof DOMException && err.name === "AbortError") return;
+  if (err instanceof ApiError && err.status === 401) return; // the token dialog asks instead
   notify(errorText(err), "error");
 }
 
