@@ -187,6 +187,33 @@ async def test_cover_is_set_shown_and_falls_back(daemon: Daemon, models: Path):
     assert await covers() == (None, None, None)
 
 
+async def test_the_cover_is_served_by_the_model_for_other_origins(daemon: Daemon, models: Path):
+    """ComfyUI's node tooltip shows the cover by URL without reading the API: the URL follows the cover."""
+    sha = await model(daemon, models)
+    assert daemon.session is not None
+    async with daemon.session.get(f"{daemon.url}/api/models/{sha}/cover/low") as resp:
+        assert resp.status == 404 and "no images" in (await resp.json())["error"]
+    first, second = [await upload(daemon, sha, alpha_png((8 + i, 8))) for i in range(2)]
+
+    async def cover_bytes() -> bytes:
+        async with daemon.session.get(f"{daemon.url}/api/models/{sha}/cover/low") as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "no-cache"
+            assert resp.headers["Content-Type"] == "image/webp"
+            return await resp.read()
+
+    async def tier_bytes(seq: int) -> bytes:
+        async with daemon.session.get(f"{daemon.url}/api/images/{sha}/{seq}/low") as resp:
+            return await resp.read()
+
+    assert await cover_bytes() == await tier_bytes(first["seq"])
+    await daemon.call("PUT", f"/api/models/{sha}/cover", {"seq": second["seq"]})
+    assert await cover_bytes() == await tier_bytes(second["seq"])
+    for path, status in ((f"/api/models/{sha}/cover/huge", 400), (f"/api/models/{'0' * 64}/cover/low", 404),
+                         ("/api/models/nothex/cover/low", 400), (f"/api/models/{sha}/cover/..%2F..", 400)):
+        async with daemon.session.get(daemon.url + path) as resp:
+            assert resp.status in (status, 404) and (await resp.json())["error"], path
+
+
 # -- refused uploads ------------------------------------------------------------------------------------------
 async def test_bad_uploads_are_refused_and_change_nothing(daemon: Daemon, models: Path):
     sha = await model(daemon, models)

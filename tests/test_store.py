@@ -207,9 +207,9 @@ async def test_hidden_nsfw_page_walks_the_sort_index_alone(tmp_path: Path):
     seen: list[tuple[str, tuple[Any, ...]]] = []
     read = store._all
 
-    async def recording(sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> list[Any]:
+    async def recording(sql: str, args: tuple[Any, ...] = (), **kw: bool) -> list[Any]:
         seen.append((sql, args))
-        return await read(sql, args, fresh=fresh)
+        return await read(sql, args, **kw)
 
     store._all = recording  # type: ignore[method-assign]
     for sort in ("name", "size", "created", "updated"):

@@ -16,7 +16,7 @@ export default defineConfig({
     proxy: { "/api": process.env.HIKAZE_MM_URL ?? "http://127.0.0.1:8789" },
   },
   test: {
-    include: ["src/**/*.test.ts"],
+    include: ["src/**/*.test.ts", "extension/**/*.test.ts"],
     environment: "node",
   },
 });

@@ -501,6 +501,14 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers=IMAGE_HEADERS)
 
 
+async def get_cover(request: web.Request) -> web.StreamResponse:
+    path = await request.app[SERVICE].library.cover_file(request.match_info["sha256"], request.match_info["tier"])
+    if not await asyncio.to_thread(path.is_file):
+        return error(404, f"the cover of model {request.match_info['sha256']} is not on disk")
+    # The cover can change, so it is revalidated; its URL stays the same.
+    return web.FileResponse(path, headers={**IMAGE_HEADERS, "Cache-Control": "no-cache"})
+
+
 async def get_pending_image(request: web.Request) -> web.StreamResponse:
     pending_id, seq, tier = _path_id(request), _seq(request.match_info["seq"]), request.match_info["tier"]
     service = request.app[SERVICE]
@@ -557,6 +565,7 @@ def create_app(service: Service) -> web.Application:
     app.router.add_post("/api/models/{sha256}/images", upload_image)
     app.router.add_delete("/api/models/{sha256}/images/{seq}", delete_image)
     app.router.add_put("/api/models/{sha256}/cover", set_cover)
+    app.router.add_get("/api/models/{sha256}/cover/{tier}", get_cover)
     app.router.add_get("/api/images/{sha256}/{seq}/{tier}", get_image)
     app.router.add_get("/api/types", list_types)
     app.router.add_get("/api/tags", list_tags)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
-from .images import ImageError, encode_tiers
+from .images import TIERS, ImageError, encode_tiers
 from .store import SORT_KEYS, ModelQuery, Store
 
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -182,6 +183,18 @@ class Library:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
         return {"seq": seq, "width": encoded.width, "height": encoded.height, "urls": image_urls(sha256, seq)}
+
+    async def cover_file(self, sha256: str, tier: str) -> Path:
+        """The file of the model's cover in one tier, for pages on other origins (ComfyUI's node tooltips) that
+        can show an image by URL but may not read the API's JSON."""
+        detail = await self.store.model_detail(check_sha256(sha256))
+        if detail is None:
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        if detail["cover"] is None:
+            raise LibraryError(404, f"model {sha256} has no images")
+        if tier not in TIERS:
+            raise LibraryError(400, f"unknown tier {tier[:80]!r}; expected one of {', '.join(TIERS)}")
+        return self.files.model_file(sha256, detail["cover"], tier)
 
     async def images(self, sha256: str) -> dict[str, Any]:
         item = await self.model(sha256)

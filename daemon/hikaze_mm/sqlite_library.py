@@ -237,6 +237,7 @@ class LibrarySQL:
             f"ON mt.sha256 = m.sha256{_where(where)} GROUP BY mt.tag_id) c JOIN tags t ON t.id = c.tag_id "
             "ORDER BY c.n DESC, t.name COLLATE NOCASE",
             args,
+            tally=True,
         )
         where, args = _matching(dataclasses.replace(query, base_model=None))
         # The base-model index covers status and the NSFW flag: scanning it beats reading every row that the
@@ -246,6 +247,7 @@ class LibrarySQL:
             f"SELECT m.base_model, count(*) AS n FROM models m{_where(where)} GROUP BY m.base_model "
             "ORDER BY n DESC, m.base_model COLLATE NOCASE",
             args,
+            tally=True,
         )
         return {
             "tags": [{"name": name, "count": n} for name, n in tags],
@@ -256,7 +258,7 @@ class LibrarySQL:
     async def _count(self, sql: str, args: tuple[Any, ...]) -> int:
         return (await self._cached(sql, args))[0][0]
 
-    async def _cached(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+    async def _cached(self, sql: str, args: tuple[Any, ...], *, tally: bool = False) -> list[Any]:
         """Counts and tallies are taken once per state of the database: paging through a result asks for the same
         total again and again, and on a large library counting is the slow part."""
         key = (sql, args)
@@ -264,7 +266,7 @@ class LibrarySQL:
         cached = self._answers.get(key)
         if cached is not None and cached[0] == generation:
             return cached[1]
-        rows = await self._all(sql, args)
+        rows = await self._all(sql, args, tally=tally)
         if len(self._answers) > MAX_CACHED_ANSWERS:
             self._answers.clear()
         self._answers[key] = (generation, rows)
@@ -318,6 +320,7 @@ class LibrarySQL:
             "SELECT t.id, t.name, (SELECT count(*) FROM model_tags mt WHERE mt.tag_id = t.id), "
             "(SELECT count(*) FROM pending_tags pt WHERE pt.tag_id = t.id) FROM tags t ORDER BY t.name COLLATE NOCASE",
             (),
+            tally=True,
         )
         return [{"id": i, "name": n, "models": m, "pending": p} for i, n, m, p in rows]
 

@@ -52,6 +52,9 @@ class SQLiteStore(LibrarySQL):
         self.path = path
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        # A second reader for the slow tallies (tag and base-model counts over the whole library): on the first
+        # they would hold up every page and detail queued behind them.
+        self._tally_reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         # Path, fingerprint and status of every pending row and model, kept in step with every write below:
         # a walk of the whole library compares against it without a query.
@@ -70,6 +73,7 @@ class SQLiteStore(LibrarySQL):
         try:
             await self._migrate()
             self._reader = await _connect(self.path, read_only=True)
+            self._tally_reader = await _connect(self.path, read_only=True)
             await self._load_file_index()
         except BaseException:
             await self._db.close()
@@ -77,10 +81,10 @@ class SQLiteStore(LibrarySQL):
             raise
 
     async def close(self) -> None:
-        for conn in (self._reader, self._db):
+        for conn in (self._tally_reader, self._reader, self._db):
             if conn is not None:
                 await conn.close()
-        self._db = self._reader = None
+        self._db = self._reader = self._tally_reader = None
 
     async def _migrate(self) -> None:
         assert self._db is not None
@@ -118,17 +122,21 @@ class SQLiteStore(LibrarySQL):
         rows = await self._all(sql, args, fresh=fresh)
         return rows[0] if rows else None
 
-    async def _all(self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> list[Any]:
-        """Rows for the API come from the reader connection. A `fresh` read, for a decision that a write will
-        follow, goes through the writer between its transactions, so it sees every committed change."""
+    async def _all(
+        self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False, tally: bool = False
+    ) -> list[Any]:
+        """Rows for the API come from the reader connection, slow tallies from their own. A `fresh` read, for a
+        decision that a write will follow, goes through the writer between its transactions, so it sees every
+        committed change."""
         if fresh:
             assert self._db is not None, "store is not open"
             async with self._lock:
                 return list(await self._db.execute_fetchall(sql, args))
-        assert self._reader is not None, "store is not open"
+        reader = self._tally_reader if tally else self._reader
+        assert reader is not None, "store is not open"
         # execute_fetchall is one trip to the connection's thread and leaves no statement open (an open one
         # would pin this connection to an old snapshot).
-        return list(await self._reader.execute_fetchall(sql, args))
+        return list(await reader.execute_fetchall(sql, args))
 
     # -- reading --------------------------------------------------------------------------------------------
     async def pending(self, pending_id: int) -> PendingRow | None:

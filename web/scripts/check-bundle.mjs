@@ -1,12 +1,19 @@
-// CI: rebuild the page into a scratch folder and fail if the committed web/dist differs from it.
+// CI: rebuild the page and the ComfyUI extension into scratch folders and fail if the committed web/dist or
+// web/comfyui differs from them.
 import { execSync } from "node:child_process";
-import { readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const web = new URL("..", import.meta.url).pathname;
 const scratch = join(web, ".build-check");
+const outputs = [
+  { committed: "dist", env: "HIKAZE_WEB_OUT" },
+  { committed: "comfyui", env: "HIKAZE_EXT_OUT" },
+];
 rmSync(scratch, { recursive: true, force: true });
-execSync("npm run --silent build", { cwd: web, stdio: "inherit", env: { ...process.env, HIKAZE_WEB_OUT: scratch } });
+const env = { ...process.env };
+for (const out of outputs) env[out.env] = join(scratch, out.committed);
+execSync("npm run --silent build", { cwd: web, stdio: "inherit", env });
 
 function files(dir) {
   const out = new Map();
@@ -17,21 +24,30 @@ function files(dir) {
       else out.set(relative(dir, p), readFileSync(p));
     }
   };
-  walk(dir);
+  if (existsSync(dir)) walk(dir);
   return out;
 }
 
-const built = files(scratch);
-const committed = files(join(web, "dist"));
 const problems = [];
-for (const [name, data] of built) {
-  if (!committed.has(name)) problems.push(`missing from web/dist: ${name}`);
-  else if (!committed.get(name).equals(data)) problems.push(`differs: web/dist/${name}`);
+const counts = [];
+for (const out of outputs) {
+  const built = files(join(scratch, out.committed));
+  const committed = files(join(web, out.committed));
+  for (const [name, data] of built) {
+    if (!committed.has(name)) problems.push(`missing from web/${out.committed}: ${name}`);
+    else if (!committed.get(name).equals(data)) problems.push(`differs: web/${out.committed}/${name}`);
+  }
+  for (const name of committed.keys()) {
+    if (!built.has(name)) problems.push(`stale file in web/${out.committed}: ${name}`);
+  }
+  counts.push(`web/${out.committed}: ${built.size} files`);
 }
-for (const name of committed.keys()) if (!built.has(name)) problems.push(`stale file in web/dist: ${name}`);
 rmSync(scratch, { recursive: true, force: true });
 if (problems.length) {
-  console.error("The committed bundle is stale; run `npm run build` in web/ and commit web/dist.\n" + problems.join("\n"));
+  console.error(
+    "The committed bundle is stale; run `npm run build` in web/ and commit web/dist and web/comfyui.\n" +
+      problems.join("\n"),
+  );
   process.exit(1);
 }
-console.log(`web/dist matches the sources (${built.size} files).`);
+console.log(`The committed bundles match the sources (${counts.join(", ")}).`);

@@ -1,0 +1,1001 @@
+import { app } from "../../scripts/app.js";
+// extension/pickProtocol.ts
+/** The conversation with the manager's picker page, and the checkpoint payload it produces. */
+var DEFAULT_DAEMON_URL = "http://127.0.0.1:8789";
+function isRecord$1(value) {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+/** The daemon's base URL from the setting: scheme added when missing, no trailing slash; null when unusable. */
+function normalizeDaemonUrl(raw) {
+	const text = typeof raw === "string" ? raw.trim() : "";
+	if (!text) return null;
+	try {
+		const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`);
+		if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+		return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+	} catch {
+		return null;
+	}
+}
+function originOf(url) {
+	try {
+		return new URL(url).origin;
+	} catch {
+		return null;
+	}
+}
+function encodeQueryValue(value) {
+	return encodeURIComponent(value).replace(/%2F/g, "/").replace(/%3A/g, ":").replace(/%2C/g, ",");
+}
+/** The picker's address; the origin tells the page where its answer may go (it never posts to `*`). */
+function pickerUrl(daemonUrl, kind, origin, payload) {
+	let query = `pick=${kind}`;
+	if (payload !== void 0) query += `&payload=${encodeQueryValue(payload)}`;
+	return `${daemonUrl}/?${query}&origin=${encodeQueryValue(origin)}`;
+}
+/**
+* A `message` event is the picker's answer only if it comes from the daemon's origin, from the frame we opened, and
+* has the picker's shape; anything else (another frame, another site, another extension) is ignored.
+*/
+function pickAnswer(event, daemonOrigin, frame) {
+	if (event.origin !== daemonOrigin || !frame || event.source !== frame) return null;
+	const data = event.data;
+	if (!isRecord$1(data) || data.type !== "hikaze-pick") return null;
+	return { result: data.result ?? null };
+}
+/** A checkpoint picked in the manager, checked before it goes into the node. */
+function checkpointFromPick(result) {
+	if (!isRecord$1(result) || typeof result.ckpt_path !== "string" || !result.ckpt_path) throw new Error("the picker sent no checkpoint path");
+	return {
+		ckpt_path: result.ckpt_path,
+		sha256: typeof result.sha256 === "string" ? result.sha256.toLowerCase() : "",
+		name: typeof result.name === "string" ? result.name : ""
+	};
+}
+/** What the checkpoint node shows: the picked model's name, else its file name; an empty path is no choice yet. */
+function describeCheckpoint(text) {
+	const raw = typeof text === "string" ? text.trim() : "";
+	if (!raw) return {
+		label: null,
+		error: null
+	};
+	let data;
+	try {
+		data = JSON.parse(raw);
+	} catch (err) {
+		return {
+			label: null,
+			error: err instanceof Error ? err.message : String(err)
+		};
+	}
+	if (!isRecord$1(data)) return {
+		label: null,
+		error: "the payload is not a JSON object"
+	};
+	if (data.ckpt_path !== void 0 && typeof data.ckpt_path !== "string") return {
+		label: null,
+		error: "`ckpt_path` is not a string"
+	};
+	const path = typeof data.ckpt_path === "string" ? data.ckpt_path : "";
+	if (!path) return {
+		label: null,
+		error: null
+	};
+	return {
+		label: typeof data.name === "string" && data.name ? data.name : path.split(/[\\/]/).pop() ?? path,
+		error: null
+	};
+}
+function writeCheckpoint(payload) {
+	return JSON.stringify(payload, null, 2);
+}
+function isRecord(value) {
+	return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function num(value, fallback, where) {
+	if (value === void 0 || value === null || value === "") return fallback;
+	const n = typeof value === "string" ? Number(value) : value;
+	if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`${where} is not a number`);
+	return n;
+}
+function text(value) {
+	return typeof value === "string" ? value : "";
+}
+/** Reads one entry in our shape or as an rgthree Power Lora Loader row (`on`, `lora`, `strength`, `strengthTwo`). */
+function readEntry(raw, index) {
+	const where = `LoRA ${index + 1}`;
+	if (!isRecord(raw)) throw new Error(`${where} is not an object`);
+	if ("lora" in raw && !("full_path" in raw) && !("name" in raw)) {
+		const strength = num(raw.strength, 1, `${where} strength`);
+		return {
+			name: text(raw.lora),
+			full_path: text(raw.lora),
+			sha256: "",
+			strength_model: strength,
+			strength_clip: num(raw.strengthTwo, strength, `${where} strengthTwo`),
+			enabled: raw.on !== false
+		};
+	}
+	return {
+		name: text(raw.name),
+		full_path: text(raw.full_path),
+		sha256: text(raw.sha256).toLowerCase(),
+		strength_model: num(raw.strength_model, 1, `${where} strength_model`),
+		strength_clip: num(raw.strength_clip, 1, `${where} strength_clip`),
+		enabled: raw.enabled !== false
+	};
+}
+/** Parses the node's payload; an empty payload is an empty list. Throws with a message naming what is wrong. */
+function parseLoraPayload(payload) {
+	if (!payload || !payload.trim()) return {
+		version: 2,
+		loras: []
+	};
+	const data = JSON.parse(payload);
+	let list;
+	let version = 2;
+	if (Array.isArray(data)) list = data;
+	else if (isRecord(data)) {
+		list = data.loras ?? data.LoRAs ?? data.LoRAList ?? [];
+		if (typeof data.version === "number") version = data.version;
+	} else throw new Error("the payload is neither a LoRA list document nor a list");
+	if (!Array.isArray(list)) throw new Error("`loras` is not a list");
+	return {
+		version,
+		loras: list.map(readEntry)
+	};
+}
+// extension/loraRows.ts
+/**
+* What the LoRA loader node does to its list document: each row edit returns a new document, which the node writes
+* back into its `hikaze_payload` widget. The parser is the picker's own, so the node and the picker read a payload
+* the same way (aliases, rgthree rows, entries without sha256 kept).
+*/
+/** The two layouts of rgthree's "Show Strengths" node property, with its own wording. */
+var SHOW_STRENGTHS = "Show Strengths";
+var SEPARATE = "Separate Model & Clip";
+var SINGLE = "Single Strength";
+var STRENGTH_MODES = [SEPARATE, SINGLE];
+function strengthMode(value, fallback = SEPARATE) {
+	return value === "Single Strength" || value === "Separate Model & Clip" ? value : fallback;
+}
+function readDocument(text) {
+	try {
+		return {
+			doc: parseLoraPayload(typeof text === "string" ? text : ""),
+			error: null
+		};
+	} catch (err) {
+		return {
+			doc: null,
+			error: err instanceof Error ? err.message : String(err)
+		};
+	}
+}
+function writeDocument(doc) {
+	return JSON.stringify(doc, null, 2);
+}
+/** The file name without folder and extension: what the row shows. */
+function displayName(entry) {
+	return ((entry.full_path || entry.name).split(/[\\/]/).pop() ?? "").replace(/\.[^.]+$/, "") || entry.name || "(unnamed)";
+}
+function withEntry(doc, index, change) {
+	const entry = doc.loras[index];
+	if (!entry) return doc;
+	const loras = [...doc.loras];
+	loras[index] = change(entry);
+	return {
+		...doc,
+		loras
+	};
+}
+function setEnabled(doc, index, enabled) {
+	return withEntry(doc, index, (entry) => ({
+		...entry,
+		enabled
+	}));
+}
+function allEnabled(doc) {
+	return doc.loras.length > 0 && doc.loras.every((entry) => entry.enabled);
+}
+/** rgthree's "Toggle All": everything on unless everything already is, then everything off. */
+function toggleAll(doc) {
+	const enabled = !allEnabled(doc);
+	return {
+		...doc,
+		loras: doc.loras.map((entry) => ({
+			...entry,
+			enabled
+		}))
+	};
+}
+function moveEntry(doc, index, by) {
+	const to = index + by;
+	if (!doc.loras[index] || to < 0 || to >= doc.loras.length) return doc;
+	const loras = [...doc.loras];
+	const [moved] = loras.splice(index, 1);
+	if (moved) loras.splice(to, 0, moved);
+	return {
+		...doc,
+		loras
+	};
+}
+function removeEntry(doc, index) {
+	return {
+		...doc,
+		loras: doc.loras.filter((_, i) => i !== index)
+	};
+}
+/** A typed strength; text that is not a finite number changes nothing (the input shows the old value again). */
+function setStrength(doc, index, field, raw) {
+	const value = Number(raw.trim());
+	if (!raw.trim() || !Number.isFinite(value)) return doc;
+	const clean = Math.round(value * 1e4) / 1e4;
+	return withEntry(doc, index, (entry) => ({
+		...entry,
+		strength_model: field === "clip" ? entry.strength_model : clean,
+		strength_clip: field === "model" ? entry.strength_clip : clean
+	}));
+}
+function sameLora(a, b) {
+	if (a.sha256 || b.sha256) return a.sha256 === b.sha256;
+	return a.full_path === b.full_path && a.name === b.name;
+}
+/**
+* The picker's answer is the new list (its order, its members, its refreshed paths); an entry the node already
+* has keeps the node's strengths and on/off state, so a round trip through the picker never resets them.
+*/
+function mergePicked(current, picked) {
+	const result = parseLoraPayload(JSON.stringify(picked));
+	const previous = current?.loras ?? [];
+	const loras = result.loras.map((entry) => {
+		const old = previous.find((candidate) => sameLora(candidate, entry));
+		return old ? {
+			...entry,
+			strength_model: old.strength_model,
+			strength_clip: old.strength_clip,
+			enabled: old.enabled
+		} : entry;
+	});
+	return {
+		version: result.version,
+		loras
+	};
+}
+// extension/settings.ts
+/** The extension's ComfyUI settings and how they are read (the settings API moved between ComfyUI versions). */
+var DAEMON_URL = "Hikaze.DaemonURL";
+var AUTOSTART = "Hikaze.Autostart";
+var SHOW_STRENGTHS_DEFAULT = "Hikaze.ShowStrengths";
+function settingDefinitions(onDaemonChange) {
+	return [
+		{
+			id: DAEMON_URL,
+			name: "Daemon URL (where the model manager runs)",
+			type: "text",
+			defaultValue: DEFAULT_DAEMON_URL,
+			category: [
+				"Hikaze",
+				"Daemon",
+				"URL"
+			],
+			tooltip: "The Python side reads HIKAZE_MM_URL; set both to the same address.",
+			onChange: onDaemonChange
+		},
+		{
+			id: AUTOSTART,
+			name: "Start the daemon with ComfyUI when none is running",
+			type: "boolean",
+			defaultValue: false,
+			category: [
+				"Hikaze",
+				"Daemon",
+				"Autostart"
+			]
+		},
+		{
+			id: SHOW_STRENGTHS_DEFAULT,
+			name: "LoRA strengths on new Hikaze LoRA loaders (each node's “Show Strengths” property overrides it)",
+			type: "combo",
+			options: [...STRENGTH_MODES],
+			defaultValue: SEPARATE,
+			category: [
+				"Hikaze",
+				"LoRA loader",
+				"Show Strengths"
+			]
+		}
+	];
+}
+function read(id) {
+	return app.extensionManager?.setting?.get?.(id) ?? app.ui?.settings?.getSettingValue?.(id);
+}
+function daemonUrl() {
+	return normalizeDaemonUrl(read("Hikaze.DaemonURL")) ?? "http://127.0.0.1:8789";
+}
+function autostart() {
+	return read(AUTOSTART) === true;
+}
+function defaultStrengthMode() {
+	return strengthMode(read(SHOW_STRENGTHS_DEFAULT));
+}
+// extension/daemon.ts
+/**
+* Is the manager daemon up? ComfyUI's own server answers `GET /hikaze/daemon` (same origin, so no CORS); where that
+* route is missing, or it speaks of another address than the front end's setting, the browser knocks on the
+* daemon's `/api/health` itself.
+*/
+var listeners = /* @__PURE__ */ new Set();
+var status = {
+	url: daemonUrl(),
+	reachable: null,
+	version: "",
+	note: ""
+};
+var running = null;
+var checkedAt = 0;
+var FRESH_MS = 1e4;
+function comfyRoute(route) {
+	return app.api?.apiURL?.(route) ?? route;
+}
+function publish(next) {
+	status = next;
+	for (const listener of listeners) listener(status);
+	return status;
+}
+function onStatus(listener) {
+	listeners.add(listener);
+	listener(status);
+	return () => listeners.delete(listener);
+}
+async function fromComfy(url) {
+	try {
+		const response = await fetch(comfyRoute("/hikaze/daemon"), { cache: "no-store" });
+		if (!response.ok) return null;
+		const body = await response.json();
+		if (typeof body !== "object" || body === null) return null;
+		const { url: serverUrl, reachable, version } = body;
+		if (typeof serverUrl !== "string" || originOf(serverUrl) !== originOf(url)) return null;
+		return {
+			url,
+			reachable: reachable === true,
+			version: typeof version === "string" ? version : "",
+			note: ""
+		};
+	} catch {
+		return null;
+	}
+}
+async function fromBrowser(url) {
+	try {
+		await fetch(`${url}/api/health`, {
+			mode: "no-cors",
+			cache: "no-store"
+		});
+		return {
+			url,
+			reachable: true,
+			version: "",
+			note: ""
+		};
+	} catch {
+		return {
+			url,
+			reachable: false,
+			version: "",
+			note: ""
+		};
+	}
+}
+function checkDaemon(fresh = false) {
+	const url = daemonUrl();
+	if (url !== status.url) publish({
+		url,
+		reachable: null,
+		version: "",
+		note: ""
+	});
+	else if (!fresh && status.reachable !== null && Date.now() - checkedAt < FRESH_MS) return Promise.resolve(status);
+	if (running) return running;
+	running = (async () => {
+		const next = await fromComfy(url) ?? await fromBrowser(url);
+		checkedAt = Date.now();
+		running = null;
+		return publish({
+			...next,
+			note: next.reachable ? "" : status.note
+		});
+	})();
+	return running;
+}
+/** With the Autostart setting on, asks ComfyUI's server to start the daemon, then waits for it to answer. */
+async function autostartDaemon() {
+	if (!autostart() || (await checkDaemon(true)).reachable) return;
+	let reason = "";
+	try {
+		const response = await fetch(comfyRoute("/hikaze/daemon/start"), { method: "POST" });
+		const body = await response.json().catch(() => ({}));
+		if (body.started !== true) reason = typeof body.reason === "string" ? body.reason : `HTTP ${response.status}`;
+	} catch (err) {
+		reason = err instanceof Error ? err.message : String(err);
+	}
+	if (reason) {
+		publish({
+			...status,
+			note: `Autostart failed: ${reason}`
+		});
+		return;
+	}
+	publish({
+		...status,
+		note: "Starting the daemon…"
+	});
+	for (let attempt = 0; attempt < 60; attempt++) {
+		await new Promise((resolve) => setTimeout(resolve, 1e3));
+		if ((await checkDaemon(true)).reachable) return;
+	}
+	publish({
+		...status,
+		note: "Autostart: the daemon did not answer within a minute; see ComfyUI's log."
+	});
+}
+// extension/daemonNotice.ts
+function describe(status) {
+	if (status.reachable !== false) return status.note;
+	const hint = status.note || "Start it (hikaze-mm serve) or turn on Settings › Hikaze › Autostart.";
+	return `The model manager at ${status.url} is not reachable, so models cannot be picked. ${hint} The payload text can still be edited; the node loads the saved paths without the daemon.`;
+}
+function daemonNotice(node, changed) {
+	const box = document.createElement("div");
+	box.className = "hikaze-notice";
+	box.dataset.testid = "hikaze-daemon-status";
+	const text = document.createElement("span");
+	const retry = document.createElement("button");
+	retry.type = "button";
+	retry.textContent = "Retry";
+	retry.addEventListener("click", () => void checkDaemon(true));
+	box.append(text, retry);
+	const stop = onStatus((status) => {
+		const message = describe(status);
+		const wasHidden = box.hidden;
+		box.hidden = !message;
+		retry.hidden = status.reachable !== false;
+		text.textContent = message;
+		if (wasHidden !== box.hidden) changed();
+	});
+	const onRemoved = node.onRemoved;
+	node.onRemoved = function(...args) {
+		stop();
+		return onRemoved?.apply(this, args);
+	};
+	checkDaemon();
+	return box;
+}
+// extension/payloadWidget.ts
+/** Reading, writing and watching a node's `hikaze_payload` text widget, the one place the node's state lives. */
+var PAYLOAD = "hikaze_payload";
+function payloadWidget(node) {
+	return node.widgets?.find((widget) => widget.name === PAYLOAD);
+}
+function payloadText(node) {
+	const value = payloadWidget(node)?.value;
+	return typeof value === "string" ? value : "";
+}
+/**
+* Writes the payload the way a user's edit would: the value, the widget's callback, the node's change hook, and a
+* dirty canvas, so ComfyUI saves it with the workflow and marks the workflow modified.
+*/
+function writePayload(node, text) {
+	const widget = payloadWidget(node);
+	if (!widget) return;
+	const old = widget.value;
+	widget.value = text;
+	widget.callback?.(text);
+	node.onWidgetChanged?.(widget.name, text, old, widget);
+	app.graph?.setDirtyCanvas?.(true, true);
+}
+/**
+* Calls `changed` whenever the payload may have changed behind our back: a hand edit in the text box (the DOM
+* `input` event, or the callback ComfyUI's Vue widgets fire), a workflow being loaded into the node.
+*/
+function watchPayload(node, changed) {
+	const widget = payloadWidget(node);
+	if (widget) {
+		const callback = widget.callback;
+		widget.callback = function(...args) {
+			const answer = callback?.apply(this, args);
+			changed();
+			return answer;
+		};
+		const box = widget.inputEl ?? widget.element;
+		box?.addEventListener("input", changed);
+		box?.addEventListener("change", changed);
+	}
+	const onConfigure = node.onConfigure;
+	node.onConfigure = function(...args) {
+		const answer = onConfigure?.apply(this, args);
+		changed();
+		return answer;
+	};
+}
+function markChanged() {
+	app.graph?.setDirtyCanvas?.(true, true);
+}
+// extension/nodeSize.ts
+function fitNode(node) {
+	const wanted = node.computeSize?.();
+	if (wanted && node.size && node.setSize && node.size[1] < wanted[1]) node.setSize([node.size[0], wanted[1]]);
+	markChanged();
+}
+// extension/pickerModal.ts
+/**
+* The manager's picker in a modal over ComfyUI: an iframe of the daemon's page in picker mode, answered by
+* `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null.
+*/
+var closeOpen = null;
+/** Answers null at once when the daemon is down: the node's notice says so, and a dead frame would not. */
+async function openPicker(kind, title, payload) {
+	closeOpen?.();
+	if ((await checkDaemon(true)).reachable === false) return null;
+	const base = daemonUrl();
+	const daemonOrigin = originOf(base) ?? "";
+	const backdrop = document.createElement("div");
+	backdrop.className = "hikaze-modal";
+	backdrop.dataset.testid = "hikaze-picker-modal";
+	const dialog = document.createElement("div");
+	dialog.className = "hikaze-modal-dialog";
+	dialog.setAttribute("role", "dialog");
+	dialog.setAttribute("aria-modal", "true");
+	dialog.setAttribute("aria-label", title);
+	const bar = document.createElement("div");
+	bar.className = "hikaze-modal-bar";
+	const heading = document.createElement("strong");
+	heading.textContent = title;
+	const close = document.createElement("button");
+	close.type = "button";
+	close.className = "hikaze-modal-close";
+	close.textContent = "✕";
+	close.title = "Close without picking (Esc)";
+	close.dataset.testid = "hikaze-picker-close";
+	bar.append(heading, close);
+	const frame = document.createElement("iframe");
+	frame.className = "hikaze-modal-frame";
+	frame.dataset.testid = "hikaze-picker-frame";
+	frame.title = title;
+	frame.src = pickerUrl(base, kind, window.location.origin, payload);
+	dialog.append(bar, frame);
+	backdrop.append(dialog);
+	return new Promise((resolve) => {
+		const finish = (result) => {
+			window.removeEventListener("message", onMessage);
+			window.removeEventListener("keydown", onKey, true);
+			backdrop.remove();
+			closeOpen = null;
+			resolve(result);
+		};
+		const onMessage = (event) => {
+			const answer = pickAnswer(event, daemonOrigin, frame.contentWindow);
+			if (answer) finish(answer.result);
+		};
+		const onKey = (event) => {
+			if (event.key !== "Escape") return;
+			event.stopPropagation();
+			event.preventDefault();
+			finish(null);
+		};
+		window.addEventListener("message", onMessage);
+		window.addEventListener("keydown", onKey, true);
+		close.addEventListener("click", () => finish(null));
+		frame.addEventListener("load", () => frame.focus());
+		closeOpen = () => finish(null);
+		document.body.append(backdrop);
+	});
+}
+function openManagerTab() {
+	window.open(`${daemonUrl()}/`, "_blank", "noopener");
+}
+// extension/checkpointPanel.ts
+var CheckpointPanel = class {
+	node;
+	element = document.createElement("div");
+	notice;
+	current = document.createElement("div");
+	pickButton = document.createElement("button");
+	constructor(node) {
+		this.node = node;
+		this.element.className = "hikaze-panel hikaze-checkpoint";
+		this.notice = daemonNotice(node, () => fitNode(node));
+		this.current.className = "hikaze-current";
+		this.current.dataset.testid = "hikaze-checkpoint-name";
+		this.pickButton.type = "button";
+		this.pickButton.className = "hikaze-btn";
+		this.pickButton.textContent = "Pick checkpoint…";
+		this.pickButton.dataset.testid = "hikaze-pick-checkpoint";
+		this.pickButton.disabled = !payloadWidget(node);
+		this.pickButton.addEventListener("click", () => void this.pick());
+		this.element.append(this.notice, this.current, this.pickButton);
+		watchPayload(node, () => this.sync());
+		this.sync();
+	}
+	minHeight() {
+		return 76 + (this.notice.hidden ? 0 : 64);
+	}
+	refresh() {
+		this.sync();
+	}
+	sync() {
+		const { label, error } = describeCheckpoint(payloadText(this.node));
+		this.current.classList.toggle("hikaze-error", error !== null);
+		this.current.textContent = error !== null ? `The payload is not valid JSON (${error}); fix the text or pick again.` : label ?? "(no checkpoint picked)";
+		this.current.title = this.current.textContent;
+	}
+	async pick() {
+		const result = await openPicker("checkpoint", "Pick a checkpoint");
+		if (result === null) return;
+		try {
+			writePayload(this.node, writeCheckpoint(checkpointFromPick(result)));
+			this.sync();
+		} catch (err) {
+			this.current.classList.add("hikaze-error");
+			this.current.textContent = err instanceof Error ? err.message : String(err);
+		}
+	}
+};
+// extension/coverTooltip.ts
+var tip = null;
+function element() {
+	if (!tip) {
+		tip = document.createElement("div");
+		tip.className = "hikaze-tip";
+		tip.dataset.testid = "hikaze-cover-tip";
+	}
+	return tip;
+}
+function showCover(anchor, entry) {
+	const box = element();
+	box.replaceChildren();
+	const title = document.createElement("strong");
+	title.textContent = entry.name || entry.full_path;
+	const path = document.createElement("div");
+	path.className = "hikaze-tip-path";
+	path.textContent = entry.full_path;
+	box.append(title, path);
+	const rect = anchor.getBoundingClientRect();
+	box.style.left = `${Math.max(4, rect.left)}px`;
+	box.style.top = `${rect.bottom + 6}px`;
+	document.body.append(box);
+	if (!/^[0-9a-f]{64}$/.test(entry.sha256)) return;
+	const img = document.createElement("img");
+	img.alt = "";
+	img.addEventListener("error", () => img.remove());
+	img.src = `${daemonUrl()}/api/models/${entry.sha256}/cover/low`;
+	box.append(img);
+}
+function hideCover() {
+	tip?.remove();
+}
+// extension/loraPanel.ts
+var ROW_PX = 26;
+function el(tag, className, text) {
+	const node = document.createElement(tag);
+	node.className = className;
+	if (text !== void 0) node.textContent = text;
+	return node;
+}
+function button(text, title, testid, onClick) {
+	const b = el("button", "hikaze-btn", text);
+	b.type = "button";
+	b.title = title;
+	b.dataset.testid = testid;
+	b.addEventListener("click", onClick);
+	return b;
+}
+var LoraPanel = class {
+	node;
+	element = el("div", "hikaze-panel hikaze-loras");
+	notice;
+	error = el("div", "hikaze-error");
+	list = el("div", "hikaze-rows");
+	add;
+	mode = el("select", "hikaze-mode");
+	doc = null;
+	shown = null;
+	constructor(node) {
+		this.node = node;
+		node.properties ??= {};
+		node.properties[SHOW_STRENGTHS] = strengthMode(node.properties[SHOW_STRENGTHS], defaultStrengthMode());
+		this.notice = daemonNotice(node, () => fitNode(node));
+		this.error.dataset.testid = "hikaze-payload-error";
+		this.error.setAttribute("role", "alert");
+		this.list.dataset.testid = "hikaze-lora-list";
+		this.add = button("+ Add LoRAs", "Pick LoRAs in the model manager", "hikaze-add-loras", () => void this.pick());
+		for (const value of STRENGTH_MODES) this.mode.append(new Option(value, value));
+		this.mode.title = SHOW_STRENGTHS;
+		this.mode.dataset.testid = "hikaze-strength-mode";
+		this.mode.addEventListener("change", () => {
+			(node.properties ??= {})[SHOW_STRENGTHS] = strengthMode(this.mode.value);
+			markChanged();
+			this.render();
+		});
+		const footer = el("div", "hikaze-footer");
+		footer.append(this.add, el("span", "hikaze-spacer"), this.mode);
+		this.element.append(this.notice, this.error, this.list, footer);
+		const onPropertyChanged = node.onPropertyChanged;
+		node.onPropertyChanged = (name, value, previous) => {
+			const answer = onPropertyChanged?.call(node, name, value, previous);
+			if (name === "Show Strengths") queueMicrotask(() => this.render());
+			return answer;
+		};
+		watchPayload(node, () => this.sync());
+		this.sync();
+	}
+	/** Rows for ComfyUI's layout: the list grows the node instead of scrolling inside it. */
+	minHeight() {
+		const rows = this.doc ? Math.max(1, this.doc.loras.length) + 1 : 0;
+		const extra = (this.notice.hidden ? 0 : 64) + (this.error.hidden ? 0 : 48);
+		return 12 + rows * ROW_PX + 32 + extra;
+	}
+	/** After a workflow loaded into the node: its text, whatever we showed before. */
+	refresh() {
+		this.sync(true);
+	}
+	/** Re-reads the payload unless it is the text we wrote last (so typing in a row keeps its focus). */
+	sync(force = false) {
+		const text = payloadText(this.node);
+		if (!force && text === this.shown) return;
+		this.shown = text;
+		const parsed = readDocument(text);
+		this.doc = parsed.doc;
+		this.error.hidden = parsed.error === null;
+		this.error.textContent = parsed.error === null ? "" : `The payload is not a LoRA list (${parsed.error}). Fix the text below; the list comes back when it parses.`;
+		this.render();
+	}
+	commit(doc, rerender = true) {
+		this.doc = doc;
+		const text = writeDocument(doc);
+		this.shown = text;
+		writePayload(this.node, text);
+		if (rerender) this.render();
+	}
+	async pick() {
+		if (!this.doc) return;
+		const result = await openPicker("loras", "Pick LoRAs", JSON.stringify(this.doc));
+		if (result === null) return;
+		this.sync();
+		try {
+			this.commit(mergePicked(this.doc, result));
+		} catch (err) {
+			this.error.hidden = false;
+			this.error.textContent = `The picker's answer was not a LoRA list: ${err instanceof Error ? err.message : err}`;
+		}
+	}
+	render() {
+		const doc = this.doc;
+		const single = strengthMode(this.node.properties?.[SHOW_STRENGTHS]) === SINGLE;
+		this.mode.value = single ? SINGLE : STRENGTH_MODES[0];
+		this.element.classList.toggle("hikaze-single", single);
+		this.add.disabled = !doc || !payloadWidget(this.node);
+		this.add.title = doc ? "Pick LoRAs in the model manager" : "Fix the payload text first";
+		this.list.hidden = !doc;
+		this.list.replaceChildren();
+		if (doc) {
+			this.list.append(this.header(doc, single));
+			if (!doc.loras.length) this.list.append(el("div", "hikaze-empty", "No LoRAs yet: “+ Add LoRAs” picks some."));
+			doc.loras.forEach((_, index) => this.list.append(this.row(doc, index, single)));
+		}
+		fitNode(this.node);
+	}
+	header(doc, single) {
+		const head = el("div", "hikaze-row hikaze-head");
+		const all = el("input", "hikaze-check");
+		all.type = "checkbox";
+		all.checked = allEnabled(doc);
+		all.indeterminate = !all.checked && doc.loras.some((entry) => entry.enabled);
+		all.disabled = !doc.loras.length;
+		all.dataset.testid = "hikaze-toggle-all";
+		all.addEventListener("change", () => this.commit(toggleAll(doc)));
+		const label = el("label", "hikaze-name", "Toggle all");
+		label.prepend(all);
+		head.append(label);
+		if (single) head.append(el("span", "hikaze-col", "strength"));
+		else head.append(el("span", "hikaze-col", "model"), el("span", "hikaze-col", "clip"));
+		head.append(el("span", "hikaze-actions"));
+		return head;
+	}
+	strength(doc, index, field, value) {
+		const input = el("input", "hikaze-strength");
+		input.type = "number";
+		input.step = "0.05";
+		input.value = String(value);
+		input.dataset.testid = field === "both" ? "hikaze-strength" : `hikaze-strength-${field}`;
+		input.title = field === "both" ? "Strength (model and clip)" : `Strength ${field}`;
+		input.addEventListener("change", () => {
+			const next = setStrength(this.doc ?? doc, index, field, input.value);
+			if (next === (this.doc ?? doc)) input.value = String(value);
+			else this.commit(next, false);
+		});
+		return input;
+	}
+	row(doc, index, single) {
+		const entry = doc.loras[index];
+		const row = el("div", `hikaze-row${entry.enabled ? "" : " hikaze-off"}`);
+		row.dataset.testid = "hikaze-lora-row";
+		const on = el("input", "hikaze-check");
+		on.type = "checkbox";
+		on.checked = entry.enabled;
+		on.title = entry.enabled ? "On: applied" : "Off: skipped";
+		on.dataset.testid = "hikaze-row-toggle";
+		on.addEventListener("change", () => this.commit(setEnabled(this.doc ?? doc, index, on.checked)));
+		const name = el("span", "hikaze-lora-name", displayName(entry));
+		name.dataset.testid = "hikaze-lora-name";
+		name.addEventListener("mouseenter", () => showCover(name, entry));
+		name.addEventListener("mouseleave", hideCover);
+		const cell = el("span", "hikaze-name");
+		cell.append(on, name);
+		row.append(cell);
+		if (single) {
+			const both = this.strength(doc, index, "both", entry.strength_model);
+			if (entry.strength_clip !== entry.strength_model) both.title += ` (clip is ${entry.strength_clip} now; a new value sets both)`;
+			row.append(both);
+		} else row.append(this.strength(doc, index, "model", entry.strength_model), this.strength(doc, index, "clip", entry.strength_clip));
+		const actions = el("span", "hikaze-actions");
+		const up = button("▲", "Move up", "hikaze-move-up", () => this.commit(moveEntry(this.doc ?? doc, index, -1)));
+		const down = button("▼", "Move down", "hikaze-move-down", () => this.commit(moveEntry(this.doc ?? doc, index, 1)));
+		up.disabled = index === 0;
+		down.disabled = index === doc.loras.length - 1;
+		actions.append(up, down, button("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index))));
+		row.append(actions);
+		return row;
+	}
+};
+// extension/sidebar.ts
+/** The sidebar tab: where the manager runs, whether it answers, and the way to open it. */
+var unsubscribe = null;
+function renderSidebar(host) {
+	const box = document.createElement("div");
+	box.className = "hikaze-panel hikaze-sidebar";
+	const title = document.createElement("strong");
+	title.textContent = "Hikaze Model Manager";
+	const state = document.createElement("div");
+	const open = document.createElement("button");
+	open.type = "button";
+	open.className = "hikaze-btn";
+	open.textContent = "Open the manager in a new tab";
+	open.addEventListener("click", openManagerTab);
+	box.append(title, state, open);
+	host.replaceChildren(box);
+	unsubscribe?.();
+	unsubscribe = onStatus((status) => {
+		const answer = status.reachable === null ? "checking…" : status.reachable ? "running" : "not reachable";
+		state.textContent = `${status.url}: ${answer}${status.version ? ` (version ${status.version})` : ""}`;
+	});
+	checkDaemon(true);
+}
+// extension/styles.ts
+/** The extension's CSS, injected once: ComfyUI imports only `.js` files from a node pack, so there is no CSS file. */
+var CSS = `
+.hikaze-panel { box-sizing: border-box; display: flex; flex-direction: column; gap: 4px; padding: 2px;
+  font: 12px/1.3 var(--font-inter, system-ui, sans-serif); color: var(--input-text, #ddd); overflow: auto; }
+.hikaze-panel * { box-sizing: border-box; }
+.hikaze-btn { background: var(--comfy-input-bg, #222); color: var(--input-text, #ddd);
+  border: 1px solid var(--border-color, #555); border-radius: 4px; padding: 2px 8px; cursor: pointer; font: inherit; }
+.hikaze-btn:hover:not(:disabled) { border-color: var(--descrip-text, #999); }
+.hikaze-btn:disabled { opacity: .45; cursor: default; }
+.hikaze-notice { display: flex; gap: 6px; align-items: flex-start; padding: 4px 6px; border-radius: 4px;
+  background: rgba(200, 120, 0, .18); border: 1px solid rgba(230, 150, 0, .6); color: var(--input-text, #eee); }
+.hikaze-notice[hidden], .hikaze-error[hidden], .hikaze-rows[hidden], .hikaze-btn[hidden] { display: none; }
+.hikaze-notice span { flex: 1; }
+.hikaze-error { padding: 4px 6px; border-radius: 4px; background: rgba(200, 40, 40, .2);
+  border: 1px solid rgba(220, 60, 60, .7); white-space: pre-wrap; overflow-wrap: anywhere; }
+.hikaze-rows { display: flex; flex-direction: column; gap: 2px; }
+.hikaze-row { display: grid; grid-template-columns: minmax(60px, 1fr) 54px 54px 62px; gap: 4px; align-items: center;
+  min-height: 24px; padding: 1px 4px; border-radius: 4px; background: var(--comfy-input-bg, #222); }
+.hikaze-single .hikaze-row { grid-template-columns: minmax(60px, 1fr) 54px 62px; }
+.hikaze-head { background: transparent; color: var(--descrip-text, #999); }
+.hikaze-off .hikaze-lora-name, .hikaze-off .hikaze-strength { opacity: .45; }
+.hikaze-name { display: flex; gap: 6px; align-items: center; min-width: 0; cursor: default; }
+.hikaze-name > span, .hikaze-lora-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.hikaze-check { margin: 0; accent-color: #4a9; cursor: pointer; }
+.hikaze-col { text-align: center; }
+.hikaze-strength { width: 100%; background: var(--comfy-menu-bg, #333); color: inherit; font: inherit;
+  border: 1px solid var(--border-color, #555); border-radius: 3px; padding: 1px 2px; text-align: right; }
+.hikaze-actions { display: flex; gap: 2px; justify-content: flex-end; }
+.hikaze-actions .hikaze-btn { padding: 0 4px; font-size: 10px; line-height: 18px; }
+.hikaze-empty { padding: 6px 4px; color: var(--descrip-text, #999); }
+.hikaze-footer { display: flex; gap: 6px; align-items: center; }
+.hikaze-spacer { flex: 1; }
+.hikaze-mode { background: var(--comfy-input-bg, #222); color: inherit; border: 1px solid var(--border-color, #555);
+  border-radius: 4px; font: inherit; max-width: 55%; }
+.hikaze-current { padding: 4px 6px; border-radius: 4px; background: var(--comfy-input-bg, #222);
+  overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.hikaze-current.hikaze-error { white-space: normal; }
+.hikaze-modal { position: fixed; inset: 0; z-index: 10000; display: flex; align-items: center; justify-content: center;
+  background: rgba(0, 0, 0, .6); }
+.hikaze-modal-dialog { display: flex; flex-direction: column; width: 92vw; height: 90vh; border-radius: 8px;
+  overflow: hidden; background: var(--comfy-menu-bg, #202020); border: 1px solid var(--border-color, #555);
+  box-shadow: 0 10px 40px rgba(0, 0, 0, .6); }
+.hikaze-modal-bar { display: flex; align-items: center; justify-content: space-between; gap: 8px;
+  padding: 6px 10px; color: var(--input-text, #ddd); font: 14px system-ui, sans-serif; }
+.hikaze-modal-close { background: none; border: 0; color: inherit; font-size: 18px; cursor: pointer; padding: 0 6px; }
+.hikaze-modal-frame { flex: 1; width: 100%; border: 0; background: #111; }
+.hikaze-tip { position: fixed; z-index: 10001; max-width: 280px; padding: 6px; border-radius: 6px; pointer-events: none;
+  background: var(--comfy-menu-bg, #202020); color: var(--input-text, #ddd); border: 1px solid var(--border-color, #555);
+  font: 12px system-ui, sans-serif; box-shadow: 0 4px 16px rgba(0, 0, 0, .5); }
+.hikaze-tip-path { color: var(--descrip-text, #999); overflow-wrap: anywhere; margin: 2px 0; }
+.hikaze-tip img { display: block; max-width: 100%; max-height: 260px; margin-top: 4px; border-radius: 4px; }
+.hikaze-sidebar { display: flex; flex-direction: column; gap: 8px; padding: 12px; }
+`;
+function injectStyles() {
+	if (document.getElementById("hikaze-model-manager-css")) return;
+	const style = document.createElement("style");
+	style.id = "hikaze-model-manager-css";
+	style.textContent = CSS;
+	document.head.append(style);
+}
+// extension/main.ts
+/**
+* Hikaze Model Manager in ComfyUI: the panels of the two Hikaze loader nodes, the picker modal, the settings, and a
+* way to open the manager itself. Built into the single file ComfyUI imports from `web/comfyui/`.
+*/
+var CHECKPOINT = "HikazeCheckpointLoader";
+var LORAS = "HikazeLoraPowerLoader";
+var OPEN_COMMAND = "Hikaze.OpenManager";
+var panels = /* @__PURE__ */ new WeakMap();
+var started = false;
+function attach(node) {
+	const kind = node.comfyClass ?? node.type;
+	if (kind !== LORAS && kind !== CHECKPOINT || panels.has(node)) return;
+	injectStyles();
+	const panel = kind === LORAS ? new LoraPanel(node) : new CheckpointPanel(node);
+	panels.set(node, panel);
+	const widget = node.addDOMWidget("hikaze_panel", "hikaze-panel", panel.element, {
+		serialize: false,
+		getValue: () => "",
+		setValue: () => void 0,
+		getMinHeight: () => panel.minHeight()
+	});
+	widget.serialize = false;
+	fitNode(node);
+}
+app.registerExtension({
+	name: "Hikaze.ModelManager",
+	settings: settingDefinitions(() => {
+		if (started) checkDaemon(true);
+	}),
+	commands: [{
+		id: OPEN_COMMAND,
+		label: "Hikaze Model Manager",
+		icon: "pi pi-database",
+		function: openManagerTab
+	}],
+	menuCommands: [{
+		path: ["Extensions"],
+		commands: [OPEN_COMMAND]
+	}],
+	setup() {
+		started = true;
+		injectStyles();
+		app.extensionManager?.registerSidebarTab?.({
+			id: "hikaze-model-manager",
+			icon: "pi pi-database",
+			title: "Hikaze",
+			tooltip: "Hikaze Model Manager",
+			type: "custom",
+			render: renderSidebar
+		});
+		autostartDaemon();
+	},
+	beforeRegisterNodeDef(nodeType, nodeData) {
+		if (nodeData.name === LORAS) nodeType[`@${SHOW_STRENGTHS}`] = {
+			type: "combo",
+			values: [...STRENGTH_MODES]
+		};
+	},
+	nodeCreated(node) {
+		attach(node);
+	},
+	loadedGraphNode(node) {
+		attach(node);
+		panels.get(node)?.refresh();
+	}
+});

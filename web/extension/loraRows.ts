@@ -1,0 +1,112 @@
+/**
+ * What the LoRA loader node does to its list document: each row edit returns a new document, which the node writes
+ * back into its `hikaze_payload` widget. The parser is the picker's own, so the node and the picker read a payload
+ * the same way (aliases, rgthree rows, entries without sha256 kept).
+ */
+import { parseLoraPayload, type LoraDocument, type LoraEntry } from "../src/logic/loraList";
+
+export type { LoraDocument, LoraEntry };
+
+export type Parsed = { doc: LoraDocument; error: null } | { doc: null; error: string };
+
+/** The two layouts of rgthree's "Show Strengths" node property, with its own wording. */
+export const SHOW_STRENGTHS = "Show Strengths";
+export const SEPARATE = "Separate Model & Clip";
+export const SINGLE = "Single Strength";
+export const STRENGTH_MODES = [SEPARATE, SINGLE] as const;
+export type StrengthMode = (typeof STRENGTH_MODES)[number];
+
+export function strengthMode(value: unknown, fallback: StrengthMode = SEPARATE): StrengthMode {
+  return value === SINGLE || value === SEPARATE ? value : fallback;
+}
+
+export function readDocument(text: unknown): Parsed {
+  try {
+    return { doc: parseLoraPayload(typeof text === "string" ? text : ""), error: null };
+  } catch (err) {
+    return { doc: null, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+export function writeDocument(doc: LoraDocument): string {
+  return JSON.stringify(doc, null, 2);
+}
+
+/** The file name without folder and extension: what the row shows. */
+export function displayName(entry: LoraEntry): string {
+  const source = entry.full_path || entry.name;
+  const file = source.split(/[\\/]/).pop() ?? "";
+  const stem = file.replace(/\.[^.]+$/, "");
+  return stem || entry.name || "(unnamed)";
+}
+
+function withEntry(doc: LoraDocument, index: number, change: (entry: LoraEntry) => LoraEntry): LoraDocument {
+  const entry = doc.loras[index];
+  if (!entry) return doc;
+  const loras = [...doc.loras];
+  loras[index] = change(entry);
+  return { ...doc, loras };
+}
+
+export function setEnabled(doc: LoraDocument, index: number, enabled: boolean): LoraDocument {
+  return withEntry(doc, index, (entry) => ({ ...entry, enabled }));
+}
+
+export function allEnabled(doc: LoraDocument): boolean {
+  return doc.loras.length > 0 && doc.loras.every((entry) => entry.enabled);
+}
+
+/** rgthree's "Toggle All": everything on unless everything already is, then everything off. */
+export function toggleAll(doc: LoraDocument): LoraDocument {
+  const enabled = !allEnabled(doc);
+  return { ...doc, loras: doc.loras.map((entry) => ({ ...entry, enabled })) };
+}
+
+export function moveEntry(doc: LoraDocument, index: number, by: -1 | 1): LoraDocument {
+  const to = index + by;
+  if (!doc.loras[index] || to < 0 || to >= doc.loras.length) return doc;
+  const loras = [...doc.loras];
+  const [moved] = loras.splice(index, 1);
+  if (moved) loras.splice(to, 0, moved);
+  return { ...doc, loras };
+}
+
+export function removeEntry(doc: LoraDocument, index: number): LoraDocument {
+  return { ...doc, loras: doc.loras.filter((_, i) => i !== index) };
+}
+
+export type StrengthField = "model" | "clip" | "both";
+
+/** A typed strength; text that is not a finite number changes nothing (the input shows the old value again). */
+export function setStrength(doc: LoraDocument, index: number, field: StrengthField, raw: string): LoraDocument {
+  const value = Number(raw.trim());
+  if (!raw.trim() || !Number.isFinite(value)) return doc;
+  // Spinner steps of 0.05 add binary noise (0.1 + 0.05 = 0.15000000000000002); the payload should read as typed.
+  const clean = Math.round(value * 1e4) / 1e4;
+  return withEntry(doc, index, (entry) => ({
+    ...entry,
+    strength_model: field === "clip" ? entry.strength_model : clean,
+    strength_clip: field === "model" ? entry.strength_clip : clean,
+  }));
+}
+
+function sameLora(a: LoraEntry, b: LoraEntry): boolean {
+  if (a.sha256 || b.sha256) return a.sha256 === b.sha256;
+  return a.full_path === b.full_path && a.name === b.name;
+}
+
+/**
+ * The picker's answer is the new list (its order, its members, its refreshed paths); an entry the node already
+ * has keeps the node's strengths and on/off state, so a round trip through the picker never resets them.
+ */
+export function mergePicked(current: LoraDocument | null, picked: unknown): LoraDocument {
+  const result = parseLoraPayload(JSON.stringify(picked));
+  const previous = current?.loras ?? [];
+  const loras = result.loras.map((entry) => {
+    const old = previous.find((candidate) => sameLora(candidate, entry));
+    return old
+      ? { ...entry, strength_model: old.strength_model, strength_clip: old.strength_clip, enabled: old.enabled }
+      : entry;
+  });
+  return { version: result.version, loras };
+}
