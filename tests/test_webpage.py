@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from urllib.parse import quote
 
 from playwright.async_api import Page, expect
 
@@ -70,3 +72,15 @@ async def test_the_page_asks_once_for_the_token(daemon_factory, models: Path, pa
     await page.reload()
     await expect(page.get_by_test_id("library-count")).to_have_text("0 models")
     await expect(dialog).to_be_hidden()
+
+
+async def test_a_picker_url_with_a_long_lora_list_is_served(daemon: Daemon) -> None:
+    """The node sends its whole LoRA list in the picker's URL; a list of 100 LoRAs with long paths must fit."""
+    folder = "/very/long/folder/name/for/models/loras/" + "x" * 150
+    loras = [{"name": f"lora {i}", "full_path": f"{folder}/{i}.safetensors",
+              "sha256": f"{i:064x}", "strength_model": 0.5, "strength_clip": 0.5, "enabled": True} for i in range(100)]
+    payload = json.dumps({"version": 2, "loras": loras}, separators=(",", ":"))
+    assert len(quote(payload)) > 30_000
+    assert daemon.session is not None
+    async with daemon.session.get(f"{daemon.url}/?pick=loras&payload={quote(payload)}") as resp:
+        assert resp.status == 200

@@ -26,6 +26,7 @@ from .store import SchemaTooNew
 
 log = logging.getLogger("hikaze_mm")
 EXIT_CONFIG = 2
+MAX_LINE_BYTES = 64 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -98,7 +99,8 @@ async def _serve(settings: Settings) -> int:
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
     service = Service(settings)
     await service.start()
-    runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5)
+    # The picker's URL carries the node's whole LoRA list; aiohttp's default 8 KiB request line fits about 25.
+    runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
