@@ -166,6 +166,13 @@ class Daemon:
     async def ready_rows(self, *paths: Path) -> list[dict[str, Any]]:
         return [await self.wait_row(p, status="ready") for p in paths]
 
+    async def import_files(self, *paths: Path) -> list[str]:
+        """Wait until the files are hashed and import them; their sha256 in order."""
+        rows = await self.ready_rows(*paths)
+        report = await self.call("POST", "/api/pending/import", {"ids": [r["id"] for r in rows]})
+        assert not report["failed"] and not report["conflicts"], report
+        return [r["sha256"] for r in rows]
+
     async def pending(self, **filters: str) -> list[dict[str, Any]]:
         query = "&".join(f"{k}={v}" for k, v in {"limit": "1000", **filters}.items())
         return (await self.get(f"/api/pending?{query}"))["pending"]

@@ -75,13 +75,6 @@ PAGE = """<!doctype html><html><head><title>fake ComfyUI</title><style>
 ComfyFactory = Callable[..., Awaitable[str]]
 
 
-async def import_files(daemon: Daemon, *paths: Path) -> list[str]:
-    rows = await daemon.ready_rows(*paths)
-    report = await daemon.call("POST", "/api/pending/import", {"ids": [r["id"] for r in rows]})
-    assert not report["failed"] and not report["conflicts"], report
-    return [r["sha256"] for r in rows]
-
-
 @pytest.fixture
 async def comfy() -> AsyncIterator[ComfyFactory]:
     """Starts the stand-in ComfyUI; `route` is what its `GET /hikaze/daemon` does: "up", "down" or "missing"."""
@@ -142,7 +135,7 @@ async def test_lora_node_picks_through_the_modal_and_row_edits_rewrite_the_paylo
     daemon: Daemon, page: Page, models: Path, comfy: ComfyFactory
 ) -> None:
     old_path, new_path = models / "loras" / "old.safetensors", models / "loras" / "style" / "new.safetensors"
-    old, new = await import_files(daemon, write_model(old_path), write_model(new_path))
+    old, new = await daemon.import_files(write_model(old_path), write_model(new_path))
     existing = {"name": "old", "full_path": str(old_path), "sha256": old, "strength_model": 0.4,
                 "strength_clip": 0.7, "enabled": False}
     await open_comfy(page, await comfy(daemon.url, {"version": 2, "loras": [existing]}))
@@ -235,7 +228,7 @@ async def test_checkpoint_pick_ignores_other_origins_and_frames(
     daemon: Daemon, page: Page, models: Path, comfy: ComfyFactory
 ) -> None:
     ckpt_path = models / "checkpoints" / "base.safetensors"
-    (ckpt,) = await import_files(daemon, write_model(ckpt_path))
+    (ckpt,) = await daemon.import_files(write_model(ckpt_path))
     comfy_url = await comfy(daemon.url, {"loras": []})
     await open_comfy(page, comfy_url)
     empty = await payload(page, "checkpointNode")

@@ -23,14 +23,6 @@ from library_scale import generate
 DaemonFactory = Callable[..., Awaitable[Daemon]]
 
 
-async def import_files(daemon: Daemon, *paths: Path) -> list[str]:
-    """Hash and import real files; returns their sha256 in order."""
-    rows = await daemon.ready_rows(*paths)
-    report = await daemon.call("POST", "/api/pending/import", {"ids": [r["id"] for r in rows]})
-    assert not report["failed"] and not report["conflicts"], report
-    return [r["sha256"] for r in rows]
-
-
 async def generated_daemon(daemon_factory: DaemonFactory, tmp_path: Path, count: int) -> Daemon:
     data = tmp_path / f"library-{count}"
     data.mkdir()
@@ -47,7 +39,7 @@ async def card_names(page: Page) -> list[str]:
 async def tagged(daemon: Daemon, models: Path) -> dict[str, str]:
     """Four small models: plain, tagged `NSFW`, flagged NSFW, and one tagged anime + style."""
     names = ("plain", "tagged", "flagged", "anime")
-    shas = await import_files(daemon, *(write_model(models / "loras" / f"{n}.safetensors") for n in names))
+    shas = await daemon.import_files(*(write_model(models / "loras" / f"{n}.safetensors") for n in names))
     by_name = dict(zip(names, shas, strict=True))
     await daemon.call("PATCH", f"/api/models/{by_name['tagged']}", {"tags": ["NSFW", "anime"]})
     await daemon.call("PATCH", f"/api/models/{by_name['flagged']}", {"meta_json": {"nsfw": True}})
@@ -121,7 +113,7 @@ async def test_search_asks_the_server_and_selecting_a_model_is_in_the_url(daemon
 async def test_missing_models_show_a_badge_and_can_be_listed_alone(daemon: Daemon, page: Page,
                                                                     models: Path) -> None:
     gone, kept = write_model(models / "loras" / "gone.safetensors"), write_model(models / "loras" / "kept.safetensors")
-    sha_gone, _ = await import_files(daemon, gone, kept)
+    sha_gone, _ = await daemon.import_files(gone, kept)
     gone.unlink()
 
     async def is_missing() -> bool:
@@ -195,7 +187,7 @@ async def received(page: Page) -> list[dict[str, object]]:
 
 async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Daemon, page: Page, models: Path,
                                                                      opener: str) -> None:
-    old, new = await import_files(daemon, write_model(models / "loras" / "old.safetensors"),
+    old, new = await daemon.import_files(write_model(models / "loras" / "old.safetensors"),
                                   write_model(models / "loras" / "new.safetensors"))
     payload = {"version": 2, "loras": [
         {"name": "old one", "full_path": "/was/here/old.safetensors", "sha256": old, "strength_model": 0.4,
@@ -223,7 +215,7 @@ async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Dae
 
 async def test_the_checkpoint_picker_returns_one_model_and_cancel_returns_null(daemon: Daemon, page: Page,
                                                                                models: Path, opener: str) -> None:
-    (ckpt,) = await import_files(daemon, write_model(models / "checkpoints" / "base.safetensors"))
+    (ckpt,) = await daemon.import_files(write_model(models / "checkpoints" / "base.safetensors"))
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=checkpoint")
     await popup.locator(f'[data-testid="model-card"][data-sha="{ckpt}"]').click()
     await popup.get_by_test_id("picker-confirm").click()

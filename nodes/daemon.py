@@ -1,0 +1,70 @@
+"""A small client for the daemon's API: where a model's file is now, its trigger words, whether the daemon runs.
+
+The nodes work without the daemon, so every question has a one-second timeout and a failed answer is just None.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from http.client import HTTPException
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote
+from urllib.request import ProxyHandler, Request, build_opener
+
+DEFAULT_URL = "http://127.0.0.1:8789"
+TIMEOUT_S = 1.0
+# The daemon is local: a proxy from the environment would only send these requests somewhere else.
+_opener = build_opener(ProxyHandler({}))
+
+
+def daemon_url() -> str:
+    return (os.environ.get("HIKAZE_MM_URL") or DEFAULT_URL).strip().rstrip("/")
+
+
+class DaemonClient:
+    """One node run's view of the daemon. After a failed connection it stops asking, so a daemon that is down costs
+    one timeout per run, not one per LoRA."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or daemon_url()
+        self.problem: str | None = None  # why the daemon gave no answers, once it did not
+
+    def _get(self, path: str) -> Any:
+        """The JSON answer, or None when the daemon does not know the thing (404) or does not answer."""
+        if self.problem is not None:
+            return None
+        headers = {"Accept": "application/json"}
+        token = os.environ.get("HIKAZE_MM_TOKEN")
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            with _opener.open(Request(self.url + path, headers=headers), timeout=TIMEOUT_S) as resp:
+                return json.load(resp)
+        except HTTPError as e:
+            if e.code != 404:
+                self.problem = f"the daemon at {self.url} answered HTTP {e.code}"
+        except (URLError, HTTPException, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            self.problem = f"the daemon at {self.url} did not answer ({reason})"
+        return None
+
+    def path_for(self, sha256: str) -> str | None:
+        """Where the daemon last saw the model's file; None when it does not know the model or does not answer."""
+        answer = self._get(f"/api/models/{quote(sha256)}/path")
+        path = answer.get("path") if isinstance(answer, dict) else None
+        return path if isinstance(path, str) and path else None
+
+    def trigger_words(self, sha256: str) -> list[str]:
+        answer = self._get(f"/api/models/{quote(sha256)}")
+        meta = answer.get("meta_json") if isinstance(answer, dict) else None
+        words = meta.get("trigger_words") if isinstance(meta, dict) else None
+        return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
+
+    def status(self) -> dict[str, Any]:
+        """What the front end shows: {"url", "reachable", "version"}."""
+        answer = self._get("/api/health")
+        reachable = isinstance(answer, dict) and answer.get("status") == "ok"
+        version = answer.get("version") if reachable else None
+        return {"url": self.url, "reachable": reachable, "version": version if isinstance(version, str) else None}

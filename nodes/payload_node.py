@@ -1,0 +1,38 @@
+"""What both loaders do with their payload before anything is loaded: check its shape for ComfyUI's validation,
+and tell ComfyUI when to run again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from .payload import PayloadError
+from .resolve import Wanted, fingerprint
+
+
+class PayloadNode:
+    CATEGORY = "Hikaze"
+    # Set by each loader: how its payload is read, and which files the read payload asks for.
+    parse: ClassVar[Callable[[str], Any]]
+    files: ClassVar[Callable[[Any], list[Wanted]]]
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, hikaze_payload: str | None = None) -> bool | str:
+        # Naming only hikaze_payload (no **kwargs) keeps ComfyUI's own checks of every other input.
+        # None: the payload comes through a link, whose value is known only when the node runs.
+        if hikaze_payload is not None:
+            try:
+                cls.parse(hikaze_payload)
+            except PayloadError as e:
+                return str(e)
+        return True
+
+    @classmethod
+    def IS_CHANGED(cls, hikaze_payload: str | None = None) -> str:
+        if hikaze_payload is None:
+            return ""  # linked: a change upstream runs the node again anyway
+        try:
+            parsed = cls.parse(hikaze_payload)
+        except PayloadError:
+            return hikaze_payload
+        return fingerprint(hikaze_payload, cls.files(parsed))

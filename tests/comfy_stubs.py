@@ -1,0 +1,141 @@
+"""Stand-ins for the ComfyUI modules the nodes use (`folder_paths`, `comfy.sd`, `comfy.utils`, `server`).
+
+They behave like the real ones as far as the nodes can tell (ecosystem notes 1.5-1.7: `get_full_path` normalises
+the name and returns the first existing file or None, LoRAs are applied to new objects, never in place) and record
+every call so tests can check what the nodes asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parents[1]
+PT_EXTENSIONS = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
+
+
+@dataclass(frozen=True)
+class Thing:
+    """A MODEL, CLIP or VAE: what it came from and the LoRA patches applied to it, in order."""
+
+    source: str
+    patches: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass
+class Comfy:
+    base: Path
+    folders: dict[str, list[Path]]
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    torch_loads: list[tuple[str, bool]] = field(default_factory=list)
+    lora_calls: list[tuple[Any, Any, dict[str, Any], float, float]] = field(default_factory=list)
+    routes: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+
+    def folder_paths(self) -> ModuleType:
+        m = ModuleType("folder_paths")
+        m.base_path = str(self.base)
+        m.models_dir = str(self.base / "models")
+        m.supported_pt_extensions = PT_EXTENSIONS
+
+        def get_folder_paths(name: str) -> list[str]:
+            return [str(p) for p in self.folders[name]]
+
+        def get_full_path(name: str, filename: str) -> str | None:
+            if name not in self.folders:
+                return None
+            filename = os.path.relpath(os.path.join("/", filename), "/")
+            for folder in self.folders[name]:
+                full = os.path.join(folder, filename)
+                if os.path.isfile(full):
+                    return full
+            return None
+
+        def get_filename_list(name: str) -> list[str]:
+            found: set[str] = set()
+            for folder in self.folders[name]:
+                for dirpath, _dirs, files in os.walk(folder, followlinks=True):
+                    for f in files:
+                        if os.path.splitext(f)[1].lower() in PT_EXTENSIONS:
+                            found.add(os.path.relpath(os.path.join(dirpath, f), folder))
+            return sorted(found)
+
+        m.get_folder_paths = get_folder_paths
+        m.get_full_path = get_full_path
+        m.get_filename_list = get_filename_list
+        return m
+
+    def comfy_modules(self) -> tuple[ModuleType, ModuleType, ModuleType]:
+        sd, utils = ModuleType("comfy.sd"), ModuleType("comfy.utils")
+
+        def load_checkpoint_guess_config(
+            ckpt_path: str, output_vae: bool = True, output_clip: bool = True, output_clipvision: bool = False,
+            embedding_directory: list[str] | None = None, output_model: bool = True, **options: Any,
+        ) -> tuple[Any, ...]:
+            Path(ckpt_path).read_bytes()  # the real one reads the file, so a missing one fails the same way
+            self.checkpoints.append({
+                "path": ckpt_path, "output_vae": output_vae, "output_clip": output_clip,
+                "embedding_directory": embedding_directory,
+            })
+            return Thing(ckpt_path), Thing(ckpt_path), Thing(ckpt_path), None
+
+        def load_torch_file(ckpt: str, safe_load: bool = False, device: Any = None, return_metadata: bool = False):
+            self.torch_loads.append((ckpt, safe_load))
+            return {"file": ckpt, "bytes": len(Path(ckpt).read_bytes())}
+
+        def load_lora_for_models(model: Any, clip: Any, lora: dict[str, Any], strength_model: float,
+                                 strength_clip: float) -> tuple[Any, Any]:
+            self.lora_calls.append((model, clip, lora, strength_model, strength_clip))
+            new_model = None if model is None else Thing(model.source, (*model.patches, (lora["file"], strength_model)))
+            new_clip = None if clip is None else Thing(clip.source, (*clip.patches, (lora["file"], strength_clip)))
+            return new_model, new_clip
+
+        sd.load_checkpoint_guess_config = load_checkpoint_guess_config
+        sd.load_lora_for_models = load_lora_for_models
+        utils.load_torch_file = load_torch_file
+        comfy = ModuleType("comfy")
+        comfy.sd, comfy.utils = sd, utils
+        return comfy, sd, utils
+
+    def server(self) -> ModuleType:
+        m = ModuleType("server")
+
+        class PromptServer:
+            instance = type("Instance", (), {"routes": self.routes})()
+
+        m.PromptServer = PromptServer
+        return m
+
+
+def install(monkeypatch: pytest.MonkeyPatch, base: Path) -> Comfy:
+    """ComfyUI at `base` (models under base/models), its modules in sys.modules for this test only."""
+    models = base / "models"
+    folders = {name: [models / name] for name in ("checkpoints", "loras", "embeddings")}
+    for paths in folders.values():
+        for p in paths:
+            p.mkdir(parents=True, exist_ok=True)
+    comfy = Comfy(base, folders)
+    comfy_module, sd, utils = comfy.comfy_modules()
+    for name, module in (("folder_paths", comfy.folder_paths()), ("comfy", comfy_module), ("comfy.sd", sd),
+                         ("comfy.utils", utils), ("server", comfy.server())):
+        monkeypatch.setitem(sys.modules, name, module)
+    return comfy
+
+
+def import_pack(monkeypatch: pytest.MonkeyPatch, name: str = "hikaze-model-manager") -> ModuleType:
+    """Import the repository root the way ComfyUI imports a custom_nodes folder (its name may have dashes)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    for sub in [m for m in sys.modules if m.startswith(name + ".")]:
+        monkeypatch.setitem(sys.modules, sub, sys.modules.pop(sub))  # so the test's end removes them too
+    return module
