@@ -103,6 +103,10 @@ class Reconciler:
             log.info("scan: %d files in %d folders, %d new or changed, %d gone (%.2fs)", progress.files,
                      progress.dirs, progress.new_or_changed, progress.gone, progress.finished_at - progress.started_at)
             return progress
+        except Exception:
+            # Nobody awaits a walk started in the background: without this line its failure would go unseen.
+            log.exception("scan failed")
+            raise
         finally:
             self.last, self.progress = progress, None
 
