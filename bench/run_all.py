@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("hash_throughput", "reconcile", "settle_latency", "memory", "library_scale", "page_render")
+BENCHMARKS = ("hash_throughput", "reconcile", "settle_latency", "memory", "library_scale", "page_render", "burst_load")
 
 
 def main() -> int:
