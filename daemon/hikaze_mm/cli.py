@@ -20,8 +20,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from . import __version__
+from . import __version__, data_commands, service_install
 from .config import ConfigError, Settings, add_flags, load_settings
+from .db_check import DatabaseDamaged
 from .store import SchemaTooNew
 
 log = logging.getLogger("hikaze_mm")
@@ -39,11 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         ("scan", "walk the model folders once, hash what is new, then exit (no daemon needed)"),
         ("status", "show the running daemon's status, or what the database holds"),
         ("import-legacy", "bring a first-version database (hikaze_mm.sqlite3) into the import queue"),
+        *data_commands.COMMANDS.items(),
     ):
         commands[name] = sub.add_parser(name, help=text, description=text)
         add_flags(commands[name])
     commands["import-legacy"].add_argument("legacy_db", metavar="DB", help="the v1 database file")
     commands["import-legacy"].add_argument("--images", metavar="DIR", help="the v1 images folder")
+    data_commands.add_arguments(commands)
+    service_install.add_parser(sub)
     return parser
 
 
@@ -71,6 +75,8 @@ def _lock(settings: Settings) -> contextlib.AbstractContextManager[Any]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "service":
+            return service_install.run(args)
         settings = load_settings(args)
         _logging(settings.log_level)
         if args.command == "status":
@@ -79,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
             return _ask_daemon_to_scan(settings)
         if args.command == "import-legacy":
             return _import_legacy(settings, args.legacy_db, args.images)
+        if args.command in data_commands.COMMANDS:
+            return data_commands.run(args, settings, _lock)
         with _lock(settings):
             runner = _serve if args.command == "serve" else _scan
             return asyncio.run(runner(settings))
-    except (ConfigError, SchemaTooNew) as e:
+    except (ConfigError, SchemaTooNew, DatabaseDamaged) as e:
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
@@ -94,6 +102,7 @@ async def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from .api import create_app
+    from .notify import Notifier
     from .service import Service
 
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
@@ -109,12 +118,16 @@ async def _serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    notifier = Notifier()
+    notifier.ready(service.status)  # after the handlers: a stop request right after READY=1 is a clean stop
     try:
         await stop.wait()
     finally:
         log.info("stopping")
+        notifier.stopping()
         await runner.cleanup()
         await service.stop()
+        await notifier.close()
         log.info("stopped")
     return 0
 

@@ -4,6 +4,7 @@ read-only connection, so API reads never wait behind a write."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import sqlite3
@@ -15,9 +16,11 @@ from typing import Any
 
 import aiosqlite
 
+from .backup import backup_before_migration
+from .db_check import inspect_database
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .sqlite_library import MODEL_COLUMNS, PENDING_COLUMNS, LibrarySQL, first_row
-from .store import FileIndex, HashFiling, ModelRow, PendingRow, SchemaTooNew
+from .store import FileIndex, HashFiling, ModelRow, PendingRow
 from .walk import FileStat
 
 Fingerprint = tuple[Any, ...]
@@ -69,6 +72,12 @@ class SQLiteStore(LibrarySQL):
     # -- life cycle -----------------------------------------------------------------------------------------
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Nothing writes to an existing file (not even the switch to WAL) before it is known to be sound: a damaged
+        # or newer database stays as it is for the user to restore or upgrade, never migrated or re-created over.
+        # The store is opened only under the daemon lock, so the probe may remove the side files it made.
+        version = await asyncio.to_thread(functools.partial(inspect_database, self.path, tidy=True))
+        if 0 < version < SCHEMA_VERSION:
+            await asyncio.to_thread(backup_before_migration, self.path, version)
         self._db = await _connect(self.path, read_only=False)
         try:
             await self._migrate()
@@ -90,11 +99,6 @@ class SQLiteStore(LibrarySQL):
         assert self._db is not None
         async with self._db.execute("PRAGMA user_version") as cur:
             (version,) = await cur.fetchone()
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"database {self.path} has schema {version}, newer than this hikaze-mm ({SCHEMA_VERSION}); "
-                "upgrade hikaze-mm or point data_dir elsewhere"
-            )
         for number in range(version + 1, SCHEMA_VERSION + 1):
             async with self._write() as db:
                 for statement in _statements(MIGRATIONS[number - 1]):
