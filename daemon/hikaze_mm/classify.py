@@ -37,8 +37,8 @@ class Classifier:
         except UnicodeEncodeError:
             if path not in self._unstorable:
                 self._unstorable.add(path)
-                log.warning("left out %r: its name is not valid UTF-8, which the database cannot hold; rename it",
-                            path)
+                log.warning("left out: its name is not valid UTF-8, which the database cannot hold; rename it",
+                            extra={"event": "file.skipped", "path": path})
             return False
         return True
 
@@ -59,7 +59,10 @@ class Classifier:
         row = await self.store.pending_by_path(path)
         if row is not None:
             if row.stat != st:
+                # Still settling means still being written: one line per write burst would drown the log.
+                level = logging.DEBUG if row.status == "settling" else logging.INFO
                 row = await self.store.resettle_pending(row.id, st)
+                log.log(level, "changed; it settles and is hashed again", extra={"event": "file.changed", "path": path})
                 self._publish_pending("pending.updated", row)
                 self.settler.touch(path)
             elif row.status == "settling" and path not in self.settler:
@@ -69,6 +72,8 @@ class Classifier:
         if model is not None and model.stat == st:
             if model.status == "missing":
                 model = await self.store.relink_model(model.sha256, path, type_, st, None)
+                log.info("the missing model's file is back, unchanged", extra={
+                    "event": "model.relinked", "path": path, "sha256": model.sha256 if model else None})
                 self._publish_model("model.relinked", model)
             return
         copy = await self.store.copy_at(path)
@@ -80,6 +85,7 @@ class Classifier:
             return
         # New content (or changed content at a model's path, which the hash will sort out).
         row = await self.store.add_pending(path, os.path.basename(path), type_, st)
+        _log_new(path, type_, st, "new or changed content; it settles, then is hashed")
         self._publish_pending("pending.added", row)
         self.settler.touch(path)
 
@@ -88,6 +94,7 @@ class Classifier:
         files = [f for f in files if self._storable(f[0])]
         async with self.lock:
             for row in await self.store.add_pending_many(files):
+                _log_new(row.path, row.type, row.stat, "found by a walk; it settles, then is hashed")
                 self._publish_pending("pending.added", row)
                 self.settler.touch(row.path)
 
@@ -117,14 +124,19 @@ class Classifier:
             # Tags or notes (from the first version's database) outlive the file; the row waits for it.
             if row.status != "error" or row.error != FILE_GONE:
                 updated = await self.store.set_pending_error(row.id, FILE_GONE, None)
+                log.info("gone; its queue item stays for the tags or notes it carries", extra={
+                    "event": "file.gone", "path": path, "pending_id": row.id})
                 self._publish_pending("pending.updated", updated)
         elif row is not None and await self.store.delete_pending(row.id):
+            log.info("gone; its queue item is removed", extra={
+                "event": "file.gone", "path": path, "pending_id": row.id})
             self.bus.publish("pending.removed", id=row.id, path=path)
         model = await self.store.model_by_path(path)
         if model is not None and model.status == "ok":
             await self._main_file_gone(model)
         if await self.store.copy_at(path) is not None:
             await self.store.remove_copy(path)
+            log.info("a copy of a model is gone", extra={"event": "file.gone", "path": path})
 
     async def _main_file_gone(self, model: ModelRow) -> None:
         """A model is missing only when no copy of its file remains; else a remaining copy takes over."""
@@ -133,9 +145,13 @@ class Classifier:
             type_ = self.roots.type_of(copy_path)
             if st is not None and type_ is not None:
                 promoted = await self.store.promote_copy(model.sha256, copy_path, type_, st)
+                log.info("the model's file is gone; a copy of it takes over", extra={
+                    "event": "file.moved", "path": copy_path, "old_path": model.path, "sha256": model.sha256})
                 self._publish_model("model.moved", promoted, old_path=model.path)
                 return
             await self.store.remove_copy(copy_path)
+        log.info("the model's file is gone and no copy remains; the model keeps its metadata", extra={
+            "event": "model.missing", "path": model.path, "sha256": model.sha256})
         self._publish_model("model.missing", await self.store.set_model_missing(model.sha256))
 
     async def _known_below(self, folder: str) -> list[str]:
@@ -178,6 +194,7 @@ class Classifier:
                     return
                 if st is not None and copy is not None:
                     await self.store.move_copy(src, dest, st)
+                    log.info("a copy of a model moved", extra={"event": "file.moved", "path": dest, "old_path": src})
                     return
         await self.seen(dest)  # e.g. `x.safetensors.part` renamed to `x.safetensors`
 
@@ -221,6 +238,8 @@ class Classifier:
         st = await asyncio.to_thread(stat_file, row.path)
         if st is None:
             if row.error != FILE_GONE:
+                log.info("not retried: the file is gone", extra={
+                    "event": "file.error", "path": row.path, "reason": FILE_GONE})
                 self._publish_pending("pending.updated", await self.store.set_pending_error(row.id, FILE_GONE, None))
             return f"{FILE_GONE}: {row.path}"
         await self._resettle(row, st)
@@ -228,6 +247,8 @@ class Classifier:
 
     async def _resettle(self, row: PendingRow, st: FileStat) -> None:
         updated = await self.store.resettle_pending(row.id, st)
+        log.info("was in error; it settles and is hashed again", extra={
+            "event": "file.retry", "path": row.path, "reason": row.error})
         self._publish_pending("pending.updated", updated)
         if updated is not None:
             self.settler.touch(updated.path)
@@ -243,6 +264,7 @@ class Classifier:
     # -- helpers ----------------------------------------------------------------------------------------------
     async def _move_pending(self, row: PendingRow, dest: str, type_: str) -> None:
         moved = await self.store.move_pending(row.id, dest, os.path.basename(dest), type_)
+        log.info("moved; nothing is read again", extra={"event": "file.moved", "path": dest, "old_path": row.path})
         self._publish_pending("pending.updated", moved)
         if moved is not None and moved.status in ("settling", "hashing"):
             self.settler.forget(row.path)
@@ -251,8 +273,12 @@ class Classifier:
     async def _move_model(self, model: ModelRow, dest: str, type_: str, st: FileStat) -> None:
         replaced = await self.store.model_by_path(dest)
         if replaced is not None and replaced.sha256 != model.sha256 and replaced.status == "ok":
+            log.info("another model's file was moved over this model's file", extra={
+                "event": "model.missing", "path": dest, "sha256": replaced.sha256})
             self._publish_model("model.missing", await self.store.set_model_missing(replaced.sha256))
         moved = await self.store.relink_model(model.sha256, dest, type_, st, None)
+        log.info("the model's file moved; nothing is read again", extra={
+            "event": "file.moved", "path": dest, "old_path": model.path, "sha256": model.sha256})
         self._publish_model("model.moved", moved, old_path=model.path)
 
     def _publish_pending(self, type_: str, row: PendingRow | None) -> None:
@@ -262,3 +288,7 @@ class Classifier:
     def _publish_model(self, type_: str, model: ModelRow | None, **extra: str) -> None:
         if model is not None:
             self.bus.publish(type_, sha256=model.sha256, path=model.path, status=model.status, **extra)
+
+
+def _log_new(path: str, type_: str, st: FileStat, why: str) -> None:
+    log.info(why, extra={"event": "file.new", "path": path, "type": type_, "size": st.size})

@@ -20,7 +20,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from . import __version__, data_commands, service_install
+from . import __version__, data_commands, logs, service_install
 from .config import ConfigError, Settings, add_flags, load_settings
 from .db_check import DatabaseDamaged
 from .store import SchemaTooNew
@@ -51,12 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logging(level: str, data_dir: Path | None) -> None:
+    logs.configure(level, data_dir)
     for chatty in ("aiosqlite", "filelock", "watchdog"):
         logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
 
@@ -78,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "service":
             return service_install.run(args)
         settings = load_settings(args)
-        _logging(settings.log_level)
+        # Only the long-running commands keep a log file; `status` and the rest must not create a data_dir.
+        _logging(settings.log_level, settings.data_dir if args.command in ("serve", "scan") else None)
         if args.command == "status":
             return _status(settings)
         if args.command == "scan" and _daemon_answers(settings):
@@ -113,7 +110,7 @@ async def _serve(settings: Settings) -> int:
     await runner.setup()
     await web.SockSite(runner, sock).start()
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
-             settings.db_path)
+             settings.db_path, extra={"event": "daemon.serving"})
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -123,12 +120,12 @@ async def _serve(settings: Settings) -> int:
     try:
         await stop.wait()
     finally:
-        log.info("stopping")
+        log.info("stopping", extra={"event": "daemon.stopping"})
         notifier.stopping()
         await runner.cleanup()
         await service.stop()
         await notifier.close()
-        log.info("stopped")
+        log.info("stopped", extra={"event": "daemon.stopped"})
     return 0
 
 

@@ -2,16 +2,22 @@
 
 A model's image is `<sha256>_<seq>_<tier>.webp`; a pending row's is `pending/<id>_<seq>_<tier>.webp`. Files are
 written before the database row that names them is committed and removed after it is deleted, so every row
-has its files; a crash in between leaves at worst a stray file, never a row without one.
+has its files; a crash in between leaves at worst a stray file, never a row without one, and the next start
+sweeps the strays away.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 from pathlib import Path
 
 from .images import TIERS, EncodedImage, image_file_name
+
+_TIER = "|".join(TIERS)
+_MODEL_FILE = re.compile(rf"([0-9a-f]{{64}})_(\d+)_(?:{_TIER})\.(webp|tmp)")
+_PENDING_FILE = re.compile(rf"(\d+)_(\d+)_(?:{_TIER})\.(webp|tmp)")
 
 
 class ImageFiles:
@@ -34,11 +40,21 @@ class ImageFiles:
         self._write({self.pending_file(pending_id, seq, t): data for t, data in image.tiers.items()})
 
     def _write(self, files: dict[Path, bytes]) -> None:
-        for path, data in files.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+        """All tiers or none: a failed write (a full disk) takes back the tiers already written."""
+        done: list[Path] = []
+        try:
+            for path, data in files.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                done.append(tmp)
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+                done[-1] = path
+        except BaseException:
+            for path in done:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
 
     def adopt_pending(self, pending_id: int, pending_seq: int, sha256: str, seq: int) -> None:
         """Give a pending row's image its model name (a hard link, so the pending file can go later)."""
@@ -58,6 +74,24 @@ class ImageFiles:
             for tier in TIERS:
                 with contextlib.suppress(FileNotFoundError):
                     self.model_file(sha256, seq, tier).unlink()
+
+    def sweep(self, models: set[tuple[str, int]], pending: set[tuple[int, int]]) -> int:
+        """Remove the files a crash left behind: tiers whose row was never committed or is gone, and half-written
+        `.tmp` files. Only names of our own pattern are touched. Call it before anything writes images."""
+        removed = 0
+        for folder, pattern, keys in ((self.root, _MODEL_FILE, models), (self.pending_root, _PENDING_FILE, pending)):
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                m = pattern.fullmatch(entry.name)
+                if m is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                key = (m[1] if folder is self.root else int(m[1]), int(m[2]))
+                if m[3] == "tmp" or key not in keys:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                    removed += 1
+        return removed
 
     def remove_pending(self, pending_id: int) -> None:
         if not self.pending_root.is_dir():

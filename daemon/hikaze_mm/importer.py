@@ -57,7 +57,8 @@ class Importer:
                 async with self.lock:
                     await self._one(pending_id, strategy, delete_files, report)
             except Exception as e:
-                log.exception("importing pending row %d failed", pending_id)
+                log.exception("importing pending row %d failed", pending_id, extra={
+                    "event": "import.failed", "pending_id": pending_id})
                 report.failed.append({"id": pending_id, "error": f"import failed: {e}"})
         return report
 
@@ -85,6 +86,8 @@ class Importer:
         elif strategy == "ignore":
             updated = await self.store.set_pending_status(pending_id, "ignored")
             if updated is not None:
+                log.info("ignored at the user's asking: same content as a model in the library", extra={
+                    "event": "file.ignored", "path": row.path, "sha256": row.sha256})
                 self.bus.publish("pending.updated", id=pending_id, path=row.path, status="ignored")
             report.ignored.append(pending_id)
         elif strategy == "delete":
@@ -95,10 +98,14 @@ class Importer:
             report.imported.append({"id": pending_id, "sha256": model.sha256})
 
     async def _delete(self, row: PendingRow, delete_files: bool) -> None:
-        if delete_files and await asyncio.to_thread(stat_file, row.path) == row.stat:
+        trashed = delete_files and await asyncio.to_thread(stat_file, row.path) == row.stat
+        if trashed:
             # Only the file that was hashed, never one that changed since; to the trash, never unlinked.
             await asyncio.to_thread(send2trash, row.path)
         await self.store.delete_pending(row.id)
+        log.info("file moved to the trash at the user's asking" if trashed
+                 else "queue item dropped at the user's asking; the file stays", extra={
+                     "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": trashed})
         await asyncio.to_thread(self.files.remove_pending, row.id)
         self.bus.publish("pending.removed", id=row.id, path=row.path)
 
@@ -144,6 +151,9 @@ class Importer:
             await asyncio.to_thread(self.files.remove_model, row.sha256, seqs)
             raise
         await asyncio.to_thread(self.files.remove_pending, row.id)
+        log.info("imported into the library", extra={
+            "event": "model.imported", "path": row.path, "sha256": model.sha256, "strategy": promotion.mode,
+            "model_path": model.path})
         self.bus.publish("pending.removed", id=row.id, path=row.path)
         self.bus.publish("model.updated" if existing else "model.added", sha256=model.sha256, path=model.path,
                          status=model.status)
@@ -166,6 +176,8 @@ class Importer:
                 existing = await self.store.model(row.sha256) if row.sha256 else None
                 status = "conflict" if existing is not None else "ready"
                 await self.store.set_pending_conflict(pending_id, status, existing.sha256 if existing else None)
+                log.info("restored to the queue at the user's asking", extra={
+                    "event": "file.restored", "path": row.path, "sha256": row.sha256, "status": status})
                 self.bus.publish("pending.updated", id=pending_id, path=row.path, status=status)
                 restored.append(pending_id)
         return {"restored": restored, "failed": failed}

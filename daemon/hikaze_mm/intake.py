@@ -82,7 +82,7 @@ class Intake:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("hashing %s failed unexpectedly", path)
+                log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
             finally:
                 self._hashing.discard(path)
 
@@ -104,7 +104,8 @@ class Intake:
         except HashCancelled:
             return
         except FileChanged:
-            log.info("%s changed while it was hashed; it settles again", path)
+            log.info("changed while it was hashed; the hash is thrown away", extra={
+                "event": "hash.discarded", "path": path})
             await self.classifier.seen(path)
             return
         except FileNotFoundError:
@@ -130,13 +131,13 @@ class Intake:
             meta["discovery_errors"] = found.errors
         claimed = meta.get("legacy_sha256")
         if claimed and claimed != result.sha256:
-            log.warning("%s: the v1 database said sha256 %s, the file hashes to %s", result.sha256, claimed,
-                        result.sha256)
+            log.warning("the v1 database said sha256 %s, the file hashes to %s", claimed, result.sha256, extra={
+                "event": "file.hash_mismatch", "sha256": result.sha256, "claimed_sha256": claimed})
             meta["legacy_sha256_mismatch"] = {"claimed": claimed, "actual": result.sha256}
         return meta
 
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
-        log.warning("%s: %s", path, reason)
+        log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})
         async with self.lock:
             row = await self.store.pending(pending_id)
             if row is None or row.path != path:
@@ -162,6 +163,8 @@ class Intake:
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
             # The model's file was overwritten with other content: that model is no longer on disk.
             missing = await self.store.set_model_missing(at_path.sha256)
+            log.info("the model's file was overwritten with other content", extra={
+                "event": "model.missing", "path": path, "sha256": at_path.sha256, "new_sha256": result.sha256})
             if missing is not None:
                 self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
         meta = await self.store.pending_meta(row.id) or {}
@@ -172,6 +175,13 @@ class Intake:
                 # Whatever the row carried (tags, notes from the first version) joins the model first.
                 await self.store.enrich_model(result.sha256, meta, await self.store.pending_tag_names(row.id))
                 relinked = await self.store.relink_model(result.sha256, path, row.type, result.stat, row.id)
+                if here:
+                    log.info("same content as before: the model is kept", extra={
+                        "event": "model.unchanged", "path": path, "sha256": result.sha256, **_timing(result)})
+                else:
+                    log.info("the content of a model whose file was missing: relinked, its metadata kept", extra={
+                        "event": "model.relinked", "path": path, "old_path": known.path, "sha256": result.sha256,
+                        **_timing(result)})
                 self.bus.publish("pending.removed", id=row.id, path=path)
                 if relinked is not None and not here:
                     self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
@@ -187,6 +197,13 @@ class Intake:
         if filed is not None:
             self.bus.publish("pending.updated", id=filed.id, path=path, status=filed.status,
                              sha256=filed.sha256, blake3=filed.blake3, conflict_sha256=filed.conflict_sha256)
-            log.info("%s: %s (sha256 %s, %.1f MB/s)", path, status, result.sha256[:12],
-                     result.stat.size / 1e6 / max(result.seconds, 1e-6))
+            fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
+            if known is not None:
+                fields["conflict_sha256"] = known.sha256
+            log.info("%s (%.1f MB/s)", "same content as a model in the library" if known else "ready",
+                     result.stat.size / 1e6 / max(result.seconds, 1e-6), extra=fields)
         return filed
+
+
+def _timing(result: HashResult) -> dict[str, int]:
+    return {"duration_ms": round(result.seconds * 1000), "size": result.stat.size}

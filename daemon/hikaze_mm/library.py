@@ -8,6 +8,7 @@ request is refused.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import unicodedata
 from pathlib import Path
@@ -19,6 +20,7 @@ from .image_files import ImageFiles
 from .images import TIERS, ImageError, encode_tiers
 from .store import SORT_KEYS, ModelQuery, Store
 
+log = logging.getLogger(__name__)
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MAX_SEQ = 2**63 - 1
 MAX_TAG = 64
@@ -140,6 +142,8 @@ class Library:
         if seqs is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         await asyncio.to_thread(self.files.remove_model, sha256, seqs)
+        log.info("removed from the library at the user's asking; its files stay on disk", extra={
+            "event": "model.deleted", "sha256": sha256, "file_ignored": ignore_file})
         self.bus.publish("model.removed", sha256=sha256)
         return {"deleted": sha256, "images_removed": len(seqs), "file_ignored": ignore_file}
 
@@ -177,7 +181,11 @@ class Library:
         except ImageError as e:
             raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
         (seq,) = await self.store.reserve_image_seqs(sha256, 1)
-        await asyncio.to_thread(self.files.write_model, sha256, seq, encoded)
+        try:
+            await asyncio.to_thread(self.files.write_model, sha256, seq, encoded)
+        except OSError as e:
+            raise LibraryError(507, f"the image could not be saved: {e.strerror or e}; free some space in "
+                                    f"{self.files.root} and upload it again") from None
         if not await self.store.add_image(sha256, seq, encoded.width, encoded.height):
             await asyncio.to_thread(self.files.remove_model, sha256, [seq])
             raise LibraryError(404, f"no model with sha256 {sha256}")

@@ -100,12 +100,14 @@ class Reconciler:
             await self._compare(walk, await self.store.file_index(), progress)
             progress.phase, progress.finished_at = "done", time.time()
             self.bus.publish("scan.progress", **progress.to_wire())
-            log.info("scan: %d files in %d folders, %d new or changed, %d gone (%.2fs)", progress.files,
-                     progress.dirs, progress.new_or_changed, progress.gone, progress.finished_at - progress.started_at)
+            log.info("scan: %d files in %d folders, %d new or changed, %d gone", progress.files, progress.dirs,
+                     progress.new_or_changed, progress.gone, extra={
+                         "event": "scan.done",
+                         "duration_ms": round((progress.finished_at - progress.started_at) * 1000)})
             return progress
         except Exception:
             # Nobody awaits a walk started in the background: without this line its failure would go unseen.
-            log.exception("scan failed")
+            log.exception("scan failed", extra={"event": "scan.failed"})
             raise
         finally:
             self.last, self.progress = progress, None

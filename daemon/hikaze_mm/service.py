@@ -62,6 +62,10 @@ class Service:
         reset = await self.store.reset_in_flight()
         if reset:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
+        # Before the intake or the API can write an image, so no file being written is taken for a stray.
+        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.image_keys())
+        if strays:
+            log.info("removed %d image files a crash left without a database row", strays)
         self.settler.start()
         self.intake.start()
         for row in await self.store.pending_in_flight():

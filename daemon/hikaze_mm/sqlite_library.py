@@ -573,6 +573,12 @@ class LibrarySQL:
         return await self._one("SELECT 1 FROM pending_images WHERE pending_id = ? AND seq = ?",
                                (pending_id, seq)) is not None
 
+    async def image_keys(self) -> tuple[set[tuple[str, int]], set[tuple[int, int]]]:
+        """Every (sha256, seq) with an image row, and every (pending id, seq) with a pending image row."""
+        models = {(s, q) for s, q in await self._all("SELECT sha256, seq FROM images")}
+        pending = {(i, q) for i, q in await self._all("SELECT pending_id, seq FROM pending_images")}
+        return models, pending
+
     async def pending_images(self, pending_id: int) -> list[tuple[int, int, int]]:
         rows = await self._all("SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq",
                                (pending_id,), fresh=True)

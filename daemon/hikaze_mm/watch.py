@@ -123,7 +123,7 @@ class Watcher:
                 return w
             except OSError as e:
                 reason = f"native watching failed ({e.strerror or e}); polling every {self._poll_interval:g}s"
-                log.warning("%s: %s", path, reason)
+                log.warning(reason, extra={"event": "watch.polling", "path": path})
                 self._halt(observer)
         observer = PollingObserver(timeout=self._poll_interval)
         observer.schedule(handler, real, recursive=True, event_filter=EVENT_FILTER)

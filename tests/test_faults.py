@@ -1,0 +1,358 @@
+"""Faults the always-on daemon must survive: SIGKILL mid-upload and mid-import, a database locked by another
+process, a watched folder that vanishes or turns unreadable, an inotify watch limit too low, a full disk, a file
+rewritten while it is hashed. After each one the database passes `integrity_check`, no row is left `hashing`,
+and every image file belongs to a row and every row has its files."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from conftest import DEADLINE_S, Daemon, poll, write_model
+
+TIERS = ("high", "medium", "low")
+
+# Loaded into the daemon through PYTHONPATH (Python imports `sitecustomize` at start-up): inotify as it behaves
+# once `max_user_watches` is used up. Lowering the real sysctl would starve every other process of this user,
+# other test daemons included, so the limit is imposed on this one process instead.
+WATCH_LIMIT_SITE = '''
+import ctypes, errno, os
+from watchdog.observers import inotify_c
+
+_limit = int(os.environ["HIKAZE_TEST_INOTIFY_WATCHES"])
+_real = inotify_c.inotify_add_watch
+_added = 0
+
+
+def _limited(fd, path, mask):
+    global _added
+    if _added >= _limit:
+        ctypes.set_errno(errno.ENOSPC)
+        return -1
+    _added += 1
+    return _real(fd, path, mask)
+
+
+inotify_c.inotify_add_watch = _limited
+'''
+
+
+# -- invariants ---------------------------------------------------------------------------------------------------
+def db_rows(data_dir: Path, sql: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(data_dir / "library.sqlite3", timeout=DEADLINE_S)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def assert_consistent(data_dir: Path) -> None:
+    """What must hold after any fault, once the daemon has started again."""
+    assert db_rows(data_dir, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(data_dir, "SELECT path FROM pending_import WHERE status = 'hashing'") == []
+    images = data_dir / "images"
+    on_disk = {p.name for p in images.glob("*") if p.is_file()} if images.is_dir() else set()
+    rows = {f"{s}_{q}_{t}.webp" for s, q in db_rows(data_dir, "SELECT sha256, seq FROM images") for t in TIERS}
+    assert on_disk == rows, f"orphans: {sorted(on_disk - rows)}, missing: {sorted(rows - on_disk)}"
+    pending_dir = images / "pending"
+    pending_disk = {p.name for p in pending_dir.glob("*")} if pending_dir.is_dir() else set()
+    pending_rows = {
+        f"{i}_{q}_{t}.webp" for i, q in db_rows(data_dir, "SELECT pending_id, seq FROM pending_images") for t in TIERS
+    }
+    assert pending_disk == pending_rows, f"pending orphans: {sorted(pending_disk - pending_rows)}"
+
+
+def big_png() -> bytes:
+    """20 megapixels that compress well enough to stay under the upload limit but take a while to encode."""
+    img = Image.radial_gradient("L").resize((5000, 4000))
+    buf = io.BytesIO()
+    Image.merge("RGB", (img, img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), img)).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def small_png(colour: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def form(data: bytes) -> aiohttp.FormData:
+    f = aiohttp.FormData()
+    f.add_field("image", data, filename="upload.png", content_type="image/png")
+    return f
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+async def one_model(d: Daemon, models: Path, name: str = "base.safetensors") -> str:
+    (sha,) = await d.import_files(write_model(models / "checkpoints" / name))
+    return sha
+
+
+# -- 1. SIGKILL during an image upload ---------------------------------------------------------------------------
+async def test_sigkill_during_image_upload_leaves_no_orphan_files(daemon_factory, models: Path):
+    data = await asyncio.to_thread(big_png)
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    sha = await one_model(d, models)
+    status, _ = await d.request("POST", f"/api/models/{sha}/images", data=form(small_png((200, 30, 30))))
+    assert status == 201
+    rng = random.Random()
+    for delay in (0.0, 0.2, rng.uniform(0.3, 1.2), rng.uniform(0.8, 2.0)):
+        upload = asyncio.create_task(d.request("POST", f"/api/models/{sha}/images", data=form(data)))
+        await asyncio.sleep(delay)  # where in the upload the kill lands: the fault's timing, not a wait on a result
+        d.kill()
+        await asyncio.gather(upload, return_exceptions=True)
+        d = await daemon_factory("--models-root", str(models), data_dir=d.data_dir)
+        assert_consistent(d.data_dir)
+        assert (await d.get(f"/api/models/{sha}"))["images"][0]["seq"] == 0
+
+    # A kill between writing the tier files and committing their row leaves them with no row; the window is too
+    # short to hit by timing, so this is the state such a kill leaves, made by hand.
+    (seq,) = [n for (n,) in db_rows(d.data_dir, f"SELECT next_seq FROM image_seq WHERE sha256 = '{sha}'")]
+    d.kill()
+    images = d.data_dir / "images"
+    for tier in TIERS:
+        (images / f"{sha}_{seq}_{tier}.webp").write_bytes(b"written, never committed")
+    (images / f"{sha}_{seq + 1}_high.tmp").write_bytes(b"half a tier")
+    (images / "pending").mkdir(exist_ok=True)
+    (images / "pending" / "987654_0_high.webp").write_bytes(b"a pending image whose row is gone")
+    (images / "notes.txt").write_bytes(b"not ours to delete")
+    d = await daemon_factory("--models-root", str(models), data_dir=d.data_dir)
+    assert (images / "notes.txt").exists()
+    (images / "notes.txt").unlink()
+    assert_consistent(d.data_dir)
+    status, body = await d.request("POST", f"/api/models/{sha}/images", data=form(small_png((10, 200, 10))))
+    assert status == 201, body
+    assert (images / f"{sha}_{body['seq']}_high.webp").read_bytes()[:4] == b"RIFF", "a stray file was served"
+    assert_consistent(d.data_dir)
+
+
+# -- 2. SIGKILL during an import batch -----------------------------------------------------------------------------
+async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory, models: Path):
+    count = 300
+    paths = [write_model(models / "loras" / f"lora-{i:03d}.safetensors", size=1024) for i in range(count)]
+    d: Daemon = await daemon_factory("--models-root", str(models), settle=0.1)
+
+    async def all_ready() -> list[dict] | None:
+        rows = await d.pending(status="ready")
+        return rows if len(rows) == count else None
+
+    rows = await poll(all_ready, f"{count} ready rows", timeout=60)
+    imported_at_kill = random.randint(20, 200)
+    batch = asyncio.create_task(d.request("POST", "/api/pending/import", json={"ids": [r["id"] for r in rows]}))
+
+    async def far_enough() -> int | None:
+        (n,) = (await asyncio.to_thread(db_rows, d.data_dir, "SELECT count(*) FROM models"))[0]
+        return n if n >= imported_at_kill else None
+
+    await poll(far_enough, f"{imported_at_kill} imports")
+    d.kill()
+    await asyncio.gather(batch, return_exceptions=True)
+    assert_consistent(d.data_dir)
+    models_now = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    assert imported_at_kill <= len(models_now) < count, "the kill did not land inside the batch"
+
+    d = await daemon_factory("--models-root", str(models), settle=0.1, data_dir=d.data_dir)
+    await d.wait_idle()
+    assert_consistent(d.data_dir)
+    pending = {r["path"]: r for r in await d.pending()}
+    imported = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    assert imported == models_now, "the restart changed what was imported"
+    assert len(pending) + len(imported) == count
+    for p in map(str, paths):
+        assert (p in pending) != (p in imported), f"{p} is both or neither pending and imported"
+        if p in pending:
+            assert pending[p]["status"] == "ready"
+    searchable = {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")}
+    assert searchable == set(imported.values()), "an import is half done: model and search index disagree"
+    no_meta = db_rows(d.data_dir, "SELECT path FROM models WHERE meta_json IS NULL OR name IS NULL")
+    assert no_meta == []
+    rest = await d.call("POST", "/api/pending/import", {"ids": [pending[p]["id"] for p in pending]})
+    assert not rest["failed"] and len(rest["imported"]) == len(pending), rest
+    assert (await d.get("/api/status"))["counts"]["models"] == count
+
+
+# -- 3. the database locked by another process ---------------------------------------------------------------------
+LOCK_S = 3.0
+
+
+async def test_writes_wait_for_a_database_locked_by_another_process(daemon: Daemon, models: Path):
+    sha = await one_model(daemon, models)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        conn = sqlite3.connect(daemon.data_dir / "library.sqlite3", isolation_level=None)
+        try:
+            conn.execute("BEGIN EXCLUSIVE")
+            locked.set()
+            release.wait(LOCK_S)  # the length of the fault: another program holding the lock for seconds
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    holder = asyncio.create_task(asyncio.to_thread(hold_lock))
+    assert await asyncio.to_thread(locked.wait, DEADLINE_S)
+    started = time.monotonic()
+    patch = asyncio.create_task(daemon.request("PATCH", f"/api/models/{sha}", json={"name": "renamed under lock"}))
+    dropped = write_model(models / "vae" / "dropped-under-lock.safetensors")
+    for path in ("/api/status", "/api/models", f"/api/models/{sha}", "/api/pending"):
+        status, body = await daemon.request("GET", path)
+        assert status == 200, (path, status, body)
+    assert time.monotonic() - started < LOCK_S and not patch.done(), "the write did not wait for the lock"
+    await holder
+    status, body = await patch
+    assert status == 200, body
+    assert body["name"] == "renamed under lock"
+    assert time.monotonic() - started >= LOCK_S * 0.9
+    row = await daemon.wait_row(dropped)
+    assert row["sha256"] == hashlib.sha256(dropped.read_bytes()).hexdigest()
+    assert_consistent(daemon.data_dir)
+
+
+# -- 4. a watched folder deleted, re-created, made unreadable ------------------------------------------------------
+async def test_deleted_and_recreated_root_is_watched_again(daemon_factory, tmp_path: Path):
+    root = tmp_path / "nas-models"
+    first = write_model(root / "loras" / "first.safetensors")
+    d: Daemon = await daemon_factory("--models-root", str(root))
+    await d.wait_row(first)
+    shutil.rmtree(root)
+
+    async def root_is(exists: bool) -> dict | None:
+        st = await d.get("/api/status")
+        return st if st["roots"][0]["exists"] is exists else None
+
+    await poll(lambda: root_is(False), "the status to say the folder is gone")
+    second = write_model(root / "loras" / "second.safetensors")
+    await d.wait_row(second)
+    st = await poll(lambda: root_is(True), "the folder to be back")
+    assert {r["mode"] for r in st["roots"]} <= {"native", "polling"}, st["roots"]
+    third = write_model(root / "vae" / "third.safetensors")
+    await d.wait_row(third)
+    assert_consistent(d.data_dir)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 folder anyway, so it cannot be made unreadable")
+async def test_unreadable_root_keeps_rows_and_is_picked_up_again(daemon_factory, tmp_path: Path):
+    root = tmp_path / "locked-models"
+    first = write_model(root / "loras" / "first.safetensors")
+    d: Daemon = await daemon_factory("--models-root", str(root))
+    await d.wait_row(first)
+    os.chmod(root, 0)
+    try:
+        await d.rescan()
+        assert [r["path"] for r in await d.pending()] == [str(first)], "an unreadable folder lost its rows"
+    finally:
+        os.chmod(root, 0o755)
+    second = write_model(root / "loras" / "second.safetensors")
+    await d.rescan()
+    await d.wait_row(second)
+    assert_consistent(d.data_dir)
+
+
+# -- 5. an inotify watch limit too low for the tree -------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason=(
+    "watchdog 7 swallows the watch-limit error for every subfolder but the root, so the watcher reports native "
+    "while the subfolders past the limit are not watched at all; watch.py cannot see the failure yet"))
+async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models: Path, tmp_path: Path):
+    for i in range(20):
+        (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(WATCH_LIMIT_SITE)
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+        "HIKAZE_TEST_INOTIFY_WATCHES": "5",
+    }
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
+    roots = (await d.get("/api/status"))["roots"]
+    assert roots and all(r["mode"] == "polling" for r in roots), roots
+    assert all("inotify watch limit reached" in r["note"] for r in roots), roots
+    await d.wait_idle()
+    deep = write_model(models / "loras" / "set-17" / "nested" / "deep.safetensors")
+    row = await d.wait_row(deep)
+    assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
+
+
+# -- 6. the disk full while writing an image -------------------------------------------------------------------
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size_kib: int) -> Iterator[None]:
+    where.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or done.returncode}); needs root")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+async def test_disk_full_while_writing_an_image(daemon_factory, models: Path, tmp_path: Path):
+    data_dir = tmp_path / "data"
+    images = data_dir / "images"
+    with small_tmpfs(images, 1024):
+        d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data_dir)
+        sha = await one_model(d, models)
+        status, first = await d.request("POST", f"/api/models/{sha}/images", data=form(small_png((20, 20, 220))))
+        assert status == 201, first
+        before = {p.name: p.read_bytes() for p in images.glob("*.webp")}
+        filler = images / "filler"
+        with filler.open("wb", buffering=0) as f, contextlib.suppress(OSError):  # up to the last block
+            while True:
+                f.write(b"\0" * 4096)
+        noisy = io.BytesIO()
+        Image.effect_noise((1400, 1400), 120).convert("RGB").save(noisy, "PNG")
+        status, body = await d.request("POST", f"/api/models/{sha}/images", data=form(noisy.getvalue()))
+        assert status == 507, body
+        assert "No space left on device" in body["error"] and "Traceback" not in body["error"], body
+        filler.unlink()
+        assert {p.name: p.read_bytes() for p in images.glob("*.webp")} == before
+        assert [i["seq"] for i in (await d.get(f"/api/models/{sha}"))["images"]] == [first["seq"]]
+        assert_consistent(data_dir)
+        status, again = await d.request("POST", f"/api/models/{sha}/images", data=form(small_png((9, 99, 9))))
+        assert status == 201, again
+        assert_consistent(data_dir)
+        await d.close()
+
+
+# -- 7. a file rewritten while it is being hashed ---------------------------------------------------------------
+async def test_file_rewritten_during_its_hash_never_keeps_the_stale_hash(daemon_factory, models: Path):
+    big = models / "checkpoints" / "rewritten.safetensors"
+    with big.open("wb") as f:  # sparse: long enough to hash that the rewrite lands mid-read
+        f.truncate(768 * 1024**2)
+    d: Daemon = await daemon_factory("--models-root", str(models), settle=0.1)
+    events, task = await d.events()
+    try:
+        async def hashing() -> bool:
+            return bool(events.of("hash.progress", path=str(big)))
+
+        await poll(hashing, "the hash to be under way", timeout=60)
+        with big.open("r+b") as f:
+            f.write(hashlib.sha512(b"new content").digest() * 4096)
+        expected = await asyncio.to_thread(sha256_of, big)
+        row = await d.wait_row(big, timeout=60)
+        await d.wait_idle()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert row["sha256"] == expected
+    rows = [r for r in await d.pending() if r["path"] == str(big)]
+    assert [(r["status"], r["sha256"]) for r in rows] == [("ready", expected)]
+    filed = {e.get("sha256") for e in events.of("pending.updated", path=str(big))} - {None}
+    assert filed <= {expected}, f"a stale hash was published: {filed}"
+    assert_consistent(d.data_dir)
