@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
@@ -489,16 +490,25 @@ async def set_cover(request: web.Request) -> web.Response:
                                                                           body.get("seq")))
 
 
+async def _stored_image(
+    locate: Callable[[], Path], exists: Callable[[], Awaitable[bool]], missing: str
+) -> web.StreamResponse:
+    """One tier of a stored image: the path parts are checked first, then the row, then the file."""
+    try:
+        path = locate()
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
+    if not await exists() or not await asyncio.to_thread(path.is_file):
+        return error(404, missing)
+    return web.FileResponse(path, headers=IMAGE_HEADERS)
+
+
 async def get_image(request: web.Request) -> web.StreamResponse:
     sha256, seq, tier = request.match_info["sha256"], _seq(request.match_info["seq"]), request.match_info["tier"]
     service = request.app[SERVICE]
-    try:
-        path = service.image_files.model_file(sha256, seq, tier)
-    except ValueError as e:
-        raise BadRequest(str(e)) from None
-    if not await service.store.image_exists(sha256, seq) or not await asyncio.to_thread(path.is_file):
-        return error(404, f"no image {seq} ({tier}) for model {sha256}")
-    return web.FileResponse(path, headers=IMAGE_HEADERS)
+    return await _stored_image(lambda: service.image_files.model_file(sha256, seq, tier),
+                               lambda: service.store.image_exists(sha256, seq),
+                               f"no image {seq} ({tier}) for model {sha256}")
 
 
 async def get_cover(request: web.Request) -> web.StreamResponse:
@@ -512,13 +522,9 @@ async def get_cover(request: web.Request) -> web.StreamResponse:
 async def get_pending_image(request: web.Request) -> web.StreamResponse:
     pending_id, seq, tier = _path_id(request), _seq(request.match_info["seq"]), request.match_info["tier"]
     service = request.app[SERVICE]
-    try:
-        path = service.image_files.pending_file(pending_id, seq, tier)
-    except ValueError as e:
-        raise BadRequest(str(e)) from None
-    if not await service.store.pending_image_exists(pending_id, seq) or not await asyncio.to_thread(path.is_file):
-        return error(404, f"no image {seq} ({tier}) for pending item {pending_id}")
-    return web.FileResponse(path, headers=IMAGE_HEADERS)
+    return await _stored_image(lambda: service.image_files.pending_file(pending_id, seq, tier),
+                               lambda: service.store.pending_image_exists(pending_id, seq),
+                               f"no image {seq} ({tier}) for pending item {pending_id}")
 
 
 # -- legacy ----------------------------------------------------------------------------------------------------
