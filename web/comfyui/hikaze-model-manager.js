@@ -145,6 +145,15 @@ function parseLoraPayload(payload) {
 		loras: list.map(readEntry)
 	};
 }
+/** The list with the item at `from` moved one place earlier or later; the same list when it cannot move. */
+function moveAt(items, from, by) {
+	const to = from + by;
+	if (from < 0 || from >= items.length || to < 0 || to >= items.length) return items;
+	const next = [...items];
+	const [moved] = next.splice(from, 1);
+	if (moved !== void 0) next.splice(to, 0, moved);
+	return next;
+}
 // extension/loraRows.ts
 /**
 * What the LoRA loader node does to its list document: each row edit returns a new document, which the node writes
@@ -210,12 +219,8 @@ function toggleAll(doc) {
 	};
 }
 function moveEntry(doc, index, by) {
-	const to = index + by;
-	if (!doc.loras[index] || to < 0 || to >= doc.loras.length) return doc;
-	const loras = [...doc.loras];
-	const [moved] = loras.splice(index, 1);
-	if (moved) loras.splice(to, 0, moved);
-	return {
+	const loras = moveAt(doc.loras, index, by);
+	return loras === doc.loras ? doc : {
 		...doc,
 		loras
 	};

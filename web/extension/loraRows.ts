@@ -3,7 +3,7 @@
  * back into its `hikaze_payload` widget. The parser is the picker's own, so the node and the picker read a payload
  * the same way (aliases, rgthree rows, entries without sha256 kept).
  */
-import { parseLoraPayload, type LoraDocument, type LoraEntry } from "../src/logic/loraList";
+import { moveAt, parseLoraPayload, type LoraDocument, type LoraEntry } from "../src/logic/loraList";
 
 export type { LoraDocument, LoraEntry };
 
@@ -63,12 +63,8 @@ export function toggleAll(doc: LoraDocument): LoraDocument {
 }
 
 export function moveEntry(doc: LoraDocument, index: number, by: -1 | 1): LoraDocument {
-  const to = index + by;
-  if (!doc.loras[index] || to < 0 || to >= doc.loras.length) return doc;
-  const loras = [...doc.loras];
-  const [moved] = loras.splice(index, 1);
-  if (moved) loras.splice(to, 0, moved);
-  return { ...doc, loras };
+  const loras = moveAt(doc.loras, index, by);
+  return loras === doc.loras ? doc : { ...doc, loras };
 }
 
 export function removeEntry(doc: LoraDocument, index: number): LoraDocument {

@@ -115,14 +115,18 @@ export function removePick(items: PickItem[], key: string): PickItem[] {
   return items.filter((item) => item.key !== key);
 }
 
-export function movePick(items: PickItem[], key: string, by: -1 | 1): PickItem[] {
-  const from = items.findIndex((item) => item.key === key);
+/** The list with the item at `from` moved one place earlier or later; the same list when it cannot move. */
+export function moveAt<T>(items: T[], from: number, by: -1 | 1): T[] {
   const to = from + by;
-  if (from < 0 || to < 0 || to >= items.length) return items;
+  if (from < 0 || from >= items.length || to < 0 || to >= items.length) return items;
   const next = [...items];
   const [moved] = next.splice(from, 1);
-  if (moved) next.splice(to, 0, moved);
+  if (moved !== undefined) next.splice(to, 0, moved);
   return next;
+}
+
+export function movePick(items: PickItem[], key: string, by: -1 | 1): PickItem[] {
+  return moveAt(items, items.findIndex((item) => item.key === key), by);
 }
 
 /**
