@@ -35,20 +35,27 @@ import ctypes, errno, os
 from watchdog.observers import inotify_c
 
 _limit = int(os.environ["HIKAZE_TEST_INOTIFY_WATCHES"])
-_real = inotify_c.inotify_add_watch
-_added = 0
+_real_add, _real_rm = inotify_c.inotify_add_watch, inotify_c.inotify_rm_watch
+_watches = set()  # the kernel counts watches in use, and a removed one frees its place
 
 
-def _limited(fd, path, mask):
-    global _added
-    if _added >= _limit:
+def _limited_add(fd, path, mask):
+    if len(_watches) >= _limit:
         ctypes.set_errno(errno.ENOSPC)
         return -1
-    _added += 1
-    return _real(fd, path, mask)
+    wd = _real_add(fd, path, mask)
+    if wd >= 0:
+        _watches.add((fd, wd))
+    return wd
 
 
-inotify_c.inotify_add_watch = _limited
+def _counted_rm(fd, wd):
+    _watches.discard((fd, wd))
+    return _real_rm(fd, wd)
+
+
+inotify_c.inotify_add_watch = _limited_add
+inotify_c.inotify_rm_watch = _counted_rm
 '''
 
 
@@ -265,26 +272,48 @@ async def test_unreadable_root_keeps_rows_and_is_picked_up_again(daemon_factory,
 
 
 # -- 5. an inotify watch limit too low for the tree -------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "watchdog 7 swallows the watch-limit error for every subfolder but the root, so the watcher reports native "
-    "while the subfolders past the limit are not watched at all; watch.py cannot see the failure yet"))
-async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models: Path, tmp_path: Path):
-    for i in range(20):
-        (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
+def limited_inotify(tmp_path: Path, watches: int) -> dict[str, str]:
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(WATCH_LIMIT_SITE)
-    env = {
+    return {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
-        "HIKAZE_TEST_INOTIFY_WATCHES": "5",
+        "HIKAZE_TEST_INOTIFY_WATCHES": str(watches),
     }
+
+
+async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models: Path, tmp_path: Path):
+    for i in range(20):
+        (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
+    env = limited_inotify(tmp_path, 5)
     d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
     roots = (await d.get("/api/status"))["roots"]
-    assert roots and all(r["mode"] == "polling" for r in roots), roots
-    assert all("inotify watch limit reached" in r["note"] for r in roots), roots
+    assert roots and all(r["mode"] == "partial" for r in roots), roots
+    # models, its 3 type folders and 20 sets of 2: the root and four subfolders got the five watches
+    assert all("could not watch 39 of 44 folders" in r["note"] and "max_user_watches" in r["note"] for r in roots)
+    assert "event=watch.partial" in d.log()
     await d.wait_idle()
     deep = write_model(models / "loras" / "set-17" / "nested" / "deep.safetensors")
     row = await d.wait_row(deep)
+    assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
+    watched = write_model(models / "checkpoints" / "near-the-top.safetensors")
+    await d.wait_row(watched)
+
+
+async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_factory, models: Path,
+                                                                         tmp_path: Path):
+    env = limited_inotify(tmp_path, 6)  # models and its three type folders take four
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
+    assert {r["mode"] for r in (await d.get("/api/status"))["roots"]} == {"native"}
+    await d.wait_idle()
+    (models / "loras" / "a" / "b" / "c").mkdir(parents=True)  # a and b take the last two watches, c gets none
+    await d.rescan()
+    roots = (await d.get("/api/status"))["roots"]
+    assert {r["mode"] for r in roots} == {"partial"}, roots
+    assert all("could not watch 1 of 7 folders" in r["note"] for r in roots), roots
+    assert "escaped the inotify watches" in d.log()
+    deep = write_model(models / "loras" / "a" / "b" / "c" / "deep.safetensors")
+    row = await d.wait_row(deep)  # no walk this time: only the poller can have seen it
     assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
 
 

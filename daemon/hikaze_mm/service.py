@@ -44,7 +44,7 @@ class Service:
         self.image_files = ImageFiles(settings.data_dir / "images")
         self.intake = Intake(self.store, self.bus, self.pool, self.classifier, self.image_files)
         self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake,
-                                     self._watch_links)
+                                     self._walked)
         self.importer = Importer(self.store, self.bus, self.image_files, lock)
         self.library = Library(self.store, self.bus, self.image_files)
         if settings.auto_import == "no_conflict":
@@ -182,6 +182,20 @@ class Service:
         self._present = exists
         if rescan:
             await self._rescan_when_free()
+
+    async def _walked(self, walk: WalkResult, complete: bool) -> None:
+        await self._watch_links(walk, complete)
+        if complete:
+            await self._recheck_coverage()
+
+    async def _recheck_coverage(self) -> None:
+        """Folders made after watching started need a watch each; if the inotify limit ran out meanwhile they
+        would go unwatched without a word, so each full walk checks and re-watches a tree that has such holes."""
+        loop = asyncio.get_running_loop()
+        for top in self.roots.top_level():
+            if await asyncio.to_thread(self.watcher.needs_rewatch, top.path):
+                log.warning("folders below %s escaped the inotify watches; watching it again", top.path)
+                await asyncio.to_thread(self.watcher.watch, top.path, loop)
 
     async def _watch_links(self, walk: WalkResult, complete: bool) -> None:
         """inotify does not descend into symlinked folders (`models/loras -> /mnt/nas/loras`), so each one the

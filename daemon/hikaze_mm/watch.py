@@ -3,6 +3,8 @@
 Each folder is watched at its real path (inotify does not follow a symlinked folder) and events are mapped back
 to the path the user configured. If native watching fails (inotify limits, filesystems without events), the
 folder falls back to polling and the reason is logged and shown in the status; nothing stops watching silently.
+When only part of a tree could be watched (the watch limit ran out part-way), the folders left out are polled
+and the rest stays native: mode `partial`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from .inotify_coverage import coverage, max_user_watches
+
 log = logging.getLogger(__name__)
 
 # Opened and closed-without-write are left out: our own hashing reads would echo back as events.
@@ -48,12 +52,17 @@ class FsEvent:
 class Watch:
     path: str  # as configured
     real: str
-    mode: str  # native | polling
+    mode: str  # native | polling | partial
     observer: BaseObserver
     reason: str | None = None  # why it is polling, if it fell back
+    poller: BaseObserver | None = None  # partial: polls the folders native watching could not take
+    polled: tuple[str, ...] = ()
+
+    def observers(self) -> list[BaseObserver]:
+        return [self.observer] + ([self.poller] if self.poller is not None else [])
 
     def alive(self) -> bool:
-        return self.observer.is_alive() and all(e.is_alive() for e in self.observer.emitters)
+        return all(o.is_alive() and all(e.is_alive() for e in o.emitters) for o in self.observers())
 
 
 class _Handler(FileSystemEventHandler):
@@ -118,24 +127,59 @@ class Watcher:
             try:
                 observer.schedule(handler, real, recursive=True, event_filter=EVENT_FILTER)
                 observer.start()
-                w = Watch(path, real, "native", observer)
-                self.watches[path] = w
-                return w
             except OSError as e:
                 reason = f"native watching failed ({e.strerror or e}); polling every {self._poll_interval:g}s"
                 log.warning(reason, extra={"event": "watch.polling", "path": path})
                 self._halt(observer)
-        observer = PollingObserver(timeout=self._poll_interval)
-        observer.schedule(handler, real, recursive=True, event_filter=EVENT_FILTER)
-        observer.start()
+            else:
+                w = self._cover_the_rest(Watch(path, real, "native", observer), handler)
+                self.watches[path] = w
+                return w
+        observer = self._poller(handler, [real])
         w = Watch(path, real, "polling", observer, reason)
         self.watches[path] = w
         return w
 
+    def _poller(self, handler: _Handler, folders: list[str]) -> BaseObserver:
+        observer = PollingObserver(timeout=self._poll_interval)
+        for folder in folders:
+            observer.schedule(handler, folder, recursive=True, event_filter=EVENT_FILTER)
+        observer.start()
+        return observer
+
+    def _cover_the_rest(self, w: Watch, handler: _Handler) -> Watch:
+        """Poll whatever part of the tree inotify silently left out."""
+        cov = coverage(w.real)
+        if cov is None or not cov.unwatched:
+            return w
+        limit = max_user_watches()
+        w.reason = (
+            f"inotify could not watch {cov.unwatched} of {cov.folders} folders (the inotify watch limit "
+            f"fs.inotify.max_user_watches{f' = {limit}' if limit else ''} is reached, or they are unreadable); "
+            f"those are polled every {self._poll_interval:g}s"
+        )
+        log.warning(w.reason, extra={"event": "watch.partial", "path": w.path})
+        w.mode = "partial"
+        w.polled = tuple(cov.tops)
+        w.poller = self._poller(handler, cov.tops)
+        return w
+
+    def needs_rewatch(self, path: str) -> bool:
+        """Whether folders made since watching started escaped inotify (the limit ran out meanwhile) and are not
+        polled either (blocking: walks the tree's folders)."""
+        w = self.watches.get(path)
+        if w is None or w.mode == "polling":
+            return False
+        cov = coverage(w.real)
+        if cov is None:
+            return False
+        return any(not any(t == p or t.startswith(p + os.sep) for p in w.polled) for t in cov.tops)
+
     def unwatch(self, path: str) -> None:
         w = self.watches.pop(path, None)
         if w is not None:
-            self._halt(w.observer)
+            for observer in w.observers():
+                self._halt(observer)
 
     def stop(self) -> None:
         for path in list(self.watches):
