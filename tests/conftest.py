@@ -111,9 +111,10 @@ class Daemon:
 
     def __init__(
         self, tmp: Path, *args: str, settle: float = 0.3, data_dir: Path | None = None,
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, prefix: tuple[str, ...] = (),
     ):
         self.port = free_port()
+        self.prefix = prefix  # a command the daemon runs under, e.g. setpriv to take capabilities away
         self.data_dir = data_dir or tmp / "data"
         self.args = [
             "--data-dir", str(self.data_dir), "--port", str(self.port),
@@ -130,7 +131,7 @@ class Daemon:
         env = {**os.environ, **self.env}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "hikaze_mm", "serve", *self.args], stdout=log, stderr=log, env=env
+                [*self.prefix, sys.executable, "-m", "hikaze_mm", "serve", *self.args], stdout=log, stderr=log, env=env
             )
         self.session = self.session or aiohttp.ClientSession()
 

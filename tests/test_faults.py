@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -57,6 +58,19 @@ def _counted_rm(fd, wd):
 inotify_c.inotify_add_watch = _limited_add
 inotify_c.inotify_rm_watch = _counted_rm
 '''
+
+
+@contextlib.contextmanager
+def small_tmpfs(where: Path, size_kib: int) -> Iterator[None]:
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or done.returncode}); needs root")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 # -- invariants ---------------------------------------------------------------------------------------------------
@@ -253,22 +267,58 @@ async def test_deleted_and_recreated_root_is_watched_again(daemon_factory, tmp_p
     assert_consistent(d.data_dir)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 folder anyway, so it cannot be made unreadable")
+def without_root_powers() -> tuple[str, ...]:
+    """Root reads a chmod 000 folder anyway; without the two capabilities that let it, it is refused like anyone."""
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+
+
 async def test_unreadable_root_keeps_rows_and_is_picked_up_again(daemon_factory, tmp_path: Path):
     root = tmp_path / "locked-models"
     first = write_model(root / "loras" / "first.safetensors")
-    d: Daemon = await daemon_factory("--models-root", str(root))
+    d: Daemon = await daemon_factory("--models-root", str(root), prefix=without_root_powers())
     await d.wait_row(first)
-    os.chmod(root, 0)
+    os.chmod(root / "loras", 0)
     try:
         await d.rescan()
         assert [r["path"] for r in await d.pending()] == [str(first)], "an unreadable folder lost its rows"
+        line = r"level=WARNING event=scan.unreadable path=\S*/locked-models/loras .*Permission denied"
+        assert re.search(line, d.log()), d.log()
+        status = await d.get("/api/status")
+        assert status["roots"][0]["exists"] and status["last_scan"]["unreadable"] == 1, status
     finally:
-        os.chmod(root, 0o755)
+        os.chmod(root / "loras", 0o755)
     second = write_model(root / "loras" / "second.safetensors")
+    await d.wait_row(second)  # no walk: the folder's watch outlived the chmod
     await d.rescan()
-    await d.wait_row(second)
+    assert sorted(r["path"] for r in await d.pending()) == sorted([str(first), str(second)])
     assert_consistent(d.data_dir)
+
+
+async def test_unmounted_and_remounted_folder_is_watched_again(daemon_factory, models: Path):
+    loras = models / "loras"
+    with small_tmpfs(loras, 4096):
+        first = write_model(loras / "first.safetensors")
+        d: Daemon = await daemon_factory("--models-root", str(models))
+        [sha] = await d.import_files(first)
+    # unmounted: the folder is an empty mount point now, which proves nothing about the files on the share
+    await poll(lambda: asyncio.to_thread(lambda: "event=scan.unmounted" in d.log()), "the unmount to be noticed")
+    assert "event=watch.remounted" in d.log()
+    assert (await d.get(f"/api/models/{sha}"))["status"] == "ok"
+    with small_tmpfs(loras, 4096):
+        write_model(loras / "first.safetensors")
+        second = write_model(loras / "second.safetensors")
+        row = await d.wait_row(second)  # no scan asked for: the daemon saw the mount come back by itself
+        assert row["sha256"] == hashlib.sha256(second.read_bytes()).hexdigest()
+        third = write_model(loras / "third.safetensors")
+        await d.wait_row(third)
+        assert (await d.get(f"/api/models/{sha}"))["status"] == "ok"
+        assert "event=model.missing" not in d.log()
+        assert_consistent(d.data_dir)
+        await d.close()
 
 
 # -- 5. an inotify watch limit too low for the tree -------------------------------------------------------------
@@ -311,26 +361,13 @@ async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_
     roots = (await d.get("/api/status"))["roots"]
     assert {r["mode"] for r in roots} == {"partial"}, roots
     assert all("could not watch 1 of 7 folders" in r["note"] for r in roots), roots
-    assert "escaped the inotify watches" in d.log()
+    assert "event=watch.holes" in d.log()
     deep = write_model(models / "loras" / "a" / "b" / "c" / "deep.safetensors")
     row = await d.wait_row(deep)  # no walk this time: only the poller can have seen it
     assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
 
 
 # -- 6. the disk full while writing an image -------------------------------------------------------------------
-@contextlib.contextmanager
-def small_tmpfs(where: Path, size_kib: int) -> Iterator[None]:
-    where.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(where)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() or done.returncode}); needs root")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 async def test_disk_full_while_writing_an_image(daemon_factory, models: Path, tmp_path: Path):
     data_dir = tmp_path / "data"
     images = data_dir / "images"

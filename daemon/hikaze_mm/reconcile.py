@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from .store import FileIndex, Store
 from .walk import FileStat, WalkResult, walk_roots
 
 log = logging.getLogger(__name__)
+UNREADABLE_LINES = 20
 PROGRESS_EVERY_S = 0.5
 BATCH = 500  # new files per transaction
 IDLE_BUT_UNFINISHED = ("settling", "hashing", "error")  # rows a walk hands back to the pipeline
@@ -38,6 +40,7 @@ class ScanProgress:
     files: int = 0
     new_or_changed: int = 0
     gone: int = 0
+    unreadable: int = 0  # folders the walk could not list; nothing below them is judged gone
     finished_at: float | None = None
 
     def to_wire(self) -> dict[str, Any]:
@@ -96,12 +99,14 @@ class Reconciler:
             if self.on_walked is not None:
                 await self.on_walked(walk, only is None)
             progress.dirs, progress.files, progress.phase = walk.dirs, len(walk.files), "comparing"
+            progress.unreadable = len(walk.unreadable_dirs)
+            _log_unreadable(walk.unreadable_dirs)
             self.bus.publish("scan.progress", **progress.to_wire())
             await self._compare(walk, await self.store.file_index(), progress)
             progress.phase, progress.finished_at = "done", time.time()
             self.bus.publish("scan.progress", **progress.to_wire())
-            log.info("scan: %d files in %d folders, %d new or changed, %d gone", progress.files, progress.dirs,
-                     progress.new_or_changed, progress.gone, extra={
+            log.info("scan: %d files in %d folders, %d new or changed, %d gone, %d folders unreadable",
+                     progress.files, progress.dirs, progress.new_or_changed, progress.gone, progress.unreadable, extra={
                          "event": "scan.done",
                          "duration_ms": round((progress.finished_at - progress.started_at) * 1000)})
             return progress
@@ -166,14 +171,61 @@ class Reconciler:
 
         # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
         # absence proves nothing.
-        unsure = walk.unreadable_dirs + walk.missing_roots
-        absent = [p for p in pending if p not in files] + [p for p in models_ok if p not in files]
-        for path in sorted(set(absent)):
-            if not any(within(path, r) for r in walk.walked_roots):
-                continue
-            if any(within(path, d) for d in unsure):
-                continue
-            if self.roots.type_of(path) is None:
+        unsure = [*walk.unreadable_dirs, *walk.missing_roots]
+        recorded = {p: row[0] for p, row in pending.items() if p not in files}
+        recorded.update((p, row[1]) for p, row in models_ok.items() if p not in files)
+        absent = [
+            p for p in sorted(recorded)
+            if any(within(p, r) for r in walk.walked_roots) and not any(within(p, d) for d in unsure)
+            and self.roots.type_of(p) is not None
+        ]
+        unmounted = await asyncio.to_thread(_unmounted, absent, recorded)
+        for path in absent:
+            if path in unmounted:
                 continue
             progress.gone += 1
             await self.classifier.gone(path)
+
+
+def _unmounted(paths: list[str], recorded: dict[str, tuple[Any, ...]]) -> set[str]:
+    """The absent files whose filesystem is no longer mounted where they were: the folder left in their place
+    sits on another device than the one they were recorded on. A share unmounted from below a models folder
+    looks like that; its files are not gone, only out of reach until it is mounted again."""
+    devices: dict[str, int | None] = {}
+    out: set[str] = set()
+    folders: set[str] = set()
+    for path in paths:
+        device = recorded[path][3]
+        folder = os.path.dirname(path)
+        if folder not in devices:
+            devices[folder] = _nearest_device(folder)
+        if device and devices[folder] is not None and devices[folder] != device:
+            out.add(path)
+            folders.add(folder)
+    for folder in sorted(folders)[:UNREADABLE_LINES]:
+        log.warning("the files recorded below this folder were on another filesystem, which is not mounted here "
+                    "now; they keep their rows until it is back", extra={"event": "scan.unmounted", "path": folder})
+    return out
+
+
+def _nearest_device(folder: str) -> int | None:
+    while True:
+        try:
+            return os.stat(folder).st_dev
+        except FileNotFoundError:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+        except OSError:
+            return None
+
+
+def _log_unreadable(folders: dict[str, str]) -> None:
+    """One line per folder the walk could not list, up to a point: a share gone read-protected can hold thousands."""
+    for folder, why in list(folders.items())[:UNREADABLE_LINES]:
+        log.warning("cannot list the folder (%s); the files below it keep their rows until it can be read", why,
+                    extra={"event": "scan.unreadable", "path": folder})
+    if len(folders) > UNREADABLE_LINES:
+        log.warning("%d more folders cannot be listed", len(folders) - UNREADABLE_LINES,
+                    extra={"event": "scan.unreadable"})

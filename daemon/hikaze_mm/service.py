@@ -180,22 +180,28 @@ class Service:
             await asyncio.to_thread(self.watcher.watch, top.path, loop)
             rescan = rescan or not initial
         self._present = exists
+        if not initial and self.watcher.mode != "off" and self.watcher.mounts_changed():
+            rescan = await self._rewatch_holes("the mount table changed", "watch.remounted") or rescan
         if rescan:
             await self._rescan_when_free()
 
     async def _walked(self, walk: WalkResult, complete: bool) -> None:
         await self._watch_links(walk, complete)
         if complete:
-            await self._recheck_coverage()
+            # Folders made after watching started need a watch each; if the inotify limit ran out meanwhile
+            # they would go unwatched without a word.
+            await self._rewatch_holes("folders escaped the inotify watches", "watch.holes")
 
-    async def _recheck_coverage(self) -> None:
-        """Folders made after watching started need a watch each; if the inotify limit ran out meanwhile they
-        would go unwatched without a word, so each full walk checks and re-watches a tree that has such holes."""
+    async def _rewatch_holes(self, why: str, event: str) -> bool:
+        """Watch again every tree with folders that neither inotify nor a poller watches; whether any had."""
         loop = asyncio.get_running_loop()
+        found = False
         for top in self.roots.top_level():
             if await asyncio.to_thread(self.watcher.needs_rewatch, top.path):
-                log.warning("folders below %s escaped the inotify watches; watching it again", top.path)
+                found = True
+                log.warning("%s; watching the folder again", why, extra={"event": event, "path": top.path})
                 await asyncio.to_thread(self.watcher.watch, top.path, loop)
+        return found
 
     async def _watch_links(self, walk: WalkResult, complete: bool) -> None:
         """inotify does not descend into symlinked folders (`models/loras -> /mnt/nas/loras`), so each one the

@@ -46,7 +46,7 @@ class WalkResult:
     files: dict[str, tuple[Any, str]] = field(default_factory=dict)  # path -> (fingerprint tuple, type)
     walked_roots: list[str] = field(default_factory=list)  # roots that exist and were walked
     missing_roots: list[str] = field(default_factory=list)  # absent, or empty like an unmounted share
-    unreadable_dirs: list[str] = field(default_factory=list)  # known files below these are not judged gone
+    unreadable_dirs: dict[str, str] = field(default_factory=dict)  # folder -> why; files below are not judged gone
     linked_dirs: dict[str, str] = field(default_factory=dict)  # symlinked folder (as seen) -> its real path
     dirs: int = 0
 
@@ -80,8 +80,8 @@ def walk_roots(
             try:
                 with os.scandir(folder) as it:
                     entries = list(it)
-            except OSError:
-                result.unreadable_dirs.append(folder)
+            except OSError as e:
+                result.unreadable_dirs[folder] = e.strerror or str(e)
                 continue
             if not entries and folder in by_path:
                 result.missing_roots.append(folder)

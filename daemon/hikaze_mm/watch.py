@@ -112,6 +112,7 @@ class Watcher:
         self._poll_interval = poll_interval
         self._native_factory = native_factory or Observer
         self.watches: dict[str, Watch] = {}
+        self._mounts = _mount_table()
 
     def watch(self, path: str, loop: asyncio.AbstractEventLoop) -> Watch | None:
         """Start watching a folder and everything below it (blocking: inotify adds a watch per subfolder).
@@ -175,6 +176,14 @@ class Watcher:
             return False
         return any(not any(t == p or t.startswith(p + os.sep) for p in w.polled) for t in cov.tops)
 
+    def mounts_changed(self) -> bool:
+        """Whether something was mounted or unmounted since the last call. A share mounted over a watched folder
+        (or unmounted from it) swaps the folder's inode for one inotify is not watching, so the trees need a
+        check; the mount table is small enough to read every few seconds."""
+        mounts = _mount_table()
+        changed, self._mounts = mounts != self._mounts, mounts
+        return changed
+
     def unwatch(self, path: str) -> None:
         w = self.watches.pop(path, None)
         if w is not None:
@@ -190,3 +199,11 @@ class Watcher:
         observer.stop()
         if observer.is_alive():
             observer.join(timeout=5)
+
+
+def _mount_table() -> bytes | None:
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            return f.read()
+    except OSError:
+        return None

@@ -177,6 +177,7 @@ export interface ScanProgress {
   files: number;
   new_or_changed: number;
   gone: number;
+  unreadable: number;
   finished_at: number | null;
 }
 

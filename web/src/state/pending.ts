@@ -211,6 +211,7 @@ export async function startScan(): Promise<"started" | "running"> {
     files: 0,
     new_or_changed: 0,
     gone: 0,
+    unreadable: 0,
     finished_at: null,
   };
   try {
