@@ -27,26 +27,12 @@ class Classifier:
         self.roots = roots
         self.settler = settler
         self.lock = lock
-        self._unstorable: set[str] = set()  # named once in the log, not at every walk
-
-    def _storable(self, path: str) -> bool:
-        """Whether the database can hold this path. A name that is not valid UTF-8 (bytes from another system's
-        encoding) cannot be stored as text; it is left out with a warning instead of failing the files beside it."""
-        try:
-            path.encode("utf-8")
-        except UnicodeEncodeError:
-            if path not in self._unstorable:
-                self._unstorable.add(path)
-                log.warning("left out: its name is not valid UTF-8, which the database cannot hold; rename it",
-                            extra={"event": "file.skipped", "path": path})
-            return False
-        return True
 
     # -- reports from the watcher and the walks ---------------------------------------------------------------
     async def seen(self, path: str, st: FileStat | None = None) -> None:
         """The file at `path` exists and may be new, changed, moved here, or unchanged."""
         type_ = self.roots.type_of(path)
-        if type_ is None or not self._storable(path):
+        if type_ is None:
             return
         if st is None:
             st = await asyncio.to_thread(stat_file, path)
@@ -91,7 +77,6 @@ class Classifier:
 
     async def seen_new(self, files: list[tuple[str, str, FileStat]]) -> None:
         """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
-        files = [f for f in files if self._storable(f[0])]
         async with self.lock:
             for row in await self.store.add_pending_many(files):
                 _log_new(row.path, row.type, row.stat, "found by a walk; it settles, then is hashed")

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from .db_text import from_db
 from .migrations import SCHEMA_VERSION
 from .store import SchemaTooNew
 
@@ -25,6 +26,7 @@ def read_only(path: Path, *, tidy: bool = False) -> Iterator[sqlite3.Connection]
     ask for that: a daemon that opened the file meanwhile would be using them."""
     before = {s for s in SIDE_FILES if os.path.exists(f"{path}{s}")}
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    conn.text_factory = from_db
     try:
         yield conn
     finally:

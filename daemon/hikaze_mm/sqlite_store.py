@@ -18,6 +18,7 @@ import aiosqlite
 
 from .backup import backup_before_migration
 from .db_check import inspect_database
+from .db_text import from_db
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .sqlite_library import MODEL_COLUMNS, PENDING_COLUMNS, LibrarySQL, first_row
 from .store import FileIndex, HashFiling, ModelRow, PendingRow
@@ -40,6 +41,7 @@ def _name(path: str) -> str:
 
 async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     db = await aiosqlite.connect(path, isolation_level=None, timeout=30)
+    db.text_factory = from_db
     await db.execute("PRAGMA busy_timeout = 30000")
     await db.execute("PRAGMA foreign_keys = ON")
     if read_only:
