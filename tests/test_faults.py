@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import DEADLINE_S, Daemon, poll, write_model
+from conftest import DEADLINE_S, Daemon, free_port, poll, run_cli, write_model
 
 TIERS = ("high", "medium", "low")
 
@@ -322,14 +322,16 @@ async def test_unmounted_and_remounted_folder_is_watched_again(daemon_factory, m
 
 
 # -- 5. an inotify watch limit too low for the tree -------------------------------------------------------------
-def limited_inotify(tmp_path: Path, watches: int) -> dict[str, str]:
+def with_site(tmp_path: Path, code: str) -> dict[str, str]:
+    """The environment that makes a daemon run `code` as its sitecustomize before anything else."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(WATCH_LIMIT_SITE)
-    return {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
-        "HIKAZE_TEST_INOTIFY_WATCHES": str(watches),
-    }
+    (site / "sitecustomize.py").write_text(code)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+
+
+def limited_inotify(tmp_path: Path, watches: int) -> dict[str, str]:
+    return {**with_site(tmp_path, WATCH_LIMIT_SITE), "HIKAZE_TEST_INOTIFY_WATCHES": str(watches)}
 
 
 async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models: Path, tmp_path: Path):
@@ -422,3 +424,29 @@ async def test_file_rewritten_during_its_hash_never_keeps_the_stale_hash(daemon_
     filed = {e.get("sha256") for e in events.of("pending.updated", path=str(big))} - {None}
     assert filed <= {expected}, f"a stale hash was published: {filed}"
     assert_consistent(d.data_dir)
+
+
+# -- 8. a task the daemon cannot work without ends -----------------------------------------------------------------
+BROKEN_SETTLER_SITE = """
+from hikaze_mm import settle
+
+
+async def _broken(self):
+    raise RuntimeError("injected: the settler broke")
+
+
+settle.Settler._run = _broken
+"""
+
+
+def test_a_broken_essential_task_stops_the_daemon_with_an_error(tmp_path: Path, models: Path):
+    """Answering while no longer settling or hashing would hide the fault; exiting non-zero lets systemd's
+    Restart=on-failure (or whoever started it) start a fresh daemon."""
+    data_dir = tmp_path / "data"
+    done = run_cli("serve", "--data-dir", str(data_dir), "--models-root", str(models), "--port", str(free_port()),
+                   env=with_site(tmp_path, BROKEN_SETTLER_SITE))
+    assert done.returncode == 1, done.stderr
+    assert re.search(r"level=CRITICAL event=daemon.failed msg=\"the settler task failed: "
+                     r"RuntimeError\('injected: the settler broke'\); stopping", done.stderr), done.stderr
+    assert "event=daemon.stopped" in done.stderr
+    assert_consistent(data_dir)

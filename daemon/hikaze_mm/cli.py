@@ -104,6 +104,8 @@ async def _serve(settings: Settings) -> int:
 
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
     service = Service(settings)
+    stop = asyncio.Event()
+    service.on_failure = stop.set
     await service.start()
     # The picker's URL carries the node's whole LoRA list; aiohttp's default 8 KiB request line fits about 25.
     runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
@@ -111,7 +113,6 @@ async def _serve(settings: Settings) -> int:
     await web.SockSite(runner, sock).start()
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
              settings.db_path, extra={"event": "daemon.serving"})
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -126,7 +127,7 @@ async def _serve(settings: Settings) -> int:
         await service.stop()
         await notifier.close()
         log.info("stopped", extra={"event": "daemon.stopped"})
-    return 0
+    return 0 if service.failure is None else 1
 
 
 def _bind(settings: Settings) -> socket.socket:

@@ -53,8 +53,9 @@ class Intake:
         """Queued or being hashed right now."""
         return path in self._queued or path in self._hashing
 
-    def start(self) -> None:
+    def start(self) -> list[asyncio.Task[None]]:
         self._tasks = [asyncio.create_task(self._worker(), name=f"hash-{i}") for i in range(self.pool.workers)]
+        return self._tasks
 
     async def stop(self) -> None:
         for t in self._tasks:

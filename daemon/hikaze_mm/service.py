@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from . import __version__
@@ -55,6 +56,8 @@ class Service:
         self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
         self._tasks: list[asyncio.Task[Any]] = []
         self._event_tasks: set[asyncio.Task[None]] = set()
+        self.failure: str | None = None  # why a task the daemon cannot work without ended
+        self.on_failure: Callable[[], None] | None = None
 
     # -- life cycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -66,8 +69,7 @@ class Service:
         strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.image_keys())
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
-        self.settler.start()
-        self.intake.start()
+        essential = [self.settler.start(), *self.intake.start()]
         for row in await self.store.pending_in_flight():
             await self.classifier.requeue(row)
         await self._check_roots(initial=True)
@@ -76,6 +78,8 @@ class Service:
         self._tasks.append(asyncio.create_task(self._clean_pending_images(), name="pending-images"))
         if self.settings.rescan_interval > 0:
             self._tasks.append(asyncio.create_task(self._rescan_every(self.settings.rescan_interval), name="rescan"))
+        for task in essential + self._tasks:
+            task.add_done_callback(self._essential_done)
 
     async def stop(self) -> None:
         """Stop watching, abandon running hashes, leave no row `hashing`, close the database."""
@@ -94,6 +98,20 @@ class Service:
             await self.store.reset_in_flight()
         self.bus.close()
         await self.store.close()
+
+    def _essential_done(self, task: asyncio.Task[Any]) -> None:
+        """Each of these runs as long as the daemon does (they end by being cancelled, or when the event bus
+        closes at shutdown). One that fails (a bug, a failing disk) would leave a daemon that answers but no
+        longer settles, hashes or watches: better to stop with an error and let the service manager start a
+        fresh one (`Restart=on-failure`)."""
+        if task.cancelled() or task.exception() is None or self.failure is not None:
+            return
+        error = task.exception()
+        self.failure = f"the {task.get_name()} task failed: {error!r}"
+        log.critical("%s; stopping so that a fresh daemon can be started", self.failure, exc_info=error,
+                     extra={"event": "daemon.failed"})
+        if self.on_failure is not None:
+            self.on_failure()
 
     async def drain(self) -> None:
         """Wait until the running walk is done and nothing is left to settle or hash (for `hikaze-mm scan`)."""
@@ -138,8 +156,13 @@ class Service:
         """A pending row's image files go with the row, however it went (ids are never reused)."""
         with self.bus.subscribe() as sub:
             while (event := await sub.get()) is not None:
-                if event.type == "pending.removed":
+                if event.type != "pending.removed":
+                    continue
+                try:
                     await asyncio.to_thread(self.image_files.remove_pending, event.data["id"])
+                except OSError as e:  # left behind: the start-up sweep takes image files no row owns
+                    log.warning("could not remove the images of pending row %s: %s", event.data["id"],
+                                e.strerror or e, extra={"event": "images.stray"})
 
     async def _auto_import(self, pending_id: int) -> None:
         report = await self.importer.import_ids([pending_id], None, False)

@@ -57,8 +57,9 @@ class Settler:
     def __contains__(self, path: str) -> bool:
         return path in self._entries
 
-    def start(self) -> None:
+    def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self._run(), name="settler")
+        return self._task
 
     async def stop(self) -> None:
         if self._task is not None:
