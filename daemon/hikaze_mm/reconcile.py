@@ -154,26 +154,15 @@ class Reconciler:
         self.bus.publish("scan.progress", **progress.to_wire())
 
     async def _compare(self, walk: WalkResult, index: FileIndex, progress: ScanProgress) -> None:
-        pending, models_ok, files = index.pending, index.models_ok, walk.files
-        changed: list[tuple[str, str, FileStat]] = []
-        for path, (st, type_) in files.items():
-            row = pending.get(path)
-            if row is not None:
-                if row[0] == st and row[1] not in IDLE_BUT_UNFINISHED:
-                    continue
-            else:
-                model = models_ok.get(path)
-                if model is not None and model[1] == st:
-                    continue
-            changed.append((path, type_, FileStat(*st)))
+        # A quarter of a second of pure Python at 200,000 files: in a thread, the API keeps answering meanwhile
+        # (the index is the store's copy and the walk's result is ours alone, so nothing changes under it).
+        changed, recorded = await asyncio.to_thread(_differences, walk, index)
         if changed:
-            await self._take_in(changed, index, files, progress)
+            await self._take_in(changed, index, walk.files, progress)
 
         # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
         # absence proves nothing.
         unsure = [*walk.unreadable_dirs, *walk.missing_roots]
-        recorded = {p: row[0] for p, row in pending.items() if p not in files}
-        recorded.update((p, row[1]) for p, row in models_ok.items() if p not in files)
         absent = [
             p for p in sorted(recorded)
             if any(within(p, r) for r in walk.walked_roots) and not any(within(p, d) for d in unsure)
@@ -185,6 +174,27 @@ class Reconciler:
                 continue
             progress.gone += 1
             await self.classifier.gone(path)
+
+
+def _differences(
+    walk: WalkResult, index: FileIndex
+) -> tuple[list[tuple[str, str, FileStat]], dict[str, tuple[Any, ...]]]:
+    """The files that are new or changed, and the recorded fingerprints of the known files the walk did not see."""
+    pending, models_ok, files = index.pending, index.models_ok, walk.files
+    changed: list[tuple[str, str, FileStat]] = []
+    for path, (st, type_) in files.items():
+        row = pending.get(path)
+        if row is not None:
+            if row[0] == st and row[1] not in IDLE_BUT_UNFINISHED:
+                continue
+        else:
+            model = models_ok.get(path)
+            if model is not None and model[1] == st:
+                continue
+        changed.append((path, type_, FileStat(*st)))
+    recorded = {p: row[0] for p, row in pending.items() if p not in files}
+    recorded.update((p, row[1]) for p, row in models_ok.items() if p not in files)
+    return changed, recorded
 
 
 def _unmounted(paths: list[str], recorded: dict[str, tuple[Any, ...]]) -> set[str]:
