@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,10 @@ REINDEX_SELECT = (
     "FROM models m JOIN search_ids s ON s.sha256 = m.sha256"
 )
 
+# For a library whose files exist (big_library.py): given a model's index, type, base model and file name, writes
+# its file and returns the path and the real (size, mtime_ns, inode, device).
+Place = Callable[[int, str, str, str], tuple[str, tuple[int, int, int, int]]]
+
 
 @dataclass
 class Library:
@@ -125,8 +130,10 @@ def model_name(rng: random.Random, type_: str) -> str:
     return rng.choice(("easynegative", "badhandv4", "ng_deepnegative_v1_75t", camel, camel + "_neg"))
 
 
-def generate(db: Path, count: int, seed: int, queries: tuple[str, ...]) -> Library:
-    """Models, tags, images and the search index of a library of `count` models, in one transaction."""
+def generate(db: Path, count: int, seed: int, queries: tuple[str, ...], place: Place | None = None,
+             more: Callable[[sqlite3.Connection], None] | None = None) -> Library:
+    """Models, tags, images and the search index of a library of `count` models, in one transaction. With `place`,
+    each model's file is real and every model `ok`; `more` adds rows of its own inside the same transaction."""
     started = time.perf_counter()
     asyncio.run(create_schema(db))
     rng = random.Random(seed)
@@ -175,8 +182,13 @@ def generate(db: Path, count: int, seed: int, queries: tuple[str, ...]) -> Libra
         meta = json.dumps(meta_fields)
         status = "missing" if rng.random() < 0.01 else "ok"
         created = now - rng.uniform(0, 2 * 365 * 86400)
-        models.append((sha, sha[::-1], path, name, type_, rng.randint(smallest, largest), int(created * 1e9),
-                       1_000_000 + i, 2049, status, created, created + rng.uniform(0, 86400), meta, int(nsfw), base))
+        size, mtime_ns, inode, device = rng.randint(smallest, largest), int(created * 1e9), 1_000_000 + i, 2049
+        if place is not None:
+            # Drawn all the same, so the rest of the library is the one the seed gives without files.
+            path, (size, mtime_ns, inode, device) = place(i, type_, base, f"{name}.{ext}")
+            status = "ok"
+        models.append((sha, sha[::-1], path, name, type_, size, mtime_ns, inode, device, status, created,
+                       created + rng.uniform(0, 86400), meta, int(nsfw), base))
         tag_ids = rng.sample(range(1, len(TAGS) + 1), rng.randint(0, 5))
         model_tags.extend((sha, t) for t in tag_ids)
         shown = rng.choice((0, 0, 1, 1, 2, 3))
@@ -223,6 +235,8 @@ def generate(db: Path, count: int, seed: int, queries: tuple[str, ...]) -> Libra
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             fts,
         )
+        if more is not None:
+            more(conn)
         conn.execute("COMMIT")
     finally:
         conn.close()
