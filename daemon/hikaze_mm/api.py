@@ -7,10 +7,12 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -36,6 +38,11 @@ SESSION_COOKIE = "hikaze_mm_token"
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range
 MAX_BATCH = 10_000
+# Each tag and each word of a search is one more condition of its SQL, and SQLite refuses an expression more than
+# 1000 deep: the limits keep far below that (a model carries at most 200 tags anyway).
+MAX_FILTER_TAGS = 200
+MAX_WORDS = 100
+MAX_DEPTH = 32  # levels of objects and lists in a JSON body; the API's own need at most three
 # An image's name never points at other pixels (numbers are not reused), so it may be cached for good.
 IMAGE_HEADERS = {
     "Cache-Control": "public, max-age=31536000, immutable",
@@ -56,15 +63,15 @@ class BadRequest(Exception):
 
 def _int_param(request: web.Request, name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.query.get(name)
-    if raw is None:
+    if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"`{name}` must be a whole number, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise BadRequest(f"`{name}` must be between {minimum} and {maximum}, got {value}")
-    return value
+    # ASCII digits only: int() also takes "٣", "1_000" and " 5", and gives up on more than 4300 digits.
+    digits = raw.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()):
+        raise BadRequest(f"`{name}` must be a whole number, got {raw[:80]!r}")
+    if len(digits) > len(str(maximum)) or not minimum <= int(raw) <= maximum:
+        raise BadRequest(f"`{name}` must be between {minimum} and {maximum}, got {raw[:80]}")
+    return int(raw)
 
 
 def _choice_param(request: web.Request, name: str, choices: tuple[str, ...] | None) -> str | None:
@@ -106,25 +113,31 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
         raise BadRequest("the body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
-    if not _valid_text(body):
-        raise BadRequest("the body holds a string that is not valid Unicode (a lone surrogate escape)")
+    _check_values(body)
     return body
 
 
-def _valid_text(value: Any) -> bool:
-    """JSON may escape half a surrogate pair, which no database or file name can hold."""
-    if isinstance(value, str):
-        return not any("\ud800" <= c <= "\udfff" for c in value)
-    if isinstance(value, dict):
-        return all(_valid_text(k) and _valid_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_valid_text(v) for v in value)
-    return True
+def _check_values(body: dict[str, Any]) -> None:
+    """No body the API takes nests deeper than a few levels, and a deeper one would take the recursion limit of
+    whatever walks it next; JSON may also escape half a surrogate pair, which no database or file name can hold.
+    Walked with a stack of its own, since json.loads may return more levels than Python can recurse."""
+    todo: list[tuple[Any, int]] = [(body, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if isinstance(value, str):
+            if any("\ud800" <= c <= "\udfff" for c in value):
+                raise BadRequest("the body holds a string that is not valid Unicode (a lone surrogate escape)")
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise BadRequest(f"the body nests objects and lists more than {MAX_DEPTH} levels deep")
+            items = [x for pair in value.items() for x in pair] if isinstance(value, dict) else value
+            todo.extend((v, depth + 1) for v in items)
 
 
 def _whole(raw: str, what: str, minimum: int = 0) -> int:
     """A path segment that must be a whole number (ASCII digits only: `²` is a digit to str.isdigit)."""
-    if not (raw.isascii() and raw.isdigit()) or not minimum <= int(raw) <= MAX_ID:
+    # The length goes first: int() refuses strings of more than 4300 digits with a ValueError.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ID)) or not minimum <= int(raw) <= MAX_ID:
         raise BadRequest(f"{what} is a whole number of at least {minimum}, got {raw[:80]!r}")
     return int(raw)
 
@@ -272,6 +285,10 @@ async def start_scan(request: web.Request) -> web.Response:
         wanted = body["roots"]
         if not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted) or not wanted:
             raise BadRequest("`roots` must be a non-empty list of folder paths from GET /api/status")
+        # `within` compares strings: "<root>/../elsewhere" would pass for a folder in the root unless normalised.
+        wanted = [os.path.normpath(p) for p in wanted]
+        if not all(os.path.isabs(p) for p in wanted):
+            raise BadRequest("`roots` must hold absolute folder paths, as GET /api/status lists them")
         tops = service.roots.top_level()
         only = [r for r in tops if any(within(r.path, p) or within(p, r.path) for p in wanted)]
         strays = [p for p in wanted if not any(within(p, r.path) for r in service.roots)]
@@ -292,18 +309,23 @@ async def events(request: web.Request) -> web.StreamResponse:
         "X-Accel-Buffering": "no",
     })
     with bus.subscribe() as sub:
-        await response.prepare(request)
-        await response.write(b": connected\n\n")
-        while True:
-            try:
-                event = await asyncio.wait_for(sub.get(), SSE_KEEPALIVE_S)
-            except asyncio.TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            if event is None:
-                break
-            payload = json.dumps({"type": event.type, **event.data})
-            await response.write(f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode())
+        try:
+            await response.prepare(request)
+            await response.write(b": connected\n\n")
+            while True:
+                try:
+                    event = await asyncio.wait_for(sub.get(), SSE_KEEPALIVE_S)
+                except asyncio.TimeoutError:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                if event is None:
+                    break
+                payload = json.dumps({"type": event.type, **event.data})
+                await response.write(f"id: {event.id}\nevent: {event.type}\ndata: {payload}\n\n".encode())
+        except ConnectionResetError:
+            # The client went away: the usual end of a stream, found out at the next write. An error answer
+            # could not reach anyone.
+            log.debug("event stream closed by the client")
     return response
 
 
@@ -351,14 +373,24 @@ async def retry_pending(request: web.Request) -> web.Response:
 
 # -- library ---------------------------------------------------------------------------------------------------
 def _names(request: web.Request, name: str) -> list[str]:
-    return [t.strip() for raw in request.query.getall(name, []) for t in raw.split(",") if t.strip()]
+    names = [t.strip() for raw in request.query.getall(name, []) for t in raw.split(",") if t.strip()]
+    if len(names) > MAX_FILTER_TAGS:
+        raise BadRequest(f"`{name}` names {len(names)} tags; at most {MAX_FILTER_TAGS}")
+    return names
+
+
+def _words(request: web.Request) -> str | None:
+    q = request.query.get("q") or None
+    if q is not None and len(q.split()) > MAX_WORDS:
+        raise BadRequest(f"`q` has {len(q.split())} words; at most {MAX_WORDS}")
+    return q
 
 
 def _model_filters(request: web.Request) -> dict[str, Any]:
     """The filters GET /api/models and GET /api/facets share."""
     return {
         "type": _choice_param(request, "type", None),
-        "q": request.query.get("q") or None,
+        "q": _words(request),
         "tags": _names(request, "tags"),
         "exclude_tags": _names(request, "exclude_tags"),
         "base_model": _choice_param(request, "base_model", None),
@@ -389,8 +421,24 @@ async def get_model_path(request: web.Request) -> web.Response:
     return web.json_response(await request.app[SERVICE].library.model_path(request.match_info["sha256"]))
 
 
+def _check_links(body: dict[str, Any]) -> None:
+    """The metadata's check of each link (meta.validate) parses it with urlparse, which raises a bare ValueError,
+    not the MetaError that check answers with, on a malformed bracketed host ("http://[x"): such a link is refused
+    here first."""
+    meta = body.get("meta_json")
+    links = meta.get("community_links") if isinstance(meta, dict) else None
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, str):
+            try:
+                urlsplit(link.strip())
+            except ValueError:
+                raise BadRequest(f"`meta_json.community_links` holds {link[:200]!r}, which is not an http(s) URL"
+                                 ) from None
+
+
 async def patch_model(request: web.Request) -> web.Response:
     body = await _json_body(request)
+    _check_links(body)
     return web.json_response(await request.app[SERVICE].library.patch(request.match_info["sha256"], body))
 
 
