@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -421,24 +420,8 @@ async def get_model_path(request: web.Request) -> web.Response:
     return web.json_response(await request.app[SERVICE].library.model_path(request.match_info["sha256"]))
 
 
-def _check_links(body: dict[str, Any]) -> None:
-    """The metadata's check of each link (meta.validate) parses it with urlparse, which raises a bare ValueError,
-    not the MetaError that check answers with, on a malformed bracketed host ("http://[x"): such a link is refused
-    here first."""
-    meta = body.get("meta_json")
-    links = meta.get("community_links") if isinstance(meta, dict) else None
-    for link in links if isinstance(links, list) else []:
-        if isinstance(link, str):
-            try:
-                urlsplit(link.strip())
-            except ValueError:
-                raise BadRequest(f"`meta_json.community_links` holds {link[:200]!r}, which is not an http(s) URL"
-                                 ) from None
-
-
 async def patch_model(request: web.Request) -> web.Response:
     body = await _json_body(request)
-    _check_links(body)
     return web.json_response(await request.app[SERVICE].library.patch(request.match_info["sha256"], body))
 
 

@@ -43,9 +43,12 @@ def _strings(key: str, value: Any) -> list[str]:
 def _links(value: Any) -> list[str]:
     links = _strings("community_links", value)
     for link in links:
-        parsed = urlparse(link)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise MetaError(f"`meta_json.community_links` holds {link!r}, which is not an http(s) URL")
+        try:
+            parsed = urlparse(link)
+        except ValueError:  # a malformed bracketed host, "http://[x"
+            parsed = None
+        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise MetaError(f"`meta_json.community_links` holds {link[:200]!r}, which is not an http(s) URL")
     return links
 
 
