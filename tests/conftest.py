@@ -83,6 +83,16 @@ async def poll(check: Callable[[], Awaitable[T | None]], what: str, timeout: flo
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last answer: {last!r}")
 
 
+
+def with_site(folder: Path, code: str) -> dict[str, str]:
+    """The environment that makes a daemon run `code` as its sitecustomize (Python imports it at start-up, before
+    anything else): how the fault and fuzz suites put a probe or a fault inside the real daemon. The module goes
+    into `folder`/site."""
+    site = folder / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(code)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+
 class EventLog:
     """Collects the daemon's SSE events in the background."""
 

@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import DEADLINE_S, Daemon, free_port, poll, run_cli, write_model
+from conftest import DEADLINE_S, Daemon, free_port, poll, run_cli, with_site, write_model
 
 TIERS = ("high", "medium", "low")
 
@@ -322,14 +322,6 @@ async def test_unmounted_and_remounted_folder_is_watched_again(daemon_factory, m
 
 
 # -- 5. an inotify watch limit too low for the tree -------------------------------------------------------------
-def with_site(tmp_path: Path, code: str) -> dict[str, str]:
-    """The environment that makes a daemon run `code` as its sitecustomize before anything else."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(code)
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
-
-
 def limited_inotify(tmp_path: Path, watches: int) -> dict[str, str]:
     return {**with_site(tmp_path, WATCH_LIMIT_SITE), "HIKAZE_TEST_INOTIFY_WATCHES": str(watches)}
 

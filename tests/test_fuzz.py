@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import os
 import re
 import sqlite3
 import struct
@@ -37,7 +36,7 @@ import yaml
 from hypothesis import strategies as st
 from test_openapi import HTTP_METHODS, SPEC, png, seed
 
-from conftest import DEADLINE_S, Daemon, free_port, poll, write_model
+from conftest import DEADLINE_S, Daemon, free_port, poll, with_site, write_model
 from hikaze_mm.api import create_app
 from hikaze_mm.cli import MAX_LINE_BYTES
 from hikaze_mm.config import Settings
@@ -870,12 +869,9 @@ async def test_every_route_survives_hostile_input(daemon_factory: Callable[..., 
     canaries = [token] + (["root:x:0:0"] if passwd.is_file() and "root:x:0:0" in passwd.read_text() else [])
     before_outside = folder_state(outside)
 
-    site = tmp / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(AUDIT_SITE)
     audit = tmp / "audit.jsonl"
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
-           "HIKAZE_TEST_AUDIT_LOG": str(audit), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**with_site(tmp, AUDIT_SITE), "HIKAZE_TEST_AUDIT_LOG": str(audit), "PYTHONDONTWRITEBYTECODE": "1"}
+    site = tmp / "site"
     d: Daemon = await daemon_factory("--models-root", str(models), env=env)
     known = await seed(d, models)
     target = await seed_target(d, models)

@@ -31,6 +31,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from .inotify_coverage import coverage, max_user_watches
+from .roots import within
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class Watcher:
         cov = coverage(w.real)
         if cov is None:
             return False
-        return any(not any(t == p or t.startswith(p + os.sep) for p in w.polled) for t in cov.tops)
+        return any(not any(within(t, p) for p in w.polled) for t in cov.tops)
 
     def mounts_changed(self) -> bool:
         """Whether something was mounted or unmounted since the last call. A share mounted over a watched folder
