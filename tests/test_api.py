@@ -151,3 +151,18 @@ def _walked(service: Service):
         progress = service.reconciler.progress
         return progress is not None and progress.phase == "comparing"
     return check
+
+
+async def test_a_comfyui_announces_where_it_listens_and_what_it_loads(daemon: Daemon, tmp_path: Path):
+    folders = {"checkpoints": [str(tmp_path / "ckpt")], "loras": [str(tmp_path / "l1"), str(tmp_path / "l2")]}
+    peer = await daemon.call("POST", "/api/comfyui/announce", {"origin": "HTTP://127.0.0.1:8188/", "folders": folders})
+    assert peer["origin"] == "http://127.0.0.1:8188" and peer["folders"] == folders
+    again = await daemon.call("POST", "/api/comfyui/announce", {"origin": "http://127.0.0.1:8188"})
+    assert again["folders"] == {}
+    assert [p["origin"] for p in (await daemon.get("/api/status"))["comfyui"]] == ["http://127.0.0.1:8188"]
+    for bad in ({"origin": "javascript:alert(1)"}, {"origin": "http://x/path"}, {"origin": 5},
+                {"origin": "http://127.0.0.1:8188", "folders": {"loras": ["relative/path"]}},
+                {"origin": "http://127.0.0.1:8188", "port": 1}):
+        status, answer = await daemon.request("POST", "/api/comfyui/announce", json=bad)
+        assert status == 400 and answer["error"], bad
+    assert len((await daemon.get("/api/status"))["comfyui"]) == 1

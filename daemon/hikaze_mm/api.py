@@ -17,6 +17,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from . import __version__
+from .comfy_peers import PeerError
 from .images import MAX_UPLOAD_BYTES
 from .importer import STRATEGIES
 from .legacy import LegacyError
@@ -574,6 +575,17 @@ async def migrate_legacy(request: web.Request) -> web.Response:
     return web.json_response(report.to_wire())
 
 
+async def announce_comfyui(request: web.Request) -> web.Response:
+    """The node pack inside a ComfyUI says where that ComfyUI listens and which folders it loads models from."""
+    body = await _json_body(request)
+    _only(body, ("origin", "folders"))
+    try:
+        peer = request.app[SERVICE].comfy_peers.announce(body.get("origin"), body.get("folders"))
+    except PeerError as e:
+        raise BadRequest(str(e)) from None
+    return web.json_response(peer.to_wire())
+
+
 async def _close_streams(app: web.Application) -> None:
     app[SERVICE].bus.close()
 
@@ -610,6 +622,7 @@ def create_app(service: Service) -> web.Application:
     app.router.add_patch("/api/tags/{id}", rename_tag)
     app.router.add_delete("/api/tags/{id}", delete_tag)
     app.router.add_post("/api/migrate/legacy", migrate_legacy)
+    app.router.add_post("/api/comfyui/announce", announce_comfyui)
     add_page_routes(app, tuple(service.settings.allowed_origins))
     app.on_shutdown.append(_close_streams)
     return app

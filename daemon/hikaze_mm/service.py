@@ -12,6 +12,7 @@ from typing import Any
 
 from . import __version__
 from .classify import Classifier
+from .comfy_peers import ComfyPeers
 from .config import Settings
 from .events import EventBus
 from .hashing import HashPool
@@ -51,6 +52,7 @@ class Service:
         if settings.auto_import == "no_conflict":
             self.intake.on_ready = self._auto_import
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)
+        self.comfy_peers = ComfyPeers()
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
         self._present: dict[str, bool] = {}  # root -> exists
         self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
@@ -291,4 +293,5 @@ class Service:
             "counts": await self.store.counts(),
             "scan": running.to_wire() if running else None,
             "last_scan": self.reconciler.last.to_wire() if self.reconciler.last else None,
+            "comfyui": [peer.to_wire() for peer in self.comfy_peers.peers()],
         }

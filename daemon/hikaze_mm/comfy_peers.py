@@ -1,0 +1,80 @@
+"""The ComfyUIs whose Hikaze node pack has made itself known: where each one listens and which folders it loads
+models from. The pack runs inside ComfyUI, so it knows both for certain, whatever port or extra paths ComfyUI runs
+with; the daemon trusts such an origin to frame the page and receive the picker's answer."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+MAX_PEERS = 16  # a pack announces itself once a start; more than this is someone filling the table
+MAX_TYPES = 200
+MAX_FOLDERS = 200
+
+
+class PeerError(ValueError):
+    """An announcement that names no usable origin or folders; the message says which field to fix."""
+
+
+@dataclass(frozen=True)
+class Peer:
+    origin: str  # scheme://host[:port], lower-case, no path
+    folders: dict[str, tuple[str, ...]]  # ComfyUI's folder name (checkpoints, loras, ...) -> absolute folders
+    seen_at: float = field(default_factory=time.time)
+
+    def to_wire(self) -> dict[str, object]:
+        return {"origin": self.origin, "folders": {k: list(v) for k, v in self.folders.items()},
+                "seen_at": self.seen_at}
+
+
+def normalise_origin(raw: object) -> str:
+    """`http://127.0.0.1:8188/` -> `http://127.0.0.1:8188`; anything that is not a bare http(s) origin is refused."""
+    if not isinstance(raw, str) or len(raw) > 300:
+        raise PeerError("`origin` must be a string such as http://127.0.0.1:8188")
+    try:
+        parts = urlsplit(raw.strip())
+        port = parts.port
+    except ValueError:
+        raise PeerError(f"`origin` {raw[:80]!r} is not a valid origin") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment or parts.username or parts.password:
+        raise PeerError(f"`origin` {raw[:80]!r} must be scheme://host[:port], nothing more")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+def _folders(raw: object) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > MAX_TYPES:
+        raise PeerError(f"`folders` must be an object of at most {MAX_TYPES} folder names, each a list of paths")
+    folders: dict[str, tuple[str, ...]] = {}
+    for name, paths in raw.items():
+        if not isinstance(paths, list) or len(paths) > MAX_FOLDERS or not all(
+                isinstance(p, str) and os.path.isabs(p) and "\0" not in p for p in paths):
+            raise PeerError(f"`folders.{str(name)[:40]}` must be a list of at most {MAX_FOLDERS} absolute paths")
+        folders[str(name)] = tuple(dict.fromkeys(paths))
+    return folders
+
+
+class ComfyPeers:
+    def __init__(self) -> None:
+        self._peers: dict[str, Peer] = {}
+
+    def announce(self, origin: object, folders: object) -> Peer:
+        peer = Peer(normalise_origin(origin), _folders(folders))
+        self._peers.pop(peer.origin, None)
+        while len(self._peers) >= MAX_PEERS:
+            del self._peers[next(iter(self._peers))]  # the longest unheard-from goes
+        self._peers[peer.origin] = peer
+        return peer
+
+    def origins(self) -> frozenset[str]:
+        return frozenset(self._peers)
+
+    def peers(self) -> list[Peer]:
+        return list(self._peers.values())
