@@ -8,13 +8,19 @@ import io
 import json
 import sqlite3
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import pytest
+from aiohttp import web
 from PIL import Image
+from playwright.async_api import Page, expect
 
-from conftest import Daemon, poll, run_cli, write_model
+from browser import shot
+from conftest import Daemon, free_port, poll, run_cli, write_model
 from hikaze_mm.api import create_app, upload_image
 from hikaze_mm.config import Settings
 from hikaze_mm.service import Service
@@ -332,3 +338,120 @@ async def test_the_cli_still_asks_a_running_daemon_to_scan(daemon: Daemon):
         return (await daemon.get("/api/status"))["last_scan"] != before
 
     await poll(rescanned, "the scan the CLI asked for")
+
+
+# -- the picker's answer ----------------------------------------------------------------------------------------
+OPENER = """<!doctype html><title>opener</title><script>
+  window.received = [];
+  window.addEventListener("message", (e) => window.received.push({origin: e.origin, data: e.data}));
+  function openPicker(url) { window.open(url, "picker"); }
+  function framePicker(url) {
+    return new Promise((done) => {
+      const f = document.createElement("iframe");
+      f.src = url;
+      f.onload = () => done(true);
+      document.body.append(f);
+    });
+  }
+</script>"""
+
+
+@pytest.fixture
+async def openers() -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Pages on other loopback origins that open or frame the picker and record what they are sent."""
+    runners: list[web.AppRunner] = []
+
+    async def start() -> str:
+        async def opener(_: web.Request) -> web.Response:
+            return web.Response(text=OPENER, content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/opener.html", opener)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def open_picker(page: Page, opener: str, url: str) -> Page:
+    await page.goto(opener + "/opener.html")
+    async with page.context.expect_page() as popup_info:
+        await page.evaluate("url => openPicker(url)", url)
+    popup = await popup_info.value
+    await popup.wait_for_load_state()
+    return popup
+
+
+async def received(page: Page) -> list[dict[str, Any]]:
+    await page.wait_for_function("() => window.received.length > 0")
+    return await page.evaluate("() => window.received")
+
+
+async def test_the_picker_answers_only_trusted_origins(daemon_factory, models: Path, page: Page, openers) -> None:
+    evil, comfy, allowed = await openers(), await openers(), await openers()
+    d: Daemon = await daemon_factory("--models-root", str(models), "--allowed-origin", allowed)
+    (ckpt,) = await d.import_files(write_model(models / "checkpoints" / "base.safetensors"))
+    await d.call("POST", "/api/comfyui/announce", {"origin": comfy})
+    card = f'[data-testid="model-card"][data-sha="{ckpt}"]'
+
+    # A foreign page naming itself, or relying on the referrer: the page says so and sends nothing, not even a
+    # cancel. A message the popup posts afterwards arrives after anything it posted before, so it closes the wait.
+    for url in (f"{d.url}/?pick=checkpoint&origin={quote(evil)}", f"{d.url}/?pick=checkpoint"):
+        popup = await open_picker(page, evil, url)
+        await expect(popup.get_by_test_id("picker-origin-refused")).to_contain_text(f"opened by {evil}")
+        await popup.locator(card).click()
+        await expect(popup.get_by_test_id("picker-item")).to_have_count(1)
+        await expect(popup.get_by_test_id("picker-confirm")).to_be_disabled()
+        await popup.keyboard.press("Escape")
+        await shot(popup, "picker-refuses-a-foreign-origin")
+        await popup.evaluate("() => window.opener.postMessage('sentinel', '*')")
+        assert [m["data"] for m in await received(page)] == ["sentinel"], url
+        await popup.close()
+
+    # A foreign page cannot frame the picker either: Chromium blocks the frame by the page's CSP.
+    await page.goto(evil + "/opener.html")
+    await page.evaluate("url => framePicker(url)", f"{d.url}/?pick=checkpoint&origin={quote(evil)}")
+    (blocked,) = page.main_frame.child_frames
+    assert not blocked.url.startswith(d.url), blocked.url
+    assert await page.evaluate("() => window.received") == []
+
+    # The announced ComfyUI and an origin in allowed_origins get the answer, framed or in a popup.
+    for origin in (comfy, allowed):
+        popup = await open_picker(page, origin, f"{d.url}/?pick=checkpoint&origin={quote(origin)}")
+        await expect(popup.get_by_test_id("picker-origin-refused")).to_have_count(0)
+        await popup.locator(card).click()
+        await popup.get_by_test_id("picker-confirm").click()
+        (message,) = await received(page)
+        assert message["origin"] == d.url
+        assert message["data"] == {"type": "hikaze-pick", "result": {
+            "ckpt_path": str(models / "checkpoints" / "base.safetensors"), "sha256": ckpt, "name": "base"}}
+    await page.goto(comfy + "/opener.html")
+    await page.evaluate("url => framePicker(url)", f"{d.url}/?pick=checkpoint&origin={quote(comfy)}")
+    (framed,) = page.main_frame.child_frames
+    assert framed.url.startswith(d.url)
+    await expect(page.frame_locator("iframe").get_by_test_id("picker-bar")).to_be_visible()
+
+
+async def test_the_origin_check_route(daemon_factory, models: Path) -> None:
+    d: Daemon = await daemon_factory("--models-root", str(models), "--allowed-origin", "http://127.0.0.1:8188")
+
+    async def check(origin: str) -> Any:
+        return await d.get(f"/api/picker/origin-check?origin={quote(origin)}")
+
+    assert await check(d.url + "/") == {"origin": d.url, "allowed": True}
+    assert await check("HTTP://127.0.0.1:8188") == {"origin": "http://127.0.0.1:8188", "allowed": True}
+    for foreign in ("https://evil.example", f"https://127.0.0.1:{d.port}", "http://127.0.0.1:8189",
+                    "http://localhost:8188"):
+        assert (await check(foreign))["allowed"] is False, foreign
+    assert (await check("http://127.0.0.1:7777"))["allowed"] is False
+    await d.call("POST", "/api/comfyui/announce", {"origin": "http://127.0.0.1:7777"})
+    assert (await check("http://127.0.0.1:7777"))["allowed"] is True
+    for bad in ("", "null", "javascript:alert(1)", "http://127.0.0.1:8188/path", "127.0.0.1:8188"):
+        code, body = await d.request("GET", f"/api/picker/origin-check?origin={quote(bad)}")
+        assert code == 400 and "`origin`" in body["error"], bad
