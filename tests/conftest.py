@@ -161,6 +161,13 @@ class Daemon:
 
     async def request(self, method: str, path: str, **kw: Any) -> tuple[int, Any]:
         assert self.session is not None
+        # A plain client, as the CLI and the nodes are: it says its body is JSON (the daemon reads no other), also
+        # when it sends none; a form or an explicit Content-Type is left alone.
+        headers = dict(kw.get("headers") or {})
+        if method not in ("GET", "HEAD", "OPTIONS") and kw.get("json") is None \
+                and not isinstance(kw.get("data"), (aiohttp.FormData, aiohttp.MultipartWriter)) \
+                and not any(k.lower() == "content-type" for k in headers):
+            kw["headers"] = {**headers, "Content-Type": "application/json"}
         async with self.session.request(method, self.url + path, **kw) as resp:
             return resp.status, await resp.json(content_type=None)
 

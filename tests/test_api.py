@@ -114,10 +114,10 @@ async def test_second_scan_while_one_runs_is_409(service: Service, models: Path)
         await poll(_idle(service), "the start-up walk to finish")
         write_model(models / "loras" / "new.safetensors")
         async with service.classifier.lock:  # holds the walk in its compare step
-            async with http.post(server.make_url("/api/scan")) as resp:
+            async with http.post(server.make_url("/api/scan"), json={}) as resp:
                 assert resp.status == 202
             await poll(_walked(service), "the walk to reach its compare step")
-            async with http.post(server.make_url("/api/scan")) as resp:
+            async with http.post(server.make_url("/api/scan"), json={}) as resp:
                 assert resp.status == 409
                 assert "already running" in (await resp.json())["error"]
         await poll(_idle(service), "the scan to finish")

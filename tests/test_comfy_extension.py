@@ -7,11 +7,13 @@ and hands them to the extension's `nodeCreated`. The picker itself is the daemon
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from playwright.async_api import FrameLocator, Page, expect
@@ -107,6 +109,11 @@ async def comfy() -> AsyncIterator[ComfyFactory]:
         runners.append(runner)
         port = free_port()
         await web.TCPSite(runner, "127.0.0.1", port).start()
+        # What the node pack does inside a real ComfyUI, when a daemon answers: the daemon then lets this origin
+        # frame the picker.
+        async with aiohttp.ClientSession() as http:
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                await http.post(f"{daemon_url}/api/comfyui/announce", json={"origin": f"http://127.0.0.1:{port}"})
         return f"http://127.0.0.1:{port}/"
 
     yield start

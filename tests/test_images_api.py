@@ -229,8 +229,8 @@ async def test_bad_uploads_are_refused_and_change_nothing(daemon: Daemon, models
         ("BMP", multipart(encode(Image.new("RGB", (4, 4)), "BMP")), 400, "BMP"),
         ("bomb", multipart(png_bomb()), 400, "megapixels"),
         ("no image field", multipart(good, field="file"), 400, "`image`"),
-        ("not multipart", good, 400, "multipart"),
-        ("json", None, 400, "multipart"),
+        ("not multipart", good, 415, "multipart"),
+        ("json", None, 415, "multipart"),
     ]
     for what, data, status, words in cases:
         kw = {"json": {"image": "x"}} if data is None else {"data": data}

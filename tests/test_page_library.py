@@ -171,6 +171,11 @@ async def opener() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
+async def trust(daemon: Daemon, opener: str) -> None:
+    """The opener plays a ComfyUI whose node pack announced itself: the picker answers only such origins."""
+    await daemon.call("POST", "/api/comfyui/announce", {"origin": opener.rsplit("/", 1)[0]})
+
+
 async def open_picker(page: Page, opener: str, url: str) -> Page:
     await page.goto(opener)
     async with page.context.expect_page() as popup_info:
@@ -195,6 +200,7 @@ async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Dae
         {"name": "typed", "full_path": "/elsewhere/typed.safetensors", "sha256": "", "strength_model": 0.9,
          "strength_clip": 0.8, "enabled": True},
     ]}
+    await trust(daemon, opener)
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=loras&payload={quote(json.dumps(payload))}")
     await expect(popup.get_by_test_id("picker-item")).to_have_count(2)
     await expect(popup.get_by_test_id("tab-all")).to_have_count(0)
@@ -216,6 +222,7 @@ async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Dae
 async def test_the_checkpoint_picker_returns_one_model_and_cancel_returns_null(daemon: Daemon, page: Page,
                                                                                models: Path, opener: str) -> None:
     (ckpt,) = await daemon.import_files(write_model(models / "checkpoints" / "base.safetensors"))
+    await trust(daemon, opener)
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=checkpoint")
     await popup.locator(f'[data-testid="model-card"][data-sha="{ckpt}"]').click()
     await popup.get_by_test_id("picker-confirm").click()

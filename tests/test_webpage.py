@@ -23,7 +23,7 @@ async def test_page_and_assets_are_served_with_their_headers(daemon: Daemon) -> 
         html = await resp.text()
         assert resp.headers["Cache-Control"] == "no-cache"
         csp = resp.headers["Content-Security-Policy"]
-        assert "frame-ancestors 'self' http://127.0.0.1:*" in csp and "default-src 'self'" in csp
+        assert csp.endswith("frame-ancestors 'self'") and "default-src 'self'" in csp
     script = html.split('src="', 1)[1].split('"', 1)[0]
     assert script.startswith("/assets/")
     async with daemon.session.get(daemon.url + script) as resp:
@@ -33,6 +33,22 @@ async def test_page_and_assets_are_served_with_their_headers(daemon: Daemon) -> 
     for bad in ("/assets/..%2Fpyproject.toml", "/assets/.hidden", "/assets/nope.js", "/favicon.ico"):
         async with daemon.session.get(daemon.url + bad) as resp:
             assert resp.status == 404, bad
+
+
+async def test_only_trusted_origins_may_frame_the_page(daemon_factory, models: Path) -> None:
+    """The picker is framed by ComfyUI: by a ComfyUI that announced itself (at once, without a restart) or an origin
+    in allowed_origins, never by any page on a loopback port."""
+    daemon = await daemon_factory("--models-root", str(models), "--allowed-origin", "https://comfy.lan")
+
+    async def ancestors() -> list[str]:
+        assert daemon.session is not None
+        async with daemon.session.get(daemon.url + "/") as resp:
+            assert resp.status == 200
+            return resp.headers["Content-Security-Policy"].split("frame-ancestors ", 1)[1].split(";")[0].split()
+
+    assert await ancestors() == ["'self'", "https://comfy.lan"]
+    await daemon.call("POST", "/api/comfyui/announce", {"origin": "http://127.0.0.1:8188/"})
+    assert await ancestors() == ["'self'", "http://127.0.0.1:8188", "https://comfy.lan"]
 
 
 def test_a_wheel_carries_the_page(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ they hold no logic of their own. Every error is JSON `{"error": ...}`; bad input
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import os
@@ -22,9 +21,11 @@ from .images import MAX_UPLOAD_BYTES
 from .importer import STRATEGIES
 from .legacy import LegacyError
 from .library import LibraryError
+from .origin_policy import Refusal, check_write, normalised, origin_or_none, picker_may_answer
 from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
+from .sessions import SESSION_S
 from .store import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
 from .webpage import add_page_routes, is_page_path
 
@@ -34,7 +35,7 @@ SERVICE = web.AppKey("service", Service)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 SSE_KEEPALIVE_S = 15.0
 SESSION_PATH = "/api/session"
-SESSION_COOKIE = "hikaze_mm_token"
+SESSION_COOKIE = "hikaze_mm_session"
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range
 MAX_BATCH = 10_000
@@ -163,16 +164,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if host not in names or port not in ("", str(settings.port)):
         return error(403, f"Host {host_header!r} is not this daemon; use http://127.0.0.1:{settings.port} "
                           "or add the name to `allowed_hosts`")
-    if settings.auth_token and not _open_without_token(request) and not _carries_token(request, settings.auth_token):
+    if settings.auth_token and not _open_without_token(request) and not await _carries_token(request):
         return error(401, "this daemon wants `Authorization: Bearer <auth_token>` (the page asks for it once)")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
-        if request.headers.get("Sec-Fetch-Site") == "cross-site" and not _allowed_origin(request, settings):
-            return error(403, "cross-site requests may not change anything")
-        origin = request.headers.get("Origin")
-        if origin and origin != "null":
-            same = origin.split("://", 1)[-1].lower() == host_header.lower()
-            if not same and not _allowed_origin(request, settings):
-                return error(403, f"Origin {origin!r} may not change anything here; add it to `allowed_origins`")
+        try:
+            check_write(request, normalised(settings.allowed_origins), request.match_info.handler is upload_image)
+        except Refusal as e:
+            return error(e.status, str(e))
     return await handler(request)
 
 
@@ -184,16 +182,13 @@ def _open_without_token(request: web.Request) -> bool:
     return request.method in ("GET", "HEAD") and is_page_path(request.path)
 
 
-def _carries_token(request: web.Request, token: str) -> bool:
-    given = request.headers.get("Authorization", "")
-    if hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+async def _carries_token(request: web.Request) -> bool:
+    sessions = request.app[SERVICE].sessions
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme == "Bearer" and sessions.token_matches(given):
         return True
-    # The page cannot set headers on an EventSource or an <img>, so it carries the token in a cookie.
-    return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), token.encode())
-
-
-def _allowed_origin(request: web.Request, settings: Any) -> bool:
-    return request.headers.get("Origin", "").rstrip("/") in settings.allowed_origins
+    # The page cannot set headers on an EventSource or an <img>, so it carries a session id in a cookie.
+    return await sessions.valid(request.cookies.get(SESSION_COOKIE, ""))
 
 
 @web.middleware
@@ -227,19 +222,39 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def start_session(request: web.Request) -> web.Response:
-    """Trades the token, typed once into the page, for a cookie the browser sends with every request."""
+    """Trades the token, typed once into the page, for a session id in a cookie the browser sends with every
+    request."""
+    service = request.app[SERVICE]
+    client = request.remote or ""
+    wait = service.sessions.retry_after(client)
+    if wait is not None:
+        response = error(429, f"too many wrong tokens from this address; try again in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response
     body = await _json_body(request)
     _only(body, ("token",))
-    token = request.app[SERVICE].settings.auth_token
-    if not token:
+    if not service.settings.auth_token:
         return web.json_response({"auth": False})
     given = body.get("token")
-    if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
+    if not isinstance(given, str) or not service.sessions.token_matches(given):
+        service.sessions.failed(client)
         return error(401, "that is not this daemon's auth_token")
     response = web.json_response({"auth": True})
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", path="/",
-                        max_age=365 * 24 * 3600)
+    response.set_cookie(SESSION_COOKIE, await service.sessions.issue(), httponly=True, samesite="Strict",
+                        path="/", max_age=SESSION_S)
     return response
+
+
+async def picker_origin_check(request: web.Request) -> web.Response:
+    """Whether the picker may post the user's choice to `origin`; the page asks before it posts."""
+    raw = request.query.get("origin", "")
+    origin = origin_or_none(raw)
+    if origin is None:
+        raise BadRequest(f"`origin` must be an origin such as http://127.0.0.1:8188, got {raw[:200]!r}")
+    service = request.app[SERVICE]
+    allowed = picker_may_answer(origin, request, normalised(service.settings.allowed_origins),
+                                service.comfy_peers.origins())
+    return web.json_response({"origin": origin, "allowed": allowed})
 
 
 async def status(request: web.Request) -> web.Response:
@@ -491,8 +506,7 @@ async def _image_field(request: web.Request) -> bytes | None:
 
 
 async def upload_image(request: web.Request) -> web.Response:
-    if not request.content_type.startswith("multipart/"):
-        raise BadRequest("send the image as multipart/form-data in a field named `image`")
+    # The guard has checked that the body is multipart/form-data.
     try:
         data = await _image_field(request)
     except _TooLarge:
@@ -623,6 +637,7 @@ def create_app(service: Service) -> web.Application:
     app.router.add_delete("/api/tags/{id}", delete_tag)
     app.router.add_post("/api/migrate/legacy", migrate_legacy)
     app.router.add_post("/api/comfyui/announce", announce_comfyui)
-    add_page_routes(app, tuple(service.settings.allowed_origins))
+    app.router.add_get("/api/picker/origin-check", picker_origin_check)
+    add_page_routes(app, lambda: (*service.settings.allowed_origins, *service.comfy_peers.origins()))
     app.on_shutdown.append(_close_streams)
     return app

@@ -160,6 +160,17 @@ MIGRATIONS: tuple[str, ...] = (
     -- The base-model filter and the page's base-model counts read this instead of every model row.
     CREATE INDEX models_by_base ON models (base_model COLLATE NOCASE, status, nsfw, sha256);
     """,
+    # 5: the page's sessions. Only the sha256 of a session id is kept, so the database never holds a key that
+    # opens the daemon; `token_fp` ties a session to the auth_token it was issued under, so a new token ends it.
+    """
+    CREATE TABLE sessions (
+        id_sha256  TEXT PRIMARY KEY,
+        token_fp   TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX sessions_expiry ON sessions (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -23,6 +23,7 @@ from .legacy_import import LegacyImporter
 from .library import Library
 from .reconcile import Reconciler, ScanProgress
 from .roots import RootSet, build_roots, is_partial_name, within
+from .sessions import Sessions
 from .settle import Settler
 from .sqlite_store import SQLiteStore
 from .store import Store
@@ -53,6 +54,7 @@ class Service:
             self.intake.on_ready = self._auto_import
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)
         self.comfy_peers = ComfyPeers()
+        self.sessions = Sessions(self.store, settings.auth_token)
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
         self._present: dict[str, bool] = {}  # root -> exists
         self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
@@ -64,6 +66,7 @@ class Service:
     # -- life cycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.store.open()
+        await self.sessions.forget_stale()
         reset = await self.store.reset_in_flight()
         if reset:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
@@ -29,10 +30,10 @@ def page_dir() -> Path | None:
     return next((c for c in candidates if (c / "index.html").is_file()), None)
 
 
-def _page_headers(allowed_origins: tuple[str, ...]) -> dict[str, str]:
-    # The picker runs in an iframe inside ComfyUI, so framing is allowed from loopback and the configured
-    # origins, and from nowhere else (a foreign page framing the manager could trick clicks).
-    ancestors = " ".join(("'self'", "http://127.0.0.1:*", "http://localhost:*", *allowed_origins))
+def _page_headers(frame_origins: Iterable[str]) -> dict[str, str]:
+    # The picker runs in an iframe inside ComfyUI, so framing is allowed from the origins the daemon trusts with
+    # the picker's answer, and from nowhere else (a foreign page framing the manager could trick clicks).
+    ancestors = " ".join(("'self'", *sorted(set(frame_origins))))
     return {
         "Cache-Control": "no-cache",
         "X-Content-Type-Options": "nosniff",
@@ -44,16 +45,17 @@ def _page_headers(allowed_origins: tuple[str, ...]) -> dict[str, str]:
     }
 
 
-def add_page_routes(app: web.Application, allowed_origins: tuple[str, ...]) -> None:
+def add_page_routes(app: web.Application, frame_origins: Callable[[], Iterable[str]]) -> None:
+    """`frame_origins` is asked at every request for the page, so a ComfyUI that announces itself later may frame
+    it without a restart."""
     folder = page_dir()
-    page_headers = _page_headers(allowed_origins)
 
     async def index(_: web.Request) -> web.StreamResponse:
         if folder is None:
             return web.json_response(
                 {"error": "the manager page is not built: run `npm ci && npm run build` in web/"}, status=404
             )
-        return web.FileResponse(folder / "index.html", headers=page_headers)
+        return web.FileResponse(folder / "index.html", headers=_page_headers(frame_origins()))
 
     async def asset(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

@@ -34,8 +34,10 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
   const init: RequestInit = { method, signal, headers: {} };
   if (body instanceof FormData) {
     init.body = body;
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body);
+  } else if (method !== "GET" && method !== "HEAD") {
+    // The daemon takes a change only with this type, also without a body: a page of another site cannot send
+    // it without asking first.
+    if (body !== undefined) init.body = JSON.stringify(body);
     (init.headers as Record<string, string>)["Content-Type"] = "application/json";
   }
   let response: Response;
@@ -122,4 +124,6 @@ export const api = {
     request<{ retried: number[]; failed: { id: number; error: string }[] }>("POST", "/api/pending/retry", { ids }),
   scan: () => request<{ status: string }>("POST", "/api/scan"),
   session: (token: string) => request<{ auth: boolean }>("POST", "/api/session", { token }),
+  pickerOriginCheck: (origin: string) =>
+    request<{ origin: string; allowed: boolean }>("GET", `/api/picker/origin-check?origin=${enc(origin)}`),
 };

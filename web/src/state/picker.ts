@@ -33,9 +33,32 @@ export const known = ref(new Map<string, PickedModel>());
 export const payloadError = ref("");
 let payloadVersion = 2;
 
+/** Where the answer may go, as the daemon judged it: the picker posts only to an origin it allowed. */
+export const reply = ref<{ origin: string | null; state: "checking" | "allowed" | "refused" }>({
+  origin: null,
+  state: "checking",
+});
+
+async function checkReplyOrigin(): Promise<void> {
+  const origin = replyOrigin(one(query.value, "origin"), document.referrer);
+  reply.value = { origin, state: "checking" };
+  if (!origin) {
+    reply.value = { origin, state: "refused" };
+    return;
+  }
+  try {
+    const answer = await api.pickerOriginCheck(origin);
+    reply.value = { origin, state: answer.allowed ? "allowed" : "refused" };
+  } catch (err) {
+    reply.value = { origin, state: "refused" };
+    reportError(err);
+  }
+}
+
 export function startPicker(): void {
   payloadError.value = "";
   picks.value = [];
+  void checkReplyOrigin();
   if (pickMode.value !== "loras") return;
   try {
     const doc = parseLoraPayload(one(query.value, "payload"));
@@ -85,12 +108,17 @@ function target(): Window | null {
   return window.parent !== window ? window.parent : null;
 }
 
-/** Sends the answer to the page that opened the picker, at that page's origin only. */
+/** Sends the answer to the page that opened the picker, at that page's origin only, and only when the daemon
+ * trusts that origin (its own, `allowed_origins`, or a ComfyUI that announced itself). */
 export function sendPick(confirmed: boolean): boolean {
   const to = target();
-  const origin = replyOrigin(one(query.value, "origin"), document.referrer);
+  const { origin, state } = reply.value;
   if (!to || !origin) {
     notify(i18n.global.t("picker.noOpener"), "error");
+    return false;
+  }
+  if (state !== "allowed") {
+    notify(i18n.global.t("picker.originRefused", { origin }), "error");
     return false;
   }
   let result: unknown = null;
