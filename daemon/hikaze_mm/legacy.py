@@ -11,11 +11,12 @@ they are left out of `LegacyItem.tags` and, unless some model carries them as re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,29 @@ def read_legacy(db_path: str, images_dir: str | None) -> LegacyExport:
     return _export(source, models, tags, links, images)
 
 
+def check_legacy(db_path: str, images_dir: str | None) -> tuple[str, int]:
+    """The database's absolute path and its number of model rows, if it can be read as a v1 database and the images
+    folder is usable (LegacyError if not): what `read_legacy` checks first, at a fraction of its cost."""
+    source = os.path.abspath(db_path)
+    with _snapshot(source) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM models").fetchone()
+    if images_dir is not None:
+        _ImageFolder(images_dir)
+    return source, count
+
+
 # -- the file ---------------------------------------------------------------------------------------------------
 def _read_tables(source: str) -> tuple[Rows, Rows, Rows]:
+    with _snapshot(source) as conn:
+        models = _rows(conn, "SELECT * FROM models ORDER BY id")
+        tags = _rows(conn, "SELECT * FROM tags ORDER BY id")
+        links = _rows(conn, "SELECT model_id, tag_id FROM model_tags ORDER BY model_id, tag_id")
+    return models, tags, links
+
+
+@contextlib.contextmanager
+def _snapshot(source: str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the v1 database, inside one read transaction, with its schema checked."""
     header = _header(source)
     # A read-only connection to a WAL database creates -wal and -shm when they are missing and cannot remove them
     # again. Without them nobody has the file open and it holds every committed page, so reading it as immutable
@@ -98,18 +120,15 @@ def _read_tables(source: str) -> tuple[Rows, Rows, Rows]:
     try:
         # v1 wrote through Python, so text is UTF-8; still, one damaged value must not make the whole file unreadable
         conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
-        conn.execute("BEGIN")  # one snapshot for all three tables, even if v1 is writing right now
+        conn.execute("BEGIN")  # one snapshot for all tables, even if v1 is writing right now
         _check_schema(conn, source)
-        models = _rows(conn, "SELECT * FROM models ORDER BY id")
-        tags = _rows(conn, "SELECT * FROM tags ORDER BY id")
-        links = _rows(conn, "SELECT model_id, tag_id FROM model_tags ORDER BY model_id, tag_id")
+        yield conn
     except sqlite3.Error as e:
         raise LegacyError(f"{source} cannot be read as a v1 database: {e}") from e
     finally:
         conn.close()
     if immutable and _identity(source) != before:
         raise LegacyError(f"{source} changed while it was being read (is Hikaze v1 running?); try again")
-    return models, tags, links
 
 
 def _header(source: str) -> bytes:

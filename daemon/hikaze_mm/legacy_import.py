@@ -25,7 +25,7 @@ from .classify import Classifier
 from .events import EventBus
 from .image_files import ImageFiles
 from .images import ImageError, encode_tiers_from_file
-from .legacy import LegacyExport, LegacyItem, read_legacy
+from .legacy import LegacyError, LegacyItem, check_legacy, read_legacy
 from .meta import merge as meta_merge
 from .placement import NOT_A_MODEL, NOT_IN_A_TYPE_FOLDER, OUTSIDE, Placement, Placer, refused
 from .roots import RootSet
@@ -33,7 +33,7 @@ from .store import NewPending, PendingRow, Store
 from .walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)
-BATCH = 200  # v1 rows per transaction: a few milliseconds of the writer each
+BATCH = 50  # v1 rows per transaction: a few milliseconds of the writer each
 
 
 class LegacyRunning(Exception):
@@ -63,7 +63,7 @@ class LegacyJob:
     id: int
     source: str
     images_dir: str | None
-    rows: int  # v1 rows to bring in (the skipped ones not counted)
+    rows: int  # v1 model rows, the skipped ones included
     report: LegacyReport
     state: str = "running"  # running | done | failed
     done: int = 0
@@ -102,12 +102,11 @@ class LegacyImporter:
         """Reads the v1 database and starts bringing it in; LegacyError if it cannot be read, LegacyRunning if a
         migration is running."""
         self._check_free()
-        export = await asyncio.to_thread(read_legacy, db_path, images_dir)
-        self._check_free()  # another request may have started one while this one read its file
-        report = LegacyReport(export.source)
-        report.skipped = [{"legacy_id": i, "reason": reason} for i, reason in export.skipped]
-        job = self.job = LegacyJob(next(self._ids), export.source, images_dir, len(export.items), report)
-        self._task = asyncio.create_task(self._run(job, export), name="legacy-import")
+        # Only checked here, so the request answers at once; reading every row is the job's first step.
+        source, rows = await asyncio.to_thread(check_legacy, db_path, images_dir)
+        self._check_free()  # another request may have started one while this one checked its file
+        job = self.job = LegacyJob(next(self._ids), source, images_dir, rows, LegacyReport(source))
+        self._task = asyncio.create_task(self._run(job, db_path, images_dir), name="legacy-import")
         self.bus.publish("legacy.progress", **job.progress())
         return job
 
@@ -127,9 +126,12 @@ class LegacyImporter:
             raise LegacyRunning(f"a v1 migration is running ({self.job.done} of {self.job.rows} rows of "
                                 f"{self.job.source}); wait for its `legacy.done` event or watch GET /api/status")
 
-    async def _run(self, job: LegacyJob, export: LegacyExport) -> LegacyJob:
+    async def _run(self, job: LegacyJob, db_path: str, images_dir: str | None) -> LegacyJob:
         report = job.report
         try:
+            export = await asyncio.to_thread(read_legacy, db_path, images_dir)
+            report.skipped = [{"legacy_id": i, "reason": reason} for i, reason in export.skipped]
+            job.rows, job.done = len(export.items) + len(export.skipped), len(export.skipped)
             placer = await asyncio.to_thread(Placer, self.roots)
             for start in range(0, len(export.items), BATCH):
                 batch = export.items[start:start + BATCH]
@@ -144,6 +146,8 @@ class LegacyImporter:
         except asyncio.CancelledError:
             job.state, job.error = "failed", "the daemon stopped before the migration ended; run it again"
             raise
+        except LegacyError as e:  # the file changed since the request checked it
+            job.state, job.error = "failed", str(e)
         except Exception as e:
             log.exception("the v1 migration failed")
             job.state, job.error = "failed", f"the migration stopped: {e}"

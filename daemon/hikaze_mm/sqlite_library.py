@@ -610,27 +610,26 @@ class LibrarySQL:
         """Pending rows that arrive with metadata, all in one transaction; a path that has a row already is left
         alone. A row without a stat is kept in error, so what the user once entered is not lost."""
         now = time.time()
-        added: list[PendingRow] = []
         async with self._write() as db:
-            # Tag ids once for the whole batch: a v1 database repeats the same few tags on every row.
+            # A handful of trips to the database thread for the whole batch, not one per row: the writer is
+            # shared, and every edit waits while a batch holds it.
+            (last,) = await db.execute_fetchall("SELECT coalesce(max(id), 0) FROM pending_import")
+            await db.executemany(
+                "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, error, "
+                "discovered_at, updated_at, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO NOTHING",
+                [(new.path, *(new.stat or FileStat(0, 0, 0, 0)), new.type, _file_name(new.path),
+                  "settling" if new.stat is not None else "error", None if new.stat is not None else new.error,
+                  now, now, json.dumps(new.meta)) for new in rows],
+            )
+            # The ids only grow (AUTOINCREMENT) and nobody else writes inside this transaction.
+            added = [PendingRow(*row) for row in await db.execute_fetchall(
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id > ? ORDER BY id", (last[0],))]
+            tags = {new.path: new.tags for new in rows}
             tag_ids = {name: (await self._tag_ids(db, [name]))[0]
-                       for name in dict.fromkeys(name for new in rows for name in new.tags)}
-            links: list[tuple[int, int]] = []
-            for new in rows:
-                st = new.stat or FileStat(0, 0, 0, 0)
-                status, error = ("settling", None) if new.stat is not None else ("error", new.error)
-                row = await first_row(
-                    db,
-                    "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
-                    "error, discovered_at, updated_at, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    f"ON CONFLICT (path) DO NOTHING RETURNING {PENDING_COLUMNS}",
-                    (new.path, st.size, st.mtime_ns, st.inode, st.device, new.type, _file_name(new.path), status,
-                     error, now, now, json.dumps(new.meta)),
-                )
-                if row is not None:
-                    added.append(PendingRow(*row))
-                    links.extend((row[0], tag_ids[name]) for name in new.tags)
-            await db.executemany("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)", links)
+                       for name in dict.fromkeys(name for row in added for name in tags[row.path])}
+            await db.executemany("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)",
+                                 [(row.id, tag_ids[name]) for row in added for name in tags[row.path]])
         for pending in added:
             self._track_pending(pending)
         return added
