@@ -93,7 +93,7 @@ def progress_marks(port: int, marks: list[tuple[float, int]], connected: threadi
 
 
 def p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98] if len(values) >= 2 else values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[98] if len(values) >= 2 else values[0]
 
 
 def run(rows: int, idle_patches: int, timeout: float, workdir: Path) -> bool:

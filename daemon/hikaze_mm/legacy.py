@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ SQLValue = int | float | str | bytes | None
 Rows = list[dict[str, SQLValue]]
 
 _MAGIC = b"SQLite format 3\x00"
+YIELD_EVERY = 16  # rows between two _yield()s: well under a millisecond of work
 _REQUIRED_COLUMNS = {"models": ("id", "path"), "tags": ("id", "name"), "model_tags": ("model_id", "tag_id")}
 _METADATA_KEYS = ("description", "community_links", "images", "prompts")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -44,6 +46,14 @@ _TYPE_FOLDERS = {
     **dict.fromkeys(("clip", "text_encoder"), "text_encoders"),
     **dict.fromkeys(("unet", "diffusion_model"), "diffusion_models"),
 }
+
+
+def _yield() -> None:
+    """Hands the interpreter lock to whoever waits for it. The daemon reads a v1 database in a thread beside its
+    event loop, and a thread that only computes keeps the lock for a whole switch interval (5 ms) each time the loop
+    hands it over on its way to the socket or the database: tens of such waits in one request add up to a quarter
+    of a second. Yielding every few rows makes each wait a fraction of a millisecond."""
+    time.sleep(0)
 
 
 class LegacyError(Exception):
@@ -179,7 +189,12 @@ def _rows(conn: sqlite3.Connection, sql: str) -> Rows:
     cursor = conn.execute(sql)
     # Lower-cased names because SQLite column names are case-insensitive and old files may spell them otherwise.
     columns = [description[0].lower() for description in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor]
+    rows: Rows = []
+    for row in cursor:
+        rows.append(dict(zip(columns, row, strict=True)))
+        if len(rows) % YIELD_EVERY == 0:
+            _yield()
+    return rows
 
 
 # -- the rows ---------------------------------------------------------------------------------------------------
@@ -193,7 +208,9 @@ def _export(source: str, models: Rows, tags: Rows, links: Rows, images: _ImageFo
     items: list[LegacyItem] = []
     skipped: list[tuple[int | None, str]] = []
     first_with_path: dict[str, int] = {}
-    for row in models:
+    for count, row in enumerate(models, 1):
+        if count % YIELD_EVERY == 0:
+            _yield()
         legacy_id, path = row["id"], row["path"]
         if not isinstance(legacy_id, int):
             skipped.append((None, f"id {legacy_id!r} is not an integer"))

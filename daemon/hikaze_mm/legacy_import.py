@@ -163,23 +163,18 @@ class LegacyImporter:
     async def _batch(self, placer: Placer, batch: list[LegacyItem], report: LegacyReport) -> None:
         placed = await asyncio.to_thread(_place, placer, batch)
         later: list[Placed] = []
+        new: dict[str, Placed] = {}
         async with self.classifier.lock:
             known = await self.store.known_paths(list({placement.path for _, placement, _ in placed}))
-            new: dict[str, Placed] = {}
             for entry in placed:
                 path = entry[1].path
                 if path in known or path in new:
                     later.append(entry)  # a row or model to merge into (or a second v1 row for the same file)
                 else:
                     new[path] = entry
-            rows = await self.store.add_pending_with_meta([_new_row(*entry) for entry in new.values()])
-            for row in rows:
-                if row.status == "settling":
-                    self.classifier.settler.touch(row.path)
+            rows = await self._insert(list(new.values()))
         for row in rows:
-            self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
-            _count_new(row, report)
-            await self._copy_image(new.pop(row.path)[0], row.id, report)
+            await self._added(row, new.pop(row.path)[0], report)
         later.extend(new.values())  # paths that got a row between the check and the insert
         for entry in later:
             try:
@@ -188,35 +183,51 @@ class LegacyImporter:
                 log.exception("v1 row %s could not be migrated", entry[0].legacy_id)
                 report.errors.append({"legacy_id": entry[0].legacy_id, "error": str(e)})
 
+    async def _insert(self, entries: list[Placed]) -> list[PendingRow]:
+        """New rows, in one transaction (under the classifier's lock); the ones with a file settle, then hash."""
+        rows = await self.store.add_pending_with_meta([_new_row(*entry) for entry in entries])
+        for row in rows:
+            if row.status == "settling":
+                self.classifier.settler.touch(row.path)
+        return rows
+
+    async def _added(self, row: PendingRow, item: LegacyItem, report: LegacyReport) -> None:
+        self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
+        report.migrated += 1
+        if row.error is not None and row.error.startswith(OUTSIDE):
+            report.outside_folders += 1
+        elif row.error is not None and row.error.startswith((NOT_A_MODEL, NOT_IN_A_TYPE_FOLDER)):
+            report.not_model_files += 1
+        elif row.error is not None:
+            report.missing_files += 1
+        await self._copy_image(item, row.id, report)
+
     async def _merge(self, item: LegacyItem, placement: Placement, st: FileStat | None, report: LegacyReport) -> None:
+        """A v1 row whose path has a pending row or a model: that one gets the v1 tags and the metadata it lacks."""
         path, meta = placement.path, _meta(item)
         async with self.classifier.lock:
             existing = await self.store.pending_by_path(path)
-            if existing is None:
-                model = await self.store.model_by_path(path)
-                if model is None:
-                    (row,) = await self.store.add_pending_with_meta([_new_row(item, placement, st)])
-                    if row.status == "settling":
-                        self.classifier.settler.touch(row.path)
-                else:
-                    await self.store.enrich_model(model.sha256, meta, item.tags)
-                    if item.claimed_sha256 and item.claimed_sha256 != model.sha256:
-                        report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
-                                                       "claimed": item.claimed_sha256, "actual": model.sha256})
-                    report.merged += 1
-                    return
-            else:
+            model = await self.store.model_by_path(path) if existing is None else None
+            if existing is not None:
                 stored = await self.store.pending_meta(existing.id) or {}
                 merged = with_legacy(stored, meta, existing.sha256)
                 await self.store.set_pending_meta(existing.id, merged, item.tags)
                 if "legacy_sha256_mismatch" in merged:
                     report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
                                                    **merged["legacy_sha256_mismatch"]})
-                report.merged += 1
+            elif model is not None:
+                await self.store.enrich_model(model.sha256, meta, item.tags)
+                if item.claimed_sha256 and item.claimed_sha256 != model.sha256:
+                    report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
+                                                   "claimed": item.claimed_sha256, "actual": model.sha256})
+            else:  # removed since the batch looked: a new row after all
+                rows = await self._insert([(item, placement, st)])
+        if existing is None and model is None:
+            for row in rows:
+                await self._added(row, item, report)
+            return
+        report.merged += 1
         if existing is None:
-            self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
-            _count_new(row, report)
-            await self._copy_image(item, row.id, report)
             return
         if not await self.store.pending_images(existing.id):
             await self._copy_image(item, existing.id, report)
@@ -258,18 +269,6 @@ def _new_row(item: LegacyItem, placement: Placement, st: FileStat | None) -> New
         return NewPending(placement.path, item.type, None, _meta(item), item.tags, placement.reason)
     # In the model folders the folder decides the type; a missing file (no stat) is kept as "the file is gone".
     return NewPending(placement.path, placement.type or item.type, st, _meta(item), item.tags)
-
-
-def _count_new(row: PendingRow, report: LegacyReport) -> None:
-    report.migrated += 1
-    if row.error is None:
-        return
-    if row.error.startswith(OUTSIDE):
-        report.outside_folders += 1
-    elif row.error.startswith((NOT_A_MODEL, NOT_IN_A_TYPE_FOLDER)):
-        report.not_model_files += 1
-    else:
-        report.missing_files += 1
 
 
 def with_legacy(stored: dict[str, Any], legacy: dict[str, Any], sha256: str | None) -> dict[str, Any]:
