@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from conftest import Daemon, digests, free_port, run_cli, write_model
+from conftest import DEADLINE_S, Daemon, digests, free_port, poll, run_cli, with_site, write_model
 
 V1_DDL = (
     "CREATE TABLE models (id INTEGER PRIMARY KEY, path, name, type, size_bytes INTEGER, hash_hex, "
@@ -105,9 +105,21 @@ def write_files(v1: V1) -> None:
     assert v1.tagged.read_bytes() == model_bytes(v1.tagged)
 
 
-async def migrate(d: Daemon, v1: V1, expect: int = 200) -> dict[str, Any]:
-    return await d.call("POST", "/api/migrate/legacy", {"db_path": str(v1.db), "images_dir": str(v1.images)},
-                        expect=expect)
+async def migrate(d: Daemon, v1: V1) -> dict[str, Any]:
+    """POST the migration (it answers at once with the job) and wait for the job's report."""
+    job = await d.call("POST", "/api/migrate/legacy", {"db_path": str(v1.db), "images_dir": str(v1.images)},
+                       expect=202)
+    ended = await job_end(d, job)
+    assert ended["state"] == "done", ended
+    return ended["report"]
+
+
+async def job_end(d: Daemon, job: dict[str, Any], timeout: float = DEADLINE_S) -> dict[str, Any]:
+    async def over() -> dict[str, Any] | None:
+        last = (await d.get("/api/status"))["legacy"]
+        return last if last["id"] == job["id"] and last["state"] != "running" else None
+
+    return await poll(over, f"v1 migration {job['id']} to end", timeout)
 
 
 async def detail_at(d: Daemon, path: Path) -> dict[str, Any]:
@@ -158,7 +170,8 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
     before_v1 = fingerprint(v1.db)
 
     report = await migrate(d, v1)
-    assert report == {"source": str(v1.db), "migrated": 4, "merged": 0, "missing_files": 2, "images_copied": 1,
+    assert report == {"source": str(v1.db), "migrated": 4, "merged": 0, "missing_files": 2, "outside_folders": 0,
+                      "not_model_files": 0, "images_copied": 1,
                       "skipped": SKIPPED, "errors": [], "hash_mismatches": []}
     tagged, wrong = await d.ready_rows(v1.tagged, v1.wrong)
     assert (tagged["sha256"], tagged["blake3"]) == digests(v1.tagged)
@@ -196,7 +209,8 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
     # Again: nothing new, nothing duplicated, nothing lost.
     report = await migrate(d, v1)
     mismatch = {"legacy_id": 2, "path": str(v1.wrong), "claimed": WRONG_HASH, "actual": wrong["sha256"]}
-    assert report == {"source": str(v1.db), "migrated": 0, "merged": 4, "missing_files": 0, "images_copied": 0,
+    assert report == {"source": str(v1.db), "migrated": 0, "merged": 4, "missing_files": 0, "outside_folders": 0,
+                      "not_model_files": 0, "images_copied": 0,
                       "skipped": SKIPPED, "errors": [], "hash_mismatches": [mismatch]}  # hashed by now: told now
     await d.wait_idle()
     assert await everything(d) == first
@@ -425,3 +439,227 @@ async def test_cli_asks_the_running_daemon(daemon: Daemon, models: Path, tmp_pat
     assert result.returncode == 1 and "does not exist" in result.stderr
     assert len(await daemon.pending()) == 4
     assert fingerprint(v1.db) == before_v1
+
+
+# -- rows that name files outside the model folders ----------------------------------------------------------
+# Loaded into the daemon through PYTHONPATH (see conftest.with_site): every file the daemon (or a thread or process
+# of it) opens through Python is logged by its real path. Hashing, trashing and image encoding all open through
+# Python, so a file missing from the log was never read.
+OPEN_LOG_SITE = r"""
+import os, sys, threading
+_log = os.open(os.environ["HIKAZE_TEST_OPEN_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+_inside = threading.local()
+
+
+def _hook(event, args):
+    if event != "open" or getattr(_inside, "on", False) or not isinstance(args[0], (str, bytes)):
+        return
+    _inside.on = True
+    try:
+        os.write(_log, os.fsencode(os.path.realpath(args[0])) + b"\n")
+    finally:
+        _inside.on = False
+
+
+sys.addaudithook(_hook)
+"""
+
+
+def opened(log: Path) -> set[str]:
+    return set(log.read_text().splitlines()) if log.exists() else set()
+
+
+def v1_row(legacy_id: int, path: str, name: str) -> dict[str, Any]:
+    return {"id": legacy_id, "path": path, "name": name, "type": "lora", "size_bytes": 1, "hash_hex": None,
+            "extra_json": {"description": f"about {name}", "prompts": {"positive": f"{name} prompt"}}}
+
+
+async def test_rows_outside_the_model_folders_are_never_read_hashed_or_trashed(daemon_factory, models: Path,
+                                                                               tmp_path: Path):
+    tmp = tmp_path.resolve()
+    outside = tmp / "outside"
+    outside.mkdir()
+    canary = outside / "canary.safetensors"
+    canary.write_bytes(os.urandom(12_345))
+    second = outside / "second.safetensors"
+    second.write_bytes(os.urandom(12_346))
+    key = outside / "id_ed25519"  # what an SSH key looks like: no model extension
+    key.write_bytes(os.urandom(4_321))
+    secrets = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (canary, second, key)}
+    before = {p: p.read_bytes() for p in secrets}
+    (tmp / "alias").symlink_to(outside, target_is_directory=True)  # in the model folder's parent
+    (tmp / "canary_link.safetensors").symlink_to(canary)
+    notes = models / "loras" / "notes.txt"
+    notes.write_text("a note beside the models, not a model\n")
+    real = write_model(models / "loras" / "real.safetensors")
+    proc = "/proc/self/root"
+    paths = {
+        1: str(canary),
+        2: str(tmp / "alias" / canary.name),
+        3: proc + str(canary),
+        4: str(models / "loras" / ".." / ".." / "outside" / second.name),
+        5: str(key),
+        6: proc + str(key),
+        7: str(tmp / "canary_link.safetensors"),
+        8: str(notes),
+        9: str(real),
+        10: proc + str(real),  # the model's own file by another name: the same row, not a second one
+    }
+    v1 = V1(db=tmp / "v1" / "hikaze_mm.sqlite3", images=tmp / "v1" / "images", tagged=real, wrong=real, gone=real,
+            gone_vae=real)
+    v1.images.mkdir(parents=True)
+    make_v1(v1.db, [v1_row(i, p, f"row{i}") for i, p in paths.items()], [(1, "kept")], [(i, 1) for i in paths])
+
+    log = tmp / "opened.log"
+    d: Daemon = await daemon_factory("--models-root", str(models),
+                                     env={**with_site(tmp, OPEN_LOG_SITE), "HIKAZE_TEST_OPEN_LOG": str(log)})
+    await d.ready_rows(real)
+    events, reader = await d.events()
+    report = await migrate(d, v1)
+    await d.wait_idle()
+    assert (report["migrated"], report["merged"], report["outside_folders"], report["not_model_files"]) == (8, 2, 7, 1)
+    assert (report["errors"], report["skipped"]) == ([], [])
+
+    rows = {r["path"]: r for r in await d.pending()}
+    assert len(rows) == 9, sorted(rows)  # rows 9 and 10 are one row, at the model folder's own spelling
+    for legacy_id in range(1, 9):
+        path = os.path.normpath(paths[legacy_id])
+        row = await d.get(f"/api/pending/{rows[path]['id']}")
+        what = f"v1 row {legacy_id} ({path})"
+        assert (row["status"], row["sha256"], row["blake3"], row["size_bytes"]) == ("error", None, None, 0), what
+        reason = "not a model file" if legacy_id == 8 else "outside the model folders"
+        assert row["error"].startswith(reason), (what, row["error"])
+        if legacy_id != 8:
+            assert f"its folder {os.path.dirname(path)} " in row["error"] or "absolute" in row["error"], row["error"]
+        assert row["meta_json"]["description"] == f"about row{legacy_id}", what
+        assert row["meta_json"]["prompts"]["positive"] == f"row{legacy_id} prompt", what
+        assert row["meta_json"]["legacy"]["id"] == legacy_id and tag_names(row) == ["kept"], what
+    model_row = await d.get(f"/api/pending/{rows[str(real)]['id']}")
+    assert model_row["status"] == "ready" and model_row["sha256"] == digests(real)[0]
+    assert model_row["meta_json"]["description"] == "about row9"  # the first v1 row's data; row 10's merged in
+
+    # Nobody may make the daemon read them, delete them, or tell their hash or size: not an import with the
+    # "delete" strategy and file deletion, not a retry.
+    ids = [r["id"] for r in rows.values()]
+    imported = await d.call("POST", "/api/pending/import", {"ids": ids, "conflict_strategy": "delete",
+                                                            "delete_files": True})
+    assert [i["id"] for i in imported["imported"]] == [model_row["id"]]
+    kept_out = [i for i in ids if i != model_row["id"]]
+    assert sorted(f["id"] for f in imported["failed"]) == sorted(kept_out)
+    retried = await d.call("POST", "/api/pending/retry", {"ids": kept_out})
+    assert retried["retried"] == [] and len(retried["failed"]) == 8
+    assert all(f["error"].startswith(("outside the model folders", "not a model file")) for f in retried["failed"])
+    await d.wait_idle()
+    after = await everything(d)
+    assert [r["status"] for r in after["pending"]] == ["error"] * 8
+    assert {p: p.read_bytes() for p in secrets} == before
+    assert sorted(os.listdir(outside)) == ["canary.safetensors", "id_ed25519", "second.safetensors"]
+    reader.cancel()
+    told = json.dumps([after, report, await d.get("/api/status"), imported, retried, events.events])
+    for path, sha256 in secrets.items():
+        assert sha256 not in told, f"the sha256 of {path} was told"
+    assert not any(r["size_bytes"] in (12_345, 12_346, 4_321) for r in after["pending"])
+    seen = opened(log)
+    assert str(real) in seen, "the open log works: the model file in the model folder was read"
+    assert not {str(canary), str(second), str(key), str(notes)} & seen, sorted(seen)
+
+
+async def test_a_row_kept_out_is_taken_in_by_a_retry_once_its_folder_is_added(daemon_factory, models: Path,
+                                                                              tmp_path: Path):
+    extra = tmp_path.resolve() / "extra"
+    late = write_model(extra / "loras" / "late.safetensors")
+    v1 = V1(db=tmp_path / "v1" / "hikaze_mm.sqlite3", images=tmp_path / "v1" / "images", tagged=late, wrong=late,
+            gone=late, gone_vae=late)
+    v1.images.mkdir(parents=True)
+    make_v1(v1.db, [v1_row(1, str(late), "late")], [(1, "kept")], [(1, 1)])
+    log = tmp_path / "opened.log"
+    env = {**with_site(tmp_path, OPEN_LOG_SITE), "HIKAZE_TEST_OPEN_LOG": str(log)}
+    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "off", env=env)
+    await d.wait_idle()
+    assert (await migrate(d, v1))["outside_folders"] == 1
+    (row,) = await d.pending()
+    assert row["error"] == (f"outside the model folders: its folder {late.parent} is not in one; add that folder "
+                            "to the model folders, then retry")
+    retried = await d.call("POST", "/api/pending/retry", {"ids": [row["id"]]})
+    assert retried == {"retried": [], "failed": [{"id": row["id"], "error": row["error"]}]}
+    assert str(late) not in opened(log)
+    await d.close()
+
+    # With the folder added, the start-up walk would find the file by itself: it is put aside while that runs,
+    # so that the retry is what brings it in.
+    aside = late.rename(extra / "late.aside")
+    d = await daemon_factory("--models-root", str(models), "--models-root", str(extra), "--watch-mode", "off",
+                             data_dir=d.data_dir, env=env)
+    await d.wait_idle()
+    aside.rename(late)
+    retried = await d.call("POST", "/api/pending/retry", {"ids": [row["id"]]})
+    assert retried == {"retried": [row["id"]], "failed": []}
+    ready = await d.wait_row(late)
+    assert (ready["id"], ready["sha256"], ready["type"]) == (row["id"], digests(late)[0], "loras")
+    detail = await d.get(f"/api/pending/{row['id']}")
+    assert detail["meta_json"]["description"] == "about late" and tag_names(detail) == ["kept"]
+
+
+# -- a big database ------------------------------------------------------------------------------------------
+BIG = 20_000
+
+
+def big_v1(path: Path, models: Path, outside: Path) -> Path:
+    """20,000 rows of junk, as a careless or hostile v1 file holds them: files outside the model folders, files
+    in them that are gone, and files that are no models, each with a description and two tags."""
+    rows = []
+    for i in range(1, BIG + 1):
+        where = (outside / f"dir{i % 50}" / f"junk{i}.safetensors", models / "loras" / f"gone{i}.safetensors",
+                 models / "loras" / f"notes{i}.txt")[i % 3]
+        rows.append({"id": i, "path": str(where), "name": f"junk {i}", "type": "lora",
+                     "extra_json": {"description": f"junk row {i}"}})
+    return make_v1(path, rows, [(1, "junk"), (2, f"batch{BIG}")], [(i, t) for i in range(1, BIG + 1) for t in (1, 2)])
+
+
+async def test_a_big_migration_runs_in_the_background_and_leaves_the_writer_free(daemon_factory, models: Path,
+                                                                                tmp_path: Path):
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    (sha256,) = await d.import_files(write_model(models / "checkpoints" / "edited.safetensors"))
+    db = big_v1(tmp_path / "v1" / "hikaze_mm.sqlite3", models, tmp_path / "outside")
+    events, reader = await d.events()
+
+    job = await d.call("POST", "/api/migrate/legacy", {"db_path": str(db)}, expect=202)
+    assert (job["state"], job["rows"], job["source"]) == ("running", BIG, str(db))
+    assert job["done"] < BIG and job["finished_at"] is None
+    # One at a time: a second request is refused while this one runs, and changes nothing.
+    code, answer = await d.request("POST", "/api/migrate/legacy", json={"db_path": str(db)})
+    assert code == 409 and "a v1 migration is running" in answer["error"], (code, answer)
+    # Other writes are served meanwhile: edits answered while the job still runs (it ran before the first).
+    edits = answered_during = 0
+    while True:
+        edits += 1
+        await d.call("PATCH", f"/api/models/{sha256}", {"meta_json": {"notes": f"edit {edits}"}})
+        if (await d.get("/api/status"))["legacy"]["state"] != "running":
+            break
+        answered_during += 1
+    assert answered_during >= 1, "no edit was answered while the job ran"
+    ended = await job_end(d, job, timeout=300)
+    assert ended["state"] == "done" and ended["done"] == BIG, ended
+    report = ended["report"]
+    outside, gone, notes = (len(range(k or 3, BIG + 1, 3)) for k in range(3))  # rows i with i % 3 == k
+    assert (report["migrated"], report["outside_folders"], report["missing_files"], report["not_model_files"]) == (
+        BIG, outside, gone, notes), report
+    assert report["errors"] == []
+
+    async def told_done() -> bool:
+        return bool(events.of("legacy.done", id=job["id"]))
+
+    await poll(told_done, "the legacy.done event")
+    reader.cancel()
+    progress = [e["done"] for e in events.of("legacy.progress", id=job["id"])]
+    assert progress == sorted(progress) and len([n for n in progress if 0 < n < BIG]) >= 10, progress
+    (done,) = events.of("legacy.done", id=job["id"])
+    assert done["report"] == report
+    counts = (await d.get("/api/status"))["counts"]["pending"]
+    assert counts["error"] == BIG and counts["ready"] == 0
+    assert (await d.get(f"/api/models/{sha256}"))["meta_json"]["notes"] == f"edit {edits}"
+    rows = (await d.get("/api/pending?status=error&limit=3&offset=9000"))["pending"]
+    for row in rows:
+        detail = await d.get(f"/api/pending/{row['id']}")
+        assert detail["meta_json"]["description"].startswith("junk row") and tag_names(detail) == [
+            f"batch{BIG}", "junk"], detail

@@ -20,6 +20,7 @@ from .comfy_peers import PeerError
 from .images import MAX_UPLOAD_BYTES
 from .importer import STRATEGIES
 from .legacy import LegacyError
+from .legacy_import import LegacyRunning
 from .library import LibraryError
 from .origin_policy import Refusal, check_write, normalised, origin_or_none, picker_may_answer
 from .reconcile import ScanRunning
@@ -583,10 +584,13 @@ async def migrate_legacy(request: web.Request) -> web.Response:
     if images_dir is not None and (not isinstance(images_dir, str) or "\0" in images_dir):
         raise BadRequest("`images_dir` must be a folder path or null")
     try:
-        report = await request.app[SERVICE].legacy.run(db_path, images_dir)
+        job = await request.app[SERVICE].legacy.start(db_path, images_dir)
     except LegacyError as e:
         raise BadRequest(str(e)) from None
-    return web.json_response(report.to_wire())
+    except LegacyRunning as e:
+        return error(409, str(e))
+    # It goes on in the background: `legacy.progress` / `legacy.done` events and GET /api/status follow it.
+    return web.json_response(job.to_wire(), status=202)
 
 
 async def announce_comfyui(request: web.Request) -> web.Response:

@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 from .events import EventBus
+from .placement import Placer
 from .roots import RootSet, is_partial_name, within
 from .settle import Settler
 from .store import FILE_GONE, ModelRow, PendingRow, Store
@@ -205,21 +206,38 @@ class Classifier:
         file is gone stays in error, with that as its reason."""
         retried: list[int] = []
         failed: list[dict[str, Any]] = []
+        placer = await asyncio.to_thread(Placer, self.roots)
         for pending_id in ids:
             async with self.lock:
-                reason = await self._retry(pending_id)
+                reason = await self._retry(pending_id, placer)
             if reason is None:
                 retried.append(pending_id)
             else:
                 failed.append({"id": pending_id, "error": reason})
         return {"retried": retried, "failed": failed}
 
-    async def _retry(self, pending_id: int) -> str | None:
+    async def _retry(self, pending_id: int, placer: Placer) -> str | None:
         row = await self.store.pending(pending_id)
         if row is None:
             return "no pending item with this id"
         if row.status != "error":
             return f"not in error (it is {row.status}); only items in error are retried"
+        # A row the v1 migration kept out names a file that may lie anywhere: it is not even stat'ed unless it is a
+        # model file in the model folders now (the user may have added its folder since).
+        placement = await asyncio.to_thread(placer.place, row.path)
+        if placement.reason is not None:
+            if row.error != placement.reason:
+                self._publish_pending("pending.updated",
+                                      await self.store.set_pending_error(row.id, placement.reason, None))
+            return placement.reason
+        if placement.path != row.path or placement.type != row.type:
+            if placement.path != row.path and (await self.store.known_paths([placement.path])):
+                return (f"its file is already in the queue or the library as {placement.path}; run the v1 "
+                        "migration again to bring this item's data there")
+            row = await self.store.move_pending(row.id, placement.path, os.path.basename(placement.path),
+                                                placement.type or row.type)
+            if row is None:
+                return "no pending item with this id"
         st = await asyncio.to_thread(stat_file, row.path)
         if st is None:
             if row.error != FILE_GONE:

@@ -28,6 +28,7 @@ from .store import SchemaTooNew
 log = logging.getLogger("hikaze_mm")
 EXIT_CONFIG = 2
 MAX_LINE_BYTES = 64 * 1024
+LEGACY_STREAM_TIMEOUT_S = 60  # the event stream sends a keep-alive every 15 s: a minute of silence is a lost daemon
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,32 +152,85 @@ def _bind(settings: Settings) -> socket.socket:
 def _import_legacy(settings: Settings, db: str, images: str | None) -> int:
     db, images = os.path.abspath(db), os.path.abspath(images) if images else None
     if _daemon_answers(settings):
-        report = _post(settings, "/api/migrate/legacy", {"db_path": db, "images_dir": images})
-        if report is None or "error" in report:
-            print(f"hikaze-mm: {(report or {}).get('error', 'the daemon did not answer')}", file=sys.stderr)
-            return 1
-        print(json.dumps(report, indent=2))
-        return 0
+        return _import_legacy_there(settings, db, images)
     with _lock(settings):
         return asyncio.run(_import_legacy_here(settings, db, images))
 
 
+def _import_legacy_there(settings: Settings, db: str, images: str | None) -> int:
+    """The running daemon does the work; its event stream, opened before the request so no event is missed, shows
+    the progress and says when the job is over."""
+    from tqdm import tqdm
+
+    try:
+        stream = urllib.request.urlopen(_url(settings, "/api/events"), timeout=LEGACY_STREAM_TIMEOUT_S)
+    except OSError as e:
+        print(f"hikaze-mm: the daemon's event stream cannot be read: {e}", file=sys.stderr)
+        return 1
+    with contextlib.closing(stream):
+        stream.readline()  # ": connected": the stream is subscribed from here on
+        job = _post(settings, "/api/migrate/legacy", {"db_path": db, "images_dir": images})
+        if job is None or "id" not in job:  # an answer other than the job is `{"error": ...}`
+            print(f"hikaze-mm: {(job or {}).get('error', 'the daemon did not answer')}", file=sys.stderr)
+            return 1
+        bar = tqdm(total=job["rows"], unit="row", desc="v1 rows", disable=None, file=sys.stderr)
+        with contextlib.closing(bar):
+            try:
+                job = _follow_legacy(stream, job, bar)
+            except (OSError, ValueError) as e:
+                print(f"hikaze-mm: lost the daemon's event stream ({e}); the migration goes on there: see "
+                      "`hikaze-mm status`", file=sys.stderr)
+                return 1
+    return _legacy_outcome(job)
+
+
+def _follow_legacy(stream: Any, job: dict[str, Any], bar: Any) -> dict[str, Any]:
+    """Reads events until this job's `legacy.done`, moving the bar along."""
+    for raw in stream:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        if not line.startswith("data: "):
+            continue
+        event = json.loads(line[6:])
+        if event.get("type") not in ("legacy.progress", "legacy.done") or event.get("id") != job["id"]:
+            continue
+        bar.update(event["done"] - bar.n)
+        if event["type"] == "legacy.done":
+            return event
+    raise OSError("the daemon closed it")
+
+
+def _legacy_outcome(job: dict[str, Any]) -> int:
+    print(json.dumps(job["report"], indent=2))
+    if job["state"] != "done":
+        print(f"hikaze-mm: {job['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 async def _import_legacy_here(settings: Settings, db: str, images: str | None) -> int:
+    from tqdm import tqdm
+
     from .legacy import LegacyError
     from .service import Service
 
     service = Service(settings, watch=False)
     await service.start()
     try:
-        report = await service.legacy.run(db, images)
+        with service.bus.subscribe(maxsize=1_000_000) as sub:
+            job = await service.legacy.start(db, images)
+            bar = tqdm(total=job.rows, unit="row", desc="v1 rows", disable=None, file=sys.stderr)
+            with contextlib.closing(bar):
+                while (event := await sub.get()) is not None and event.type != "legacy.done":
+                    if event.type == "legacy.progress":
+                        bar.update(event.data["done"] - bar.n)
+                bar.update(job.done - bar.n)
+        await service.drain()  # hash what the v1 database pointed at, so mismatches can be told now
+        return _legacy_outcome(job.to_wire())
     except LegacyError as e:
-        await service.stop()
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return 1
-    await service.drain()  # hash what the v1 database pointed at, so mismatches can be told now
-    print(json.dumps(report.to_wire(), indent=2))
-    await service.stop()
-    return 0
+    finally:
+        await service.stop()
 
 
 # -- scan -------------------------------------------------------------------------------------------------------
@@ -227,9 +281,13 @@ def _daemon_answers(settings: Settings) -> bool:
     return _call(settings, "/api/health") is not None
 
 
-def _call(settings: Settings, path: str, method: str = "GET", body: Any = None, timeout: float = 3) -> Any:
+def _url(settings: Settings, path: str) -> str:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{host}:{settings.port}{path}"
+    return f"http://{host}:{settings.port}{path}"
+
+
+def _call(settings: Settings, path: str, method: str = "GET", body: Any = None, timeout: float = 3) -> Any:
+    url = _url(settings, path)
     data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
     req = urllib.request.Request(url, method=method, data=data, headers={"Content-Type": "application/json"})
     try:

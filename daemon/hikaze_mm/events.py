@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 EVENT_TYPES = (
     "pending.added", "pending.updated", "pending.removed", "model.relinked", "model.moved", "model.missing",
-    "scan.progress", "hash.progress", "root.changed",
+    "scan.progress", "hash.progress", "root.changed", "legacy.progress", "legacy.done",
 )
 
 

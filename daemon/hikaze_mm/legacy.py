@@ -11,11 +11,13 @@ they are left out of `LegacyItem.tags` and, unless some model carries them as re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ SQLValue = int | float | str | bytes | None
 Rows = list[dict[str, SQLValue]]
 
 _MAGIC = b"SQLite format 3\x00"
+YIELD_EVERY = 16  # rows between two _yield()s: well under a millisecond of work
 _REQUIRED_COLUMNS = {"models": ("id", "path"), "tags": ("id", "name"), "model_tags": ("model_id", "tag_id")}
 _METADATA_KEYS = ("description", "community_links", "images", "prompts")
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
@@ -43,6 +46,14 @@ _TYPE_FOLDERS = {
     **dict.fromkeys(("clip", "text_encoder"), "text_encoders"),
     **dict.fromkeys(("unet", "diffusion_model"), "diffusion_models"),
 }
+
+
+def _yield() -> None:
+    """Hands the interpreter lock to whoever waits for it. The daemon reads a v1 database in a thread beside its
+    event loop, and a thread that only computes keeps the lock for a whole switch interval (5 ms) each time the loop
+    hands it over on its way to the socket or the database: tens of such waits in one request add up to a quarter
+    of a second. Yielding every few rows makes each wait a fraction of a millisecond."""
+    time.sleep(0)
 
 
 class LegacyError(Exception):
@@ -80,8 +91,29 @@ def read_legacy(db_path: str, images_dir: str | None) -> LegacyExport:
     return _export(source, models, tags, links, images)
 
 
+def check_legacy(db_path: str, images_dir: str | None) -> tuple[str, int]:
+    """The database's absolute path and its number of model rows, if it can be read as a v1 database and the images
+    folder is usable (LegacyError if not): what `read_legacy` checks first, at a fraction of its cost."""
+    source = os.path.abspath(db_path)
+    with _snapshot(source) as conn:
+        (count,) = conn.execute("SELECT count(*) FROM models").fetchone()
+    if images_dir is not None:
+        _ImageFolder(images_dir)
+    return source, count
+
+
 # -- the file ---------------------------------------------------------------------------------------------------
 def _read_tables(source: str) -> tuple[Rows, Rows, Rows]:
+    with _snapshot(source) as conn:
+        models = _rows(conn, "SELECT * FROM models ORDER BY id")
+        tags = _rows(conn, "SELECT * FROM tags ORDER BY id")
+        links = _rows(conn, "SELECT model_id, tag_id FROM model_tags ORDER BY model_id, tag_id")
+    return models, tags, links
+
+
+@contextlib.contextmanager
+def _snapshot(source: str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the v1 database, inside one read transaction, with its schema checked."""
     header = _header(source)
     # A read-only connection to a WAL database creates -wal and -shm when they are missing and cannot remove them
     # again. Without them nobody has the file open and it holds every committed page, so reading it as immutable
@@ -98,18 +130,15 @@ def _read_tables(source: str) -> tuple[Rows, Rows, Rows]:
     try:
         # v1 wrote through Python, so text is UTF-8; still, one damaged value must not make the whole file unreadable
         conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
-        conn.execute("BEGIN")  # one snapshot for all three tables, even if v1 is writing right now
+        conn.execute("BEGIN")  # one snapshot for all tables, even if v1 is writing right now
         _check_schema(conn, source)
-        models = _rows(conn, "SELECT * FROM models ORDER BY id")
-        tags = _rows(conn, "SELECT * FROM tags ORDER BY id")
-        links = _rows(conn, "SELECT model_id, tag_id FROM model_tags ORDER BY model_id, tag_id")
+        yield conn
     except sqlite3.Error as e:
         raise LegacyError(f"{source} cannot be read as a v1 database: {e}") from e
     finally:
         conn.close()
     if immutable and _identity(source) != before:
         raise LegacyError(f"{source} changed while it was being read (is Hikaze v1 running?); try again")
-    return models, tags, links
 
 
 def _header(source: str) -> bytes:
@@ -160,7 +189,12 @@ def _rows(conn: sqlite3.Connection, sql: str) -> Rows:
     cursor = conn.execute(sql)
     # Lower-cased names because SQLite column names are case-insensitive and old files may spell them otherwise.
     columns = [description[0].lower() for description in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor]
+    rows: Rows = []
+    for row in cursor:
+        rows.append(dict(zip(columns, row, strict=True)))
+        if len(rows) % YIELD_EVERY == 0:
+            _yield()
+    return rows
 
 
 # -- the rows ---------------------------------------------------------------------------------------------------
@@ -174,7 +208,9 @@ def _export(source: str, models: Rows, tags: Rows, links: Rows, images: _ImageFo
     items: list[LegacyItem] = []
     skipped: list[tuple[int | None, str]] = []
     first_with_path: dict[str, int] = {}
-    for row in models:
+    for count, row in enumerate(models, 1):
+        if count % YIELD_EVERY == 0:
+            _yield()
         legacy_id, path = row["id"], row["path"]
         if not isinstance(legacy_id, int):
             skipped.append((None, f"id {legacy_id!r} is not an integer"))

@@ -93,6 +93,7 @@ class Service:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.watcher.stop)
         await self.reconciler.stop()
+        await self.legacy.stop()
         for t in list(self._event_tasks):
             t.cancel()
         await asyncio.gather(*self._event_tasks, return_exceptions=True)
@@ -297,4 +298,5 @@ class Service:
             "scan": running.to_wire() if running else None,
             "last_scan": self.reconciler.last.to_wire() if self.reconciler.last else None,
             "comfyui": [peer.to_wire() for peer in self.comfy_peers.peers()],
+            "legacy": self.legacy.job.to_wire() if self.legacy.job else None,
         }

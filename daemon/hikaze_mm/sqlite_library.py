@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .meta import merge as meta_merge
 from .meta import user_fields
-from .store import FILE_GONE, ModelQuery, ModelRow, PendingRow, Promotion
+from .store import ModelQuery, ModelRow, NewPending, PendingRow, Promotion
 from .walk import FileStat
 
 if TYPE_CHECKING:
@@ -595,26 +595,44 @@ class LibrarySQL:
         return True
 
     # -- metadata and tags from elsewhere (legacy migration) ------------------------------------------------------
-    async def add_pending_with_meta(
-        self, path: str, type_: str, stat: FileStat | None, meta: dict[str, Any], tags: list[str]
-    ) -> PendingRow:
-        """A pending row that arrives with metadata (from the first version's database). Without a file it is
-        kept as an error row, so what the user once entered is not lost."""
+    async def known_paths(self, paths: list[str]) -> set[str]:
+        """Which of these paths a pending row or a model (missing ones too) has."""
+        known: set[str] = set()
+        for start in range(0, len(paths), 500):  # far below SQLite's limit of bound values
+            chunk = paths[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._all(f"SELECT path FROM pending_import WHERE path IN ({marks}) UNION "
+                                   f"SELECT path FROM models WHERE path IN ({marks})", (*chunk, *chunk), fresh=True)
+            known.update(r[0] for r in rows)
+        return known
+
+    async def add_pending_with_meta(self, rows: list[NewPending]) -> list[PendingRow]:
+        """Pending rows that arrive with metadata, all in one transaction; a path that has a row already is left
+        alone. A row without a stat is kept in error, so what the user once entered is not lost."""
         now = time.time()
-        st = stat or FileStat(0, 0, 0, 0)
-        status, error = ("settling", None) if stat is not None else ("error", FILE_GONE)
         async with self._write() as db:
-            (row,) = await db.execute_fetchall(
+            # A handful of trips to the database thread for the whole batch, not one per row: the writer is
+            # shared, and every edit waits while a batch holds it.
+            (last,) = await db.execute_fetchall("SELECT coalesce(max(id), 0) FROM pending_import")
+            await db.executemany(
                 "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, error, "
-                f"discovered_at, updated_at, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                f"RETURNING {PENDING_COLUMNS}",
-                (path, st.size, st.mtime_ns, st.inode, st.device, type_, _file_name(path), status, error, now, now,
-                 json.dumps(meta)),
+                "discovered_at, updated_at, meta_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO NOTHING",
+                [(new.path, *(new.stat or FileStat(0, 0, 0, 0)), new.type, _file_name(new.path),
+                  "settling" if new.stat is not None else "error", None if new.stat is not None else new.error,
+                  now, now, json.dumps(new.meta)) for new in rows],
             )
-            await self._tag_pending(db, row[0], tags)
-        pending = PendingRow(*row)
-        self._track_pending(pending)
-        return pending
+            # The ids only grow (AUTOINCREMENT) and nobody else writes inside this transaction.
+            added = [PendingRow(*row) for row in await db.execute_fetchall(
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id > ? ORDER BY id", (last[0],))]
+            tags = {new.path: new.tags for new in rows}
+            tag_ids = {name: (await self._tag_ids(db, [name]))[0]
+                       for name in dict.fromkeys(name for row in added for name in tags[row.path])}
+            await db.executemany("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)",
+                                 [(row.id, tag_ids[name]) for row in added for name in tags[row.path]])
+        for pending in added:
+            self._track_pending(pending)
+        return added
 
     async def _tag_pending(self, db: aiosqlite.Connection, pending_id: int, tags: list[str]) -> None:
         for tag_id in await self._tag_ids(db, tags):

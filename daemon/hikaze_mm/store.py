@@ -106,6 +106,19 @@ class ModelQuery:
     offset: int = 0
 
 
+@dataclass(frozen=True)
+class NewPending:
+    """A pending row that arrives with metadata and tags (from the first version's database). Without a stat its
+    file was not read: it is kept in error with `error` as the reason (by default, that the file is gone)."""
+
+    path: str
+    type: str
+    stat: FileStat | None
+    meta: dict[str, Any]
+    tags: list[str]
+    error: str = FILE_GONE
+
+
 @dataclass
 class Promotion:
     """One pending row becoming (part of) a model, written in one transaction."""
@@ -187,9 +200,8 @@ class Store(Protocol):
     async def image_keys(self) -> tuple[set[tuple[str, int]], set[tuple[int, int]]]: ...
     async def pending_images(self, pending_id: int) -> list[tuple[int, int, int]]: ...
     async def add_pending_image(self, pending_id: int, seq: int, width: int, height: int, source: str) -> bool: ...
-    async def add_pending_with_meta(
-        self, path: str, type_: str, stat: FileStat | None, meta: dict[str, Any], tags: list[str]
-    ) -> PendingRow: ...
+    async def known_paths(self, paths: list[str]) -> set[str]: ...
+    async def add_pending_with_meta(self, rows: list[NewPending]) -> list[PendingRow]: ...
     async def set_pending_meta(self, pending_id: int, meta: dict[str, Any], tags: list[str]) -> bool: ...
     async def enrich_model(self, sha256: str, meta: dict[str, Any], tags: list[str]) -> bool: ...
     async def pending_tag_names(self, pending_id: int) -> list[str]: ...
