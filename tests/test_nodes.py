@@ -335,6 +335,22 @@ def test_is_changed_follows_the_payload_and_the_files(pack: ModuleType, loras: P
     assert ckpt.IS_CHANGED(hikaze_payload=ckpt_payload) != before
 
 
+def test_is_changed_takes_every_input_as_comfyui_passes_them(pack: ModuleType, loras: Path) -> None:
+    # ComfyUI calls IS_CHANGED with every input of the node, a linked one as None (it is not run yet); a
+    # TypeError there made ComfyUI treat the node as changed on every queue, so nothing after it was cached.
+    lora = write_model(loras / "a.safetensors")
+    payload = document({"full_path": str(lora)})
+    node = lora_loader(pack)
+    alone = node.IS_CHANGED(hikaze_payload=payload)
+    assert node.IS_CHANGED(model=None, clip=None, hikaze_payload=payload) == alone
+    assert node.IS_CHANGED(model=None, hikaze_payload=payload) == alone  # clip is optional, so it may be absent
+    assert node.IS_CHANGED(model=None, clip=None, hikaze_payload=None) == ""
+    assert checkpoint_loader(pack).IS_CHANGED(hikaze_payload=json.dumps({"ckpt_path": "x"})) != ""
+    for loader in (node, checkpoint_loader(pack)):
+        # ComfyUI still checks the other inputs itself: VALIDATE_INPUTS names only the payload.
+        assert list(inspect.signature(loader.VALIDATE_INPUTS).parameters) == ["hikaze_payload"]
+
+
 # -- with the real daemon --------------------------------------------------------------------------------------------
 async def test_moved_files_are_found_through_the_daemon_with_their_trigger_words(
     daemon: Daemon, models: Path, pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
