@@ -96,7 +96,7 @@ def test_inside_comfyui_the_import_registers_the_routes_and_nothing_else(
     heavy = [m for m in set(sys.modules) - modules if m.split(".")[0] in HEAVY]
     assert heavy == []
     # The daemon hears of this ComfyUI when its server starts, once every custom node has registered its folders.
-    assert [hook.__name__ for hook in comfy.app.on_startup] == ["_announce_on_startup"]
+    assert "_announce_on_startup" in [hook.__name__ for hook in comfy.app.on_startup]
 
 
 def test_the_node_classes_use_the_classic_api(pack: ModuleType) -> None:
