@@ -56,3 +56,31 @@ async def test_a_daemon_watching_every_folder_reports_nothing_missing(daemon_fac
     peer = await d.call("POST", "/api/comfyui/announce", {"origin": ORIGIN, "folders": folders})
     assert peer["missing"] == {}
     assert (await d.get("/api/status"))["comfyui"][0]["missing"] == {}
+
+
+async def test_the_page_names_the_folders_comfyui_loads_from_that_the_daemon_does_not_watch(
+    daemon_factory, tmp_path: Path, page
+):
+    from playwright.async_api import expect
+
+    models, shared = tmp_path / "ComfyUI" / "models", tmp_path / "shared" / "Lora"
+    (models / "loras").mkdir(parents=True)
+    shared.mkdir(parents=True)
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    await page.goto(d.url + "/")
+    notice = page.get_by_test_id("comfy-folders-notice")
+    await expect(page.get_by_test_id("type-tabs")).to_be_visible()
+    await expect(notice).to_have_count(0)  # no ComfyUI has said anything yet
+
+    folders = {"loras": [str(models / "loras"), str(shared)]}
+    for origin in (ORIGIN, "http://localhost:8188"):  # one ComfyUI, two of its loopback origins
+        await d.call("POST", "/api/comfyui/announce", {"origin": origin, "folders": folders})
+    await page.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")
+
+    await expect(notice).to_be_visible()
+    await expect(notice).to_contain_text(f"ComfyUI at {ORIGIN}, http://localhost:8188 loads models from folders")
+    await expect(notice.locator("li")).to_have_count(1)
+    await expect(notice.locator("li .type")).to_have_text("loras")
+    await expect(notice.locator("li code")).to_have_text([str(shared)])  # the watched folder is not named
+    await notice.get_by_role("button").click()
+    await expect(notice).to_have_count(0)
