@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .announce import announce, comfy_folders
 from .daemon import DaemonClient, daemon_url
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -71,12 +72,12 @@ def _environment() -> dict[str, str] | None:
 
 
 def _command(port: int) -> list[str]:
-    import folder_paths  # ComfyUI's own module: only there when ComfyUI runs us
-
-    command = [sys.executable, "-m", "hikaze_mm", "serve", "--comfyui-dir", folder_paths.base_path, "--port", str(port)]
-    models_dir = getattr(folder_paths, "models_dir", None)
-    if models_dir and Path(models_dir) != Path(folder_paths.base_path) / "models":
-        command += ["--models-root", models_dir]  # ComfyUI started with --models-directory
+    """The daemon watches exactly the folders ComfyUI loads from, each as its type: those of models/, of
+    --extra-model-paths-config and of other custom nodes alike (the daemon skips the ones that hold no models)."""
+    command = [sys.executable, "-m", "hikaze_mm", "serve", "--port", str(port)]
+    for name, folders in comfy_folders().items():
+        for folder in folders:
+            command += ["--model-folder", f"{name}={folder}"]
     return command
 
 
@@ -87,6 +88,7 @@ def _wait(child: subprocess.Popen[bytes], url: str) -> dict[str, Any]:
             return {"started": False, "reason": f"the daemon exited with code {child.returncode} while starting; "
                                                 "ComfyUI's console shows why"}
         if DaemonClient(url).status()["reachable"]:
+            announce(DaemonClient(url))
             return {"started": True, "reason": f"started the daemon (pid {child.pid}) at {url}"}
         time.sleep(0.1)  # the poll interval; the deadline above bounds the wait
     return {"started": True, "reason": f"started the daemon (pid {child.pid}); it does not answer at {url} yet"}

@@ -31,16 +31,21 @@ class DaemonClient:
         self.url = url or daemon_url()
         self.problem: str | None = None  # why the daemon gave no answers, once it did not
 
-    def _get(self, path: str) -> Any:
-        """The JSON answer, or None when the daemon does not know the thing (404) or does not answer."""
+    def _call(self, path: str, body: Any = None) -> Any:
+        """The JSON answer, or None when the daemon does not know the thing (404) or does not answer. With a
+        body, a POST of it as JSON (no Origin: the daemon treats a request without one as a plain client's)."""
         if self.problem is not None:
             return None
         headers = {"Accept": "application/json"}
         token = os.environ.get("HIKAZE_MM_TOKEN")
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         try:
-            with _opener.open(Request(self.url + path, headers=headers), timeout=TIMEOUT_S) as resp:
+            with _opener.open(Request(self.url + path, data=data, headers=headers), timeout=TIMEOUT_S) as resp:
                 return json.load(resp)
         except HTTPError as e:
             if e.code != 404:
@@ -52,19 +57,23 @@ class DaemonClient:
 
     def path_for(self, sha256: str) -> str | None:
         """Where the daemon last saw the model's file; None when it does not know the model or does not answer."""
-        answer = self._get(f"/api/models/{quote(sha256)}/path")
+        answer = self._call(f"/api/models/{quote(sha256)}/path")
         path = answer.get("path") if isinstance(answer, dict) else None
         return path if isinstance(path, str) and path else None
 
     def trigger_words(self, sha256: str) -> list[str]:
-        answer = self._get(f"/api/models/{quote(sha256)}")
+        answer = self._call(f"/api/models/{quote(sha256)}")
         meta = answer.get("meta_json") if isinstance(answer, dict) else None
         words = meta.get("trigger_words") if isinstance(meta, dict) else None
         return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
 
+    def announce(self, origin: str, folders: dict[str, list[str]]) -> Any:
+        """Tell the daemon where this ComfyUI listens and what it loads from; its answer, or None."""
+        return self._call("/api/comfyui/announce", {"origin": origin, "folders": folders})
+
     def status(self) -> dict[str, Any]:
         """What the front end shows: {"url", "reachable", "version"}."""
-        answer = self._get("/api/health")
+        answer = self._call("/api/health")
         reachable = isinstance(answer, dict) and answer.get("status") == "ok"
         version = answer.get("version") if reachable else None
         return {"url": self.url, "reachable": reachable, "version": version if isinstance(version, str) else None}

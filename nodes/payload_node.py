@@ -28,7 +28,9 @@ class PayloadNode:
         return True
 
     @classmethod
-    def IS_CHANGED(cls, hikaze_payload: str | None = None) -> str:
+    def IS_CHANGED(cls, hikaze_payload: str | None = None, **_other_inputs: Any) -> str:
+        # ComfyUI passes every input here, a linked one (model, clip) as None since it has not run yet. Those
+        # objects cannot say whether the node changed: a change upstream runs the node again anyway.
         if hikaze_payload is None:
             return ""  # linked: a change upstream runs the node again anyway
         try:

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from . import autostart
+from .announce import announce_in_background
 from .daemon import DaemonClient
 
 
@@ -19,6 +20,15 @@ def register_with_comfyui() -> None:
     instance = getattr(PromptServer, "instance", None)
     if instance is not None:
         register(instance.routes)
+        # At start-up every custom node has registered its folders and the listen address is final. The
+        # announcement runs in its own thread: ComfyUI starts at once, with the daemon up or down.
+        app = getattr(instance, "app", None)
+        if isinstance(app, web.Application):
+            app.on_startup.append(_announce_on_startup)
+
+
+async def _announce_on_startup(app: web.Application) -> None:
+    announce_in_background()
 
 
 def register(routes: web.RouteTableDef) -> None:

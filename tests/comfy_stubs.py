@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
@@ -38,6 +38,10 @@ class Comfy:
     torch_loads: list[tuple[str, bool]] = field(default_factory=list)
     lora_calls: list[tuple[Any, Any, dict[str, Any], float, float]] = field(default_factory=list)
     routes: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+    app: web.Application = field(default_factory=web.Application)  # PromptServer's, before it starts
+    # comfy.cli_args.args: what ComfyUI listens on
+    args: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(
+        listen="127.0.0.1", port=8188, tls_keyfile=None, tls_certfile=None))
 
     def folder_paths(self) -> ModuleType:
         m = ModuleType("folder_paths")
@@ -67,6 +71,8 @@ class Comfy:
                             found.add(os.path.relpath(os.path.join(dirpath, f), folder))
             return sorted(found)
 
+        # name -> (folders, extensions); the lists are the Comfy's own, so a folder a test adds is there too.
+        m.folder_names_and_paths = {name: (paths, PT_EXTENSIONS) for name, paths in self.folders.items()}
         m.get_folder_paths = get_folder_paths
         m.get_full_path = get_full_path
         m.get_filename_list = get_filename_list
@@ -101,14 +107,16 @@ class Comfy:
         sd.load_lora_for_models = load_lora_for_models
         utils.load_torch_file = load_torch_file
         comfy = ModuleType("comfy")
-        comfy.sd, comfy.utils = sd, utils
+        cli_args = ModuleType("comfy.cli_args")
+        cli_args.args = self.args
+        comfy.sd, comfy.utils, comfy.cli_args = sd, utils, cli_args
         return comfy, sd, utils
 
     def server(self) -> ModuleType:
         m = ModuleType("server")
 
         class PromptServer:
-            instance = type("Instance", (), {"routes": self.routes})()
+            instance = type("Instance", (), {"routes": self.routes, "app": self.app})()
 
         m.PromptServer = PromptServer
         return m
@@ -118,13 +126,15 @@ def install(monkeypatch: pytest.MonkeyPatch, base: Path) -> Comfy:
     """ComfyUI at `base` (models under base/models), its modules in sys.modules for this test only."""
     models = base / "models"
     folders = {name: [models / name] for name in ("checkpoints", "loras", "embeddings")}
+    folders["custom_nodes"] = [base / "custom_nodes"]  # in ComfyUI's registry too, though it holds no models
     for paths in folders.values():
         for p in paths:
             p.mkdir(parents=True, exist_ok=True)
     comfy = Comfy(base, folders)
     comfy_module, sd, utils = comfy.comfy_modules()
     for name, module in (("folder_paths", comfy.folder_paths()), ("comfy", comfy_module), ("comfy.sd", sd),
-                         ("comfy.utils", utils), ("server", comfy.server())):
+                         ("comfy.utils", utils), ("comfy.cli_args", comfy_module.cli_args),
+                         ("server", comfy.server())):
         monkeypatch.setitem(sys.modules, name, module)
     return comfy
 

@@ -309,3 +309,44 @@ async def test_without_the_comfy_route_the_browser_asks_the_daemon_and_the_sideb
     await expect(page.locator("#sidebar")).to_contain_text(f"{daemon.url}: running")
     await expect(page.get_by_test_id("hikaze-daemon-status").first).to_be_hidden()
     assert await page.evaluate("() => ext.commands.map(c => c.label)") == ["Hikaze Model Manager"]
+
+
+async def test_after_an_undo_the_rebuilt_nodes_panel_replaces_the_one_still_shown(
+    daemon: Daemon, page: Page, comfy: ComfyFactory
+) -> None:
+    entry = {"name": "Detail Tweaker", "full_path": "/m/loras/add-detail.safetensors", "sha256": "",
+             "strength_model": 1, "strength_clip": 1, "enabled": True}
+    await open_comfy(page, await comfy(daemon.url, {"version": 2, "loras": [entry]}))
+    await expect(page.get_by_test_id("hikaze-lora-name")).to_have_text("Detail Tweaker")  # the name, not the file
+    # Nodes 2.0 finds a node's DOM widget by graph, node id and widget name, and keeps the element it mounted when
+    # an undo rebuilds the node with the same id: the rebuilt node's own panel is never put on screen.
+    await page.evaluate("""(undone) => {
+        const graph = { id: "graph-1", nodes: new Map(), getNodeById(id) { return this.nodes.get(id); } };
+        Object.assign(loraNode, { id: 7, graph });
+        graph.nodes.set(7, loraNode);
+        ext.loadedGraphNode(loraNode);
+        const box = document.createElement("textarea");
+        const widget = { name: "hikaze_payload", type: "customtext", value: undone, element: box,
+                         get inputEl() { window.inputElRead = true; return box; } };
+        const rebuilt = { comfyClass: "HikazeLoraPowerLoader", type: "HikazeLoraPowerLoader", widgets: [widget],
+                          properties: {}, size: [440, 120], id: 7, graph,
+                          addDOMWidget(name, type, element, options) {
+                            const w = { name, type, element, options, value: "" };
+                            this.widgets.push(w);
+                            return w;
+                          } };
+        graph.nodes.set(7, rebuilt);
+        loraNode.onRemoved?.();
+        ext.nodeCreated(rebuilt);
+        ext.loadedGraphNode(rebuilt);
+        window.rebuilt = rebuilt;
+    }""", json.dumps({"version": 2, "loras": [{**entry, "enabled": False}]}))
+
+    toggle = page.get_by_test_id("hikaze-row-toggle")
+    await expect(toggle).to_have_count(1)
+    await expect(toggle).not_to_be_checked()  # what the undo restored, not what the old node held
+    await toggle.check()
+    assert json.loads(await payload(page, "rebuilt"))["loras"][0]["enabled"] is True
+    assert json.loads(await payload(page, "loraNode"))["loras"][0]["enabled"] is True  # untouched since
+    assert await page.evaluate("() => rebuilt.widgets.at(-1).element.isConnected") is True
+    assert await page.evaluate("() => window.inputElRead === undefined")  # `element` is read, not `inputEl`

@@ -30,6 +30,9 @@ def _fails_with(result, *words: str) -> None:
         ("watch_mode = 'magic'\n", ["watch_mode", "native, polling, off"]),
         ("hash_workers = 0\n", ["hash_workers"]),
         ("models_roots = 5\n", ["models_roots", "list of path strings"]),
+        ("model_folders = 5\n", ["model_folders", "TYPE=DIR"]),
+        ("model_folders = ['/no/type']\n", ["model_folders", "model type such as loras"]),
+        ("model_folders = {loras = [3]}\n", ["model_folders", "'loras' needs a folder"]),
         ("port = [\n", ["not valid TOML"]),
     ],
 )
@@ -126,6 +129,46 @@ async def test_extra_model_paths_yaml_with_two_groups(daemon_factory, tmp_path: 
     assert sources[str(a1111 / "models" / "Lora")] == "extra_model_paths.yaml:a1111"
     assert sources[str(shared / "unet")] == "extra_model_paths.yaml:other"
     assert sources[str(comfy / "models")] == "comfyui_dir"
+
+
+async def test_folders_of_one_type_each_are_watched_exactly_as_given(daemon_factory, tmp_path: Path):
+    # What the node pack passes for a ComfyUI started with --extra-model-paths-config: folders outside any models
+    # folder, each of one type, one of them in two types' lists, a name with `=` and `$` in it, and ComfyUI's
+    # folders that hold no models (custom_nodes), which are not watched.
+    shared, odd = tmp_path / "shared", tmp_path / "odd=$HOME"
+    files = {
+        write_model(shared / "sd" / "base.safetensors"): "checkpoints",
+        write_model(shared / "lora" / "sub" / "l.safetensors"): "loras",
+        write_model(odd / "l2.safetensors"): "loras",
+        write_model(shared / "clip" / "t5.safetensors"): "text_encoders",
+    }
+    d: Daemon = await daemon_factory(
+        "--model-folder", f"checkpoints={shared / 'sd'}", "--model-folder", f"loras={shared / 'lora'}",
+        "--model-folder", f"loras={odd}",
+        "--model-folder", f"clip={shared / 'clip'}", "--model-folder", f"custom_nodes={tmp_path / 'nodes'}",
+    )
+    for path, type_ in files.items():
+        assert (await d.wait_row(path))["type"] == type_, path
+    roots = {(r["path"], r["type"], r["source"]) for r in (await d.get("/api/status"))["roots"]}
+    assert roots == {(str(shared / "sd"), "checkpoints", "model_folders"),
+                     (str(shared / "lora"), "loras", "model_folders"), (str(odd), "loras", "model_folders"),
+                     (str(shared / "clip"), "text_encoders", "model_folders")}
+
+
+def test_folders_of_one_type_in_the_toml_file(tmp_path: Path):
+    config = tmp_path / "hikaze.toml"
+    config.write_text("model_folders = {loras = ['rel', '/abs/l', '/abs/l'], checkpoints = '~/sd'}\n")
+    settings = load_settings(argparse.Namespace(config=str(config)))
+    assert settings.model_folders == {"loras": [tmp_path / "rel", Path("/abs/l")],
+                                      "checkpoints": [Path.home() / "sd"]}
+
+
+def test_a_folder_flag_without_a_type_names_the_flag(tmp_path: Path):
+    _fails_with(run_cli("serve", "--data-dir", str(tmp_path), "--model-folder", str(tmp_path)),
+                "--model-folder", "model type such as loras")
+    _fails_with(run_cli("serve", "--data-dir", str(tmp_path), "--model-folder", "loras="), "--model-folder",
+                "'loras' needs a folder")
+    assert not (tmp_path / "library.sqlite3").exists()
 
 
 def test_example_config_documents_every_key():

@@ -95,6 +95,8 @@ def test_inside_comfyui_the_import_registers_the_routes_and_nothing_else(
     assert comfy.checkpoints == comfy.torch_loads == comfy.lora_calls == []
     heavy = [m for m in set(sys.modules) - modules if m.split(".")[0] in HEAVY]
     assert heavy == []
+    # The daemon hears of this ComfyUI when its server starts, once every custom node has registered its folders.
+    assert "_announce_on_startup" in [hook.__name__ for hook in comfy.app.on_startup]
 
 
 def test_the_node_classes_use_the_classic_api(pack: ModuleType) -> None:
@@ -335,6 +337,22 @@ def test_is_changed_follows_the_payload_and_the_files(pack: ModuleType, loras: P
     assert ckpt.IS_CHANGED(hikaze_payload=ckpt_payload) != before
 
 
+def test_is_changed_takes_every_input_as_comfyui_passes_them(pack: ModuleType, loras: Path) -> None:
+    # ComfyUI calls IS_CHANGED with every input of the node, a linked one as None (it is not run yet); a
+    # TypeError there made ComfyUI treat the node as changed on every queue, so nothing after it was cached.
+    lora = write_model(loras / "a.safetensors")
+    payload = document({"full_path": str(lora)})
+    node = lora_loader(pack)
+    alone = node.IS_CHANGED(hikaze_payload=payload)
+    assert node.IS_CHANGED(model=None, clip=None, hikaze_payload=payload) == alone
+    assert node.IS_CHANGED(model=None, hikaze_payload=payload) == alone  # clip is optional, so it may be absent
+    assert node.IS_CHANGED(model=None, clip=None, hikaze_payload=None) == ""
+    assert checkpoint_loader(pack).IS_CHANGED(hikaze_payload=json.dumps({"ckpt_path": "x"})) != ""
+    for loader in (node, checkpoint_loader(pack)):
+        # ComfyUI still checks the other inputs itself: VALIDATE_INPUTS names only the payload.
+        assert list(inspect.signature(loader.VALIDATE_INPUTS).parameters) == ["hikaze_payload"]
+
+
 # -- with the real daemon --------------------------------------------------------------------------------------------
 async def test_moved_files_are_found_through_the_daemon_with_their_trigger_words(
     daemon: Daemon, models: Path, pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
@@ -415,7 +433,7 @@ async def test_the_daemon_route_says_whether_the_daemon_answers(
 
 
 @pytest.mark.parametrize("source", ["installed", "checkout"])
-async def test_the_start_route_starts_one_daemon_with_comfyuis_folders(
+async def test_the_start_route_starts_one_daemon_watching_exactly_comfyuis_folders(
     source: str, tmp_path: Path, pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HIKAZE_MM_CONFIG", "")
@@ -423,7 +441,13 @@ async def test_the_start_route_starts_one_daemon_with_comfyuis_folders(
     autostart = pack.nodes.autostart
     if source == "checkout":
         monkeypatch.setattr(autostart, "find_spec", lambda name: None)
+    # As with --extra-model-paths-config: ComfyUI's LoRAs and checkpoints are also kept outside its models folder.
+    shared = tmp_path / "shared"
+    comfy.folders["loras"].append(shared / "Lora")
+    comfy.folders["checkpoints"].append(shared / "Stable-diffusion")
     write_model(comfy.folders["loras"][0] / "seen.safetensors")
+    outside = write_model(shared / "Lora" / "sub" / "shared.safetensors")
+    write_model(comfy.base / "models" / "unknown" / "not-loaded.safetensors")  # ComfyUI loads nothing from here
     client = await routes_client(comfy)
     try:
         resp = await client.post("/hikaze/daemon/start")
@@ -434,16 +458,90 @@ async def test_the_start_route_starts_one_daemon_with_comfyuis_folders(
         again = await (await client.post("/hikaze/daemon/start")).json()
         assert again == {"started": False, "reason": f"the daemon already answers at {status['url']}"}
 
-        async def watched() -> list[dict[str, Any]]:
+        async def daemon_status() -> dict[str, Any]:
             async with client.session.get(status["url"] + "/api/status") as r:
-                roots = (await r.json())["roots"]
-            return [root for root in roots if root["path"] == str(comfy.base / "models")]
+                return await r.json()
 
-        await poll(watched, "the started daemon to watch ComfyUI's models folder")
+        roots = {(r["path"], r["type"]) for r in (await daemon_status())["roots"]}
+        assert roots == {(str(p), kind) for kind in ("checkpoints", "loras", "embeddings")
+                         for p in comfy.folders[kind]}
+        # The started daemon was told where this ComfyUI listens, and sees every folder it loads from.
+        assert [(c["origin"], c["missing"]) for c in (await daemon_status())["comfyui"]] == \
+            [("http://127.0.0.1:8188", {})]
+
+        async def found() -> list[str]:
+            async with client.session.get(status["url"] + "/api/pending") as r:
+                paths = [item["path"] for item in (await r.json())["pending"]]
+            return paths if str(outside) in paths else []
+
+        assert "not-loaded.safetensors" not in " ".join(await poll(found, "the shared LoRA to be found"))
     finally:
         await client.close()
         await asyncio.to_thread(autostart.stop)
     assert autostart._child.returncode is not None
+
+
+async def start_comfyui(comfy: Comfy) -> TestServer:
+    """ComfyUI's server starting: its app's start-up hooks run, as when ComfyUI begins to listen."""
+    server = TestServer(comfy.app)
+    await server.start_server()
+    return server
+
+
+async def test_comfyui_starting_tells_a_running_daemon_its_origins_and_folders(
+    daemon_factory: Any, tmp_path: Path, pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    daemon = await daemon_factory("--models-root", str(comfy.base / "models"), "--auth-token", "s3cret")
+    daemon.session.headers["Authorization"] = "Bearer s3cret"
+    monkeypatch.setenv("HIKAZE_MM_URL", daemon.url)
+    monkeypatch.setenv("HIKAZE_MM_TOKEN", "s3cret")
+    comfy.args.listen, comfy.args.port = "0.0.0.0,::", 8190  # `--listen` without an address
+    shared = tmp_path / "shared" / "Lora"
+    shared.mkdir(parents=True)
+    comfy.folders["loras"].append(shared)
+
+    server = await start_comfyui(comfy)
+    try:
+        async def told() -> list[dict[str, Any]]:
+            peers = (await daemon.get("/api/status"))["comfyui"]
+            return peers if len(peers) == 3 else []
+
+        peers = await poll(told, "the daemon to hear of this ComfyUI")
+    finally:
+        await server.close()
+    assert [p["origin"] for p in peers] == ["http://127.0.0.1:8190", "http://localhost:8190", "http://[::1]:8190"]
+    folders = {kind: [str(p) for p in paths] for kind, paths in comfy.folders.items()}
+    assert all(p["folders"] == folders for p in peers)
+    # The daemon watches ComfyUI's own models folder, not the yaml's: that one is named.
+    assert all(p["missing"] == {"loras": [str(shared)]} for p in peers)
+
+
+def test_with_the_daemon_down_comfyui_starts_at_once_and_the_announcement_gives_up(
+    pack: ModuleType, comfy: Comfy
+) -> None:
+    # What the start-up hook runs: a daemon thread, so ComfyUI neither waits for it nor is kept alive by it.
+    thread = pack.nodes.announce.announce_in_background()
+    assert thread.name == "hikaze-announce" and thread.daemon
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    answer = pack.nodes.announce.announce()
+    assert answer["announced"] == [] and "did not answer" in answer["reason"]
+
+
+@pytest.mark.parametrize(("listen", "tls", "origins"), [
+    ("127.0.0.1", False, ["http://127.0.0.1:8188"]),
+    ("0.0.0.0", True, ["https://127.0.0.1:8188", "https://localhost:8188"]),
+    ("::", False, ["http://127.0.0.1:8188", "http://localhost:8188", "http://[::1]:8188"]),
+    ("::1,127.0.0.1", False, ["http://[::1]:8188", "http://127.0.0.1:8188"]),
+    ("localhost", False, ["http://localhost:8188"]),
+])
+def test_the_origins_announced_are_where_comfyui_listens(
+    pack: ModuleType, comfy: Comfy, listen: str, tls: bool, origins: list[str]
+) -> None:
+    comfy.args.listen = listen
+    if tls:
+        comfy.args.tls_keyfile, comfy.args.tls_certfile = "key.pem", "cert.pem"
+    assert pack.nodes.announce.comfy_origins() == origins
 
 
 async def test_the_start_route_refuses_an_address_it_cannot_serve(

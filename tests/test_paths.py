@@ -50,6 +50,7 @@ def test_types_follow_folders_and_legacy_names():
     roots = RootSet([Root("/m", None, "t"), Root("/m/loras/special", "embeddings", "t")])
     assert roots.type_of("/m/clip/t5.safetensors") == "text_encoders"
     assert roots.type_of("/m/unet/sub/x.gguf") == "diffusion_models"
+    assert roots.type_of("/m/t2i_adapter/x.safetensors") == "controlnet"
     assert roots.type_of("/m/loras/special/e.pt") == "embeddings"
     assert roots.type_of("/m/loras/a.SafeTensors") == "loras"
     assert roots.type_of("/m/loras/a.safetensors.part") is None

@@ -598,7 +598,7 @@ async def announce_comfyui(request: web.Request) -> web.Response:
     body = await _json_body(request)
     _only(body, ("origin", "folders"))
     try:
-        peer = request.app[SERVICE].comfy_peers.announce(body.get("origin"), body.get("folders"))
+        peer = await request.app[SERVICE].comfy_peers.announce(body.get("origin"), body.get("folders"))
     except PeerError as e:
         raise BadRequest(str(e)) from None
     return web.json_response(peer.to_wire())

@@ -4,10 +4,13 @@ with; the daemon trusts such an origin to frame the page and receive the picker'
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from .roots import NOT_MODEL_FOLDERS, Root, RootSet, model_type
 
 MAX_PEERS = 16  # a pack announces itself once a start; more than this is someone filling the table
 MAX_TYPES = 200
@@ -22,11 +25,13 @@ class PeerError(ValueError):
 class Peer:
     origin: str  # scheme://host[:port], lower-case, no path
     folders: dict[str, tuple[str, ...]]  # ComfyUI's folder name (checkpoints, loras, ...) -> absolute folders
+    # The folders ComfyUI loads models from that the daemon does not watch as that type, by folder name.
+    missing: dict[str, tuple[str, ...]] = field(default_factory=dict)
     seen_at: float = field(default_factory=time.time)
 
     def to_wire(self) -> dict[str, object]:
         return {"origin": self.origin, "folders": {k: list(v) for k, v in self.folders.items()},
-                "seen_at": self.seen_at}
+                "missing": {k: list(v) for k, v in self.missing.items()}, "seen_at": self.seen_at}
 
 
 def normalise_origin(raw: object) -> str:
@@ -61,12 +66,45 @@ def _folders(raw: object) -> dict[str, tuple[str, ...]]:
     return folders
 
 
-class ComfyPeers:
-    def __init__(self) -> None:
-        self._peers: dict[str, Peer] = {}
+_PROBE = "probe.safetensors"  # a model file's name: a folder is watched as a type if a file in it gets that type
 
-    def announce(self, origin: object, folders: object) -> Peer:
-        peer = Peer(normalise_origin(origin), _folders(folders))
+
+def _watched_as(roots: RootSet, folder: str, folder_type: str) -> bool:
+    return roots.type_of(os.path.join(folder, _PROBE)) == model_type(folder_type)
+
+
+def missing_folders(roots: RootSet, folders: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Per folder name, the existing folders whose model files the daemon would not file as that type: outside
+    every root, under another type's folder, or below a skipped folder. A folder reached through a symbolic link
+    counts as watched when its real path is. Reads the filesystem: run it in a thread."""
+    resolved: RootSet | None = None
+    missing: dict[str, tuple[str, ...]] = {}
+    for name, paths in folders.items():
+        if model_type(name) in NOT_MODEL_FOLDERS:
+            continue
+        unwatched = []
+        for path in paths:
+            folder = os.path.normpath(path)
+            if _watched_as(roots, folder, name) or not os.path.isdir(folder):
+                continue  # a folder that does not exist holds nothing ComfyUI could load
+            if resolved is None:
+                resolved = RootSet([Root(os.path.realpath(r.path), r.type, r.source) for r in roots])
+            if not _watched_as(resolved, os.path.realpath(folder), name):
+                unwatched.append(path)
+        if unwatched:
+            missing[name] = tuple(unwatched)
+    return missing
+
+
+class ComfyPeers:
+    def __init__(self, roots: RootSet | None = None) -> None:
+        self._peers: dict[str, Peer] = {}
+        self._roots = roots if roots is not None else RootSet([])
+
+    async def announce(self, origin: object, folders: object) -> Peer:
+        checked_origin, checked_folders = normalise_origin(origin), _folders(folders)
+        missing = await asyncio.to_thread(missing_folders, self._roots, checked_folders)
+        peer = Peer(checked_origin, checked_folders, missing)
         self._peers.pop(peer.origin, None)
         while len(self._peers) >= MAX_PEERS:
             del self._peers[next(iter(self._peers))]  # the longest unheard-from goes

@@ -45,6 +45,9 @@ KEYS: tuple[Key, ...] = (
         "A ComfyUI install: its models/ folder and its extra_model_paths.yaml are watched."),
     Key("models_roots", "--models-root", "paths", [],
         "Extra ComfyUI-style models folders (subfolders checkpoints/, loras/, vae/, ...); repeatable."),
+    Key("model_folders", "--model-folder", "typed_paths", {},
+        "A folder of one model type, as TYPE=DIR (loras=/data/loras); repeatable. The path is taken as written "
+        "(no $VARS). ComfyUI's node pack starts the daemon with one per folder ComfyUI loads models from."),
     Key("extra_model_paths", "--extra-model-paths", "paths", [],
         "More extra_model_paths.yaml files to read, like ComfyUI's --extra-model-paths-config; repeatable."),
     Key("data_dir", "--data-dir", "path", None,
@@ -82,6 +85,7 @@ KEYS_BY_NAME = {k.name: k for k in KEYS}
 class Settings:
     comfyui_dir: Path | None = None
     models_roots: list[Path] = field(default_factory=list)
+    model_folders: dict[str, list[Path]] = field(default_factory=dict)
     extra_model_paths: list[Path] = field(default_factory=list)
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     host: str = "127.0.0.1"
@@ -130,6 +134,8 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise bad("a list of path strings")
         return [_expand(v, base) for v in value]
+    if key.kind == "typed_paths":
+        return _typed_paths(value, where, key, base)
     if key.kind == "strings":
         if isinstance(value, str):
             value = [value]
@@ -168,6 +174,33 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
     return int(number) if key.kind == "int" else float(number)
 
 
+def _typed_paths(value: Any, where: str, key: Key, base: Path | None) -> dict[str, list[Path]]:
+    """`{type: [dir, ...]}` (a TOML table) or `["type=dir", ...]` (the flag, repeated) -> {type: [absolute dirs]}."""
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        for type_, dirs in value.items():
+            pairs.extend((type_, d) for d in (dirs if isinstance(dirs, list) else [dirs]))
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        pairs = [tuple(v.split("=", 1)) if "=" in v else (v, None) for v in value]
+    else:
+        raise ConfigError(f"{where}: `{key.name}` must be a table of type = [folders] or a list of TYPE=DIR, "
+                          f"got {value!r}")
+    folders: dict[str, list[Path]] = {}
+    for type_, folder in pairs:
+        if not isinstance(type_, str) or not type_.strip() or "/" in type_ or "\\" in type_:
+            raise ConfigError(f"{where}: `{key.name}` needs a model type such as loras before each folder, "
+                              f"got {type_!r}")
+        if not isinstance(folder, str) or not folder.strip() or "\0" in folder:
+            raise ConfigError(f"{where}: `{key.name}` {type_.strip()!r} needs a folder, as TYPE=DIR")
+        # Taken as written: these come from ComfyUI, which expands nothing in a folder it was given.
+        path = Path(os.path.expanduser(folder))
+        path = Path(os.path.normpath(path if path.is_absolute() else (base or Path.cwd()) / path))
+        found = folders.setdefault(type_.strip(), [])
+        if path not in found:
+            found.append(path)
+    return folders
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Every key as a flag; unset flags stay None so the file's value or the default stands."""
     parser.add_argument(
@@ -175,9 +208,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     for key in KEYS:
         metavar = key.name.upper() if key.kind != "choice" else "{" + ",".join(key.choices) + "}"
-        if key.kind in ("paths", "strings"):
-            parser.add_argument(key.flag, dest=key.name, action="append",
-                                metavar="DIR" if key.kind == "paths" else "VALUE", help=key.help)
+        if key.kind in ("paths", "strings", "typed_paths"):
+            metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR"}[key.kind]
+            parser.add_argument(key.flag, dest=key.name, action="append", metavar=metavar, help=key.help)
         else:
             parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=key.help)
 

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 MODEL_EXTENSIONS = frozenset({".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl", ".gguf"})
 PARTIAL_SUFFIXES = (".part", ".crdownload", ".download", ".tmp", ".aria2")
-LEGACY_FOLDERS = {"clip": "text_encoders", "unet": "diffusion_models"}
+# ComfyUI's older folder names, read as the type it loads them as (folder_paths groups them so too).
+LEGACY_FOLDERS = {"clip": "text_encoders", "unet": "diffusion_models", "t2i_adapter": "controlnet"}
 # Folders ComfyUI lists beside the model folders that hold no model files of their own.
 NOT_MODEL_FOLDERS = frozenset({"configs", "custom_nodes", "diffusers"})
 STANDARD_FOLDERS = (
@@ -127,6 +128,10 @@ def build_roots(settings: Settings) -> RootSet:
             roots.append(Root(_norm(entry.path), folder, f"{yaml_file.name}:{entry.group}"))
     for models_root in settings.models_roots:
         roots.append(Root(_norm(models_root), None, "models_roots"))
+    for folder_type, folders in settings.model_folders.items():
+        if model_type(folder_type) in NOT_MODEL_FOLDERS:
+            continue
+        roots.extend(Root(_norm(folder), model_type(folder_type), "model_folders") for folder in folders)
     if not roots:
         default = settings.default_models_dir
         for folder in STANDARD_FOLDERS:

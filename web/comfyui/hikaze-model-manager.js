@@ -184,9 +184,12 @@ function readDocument(text) {
 function writeDocument(doc) {
 	return JSON.stringify(doc, null, 2);
 }
-/** The file name without folder and extension: what the row shows. */
+/** What the row shows: the entry's name, as the hover card and the picker do; without one, the file's name
+* without folder and extension (a hand-written or an rgthree row). */
 function displayName(entry) {
-	return ((entry.full_path || entry.name).split(/[\\/]/).pop() ?? "").replace(/\.[^.]+$/, "") || entry.name || "(unnamed)";
+	const name = entry.name.trim();
+	if (name && name !== entry.full_path) return name;
+	return ((entry.full_path || name).split(/[\\/]/).pop() ?? "").replace(/\.[^.]+$/, "") || "(unnamed)";
 }
 function withEntry(doc, index, change) {
 	const entry = doc.loras[index];
@@ -512,7 +515,7 @@ function watchPayload(node, changed) {
 			changed();
 			return answer;
 		};
-		const box = widget.inputEl ?? widget.element;
+		const box = widget.element ?? widget.inputEl;
 		box?.addEventListener("input", changed);
 		box?.addEventListener("change", changed);
 	}
@@ -878,7 +881,7 @@ function renderSidebar(host) {
 }
 // extension/styles.ts
 /** The extension's CSS, injected once: ComfyUI imports only `.js` files from a node pack, so there is no CSS file. */
-var CSS = `
+var CSS$1 = `
 .hikaze-panel { box-sizing: border-box; display: flex; flex-direction: column; gap: 4px; padding: 2px;
   font: 12px/1.3 var(--font-inter, system-ui, sans-serif); color: var(--input-text, #ddd); overflow: auto; }
 .hikaze-panel * { box-sizing: border-box; }
@@ -934,7 +937,7 @@ function injectStyles() {
 	if (document.getElementById("hikaze-model-manager-css")) return;
 	const style = document.createElement("style");
 	style.id = "hikaze-model-manager-css";
-	style.textContent = CSS;
+	style.textContent = CSS$1;
 	document.head.append(style);
 }
 // extension/main.ts
@@ -946,13 +949,49 @@ var CHECKPOINT = "HikazeCheckpointLoader";
 var LORAS = "HikazeLoraPowerLoader";
 var OPEN_COMMAND = "Hikaze.OpenManager";
 var panels = /* @__PURE__ */ new WeakMap();
+var owners = /* @__PURE__ */ new WeakMap();
 var started = false;
+var PAYLOAD_MIN_PX = 140;
+/** Where the front end keeps a node's DOM widgets: its graph and its id (known once the node is in a graph). */
+function slotOf(node) {
+	const id = node.id;
+	if (id === void 0 || id === null || id === -1 || id === "-1") return null;
+	return `${node.graph?.id ?? ""}:${id}`;
+}
+function alive(node) {
+	return !!node && node.id !== void 0 && node.graph?.getNodeById?.(node.id) === node;
+}
+/**
+* Puts this node's panel where the panel of the node it replaced is still shown. An undo rebuilds every node
+* with the same ids; Nodes 2.0 finds a node's DOM widget by graph, node id and widget name and keeps the element
+* it mounted for the old node, so without this the old panel stays on screen and its clicks change a node that
+* is no longer in the graph.
+*/
+function claimSlot(node, element) {
+	const slot = slotOf(node);
+	if (!slot) return;
+	element.dataset.hikazeSlot = slot;
+	for (const shown of document.querySelectorAll(`[data-hikaze-slot="${CSS.escape(slot)}"]`)) if (shown !== element && !alive(owners.get(shown))) shown.replaceWith(element);
+}
 function attach(node) {
 	const kind = node.comfyClass ?? node.type;
 	if (kind !== LORAS && kind !== CHECKPOINT || panels.has(node)) return;
 	injectStyles();
 	const panel = kind === LORAS ? new LoraPanel(node) : new CheckpointPanel(node);
 	panels.set(node, panel);
+	owners.set(panel.element, node);
+	const onAdded = node.onAdded;
+	node.onAdded = function(...args) {
+		const answer = onAdded?.apply(this, args);
+		claimSlot(node, panel.element);
+		return answer;
+	};
+	const payload = payloadWidget(node);
+	if (payload) {
+		const options = payload.options ??= {};
+		const theirs = options.getMinHeight;
+		options.getMinHeight = () => Math.max(theirs?.() ?? 0, PAYLOAD_MIN_PX);
+	}
 	const widget = node.addDOMWidget("hikaze_panel", "hikaze-panel", panel.element, {
 		serialize: false,
 		getValue: () => "",
@@ -1001,6 +1040,8 @@ app.registerExtension({
 	},
 	loadedGraphNode(node) {
 		attach(node);
-		panels.get(node)?.refresh();
+		const panel = panels.get(node);
+		if (panel) claimSlot(node, panel.element);
+		panel?.refresh();
 	}
 });

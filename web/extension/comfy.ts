@@ -8,7 +8,8 @@ export interface ComfyWidget {
   type?: string;
   value: unknown;
   callback?: (value: unknown, ...rest: unknown[]) => void;
-  /** DOM widgets (the multiline text of a STRING input) keep their element here; `inputEl` in older versions. */
+  /** DOM widgets (the multiline text of a STRING input) keep their element here; `inputEl` is its deprecated
+   * alias (front end 1.2x warns when it is read). */
   element?: HTMLElement;
   inputEl?: HTMLElement;
   serialize?: boolean;
@@ -34,6 +35,9 @@ export interface ComfyNode {
   onConfigure?: (...args: unknown[]) => unknown;
   onPropertyChanged?: (name: string, value: unknown, previous: unknown) => unknown;
   onRemoved?: (...args: unknown[]) => unknown;
+  onAdded?: (...args: unknown[]) => unknown;
+  /** The (sub)graph the node is in; absent before it is added. */
+  graph?: { id?: string; getNodeById?: (id: number | string) => ComfyNode | null | undefined } | null;
   computeSize?: () => [number, number];
   setSize?: (size: [number, number]) => void;
 }

@@ -64,9 +64,19 @@ describe("reading and writing the document", () => {
     expect(parsed.doc?.loras[0]).toMatchObject({ full_path: "a/b.safetensors", strength_clip: 0.5, enabled: false });
   });
 
-  it("shows the file name without folder and extension, Windows paths too", () => {
+  it("shows the entry's name, as the hover card and the picker do", () => {
+    expect(displayName(entry("Detail Tweaker XL", A, { full_path: "/m/loras/add-detail-xl.safetensors" }))).toBe(
+      "Detail Tweaker XL",
+    );
     expect(doc.loras.map(displayName)).toEqual(["detail", "typed", "light"]);
     expect(displayName(entry("only-name", "", { full_path: "" }))).toBe("only-name");
+  });
+
+  it("shows the file name without folder and extension when there is no name, Windows paths too", () => {
+    expect(displayName(entry("", "", { full_path: "C:\\loras\\typed.pt" }))).toBe("typed");
+    const rgthree = readDocument(JSON.stringify([{ lora: "people/hero.safetensors", strength: 1 }])).doc!;
+    expect(displayName(rgthree.loras[0]!)).toBe("hero");
+    expect(displayName(entry("", "", { full_path: "" }))).toBe("(unnamed)");
   });
 });
 

@@ -32,12 +32,14 @@ export function writeDocument(doc: LoraDocument): string {
   return JSON.stringify(doc, null, 2);
 }
 
-/** The file name without folder and extension: what the row shows. */
+/** What the row shows: the entry's name, as the hover card and the picker do; without one, the file's name
+ * without folder and extension (a hand-written or an rgthree row). */
 export function displayName(entry: LoraEntry): string {
-  const source = entry.full_path || entry.name;
-  const file = source.split(/[\\/]/).pop() ?? "";
-  const stem = file.replace(/\.[^.]+$/, "");
-  return stem || entry.name || "(unnamed)";
+  const name = entry.name.trim();
+  // An rgthree row's `lora` is read as both name and path: that is a file, not a name someone gave.
+  if (name && name !== entry.full_path) return name;
+  const file = (entry.full_path || name).split(/[\\/]/).pop() ?? "";
+  return file.replace(/\.[^.]+$/, "") || "(unnamed)";
 }
 
 function withEntry(doc: LoraDocument, index: number, change: (entry: LoraEntry) => LoraEntry): LoraDocument {

@@ -40,7 +40,8 @@ export function watchPayload(node: ComfyNode, changed: () => void): void {
       changed();
       return answer;
     };
-    const box = widget.inputEl ?? widget.element;
+    // `element` is the DOM widget's element; `inputEl` is its deprecated alias, read only where `element` is absent.
+    const box = widget.element ?? widget.inputEl;
     box?.addEventListener("input", changed);
     box?.addEventListener("change", changed);
   }

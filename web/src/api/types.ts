@@ -181,12 +181,21 @@ export interface ScanProgress {
   finished_at: number | null;
 }
 
+/** A ComfyUI whose node pack announced itself: its folders, and those the daemon does not watch as that type. */
+export interface ComfyPeer {
+  origin: string;
+  folders: Record<string, string[]>;
+  missing: Record<string, string[]>;
+  seen_at: number;
+}
+
 export interface Status {
   version: string;
   queues: { settling: number; hashing: number; queued: number };
   hashing: { path: string; bytes_done: number; bytes_total: number }[];
   counts: Record<string, unknown>;
   scan: ScanProgress | null;
+  comfyui?: ComfyPeer[];
   [key: string]: unknown;
 }
 
