@@ -121,18 +121,16 @@ class Library:
                 tag = clean_tag(t)
                 if tag.lower() not in (x.lower() for x in tags):
                     tags.append(tag)
-        new_meta = None
+        change = None
         if "meta_json" in body:
             try:
                 change = meta_mod.validate(body["meta_json"])
             except meta_mod.MetaError as e:
                 raise LibraryError(400, str(e)) from None
-            stored = await self.store.model_meta(sha256)
-            if stored is None:
-                raise LibraryError(404, f"no model with sha256 {sha256}")
-            new_meta = meta_mod.patched(stored, change)
+        # The store merges the change into the metadata inside its write: a PATCH of another key landing at the
+        # same time is never overwritten with the record this one would otherwise have read first.
         if not await self.store.update_model(sha256, name=name.strip() if name is not None else None, tags=tags,
-                                             meta_json=new_meta):
+                                             meta_change=change):
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
         return await self.model(sha256)
