@@ -9,7 +9,6 @@ tagged with an ICC profile are converted to sRGB first, since the profile itself
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import io
 import math
 import os
@@ -68,9 +67,9 @@ _ORIENTATIONS = {
 # a 64 MP one takes about 250 MB while it is decoded, and twenty at once would take gigabytes.
 _DECODING = threading.Lock()
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
-_LIBC_NAME = ctypes.util.find_library("c")
-_LIBC = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
-if _LIBC is not None and not hasattr(_LIBC, "malloc_trim"):  # not glibc (musl, macOS): nothing to tune
+# The C library already loaded into this process (looking it up by name would run ldconfig).
+_LIBC: ctypes.CDLL | None = ctypes.CDLL(None)
+if not hasattr(_LIBC, "malloc_trim"):  # not glibc (musl, macOS): nothing to tune
     _LIBC = None
 if _LIBC is not None:
     # glibc serves a block of 1 MiB or more by mmap until one is freed, then raises that threshold to the freed
