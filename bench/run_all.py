@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("hash_throughput", "reconcile", "settle_latency", "memory", "library_scale", "page_render", "burst_load",
-              "api_load", "big_library", "legacy_import")
+BENCHMARKS = ("hash_throughput", "reconcile", "settle_latency", "memory", "image_memory", "library_scale",
+              "page_render", "burst_load", "api_load", "big_library", "legacy_import")
 
 
 def main() -> int:

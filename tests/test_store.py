@@ -236,16 +236,17 @@ async def test_nsfw_flag_follows_every_write_of_the_metadata(tmp_path: Path):
         shas.append(sha)
     new, plain = shas
     assert _nsfw_column(db) == {new: (1, 1), plain: (0, None)}
-    await store.update_model(plain, name=None, tags=None, meta_json={"nsfw": True})
-    await store.update_model(new, name=None, tags=None, meta_json={"nsfw": False})
+    await store.update_model(plain, name=None, tags=None, meta_change={"nsfw": True})
+    await store.update_model(new, name=None, tags=None, meta_change={"nsfw": False})
     assert _nsfw_column(db) == {new: (0, 0), plain: (1, 1)}
     await store.enrich_model(new, {"nsfw": True}, [])  # fills what is empty, and `false` is empty
     assert _nsfw_column(db)[new] == (1, 1)
+    await store.update_model(new, name=None, tags=None, meta_change={"nsfw": False})
     row = await store.add_pending("/m/loras/again.safetensors", "again", "loras", STAT)
     await store.file_hash(row.id, HashFiling(new, new, STAT, "conflict", new, {}))
-    await store.promote(Promotion(row.id, new, "override", "again", "loras", "unknown", {"notes": "n"}, row.path,
+    await store.promote(Promotion(row.id, new, "override", "again", "loras", "unknown", {"nsfw": True}, row.path,
                                   STAT, [], []))
-    assert _nsfw_column(db)[new] == (0, None)
+    assert _nsfw_column(db)[new] == (1, 1)
     await store.close()
 
 
@@ -261,7 +262,7 @@ async def test_excluded_tags_give_the_same_pages_tested_either_way(tmp_path: Pat
         await store.file_hash(row.id, HashFiling(sha, sha, STAT, "ready", None, {}))
         await store.promote(Promotion(row.id, sha, "new", f"m{i:02}", "loras", "unknown", {"nsfw": i % 5 == 0},
                                       row.path, STAT, [], []))
-        await store.update_model(sha, name=None, meta_json=None,
+        await store.update_model(sha, name=None, meta_change=None,
                                  tags=[t for t, every in (("NSFW", 3), ("style", 2), ("xl", 4)) if i % every == 0])
     queries = [ModelQuery(hide_nsfw=True, limit=4, offset=o) for o in (0, 4, 8)] + [
         ModelQuery(exclude_tags=["style"], sort="size"), ModelQuery(exclude_tags=["xl", "nsfw"], hide_nsfw=True),
@@ -291,7 +292,7 @@ async def test_files_settling_and_hashing_keep_the_cached_library_counts(tmp_pat
     await store.file_hash(other.id, HashFiling("b" * 64, "b" * 64, STAT, "ready", None, {}))
     await store.reset_in_flight()
     assert store._generation == generation
-    await store.update_model(sha, name=None, tags=["new"], meta_json=None)
+    await store.update_model(sha, name=None, tags=["new"], meta_change=None)
     assert store._generation > generation
     assert [t["name"] for t in await store.list_tags()] == ["new"]
     await store.close()

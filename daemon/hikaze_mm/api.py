@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -490,33 +490,42 @@ class _TooLarge(Exception):
     pass
 
 
-async def _image_field(request: web.Request) -> bytes | None:
-    """The `image` part, read with our own size cap (aiohttp's applies to whole-body reads only)."""
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader) or part.name != "image":
-            continue
-        chunks, size = [], 0
-        while chunk := await part.read_chunk(256 * 1024):
-            size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
-                raise _TooLarge
-            chunks.append(chunk)
-        return b"".join(chunks)
+async def _image_part(request: web.Request) -> BodyPartReader | None:
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if isinstance(part, BodyPartReader) and part.name == "image":
+                return part
+    except (ValueError, HttpProcessingError) as e:
+        raise BadRequest(f"the multipart body is malformed: {e}") from None
     return None
+
+
+async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    """The part's bytes as they arrive, with our own size cap (aiohttp's applies to whole-body reads only)."""
+    size = 0
+    while True:
+        try:
+            chunk = await part.read_chunk(256 * 1024)
+        except (ValueError, HttpProcessingError) as e:
+            raise BadRequest(f"the multipart body is malformed: {e}") from None
+        if not chunk:
+            return
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            raise _TooLarge
+        yield chunk
 
 
 async def upload_image(request: web.Request) -> web.Response:
     # The guard has checked that the body is multipart/form-data.
+    part = await _image_part(request)
+    if part is None:
+        raise BadRequest("no multipart field named `image`")
     try:
-        data = await _image_field(request)
+        answer = await request.app[SERVICE].library.add_image(request.match_info["sha256"], _chunks(part))
     except _TooLarge:
         return error(413, f"the image is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
-    except (ValueError, HttpProcessingError) as e:
-        raise BadRequest(f"the multipart body is malformed: {e}") from None
-    if data is None:
-        raise BadRequest("no multipart field named `image`")
-    answer = await request.app[SERVICE].library.add_image(request.match_info["sha256"], data)
     return web.json_response(answer, status=201)
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from .images import TIERS, EncodedImage, image_file_name
 
@@ -32,6 +34,11 @@ class ImageFiles:
         if tier not in TIERS:  # the one part that is not a number; it must not carry a path out of the folder
             raise ValueError(f"unknown tier {tier[:80]!r}; expected one of {', '.join(TIERS)}")
         return self.pending_root / f"{int(pending_id)}_{int(seq)}_{tier}.webp"
+
+    def spool(self) -> BinaryIO:
+        """A nameless file beside the images for an upload on its way in; it is gone once closed, or after a crash."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryFile(dir=self.root)
 
     def write_model(self, sha256: str, seq: int, image: EncodedImage) -> None:
         self._write({self.model_file(sha256, seq, t): data for t, data in image.tiers.items()})

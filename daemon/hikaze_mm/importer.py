@@ -14,7 +14,6 @@ from typing import Any
 
 from send2trash import send2trash
 
-from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
 from .store import ModelRow, PendingRow, Promotion, Store
@@ -116,22 +115,18 @@ class Importer:
         copies: list[tuple[str, FileStat]] = []
         if existing is None:
             name, type_, base_model = display_name(row.path), row.type, base
-            meta = meta_mod.for_new_model(pending_meta)
             main_path, main_stat = row.path, row.stat
         else:
-            model_meta = await self.store.model_meta(existing.sha256) or {}
             old_main = await asyncio.to_thread(stat_file, existing.path)
             if mode == "override":
                 name, type_ = display_name(row.path), row.type
                 base_model = base if base != "unknown" else existing.base_model
-                meta = meta_mod.override(model_meta, pending_meta)
                 main_path, main_stat = row.path, row.stat
                 if old_main is not None and existing.path != row.path:
                     copies.append((existing.path, old_main))
             else:
-                name, type_ = existing.name or display_name(row.path), existing.type
+                name, type_ = display_name(row.path), existing.type  # the name fills only an empty one
                 base_model = existing.base_model if existing.base_model != "unknown" else base
-                meta = meta_mod.merge(model_meta, pending_meta)
                 if old_main is None:
                     main_path, main_stat = row.path, row.stat
                 else:
@@ -142,7 +137,7 @@ class Importer:
         await asyncio.to_thread(self._adopt, row.id, row.sha256, images, seqs)
         promotion = Promotion(
             pending_id=row.id, sha256=row.sha256, mode="new" if existing is None else mode, name=name, type=type_,
-            base_model=base_model, meta_json=meta, main_path=main_path, main_stat=main_stat, copies=copies,
+            base_model=base_model, meta_json=pending_meta, main_path=main_path, main_stat=main_stat, copies=copies,
             images=[(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)],
         )
         try:

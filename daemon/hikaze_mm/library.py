@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import unicodedata
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,8 @@ class Library:
         self.store = store
         self.bus = bus
         self.files = files
-        # One decode at a time: a large WebP near the pixel limit takes about 1 GB while it is encoded.
+        # Uploads queue here for their turn to be decoded (the image module decodes one image at a time), so that a
+        # queued upload waits without holding a worker thread.
         self._encoding = asyncio.Semaphore(1)
 
     # -- models ---------------------------------------------------------------------------------------------
@@ -121,18 +123,16 @@ class Library:
                 tag = clean_tag(t)
                 if tag.lower() not in (x.lower() for x in tags):
                     tags.append(tag)
-        new_meta = None
+        change = None
         if "meta_json" in body:
             try:
                 change = meta_mod.validate(body["meta_json"])
             except meta_mod.MetaError as e:
                 raise LibraryError(400, str(e)) from None
-            stored = await self.store.model_meta(sha256)
-            if stored is None:
-                raise LibraryError(404, f"no model with sha256 {sha256}")
-            new_meta = meta_mod.patched(stored, change)
+        # The store merges the change into the metadata inside its write: a PATCH of another key landing at the
+        # same time is never overwritten with the record this one would otherwise have read first.
         if not await self.store.update_model(sha256, name=name.strip() if name is not None else None, tags=tags,
-                                             meta_json=new_meta):
+                                             meta_change=change):
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
         return await self.model(sha256)
@@ -171,26 +171,41 @@ class Library:
             raise LibraryError(404, f"no tag with id {tag_id}")
 
     # -- images ---------------------------------------------------------------------------------------------
-    async def add_image(self, sha256: str, data: bytes) -> dict[str, Any]:
+    async def add_image(self, sha256: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+        """An uploaded image, its bytes read from `chunks` as they arrive."""
         check_sha256(sha256)
         if await self.store.model(sha256) is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
+        # The upload waits for its turn on disk, not in memory: twenty queued 30 MB uploads would hold 600 MB.
         try:
-            async with self._encoding:
-                encoded = await asyncio.to_thread(encode_tiers, data)
-        except ImageError as e:
-            raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
+            spool = await asyncio.to_thread(self.files.spool)
+        except OSError as e:
+            raise self._not_saved(e) from None
+        with spool:
+            async for chunk in chunks:
+                try:
+                    await asyncio.to_thread(spool.write, chunk)
+                except OSError as e:
+                    raise self._not_saved(e) from None
+            try:
+                async with self._encoding:
+                    encoded = await asyncio.to_thread(encode_tiers, spool)
+            except ImageError as e:
+                raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
         (seq,) = await self.store.reserve_image_seqs(sha256, 1)
         try:
             await asyncio.to_thread(self.files.write_model, sha256, seq, encoded)
         except OSError as e:
-            raise LibraryError(507, f"the image could not be saved: {e.strerror or e}; free some space in "
-                                    f"{self.files.root} and upload it again") from None
+            raise self._not_saved(e) from None
         if not await self.store.add_image(sha256, seq, encoded.width, encoded.height):
             await asyncio.to_thread(self.files.remove_model, sha256, [seq])
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
         return {"seq": seq, "width": encoded.width, "height": encoded.height, "urls": image_urls(sha256, seq)}
+
+    def _not_saved(self, e: OSError) -> LibraryError:
+        return LibraryError(507, f"the image could not be saved: {e.strerror or e}; free some space in "
+                                 f"{self.files.root} and upload it again")
 
     async def cover_file(self, sha256: str, tier: str) -> Path:
         """The file of the model's cover in one tier, for pages on other origins (ComfyUI's node tooltips) that

@@ -7,13 +7,14 @@ file holds one part of the schema.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .meta import merge as meta_merge
-from .meta import user_fields
+from . import meta as meta_mod
 from .store import ModelQuery, ModelRow, NewPending, PendingRow, Promotion
 from .walk import FileStat
 
@@ -377,23 +378,34 @@ class LibrarySQL:
         return bool(deleted)
 
     # -- models ---------------------------------------------------------------------------------------------
-    async def model_meta(self, sha256: str) -> dict[str, Any] | None:
-        row = await self._one("SELECT meta_json FROM models WHERE sha256 = ?", (sha256,), fresh=True)
-        return json.loads(row[0] or "{}") if row else None
+    @staticmethod
+    async def _edit_meta(
+        db: aiosqlite.Connection, sha256: str, edit: Callable[[dict[str, Any]], dict[str, Any]], now: float
+    ) -> bool:
+        """A model's metadata read, changed by `edit` and written back inside the caller's write transaction.
+        Every change of stored metadata goes through here: with the read inside the transaction, two changes
+        that arrive together each see the other's result instead of both starting from the same old record."""
+        rows = await db.execute_fetchall("SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
+        if not rows:
+            return False
+        meta = edit(json.loads(rows[0][0] or "{}"))
+        await db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = ? WHERE sha256 = ?",
+                         (json.dumps(meta), _nsfw(meta), now, sha256))
+        return True
 
     async def update_model(
-        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_json: dict[str, Any] | None
+        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None
     ) -> bool:
-        """A PATCH: the named fields only, in one transaction. `meta_json` is the whole new metadata."""
+        """A PATCH: the named fields only, in one transaction. `meta_change` holds the metadata keys to replace
+        (`prompts` key by key), merged into the metadata as it stands in this transaction."""
         async with self._write() as db:
             if not await db.execute_fetchall("SELECT 1 FROM models WHERE sha256 = ?", (sha256,)):
                 return False
             now = time.time()
             if name is not None:
                 await db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))
-            if meta_json is not None:
-                await db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = ? WHERE sha256 = ?",
-                                 (json.dumps(meta_json), _nsfw(meta_json), now, sha256))
+            if meta_change is not None:
+                await self._edit_meta(db, sha256, functools.partial(meta_mod.patched, change=meta_change), now)
             if tags is not None:
                 ids = await self._tag_ids(db, tags)
                 await db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
@@ -500,21 +512,25 @@ class LibrarySQL:
         st = p.main_stat
         async with self._write() as db:
             if p.mode == "new":
+                meta = meta_mod.for_new_model(p.meta_json)
                 await db.execute(
                     "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, "
                     "status, created_at, updated_at, meta_json, nsfw, base_model) "
                     "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ? FROM pending_import WHERE id = ?",
                     (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now, now,
-                     json.dumps(p.meta_json), _nsfw(p.meta_json), p.base_model, p.pending_id),
+                     json.dumps(meta), _nsfw(meta), p.base_model, p.pending_id),
                 )
             else:
+                # A merge keeps the model's name as it is now (a rename may have landed since the import looked).
+                name = "?" if p.mode == "override" else "CASE WHEN name = '' THEN ? ELSE name END"
                 await db.execute(
-                    "UPDATE models SET path = ?, name = ?, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, "
-                    "device = ?, status = 'ok', missing_since = NULL, updated_at = ?, meta_json = ?, nsfw = ?, "
-                    "base_model = ? WHERE sha256 = ?",
-                    (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now,
-                     json.dumps(p.meta_json), _nsfw(p.meta_json), p.base_model, p.sha256),
+                    f"UPDATE models SET path = ?, name = {name}, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, "
+                    "device = ?, status = 'ok', missing_since = NULL, updated_at = ?, base_model = ? WHERE sha256 = ?",
+                    (p.main_path, p.name, p.type, st.size, st.mtime_ns, st.inode, st.device, now, p.base_model,
+                     p.sha256),
                 )
+                combine = meta_mod.override if p.mode == "override" else meta_mod.merge
+                await self._edit_meta(db, p.sha256, functools.partial(combine, incoming=p.meta_json), now)
             await db.execute("DELETE FROM model_copies WHERE path = ?", (p.main_path,))
             for path, cst in p.copies:
                 await db.execute(
@@ -652,12 +668,8 @@ class LibrarySQL:
 
     async def enrich_model(self, sha256: str, meta: dict[str, Any], tags: list[str]) -> bool:
         async with self._write() as db:
-            rows = await db.execute_fetchall("SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
-            if not rows:
+            if not await self._edit_meta(db, sha256, functools.partial(meta_mod.merge, incoming=meta), time.time()):
                 return False
-            merged = meta_merge(json.loads(rows[0][0] or "{}"), meta)
-            await db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = ? WHERE sha256 = ?",
-                             (json.dumps(merged), _nsfw(merged), time.time(), sha256))
             for tag_id in await self._tag_ids(db, tags):
                 await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)", (sha256, tag_id))
             await self._reindex(db, sha256)
@@ -674,4 +686,4 @@ class LibrarySQL:
             "SELECT meta_json, EXISTS (SELECT 1 FROM pending_tags WHERE pending_id = ?) FROM pending_import "
             "WHERE id = ?", (pending_id, pending_id), fresh=True,
         )
-        return row is not None and (bool(row[1]) or bool(user_fields(json.loads(row[0] or "{}"))))
+        return row is not None and (bool(row[1]) or bool(meta_mod.user_fields(json.loads(row[0] or "{}"))))
