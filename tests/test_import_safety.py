@@ -104,6 +104,22 @@ async def test_a_bind_mount_names_the_models_own_file(daemon_factory, models: Pa
         subprocess.run(["umount", str(mount_point)], check=True)
 
 
+async def test_both_names_in_one_batch_make_one_model_and_trash_nothing(daemon_factory, models: Path, tmp_path):
+    real = write_model(models / "loras" / "both.safetensors")
+    original = real.read_bytes()
+    via_proc = "/proc/self/root" + str(models / "loras")
+    d = await daemon_factory("--models-root", str(models), "--watch-mode", "off",
+                             "--extra-model-paths", str(alias_yaml(tmp_path, via_proc)))
+    alias = via_proc + "/" + real.name
+    first, second = await rows_at(d, alias, real)
+    report = await _import(d, [first["id"], second["id"]], "delete", delete_files=True)
+    assert sorted(i["id"] for i in report["imported"]) == sorted([first["id"], second["id"]])
+    assert report["deleted"] == report["failed"] == report["conflicts"] == []
+    model = await d.get(f"/api/models/{first['sha256']}")
+    assert sorted([model["path"], *model["copies"]]) == sorted([alias, str(real)])
+    assert real.read_bytes() == original and trashed(tmp_path) == [] and await d.pending() == []
+
+
 async def test_an_alias_hashed_after_the_import_joins_the_model(daemon_factory, models: Path, tmp_path: Path):
     """The other name turns up only once the model exists: it is filed as the model's path, never as a conflict."""
     real = write_model(models / "loras" / "late.safetensors")

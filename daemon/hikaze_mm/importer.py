@@ -67,10 +67,17 @@ class Importer:
 
     async def import_ids(self, ids: list[int], strategy: str | None, delete_files: bool) -> ImportReport:
         report = ImportReport()
+        batch = set(ids)
+        joined: set[int] = set()  # rows of this batch that joined a model imported before them, as its paths
         for pending_id in await self._best_first(ids):
+            if pending_id in joined:
+                continue
             try:
                 async with self.lock:
-                    await self._one(pending_id, strategy, delete_files, report)
+                    for alias_id, sha256 in await self._one(pending_id, strategy, delete_files, report):
+                        if alias_id in batch:
+                            joined.add(alias_id)
+                            report.imported.append({"id": alias_id, "sha256": sha256})
             except Exception as e:
                 log.exception("importing pending row %d failed", pending_id, extra={
                     "event": "import.failed", "pending_id": pending_id})
@@ -108,20 +115,23 @@ class Importer:
                 placed.add(member)
         return ordered
 
-    async def _one(self, pending_id: int, strategy: str | None, delete_files: bool, report: ImportReport) -> None:
+    async def _one(
+        self, pending_id: int, strategy: str | None, delete_files: bool, report: ImportReport
+    ) -> list[tuple[int, str]]:
+        """Import one row; (id, sha256) of the other queued rows that joined the model as names of its files."""
         row = await self.store.pending(pending_id)
         if row is None:
             report.failed.append({"id": pending_id, "error": "no pending item with this id"})
-            return
+            return []
         if row.status in ("settling", "hashing"):
             report.failed.append({"id": pending_id, "error": f"still {row.status}; import it once it is hashed"})
-            return
+            return []
         if row.status == "error":
             report.failed.append({"id": pending_id, "error": f"the file could not be hashed: {row.error}"})
-            return
+            return []
         if row.status == "ignored":
             report.failed.append({"id": pending_id, "error": "ignored; restore it to the queue first"})
-            return
+            return []
         assert row.sha256 is not None
         existing = await self.store.model(row.sha256)
         if existing is not None:
@@ -130,10 +140,11 @@ class Importer:
             if same is not None:
                 await self._join(row, existing.sha256, same)
                 report.imported.append({"id": pending_id, "sha256": existing.sha256})
-                return
+                return []
         if existing is None:
-            model = await self._promote(row, None, "new")
+            model, aliases = await self._promote(row, None, "new")
             report.imported.append({"id": pending_id, "sha256": model.sha256})
+            return [(a.pending_id, model.sha256) for a in aliases]
         elif strategy is None:
             report.conflicts.append({"id": pending_id, "pending": row.to_wire(), "existing": model_summary(existing)})
         elif strategy == "ignore":
@@ -150,8 +161,10 @@ class Importer:
             else:
                 report.failed.append({"id": pending_id, "error": reason})
         else:
-            model = await self._promote(row, existing, strategy)
+            model, aliases = await self._promote(row, existing, strategy)
             report.imported.append({"id": pending_id, "sha256": model.sha256})
+            return [(a.pending_id, model.sha256) for a in aliases]
+        return []
 
     async def _join(self, row: PendingRow, sha256: str, same_as: str) -> None:
         """The row's file is one of the model's own files under another name: it becomes one of its paths."""
@@ -209,7 +222,9 @@ class Importer:
             "along": [os.path.basename(p) for p in gone[1:]]})
         return None
 
-    async def _promote(self, row: PendingRow, existing: ModelRow | None, mode: str) -> ModelRow:
+    async def _promote(
+        self, row: PendingRow, existing: ModelRow | None, mode: str
+    ) -> tuple[ModelRow, list[Alias]]:
         assert row.sha256 is not None
         pending_meta = await self.store.pending_meta(row.id) or {}
         base = pending_meta.get("base_model") or "unknown"
@@ -271,7 +286,7 @@ class Importer:
                              sha256=twin.sha256, conflict_sha256=twin.conflict_sha256)
         self.bus.publish("model.updated" if existing else "model.added", sha256=model.sha256, path=model.path,
                          status=model.status)
-        return model
+        return model, aliases
 
     async def _aliases(self, row: PendingRow, own: list[str]) -> list[Alias]:
         """The other queued rows with this content whose file is one of `own` (the model's files afterwards)."""
