@@ -120,6 +120,22 @@ async def test_both_names_in_one_batch_make_one_model_and_trash_nothing(daemon_f
     assert real.read_bytes() == original and trashed(tmp_path) == [] and await d.pending() == []
 
 
+async def test_a_hard_link_is_the_same_file_and_joins_the_model_when_it_is_imported(daemon: Daemon, models: Path,
+                                                                                    tmp_path: Path):
+    real = write_model(models / "loras" / "linked.safetensors")
+    link = models / "vae" / "hard-link.safetensors"
+    os.link(real, link)
+    events, task = await daemon.events()
+    first, second = await rows_at(daemon, real, link)
+    await _import(daemon, [first["id"]])
+    assert await daemon.pending() == []  # no twin left behind: it is the model's own file
+    assert events.of("pending.removed", id=second["id"])
+    model = await daemon.get(f"/api/models/{first['sha256']}")
+    assert (model["path"], model["copies"]) == (str(real), [str(link)])
+    assert digests(link)[0] == first["sha256"] and trashed(tmp_path) == []
+    task.cancel()
+
+
 async def test_an_alias_hashed_after_the_import_joins_the_model(daemon_factory, models: Path, tmp_path: Path):
     """The other name turns up only once the model exists: it is filed as the model's path, never as a conflict."""
     real = write_model(models / "loras" / "late.safetensors")
@@ -290,6 +306,22 @@ async def test_a_removed_model_is_back_in_the_inbox_at_once(daemon_factory, mode
     assert (await d.get(f"/api/pending/{twin_row['id']}"))["status"] == "conflict"
     assert digests(path)[0] == sha
     task.cancel()
+
+
+async def test_a_removed_model_whose_file_changed_meanwhile_is_hashed_afresh(daemon_factory, models: Path):
+    d = await daemon_factory("--models-root", str(models), "--watch-mode", "off", "--rescan-interval", "0")
+    path = write_model(models / "loras" / "edited.safetensors")
+    await d.rescan()
+    (sha,) = await d.import_files(path)
+    write_model(path, seed=b"other bytes")  # no watcher: the library still holds the old fingerprint
+    await d.call("DELETE", f"/api/models/{sha}")
+
+    async def hashed_again() -> dict | None:
+        rows = [r for r in await d.pending() if r["path"] == str(path) and r["status"] == "ready"]
+        return rows[0] if rows and rows[0]["sha256"] != sha else None
+
+    row = await poll(hashed_again, "the changed file to be hashed again")
+    assert (row["sha256"], row["blake3"]) == digests(path)
 
 
 async def test_a_removed_model_with_ignore_file_is_listed_under_ignored(daemon: Daemon, models: Path):
