@@ -249,6 +249,17 @@ async def test_a_batch_of_twins_keeps_the_well_named_original(daemon_factory, mo
     assert not copy.exists() and trashed(tmp_path) == ["juggernautXL_v9 (1).safetensors"]
 
 
+async def test_of_two_equally_bare_twins_the_older_file_becomes_the_model(daemon: Daemon, models: Path):
+    newer = write_model(models / "loras" / "newer.safetensors", seed=b"bare twin")
+    older = write_model(models / "vae" / "older.safetensors", seed=b"bare twin")
+    os.utime(older, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    newer_row, older_row = await rows_at(daemon, newer, older)
+    report = await _import(daemon, [newer_row["id"], older_row["id"]])
+    assert report["imported"] == [{"id": older_row["id"], "sha256": older_row["sha256"]}]
+    assert [c["id"] for c in report["conflicts"]] == [newer_row["id"]]
+    assert (await daemon.get(f"/api/models/{older_row['sha256']}"))["path"] == str(older)
+
+
 async def test_delete_merges_what_the_duplicate_knows_and_trashes_its_own_sidecars(daemon_factory, models: Path,
                                                                                   tmp_path: Path):
     d = await daemon_factory("--models-root", str(models), "--watch-mode", "off", "--rescan-interval", "0")
