@@ -690,7 +690,14 @@ async def test_bug_4_delete_removes_the_pending_image_files(daemon: Daemon, mode
     report = await daemon.call("POST", "/api/pending/import", {"ids": [row["id"]], "conflict_strategy": "delete"})
     assert report["deleted"] == [row["id"]]
     assert list(pending_images.glob(f"{row['id']}_*")) == []
-    assert dup.exists() and await daemon.get(f"/api/models/{sha}") == before
+    # The model keeps every value it had (and its own image) and takes only what it lacked from the duplicate.
+    after = await daemon.get(f"/api/models/{sha}")
+    assert dup.exists() and after["images"] == before["images"]
+    assert (after["base_model"], before["base_model"]) == ("SDXL", "unknown")
+    assert after["meta_json"] == {**before["meta_json"],
+                                  "community_links": ["https://civitai.com/models/111?modelVersionId=222"]}
+    for key in ("name", "tags", "path", "copies", "cover"):
+        assert after[key] == before[key], key
 
 
 async def test_bug_5_unknown_strategy_is_400_and_changes_nothing(daemon: Daemon, models: Path):

@@ -16,9 +16,10 @@ from . import meta as meta_mod
 from .classify import Classifier
 from .discovery import Discovery, discover, stored_header, suggested_base_model, suggested_fields
 from .events import EventBus
+from .file_identity import same_as_any
 from .hashing import FileChanged, HashCancelled, HashPool, HashResult
 from .image_files import ImageFiles
-from .store import HashFiling, PendingRow, Store
+from .store import HashFiling, PendingRow, Removal, Store
 from .walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,18 @@ class Intake:
                     self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
                                      old_path=known.path)
                 return None
+        if known is not None:
+            own = [known.path, *await self.store.copies_of(known.sha256)]
+            same = await asyncio.to_thread(same_as_any, path, own)
+            if same is not None:
+                # One of the model's own files under another name (a symlinked folder, a bind mount): one of its
+                # paths, never a conflict with itself.
+                await self.store.absorb(row.id, known.sha256, self._meta(meta, result, found), [], (path, result.stat))
+                log.info("another name of the model's own file: recorded as one of its paths", extra={
+                    "event": "file.alias", "path": path, "sha256": known.sha256, "same_as": same})
+                self.bus.publish("pending.removed", id=row.id, path=path)
+                self.bus.publish("model.updated", sha256=known.sha256)
+                return None
         status = "conflict" if known is not None else "ready"
         filing = HashFiling(result.sha256, result.blake3, result.stat, status,
                             known.sha256 if known is not None else None, self._meta(meta, result, found))
@@ -201,9 +214,24 @@ class Intake:
             fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
             if known is not None:
                 fields["conflict_sha256"] = known.sha256
-            log.info("%s (%.1f MB/s)", "same content as a model in the library" if known else "ready",
-                     result.stat.size / 1e6 / max(result.seconds, 1e-6), extra=fields)
+            what = "same content as a model in the library" if known else "ready"
+            if result.seconds:
+                log.info("%s (%.1f MB/s)", what, result.stat.size / 1e6 / result.seconds, extra=fields)
+            else:
+                log.info("%s (its hashes were known; nothing was read)", what, extra=fields)
         return filed
+
+    async def refile(self, removal: Removal) -> None:
+        """Files whose model was taken out of the library, back in the queue: filed again from the hashes the
+        library had, without reading them, if they are unchanged since; else looked at afresh."""
+        for row in removal.released:
+            if row.status != "hashing" or row.sha256 is None or row.blake3 is None:
+                continue
+            st = await asyncio.to_thread(stat_file, row.path)
+            if st != row.stat:
+                await (self.classifier.seen(row.path, st) if st is not None else self.classifier.gone(row.path))
+                continue
+            await self._file(row.id, row.path, HashResult(row.sha256, row.blake3, st, removal.header, 0.0))
 
 
 def _timing(result: HashResult) -> dict[str, int]:

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
 from .images import TIERS, ImageError, encode_tiers
-from .store import SORT_KEYS, ModelQuery, Store
+from .store import SORT_KEYS, ModelQuery, Removal, Store
 
 log = logging.getLogger(__name__)
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -71,10 +71,12 @@ def check_query(query: ModelQuery) -> ModelQuery:
 
 
 class Library:
-    def __init__(self, store: Store, bus: EventBus, files: ImageFiles):
+    def __init__(self, store: Store, bus: EventBus, files: ImageFiles,
+                 released: Callable[[Removal], Awaitable[None]] | None = None):
         self.store = store
         self.bus = bus
         self.files = files
+        self.released = released  # files the library let go of, handed back to the import pipeline
         # Uploads queue here for their turn to be decoded (the image module decodes one image at a time), so that a
         # queued upload waits without holding a worker thread.
         self._encoding = asyncio.Semaphore(1)
@@ -138,14 +140,22 @@ class Library:
         return await self.model(sha256)
 
     async def delete(self, sha256: str, ignore_file: bool) -> dict[str, Any]:
-        seqs = await self.store.delete_model(check_sha256(sha256), ignore_file)
-        if seqs is None:
+        removal = await self.store.delete_model(check_sha256(sha256), ignore_file)
+        if removal is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
-        await asyncio.to_thread(self.files.remove_model, sha256, seqs)
+        await asyncio.to_thread(self.files.remove_model, sha256, removal.seqs)
         log.info("removed from the library at the user's asking; its files stay on disk", extra={
             "event": "model.deleted", "sha256": sha256, "file_ignored": ignore_file})
         self.bus.publish("model.removed", sha256=sha256)
-        return {"deleted": sha256, "images_removed": len(seqs), "file_ignored": ignore_file}
+        # Its files are in the queue again at once (ignored ones under their filter), and what conflicted with it
+        # is ready now.
+        for row in removal.released:
+            self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
+        for row in removal.reopened:
+            self.bus.publish("pending.updated", id=row.id, path=row.path, status=row.status)
+        if self.released is not None:
+            await self.released(removal)
+        return {"deleted": sha256, "images_removed": len(removal.seqs), "file_ignored": ignore_file}
 
     # -- the import queue's view of its items ----------------------------------------------------------------
     async def pending(self, pending_id: int) -> dict[str, Any]:

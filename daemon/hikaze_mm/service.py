@@ -48,8 +48,8 @@ class Service:
         self.intake = Intake(self.store, self.bus, self.pool, self.classifier, self.image_files)
         self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake,
                                      self._walked)
-        self.importer = Importer(self.store, self.bus, self.image_files, lock)
-        self.library = Library(self.store, self.bus, self.image_files)
+        self.importer = Importer(self.store, self.bus, self.image_files, lock, self.roots)
+        self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
         if settings.auto_import == "no_conflict":
             self.intake.on_ready = self._auto_import
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)

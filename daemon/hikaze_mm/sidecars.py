@@ -145,6 +145,12 @@ _SIDECARS: tuple[tuple[str, Callable[[dict[str, Any], _Reading], None]], ...] = 
 )
 
 
+def sidecar_paths(model_path: str) -> list[str]:
+    """The sidecar files that exist beside `model_path`, in the order they are read."""
+    stem = os.path.splitext(model_path)[0]
+    return [stem + suffix for suffix, _ in _SIDECARS if os.path.isfile(stem + suffix)]
+
+
 def _load(path: str) -> tuple[dict[str, Any] | None, str | None]:
     """The sidecar's JSON object, or why it could not be had; (None, None) when there is no such file."""
     try:

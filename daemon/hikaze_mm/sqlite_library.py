@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import meta as meta_mod
-from .store import ModelQuery, ModelRow, NewPending, PendingRow, Promotion
+from .store import ModelQuery, ModelRow, NewPending, PendingRow, Promotion, Removal
 from .walk import FileStat
 
 if TYPE_CHECKING:
@@ -415,42 +415,49 @@ class LibrarySQL:
             await self._reindex(db, sha256)
         return True
 
-    async def delete_model(self, sha256: str, ignore_paths: bool) -> list[int] | None:
-        """Remove the record, its copies, tags and image rows; the files stay. With `ignore_paths`, its
-        files are remembered as ignored pending rows so walks do not offer them again. Returns the image
-        numbers whose files the caller removes."""
+    async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None:
+        """Remove the record, its copies, tags and image rows; the files stay. They are back in the queue in the
+        same transaction: as rows waiting to be filed again (`hashing`, so a restart hashes them afresh), or with
+        `ignore_paths` as ignored rows that walks do not offer again. Rows that conflicted with the model are
+        ready now, since their content is no longer in the library."""
         async with self._write() as db:
             rows = await db.execute_fetchall(
-                "SELECT path, size_bytes, mtime_ns, inode, device, type, name, blake3 FROM models WHERE sha256 = ?",
+                "SELECT path, size_bytes, mtime_ns, inode, device, type, meta_json, blake3 FROM models "
+                "WHERE sha256 = ?",
                 (sha256,),
             )
             if not rows:
                 return None
-            path, size, mtime, inode, device, type_, _, blake3 = rows[0]
+            path, size, mtime, inode, device, type_, meta_text, blake3 = rows[0]
             copies = await db.execute_fetchall(
                 "SELECT path, size_bytes, mtime_ns, inode, device FROM model_copies WHERE sha256 = ?", (sha256,)
             )
             seqs = [r[0] for r in await db.execute_fetchall("SELECT seq FROM images WHERE sha256 = ?", (sha256,))]
             await self._unindex(db, sha256)
             await db.execute("DELETE FROM models WHERE sha256 = ?", (sha256,))
-            ignored: list[PendingRow] = []
-            if ignore_paths:
-                now = time.time()
-                for p, sz, mt, ino, dev in [(path, size, mtime, inode, device), *copies]:
-                    row = await first_row(
-                        db,
-                        "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
-                        "sha256, blake3, discovered_at, hashed_at, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, 'ignored', ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING "
-                        f"RETURNING {PENDING_COLUMNS}",
-                        (p, sz, mt or 0, ino or 0, dev or 0, type_, _file_name(p), sha256, blake3, now, now, now),
-                    )
-                    if row is not None:
-                        ignored.append(PendingRow(*row))
+            now = time.time()
+            status = "ignored" if ignore_paths else "hashing"
+            released: list[PendingRow] = []
+            for p, sz, mt, ino, dev in [(path, size, mtime, inode, device), *copies]:
+                row = await first_row(
+                    db,
+                    "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, "
+                    "sha256, blake3, discovered_at, hashed_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO NOTHING "
+                    f"RETURNING {PENDING_COLUMNS}",
+                    (p, sz, mt or 0, ino or 0, dev or 0, type_, _file_name(p), status, sha256, blake3, now, now, now),
+                )
+                if row is not None:
+                    released.append(PendingRow(*row))
+            reopened = [PendingRow(*r) for r in await db.execute_fetchall(
+                "UPDATE pending_import SET status = 'ready', conflict_sha256 = NULL, updated_at = ? "
+                f"WHERE conflict_sha256 = ? AND status = 'conflict' RETURNING {PENDING_COLUMNS}",
+                (now, sha256),
+            )]
         self._forget_model(sha256, [path, *(c[0] for c in copies)])
-        for row in ignored:
+        for row in [*released, *reopened]:
             self._track_pending(row)
-        return seqs
+        return Removal(seqs, released, reopened, json.loads(meta_text or "{}").get("header") or {})
 
     # -- copies ---------------------------------------------------------------------------------------------
     async def copy_at(self, path: str) -> tuple[str, FileStat] | None:
@@ -507,7 +514,55 @@ class LibrarySQL:
             )
         return list(range(row[0] - count, row[0]))
 
-    async def promote(self, p: Promotion) -> ModelRow:
+    async def pending_twins(self, sha256: str) -> list[PendingRow]:
+        """Hashed rows in the queue with this content."""
+        rows = await self._all(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE sha256 = ? AND status IN ('ready', 'conflict') "
+            "ORDER BY id", (sha256,), fresh=True)
+        return [PendingRow(*r) for r in rows]
+
+    async def model_image_count(self, sha256: str) -> int:
+        row = await self._one("SELECT count(*) FROM images WHERE sha256 = ?", (sha256,), fresh=True)
+        return int(row[0])
+
+    async def _absorb(
+        self, db: aiosqlite.Connection, pending_id: int, sha256: str, meta: dict[str, Any],
+        images: list[tuple[int, int, int]], copy: tuple[str, FileStat] | None, now: float,
+    ) -> bool:
+        """A pending row taken into an existing model: what the model lacks of its metadata, its tags, the given
+        images and, when its file stays, its path as one of the model's files; the row goes."""
+        if not await self._edit_meta(db, sha256, functools.partial(meta_mod.merge, incoming=meta), now):
+            return False
+        base = meta.get("base_model")
+        if isinstance(base, str) and base and base != "unknown":
+            await db.execute("UPDATE models SET base_model = ? WHERE sha256 = ? AND base_model = 'unknown'",
+                             (base, sha256))
+        await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags "
+                         "WHERE pending_id = ?", (sha256, pending_id))
+        await db.executemany("INSERT INTO images (sha256, seq, width, height, created_at) VALUES (?, ?, ?, ?, ?)",
+                             [(sha256, seq, w, h, now) for seq, w, h in images])
+        if copy is not None:
+            path, st = copy
+            await db.execute(
+                "INSERT OR REPLACE INTO model_copies (path, sha256, size_bytes, mtime_ns, inode, device, added_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)", (path, sha256, st.size, st.mtime_ns, st.inode, st.device, now))
+        await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
+        await self._reindex(db, sha256)
+        return True
+
+    async def absorb(self, pending_id: int, sha256: str, meta: dict[str, Any], images: list[tuple[int, int, int]],
+                     copy: tuple[str, FileStat] | None) -> bool:
+        async with self._write() as db:
+            done = await self._absorb(db, pending_id, sha256, meta, images, copy, time.time())
+        if done:
+            self._untrack_pending(pending_id)
+            if copy is not None:
+                self._copies[copy[0]] = (sha256, tuple(copy[1]))
+        return done
+
+    async def promote(self, p: Promotion) -> tuple[ModelRow, list[PendingRow]]:
+        """The row becomes (part of) the model, its aliases join it, and every other ready row with the same
+        content turns `conflict` in the same transaction, so no twin is offered as importable."""
         now = time.time()
         st = p.main_stat
         async with self._write() as db:
@@ -547,15 +602,27 @@ class LibrarySQL:
                 [(p.sha256, seq, w, h, now) for seq, w, h in p.images],
             )
             await db.execute("DELETE FROM pending_import WHERE id = ?", (p.pending_id,))
+            for alias in p.aliases:
+                await self._absorb(db, alias.pending_id, p.sha256, alias.meta_json, [], (alias.path, alias.stat), now)
+            twins = [PendingRow(*r) for r in await db.execute_fetchall(
+                "UPDATE pending_import SET status = 'conflict', conflict_sha256 = ?, updated_at = ? "
+                f"WHERE sha256 = ? AND status = 'ready' RETURNING {PENDING_COLUMNS}",
+                (p.sha256, now, p.sha256),
+            )]
             (row,) = await db.execute_fetchall(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?", (p.sha256,))
             await self._reindex(db, p.sha256)
         self._untrack_pending(p.pending_id)
         self._copies.pop(p.main_path, None)
         for path, cst in p.copies:
             self._copies[path] = (p.sha256, tuple(cst))
+        for alias in p.aliases:
+            self._untrack_pending(alias.pending_id)
+            self._copies[alias.path] = (p.sha256, tuple(alias.stat))
+        for twin in twins:
+            self._track_pending(twin)
         model = ModelRow(*row)
         self._track_model(model)
-        return model
+        return model, twins
 
     # -- images ---------------------------------------------------------------------------------------------
     async def add_image(self, sha256: str, seq: int, width: int, height: int) -> bool:
