@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import DEADLINE_S, Daemon, free_port, poll, run_cli, with_site, write_model
+from conftest import DEADLINE_S, Daemon, broken_walk, free_port, poll, run_cli, with_site, write_model
 
 TIERS = ("high", "medium", "low")
 
@@ -382,6 +382,25 @@ async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_
     assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
 
 
+async def test_watch_limit_new_folder_where_the_watches_ran_out_is_watched(daemon_factory, models: Path,
+                                                                             tmp_path: Path):
+    for i in range(3):
+        (models / "loras" / f"set-{i}").mkdir()
+    env = limited_inotify(tmp_path, 4)  # models, checkpoints, loras, set-0: loras is watched without set-1, set-2
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
+    roots = (await d.get("/api/status"))["roots"]
+    assert all("could not watch 3 of 7 folders" in r["note"] for r in roots), roots
+    await d.wait_idle()
+    fresh = write_model(models / "loras" / "fresh" / "inside.safetensors")  # neither watched nor polled at first
+    row = await d.wait_row(fresh)  # no scan asked for: the new folder made the daemon plan its watches again
+    assert row["sha256"] == hashlib.sha256(fresh.read_bytes()).hexdigest()
+    assert re.search(r"watching \S*/models again and re-walking it: the folder \S*/loras/fresh was made", d.log())
+    roots = (await d.get("/api/status"))["roots"]
+    assert all("could not watch 4 of 8 folders" in r["note"] for r in roots), roots
+    later = write_model(models / "loras" / "fresh" / "later.safetensors")
+    await d.wait_row(later)
+
+
 # -- 6. the disk full while writing an image -------------------------------------------------------------------
 async def test_disk_full_while_writing_an_image(daemon_factory, models: Path, tmp_path: Path):
     data_dir = tmp_path / "data"
@@ -563,26 +582,17 @@ async def test_polling_snapshot_meets_unlistable_folders(daemon_factory, models:
     assert all(o["mode"] == "polling" for o in (await d.get("/api/status"))["linked_folders"])
 
 
-FAILING_WALK_SITE = """
-from hikaze_mm import reconcile
-
-_real_walk = reconcile.walk_roots
-_calls = []
-
-
-def _walk_that_breaks_once(*args, **kw):
-    _calls.append(1)
-    if len(_calls) == 2:
-        raise RuntimeError("injected: the walk broke")
-    return _real_walk(*args, **kw)
-
-
-reconcile.walk_roots = _walk_that_breaks_once
-"""
+def test_a_failed_scan_makes_the_scan_command_fail(tmp_path: Path, models: Path):
+    write_model(models / "loras" / "never-reached.safetensors")
+    done = run_cli("scan", "--models-root", str(models), "--data-dir", str(tmp_path / "data"),
+                   env=broken_walk(tmp_path, 1))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "hikaze-mm: the scan failed: RuntimeError: injected: the walk broke" in done.stderr
+    assert "Traceback" in done.stderr and "event=scan.failed" in done.stderr  # the log line keeps the whole story
 
 
 async def test_a_failed_scan_ends_with_its_error_in_the_status(daemon_factory, models: Path, tmp_path: Path):
-    d: Daemon = await daemon_factory("--models-root", str(models), env=with_site(tmp_path, FAILING_WALK_SITE))
+    d: Daemon = await daemon_factory("--models-root", str(models), env=broken_walk(tmp_path, 2))
     await d.wait_idle()
     events, task = await d.events()
     try:
@@ -595,7 +605,10 @@ async def test_a_failed_scan_ends_with_its_error_in_the_status(daemon_factory, m
         scan = await poll(failed, "the broken scan to end")
         assert scan["phase"] == "failed" and "injected: the walk broke" in scan["error"], scan
         assert scan["finished_at"] is not None
-        await poll(lambda: asyncio.to_thread(lambda: events.of("scan.progress", phase="failed")), "the event")
+        async def told() -> list[dict]:
+            return events.of("scan.progress", phase="failed")
+
+        await poll(told, "the event that says so")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
