@@ -571,6 +571,7 @@ async def test_polling_snapshot_meets_unlistable_folders(daemon_factory, models:
         assert scan["phase"] == "done" and scan["unreadable"] == 2, scan
         status = await d.get("/api/status")
         assert {r["mode"] for r in status["roots"]} == {"polling"}, status["roots"]
+        assert all("polled folders that cannot be listed: 1 " in r["note"] for r in status["roots"]), status
         assert [f["mode"] for f in status["linked_folders"]] == ["polling"], status["linked_folders"]
         assert re.search(r"event=watch.unreadable path=\S*/elsewhere .*Permission denied", d.log()), d.log()
     finally:

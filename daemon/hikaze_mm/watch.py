@@ -86,7 +86,7 @@ class Watch:
         unreadable = sum(o.unreadable() for o in self.observers() if isinstance(o, PollingObserver))
         if not unreadable:
             return self.reason
-        more = f"{unreadable} polled folders cannot be listed; what was seen in them is kept until they can be"
+        more = f"polled folders that cannot be listed: {unreadable} (what was seen in them is kept until they can be)"
         return f"{self.reason}; {more}" if self.reason else more
 
 
