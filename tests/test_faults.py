@@ -382,6 +382,17 @@ async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_
     assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
 
 
+async def test_no_inotify_watch_left_at_all_polls_the_whole_folder(daemon_factory, models: Path, tmp_path: Path):
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
+                                     env=limited_inotify(tmp_path, 0))
+    roots = (await d.get("/api/status"))["roots"]
+    assert [(r["mode"], r["note"]) for r in roots] == [
+        ("polling", "native watching failed (inotify watch limit reached); polling every 0.2s")], roots
+    await d.wait_idle()
+    dropped = write_model(models / "loras" / "dropped.safetensors")
+    await d.wait_row(dropped)
+
+
 async def test_watch_limit_new_folder_where_the_watches_ran_out_is_watched(daemon_factory, models: Path,
                                                                              tmp_path: Path):
     for i in range(3):

@@ -184,21 +184,26 @@ class Watcher:
         if t is None:
             raise OSError(errno.ENOENT, "the folder is gone")
         probed = probe(t)
-        p = plan(t, *probed) if probed is not None else None
         observer = self._native_factory()
         w = Watch(path, real, "native", observer)
-        if p is None or p.whole:
+        if probed is None:  # no inotify to ask: the platform's own recursive watching
             self._start(observer, handler, real, recursive=True)
             return self._cover_the_rest(w, handler, t, None)
+        ok, root_error = probed
+        p = plan(t, ok, root_error)
         if p.root_error is not None:
-            raise OSError(p.root_error, os.strerror(p.root_error))
+            why = "inotify watch limit reached" if p.root_error == errno.ENOSPC else os.strerror(p.root_error)
+            raise OSError(p.root_error, why)  # ENOSPC reads "No space left on device", which misleads here
+        if p.whole:
+            self._start(observer, handler, real, recursive=True)
+            return self._cover_the_rest(w, handler, t, ok)
         flat = _FlatHandler(handler, set(p.flat), w.reshape)
         self._start(observer, flat, p.flat[0], recursive=False)
         for folder in p.flat[1:]:
             self._add(observer, flat, folder, recursive=False)
         for folder in p.recursive:
             self._add(observer, handler, folder, recursive=True)
-        return self._cover_the_rest(w, handler, t, probed[0] if probed else None)
+        return self._cover_the_rest(w, handler, t, ok)
 
     def _start(self, observer: BaseObserver, handler: _Handler, folder: str, recursive: bool) -> None:
         try:
@@ -255,11 +260,11 @@ class Watcher:
         w = self.watches.get(path)
         if w is None or w.mode == "polling":
             return False
-        t = tree(w.real)
-        cov = coverage(t) if t is not None else None
+        now = tree(w.real)
+        cov = coverage(now) if now is not None else None
         if cov is None:
             return False
-        return any(not any(within(t, p) for p in w.polled) for t in cov.tops)
+        return any(not any(within(top, p) for p in w.polled) for top in cov.tops)
 
     def mounts_changed(self) -> bool:
         """Whether something was mounted or unmounted since the last call. A share mounted over a watched folder
