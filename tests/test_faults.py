@@ -355,7 +355,8 @@ async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models:
     roots = (await d.get("/api/status"))["roots"]
     assert roots and all(r["mode"] == "partial" for r in roots), roots
     # models, its 3 type folders and 20 sets of 2: the root and four subfolders got the five watches
-    assert all("could not watch 39 of 44 folders" in r["note"] and "max_user_watches" in r["note"] for r in roots)
+    assert all("could not watch 39 of 44 folders" in r["note"] and re.search(r"max_(user|inotify)_watches", r["note"])
+               for r in roots)
     assert "event=watch.partial" in d.log()
     await d.wait_idle()
     deep = write_model(models / "loras" / "set-17" / "nested" / "deep.safetensors")
@@ -380,6 +381,32 @@ async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_
     deep = write_model(models / "loras" / "a" / "b" / "c" / "deep.safetensors")
     row = await d.wait_row(deep)  # no walk this time: only the poller can have seen it
     assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
+
+
+def kernel_watch_limit(watches: int) -> tuple[str, ...]:
+    """A command prefix that runs the daemon in a user namespace of its own whose inotify watch limit
+    (`/proc/sys/user/max_inotify_watches`, Linux 5.11+) is `watches`: the real kernel's ENOSPC, for this process
+    alone. Skips where unprivileged user namespaces are not allowed."""
+    shell = f'echo {watches} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    probe = subprocess.run(["unshare", "-Ur", "sh", "-c", shell, "sh", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no user namespace with its own inotify limit here: {probe.stderr.strip()}")
+    return ("unshare", "-Ur", "sh", "-c", shell, "sh")
+
+
+async def test_the_kernels_watch_limit_too_low_gives_partial(daemon_factory, models: Path):
+    for i in range(20):
+        (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
+                                     prefix=kernel_watch_limit(5))
+    roots = (await d.get("/api/status"))["roots"]
+    assert all(r["mode"] == "partial" and "could not watch 39 of 44 folders" in r["note"]
+               and "user.max_inotify_watches = 5" in r["note"] for r in roots), roots
+    await d.wait_idle()
+    deep = write_model(models / "loras" / "set-17" / "nested" / "deep.safetensors")
+    near = write_model(models / "checkpoints" / "near-the-top.safetensors")
+    await d.wait_row(deep)
+    await d.wait_row(near)
 
 
 async def test_no_inotify_watch_left_at_all_polls_the_whole_folder(daemon_factory, models: Path, tmp_path: Path):

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from .mounts import pseudo_devices
 
 _MINOR_BITS = 20  # the kernel's own dev_t, as fdinfo prints it: major << 20 | minor
-MAX_USER_WATCHES = "/proc/sys/fs/inotify/max_user_watches"
+# The system-wide sysctl, and (since Linux 5.11) the one of this user namespace, lower inside some containers.
+WATCH_LIMITS = (("fs.inotify.max_user_watches", "/proc/sys/fs/inotify/max_user_watches"),
+                ("user.max_inotify_watches", "/proc/sys/user/max_inotify_watches"))
 OUT_OF_WATCHES = (errno.ENOSPC, errno.ENOMEM)  # every later folder would fail the same way
 
 Inode = tuple[int, int, int]  # major, minor, inode number
@@ -202,9 +204,17 @@ def covered(t: Tree, watched: set[int]) -> Coverage:
     return Coverage(len(t.folders), len(unwatched), tops)
 
 
-def max_user_watches() -> int | None:
-    try:
-        with open(MAX_USER_WATCHES) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return None
+def watch_limit() -> tuple[str, int | None]:
+    """The inotify watch limit that binds this process: its sysctl's name, and its value where it can be read.
+    The system-wide one unless this user namespace's is lower."""
+    values: list[int | None] = []
+    for _name, path in WATCH_LIMITS:
+        try:
+            with open(path) as f:
+                values.append(int(f.read()))
+        except (OSError, ValueError):
+            values.append(None)
+    system, own = values
+    if own is not None and (system is None or own < system):
+        return WATCH_LIMITS[1][0], own
+    return WATCH_LIMITS[0][0], system

@@ -32,7 +32,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from .inotify_coverage import Tree, coverage, covered, max_user_watches, plan, probe, tree
+from .inotify_coverage import Tree, coverage, covered, plan, probe, tree, watch_limit
 from .poll_observer import PollingObserver
 from .roots import within
 
@@ -242,10 +242,10 @@ class Watcher:
             cov = covered(t, probed)
         if cov is None or not cov.unwatched:
             return w
-        limit = max_user_watches()
+        name, limit = watch_limit()
         w.reason = (
             f"inotify could not watch {cov.unwatched} of {cov.folders} folders (the inotify watch limit "
-            f"fs.inotify.max_user_watches{f' = {limit}' if limit else ''} is reached, or they are unreadable); "
+            f"{name}{f' = {limit}' if limit else ''} is reached, or they are unreadable); "
             f"those are polled every {self._poll_interval:g}s"
         )
         log.warning(w.reason, extra={"event": "watch.partial", "path": w.path})
