@@ -93,6 +93,32 @@ def with_site(folder: Path, code: str) -> dict[str, str]:
     (site / "sitecustomize.py").write_text(code)
     return {"PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
 
+
+FAILING_WALK_SITE = """
+import os
+
+from hikaze_mm import reconcile
+
+_real_walk = reconcile.walk_roots
+_calls = []
+
+
+def _walk_that_breaks_once(*args, **kw):
+    _calls.append(1)
+    if len(_calls) == int(os.environ["HIKAZE_TEST_BROKEN_WALK"]):
+        raise RuntimeError("injected: the walk broke")
+    return _real_walk(*args, **kw)
+
+
+reconcile.walk_roots = _walk_that_breaks_once
+"""
+
+
+def broken_walk(tmp_path: Path, which: int) -> dict[str, str]:
+    """A daemon whose `which`-th walk raises, the way a bug would."""
+    return {**with_site(tmp_path, FAILING_WALK_SITE), "HIKAZE_TEST_BROKEN_WALK": str(which)}
+
+
 class EventLog:
     """Collects the daemon's SSE events in the background."""
 

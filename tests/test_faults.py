@@ -24,7 +24,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import DEADLINE_S, Daemon, free_port, poll, run_cli, with_site, write_model
+from conftest import DEADLINE_S, Daemon, broken_walk, free_port, poll, run_cli, with_site, write_model
 
 TIERS = ("high", "medium", "low")
 
@@ -55,8 +55,29 @@ def _counted_rm(fd, wd):
     return _real_rm(fd, wd)
 
 
+_real_init, _real_close = inotify_c.inotify_init, os.close
+_descriptors = set()
+
+
+def _tracked_init():
+    fd = _real_init()
+    if fd >= 0:
+        _descriptors.add(fd)
+    return fd
+
+
+def _close(fd):
+    # Closing an inotify descriptor gives its watches back, as the kernel does.
+    if fd in _descriptors:
+        _descriptors.discard(fd)
+        _watches.difference_update({w for w in _watches if w[0] == fd})
+    return _real_close(fd)
+
+
 inotify_c.inotify_add_watch = _limited_add
 inotify_c.inotify_rm_watch = _counted_rm
+inotify_c.inotify_init = _tracked_init
+os.close = _close
 '''
 
 
@@ -334,7 +355,8 @@ async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models:
     roots = (await d.get("/api/status"))["roots"]
     assert roots and all(r["mode"] == "partial" for r in roots), roots
     # models, its 3 type folders and 20 sets of 2: the root and four subfolders got the five watches
-    assert all("could not watch 39 of 44 folders" in r["note"] and "max_user_watches" in r["note"] for r in roots)
+    assert all("could not watch 39 of 44 folders" in r["note"] and re.search(r"max_(user|inotify)_watches", r["note"])
+               for r in roots)
     assert "event=watch.partial" in d.log()
     await d.wait_idle()
     deep = write_model(models / "loras" / "set-17" / "nested" / "deep.safetensors")
@@ -359,6 +381,62 @@ async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_
     deep = write_model(models / "loras" / "a" / "b" / "c" / "deep.safetensors")
     row = await d.wait_row(deep)  # no walk this time: only the poller can have seen it
     assert row["sha256"] == hashlib.sha256(deep.read_bytes()).hexdigest()
+
+
+def kernel_watch_limit(watches: int) -> tuple[str, ...]:
+    """A command prefix that runs the daemon in a user namespace of its own whose inotify watch limit
+    (`/proc/sys/user/max_inotify_watches`, Linux 5.11+) is `watches`: the real kernel's ENOSPC, for this process
+    alone. Skips where unprivileged user namespaces are not allowed."""
+    shell = f'echo {watches} > /proc/sys/user/max_inotify_watches && exec "$@"'
+    probe = subprocess.run(["unshare", "-Ur", "sh", "-c", shell, "sh", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"no user namespace with its own inotify limit here: {probe.stderr.strip()}")
+    return ("unshare", "-Ur", "sh", "-c", shell, "sh")
+
+
+async def test_the_kernels_watch_limit_too_low_gives_partial(daemon_factory, models: Path):
+    for i in range(20):
+        (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
+                                     prefix=kernel_watch_limit(5))
+    roots = (await d.get("/api/status"))["roots"]
+    assert all(r["mode"] == "partial" and "could not watch 39 of 44 folders" in r["note"]
+               and "user.max_inotify_watches = 5" in r["note"] for r in roots), roots
+    await d.wait_idle()
+    deep = write_model(models / "loras" / "set-17" / "nested" / "deep.safetensors")
+    near = write_model(models / "checkpoints" / "near-the-top.safetensors")
+    await d.wait_row(deep)
+    await d.wait_row(near)
+
+
+async def test_no_inotify_watch_left_at_all_polls_the_whole_folder(daemon_factory, models: Path, tmp_path: Path):
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
+                                     env=limited_inotify(tmp_path, 0))
+    roots = (await d.get("/api/status"))["roots"]
+    assert [(r["mode"], r["note"]) for r in roots] == [
+        ("polling", "native watching failed (inotify watch limit reached); polling every 0.2s")], roots
+    await d.wait_idle()
+    dropped = write_model(models / "loras" / "dropped.safetensors")
+    await d.wait_row(dropped)
+
+
+async def test_watch_limit_new_folder_where_the_watches_ran_out_is_watched(daemon_factory, models: Path,
+                                                                             tmp_path: Path):
+    for i in range(3):
+        (models / "loras" / f"set-{i}").mkdir()
+    env = limited_inotify(tmp_path, 4)  # models, checkpoints, loras, set-0: loras is watched without set-1, set-2
+    d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
+    roots = (await d.get("/api/status"))["roots"]
+    assert all("could not watch 3 of 7 folders" in r["note"] for r in roots), roots
+    await d.wait_idle()
+    fresh = write_model(models / "loras" / "fresh" / "inside.safetensors")  # neither watched nor polled at first
+    row = await d.wait_row(fresh)  # no scan asked for: the new folder made the daemon plan its watches again
+    assert row["sha256"] == hashlib.sha256(fresh.read_bytes()).hexdigest()
+    assert re.search(r"watching \S*/models again and re-walking it: the folder \S*/loras/fresh was made", d.log())
+    roots = (await d.get("/api/status"))["roots"]
+    assert all("could not watch 4 of 8 folders" in r["note"] for r in roots), roots
+    later = write_model(models / "loras" / "fresh" / "later.safetensors")
+    await d.wait_row(later)
 
 
 # -- 6. the disk full while writing an image -------------------------------------------------------------------
@@ -442,3 +520,139 @@ def test_a_broken_essential_task_stops_the_daemon_with_an_error(tmp_path: Path, 
                      r"RuntimeError\('injected: the settler broke'\); stopping", done.stderr), done.stderr
     assert "event=daemon.stopped" in done.stderr
     assert_consistent(data_dir)
+
+
+# -- 9. a symlinked folder to / and folders that cannot be listed ---------------------------------------------------
+async def last_scan(d: Daemon) -> dict:
+    async def over() -> dict | None:
+        st = await d.get("/api/status")
+        return st["last_scan"] if st["scan"] is None and st["last_scan"] else None
+
+    return await poll(over, "the start-up scan to end")
+
+
+def inotify_watches(pid: int) -> int:
+    """How many inotify watches the process holds, as the kernel lists them."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:inotify":
+                lines = Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines()
+                count += sum(line.startswith("inotify ") for line in lines)
+    return count
+
+
+async def test_a_link_to_the_filesystem_root_is_not_crawled(daemon_factory, models: Path):
+    (models / "loras" / "everything").symlink_to("/")
+    (models / "loras" / "processes").symlink_to("/proc")  # not above the link, but a pseudo filesystem
+    (models / "vae" / "kernel").symlink_to("/sys/kernel")
+    good = write_model(models / "checkpoints" / "good.safetensors")
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    await d.wait_row(good)
+    scan = await last_scan(d)
+    assert scan["phase"] == "done" and scan["error"] is None, scan
+    # models, its three type folders: nothing from / was walked, let alone /proc or /sys
+    assert scan["dirs"] == 4 and scan["skipped"] == 3, scan
+    log = d.log()
+    assert re.search(r"event=scan.skipped path=\S*/loras/everything .*holds the link", log), log
+    assert re.search(r"event=scan.skipped path=\S*/loras/processes .*proc filesystem", log), log
+    assert re.search(r"event=scan.skipped path=\S*/vae/kernel .*sysfs filesystem", log), log
+    status = await d.get("/api/status")
+    assert status["linked_folders"] == [] and {r["mode"] for r in status["roots"]} == {"native"}, status
+    assert d.proc is not None and inotify_watches(d.proc.pid) == 4
+    assert [r["path"] for r in await d.pending()] == [str(good)]
+    later = write_model(models / "vae" / "later.safetensors")
+    await d.wait_row(later)  # still watched
+    await d.rescan()
+    assert (await d.get("/api/status"))["last_scan"]["dirs"] == 4
+
+
+async def test_unlistable_folder_below_a_linked_folder_is_counted_not_fatal(daemon_factory, models: Path,
+                                                                              tmp_path: Path):
+    shared = tmp_path / "nas" / "loras"
+    beside = write_model(shared / "beside-the-locked-one.safetensors")
+    write_model(shared / "locked" / "inside.safetensors")
+    (models / "loras" / "nas").symlink_to(shared)
+    plain = write_model(models / "checkpoints" / "plain.safetensors")
+    os.chmod(shared / "locked", 0)
+    try:
+        d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
+                                         prefix=without_root_powers())
+        await d.wait_row(plain)
+        await d.wait_row(models / "loras" / "nas" / beside.name)
+        scan = await last_scan(d)
+        assert scan["phase"] == "done" and scan["unreadable"] == 1, scan
+        assert re.search(r"event=scan.unreadable path=\S*/loras/nas/locked .*Permission denied", d.log())
+        linked = (await d.get("/api/status"))["linked_folders"]
+        assert [(f["path"], f["mode"]) for f in linked] == [(str(models / "loras" / "nas"), "partial")], linked
+    finally:
+        os.chmod(shared / "locked", 0o755)
+    # the locked folder is polled: once it can be read, what is in it is found without a walk
+    await d.wait_row(models / "loras" / "nas" / "locked" / "inside.safetensors")
+    dropped = write_model(shared / "dropped-later.safetensors")
+    await d.wait_row(models / "loras" / "nas" / dropped.name)
+
+
+async def test_polling_snapshot_meets_unlistable_folders(daemon_factory, models: Path, tmp_path: Path):
+    outside = tmp_path / "elsewhere"
+    write_model(outside / "behind-the-link.safetensors")
+    (models / "loras" / "linked").symlink_to(outside)
+    write_model(models / "loras" / "closed" / "inner.safetensors")
+    good = write_model(models / "vae" / "good.safetensors")
+    os.chmod(outside, 0)
+    os.chmod(models / "loras" / "closed", 0)
+    try:
+        d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "polling",
+                                         "--poll-interval", "0.2", prefix=without_root_powers())
+        await d.wait_row(good)
+        scan = await last_scan(d)
+        assert scan["phase"] == "done" and scan["unreadable"] == 2, scan
+        status = await d.get("/api/status")
+        assert {r["mode"] for r in status["roots"]} == {"polling"}, status["roots"]
+        assert all("polled folders that cannot be listed: 1 " in r["note"] for r in status["roots"]), status
+        assert [f["mode"] for f in status["linked_folders"]] == ["polling"], status["linked_folders"]
+        assert re.search(r"event=watch.unreadable path=\S*/elsewhere .*Permission denied", d.log()), d.log()
+    finally:
+        os.chmod(outside, 0o755)
+        os.chmod(models / "loras" / "closed", 0o755)
+    # both pollers kept running through the folders they could not list
+    await d.wait_row(models / "loras" / "linked" / "behind-the-link.safetensors")
+    await d.wait_row(models / "loras" / "closed" / "inner.safetensors")
+    assert all(o["mode"] == "polling" for o in (await d.get("/api/status"))["linked_folders"])
+
+
+def test_a_failed_scan_makes_the_scan_command_fail(tmp_path: Path, models: Path):
+    write_model(models / "loras" / "never-reached.safetensors")
+    done = run_cli("scan", "--models-root", str(models), "--data-dir", str(tmp_path / "data"),
+                   env=broken_walk(tmp_path, 1))
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "hikaze-mm: the scan failed: RuntimeError: injected: the walk broke" in done.stderr
+    assert "Traceback" in done.stderr and "event=scan.failed" in done.stderr  # the log line keeps the whole story
+
+
+async def test_a_failed_scan_ends_with_its_error_in_the_status(daemon_factory, models: Path, tmp_path: Path):
+    d: Daemon = await daemon_factory("--models-root", str(models), env=broken_walk(tmp_path, 2))
+    await d.wait_idle()
+    events, task = await d.events()
+    try:
+        await d.call("POST", "/api/scan", expect=202)
+
+        async def failed() -> dict | None:
+            st = await d.get("/api/status")
+            return st["last_scan"] if st["scan"] is None and st["last_scan"]["phase"] != "done" else None
+
+        scan = await poll(failed, "the broken scan to end")
+        assert scan["phase"] == "failed" and "injected: the walk broke" in scan["error"], scan
+        assert scan["finished_at"] is not None
+        async def told() -> list[dict]:
+            return events.of("scan.progress", phase="failed")
+
+        await poll(told, "the event that says so")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert "event=scan.failed" in d.log()
+    good = write_model(models / "loras" / "after.safetensors")
+    await d.rescan()
+    await d.wait_row(good)
+    assert (await d.get("/api/status"))["last_scan"]["phase"] == "done"

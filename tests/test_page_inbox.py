@@ -16,7 +16,7 @@ from PIL import Image
 from playwright.async_api import Locator, Page, expect
 
 from browser import shot
-from conftest import Daemon, digests, poll, write_model
+from conftest import Daemon, broken_walk, digests, poll, write_model
 
 # Expectations that wait on the daemon (a watcher event, a settle period, a hash) get more than Playwright's 5 s.
 WAIT = 20_000
@@ -289,6 +289,22 @@ async def test_scan_now_shows_the_walk_and_its_end(daemon: Daemon, models: Path,
     await expect(progress).to_contain_text(re.compile(r"Scan finished: 3 files in \d+ folders"))
     await expect(page.get_by_test_id("inbox-scan")).to_be_enabled()
     await expect(page.get_by_test_id("inbox-row")).to_have_count(3, timeout=WAIT)
+
+
+async def test_a_failed_scan_says_so_and_can_be_run_again(daemon_factory: StartDaemon, models: Path, page: Page,
+                                                          tmp_path: Path) -> None:
+    d = await daemon_factory("--models-root", str(models), env=broken_walk(tmp_path, 2))
+    await d.wait_idle()
+    await open_inbox(page, d)
+    await page.get_by_test_id("inbox-scan").click()
+    progress = page.get_by_test_id("scan-progress")
+    await expect(progress).to_have_attribute("data-phase", "failed", timeout=WAIT)
+    await expect(progress).to_contain_text("The scan failed: RuntimeError: injected: the walk broke")
+    await expect(page.get_by_test_id("inbox-scan")).to_be_enabled()
+    write_model(models / "vae" / "after.safetensors")
+    await page.get_by_test_id("inbox-scan").click()
+    await expect(progress).to_have_attribute("data-phase", "done", timeout=WAIT)
+    await expect(page.get_by_test_id("inbox-row")).to_have_count(1, timeout=WAIT)
 
 
 async def test_a_scan_already_running_is_followed(daemon: Daemon, models: Path, page: Page) -> None:

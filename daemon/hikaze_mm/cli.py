@@ -258,8 +258,12 @@ async def _scan(settings: Settings) -> int:
             _show(bar, event.type, event.data, totals, done)
     bar.close()
     counts = (await service.store.counts())["pending"]
+    last = service.reconciler.last
     await service.stop()
     print(f"ready {counts['ready']}, conflict {counts['conflict']}, error {counts['error']}")
+    if last is not None and last.phase == "failed":
+        print(f"hikaze-mm: the scan failed: {last.error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -34,14 +34,16 @@ class ScanRunning(Exception):
 
 @dataclass
 class ScanProgress:
-    phase: str = "walking"  # walking | comparing | done
+    phase: str = "walking"  # walking | comparing | done | failed
     started_at: float = field(default_factory=time.time)
     dirs: int = 0
     files: int = 0
     new_or_changed: int = 0
     gone: int = 0
     unreadable: int = 0  # folders the walk could not list; nothing below them is judged gone
+    skipped: int = 0  # folders not entered on purpose: pseudo filesystems, links to a folder that holds them
     finished_at: float | None = None
+    error: str | None = None  # why a failed scan stopped
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -97,10 +99,15 @@ class Reconciler:
         try:
             walk = await asyncio.to_thread(walk_roots, self.roots, only, walked)
             if self.on_walked is not None:
-                await self.on_walked(walk, only is None)
+                try:
+                    await self.on_walked(walk, only is None)
+                except Exception:
+                    # Watching is a step beside the walk: the files it found are still to be compared.
+                    log.exception("acting on the walk's folders failed", extra={"event": "watch.failed"})
             progress.dirs, progress.files, progress.phase = walk.dirs, len(walk.files), "comparing"
-            progress.unreadable = len(walk.unreadable_dirs)
+            progress.unreadable, progress.skipped = len(walk.unreadable_dirs), len(walk.skipped_dirs)
             _log_unreadable(walk.unreadable_dirs)
+            _log_skipped(walk.skipped_dirs)
             self.bus.publish("scan.progress", **progress.to_wire())
             await self._compare(walk, await self.store.file_index(), progress)
             progress.phase, progress.finished_at = "done", time.time()
@@ -110,10 +117,13 @@ class Reconciler:
                          "event": "scan.done",
                          "duration_ms": round((progress.finished_at - progress.started_at) * 1000)})
             return progress
-        except Exception:
-            # Nobody awaits a walk started in the background: without this line its failure would go unseen.
+        except Exception as e:
+            # Nobody awaits a walk started in the background: the log line and the status are how it is seen.
             log.exception("scan failed", extra={"event": "scan.failed"})
-            raise
+            progress.phase, progress.finished_at = "failed", time.time()
+            progress.error = f"{type(e).__name__}: {e}"
+            self.bus.publish("scan.progress", **progress.to_wire())
+            return progress
         finally:
             self.last, self.progress = progress, None
 
@@ -229,6 +239,13 @@ def _nearest_device(folder: str) -> int | None:
             folder = parent
         except OSError:
             return None
+
+
+def _log_skipped(folders: dict[str, str]) -> None:
+    for folder, why in list(folders.items())[:UNREADABLE_LINES]:
+        log.warning("not walked nor watched: %s", why, extra={"event": "scan.skipped", "path": folder})
+    if len(folders) > UNREADABLE_LINES:
+        log.warning("%d more folders not walked", len(folders) - UNREADABLE_LINES, extra={"event": "scan.skipped"})
 
 
 def _log_unreadable(folders: dict[str, str]) -> None:

@@ -205,9 +205,15 @@ class Service:
                 rescan = rescan or appeared
                 continue
             if watch is not None:
-                log.warning("the watcher of %s stopped; starting it again and re-walking the folder", top.path)
+                log.warning("watching %s again and re-walking it: %s", top.path, watch.why_not_alive())
             await asyncio.to_thread(self.watcher.watch, top.path, loop)
             rescan = rescan or not initial
+        for link in sorted(self._links):
+            watch = self.watcher.watches.get(link)
+            if watch is not None and not watch.alive():
+                log.warning("watching %s again and re-walking it: %s", link, watch.why_not_alive())
+                await asyncio.to_thread(self.watcher.watch, link, loop)
+                rescan = True
         self._present = exists
         if not initial and self.watcher.mode != "off" and self.watcher.mounts_changed():
             rescan = await self._rewatch_holes("the mount table changed", "watch.remounted") or rescan
@@ -279,7 +285,7 @@ class Service:
                 "source": root.source,
                 "exists": self._present.get(root.path, False),
                 "mode": watch.mode if watch else "off",
-                "note": watch.reason if watch else None,
+                "note": watch.note() if watch else None,
             })
         running = self.reconciler.progress
         return {

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .roots import MODEL_EXTENSIONS, NOT_MODEL_FOLDERS, Root, RootSet, model_type, skip_dir
+from .mounts import pseudo_devices
+from .roots import MODEL_EXTENSIONS, NOT_MODEL_FOLDERS, Root, RootSet, model_type, skip_dir, within
 
 SKIP = ""  # a folder that holds no models
 MODEL_SUFFIXES = tuple(MODEL_EXTENSIONS)
@@ -48,6 +49,7 @@ class WalkResult:
     missing_roots: list[str] = field(default_factory=list)  # absent, or empty like an unmounted share
     unreadable_dirs: dict[str, str] = field(default_factory=dict)  # folder -> why; files below are not judged gone
     linked_dirs: dict[str, str] = field(default_factory=dict)  # symlinked folder (as seen) -> its real path
+    skipped_dirs: dict[str, str] = field(default_factory=dict)  # folder not entered on purpose -> why
     dirs: int = 0
 
 
@@ -56,9 +58,14 @@ def walk_roots(
     only: list[Root] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> WalkResult:
-    """Every model file below the roots, following symlinked folders once and never looping."""
+    """Every model file below the roots, following symlinked folders once and never looping.
+
+    Two kinds of folder are never entered: a pseudo filesystem (`/proc`, `/sys`...), and a symlinked folder whose
+    target holds the link (a link to `/`, to the home folder, to `..`): following it would walk the model folders
+    again and everything beside them, the whole disk for a link to `/`. Both are listed with the reason."""
     result = WalkResult()
     visited: set[tuple[int, int]] = set()
+    pseudo = pseudo_devices()
     by_path = {r.path: r for r in roots}
     files = result.files
     for top in only if only is not None else roots.top_level():
@@ -69,6 +76,9 @@ def walk_roots(
             continue
         if not stat_mod.S_ISDIR(st.st_mode):
             result.missing_roots.append(top.path)
+            continue
+        if st.st_dev in pseudo:
+            result.skipped_dirs[top.path] = f"a {pseudo[st.st_dev]} filesystem, which holds no files"
             continue
         result.walked_roots.append(top.path)
         visited.add((st.st_dev, st.st_ino))
@@ -95,12 +105,22 @@ def walk_roots(
                         if child == SKIP:
                             continue
                         target = entry.stat()
+                        if target.st_dev in pseudo:
+                            result.skipped_dirs[entry.path] = (
+                                f"a {pseudo[target.st_dev]} filesystem, which holds no files")
+                            continue
+                        linked = entry.is_symlink()
+                        if linked:
+                            real = os.path.realpath(entry.path)
+                            if within(os.path.realpath(folder), real):
+                                result.skipped_dirs[entry.path] = f"it links to {real}, which holds the link"
+                                continue
                         key = (target.st_dev, target.st_ino)
                         if key in visited:
                             continue
                         visited.add(key)
-                        if entry.is_symlink():
-                            result.linked_dirs[entry.path] = os.path.realpath(entry.path)
+                        if linked:
+                            result.linked_dirs[entry.path] = real
                         stack.append((entry.path, child))
                         continue
                     if kind is None or name[0] == "." or not name.lower().endswith(MODEL_SUFFIXES):

@@ -3,19 +3,22 @@
 Each folder is watched at its real path (inotify does not follow a symlinked folder) and events are mapped back
 to the path the user configured. If native watching fails (inotify limits, filesystems without events), the
 folder falls back to polling and the reason is logged and shown in the status; nothing stops watching silently.
-When only part of a tree could be watched (the watch limit ran out part-way), the folders left out are polled
-and the rest stays native: mode `partial`.
+When only part of a tree can be watched (the watch limit runs out part-way), the watches are planned folder by
+folder (see inotify_coverage): whole subtrees that fit are watched recursively, the folders above the cut on
+their own, the highest folders left out are polled, and the rest stays native: mode `partial`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from watchdog.events import (
+    DirCreatedEvent,
     DirDeletedEvent,
     DirMovedEvent,
     FileClosedEvent,
@@ -28,9 +31,9 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.polling import PollingObserver
 
-from .inotify_coverage import coverage, max_user_watches
+from .inotify_coverage import Tree, coverage, covered, plan, probe, tree, watch_limit
+from .poll_observer import PollingObserver
 from .roots import within
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ EVENT_FILTER = [
     FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
     DirDeletedEvent, DirMovedEvent,
 ]
+# A folder watched without its subfolders must learn of a new one: the plan that left it out no longer holds.
+FLAT_FILTER = [*EVENT_FILTER, DirCreatedEvent]
 
 
 @dataclass(frozen=True)
@@ -58,12 +63,31 @@ class Watch:
     reason: str | None = None  # why it is polling, if it fell back
     poller: BaseObserver | None = None  # partial: polls the folders native watching could not take
     polled: tuple[str, ...] = ()
+    reshaped: str | None = None  # a folder made, moved or deleted where the plan cut the tree
 
     def observers(self) -> list[BaseObserver]:
         return [self.observer] + ([self.poller] if self.poller is not None else [])
 
     def alive(self) -> bool:
-        return all(o.is_alive() and all(e.is_alive() for e in o.emitters) for o in self.observers())
+        """False once watching the tree again is due: an observer or emitter stopped, or the tree's shape changed
+        where the plan cut it (a new folder there would be neither watched nor polled)."""
+        return self.reshaped is None and all(
+            o.is_alive() and all(e.is_alive() for e in o.emitters) for o in self.observers())
+
+    def why_not_alive(self) -> str:
+        if self.reshaped is not None:
+            return f"the folder {self.reshaped} was made, moved or deleted where the inotify watches ran out"
+        return "its watcher stopped"
+
+    def reshape(self, folder: str) -> None:
+        self.reshaped = folder
+
+    def note(self) -> str | None:
+        unreadable = sum(o.unreadable() for o in self.observers() if isinstance(o, PollingObserver))
+        if not unreadable:
+            return self.reason
+        more = f"polled folders that cannot be listed: {unreadable} (what was seen in them is kept until they can be)"
+        return f"{self.reason}; {more}" if self.reason else more
 
 
 class _Handler(FileSystemEventHandler):
@@ -100,6 +124,23 @@ class _Handler(FileSystemEventHandler):
         self._loop.call_soon_threadsafe(self._sink, fs)
 
 
+class _FlatHandler(_Handler):
+    """For the folders watched without their subfolders: any folder made, moved or deleted right below one of
+    them changes what the plan has to cover."""
+
+    def __init__(self, base: _Handler, flat: set[str], reshape: Callable[[str], None]):
+        super().__init__(base._loop, base._sink, base._real, base._path)
+        self._flat = flat
+        self._reshape = reshape
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            for p in (event.src_path, event.dest_path):
+                if p and os.path.dirname(os.fsdecode(p)) in self._flat:
+                    self._reshape(self._map(p))
+        super().on_any_event(event)
+
+
 class Watcher:
     def __init__(
         self,
@@ -125,16 +166,12 @@ class Watcher:
         handler = _Handler(loop, self._sink, real, path)
         reason = None
         if self.mode == "native":
-            observer = self._native_factory()
             try:
-                observer.schedule(handler, real, recursive=True, event_filter=EVENT_FILTER)
-                observer.start()
+                w = self._native(path, real, handler)
             except OSError as e:
                 reason = f"native watching failed ({e.strerror or e}); polling every {self._poll_interval:g}s"
                 log.warning(reason, extra={"event": "watch.polling", "path": path})
-                self._halt(observer)
             else:
-                w = self._cover_the_rest(Watch(path, real, "native", observer), handler)
                 self.watches[path] = w
                 return w
         observer = self._poller(handler, [real])
@@ -142,22 +179,73 @@ class Watcher:
         self.watches[path] = w
         return w
 
+    def _native(self, path: str, real: str, handler: _Handler) -> Watch:
+        t = tree(real)
+        if t is None:
+            raise OSError(errno.ENOENT, "the folder is gone")
+        probed = probe(t)
+        observer = self._native_factory()
+        w = Watch(path, real, "native", observer)
+        if probed is None:  # no inotify to ask: the platform's own recursive watching
+            self._start(observer, handler, real, recursive=True)
+            return self._cover_the_rest(w, handler, t, None)
+        ok, root_error = probed
+        p = plan(t, ok, root_error)
+        if p.root_error is not None:
+            why = "inotify watch limit reached" if p.root_error == errno.ENOSPC else os.strerror(p.root_error)
+            raise OSError(p.root_error, why)  # ENOSPC reads "No space left on device", which misleads here
+        if p.whole:
+            self._start(observer, handler, real, recursive=True)
+            return self._cover_the_rest(w, handler, t, ok)
+        flat = _FlatHandler(handler, set(p.flat), w.reshape)
+        self._start(observer, flat, p.flat[0], recursive=False)
+        for folder in p.flat[1:]:
+            self._add(observer, flat, folder, recursive=False)
+        for folder in p.recursive:
+            self._add(observer, handler, folder, recursive=True)
+        return self._cover_the_rest(w, handler, t, ok)
+
+    def _start(self, observer: BaseObserver, handler: _Handler, folder: str, recursive: bool) -> None:
+        try:
+            observer.schedule(handler, folder, recursive=recursive,
+                              event_filter=EVENT_FILTER if recursive else FLAT_FILTER)
+            observer.start()
+        except OSError:
+            self._halt(observer)
+            raise
+
+    @staticmethod
+    def _add(observer: BaseObserver, handler: _Handler, folder: str, recursive: bool) -> None:
+        try:
+            observer.schedule(handler, folder, recursive=recursive,
+                              event_filter=EVENT_FILTER if recursive else FLAT_FILTER)
+        except OSError as e:
+            # Another program took the last watches since the plan was made, or the folder went: the kernel's
+            # list shows it unwatched, so it is polled.
+            log.debug("could not watch %s: %s", folder, e.strerror or e, extra={"event": "watch.partial"})
+
     def _poller(self, handler: _Handler, folders: list[str]) -> BaseObserver:
         observer = PollingObserver(timeout=self._poll_interval)
-        for folder in folders:
-            observer.schedule(handler, folder, recursive=True, event_filter=EVENT_FILTER)
         observer.start()
+        for folder in folders:
+            try:
+                observer.schedule(handler, folder, recursive=True, event_filter=EVENT_FILTER)
+            except OSError as e:  # gone since the tree was read: its parent's watch reports that
+                log.debug("could not poll %s: %s", folder, e.strerror or e, extra={"event": "watch.polling"})
         return observer
 
-    def _cover_the_rest(self, w: Watch, handler: _Handler) -> Watch:
-        """Poll whatever part of the tree inotify silently left out."""
-        cov = coverage(w.real)
+    def _cover_the_rest(self, w: Watch, handler: _Handler, t: Tree, probed: set[int] | None) -> Watch:
+        """Poll whatever part of the tree inotify did not take, as the kernel's own list of watches tells (or, where
+        it cannot tell, as the plan expected)."""
+        cov = coverage(t)
+        if cov is None and probed is not None:
+            cov = covered(t, probed)
         if cov is None or not cov.unwatched:
             return w
-        limit = max_user_watches()
+        name, limit = watch_limit()
         w.reason = (
             f"inotify could not watch {cov.unwatched} of {cov.folders} folders (the inotify watch limit "
-            f"fs.inotify.max_user_watches{f' = {limit}' if limit else ''} is reached, or they are unreadable); "
+            f"{name}{f' = {limit}' if limit else ''} is reached, or they are unreadable); "
             f"those are polled every {self._poll_interval:g}s"
         )
         log.warning(w.reason, extra={"event": "watch.partial", "path": w.path})
@@ -172,10 +260,11 @@ class Watcher:
         w = self.watches.get(path)
         if w is None or w.mode == "polling":
             return False
-        cov = coverage(w.real)
+        now = tree(w.real)
+        cov = coverage(now) if now is not None else None
         if cov is None:
             return False
-        return any(not any(within(t, p) for p in w.polled) for t in cov.tops)
+        return any(not any(within(top, p) for p in w.polled) for top in cov.tops)
 
     def mounts_changed(self) -> bool:
         """Whether something was mounted or unmounted since the last call. A share mounted over a watched folder

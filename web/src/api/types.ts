@@ -171,14 +171,16 @@ export interface Facets {
 }
 
 export interface ScanProgress {
-  phase: "walking" | "comparing" | "done";
+  phase: "walking" | "comparing" | "done" | "failed";
   started_at: number;
   dirs: number;
   files: number;
   new_or_changed: number;
   gone: number;
   unreadable: number;
+  skipped: number;
   finished_at: number | null;
+  error: string | null;
 }
 
 /** A ComfyUI whose node pack announced itself: its folders, and those the daemon does not watch as that type. */

@@ -212,14 +212,16 @@ export async function startScan(): Promise<"started" | "running"> {
     new_or_changed: 0,
     gone: 0,
     unreadable: 0,
+    skipped: 0,
     finished_at: null,
+    error: null,
   };
   try {
     await api.scan();
     return "started";
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
-      if (before && before.phase !== "done") scanProgress.value = before;
+      if (before && before.phase !== "done" && before.phase !== "failed") scanProgress.value = before;
       return "running";
     }
     scanProgress.value = before;
