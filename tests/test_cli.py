@@ -65,3 +65,14 @@ async def test_no_request_makes_the_server_fail(daemon: Daemon):
         code, answer = await daemon.request("POST", "/api/scan", data=body.encode("utf-8", "surrogateescape"),
                                             headers={"Content-Type": "application/json"})
         assert code in (202, 400, 409), (body[:20], code, answer)
+
+
+async def test_the_cli_carries_the_auth_token_to_a_daemon_that_wants_one(daemon_factory, models: Path):
+    daemon = await daemon_factory("--models-root", str(models), "--auth-token", "s3cret")
+    common = ("--data-dir", str(daemon.data_dir), "--port", str(daemon.port), "--auth-token", "s3cret")
+    status = run_cli("status", *common)
+    assert status.returncode == 0 and json.loads(status.stdout)["version"], status.stdout + status.stderr
+    scan = run_cli("scan", *common)
+    assert scan.returncode == 0 and "started" in scan.stdout, scan.stdout + scan.stderr
+    wrong = run_cli("status", "--data-dir", str(daemon.data_dir), "--port", str(daemon.port), "--auth-token", "no")
+    assert wrong.returncode != 0 and "auth_token" in wrong.stdout + wrong.stderr

@@ -163,7 +163,7 @@ def _import_legacy_there(settings: Settings, db: str, images: str | None) -> int
     from tqdm import tqdm
 
     try:
-        stream = urllib.request.urlopen(_url(settings, "/api/events"), timeout=LEGACY_STREAM_TIMEOUT_S)
+        stream = urllib.request.urlopen(_request(settings, "/api/events"), timeout=LEGACY_STREAM_TIMEOUT_S)
     except OSError as e:
         print(f"hikaze-mm: the daemon's event stream cannot be read: {e}", file=sys.stderr)
         return 1
@@ -290,10 +290,16 @@ def _url(settings: Settings, path: str) -> str:
     return f"http://{host}:{settings.port}{path}"
 
 
+def _request(settings: Settings, path: str, method: str = "GET", data: bytes | None = None) -> urllib.request.Request:
+    headers = {"Content-Type": "application/json"}
+    if settings.auth_token:
+        headers["Authorization"] = f"Bearer {settings.auth_token}"
+    return urllib.request.Request(_url(settings, path), method=method, data=data, headers=headers)
+
+
 def _call(settings: Settings, path: str, method: str = "GET", body: Any = None, timeout: float = 3) -> Any:
-    url = _url(settings, path)
     data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
-    req = urllib.request.Request(url, method=method, data=data, headers={"Content-Type": "application/json"})
+    req = _request(settings, path, method, data)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
@@ -311,11 +317,14 @@ def _ask_daemon_to_scan(settings: Settings) -> int:
     answer = _call(settings, "/api/scan", "POST") or {}
     print(f"hikaze-mm: the running daemon on port {settings.port} does the walking: "
           f"{answer.get('status') or answer.get('error')}")
-    return 0
+    return 1 if "error" in answer else 0
 
 
 def _status(settings: Settings) -> int:
     live = _call(settings, "/api/status")
+    if isinstance(live, dict) and "error" in live:
+        print(f"hikaze-mm: the daemon on port {settings.port} answered: {live['error']}", file=sys.stderr)
+        return 1
     if live is not None:
         print(json.dumps(live, indent=2))
         return 0
