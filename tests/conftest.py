@@ -309,3 +309,15 @@ def run_cli(
         [sys.executable, "-m", "hikaze_mm", *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "HIKAZE_MM_CONFIG": "", **(env or {})},
     )
+
+
+# The fast lane for one's own loop (`scripts/test -m "not slow"`) leaves out what drives Chromium, fuzzes every route
+# or kills and restarts the daemon many times; CI runs everything.
+SLOW_MODULES = {"test_fuzz", "test_openapi", "test_crash", "test_upgrades", "test_image_memory"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if (module is not None and module.__name__ in SLOW_MODULES) or "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
