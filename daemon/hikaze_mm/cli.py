@@ -99,18 +99,24 @@ async def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from .api import create_app
+    from .connections import ConnectionGuard, connection_limits, raise_open_files_limit
     from .notify import Notifier
     from .service import Service
 
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
+    open_files = raise_open_files_limit()
     service = Service(settings)
     stop = asyncio.Event()
     service.on_failure = stop.set
     await service.start()
+    app = create_app(service)
+    guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout)
+    guard.install(app)
     # The picker's URL carries the node's whole LoRA list; aiohttp's default 8 KiB request line fits about 25.
-    runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    assert runner.server is not None
+    await guard.listen(runner.server, sock)
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
              settings.db_path, extra={"event": "daemon.serving"})
     loop = asyncio.get_running_loop()
@@ -123,6 +129,7 @@ async def _serve(settings: Settings) -> int:
     finally:
         log.info("stopping", extra={"event": "daemon.stopping"})
         notifier.stopping()
+        await guard.close()
         await runner.cleanup()
         await service.stop()
         await notifier.close()
