@@ -57,9 +57,25 @@ def _logging(level: str, data_dir: Path | None) -> None:
         logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
+def _writable_data_dir(settings: Settings) -> None:
+    """The data folder exists (made if need be) and can be written: the database, the lock, images and logs
+    all live there, and a read-only one would fail later with a traceback."""
+    folder = settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return
+        read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+        why = "read-only file system" if read_only else "this user may not write to it"
+    except OSError as e:
+        why = "read-only file system" if e.errno == errno.EROFS else (e.strerror or str(e)).lower()
+    raise ConfigError(f"data_dir {folder} cannot be written ({why}); make it writable or choose another "
+                      "data_dir (--data-dir)")
+
+
 def _lock(settings: Settings) -> contextlib.AbstractContextManager[Any]:
     """One daemon per database: a second writer would break the one-writer rule."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _writable_data_dir(settings)
     try:
         return FileLock(str(settings.data_dir / "daemon.lock")).acquire(timeout=0)
     except Timeout:
@@ -75,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             return service_install.run(args)
         settings = load_settings(args)
         # Only the long-running commands keep a log file; `status` and the rest must not create a data_dir.
-        _logging(settings.log_level, settings.data_dir if args.command in ("serve", "scan") else None)
+        keeps_log = args.command in ("serve", "scan")
+        if keeps_log:
+            _writable_data_dir(settings)  # before the log file is tried there, so the error is the one line
+        _logging(settings.log_level, settings.data_dir if keeps_log else None)
         if args.command == "status":
             return _status(settings)
         if args.command == "scan" and _daemon_answers(settings):
