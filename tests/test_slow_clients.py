@@ -204,3 +204,20 @@ async def test_a_file_hashed_while_no_descriptor_is_free_is_tried_again(daemon_f
     row = await d.wait_row(dropped, "ready")
     assert (row["sha256"], row["blake3"]) == digests(dropped)
     assert "Too many open files" not in str(row["error"])
+
+
+async def test_a_kept_alive_connection_is_closed_without_an_answer_when_idle(daemon_factory, models: Path):
+    """Also after a request the Host check refused: an answer the client did not ask for would be read as the
+    answer to its next request."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--request-timeout", REQUEST_TIMEOUT)
+    reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
+    try:
+        for host in (f"127.0.0.1:{d.port}", "evil.example"):
+            writer.write(f"GET /api/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)[1])
+            await reader.readexactly(length)
+            assert head.startswith(b"HTTP/1.1 403 " if host == "evil.example" else b"HTTP/1.1 200 "), head
+        assert await asyncio.wait_for(reader.read(4096), 30) == b""  # closed after the timeout, without a word
+    finally:
+        writer.close()

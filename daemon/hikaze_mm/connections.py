@@ -151,16 +151,26 @@ class _Connection(asyncio.Protocol):
     def waiting_for(self) -> str:
         return "idle" if self.first_byte is None else "request headers"
 
-    def close(self, what: str) -> None:
-        if self.cut or self.transport is None or self.transport.is_closing():
-            return
+    def close(self, what: str) -> bool:
+        """Cut the connection off; whether it is closing now (a handler waiting for its body answers first)."""
+        if self.transport is None or self.transport.is_closing():
+            return True
+        if what == "request body" and self.request is not None and not self.cut:
+            # First the handler's read fails, with an error it answers like any other (no traceback for a client
+            # that is merely slow); once it has, the middleware closes the connection with the 408 below rather
+            # than let aiohttp wait for the rest of the body. A handler that does not get there within the
+            # timeout is cut all the same.
+            self.cut = True
+            self.body_deadline = self.guard.now() + self.guard.timeout
+            self.request.content.set_exception(web.HTTPRequestTimeout(reason=f"the {what} did not arrive in time"))
+            return False
         self.cut = True
         # An idle connection is closed without a word: a client about to reuse it takes the close for what it is
-        # and connects again, where an answer would be read as the answer to its next request. A handler still
-        # waiting for its body has not begun an answer, so this one is the only one.
+        # and connects again, where an answer would be read as the answer to its next request.
         if what != "idle":
             self.transport.write(_answer(408, "Request Timeout", f"the {what} did not arrive in time"))
         self.transport.close()
+        return True
 
 
 class ConnectionGuard:
@@ -176,8 +186,9 @@ class ConnectionGuard:
         self._sweeper: asyncio.Task[None] | None = None
 
     def install(self, app: web.Application) -> None:
-        """Before the app is set up (it freezes its middlewares then)."""
-        app.middlewares.append(self.middleware)
+        """Before the app is set up (it freezes its middlewares then). Outermost, so that it sees every request,
+        also those the other middlewares answer themselves."""
+        app.middlewares.insert(0, self.middleware)
 
     async def listen(self, factory: Callable[[], Any], sock: socket.socket) -> None:
         """Serve `factory`'s protocol (aiohttp's server, `runner.server`) on `sock`, each connection guarded."""
@@ -220,8 +231,8 @@ class ConnectionGuard:
         if what != "idle":
             log.info("closed a connection whose %s did not arrive in time", what,
                      extra={"event": "http.timeout", "what": what.replace(" ", "_")})
-        self._open.discard(conn)  # no longer counted, though its descriptor goes only once it is closed
-        conn.close(what)
+        if conn.close(what):
+            self._open.discard(conn)  # no longer counted, though its descriptor goes only once it is closed
 
     async def _sweep(self) -> None:
         while True:
@@ -234,16 +245,15 @@ class ConnectionGuard:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
-        """Innermost: marks the time a handler runs on the connection, when the request's headers are in."""
+        """Marks the time a request is being answered on its connection: from when its headers are in."""
         conn = self._by_transport.get(request.transport) if request.transport is not None else None
         if conn is None:
             return await handler(request)
         conn.begin(request)
         try:
-            return await handler(request)
-        except Exception:
-            if conn.cut:  # the read failed because the guard closed the connection: nobody hears an answer
-                raise web.HTTPRequestTimeout(reason="the request body did not arrive in time") from None
-            raise
+            response = await handler(request)
         finally:
             conn.end()
+        if conn.cut and conn.close("request body"):
+            self._open.discard(conn)  # aiohttp finds the connection closing and drops its own answer quietly
+        return response
