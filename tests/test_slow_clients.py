@@ -64,6 +64,9 @@ class SlowLoris:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
+            # Paces the attacker, who comes back a second later; it waits on nothing.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 1.0)
 
 
 async def fresh_health(url: str) -> bool:
