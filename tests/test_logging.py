@@ -3,6 +3,7 @@ about leaves one line saying what and why."""
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import re
@@ -100,6 +101,46 @@ def test_otherwise_stderr_and_a_rotating_file(root_logging, tmp_path: Path, caps
     assert [(h.maxBytes, h.backupCount) for h in rotating] == [(5 * 1024 * 1024, 2)]
     rotating[0].flush()
     assert (tmp_path / "logs" / "hikaze-mm.log").read_text(encoding="utf-8") == err
+
+
+def test_a_line_repeated_in_a_flood_is_written_a_few_times_and_counted(root_logging, tmp_path: Path, capsys):
+    logs.configure("info", tmp_path, {})
+    flood = logging.getLogger("asyncio")
+    for _ in range(1000):
+        flood.error("socket.accept() out of system resource")
+    logging.getLogger("hikaze_mm.test").info("other", extra={"event": "x.y"})
+    logs.flush_repeats()
+    for handler in root_logging.handlers:
+        handler.flush()
+    written = (tmp_path / "logs" / "hikaze-mm.log").read_text(encoding="utf-8").splitlines()
+    assert written == capsys.readouterr().err.splitlines()
+    assert len([ln for ln in written if ln.endswith("msg=\"socket.accept() out of system resource\"")]) == 20
+    assert any(ln.endswith(" msg=other") for ln in written)
+    (summary,) = [ln for ln in written if " event=log.suppressed " in ln]
+    assert " level=ERROR " in summary and " of=asyncio count=980 " in summary, summary
+
+
+def test_the_count_comes_once_the_window_is_over_and_the_line_is_let_through_again():
+    now = [0.0]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.KeyValueFormatter(timestamps=False))
+    handler.addFilter(logs.Repeats(handler, limit=3, window=10, clock=lambda: now[0]))
+    same = record("the same", event="x.same", path="/m/a")
+    for _ in range(5):
+        handler.handle(same)
+    handler.handle(record("the same", event="x.same", path="/m/b"))  # another path is another line
+    now[0] = 10.0
+    handler.handle(same)
+    assert stream.getvalue().splitlines() == [
+        "level=INFO event=x.same path=/m/a msg=\"the same\"",
+        "level=INFO event=x.same path=/m/a msg=\"the same\"",
+        "level=INFO event=x.same path=/m/a msg=\"the same\"",
+        "level=INFO event=x.same path=/m/b msg=\"the same\"",
+        "level=INFO event=log.suppressed of=x.same count=2 seconds=10 line=\"the same\" "
+        "msg=\"2 more lines like this one were left out\"",
+        "level=INFO event=x.same path=/m/a msg=\"the same\"",
+    ]
 
 
 # -- the real daemon -------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
 from .sessions import SESSION_S
-from .store import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
+from .store import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery, StorageFull
 from .webpage import add_page_routes, is_page_path
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(400, str(e))
     except LibraryError as e:
         return error(e.status, str(e))
+    except StorageFull as e:  # from any write of the store, so every write route answers it alike
+        return error(507, str(e))
     except web.HTTPException as e:
         if e.status < 400:
             raise

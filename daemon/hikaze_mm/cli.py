@@ -58,9 +58,25 @@ def _logging(level: str, data_dir: Path | None) -> None:
         logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
+def _writable_data_dir(settings: Settings) -> None:
+    """The data folder exists (made if need be) and can be written: the database, the lock, images and logs
+    all live there, and a read-only one would fail later with a traceback."""
+    folder = settings.data_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return
+        read_only = hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY
+        why = "read-only file system" if read_only else "this user may not write to it"
+    except OSError as e:
+        why = "read-only file system" if e.errno == errno.EROFS else (e.strerror or str(e)).lower()
+    raise ConfigError(f"data_dir {folder} cannot be written ({why}); make it writable or choose another "
+                      "data_dir (--data-dir)")
+
+
 def _lock(settings: Settings) -> contextlib.AbstractContextManager[Any]:
     """One daemon per database: a second writer would break the one-writer rule."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _writable_data_dir(settings)
     try:
         return FileLock(str(settings.data_dir / "daemon.lock")).acquire(timeout=0)
     except Timeout:
@@ -76,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             return service_install.run(args)
         settings = load_settings(args)
         # Only the long-running commands keep a log file; `status` and the rest must not create a data_dir.
-        _logging(settings.log_level, settings.data_dir if args.command in ("serve", "scan") else None)
+        keeps_log = args.command in ("serve", "scan")
+        if keeps_log:
+            _writable_data_dir(settings)  # before the log file is tried there, so the error is the one line
+        _logging(settings.log_level, settings.data_dir if keeps_log else None)
         if args.command == "status":
             return _status(settings)
         if args.command == "scan" and _daemon_answers(settings):
@@ -100,18 +119,24 @@ async def _serve(settings: Settings) -> int:
     from aiohttp import web
 
     from .api import create_app
+    from .connections import ConnectionGuard, connection_limits, raise_open_files_limit
     from .notify import Notifier
     from .service import Service
 
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
+    open_files = raise_open_files_limit()
     service = Service(settings)
     stop = asyncio.Event()
     service.on_failure = stop.set
     await service.start()
+    app = create_app(service)
+    guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout)
+    guard.install(app)
     # The picker's URL carries the node's whole LoRA list; aiohttp's default 8 KiB request line fits about 25.
-    runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
+    assert runner.server is not None
+    await guard.listen(runner.server, sock)
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
              settings.db_path, extra={"event": "daemon.serving"})
     loop = asyncio.get_running_loop()
@@ -124,6 +149,7 @@ async def _serve(settings: Settings) -> int:
     finally:
         log.info("stopping", extra={"event": "daemon.stopping"})
         notifier.stopping()
+        await guard.close()
         await runner.cleanup()
         await service.stop()
         await notifier.close()

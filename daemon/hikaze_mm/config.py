@@ -77,6 +77,12 @@ KEYS: tuple[Key, ...] = (
     Key("auth_token", "--auth-token", "str", None,
         "A secret every request must carry as `Authorization: Bearer <token>`; required when host is not "
         "a loopback address."),
+    Key("request_timeout", "--request-timeout", "float", 20.0,
+        "Seconds a connection has to send a request's headers, and again its body; a slower one is closed.",
+        minimum=1, maximum=3600),
+    Key("max_connections", "--max-connections", "int", 256,
+        "Open connections at most (never more than half the open files limit); the longest waiting goes first.",
+        minimum=8, maximum=65536),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 
@@ -100,6 +106,8 @@ class Settings:
     allowed_origins: list[str] = field(default_factory=list)
     allowed_hosts: list[str] = field(default_factory=list)
     auth_token: str | None = None
+    request_timeout: float = 20.0
+    max_connections: int = 256
     config_file: Path | None = None
 
     @property

@@ -6,6 +6,7 @@ Small files go first, so a batch of LoRAs is not stuck behind a 20 GB checkpoint
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import logging
 import os
@@ -23,6 +24,11 @@ from .store import HashFiling, PendingRow, Removal, Store
 from .walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)
+# The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
+# tried again, the first time after a second and then each time after twice as long, up to a minute.
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
 
 
 class Intake:
@@ -38,6 +44,7 @@ class Intake:
         self._order = itertools.count()
         self._queued: set[str] = set()
         self._hashing: set[str] = set()
+        self._out_of_descriptors: dict[str, int] = {}  # path -> tries that found no descriptor free
         self.files_hashed = 0  # since start: lets a user (and a test) see that unchanged files are not re-read
         self.bytes_hashed = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -114,8 +121,13 @@ class Intake:
             await self.classifier.gone(path)
             return
         except OSError as e:
+            if e.errno in OUT_OF_DESCRIPTORS:
+                await self._retry_later(row.id, path, e)
+                return
+            self._out_of_descriptors.pop(path, None)
             await self._error(row.id, path, f"cannot read the file: {e.strerror or e}")
             return
+        self._out_of_descriptors.pop(path, None)
         self.files_hashed += 1
         self.bytes_hashed += result.stat.size
         await self._file(row.id, path, result)
@@ -137,6 +149,21 @@ class Intake:
                 "event": "file.hash_mismatch", "sha256": result.sha256, "claimed_sha256": claimed})
             meta["legacy_sha256_mismatch"] = {"claimed": claimed, "actual": result.sha256}
         return meta
+
+    async def _retry_later(self, pending_id: int, path: str, error: OSError) -> None:
+        tries = self._out_of_descriptors[path] = self._out_of_descriptors.get(path, 0) + 1
+        wait = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1))
+        log.warning("cannot be opened now (%s); it is tried again in %g s", error.strerror or error, wait, extra={
+            "event": "file.retry_later", "path": path})
+        async with self.lock:
+            row = await self.store.pending(pending_id)
+            if row is None or row.path != path or row.status != "hashing":
+                return
+            row = await self.store.set_pending_status(pending_id, "settling")
+            if row is None:
+                return
+            self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
+        self.classifier.settler.touch(path, wait)
 
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
         log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})

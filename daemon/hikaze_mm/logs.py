@@ -7,13 +7,17 @@ line of its own that looks like a record.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import logging.handlers
 import os
 import re
 import sys
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,9 @@ from typing import Any
 LOG_FILE = "hikaze-mm.log"
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 2  # with the live file, three files at most
+REPEATS = 20  # the same line at most this often per REPEAT_WINDOW_S, then one line with the count
+REPEAT_WINDOW_S = 10.0
+SUPPRESSED = "log.suppressed"
 # Everything a LogRecord carries by itself; any other attribute came from `extra`.
 _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "event"}
 _NEEDS_QUOTES = frozenset(' "=\\')
@@ -61,6 +68,97 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(f"{k}={quote(v)}" for k, v in fields)
 
 
+@dataclass
+class _Window:
+    started: float
+    first: logging.LogRecord
+    count: int = 0
+
+
+class Repeats(logging.Filter):
+    """Lets the same line (logger, level, event, message, fields and exception: all but the time) through at most
+    `limit` times per `window` seconds, and then writes one line that says how many were left out. A failure
+    that repeats in a tight loop (`accept()` out of descriptors, thousands of times a second) would otherwise
+    rotate the whole history out of the log file within seconds. One filter per handler, each writing its own
+    count lines into it."""
+
+    def __init__(self, handler: logging.Handler, limit: int = REPEATS, window: float = REPEAT_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic):
+        super().__init__()
+        self.handler = handler
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._windows: dict[tuple[Any, ...], _Window] = {}
+        self._next_end = float("inf")
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "event", None) == SUPPRESSED:
+            return True
+        key = _line_key(record)
+        now = self.clock()
+        with self._lock:
+            due = self._ended(now) if now >= self._next_end else []
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = _Window(now, record)
+                self._next_end = min(self._next_end, now + self.window)
+            window.count += 1
+            passed = window.count <= self.limit
+        for summary in due:
+            self.handler.handle(summary)
+        return passed
+
+    def flush(self) -> None:
+        """Write the counts of windows still open (at shutdown)."""
+        with self._lock:
+            due = self._ended(float("inf"))
+        for summary in due:
+            self.handler.handle(summary)
+
+    def _ended(self, now: float) -> list[logging.LogRecord]:
+        summaries = []
+        for key, window in list(self._windows.items()):
+            if now - window.started >= self.window:
+                del self._windows[key]
+                if window.count > self.limit:
+                    summaries.append(self._summary(window))
+        self._next_end = min((w.started + self.window for w in self._windows.values()), default=float("inf"))
+        return summaries
+
+    def _summary(self, window: _Window) -> logging.LogRecord:
+        first = window.first
+        left_out = window.count - self.limit
+        return logging.makeLogRecord({
+            "name": first.name, "levelno": first.levelno, "levelname": first.levelname,
+            "msg": "%d more lines like this one were left out",
+            "args": (left_out,), "event": SUPPRESSED, "of": getattr(first, "event", first.name),
+            "count": left_out, "seconds": f"{min(self.clock() - window.started, self.window):.3g}",
+            "line": first.getMessage(),
+        })
+
+
+def _line_key(record: logging.LogRecord) -> tuple[Any, ...]:
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string is the handler's to report (logging's handleError), never a raise here
+        message = str(record.msg)
+    extra = tuple((k, repr(v)) for k, v in vars(record).items() if k not in _RECORD_FIELDS)
+    exc = record.exc_info[1] if record.exc_info else None
+    return (record.name, record.levelno, getattr(record, "event", None), message, extra, type(exc), str(exc))
+
+
+_repeat_filters: list[Repeats] = []
+
+
+@atexit.register
+def flush_repeats() -> None:
+    """Registered after `logging` registered its shutdown, so it runs before the handlers close."""
+    for repeats in _repeat_filters:
+        repeats.flush()
+
+
 def configure(level: str, data_dir: Path | None, env: Mapping[str, str] = os.environ) -> None:
     """stderr always; under systemd that is all (the journal keeps it), else also a rotating file in
     `<data_dir>/logs/` when a data_dir is given."""
@@ -75,8 +173,12 @@ def configure(level: str, data_dir: Path | None, env: Mapping[str, str] = os.env
                 data_dir / "logs" / LOG_FILE, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"))
         except OSError as e:
             failed = e
+    _repeat_filters.clear()
     for handler in handlers:
         handler.setFormatter(formatter)
+        repeats = Repeats(handler)
+        handler.addFilter(repeats)
+        _repeat_filters.append(repeats)
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=handlers, force=True)
     if failed is not None:
         logging.getLogger(__name__).warning("logging to stderr only", extra={

@@ -67,9 +67,10 @@ class Settler:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def touch(self, path: str) -> None:
-        """Something happened to the file: it must be quiet for a whole settle period from now."""
-        deadline = asyncio.get_running_loop().time() + self.settle
+    def touch(self, path: str, wait: float | None = None) -> None:
+        """Something happened to the file: it must be quiet for a whole settle period from now (or `wait`
+        seconds, when the file is to be tried again later)."""
+        deadline = asyncio.get_running_loop().time() + (self.settle if wait is None else wait)
         entry = self._entries.get(path)
         if entry is None:
             self._entries[path] = _Entry(deadline)

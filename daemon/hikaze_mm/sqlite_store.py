@@ -21,7 +21,7 @@ from .db_check import inspect_database
 from .db_text import from_db
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 from .sqlite_library import MODEL_COLUMNS, PENDING_COLUMNS, LibrarySQL, first_row
-from .store import FileIndex, HashFiling, ModelRow, PendingRow
+from .store import FileIndex, HashFiling, ModelRow, PendingRow, StorageFull
 from .walk import FileStat
 
 Fingerprint = tuple[Any, ...]
@@ -33,6 +33,14 @@ def _pending(row: Any) -> PendingRow | None:
 
 def _model(row: Any) -> ModelRow | None:
     return ModelRow(*row) if row is not None else None
+
+
+def _disk_full(error: sqlite3.Error) -> bool:
+    """SQLITE_FULL: a page or the WAL could not grow (Python before 3.11 gives only the message)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_FULL)
+    return "database or disk is full" in str(error)
 
 
 def _name(path: str) -> str:
@@ -114,13 +122,22 @@ class SQLiteStore(LibrarySQL):
         counts, which would otherwise be recounted after every hashed file."""
         assert self._db is not None, "store is not open"
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    # SQLite may have rolled back by itself already (a full disk at COMMIT, for one); a writer
+                    # left inside a transaction would refuse every later write.
+                    if self._db.in_transaction:
+                        await self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                if _disk_full(e):
+                    raise StorageFull(f"the change could not be saved: the disk holding the database "
+                                      f"({self.path.parent}) is full; free some space there and try again") from e
                 raise
-            await self._db.execute("COMMIT")
             if library:
                 self._generation += 1
 

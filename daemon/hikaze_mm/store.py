@@ -19,6 +19,10 @@ class SchemaTooNew(Exception):
     """The database was written by a newer hikaze-mm; it is left untouched."""
 
 
+class StorageFull(Exception):
+    """The disk under the database is full: the change was not made, and nothing stored before is lost."""
+
+
 @dataclass
 class PendingRow:
     id: int
