@@ -6,6 +6,7 @@ import os
 import signal
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 GIB = 1024**3
@@ -63,3 +64,15 @@ def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
     except subprocess.TimeoutExpired:
         daemon.kill()
         return daemon.wait()
+
+
+def start_daemon(workdir: Path, models: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`hikaze-mm serve` on `models` with its data and log in `workdir`: no settle delay, no periodic rescan, and an
+    empty config file, so a user's own settings stay out of the measurement."""
+    config = workdir / "config.toml"
+    config.write_text("")
+    cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(config), "--models-root", str(models),
+           "--data-dir", str(workdir / "data"), "--port", str(port), "--settle-seconds", "0",
+           "--rescan-interval", "0", "--log-level", "warning"]
+    with (workdir / "daemon.log").open("wb") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -364,7 +364,7 @@ def unchanged_walk(port: int, timeout: float) -> tuple[float, dict[str, Any]]:
         post = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         started = time.perf_counter()
         try:
-            post.request("POST", "/api/scan", body=b"")
+            post.request("POST", "/api/scan", body=b"", headers={"Content-Type": "application/json"})
             resp = post.getresponse()
             answer = resp.read()
         finally:

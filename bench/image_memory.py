@@ -15,7 +15,6 @@ import asyncio
 import io
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from _common import MIB, stop_daemon, verdict, vm_sizes
+from _common import MIB, start_daemon, stop_daemon, verdict, vm_sizes
 from memory import free_port, idle, wait_for
 from PIL import Image, ImageChops
 
@@ -92,18 +91,12 @@ def run(workdir: Path, burst: int, src: Path | None, timeout: float) -> bool:
     models = workdir / "models"
     (models / "loras").mkdir(parents=True)
     (models / "loras" / "one.safetensors").write_bytes(b"model".ljust(4096, b"x"))
-    config = workdir / "config.toml"
-    config.write_text("")  # keeps a user's own config file out of the measurement
     images = test_images()
     port = free_port()
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src / "daemon"), env.get("PYTHONPATH")]))
-    log = (workdir / "daemon.log").open("wb")
-    cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(config), "--models-root", str(models),
-           "--data-dir", str(workdir / "data"), "--port", str(port), "--settle-seconds", "0",
-           "--rescan-interval", "0", "--log-level", "warning"]
-    daemon = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    daemon = start_daemon(workdir, models, port, env)
     try:
         wait_for(daemon, port, lambda s: s["counts"]["pending"]["ready"] == 1 and idle(s), timeout, "the model")
         sha = asyncio.run(import_all(port))
@@ -112,7 +105,6 @@ def run(workdir: Path, burst: int, src: Path | None, timeout: float) -> bool:
         took = time.monotonic() - started
     finally:
         code = stop_daemon(daemon)
-        log.close()
 
     base = figures["idle"]["VmRSS"]
     print(f"image memory: daemon from {src or 'this checkout'}; test images {SIDE}x{SIDE}: "

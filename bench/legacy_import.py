@@ -19,7 +19,6 @@ import json
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +27,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import stop_daemon, verdict
+from _common import start_daemon, stop_daemon, verdict
 from memory import free_port, idle, wait_for
 
 LATENCY_GOAL = 20.0
@@ -103,14 +102,8 @@ def run(rows: int, idle_patches: int, timeout: float, workdir: Path) -> bool:
     (models / "checkpoints" / "edited.safetensors").write_bytes(b"bench model".ljust(4096, b"x"))
     db = workdir / "v1" / "hikaze_mm.sqlite3"
     expected = v1_database(db, models, workdir / "outside", rows)
-    config = workdir / "config.toml"
-    config.write_text("")  # keeps a user's own config file out of the measurement
     port = free_port()
-    log = (workdir / "daemon.log").open("wb")
-    cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(config), "--models-root", str(models),
-           "--data-dir", str(workdir / "data"), "--port", str(port), "--settle-seconds", "0",
-           "--rescan-interval", "0", "--log-level", "warning"]
-    daemon = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    daemon = start_daemon(workdir, models, port)
     try:
         wait_for(daemon, port, lambda s: s["counts"]["pending"]["ready"] == 1 and idle(s), timeout, "the model")
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -145,7 +138,6 @@ def run(rows: int, idle_patches: int, timeout: float, workdir: Path) -> bool:
         conn.close()
     finally:
         code = stop_daemon(daemon)
-        log.close()
 
     report = ended["report"]
     counts = {k: report[k] for k in expected}

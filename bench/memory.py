@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from _common import make_library, stop_daemon, vm_sizes
+from _common import make_library, start_daemon, stop_daemon, vm_sizes
 
 BASELINE_CODE = "import aiohttp, aiosqlite, watchdog, blake3; print(open('/proc/self/status').read())"
 
@@ -30,7 +30,7 @@ def free_port() -> int:
 
 def api(port: int, path: str, method: str = "GET") -> Any:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                 data=b"" if method == "POST" else None)
+                                 data=b"" if method == "POST" else None, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -62,15 +62,9 @@ def kib(n: int) -> str:
 def run(folders: int, per_folder: int, timeout: float, workdir: Path) -> bool:
     models = workdir / "models"
     total = make_library(models, folders, per_folder, 64)
-    config = workdir / "config.toml"
-    config.write_text("")  # keeps a user's own config file out of the measurement
     port = free_port()
-    log = (workdir / "daemon.log").open("wb")
-    cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(config), "--models-root", str(models),
-           "--data-dir", str(workdir / "data"), "--port", str(port), "--settle-seconds", "0",
-           "--rescan-interval", "0", "--log-level", "warning"]
     started = time.monotonic()
-    daemon = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    daemon = start_daemon(workdir, models, port)
     try:
         first = wait_for(daemon, port, lambda s: s["counts"]["pending"]["ready"] == total and idle(s), timeout,
                          f"{total} ready files")
@@ -85,7 +79,6 @@ def run(folders: int, per_folder: int, timeout: float, workdir: Path) -> bool:
             after_scan = vm_sizes(f.read())
     finally:
         code = stop_daemon(daemon)
-        log.close()
 
     bare = subprocess.run([sys.executable, "-c", BASELINE_CODE], capture_output=True, text=True, check=True)
     base = vm_sizes(bare.stdout)

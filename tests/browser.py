@@ -6,10 +6,12 @@ Screenshots go to `$HIKAZE_ARTIFACTS` (default `artifacts/` in the checkout) for
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 CHROMIUM = os.environ.get("HIKAZE_CHROMIUM", "/usr/bin/chromium")
@@ -53,3 +55,57 @@ async def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path))
     return path
+
+
+# A page on another origin that opens or frames the manager's picker and records every message it is sent.
+OPENER = """<!doctype html><title>opener</title><script>
+  window.received = [];
+  window.addEventListener("message", (e) => window.received.push({origin: e.origin, data: e.data}));
+  function openPicker(url) { window.open(url, "picker"); }
+  function framePicker(url) {
+    return new Promise((done) => {
+      const f = document.createElement("iframe");
+      f.src = url;
+      f.onload = () => done(true);
+      document.body.append(f);
+    });
+  }
+</script>"""
+
+
+@pytest.fixture
+async def openers() -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """Starts opener pages, each on a loopback origin of its own, and gives back that origin."""
+    runners: list[web.AppRunner] = []
+
+    async def start() -> str:
+        async def opener(_: web.Request) -> web.Response:
+            return web.Response(text=OPENER, content_type="text/html")
+
+        app = web.Application()
+        app.router.add_get("/opener.html", opener)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def open_picker(page: Page, opener: str, url: str) -> Page:
+    """The opener at origin `opener` opens `url` in a window of its own; that window, once loaded."""
+    await page.goto(opener + "/opener.html")
+    async with page.context.expect_page() as popup_info:
+        await page.evaluate("url => openPicker(url)", url)
+    popup = await popup_info.value
+    await popup.wait_for_load_state()
+    return popup
+
+
+async def received(page: Page) -> list[dict[str, Any]]:
+    await page.wait_for_function("() => window.received.length > 0")
+    return await page.evaluate("() => window.received")

@@ -21,7 +21,7 @@ import aiohttp
 import blake3
 import pytest
 
-from browser import browser, context, page  # noqa: F401  (fixtures for the page tests)
+from browser import browser, context, openers, page  # noqa: F401  (fixtures for the page tests)
 
 T = TypeVar("T")
 DEADLINE_S = 30.0

@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from aiohttp import web
 from playwright.async_api import Page, expect
 
-from browser import shot
-from conftest import Daemon, free_port, poll, write_model
+from browser import open_picker, received, shot
+from conftest import Daemon, poll, write_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from library_scale import generate
@@ -150,44 +149,13 @@ async def test_a_grid_of_100000_models_keeps_few_cards_in_the_page(daemon_factor
 
 
 @pytest.fixture
-async def opener() -> AsyncIterator[str]:
-    """A page on another origin that opens the picker and records what it is sent."""
-    html = """<!doctype html><title>opener</title><script>
-      window.received = [];
-      window.addEventListener("message", (e) => window.received.push({origin: e.origin, data: e.data}));
-      function openPicker(url) { window.open(url, "picker"); }
-    </script>"""
-
-    async def page(_: web.Request) -> web.Response:
-        return web.Response(text=html, content_type="text/html")
-
-    app = web.Application()
-    app.router.add_get("/opener.html", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}/opener.html"
-    await runner.cleanup()
+async def opener(openers: Callable[[], Awaitable[str]]) -> str:
+    return await openers()
 
 
 async def trust(daemon: Daemon, opener: str) -> None:
     """The opener plays a ComfyUI whose node pack announced itself: the picker answers only such origins."""
-    await daemon.call("POST", "/api/comfyui/announce", {"origin": opener.rsplit("/", 1)[0]})
-
-
-async def open_picker(page: Page, opener: str, url: str) -> Page:
-    await page.goto(opener)
-    async with page.context.expect_page() as popup_info:
-        await page.evaluate("url => openPicker(url)", url)
-    popup = await popup_info.value
-    await popup.wait_for_load_state()
-    return popup
-
-
-async def received(page: Page) -> list[dict[str, object]]:
-    await page.wait_for_function("() => window.received.length > 0")
-    return await page.evaluate("() => window.received")
+    await daemon.call("POST", "/api/comfyui/announce", {"origin": opener})
 
 
 async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Daemon, page: Page, models: Path,

@@ -8,19 +8,16 @@ import io
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import pytest
-from aiohttp import web
 from PIL import Image
 from playwright.async_api import Page, expect
 
-from browser import shot
-from conftest import Daemon, free_port, poll, run_cli, write_model
+from browser import open_picker, received, shot
+from conftest import Daemon, poll, run_cli, write_model
 from hikaze_mm.api import create_app, upload_image
 from hikaze_mm.config import Settings
 from hikaze_mm.service import Service
@@ -341,58 +338,6 @@ async def test_the_cli_still_asks_a_running_daemon_to_scan(daemon: Daemon):
 
 
 # -- the picker's answer ----------------------------------------------------------------------------------------
-OPENER = """<!doctype html><title>opener</title><script>
-  window.received = [];
-  window.addEventListener("message", (e) => window.received.push({origin: e.origin, data: e.data}));
-  function openPicker(url) { window.open(url, "picker"); }
-  function framePicker(url) {
-    return new Promise((done) => {
-      const f = document.createElement("iframe");
-      f.src = url;
-      f.onload = () => done(true);
-      document.body.append(f);
-    });
-  }
-</script>"""
-
-
-@pytest.fixture
-async def openers() -> AsyncIterator[Callable[[], Awaitable[str]]]:
-    """Pages on other loopback origins that open or frame the picker and record what they are sent."""
-    runners: list[web.AppRunner] = []
-
-    async def start() -> str:
-        async def opener(_: web.Request) -> web.Response:
-            return web.Response(text=OPENER, content_type="text/html")
-
-        app = web.Application()
-        app.router.add_get("/opener.html", opener)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        runners.append(runner)
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-async def open_picker(page: Page, opener: str, url: str) -> Page:
-    await page.goto(opener + "/opener.html")
-    async with page.context.expect_page() as popup_info:
-        await page.evaluate("url => openPicker(url)", url)
-    popup = await popup_info.value
-    await popup.wait_for_load_state()
-    return popup
-
-
-async def received(page: Page) -> list[dict[str, Any]]:
-    await page.wait_for_function("() => window.received.length > 0")
-    return await page.evaluate("() => window.received")
-
-
 async def test_the_picker_answers_only_trusted_origins(daemon_factory, models: Path, page: Page, openers) -> None:
     evil, comfy, allowed = await openers(), await openers(), await openers()
     d: Daemon = await daemon_factory("--models-root", str(models), "--allowed-origin", allowed)
