@@ -34,6 +34,9 @@ def _fails_with(result, *words: str) -> None:
         ("model_folders = ['/no/type']\n", ["model_folders", "model type such as loras"]),
         ("model_folders = {loras = [3]}\n", ["model_folders", "'loras' needs a folder"]),
         ("port = [\n", ["not valid TOML"]),
+        ("allowed_origins = ['https://*']\n", ["allowed_origins", "does not name a host"]),
+        ("allowed_origins = [\"http://x;script-src *\"]\n", ["allowed_origins", "does not name a host"]),
+        ("allowed_origins = ['http://comfy.lan/path']\n", ["allowed_origins", "scheme://host[:port]"]),
     ],
 )
 def test_bad_toml_stops_with_exit_2(tmp_path: Path, toml: str, words: list[str]):

@@ -100,3 +100,28 @@ async def test_a_picker_url_with_a_long_lora_list_is_served(daemon: Daemon) -> N
     assert daemon.session is not None
     async with daemon.session.get(f"{daemon.url}/?pick=loras&payload={quote(payload)}") as resp:
         assert resp.status == 200
+
+
+async def test_only_origins_of_this_machine_may_announce_themselves(daemon_factory, models: Path) -> None:
+    """A local program could otherwise name any website as a ComfyUI and hand it the picker's answers, or slip a
+    wildcard or a directive of its own into the page's Content-Security-Policy."""
+    daemon = await daemon_factory("--models-root", str(models), "--allowed-host", "mybox.lan")
+    assert daemon.session is not None
+
+    async def policy() -> str:
+        async with daemon.session.get(daemon.url + "/") as resp:
+            return resp.headers["Content-Security-Policy"]
+
+    before = await policy()
+    for origin, words in [("http://evil.example", "not on this machine"), ("https://*", "does not name a host"),
+                          ("http://x;script-src * 'unsafe-inline'", "does not name a host"),
+                          ("http://127.0.0.1:8188 https://evil.example", "not a valid origin"),
+                          ("http://192.168.1.5:8188", "allowed_hosts")]:
+        status, answer = await daemon.request("POST", "/api/comfyui/announce", json={"origin": origin})
+        assert status == 400 and words in answer["error"], (origin, answer)
+    for origin in ("http://evil.example", "http://192.168.1.5:8188"):
+        assert (await daemon.get(f"/api/picker/origin-check?origin={quote(origin, safe='')}"))["allowed"] is False
+    assert await policy() == before and (await daemon.get("/api/status"))["comfyui"] == []
+    for origin in ("http://localhost:8188", "http://[::1]:8188", "http://mybox.lan:8188"):
+        await daemon.call("POST", "/api/comfyui/announce", {"origin": origin})
+    assert (await policy()).endswith("frame-ancestors 'self' http://[::1]:8188 http://localhost:8188 http://mybox.lan:8188")

@@ -8,8 +8,8 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
+from .origins import BadOrigin, host_of, is_loopback, normalise_origin
 from .roots import NOT_MODEL_FOLDERS, Root, RootSet, model_type
 
 MAX_PEERS = 16  # a pack announces itself once a start; more than this is someone filling the table
@@ -32,24 +32,6 @@ class Peer:
     def to_wire(self) -> dict[str, object]:
         return {"origin": self.origin, "folders": {k: list(v) for k, v in self.folders.items()},
                 "missing": {k: list(v) for k, v in self.missing.items()}, "seen_at": self.seen_at}
-
-
-def normalise_origin(raw: object) -> str:
-    """`http://127.0.0.1:8188/` -> `http://127.0.0.1:8188`; anything that is not a bare http(s) origin is refused."""
-    if not isinstance(raw, str) or len(raw) > 300:
-        raise PeerError("`origin` must be a string such as http://127.0.0.1:8188")
-    try:
-        parts = urlsplit(raw.strip())
-        port = parts.port
-    except ValueError:
-        raise PeerError(f"`origin` {raw[:80]!r} is not a valid origin") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/") \
-            or parts.query or parts.fragment or parts.username or parts.password:
-        raise PeerError(f"`origin` {raw[:80]!r} must be scheme://host[:port], nothing more")
-    host = parts.hostname.lower()
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def _folders(raw: object) -> dict[str, tuple[str, ...]]:
@@ -97,12 +79,24 @@ def missing_folders(roots: RootSet, folders: dict[str, tuple[str, ...]]) -> dict
 
 
 class ComfyPeers:
-    def __init__(self, roots: RootSet | None = None) -> None:
+    def __init__(self, roots: RootSet | None = None, hosts: frozenset[str] = frozenset()) -> None:
+        """`hosts`: the names besides the loopback ones that this machine answers to (`allowed_hosts`)."""
         self._peers: dict[str, Peer] = {}
         self._roots = roots if roots is not None else RootSet([])
+        self._hosts = frozenset(h.lower() for h in hosts)
 
     async def announce(self, origin: object, folders: object) -> Peer:
-        checked_origin, checked_folders = normalise_origin(origin), _folders(folders)
+        try:
+            checked_origin = normalise_origin(origin)
+        except BadOrigin as e:
+            raise PeerError(str(e)) from None
+        host = host_of(checked_origin)
+        # A node pack announces the ComfyUI it runs in, on this machine; trusting any other site named here would
+        # let a local program hand a website the picker's answers.
+        if not is_loopback(host) and host not in self._hosts:
+            raise PeerError(f"`origin` {checked_origin} is not on this machine: a ComfyUI reached by another name "
+                            "than a loopback one needs that name in the daemon's `allowed_hosts`")
+        checked_folders = _folders(folders)
         missing = await asyncio.to_thread(missing_folders, self._roots, checked_folders)
         peer = Peer(checked_origin, checked_folders, missing)
         self._peers.pop(peer.origin, None)

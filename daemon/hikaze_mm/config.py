@@ -11,6 +11,8 @@ from typing import Any
 
 import platformdirs
 
+from .origins import BadOrigin, normalise_origin
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on 3.10
@@ -267,7 +269,8 @@ def load_settings(args: argparse.Namespace) -> Settings:
         raise ConfigError(
             f"`host` is {settings.host}, which other machines can reach: set `auth_token` (--auth-token) too"
         )
-    for origin in settings.allowed_origins:
-        if "://" not in origin or origin.endswith("/"):
-            raise ConfigError(f"`allowed_origins`: {origin!r} is not an origin like http://127.0.0.1:8188")
+    try:
+        settings.allowed_origins = [normalise_origin(o, "`allowed_origins`:") for o in settings.allowed_origins]
+    except BadOrigin as e:
+        raise ConfigError(f"{e}; write an origin like http://127.0.0.1:8188") from None
     return settings

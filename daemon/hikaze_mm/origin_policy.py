@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from .comfy_peers import PeerError, normalise_origin
+from .origins import BadOrigin, normalise_origin
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_TYPE = "application/json"
@@ -36,7 +36,7 @@ def origin_or_none(raw: str) -> str | None:
     """`raw` as a bare origin (lower-case host, no trailing slash), or None if it is not one."""
     try:
         return normalise_origin(raw)
-    except PeerError:
+    except BadOrigin:
         return None
 
 

@@ -53,7 +53,8 @@ class Service:
         if settings.auto_import == "no_conflict":
             self.intake.on_ready = self._auto_import
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)
-        self.comfy_peers = ComfyPeers(self.roots)
+        own_names = [*settings.allowed_hosts, *([] if settings.host in ("0.0.0.0", "::") else [settings.host])]
+        self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
         self.sessions = Sessions(self.store, settings.auth_token)
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
         self._present: dict[str, bool] = {}  # root -> exists
