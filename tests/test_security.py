@@ -21,6 +21,7 @@ from conftest import Daemon, poll, run_cli, write_model
 from hikaze_mm.api import create_app, upload_image
 from hikaze_mm.config import Settings
 from hikaze_mm.service import Service
+from hikaze_mm.sessions import MAX_FAILURES_ALL, Sessions, client_network
 
 
 def test_reachable_address_without_a_token_refuses_to_start(tmp_path: Path, models: Path):
@@ -137,6 +138,29 @@ async def test_wrong_tokens_are_rate_limited(daemon_factory, models: Path):
     assert sessions(d) == []
     # The limit is on trading tokens, not on using one.
     assert (await d.request("GET", "/api/status", headers={"Authorization": "Bearer s3cret"}))[0] == 200
+
+
+async def test_other_loopback_addresses_share_the_limit(daemon_factory, models: Path):
+    """Every address in 127.0.0.0/8 reaches the daemon: each must not get five guesses of its own."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--auth-token", "s3cret")
+    for i in range(5):
+        assert (await d.request("POST", "/api/session", json={"token": f"guess-{i}"}))[0] == 401
+    for source in ("127.0.0.2", "127.0.0.3"):
+        connector = aiohttp.TCPConnector(local_addr=(source, 0))
+        async with aiohttp.ClientSession(connector=connector) as other, \
+                other.post(d.url + "/api/session", json={"token": "guess"}) as resp:
+            assert resp.status == 429, (source, await resp.text())
+
+
+def test_guesses_from_many_networks_together_are_limited_too():
+    limiter = Sessions(None, "s3cret")  # type: ignore[arg-type]  # the limiter never touches the store
+    for i in range(MAX_FAILURES_ALL):
+        client = f"198.51.{i}.7"  # a network of its own each time: 4 guesses apiece would never trip its own limit
+        assert limiter.retry_after(client) is None, i
+        limiter.failed(client)
+    assert limiter.retry_after("203.0.113.9") is not None
+    assert client_network("2001:db8::1") == client_network("2001:db8::ffff") != client_network("2001:db8:0:1::1")
+    assert client_network("::ffff:127.0.0.5") == client_network("::1") == client_network("127.9.9.9") == "loopback"
 
 
 async def test_without_a_token_the_session_route_says_so(daemon: Daemon):

@@ -1,12 +1,14 @@
 """The page's sessions: the token typed once into the page is traded for a random session id, which the browser
 keeps in an HttpOnly cookie. The database holds only the sha256 of each id, with its expiry and a fingerprint of
 the auth_token it was issued under: a session ends when it expires or when the token in the configuration
-changes. Failed trades are counted per client address, so the token cannot be guessed at speed."""
+changes. Failed trades are counted per client network and for the whole daemon, so the token cannot be guessed
+at speed, not even by rotating source addresses."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import time
@@ -16,9 +18,26 @@ from .store import Store
 
 SESSION_DAYS = 30
 SESSION_S = SESSION_DAYS * 24 * 3600
-MAX_FAILURES = 5  # wrong tokens a client address may send per window
+MAX_FAILURES = 5  # wrong tokens a client network may send per window
+MAX_FAILURES_ALL = 30  # and all of them together: past this everyone waits, the right token too
 FAILURE_WINDOW_S = 60.0
-MAX_TRACKED = 4096  # client addresses remembered; the one unheard from longest goes first
+MAX_TRACKED = 4096  # client networks remembered; the one unheard from longest goes first
+EVERYONE = "*"
+
+
+def client_network(client: str) -> str:
+    """The unit the limit counts: every loopback address is one client (127.0.0.2 is as near as 127.0.0.1), an IPv4
+    address its /24 and an IPv6 address its /64, the block one machine can take addresses from at will."""
+    try:
+        address = ipaddress.ip_address(client.split("%", 1)[0])
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    prefix = 24 if address.version == 4 else 64
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def _sha256(text: str) -> str:
@@ -64,17 +83,27 @@ class Sessions:
 
     def retry_after(self, client: str) -> int | None:
         """Seconds until `client` may try again, or None when it may now."""
-        failures = self._failures.get(client)
+        waits = [self._wait(key, most) for key, most in self._buckets(client)]
+        return max((w for w in waits if w is not None), default=None)
+
+    def failed(self, client: str) -> None:
+        now = time.monotonic()
+        for key, most in self._buckets(client):
+            failures = self._failures.pop(key, None) or deque(maxlen=most)
+            failures.append(now)
+            self._failures[key] = failures
+        while len(self._failures) > MAX_TRACKED:
+            self._failures.popitem(last=False)
+
+    @staticmethod
+    def _buckets(client: str) -> tuple[tuple[str, int], ...]:
+        return (client_network(client), MAX_FAILURES), (EVERYONE, MAX_FAILURES_ALL)
+
+    def _wait(self, key: str, most: int) -> int | None:
+        failures = self._failures.get(key)
         now = time.monotonic()
         while failures and failures[0] <= now - FAILURE_WINDOW_S:
             failures.popleft()
-        if not failures or len(failures) < MAX_FAILURES:
+        if not failures or len(failures) < most:
             return None
         return max(1, math.ceil(failures[0] + FAILURE_WINDOW_S - now))
-
-    def failed(self, client: str) -> None:
-        failures = self._failures.pop(client, None) or deque(maxlen=MAX_FAILURES)
-        failures.append(time.monotonic())
-        self._failures[client] = failures
-        while len(self._failures) > MAX_TRACKED:
-            self._failures.popitem(last=False)
