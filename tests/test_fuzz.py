@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import aiohttp
 import hypothesis
+import pytest
 import yaml
 from hypothesis import strategies as st
 from test_openapi import HTTP_METHODS, SPEC, png, seed
@@ -854,6 +855,8 @@ async def test_a_closed_event_stream_ends_quietly(daemon: Daemon, models: Path):
 
 
 # -- the fuzz -------------------------------------------------------------------------------------------------------
+# About 14,000 requests over every route: a minute alone, several on a machine that runs other work.
+@pytest.mark.timeout(600)
 async def test_every_route_survives_hostile_input(daemon_factory: Callable[..., Awaitable[Daemon]], models: Path,
                                                   tmp_path: Path):
     tmp = tmp_path.resolve()

@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import hypothesis
+import pytest
 import schemathesis
 import yaml
 from hypothesis import strategies as st
@@ -307,6 +308,8 @@ def fuzz_order(operation: schemathesis.APIOperation) -> tuple[int, str]:
     return order.get(operation.label, 0), operation.label
 
 
+# Every operation in both generation modes: about a minute alone, more on a busy machine.
+@pytest.mark.timeout(600)
 async def test_daemon_keeps_its_documented_contract(daemon: Daemon, models: Path):
     known = await seed(daemon, models)
     schema = schemathesis.openapi.from_path(SPEC)
