@@ -38,12 +38,17 @@ class SlowLoris:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _pause(self, seconds: float) -> None:
+        """Paces the attacker; it waits on nothing but the end of the attack."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
     async def _hold(self) -> None:
         while not self._stop.is_set() and self.opened < MAX_OPENS:
             try:
                 reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
             except OSError:
-                await asyncio.sleep(0.1)  # paces the reconnecting attacker; it waits on nothing
+                await self._pause(0.1)
                 continue
             self.opened += 1
             try:
@@ -64,9 +69,7 @@ class SlowLoris:
                 writer.close()
                 with contextlib.suppress(OSError):
                     await writer.wait_closed()
-            # Paces the attacker, who comes back a second later; it waits on nothing.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 1.0)
+            await self._pause(1.0)  # the attacker comes back a second later
 
 
 async def fresh_health(url: str) -> bool:
