@@ -11,11 +11,11 @@ import atexit
 import json
 import logging
 import logging.handlers
+import math
 import os
 import re
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,6 +72,7 @@ class KeyValueFormatter(logging.Formatter):
 class _Window:
     started: float
     first: logging.LogRecord
+    last: float = 0.0
     count: int = 0
 
 
@@ -80,10 +81,11 @@ class Repeats(logging.Filter):
     `limit` times per `window` seconds, and then writes one line that says how many were left out. A failure
     that repeats in a tight loop (`accept()` out of descriptors, thousands of times a second) would otherwise
     rotate the whole history out of the log file within seconds. One filter per handler, each writing its own
-    count lines into it."""
+    count lines into it. Time is read from the records themselves (unless a `clock` is given), so every handler
+    counts the same windows and writes the same count line."""
 
     def __init__(self, handler: logging.Handler, limit: int = REPEATS, window: float = REPEAT_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] | None = None):
         super().__init__()
         self.handler = handler
         self.limit = limit
@@ -97,7 +99,7 @@ class Repeats(logging.Filter):
         if getattr(record, "event", None) == SUPPRESSED:
             return True
         key = _line_key(record)
-        now = self.clock()
+        now = self.clock() if self.clock is not None else record.created
         with self._lock:
             due = self._ended(now) if now >= self._next_end else []
             window = self._windows.get(key)
@@ -105,6 +107,7 @@ class Repeats(logging.Filter):
                 window = self._windows[key] = _Window(now, record)
                 self._next_end = min(self._next_end, now + self.window)
             window.count += 1
+            window.last = now
             passed = window.count <= self.limit
         for summary in due:
             self.handler.handle(summary)
@@ -123,18 +126,20 @@ class Repeats(logging.Filter):
             if now - window.started >= self.window:
                 del self._windows[key]
                 if window.count > self.limit:
-                    summaries.append(self._summary(window))
+                    # At shutdown (now is infinite) the count is dated by the last line it counts.
+                    summaries.append(self._summary(window, now if math.isfinite(now) else window.last))
         self._next_end = min((w.started + self.window for w in self._windows.values()), default=float("inf"))
         return summaries
 
-    def _summary(self, window: _Window) -> logging.LogRecord:
+    def _summary(self, window: _Window, at: float) -> logging.LogRecord:
         first = window.first
         left_out = window.count - self.limit
         return logging.makeLogRecord({
             "name": first.name, "levelno": first.levelno, "levelname": first.levelname,
             "msg": "%d more lines like this one were left out",
             "args": (left_out,), "event": SUPPRESSED, "of": getattr(first, "event", first.name),
-            "count": left_out, "seconds": f"{min(self.clock() - window.started, self.window):.3g}",
+            "count": left_out, "seconds": f"{min(at - window.started, self.window):.3g}",
+            "created": at, "msecs": at % 1 * 1000,
             "line": first.getMessage(),
         })
 
