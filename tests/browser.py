@@ -5,6 +5,7 @@ Screenshots go to `$HIKAZE_ARTIFACTS` (default `artifacts/` in the checkout) for
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 CHROMIUM = os.environ.get("HIKAZE_CHROMIUM", "/usr/bin/chromium")
 # The machine has no internet: without these flags Chromium keeps dialling Google's services.
@@ -109,3 +111,12 @@ async def open_picker(page: Page, opener: str, url: str) -> Page:
 async def received(page: Page) -> list[dict[str, Any]]:
     await page.wait_for_function("() => window.received.length > 0")
     return await page.evaluate("() => window.received")
+
+
+async def answer_picker(popup: Page, button: str = "picker-confirm") -> None:
+    """Confirm or Cancel in a picker window: the picker then closes its own window, which can happen while
+    Playwright is still finishing the click ("target closed"), so the window's closing is what is waited for: a
+    click that really failed leaves the window open and the wait fails."""
+    async with popup.expect_event("close"):
+        with contextlib.suppress(PlaywrightError):
+            await popup.get_by_test_id(button).click()

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Page, expect
 
-from browser import open_picker, received, shot
+from browser import answer_picker, open_picker, received, shot
 from conftest import Daemon, poll, write_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -175,7 +175,7 @@ async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Dae
     await popup.locator(f'[data-testid="model-card"][data-sha="{new}"]').click()
     await expect(popup.get_by_test_id("picker-item")).to_have_count(3)
     await shot(popup, "picker-loras")
-    await popup.get_by_test_id("picker-confirm").click()
+    await answer_picker(popup)
     (message,) = await received(page)
     assert message["origin"] == daemon.url
     assert message["data"] == {"type": "hikaze-pick", "result": {"version": 2, "loras": [
@@ -193,13 +193,13 @@ async def test_the_checkpoint_picker_returns_one_model_and_cancel_returns_null(d
     await trust(daemon, opener)
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=checkpoint")
     await popup.locator(f'[data-testid="model-card"][data-sha="{ckpt}"]').click()
-    await popup.get_by_test_id("picker-confirm").click()
+    await answer_picker(popup)
     (message,) = await received(page)
     assert message["data"] == {"type": "hikaze-pick", "result": {
         "ckpt_path": str(models / "checkpoints" / "base.safetensors"), "sha256": ckpt, "name": "base"}}
 
     await page.evaluate("() => { window.received = []; }")
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=checkpoint")
-    await popup.get_by_test_id("picker-cancel").click()
+    await answer_picker(popup, "picker-cancel")
     (message,) = await received(page)
     assert message["data"] == {"type": "hikaze-pick", "result": None}

@@ -16,7 +16,7 @@ import aiohttp
 from PIL import Image
 from playwright.async_api import Page, expect
 
-from browser import open_picker, received, shot
+from browser import answer_picker, open_picker, received, shot
 from conftest import Daemon, poll, run_cli, write_model
 from hikaze_mm.api import create_app, upload_image
 from hikaze_mm.config import Settings
@@ -395,7 +395,7 @@ async def test_the_picker_answers_only_trusted_origins(daemon_factory, models: P
         popup = await open_picker(page, origin, f"{d.url}/?pick=checkpoint&origin={quote(origin)}")
         await expect(popup.get_by_test_id("picker-origin-refused")).to_have_count(0)
         await popup.locator(card).click()
-        await popup.get_by_test_id("picker-confirm").click()
+        await answer_picker(popup)
         (message,) = await received(page)
         assert message["origin"] == d.url
         assert message["data"] == {"type": "hikaze-pick", "result": {
