@@ -94,10 +94,20 @@ export interface MetaPatch {
   nsfw?: boolean;
 }
 
+/** Items put into or taken out of the list-valued metadata, as the stored lists stand when the edit is written. */
+export interface MetaListEdit {
+  trigger_words?: string[];
+  community_links?: string[];
+}
+
 export interface ModelPatch {
   name?: string;
   tags?: string[];
+  tags_add?: string[];
+  tags_remove?: string[];
   meta_json?: MetaPatch;
+  meta_add?: MetaListEdit;
+  meta_remove?: MetaListEdit;
 }
 
 export interface PendingItem {

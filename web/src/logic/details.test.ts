@@ -98,14 +98,46 @@ describe("buildPatch", () => {
 
   it("sends each changed field alone", () => {
     expect(buildPatch(base, edit((f) => (f.name = "  new name ")))).toEqual({ name: "new name" });
-    expect(buildPatch(base, edit((f) => f.tags.push("anime")))).toEqual({ tags: ["style", "anime"] });
     expect(buildPatch(base, edit((f) => (f.description = "dd")))).toEqual({ meta_json: { description: "dd" } });
     expect(buildPatch(base, edit((f) => (f.notes = "")))).toEqual({ meta_json: { notes: "" } });
     expect(buildPatch(base, edit((f) => (f.nsfw = true)))).toEqual({ meta_json: { nsfw: true } });
-    expect(buildPatch(base, edit((f) => (f.triggerWords = [])))).toEqual({ meta_json: { trigger_words: [] } });
-    expect(buildPatch(base, edit((f) => f.communityLinks.push(" https://b.example ")))).toEqual({
-      meta_json: { community_links: ["https://a.example/1", "https://b.example"] },
+  });
+
+  it("sends lists as the items added and removed, never whole", () => {
+    expect(buildPatch(base, edit((f) => f.tags.push("anime")))).toEqual({ tags_add: ["anime"] });
+    expect(buildPatch(base, edit((f) => (f.tags = ["anime"])))).toEqual({
+      tags_add: ["anime"],
+      tags_remove: ["style"],
     });
+    expect(buildPatch(base, edit((f) => (f.triggerWords = [])))).toEqual({ meta_remove: { trigger_words: ["tw"] } });
+    expect(buildPatch(base, edit((f) => f.triggerWords.push("a", "b")))).toEqual({
+      meta_add: { trigger_words: ["a", "b"] },
+    });
+    expect(buildPatch(base, edit((f) => f.communityLinks.push(" https://b.example ")))).toEqual({
+      meta_add: { community_links: ["https://b.example"] },
+    });
+    const swapped = edit((f) => {
+      f.communityLinks = ["https://c.example"];
+      f.triggerWords = ["tw", "new"];
+    });
+    expect(buildPatch(base, swapped)).toEqual({
+      meta_add: { community_links: ["https://c.example"], trigger_words: ["new"] },
+      meta_remove: { community_links: ["https://a.example/1"] },
+    });
+  });
+
+  it("compares tags without regard to case and trigger words exactly, as the daemon does", () => {
+    expect(buildPatch(base, edit((f) => (f.tags = ["STYLE"])))).toEqual({});
+    expect(buildPatch(base, edit((f) => (f.triggerWords = ["TW"])))).toEqual({
+      meta_add: { trigger_words: ["TW"] },
+      meta_remove: { trigger_words: ["tw"] },
+    });
+  });
+
+  it("two tabs' patches commute: each names only its own additions", () => {
+    const tab1 = buildPatch(base, edit((f) => f.tags.push("tab1")));
+    const tab2 = buildPatch(base, edit((f) => f.tags.push("tab2")));
+    expect([tab1, tab2]).toEqual([{ tags_add: ["tab1"] }, { tags_add: ["tab2"] }]);
   });
 
   it("sends only the prompt that changed", () => {
@@ -123,9 +155,9 @@ describe("buildPatch", () => {
     expect(buildPatch(base, edit((f) => (f.name = "x ")))).toEqual({});
   });
 
-  it("treats a reordered tag list as a change", () => {
+  it("sends nothing for a reordered tag list (tags are a set)", () => {
     const two = { ...base, tags: ["a", "b"] };
-    expect(buildPatch(two, { ...two, tags: ["b", "a"] })).toEqual({ tags: ["b", "a"] });
+    expect(buildPatch(two, { ...two, tags: ["b", "a"] })).toEqual({});
   });
 
   it("combines top-level and meta changes", () => {
@@ -133,8 +165,15 @@ describe("buildPatch", () => {
       x.name = "n2";
       x.nsfw = true;
       x.positive = "pp";
+      x.tags.push("t");
+      x.triggerWords = [];
     });
-    expect(buildPatch(base, f)).toEqual({ name: "n2", meta_json: { nsfw: true, prompts: { positive: "pp" } } });
+    expect(buildPatch(base, f)).toEqual({
+      name: "n2",
+      tags_add: ["t"],
+      meta_json: { nsfw: true, prompts: { positive: "pp" } },
+      meta_remove: { trigger_words: ["tw"] },
+    });
   });
 });
 

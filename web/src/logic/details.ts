@@ -1,4 +1,4 @@
-import type { ImageUrls, MetaPatch, ModelDetail, ModelImage, ModelPatch } from "../api/types";
+import type { ImageUrls, MetaListEdit, MetaPatch, ModelDetail, ModelImage, ModelPatch } from "../api/types";
 
 /** What the details editor lets a user change, flattened out of a `ModelDetail`. */
 export interface DetailsForm {
@@ -56,24 +56,29 @@ export function cleanLinks(links: readonly string[]): string[] {
   return out;
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+/** The items of `a` that `b` lacks; `key` says which items are one (tags are one whatever their case). */
+function missingFrom(a: readonly string[], b: readonly string[], key: (v: string) => string = (v) => v): string[] {
+  const inB = new Set(b.map(key));
+  return a.filter((v) => !inB.has(key(v)));
 }
 
+const lower = (v: string): string => v.toLowerCase();
+
 /** The PATCH body that turns `original` into `edited`: only the fields that differ, so a save never overwrites
- *  what it did not touch (another tab's edit of the notes survives this tab's rename). */
+ *  what it did not touch (another tab's edit of the notes survives this tab's rename). Lists go as the items added
+ *  and removed, never whole: another tab's added tag or trigger word survives this tab's own addition. */
 export function buildPatch(original: DetailsForm, edited: DetailsForm): ModelPatch {
   const patch: ModelPatch = {};
   const name = edited.name.trim();
   if (name !== original.name.trim()) patch.name = name;
-  if (!sameList(original.tags, edited.tags)) patch.tags = [...edited.tags];
+  const tagsAdd = missingFrom(edited.tags, original.tags, lower);
+  const tagsRemove = missingFrom(original.tags, edited.tags, lower);
+  if (tagsAdd.length) patch.tags_add = tagsAdd;
+  if (tagsRemove.length) patch.tags_remove = tagsRemove;
 
   const meta: MetaPatch = {};
   if (edited.description !== original.description) meta.description = edited.description;
   if (edited.notes !== original.notes) meta.notes = edited.notes;
-  const links = cleanLinks(edited.communityLinks);
-  if (!sameList(cleanLinks(original.communityLinks), links)) meta.community_links = links;
-  if (!sameList(original.triggerWords, edited.triggerWords)) meta.trigger_words = [...edited.triggerWords];
   if (edited.nsfw !== original.nsfw) meta.nsfw = edited.nsfw;
   // The daemon merges `prompts` key by key, so one changed prompt is sent alone.
   if (edited.positive !== original.positive || edited.negative !== original.negative) {
@@ -82,6 +87,21 @@ export function buildPatch(original: DetailsForm, edited: DetailsForm): ModelPat
     if (edited.negative !== original.negative) meta.prompts.negative = edited.negative;
   }
   if (Object.keys(meta).length) patch.meta_json = meta;
+
+  const lists: [keyof MetaListEdit, string[], string[]][] = [
+    ["trigger_words", original.triggerWords, edited.triggerWords],
+    ["community_links", cleanLinks(original.communityLinks), cleanLinks(edited.communityLinks)],
+  ];
+  const add: MetaListEdit = {};
+  const remove: MetaListEdit = {};
+  for (const [key, before, after] of lists) {
+    const added = missingFrom(after, before);
+    const removed = missingFrom(before, after);
+    if (added.length) add[key] = added;
+    if (removed.length) remove[key] = removed;
+  }
+  if (Object.keys(add).length) patch.meta_add = add;
+  if (Object.keys(remove).length) patch.meta_remove = remove;
   return patch;
 }
 
