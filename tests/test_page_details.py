@@ -98,16 +98,16 @@ async def test_edits_are_saved_as_a_patch_of_the_changed_fields_and_survive_a_re
     async with page.expect_request(lambda r: r.method == "PATCH") as sent:
         await page.get_by_test_id("details-save").click()
     body = json.loads((await sent.value).post_data or "{}")
+    # Lists go as the items added, so another tab's addition meanwhile is not replaced.
     assert body == {
         "name": "Alpha Renamed",
-        "tags": ["anime", "fresh", "realistic"],
+        "tags_add": ["anime", "fresh", "realistic"],
         "meta_json": {
             "description": "A test model.\nTwo lines.",
-            "community_links": ["https://example.com/alpha"],
-            "trigger_words": ["alpha style", "a1"],
             "nsfw": True,
             "prompts": {"positive": "masterpiece, alpha"},
         },
+        "meta_add": {"community_links": ["https://example.com/alpha"], "trigger_words": ["alpha style", "a1"]},
     }
     await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
     await expect(page.get_by_test_id("details-save")).to_be_disabled()
