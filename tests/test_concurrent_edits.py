@@ -196,3 +196,58 @@ async def test_list_edits_add_once_remove_what_is_there(daemon: Daemon, models: 
     assert status == 200, body
     assert sorted(body["tags"]) == ["Anime", "style"]
     assert body["meta_json"]["trigger_words"] == ["a", "c"]
+
+
+async def test_same_field_saved_in_two_tabs_the_later_gets_409(daemon: Daemon, models: Path):
+    """Two tabs that change the same field, each naming the value it started from: the first save wins, the
+    others are answered 409 naming the field and its stored value, and nothing of a refused save is written."""
+    (sha,) = await daemon.import_files(write_model(models / "loras" / "same.safetensors"))
+    status, _ = await daemon.request("PATCH", f"/api/models/{sha}", json={
+        "name": "start", "meta_json": {"description": "d0", "prompts": {"positive": "p0"}}})
+    assert status == 200
+    for r in range(ROUNDS):
+        model = await daemon.get(f"/api/models/{sha}")
+        loaded = {"description": model["meta_json"]["description"], "prompts": {"positive": "p0"}}
+        answers = await asyncio.gather(*(daemon.request("PATCH", f"/api/models/{sha}", json={
+            "meta_json": {"description": f"r{r} tab{i}"}, "tags_add": [f"r{r}-tab{i}"],
+            "if_unchanged": {"name": model["name"], "meta_json": loaded}}) for i in range(TABS)))
+        won = [i for i, (status, _) in enumerate(answers) if status == 200]
+        assert len(won) == 1, answers
+        for i, (status, body) in enumerate(answers):
+            if i in won:
+                continue
+            assert status == 409, body
+            assert body["changed"] == {"meta_json": {"description": f"r{r} tab{won[0]}"}}, body
+            assert "meta_json.description" in body["error"]
+        after = await daemon.get(f"/api/models/{sha}")
+        assert after["meta_json"]["description"] == f"r{r} tab{won[0]}"
+        assert [t for t in after["tags"] if t.startswith(f"r{r}-")] == [f"r{r}-tab{won[0]}"]
+    # A value that moved to what this save writes anyway is no conflict; a field not stored counts as empty.
+    now = await daemon.get(f"/api/models/{sha}")
+    status, body = await daemon.request("PATCH", f"/api/models/{sha}", json={
+        "name": "start", "meta_json": {"description": "mine", "notes": "n"},
+        "if_unchanged": {"name": "old", "meta_json": {"description": "old", "notes": "", "nsfw": False}}})
+    assert status == 409 and body["changed"] == {"meta_json": {"description": now["meta_json"]["description"]}}
+    assert await daemon.get(f"/api/models/{sha}") == now
+    status, body = await daemon.request("PATCH", f"/api/models/{sha}", json={
+        "name": "renamed", "if_unchanged": {"name": "start", "meta_json": {"notes": "", "nsfw": False,
+                                                                              "prompts": {"negative": ""}}}})
+    assert status == 200 and body["name"] == "renamed", body
+
+
+async def test_bad_if_unchanged_is_a_400_that_changes_nothing(daemon: Daemon, models: Path):
+    (sha,) = await daemon.import_files(write_model(models / "loras" / "guard.safetensors"))
+    before = await daemon.get(f"/api/models/{sha}")
+    for guard, said in [
+        ("x", "if_unchanged"),
+        ({"tags": []}, "if_unchanged"),
+        ({"name": 3}, "if_unchanged.name"),
+        ({"meta_json": {"trigger_words": []}}, "trigger_words"),
+        ({"meta_json": {"prompts": {"positive": 1}}}, "prompts.positive"),
+        ({"meta_json": {"nsfw": "no"}}, "nsfw"),
+        ({"meta_json": []}, "if_unchanged.meta_json"),
+    ]:
+        status, body = await daemon.request("PATCH", f"/api/models/{sha}", json={
+            "name": "changed", "if_unchanged": guard})
+        assert status == 400 and said in body["error"], (guard, body)
+        assert await daemon.get(f"/api/models/{sha}") == before

@@ -8,6 +8,7 @@ request is refused.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import unicodedata
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from . import edit_guard
 from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
@@ -26,13 +28,14 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MAX_SEQ = 2**63 - 1
 MAX_TAG = 64
 MAX_NAME = 256
-PATCH_FIELDS = ("name", "tags", "tags_add", "tags_remove", "meta_json", "meta_add", "meta_remove")
+PATCH_FIELDS = ("name", "tags", "tags_add", "tags_remove", "meta_json", "meta_add", "meta_remove", "if_unchanged")
 
 
 class LibraryError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.status = status
+        self.details = details or {}  # more of the answer beside `error`
 
 
 def check_sha256(value: str) -> str:
@@ -144,14 +147,21 @@ class Library:
                 change = meta_mod.validate(body["meta_json"])
             meta_add, meta_remove = meta_mod.list_edits(body.get("meta_add", {}), body.get("meta_remove", {}),
                                                        change or {})
+            name = name.strip() if name is not None else None
+            guard = None
+            if "if_unchanged" in body:
+                guard = functools.partial(edit_guard.check, edit_guard.validate(body["if_unchanged"]),
+                                          edit_guard.writing(name, change))
             # The store merges the change into the metadata inside its write: a PATCH of another key (or another
             # tab's addition to the same list) landing at the same time is never overwritten with the record this
             # one would otherwise have read first.
             found = await self.store.update_model(
-                sha256, name=name.strip() if name is not None else None, tags=tags, meta_change=change,
-                tags_add=tags_add, tags_remove=tags_remove, meta_add=meta_add, meta_remove=meta_remove)
-        except (meta_mod.MetaError, EditRefused) as e:
+                sha256, name=name, tags=tags, meta_change=change, tags_add=tags_add, tags_remove=tags_remove,
+                meta_add=meta_add, meta_remove=meta_remove, guard=guard)
+        except (meta_mod.MetaError, EditRefused, edit_guard.GuardError) as e:
             raise LibraryError(400, str(e)) from None
+        except edit_guard.Moved as e:
+            raise LibraryError(409, str(e), {"changed": e.changed}) from None
         if not found:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)

@@ -397,14 +397,19 @@ class LibrarySQL:
         self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None,
         tags_add: list[str] | None = None, tags_remove: list[str] | None = None,
         meta_add: dict[str, list[str]] | None = None, meta_remove: dict[str, list[str]] | None = None,
+        guard: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> bool:
         """A PATCH: the named fields only, in one transaction. `meta_change` holds the metadata keys to replace
         (`prompts` key by key), merged into the metadata as it stands in this transaction; the `_add` / `_remove`
         items are put into and taken out of the lists as they stand here too, so two tabs' additions both stay.
-        Raises MetaError or EditRefused (nothing written) when a list would grow past its limit."""
+        Raises MetaError or EditRefused (nothing written) when a list would grow past its limit. `guard` sees the
+        stored name and metadata first, in the same transaction, and refuses the edit by raising."""
         async with self._write() as db:
-            if not await db.execute_fetchall("SELECT 1 FROM models WHERE sha256 = ?", (sha256,)):
+            rows = await db.execute_fetchall("SELECT name, meta_json FROM models WHERE sha256 = ?", (sha256,))
+            if not rows:
                 return False
+            if guard is not None:
+                guard(rows[0][0], json.loads(rows[0][1] or "{}"))
             now = time.time()
             if name is not None:
                 await db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))

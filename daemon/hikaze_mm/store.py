@@ -3,6 +3,7 @@ PostgreSQL store for several ComfyUI machines would implement the same protocol.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -219,6 +220,7 @@ class Store(Protocol):
         self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None,
         tags_add: list[str] | None = None, tags_remove: list[str] | None = None,
         meta_add: dict[str, list[str]] | None = None, meta_remove: dict[str, list[str]] | None = None,
+        guard: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> bool: ...
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None: ...
     async def copy_at(self, path: str) -> tuple[str, FileStat] | None: ...
