@@ -100,6 +100,12 @@ export interface MetaListEdit {
   community_links?: string[];
 }
 
+/** Single-valued fields by their place in a model: in a PATCH the values started from, in a 409 the stored ones. */
+export interface GuardedFields {
+  name?: string;
+  meta_json?: { description?: string; notes?: string; nsfw?: boolean; prompts?: Prompts };
+}
+
 export interface ModelPatch {
   name?: string;
   tags?: string[];
@@ -108,6 +114,7 @@ export interface ModelPatch {
   meta_json?: MetaPatch;
   meta_add?: MetaListEdit;
   meta_remove?: MetaListEdit;
+  if_unchanged?: GuardedFields;
 }
 
 export interface PendingItem {

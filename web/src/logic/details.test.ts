@@ -3,6 +3,7 @@ import type { ModelDetail, ModelImage } from "../api/types";
 import {
   addChips,
   buildPatch,
+  changedFields,
   cleanLinks,
   cloneForm,
   coverSeq,
@@ -14,7 +15,9 @@ import {
   isEmptyPatch,
   isHttpUrl,
   isNewTag,
+  rebase,
   suggestTags,
+  withGuard,
   type DetailsForm,
 } from "./details";
 
@@ -174,6 +177,53 @@ describe("buildPatch", () => {
       meta_json: { nsfw: true, prompts: { positive: "pp" } },
       meta_remove: { trigger_words: ["tw"] },
     });
+  });
+});
+
+describe("same field saved in two tabs", () => {
+  it("guards each single-valued field a save changes with the value it started from", () => {
+    const f = edit((x) => {
+      x.name = "n2";
+      x.notes = "n2";
+      x.negative = "";
+      x.nsfw = true;
+      x.tags.push("t");
+    });
+    expect(withGuard(base, buildPatch(base, f))).toEqual({
+      name: "n2",
+      tags_add: ["t"],
+      meta_json: { notes: "n2", nsfw: true, prompts: { negative: "" } },
+      if_unchanged: { name: "x", meta_json: { notes: "n", nsfw: false, prompts: { negative: "q" } } },
+    });
+    expect(withGuard(base, buildPatch(base, edit((x) => x.tags.push("t"))))).toEqual({ tags_add: ["t"] });
+  });
+
+  it("reads the fields a 409 names and ignores anything else", () => {
+    const body = { error: "x", changed: { name: "theirs", meta_json: { nsfw: true, prompts: { positive: "p9" } } } };
+    expect(changedFields(body)).toEqual([
+      { field: "name", theirs: "theirs" },
+      { field: "positive", theirs: "p9" },
+      { field: "nsfw", theirs: true },
+    ]);
+    expect(changedFields({ error: "x" })).toEqual([]);
+    expect(changedFields(undefined)).toEqual([]);
+    expect(changedFields({ changed: { name: 3, meta_json: { notes: ["x"] } } })).toEqual([]);
+  });
+
+  it("saving over theirs sends this tab's values guarded by theirs, and drops what already matches", () => {
+    const mine = edit((x) => {
+      x.description = "mine";
+      x.notes = "same";
+    });
+    const theirs = changedFields({ changed: { meta_json: { description: "theirs", notes: "same" } } });
+    const over = rebase(base, theirs);
+    expect(over.description).toBe("theirs");
+    expect(base.description).toBe("d");
+    expect(withGuard(over, buildPatch(over, mine))).toEqual({
+      meta_json: { description: "mine" },
+      if_unchanged: { meta_json: { description: "theirs" } },
+    });
+    expect(rebase(base, [{ field: "nsfw", theirs: true }]).nsfw).toBe(true);
   });
 });
 

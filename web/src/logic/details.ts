@@ -1,4 +1,12 @@
-import type { ImageUrls, MetaListEdit, MetaPatch, ModelDetail, ModelImage, ModelPatch } from "../api/types";
+import type {
+  GuardedFields,
+  ImageUrls,
+  MetaListEdit,
+  MetaPatch,
+  ModelDetail,
+  ModelImage,
+  ModelPatch,
+} from "../api/types";
 
 /** What the details editor lets a user change, flattened out of a `ModelDetail`. */
 export interface DetailsForm {
@@ -103,6 +111,64 @@ export function buildPatch(original: DetailsForm, edited: DetailsForm): ModelPat
   if (Object.keys(add).length) patch.meta_add = add;
   if (Object.keys(remove).length) patch.meta_remove = remove;
   return patch;
+}
+
+/** The single-valued fields of the form, which a save guards against another tab's save of the same field. */
+export type GuardedField = "name" | "description" | "notes" | "nsfw" | "positive" | "negative";
+
+/** `patch` with the values `original` had for each single-valued field it changes, so that the daemon refuses
+ *  the save (409) when another tab saved one of them meanwhile, instead of this save silently replacing it. */
+export function withGuard(original: DetailsForm, patch: ModelPatch): ModelPatch {
+  const guard: GuardedFields = {};
+  if (patch.name !== undefined) guard.name = original.name;
+  const meta = patch.meta_json ?? {};
+  const guardMeta: NonNullable<GuardedFields["meta_json"]> = {};
+  if (meta.description !== undefined) guardMeta.description = original.description;
+  if (meta.notes !== undefined) guardMeta.notes = original.notes;
+  if (meta.nsfw !== undefined) guardMeta.nsfw = original.nsfw;
+  if (meta.prompts) {
+    guardMeta.prompts = {};
+    if (meta.prompts.positive !== undefined) guardMeta.prompts.positive = original.positive;
+    if (meta.prompts.negative !== undefined) guardMeta.prompts.negative = original.negative;
+  }
+  if (Object.keys(guardMeta).length) guard.meta_json = guardMeta;
+  return Object.keys(guard).length ? { ...patch, if_unchanged: guard } : patch;
+}
+
+/** A field another tab saved meanwhile, with the value it saved. */
+export interface ChangedField {
+  field: GuardedField;
+  theirs: string | boolean;
+}
+
+/** The fields a 409 answer names, in the form's order; anything unexpected in it is left out. */
+export function changedFields(body: unknown): ChangedField[] {
+  const changed = (body as { changed?: GuardedFields } | undefined)?.changed;
+  if (!changed || typeof changed !== "object") return [];
+  const meta = changed.meta_json ?? {};
+  const prompts = meta.prompts ?? {};
+  const found: [GuardedField, unknown][] = [
+    ["name", changed.name],
+    ["description", meta.description],
+    ["positive", prompts.positive],
+    ["negative", prompts.negative],
+    ["nsfw", meta.nsfw],
+    ["notes", meta.notes],
+  ];
+  return found
+    .filter(([, v]) => typeof v === "string" || typeof v === "boolean")
+    .map(([field, theirs]) => ({ field, theirs: theirs as string | boolean }));
+}
+
+/** `original` with the other tab's values for `changed`: saving the edited form against it then replaces
+ *  theirs with what this tab typed (a field this tab left as theirs is no longer a change). */
+export function rebase(original: DetailsForm, changed: readonly ChangedField[]): DetailsForm {
+  const out = cloneForm(original);
+  for (const { field, theirs } of changed) {
+    if (field === "nsfw") out.nsfw = theirs === true;
+    else out[field] = String(theirs);
+  }
+  return out;
 }
 
 export function isEmptyPatch(patch: ModelPatch): boolean {
