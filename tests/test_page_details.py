@@ -98,16 +98,20 @@ async def test_edits_are_saved_as_a_patch_of_the_changed_fields_and_survive_a_re
     async with page.expect_request(lambda r: r.method == "PATCH") as sent:
         await page.get_by_test_id("details-save").click()
     body = json.loads((await sent.value).post_data or "{}")
+    # Lists go as the items added, so another tab's addition meanwhile is not replaced.
     assert body == {
         "name": "Alpha Renamed",
-        "tags": ["anime", "fresh", "realistic"],
+        "tags_add": ["anime", "fresh", "realistic"],
         "meta_json": {
             "description": "A test model.\nTwo lines.",
-            "community_links": ["https://example.com/alpha"],
-            "trigger_words": ["alpha style", "a1"],
             "nsfw": True,
             "prompts": {"positive": "masterpiece, alpha"},
         },
+        "meta_add": {"community_links": ["https://example.com/alpha"], "trigger_words": ["alpha style", "a1"]},
+        # Each single-valued field it changes, with the value it started from: another tab's save of one of them
+        # meanwhile is a 409, not silently replaced.
+        "if_unchanged": {"name": "alpha", "meta_json": {"description": "", "nsfw": False,
+                                                        "prompts": {"positive": ""}}},
     }
     await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
     await expect(page.get_by_test_id("details-save")).to_be_disabled()
@@ -341,6 +345,43 @@ async def test_the_daemons_refusal_is_shown_and_the_edits_are_kept(daemon: Daemo
     await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
     saved = await model(daemon, sha)
     assert saved["name"] == "still here" and saved["meta_json"]["description"] == "also still here"
+
+
+async def test_a_field_another_tab_saved_meanwhile_is_shown_and_can_be_saved_over(
+    daemon: Daemon, page: Page, two: list[str]
+) -> None:
+    sha = two[0]
+    await daemon.call("PATCH", f"/api/models/{sha}", {"meta_json": {"description": "start", "notes": "n0"}})
+    await page.goto(f"{daemon.url}/?model={sha}")
+    await expect(page.get_by_test_id("details-description")).to_have_value("start")
+    await page.get_by_test_id("details-description").fill("mine")
+    await page.get_by_test_id("details-notes").fill("my notes")
+    tags = page.get_by_test_id("details-tags-input")
+    await tags.fill("mytag")
+    await tags.press("Enter")
+    # Another tab saves the description, and a tag of its own.
+    await daemon.call("PATCH", f"/api/models/{sha}", {"meta_json": {"description": "theirs"},
+                                                      "tags_add": ["theirtag"]})
+    await page.get_by_test_id("details-save").click()
+
+    conflict = page.get_by_test_id("details-conflict")
+    await expect(conflict).to_be_visible()
+    await expect(conflict.get_by_test_id("details-conflict-field")).to_have_text(["Description"])
+    await expect(conflict.get_by_test_id("details-conflict-theirs")).to_have_text(["theirs"])
+    await expect(page.get_by_test_id("details-description")).to_have_value("mine")
+    await expect(page.get_by_test_id("details-notes")).to_have_value("my notes")
+    await expect(page.get_by_test_id("details-dirty")).to_be_visible()
+    stored = await model(daemon, sha)
+    assert stored["meta_json"]["description"] == "theirs" and stored["meta_json"]["notes"] == "n0"
+    assert stored["tags"] == ["theirtag"]
+
+    await page.get_by_test_id("details-overwrite").click()
+    await expect(page.get_by_test_id("details-conflict")).to_have_count(0)
+    await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
+    saved = await model(daemon, sha)
+    assert saved["meta_json"]["description"] == "mine" and saved["meta_json"]["notes"] == "my notes"
+    assert saved["tags"] == ["mytag", "theirtag"]
+    await expect(page.get_by_test_id("details-tag-chip").locator(".text")).to_have_text(["mytag", "theirtag"])
 
 
 async def test_empty_deleted_and_removed_models(daemon: Daemon, page: Page, two: list[str]) -> None:

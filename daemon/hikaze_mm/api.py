@@ -55,8 +55,8 @@ IMAGE_HEADERS = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def error(status: int, message: str, details: dict[str, Any] | None = None) -> web.Response:
+    return web.json_response({"error": message, **(details or {})}, status=status)
 
 
 class BadRequest(Exception):
@@ -199,7 +199,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except BadRequest as e:
         return error(400, str(e))
     except LibraryError as e:
-        return error(e.status, str(e))
+        return error(e.status, str(e), e.details)
     except StorageFull as e:  # from any write of the store, so every write route answers it alike
         return error(507, str(e))
     except web.HTTPException as e:

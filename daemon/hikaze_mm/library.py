@@ -8,6 +8,7 @@ request is refused.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import unicodedata
@@ -15,24 +16,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from . import edit_guard
 from . import meta as meta_mod
 from .events import EventBus
 from .image_files import ImageFiles
 from .images import TIERS, ImageError, encode_tiers
-from .store import SORT_KEYS, ModelQuery, Removal, Store
+from .store import MAX_TAGS, SORT_KEYS, EditRefused, ModelQuery, Removal, Store
 
 log = logging.getLogger(__name__)
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 MAX_SEQ = 2**63 - 1
 MAX_TAG = 64
 MAX_NAME = 256
-MAX_TAGS = 200
+PATCH_FIELDS = ("name", "tags", "tags_add", "tags_remove", "meta_json", "meta_add", "meta_remove", "if_unchanged")
 
 
 class LibraryError(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None):
         super().__init__(message)
         self.status = status
+        self.details = details or {}  # more of the answer beside `error`
 
 
 def check_sha256(value: str) -> str:
@@ -50,6 +53,19 @@ def clean_tag(value: Any) -> str:
     if any(unicodedata.category(c).startswith("C") for c in name):
         raise LibraryError(400, f"a tag name may not hold control characters: {value[:80]!r}")
     return name
+
+
+def tag_list(body: dict[str, Any], key: str) -> list[str]:
+    """A PATCH's list of tag names under `key` (empty when absent), each checked, repeats (any case) dropped."""
+    value = body.get(key, [])
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        raise LibraryError(400, f"`{key}` must be a list of at most {MAX_TAGS} tag names")
+    names: list[str] = []
+    for item in value:
+        name = clean_tag(item)
+        if name.lower() not in (n.lower() for n in names):
+            names.append(name)
+    return names
 
 
 def image_urls(sha256: str, seq: int) -> dict[str, str]:
@@ -110,31 +126,43 @@ class Library:
 
     async def patch(self, sha256: str, body: dict[str, Any]) -> dict[str, Any]:
         check_sha256(sha256)
-        unknown = sorted(set(body) - {"name", "tags", "meta_json"})
+        unknown = sorted(set(body) - set(PATCH_FIELDS))
         if unknown:
-            raise LibraryError(400, f"unknown field(s) {', '.join(unknown)}; a model takes name, tags, meta_json")
+            raise LibraryError(400, f"unknown field(s) {', '.join(unknown)}; a model takes {', '.join(PATCH_FIELDS)}")
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or len(name.strip()) > MAX_NAME):
             raise LibraryError(400, f"`name` must be a string of at most {MAX_NAME} characters")
-        tags = None
-        if "tags" in body:
-            if not isinstance(body["tags"], list) or len(body["tags"]) > MAX_TAGS:
-                raise LibraryError(400, f"`tags` must be a list of at most {MAX_TAGS} tag names")
-            tags = []
-            for t in body["tags"]:
-                tag = clean_tag(t)
-                if tag.lower() not in (x.lower() for x in tags):
-                    tags.append(tag)
+        tags = tag_list(body, "tags") if "tags" in body else None
+        tags_add = tag_list(body, "tags_add")
+        tags_remove = tag_list(body, "tags_remove")
+        if tags is not None and (tags_add or tags_remove):
+            raise LibraryError(400, "`tags` replaces the list that `tags_add` / `tags_remove` edit; send one or the "
+                                    "other")
+        both = [t for t in tags_add if t.lower() in {r.lower() for r in tags_remove}]
+        if both:
+            raise LibraryError(400, f"{both[0]!r} is in both `tags_add` and `tags_remove`")
         change = None
-        if "meta_json" in body:
-            try:
+        try:
+            if "meta_json" in body:
                 change = meta_mod.validate(body["meta_json"])
-            except meta_mod.MetaError as e:
-                raise LibraryError(400, str(e)) from None
-        # The store merges the change into the metadata inside its write: a PATCH of another key landing at the
-        # same time is never overwritten with the record this one would otherwise have read first.
-        if not await self.store.update_model(sha256, name=name.strip() if name is not None else None, tags=tags,
-                                             meta_change=change):
+            meta_add, meta_remove = meta_mod.list_edits(body.get("meta_add", {}), body.get("meta_remove", {}),
+                                                       change or {})
+            name = name.strip() if name is not None else None
+            guard = None
+            if "if_unchanged" in body:
+                guard = functools.partial(edit_guard.check, edit_guard.validate(body["if_unchanged"]),
+                                          edit_guard.writing(name, change))
+            # The store merges the change into the metadata inside its write: a PATCH of another key (or another
+            # tab's addition to the same list) landing at the same time is never overwritten with the record this
+            # one would otherwise have read first.
+            found = await self.store.update_model(
+                sha256, name=name, tags=tags, meta_change=change, tags_add=tags_add, tags_remove=tags_remove,
+                meta_add=meta_add, meta_remove=meta_remove, guard=guard)
+        except (meta_mod.MetaError, EditRefused, edit_guard.GuardError) as e:
+            raise LibraryError(400, str(e)) from None
+        except edit_guard.Moved as e:
+            raise LibraryError(409, str(e), {"changed": e.changed}) from None
+        if not found:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
         return await self.model(sha256)

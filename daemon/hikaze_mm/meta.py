@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "notes")
+LIST_FIELDS = ("trigger_words", "community_links")  # the fields `meta_add` / `meta_remove` edit item by item
 MAX_TEXT = 100_000
 MAX_ITEMS = 200
 
@@ -27,11 +28,11 @@ def _text(key: str, value: Any) -> str:
     return value
 
 
-def _strings(key: str, value: Any) -> list[str]:
+def _strings(key: str, value: Any, where: str = "meta_json") -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise MetaError(f"`meta_json.{key}` must be a list of strings")
+        raise MetaError(f"`{where}.{key}` must be a list of strings")
     if len(value) > MAX_ITEMS:
-        raise MetaError(f"`meta_json.{key}` has more than {MAX_ITEMS} items")
+        raise MetaError(f"`{where}.{key}` has more than {MAX_ITEMS} items")
     cleaned: list[str] = []
     for v in value:
         v = v.strip()
@@ -40,15 +41,15 @@ def _strings(key: str, value: Any) -> list[str]:
     return cleaned
 
 
-def _links(value: Any) -> list[str]:
-    links = _strings("community_links", value)
+def _links(value: Any, where: str = "meta_json") -> list[str]:
+    links = _strings("community_links", value, where)
     for link in links:
         try:
             parsed = urlparse(link)
         except ValueError:  # a malformed bracketed host, "http://[x"
             parsed = None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise MetaError(f"`meta_json.community_links` holds {link[:200]!r}, which is not an http(s) URL")
+            raise MetaError(f"`{where}.community_links` holds {link[:200]!r}, which is not an http(s) URL")
     return links
 
 
@@ -76,6 +77,50 @@ def validate(meta: Any) -> dict[str, Any]:
                 raise MetaError("`meta_json.prompts` must be an object with `positive` and/or `negative`")
             clean[key] = {k: _text(f"prompts.{k}", v) for k, v in value.items()}
     return clean
+
+
+def _list_edit(where: str, value: Any, *, adding: bool) -> dict[str, list[str]]:
+    if not isinstance(value, dict):
+        raise MetaError(f"`{where}` must be an object of lists, such as {{\"trigger_words\": [\"word\"]}}")
+    unknown = sorted(set(value) - set(LIST_FIELDS))
+    if unknown:
+        raise MetaError(f"`{where}` has unknown field(s) {', '.join(unknown)}; known: {', '.join(LIST_FIELDS)}")
+    # A link is checked on its way in only: taking out one that is not a URL must stay possible.
+    return {key: _links(items, where) if adding and key == "community_links" else _strings(key, items, where)
+            for key, items in value.items()}
+
+
+def list_edits(add: Any, remove: Any, replaced: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """A client's `meta_add` / `meta_remove` ({} when absent), checked as `validate` checks whole lists. An item
+    both added and removed, or a list both replaced (`replaced`, the checked `meta_json`) and edited, is an error:
+    no order of the two would be what the client meant. Raises MetaError."""
+    added = _list_edit("meta_add", add, adding=True)
+    removed = _list_edit("meta_remove", remove, adding=False)
+    for key in (*added, *removed):
+        if key in replaced:
+            raise MetaError(f"`meta_json.{key}` replaces the list that `meta_add` / `meta_remove` edit; send one "
+                            "or the other")
+    for key, items in added.items():
+        both = [item for item in items if item in removed.get(key, ())]
+        if both:
+            raise MetaError(f"{both[0][:200]!r} is in both `meta_add.{key}` and `meta_remove.{key}`")
+    return added, removed
+
+
+def edited_lists(stored: dict[str, Any], added: dict[str, list[str]], removed: dict[str, list[str]]) -> dict[str, Any]:
+    """The stored lists with the removed items taken out and the added ones not there yet appended, in order.
+    Applied to the metadata as it stands in the write, so edits of one list from two tabs both stay. Raises
+    MetaError when a list would grow past the limit."""
+    result = dict(stored)
+    for key in dict.fromkeys([*removed, *added]):
+        value = stored.get(key)
+        current = value if isinstance(value, list) else [value] if isinstance(value, str) and value else []
+        items = [item for item in current if item not in removed.get(key, ())]
+        items += [item for item in added.get(key, ()) if item not in items]
+        if len(items) > MAX_ITEMS:
+            raise MetaError(f"`meta_json.{key}` would have more than {MAX_ITEMS} items; remove some first")
+        result[key] = items
+    return result
 
 
 def is_empty(value: Any) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import meta as meta_mod
-from .store import ModelQuery, ModelRow, NewPending, PendingRow, Promotion, Removal
+from .store import MAX_TAGS, EditRefused, ModelQuery, ModelRow, NewPending, PendingRow, Promotion, Removal
 from .walk import FileStat
 
 if TYPE_CHECKING:
@@ -394,26 +394,55 @@ class LibrarySQL:
         return True
 
     async def update_model(
-        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None
+        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None,
+        tags_add: list[str] | None = None, tags_remove: list[str] | None = None,
+        meta_add: dict[str, list[str]] | None = None, meta_remove: dict[str, list[str]] | None = None,
+        guard: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> bool:
         """A PATCH: the named fields only, in one transaction. `meta_change` holds the metadata keys to replace
-        (`prompts` key by key), merged into the metadata as it stands in this transaction."""
+        (`prompts` key by key), merged into the metadata as it stands in this transaction; the `_add` / `_remove`
+        items are put into and taken out of the lists as they stand here too, so two tabs' additions both stay.
+        Raises MetaError or EditRefused (nothing written) when a list would grow past its limit. `guard` sees the
+        stored name and metadata first, in the same transaction, and refuses the edit by raising."""
         async with self._write() as db:
-            if not await db.execute_fetchall("SELECT 1 FROM models WHERE sha256 = ?", (sha256,)):
+            rows = await db.execute_fetchall("SELECT name, meta_json FROM models WHERE sha256 = ?", (sha256,))
+            if not rows:
                 return False
+            if guard is not None:
+                guard(rows[0][0], json.loads(rows[0][1] or "{}"))
             now = time.time()
             if name is not None:
                 await db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))
-            if meta_change is not None:
-                await self._edit_meta(db, sha256, functools.partial(meta_mod.patched, change=meta_change), now)
+            if meta_change is not None or meta_add or meta_remove:
+                def edit(stored: dict[str, Any]) -> dict[str, Any]:
+                    merged = meta_mod.patched(stored, meta_change or {})
+                    return meta_mod.edited_lists(merged, meta_add or {}, meta_remove or {})
+                await self._edit_meta(db, sha256, edit, now)
             if tags is not None:
                 ids = await self._tag_ids(db, tags)
                 await db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
                 await db.executemany("INSERT INTO model_tags (sha256, tag_id) VALUES (?, ?)",
                                      [(sha256, i) for i in ids])
                 await db.execute("UPDATE models SET updated_at = ? WHERE sha256 = ?", (now, sha256))
+            if tags_add or tags_remove:
+                await self._edit_tags(db, sha256, tags_add or [], tags_remove or [])
+                await db.execute("UPDATE models SET updated_at = ? WHERE sha256 = ?", (now, sha256))
             await self._reindex(db, sha256)
         return True
+
+    async def _edit_tags(self, db: aiosqlite.Connection, sha256: str, add: list[str], remove: list[str]) -> None:
+        """Tags taken off and put on the model as it stands in the caller's transaction (names match without
+        regard to case, as the tags table compares them)."""
+        if remove:
+            marks = ", ".join("?" * len(remove))
+            await db.execute(f"DELETE FROM model_tags WHERE sha256 = ? AND tag_id IN "
+                             f"(SELECT id FROM tags WHERE name IN ({marks}))", (sha256, *remove))
+        if add:
+            await db.executemany("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)",
+                                 [(sha256, i) for i in await self._tag_ids(db, add)])
+            (count,) = await first_row(db, "SELECT count(*) FROM model_tags WHERE sha256 = ?", (sha256,))
+            if count > MAX_TAGS:
+                raise EditRefused(f"the model would have more than {MAX_TAGS} tags; remove some first")
 
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None:
         """Remove the record, its copies, tags and image rows; the files stay. They are back in the queue in the

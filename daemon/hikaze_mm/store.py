@@ -3,6 +3,7 @@ PostgreSQL store for several ComfyUI machines would implement the same protocol.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -13,10 +14,15 @@ PENDING_STATUSES = ("settling", "hashing", "ready", "conflict", "error", "ignore
 ACTIVE_STATUSES = PENDING_STATUSES[:-1]  # the inbox: everything but what the user set aside
 MODEL_STATUSES = ("ok", "missing")
 SORT_KEYS = ("name", "created", "updated", "size")
+MAX_TAGS = 200  # on one model
 
 
 class SchemaTooNew(Exception):
     """The database was written by a newer hikaze-mm; it is left untouched."""
+
+
+class EditRefused(ValueError):
+    """A model edit that would break a limit as the model stands when it is written; nothing of it was written."""
 
 
 class StorageFull(Exception):
@@ -211,7 +217,10 @@ class Store(Protocol):
     async def rename_tag(self, tag_id: int, name: str) -> dict[str, Any] | None: ...
     async def delete_tag(self, tag_id: int) -> bool: ...
     async def update_model(
-        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None
+        self, sha256: str, *, name: str | None, tags: list[str] | None, meta_change: dict[str, Any] | None,
+        tags_add: list[str] | None = None, tags_remove: list[str] | None = None,
+        meta_add: dict[str, list[str]] | None = None, meta_remove: dict[str, list[str]] | None = None,
+        guard: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> bool: ...
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None: ...
     async def copy_at(self, path: str) -> tuple[str, FileStat] | None: ...

@@ -24,6 +24,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** The answer's JSON, for the errors that carry more than their message (a 409's changed fields). */
+    readonly body: unknown = undefined,
   ) {
     super(message);
     this.name = "ApiError";
@@ -60,7 +62,7 @@ async function request<T>(method: string, path: string, body?: unknown, signal?:
   if (!response.ok) {
     const message =
       data && typeof data === "object" && "error" in data ? String((data as { error: unknown }).error) : text;
-    throw new ApiError(response.status, message || `${response.status} ${response.statusText}`);
+    throw new ApiError(response.status, message || `${response.status} ${response.statusText}`, data);
   }
   return data as T;
 }

@@ -94,10 +94,27 @@ export interface MetaPatch {
   nsfw?: boolean;
 }
 
+/** Items put into or taken out of the list-valued metadata, as the stored lists stand when the edit is written. */
+export interface MetaListEdit {
+  trigger_words?: string[];
+  community_links?: string[];
+}
+
+/** Single-valued fields by their place in a model: in a PATCH the values started from, in a 409 the stored ones. */
+export interface GuardedFields {
+  name?: string;
+  meta_json?: { description?: string; notes?: string; nsfw?: boolean; prompts?: Prompts };
+}
+
 export interface ModelPatch {
   name?: string;
   tags?: string[];
+  tags_add?: string[];
+  tags_remove?: string[];
   meta_json?: MetaPatch;
+  meta_add?: MetaListEdit;
+  meta_remove?: MetaListEdit;
+  if_unchanged?: GuardedFields;
 }
 
 export interface PendingItem {

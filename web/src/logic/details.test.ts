@@ -3,6 +3,7 @@ import type { ModelDetail, ModelImage } from "../api/types";
 import {
   addChips,
   buildPatch,
+  changedFields,
   cleanLinks,
   cloneForm,
   coverSeq,
@@ -14,7 +15,9 @@ import {
   isEmptyPatch,
   isHttpUrl,
   isNewTag,
+  rebase,
   suggestTags,
+  withGuard,
   type DetailsForm,
 } from "./details";
 
@@ -98,14 +101,46 @@ describe("buildPatch", () => {
 
   it("sends each changed field alone", () => {
     expect(buildPatch(base, edit((f) => (f.name = "  new name ")))).toEqual({ name: "new name" });
-    expect(buildPatch(base, edit((f) => f.tags.push("anime")))).toEqual({ tags: ["style", "anime"] });
     expect(buildPatch(base, edit((f) => (f.description = "dd")))).toEqual({ meta_json: { description: "dd" } });
     expect(buildPatch(base, edit((f) => (f.notes = "")))).toEqual({ meta_json: { notes: "" } });
     expect(buildPatch(base, edit((f) => (f.nsfw = true)))).toEqual({ meta_json: { nsfw: true } });
-    expect(buildPatch(base, edit((f) => (f.triggerWords = [])))).toEqual({ meta_json: { trigger_words: [] } });
-    expect(buildPatch(base, edit((f) => f.communityLinks.push(" https://b.example ")))).toEqual({
-      meta_json: { community_links: ["https://a.example/1", "https://b.example"] },
+  });
+
+  it("sends lists as the items added and removed, never whole", () => {
+    expect(buildPatch(base, edit((f) => f.tags.push("anime")))).toEqual({ tags_add: ["anime"] });
+    expect(buildPatch(base, edit((f) => (f.tags = ["anime"])))).toEqual({
+      tags_add: ["anime"],
+      tags_remove: ["style"],
     });
+    expect(buildPatch(base, edit((f) => (f.triggerWords = [])))).toEqual({ meta_remove: { trigger_words: ["tw"] } });
+    expect(buildPatch(base, edit((f) => f.triggerWords.push("a", "b")))).toEqual({
+      meta_add: { trigger_words: ["a", "b"] },
+    });
+    expect(buildPatch(base, edit((f) => f.communityLinks.push(" https://b.example ")))).toEqual({
+      meta_add: { community_links: ["https://b.example"] },
+    });
+    const swapped = edit((f) => {
+      f.communityLinks = ["https://c.example"];
+      f.triggerWords = ["tw", "new"];
+    });
+    expect(buildPatch(base, swapped)).toEqual({
+      meta_add: { community_links: ["https://c.example"], trigger_words: ["new"] },
+      meta_remove: { community_links: ["https://a.example/1"] },
+    });
+  });
+
+  it("compares tags without regard to case and trigger words exactly, as the daemon does", () => {
+    expect(buildPatch(base, edit((f) => (f.tags = ["STYLE"])))).toEqual({});
+    expect(buildPatch(base, edit((f) => (f.triggerWords = ["TW"])))).toEqual({
+      meta_add: { trigger_words: ["TW"] },
+      meta_remove: { trigger_words: ["tw"] },
+    });
+  });
+
+  it("two tabs' patches commute: each names only its own additions", () => {
+    const tab1 = buildPatch(base, edit((f) => f.tags.push("tab1")));
+    const tab2 = buildPatch(base, edit((f) => f.tags.push("tab2")));
+    expect([tab1, tab2]).toEqual([{ tags_add: ["tab1"] }, { tags_add: ["tab2"] }]);
   });
 
   it("sends only the prompt that changed", () => {
@@ -123,9 +158,9 @@ describe("buildPatch", () => {
     expect(buildPatch(base, edit((f) => (f.name = "x ")))).toEqual({});
   });
 
-  it("treats a reordered tag list as a change", () => {
+  it("sends nothing for a reordered tag list (tags are a set)", () => {
     const two = { ...base, tags: ["a", "b"] };
-    expect(buildPatch(two, { ...two, tags: ["b", "a"] })).toEqual({ tags: ["b", "a"] });
+    expect(buildPatch(two, { ...two, tags: ["b", "a"] })).toEqual({});
   });
 
   it("combines top-level and meta changes", () => {
@@ -133,8 +168,62 @@ describe("buildPatch", () => {
       x.name = "n2";
       x.nsfw = true;
       x.positive = "pp";
+      x.tags.push("t");
+      x.triggerWords = [];
     });
-    expect(buildPatch(base, f)).toEqual({ name: "n2", meta_json: { nsfw: true, prompts: { positive: "pp" } } });
+    expect(buildPatch(base, f)).toEqual({
+      name: "n2",
+      tags_add: ["t"],
+      meta_json: { nsfw: true, prompts: { positive: "pp" } },
+      meta_remove: { trigger_words: ["tw"] },
+    });
+  });
+});
+
+describe("same field saved in two tabs", () => {
+  it("guards each single-valued field a save changes with the value it started from", () => {
+    const f = edit((x) => {
+      x.name = "n2";
+      x.notes = "n2";
+      x.negative = "";
+      x.nsfw = true;
+      x.tags.push("t");
+    });
+    expect(withGuard(base, buildPatch(base, f))).toEqual({
+      name: "n2",
+      tags_add: ["t"],
+      meta_json: { notes: "n2", nsfw: true, prompts: { negative: "" } },
+      if_unchanged: { name: "x", meta_json: { notes: "n", nsfw: false, prompts: { negative: "q" } } },
+    });
+    expect(withGuard(base, buildPatch(base, edit((x) => x.tags.push("t"))))).toEqual({ tags_add: ["t"] });
+  });
+
+  it("reads the fields a 409 names and ignores anything else", () => {
+    const body = { error: "x", changed: { name: "theirs", meta_json: { nsfw: true, prompts: { positive: "p9" } } } };
+    expect(changedFields(body)).toEqual([
+      { field: "name", theirs: "theirs" },
+      { field: "positive", theirs: "p9" },
+      { field: "nsfw", theirs: true },
+    ]);
+    expect(changedFields({ error: "x" })).toEqual([]);
+    expect(changedFields(undefined)).toEqual([]);
+    expect(changedFields({ changed: { name: 3, meta_json: { notes: ["x"] } } })).toEqual([]);
+  });
+
+  it("saving over theirs sends this tab's values guarded by theirs, and drops what already matches", () => {
+    const mine = edit((x) => {
+      x.description = "mine";
+      x.notes = "same";
+    });
+    const theirs = changedFields({ changed: { meta_json: { description: "theirs", notes: "same" } } });
+    const over = rebase(base, theirs);
+    expect(over.description).toBe("theirs");
+    expect(base.description).toBe("d");
+    expect(withGuard(over, buildPatch(over, mine))).toEqual({
+      meta_json: { description: "mine" },
+      if_unchanged: { meta_json: { description: "theirs" } },
+    });
+    expect(rebase(base, [{ field: "nsfw", theirs: true }]).nsfw).toBe(true);
   });
 });
 

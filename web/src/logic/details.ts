@@ -1,4 +1,12 @@
-import type { ImageUrls, MetaPatch, ModelDetail, ModelImage, ModelPatch } from "../api/types";
+import type {
+  GuardedFields,
+  ImageUrls,
+  MetaListEdit,
+  MetaPatch,
+  ModelDetail,
+  ModelImage,
+  ModelPatch,
+} from "../api/types";
 
 /** What the details editor lets a user change, flattened out of a `ModelDetail`. */
 export interface DetailsForm {
@@ -56,24 +64,29 @@ export function cleanLinks(links: readonly string[]): string[] {
   return out;
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+/** The items of `a` that `b` lacks; `key` says which items are one (tags are one whatever their case). */
+function missingFrom(a: readonly string[], b: readonly string[], key: (v: string) => string = (v) => v): string[] {
+  const inB = new Set(b.map(key));
+  return a.filter((v) => !inB.has(key(v)));
 }
 
+const lower = (v: string): string => v.toLowerCase();
+
 /** The PATCH body that turns `original` into `edited`: only the fields that differ, so a save never overwrites
- *  what it did not touch (another tab's edit of the notes survives this tab's rename). */
+ *  what it did not touch (another tab's edit of the notes survives this tab's rename). Lists go as the items added
+ *  and removed, never whole: another tab's added tag or trigger word survives this tab's own addition. */
 export function buildPatch(original: DetailsForm, edited: DetailsForm): ModelPatch {
   const patch: ModelPatch = {};
   const name = edited.name.trim();
   if (name !== original.name.trim()) patch.name = name;
-  if (!sameList(original.tags, edited.tags)) patch.tags = [...edited.tags];
+  const tagsAdd = missingFrom(edited.tags, original.tags, lower);
+  const tagsRemove = missingFrom(original.tags, edited.tags, lower);
+  if (tagsAdd.length) patch.tags_add = tagsAdd;
+  if (tagsRemove.length) patch.tags_remove = tagsRemove;
 
   const meta: MetaPatch = {};
   if (edited.description !== original.description) meta.description = edited.description;
   if (edited.notes !== original.notes) meta.notes = edited.notes;
-  const links = cleanLinks(edited.communityLinks);
-  if (!sameList(cleanLinks(original.communityLinks), links)) meta.community_links = links;
-  if (!sameList(original.triggerWords, edited.triggerWords)) meta.trigger_words = [...edited.triggerWords];
   if (edited.nsfw !== original.nsfw) meta.nsfw = edited.nsfw;
   // The daemon merges `prompts` key by key, so one changed prompt is sent alone.
   if (edited.positive !== original.positive || edited.negative !== original.negative) {
@@ -82,7 +95,80 @@ export function buildPatch(original: DetailsForm, edited: DetailsForm): ModelPat
     if (edited.negative !== original.negative) meta.prompts.negative = edited.negative;
   }
   if (Object.keys(meta).length) patch.meta_json = meta;
+
+  const lists: [keyof MetaListEdit, string[], string[]][] = [
+    ["trigger_words", original.triggerWords, edited.triggerWords],
+    ["community_links", cleanLinks(original.communityLinks), cleanLinks(edited.communityLinks)],
+  ];
+  const add: MetaListEdit = {};
+  const remove: MetaListEdit = {};
+  for (const [key, before, after] of lists) {
+    const added = missingFrom(after, before);
+    const removed = missingFrom(before, after);
+    if (added.length) add[key] = added;
+    if (removed.length) remove[key] = removed;
+  }
+  if (Object.keys(add).length) patch.meta_add = add;
+  if (Object.keys(remove).length) patch.meta_remove = remove;
   return patch;
+}
+
+/** The single-valued fields of the form, which a save guards against another tab's save of the same field. */
+export type GuardedField = "name" | "description" | "notes" | "nsfw" | "positive" | "negative";
+
+/** `patch` with the values `original` had for each single-valued field it changes, so that the daemon refuses
+ *  the save (409) when another tab saved one of them meanwhile, instead of this save silently replacing it. */
+export function withGuard(original: DetailsForm, patch: ModelPatch): ModelPatch {
+  const guard: GuardedFields = {};
+  if (patch.name !== undefined) guard.name = original.name;
+  const meta = patch.meta_json ?? {};
+  const guardMeta: NonNullable<GuardedFields["meta_json"]> = {};
+  if (meta.description !== undefined) guardMeta.description = original.description;
+  if (meta.notes !== undefined) guardMeta.notes = original.notes;
+  if (meta.nsfw !== undefined) guardMeta.nsfw = original.nsfw;
+  if (meta.prompts) {
+    guardMeta.prompts = {};
+    if (meta.prompts.positive !== undefined) guardMeta.prompts.positive = original.positive;
+    if (meta.prompts.negative !== undefined) guardMeta.prompts.negative = original.negative;
+  }
+  if (Object.keys(guardMeta).length) guard.meta_json = guardMeta;
+  return Object.keys(guard).length ? { ...patch, if_unchanged: guard } : patch;
+}
+
+/** A field another tab saved meanwhile, with the value it saved. */
+export interface ChangedField {
+  field: GuardedField;
+  theirs: string | boolean;
+}
+
+/** The fields a 409 answer names, in the form's order; anything unexpected in it is left out. */
+export function changedFields(body: unknown): ChangedField[] {
+  const changed = (body as { changed?: GuardedFields } | undefined)?.changed;
+  if (!changed || typeof changed !== "object") return [];
+  const meta = changed.meta_json ?? {};
+  const prompts = meta.prompts ?? {};
+  const found: [GuardedField, unknown][] = [
+    ["name", changed.name],
+    ["description", meta.description],
+    ["positive", prompts.positive],
+    ["negative", prompts.negative],
+    ["nsfw", meta.nsfw],
+    ["notes", meta.notes],
+  ];
+  return found
+    .filter(([, v]) => typeof v === "string" || typeof v === "boolean")
+    .map(([field, theirs]) => ({ field, theirs: theirs as string | boolean }));
+}
+
+/** `original` with the other tab's values for `changed`: saving the edited form against it then replaces
+ *  theirs with what this tab typed (a field this tab left as theirs is no longer a change). */
+export function rebase(original: DetailsForm, changed: readonly ChangedField[]): DetailsForm {
+  const out = cloneForm(original);
+  for (const { field, theirs } of changed) {
+    if (field === "nsfw") out.nsfw = theirs === true;
+    else out[field] = String(theirs);
+  }
+  return out;
 }
 
 export function isEmptyPatch(patch: ModelPatch): boolean {
