@@ -11,10 +11,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from browser import answer_picker, open_picker, received, shot
-from conftest import Daemon, poll, write_model
+from conftest import DEADLINE_S, Daemon, poll, write_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from library_scale import generate
@@ -201,5 +201,27 @@ async def test_the_checkpoint_picker_returns_one_model_and_cancel_returns_null(d
     await page.evaluate("() => { window.received = []; }")
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=checkpoint")
     await answer_picker(popup, "picker-cancel")
+    (message,) = await received(page)
+    assert message["data"] == {"type": "hikaze-pick", "result": None}
+
+
+async def test_a_cancel_before_the_daemon_vouched_for_the_opener_is_sent_once_it_has(
+        daemon: Daemon, page: Page, opener: str) -> None:
+    """Escape pressed at once must not be lost while the picker still asks whether it may answer its opener."""
+    await trust(daemon, opener)
+    held: list[Route] = []
+    asked = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        held.append(route)
+        asked.set()
+
+    await page.context.route("**/api/picker/origin-check*", hold)
+    popup = await open_picker(page, opener, f"{daemon.url}/?pick=checkpoint")
+    await asyncio.wait_for(asked.wait(), DEADLINE_S)
+    await expect(popup.get_by_test_id("picker-cancel")).to_be_visible()
+    await popup.keyboard.press("Escape")
+    async with popup.expect_event("close"):
+        await held[0].continue_()
     (message,) = await received(page)
     assert message["data"] == {"type": "hikaze-pick", "result": None}

@@ -39,6 +39,10 @@ export const reply = ref<{ origin: string | null; state: "checking" | "allowed" 
   state: "checking",
 });
 
+/** The daemon's answer on `reply`, asked once the picker starts; a Cancel or Escape pressed before it came waits
+ * for it instead of being dropped. */
+let replyChecked: Promise<void> = Promise.resolve();
+
 async function checkReplyOrigin(): Promise<void> {
   const origin = replyOrigin(one(query.value, "origin"), document.referrer);
   reply.value = { origin, state: "checking" };
@@ -58,7 +62,7 @@ async function checkReplyOrigin(): Promise<void> {
 export function startPicker(): void {
   payloadError.value = "";
   picks.value = [];
-  void checkReplyOrigin();
+  replyChecked = checkReplyOrigin();
   if (pickMode.value !== "loras") return;
   try {
     const doc = parseLoraPayload(one(query.value, "payload"));
@@ -110,7 +114,8 @@ function target(): Window | null {
 
 /** Sends the answer to the page that opened the picker, at that page's origin only, and only when the daemon
  * trusts that origin (its own, `allowed_origins`, or a ComfyUI that announced itself). */
-export function sendPick(confirmed: boolean): boolean {
+export async function sendPick(confirmed: boolean): Promise<boolean> {
+  await replyChecked;
   const to = target();
   const { origin, state } = reply.value;
   if (!to || !origin) {
