@@ -7,9 +7,10 @@ import contextlib
 import subprocess
 from pathlib import Path
 
+import pytest
 from test_faults import assert_consistent, db_rows, small_tmpfs
 
-from conftest import Daemon, free_port, run_cli, write_model
+from conftest import Daemon, digests, free_port, poll, run_cli, write_model
 
 NOTES = "n" * 60_000  # many pages more in the WAL
 
@@ -77,3 +78,41 @@ def test_a_read_only_data_folder_is_one_line_and_exit_2(models: Path, tmp_path: 
             assert len(lines) == 1, result.stderr
             assert str(folder) in lines[0] and "read-only" in lines[0].lower() and "data_dir" in lines[0], lines
         assert (data_dir / "library.sqlite3").read_bytes() == database
+
+
+@pytest.mark.slow  # waits out the daemon's half-minute retry after a full disk
+async def test_a_full_disk_pauses_the_pipeline_and_it_catches_up_by_itself(daemon_factory, models: Path,
+                                                                            tmp_path: Path):
+    """Files that vanish or appear while the database's disk is full: their outcome cannot be written yet. The
+    daemon keeps running (a restart would meet the same full disk) and, once there is room, catches up by itself."""
+    data_dir = tmp_path / "data"
+    with small_tmpfs(data_dir, 4096):
+        d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data_dir)
+        kept = write_model(models / "loras" / "kept.safetensors")
+        (sha,) = await d.import_files(kept)
+        await d.call("PATCH", f"/api/models/{sha}", {"tags": ["mine"], "meta_json": {"notes": "typed by hand"}})
+        filler = fill(data_dir)
+        kept.unlink()
+        new = write_model(models / "loras" / "new.safetensors", size=256 * 1024)
+
+        async def paused() -> bool:
+            return "event=pipeline.disk_full" in d.log()
+
+        await poll(paused, "the daemon to say it waits for room")
+        assert d.proc is not None and d.proc.poll() is None, d.log()[-3000:]
+        assert (await d.get("/api/health"))["status"] == "ok"
+        filler.unlink()
+
+        async def caught_up() -> bool:
+            model = await d.get(f"/api/models/{sha}")
+            rows = [r for r in (await d.get("/api/pending"))["pending"] if r["path"] == str(new)]
+            return model["status"] == "missing" and bool(rows) and rows[0]["status"] == "ready"
+
+        await poll(caught_up, "the vanished model and the new file to be caught up", timeout=120)
+        assert d.proc.poll() is None
+        (row,) = [r for r in (await d.get("/api/pending"))["pending"] if r["path"] == str(new)]
+        assert row["sha256"] == digests(new)[0]
+        model = await d.get(f"/api/models/{sha}")
+        assert model["tags"] == ["mine"] and model["meta_json"]["notes"] == "typed by hand"
+        await d.close()
+        assert_consistent(data_dir)

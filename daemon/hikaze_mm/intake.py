@@ -20,7 +20,8 @@ from .events import EventBus
 from .file_identity import same_as_any
 from .hashing import FileChanged, HashCancelled, HashPool, HashResult
 from .image_files import ImageFiles
-from .store import HashFiling, PendingRow, Removal, Store
+from .settle import DISK_FULL_RETRY_S, disk_full
+from .store import HashFiling, PendingRow, Removal, StorageFull, Store
 from .walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ class Intake:
                 await self._hash_one(path, st)
             except asyncio.CancelledError:
                 raise
+            except StorageFull as e:
+                disk_full(e, path)
+                self.classifier.settler.touch(path, DISK_FULL_RETRY_S)
             except Exception:
                 log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
             finally:

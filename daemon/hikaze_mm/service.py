@@ -24,9 +24,9 @@ from .library import Library
 from .reconcile import Reconciler, ScanProgress
 from .roots import RootSet, build_roots, is_partial_name, within
 from .sessions import Sessions
-from .settle import Settler
+from .settle import DISK_FULL_RETRY_S, Settler
 from .sqlite_store import SQLiteStore
-from .store import Store
+from .store import StorageFull, Store
 from .walk import WalkResult
 from .watch import FsEvent, Watcher
 
@@ -61,6 +61,7 @@ class Service:
         self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
         self._tasks: list[asyncio.Task[Any]] = []
         self._event_tasks: set[asyncio.Task[None]] = set()
+        self._catching_up: asyncio.Task[None] | None = None
         self.failure: str | None = None  # why a task the daemon cannot work without ended
         self.on_failure: Callable[[], None] | None = None
 
@@ -95,9 +96,10 @@ class Service:
         await asyncio.to_thread(self.watcher.stop)
         await self.reconciler.stop()
         await self.legacy.stop()
-        for t in list(self._event_tasks):
+        for t in [*self._event_tasks, *([self._catching_up] if self._catching_up else [])]:
             t.cancel()
-        await asyncio.gather(*self._event_tasks, return_exceptions=True)
+        await asyncio.gather(*self._event_tasks, *([self._catching_up] if self._catching_up else []),
+                             return_exceptions=True)
         await self.settler.stop()
         await asyncio.to_thread(self.pool.close)
         await self.intake.stop()
@@ -156,8 +158,26 @@ class Service:
 
     def _event_done(self, task: asyncio.Task[None]) -> None:
         self._event_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("handling a file event failed", exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        if isinstance(error, StorageFull):
+            log.warning("a file event could not be recorded: %s; the folders are walked again in %g s", error,
+                        DISK_FULL_RETRY_S, extra={"event": "pipeline.disk_full"})
+            if self._catching_up is None or self._catching_up.done():
+                self._catching_up = asyncio.create_task(self._catch_up(), name="disk-full-catch-up")
+            return
+        log.error("handling a file event failed", exc_info=error)
+
+    async def _catch_up(self) -> None:
+        """Events whose outcome could not be written for want of space are caught up by a walk once there is
+        room again; until a walk gets through, one is tried every DISK_FULL_RETRY_S."""
+        while True:
+            await asyncio.sleep(DISK_FULL_RETRY_S)
+            while self.reconciler.running:
+                await asyncio.sleep(0.2)
+            if (await self.scan()).phase != "failed":
+                return
 
     async def _clean_pending_images(self) -> None:
         """A pending row's image files go with the row, however it went (ids are never reused)."""

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .roots import PARTIAL_SUFFIXES
+from .store import StorageFull
 from .walk import FileStat, stat_file
 
+log = logging.getLogger(__name__)
 MIN_RECHECK_S = 0.05
+DISK_FULL_RETRY_S = 30.0  # how soon a file whose outcome could not be written for want of space is looked at again
 
 
 @dataclass
@@ -103,13 +107,27 @@ class Settler:
             return  # forgotten, or touched again while we were checking
         if st is None:
             del self._entries[path]
-            await self._on_vanished(path)
+            await self._outcome(path, self._on_vanished(path))
             return
         age = time.time() - st.mtime_ns / 1e9
         if not partial and (st == entry.last or age >= self.settle):
             del self._entries[path]
-            await self._on_stable(path, st)
+            await self._outcome(path, self._on_stable(path, st))
             return
         entry.last = st
         wait = self.settle if partial else min(self.settle, self.settle - age)
         entry.deadline = now + max(wait, MIN_RECHECK_S)
+
+    async def _outcome(self, path: str, verdict: Awaitable[None]) -> None:
+        """A verdict whose outcome cannot be written while the database's disk is full is given again later: the
+        settler must not stop for it, since a restarted daemon would meet the same full disk."""
+        try:
+            await verdict
+        except StorageFull as e:
+            disk_full(e, path)
+            self.touch(path, DISK_FULL_RETRY_S)
+
+
+def disk_full(error: StorageFull, path: str) -> None:
+    log.warning("%s; the file is looked at again in %g s", error, DISK_FULL_RETRY_S,
+                extra={"event": "pipeline.disk_full", "path": path})
