@@ -208,3 +208,16 @@ async def test_under_systemd_the_journal_gets_it_all(daemon_factory, models: Pat
     ready = await one_line(daemon, "file.ready", dropped)
     assert ready.startswith("level=INFO event=file.ready ")
     assert not (daemon.data_dir / "logs").exists()
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_not_per_line(root_logging, tmp_path: Path, capsys):
+    """The log file lives in the data folder: on a full disk every line would otherwise print a traceback."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "hikaze-mm.log").symlink_to("/dev/full")  # every write fails with ENOSPC
+    logs.configure("info", tmp_path, {})
+    for i in range(30):
+        logging.getLogger("hikaze_mm.test").info("line %d", i, extra={"event": f"x.y{i}"})
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Logging error" not in err, err[:2000]
+    assert err.count("cannot be written") == 1, err[:2000]
+    assert all(f'msg="line {i}"' in err for i in range(30))  # stderr still has every line

@@ -8,6 +8,7 @@ line of its own that looks like a record.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -164,6 +165,35 @@ def flush_repeats() -> None:
         repeats.flush()
 
 
+class _LogFile(logging.handlers.RotatingFileHandler):
+    """The log file in the data folder. When it cannot be written (the disk is full), stderr says so once, and
+    once more when it can be written again, instead of logging's traceback for every line."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._errors = 0
+        self._broken = False
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._errors += 1
+        if not self._broken:
+            self._broken = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(f"hikaze-mm: the log file {self.baseFilename} cannot be written ({error}); "
+                             "lines go to stderr only until it can\n")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        errors = self._errors
+        super().emit(record)
+        if self._broken and self._errors == errors:
+            self._broken = False
+            sys.stderr.write(f"hikaze-mm: the log file {self.baseFilename} is written again\n")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # lines that could not be written were said to be so already
+            super().close()
+
+
 def configure(level: str, data_dir: Path | None, env: Mapping[str, str] = os.environ) -> None:
     """stderr always; under systemd that is all (the journal keeps it), else also a rotating file in
     `<data_dir>/logs/` when a data_dir is given."""
@@ -174,7 +204,7 @@ def configure(level: str, data_dir: Path | None, env: Mapping[str, str] = os.env
     if data_dir is not None and not systemd:
         try:
             (data_dir / "logs").mkdir(parents=True, exist_ok=True)
-            handlers.append(logging.handlers.RotatingFileHandler(
+            handlers.append(_LogFile(
                 data_dir / "logs" / LOG_FILE, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8"))
         except OSError as e:
             failed = e
