@@ -227,3 +227,97 @@ async def test_a_kept_alive_connection_is_closed_without_an_answer_when_idle(dae
         assert await asyncio.wait_for(reader.read(4096), 30) == b""  # closed after the timeout, without a word
     finally:
         writer.close()
+
+
+
+async def _open_requests(port: int, count: int, head: bytes) -> list[asyncio.StreamWriter]:
+    """`count` connections that each send `head` and nothing more (yet)."""
+    writers = []
+    for _ in range(count):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head)
+        await writer.drain()
+        writers.append(writer)
+    return writers
+
+
+async def _trickle(writers: list[asyncio.StreamWriter], stop: asyncio.Event) -> None:
+    """A byte a second on every connection still open, until `stop`."""
+    while not stop.is_set():
+        for w in writers:
+            if not w.is_closing():
+                with contextlib.suppress(OSError):
+                    w.write(b"x")
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)  # paces the trickle; ends at once on stop
+
+
+async def _health_answers(d: Daemon) -> None:
+    async def answered() -> bool:
+        with contextlib.suppress(aiohttp.ClientError):
+            return (await d.request("GET", "/api/health"))[0] == 200
+        return False
+
+    await poll(answered, "the health check to be answered while every connection is taken")
+
+
+async def test_uploads_that_trickle_in_cannot_take_every_connection(daemon_factory, models: Path):
+    """Requests that declare a huge body and send a byte a second: the declared length buys no time, and at the
+    connection cap the slowest body makes room."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--request-timeout", REQUEST_TIMEOUT,
+                                     "--max-connections", "8")
+    (sha,) = await d.import_files(write_model(models / "loras" / "m.safetensors"))
+    head = (f"POST /api/models/{sha}/images HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n"
+            "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 1000000000000\r\n\r\n"
+            '--XX\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n').encode()
+    writers = await _open_requests(d.port, 12, head)
+    stop = asyncio.Event()
+    trickling = asyncio.create_task(_trickle(writers, stop))
+    try:
+        await _health_answers(d)
+
+        async def cut_off() -> bool:
+            return "what=request_body" in d.log()
+
+        await poll(cut_off, "a trickling upload to be cut off within the timeout")
+        assert (await d.get(f"/api/models/{sha}/images"))["images"] == []
+    finally:
+        stop.set()
+        await trickling
+        for w in writers:
+            w.close()
+
+
+async def test_event_streams_cannot_take_every_connection(daemon_factory, models: Path):
+    """Event streams stay open as long as the client likes; at the cap the oldest is closed (EventSource opens it
+    again by itself) rather than refusing everyone else."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--max-connections", "8")
+    writers = await _open_requests(d.port, 12, f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n\r\n".encode())
+    try:
+        await _health_answers(d)
+        assert "event=http.evicted" in d.log()
+    finally:
+        for w in writers:
+            w.close()
+
+
+async def test_a_declared_body_length_buys_no_time(daemon_factory, models: Path):
+    """One upload that declares a terabyte and sends a byte a second, far below the cap: it is cut once it falls
+    behind the minimum rate, not in the 177 days its declared length would have bought."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--request-timeout", REQUEST_TIMEOUT)
+    (sha,) = await d.import_files(write_model(models / "loras" / "m.safetensors"))
+    head = (f"POST /api/models/{sha}/images HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n"
+            "Content-Type: multipart/form-data; boundary=XX\r\nContent-Length: 1000000000000\r\n\r\n").encode()
+    writers = await _open_requests(d.port, 1, head)
+    stop = asyncio.Event()
+    trickling = asyncio.create_task(_trickle(writers, stop))
+    try:
+        async def cut_off() -> bool:
+            return "what=request_body" in d.log()
+
+        await poll(cut_off, "the trickling upload to be cut off")
+        assert "event=http.evicted" not in d.log()
+    finally:
+        stop.set()
+        await trickling
+        writers[0].close()

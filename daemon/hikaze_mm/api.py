@@ -36,6 +36,7 @@ SERVICE = web.AppKey("service", Service)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 SSE_KEEPALIVE_S = 15.0
 SESSION_PATH = "/api/session"
+EVENTS_PATH = "/api/events"
 SESSION_COOKIE = "hikaze_mm_session"
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1  # SQLite's integer range
@@ -628,7 +629,7 @@ def create_app(service: Service) -> web.Application:
     app.router.add_get("/api/pending", list_pending)
     app.router.add_get("/api/pending/{id}", get_pending)
     app.router.add_post("/api/scan", start_scan)
-    app.router.add_get("/api/events", events)
+    app.router.add_get(EVENTS_PATH, events)
     app.router.add_post("/api/pending/import", import_pending)
     app.router.add_post("/api/pending/restore", restore_pending)
     app.router.add_post("/api/pending/retry", retry_pending)

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 async def _serve(settings: Settings) -> int:
     from aiohttp import web
 
-    from .api import create_app
+    from .api import EVENTS_PATH, create_app
     from .connections import ConnectionGuard, connection_limits, raise_open_files_limit
     from .notify import Notifier
     from .service import Service
@@ -130,7 +130,8 @@ async def _serve(settings: Settings) -> int:
     service.on_failure = stop.set
     await service.start()
     app = create_app(service)
-    guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout)
+    guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout,
+                            streams=frozenset({EVENTS_PATH}))
     guard.install(app)
     # The picker's URL carries the node's whole LoRA list; aiohttp's default 8 KiB request line fits about 25.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)

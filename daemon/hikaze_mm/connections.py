@@ -7,12 +7,14 @@ a model file cannot be opened for hashing. So every connection goes through a gu
 
 - a connection has `request_timeout` seconds from the first byte of a request to deliver all its headers, and
   may wait no longer than that for its next request either (from when it opens or its last answer was sent);
-  a body has that long again, plus one second per `MIN_BODY_RATE` bytes it declares;
+  a body has that long again, plus one second per `MIN_BODY_RATE` bytes that have actually arrived (what it
+  declares buys nothing: a body that trickles in falls behind);
   one that does not make it is answered 408 and closed (silently when it sent nothing at all: an idle
   keep-alive connection);
-- at most `limit` connections are open, well below the descriptor limit; when one more arrives, a connection
-  waiting for its request is closed to make room (half-sent requests first, the longest waiting first), and only
-  when every connection is inside a request (event streams) is the newcomer refused with 503.
+- at most `limit` connections are open, well below the descriptor limit; when one more arrives, one is closed to
+  make room: a connection waiting for its request (half-sent requests first, the longest waiting first), else the
+  oldest event stream (the page's EventSource connects again by itself), else the request whose body arrives the
+  slowest; only when every connection is a handler at work is the newcomer refused with 503.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from aiohttp import web
 
 log = logging.getLogger(__name__)
 
-MIN_BODY_RATE = 64 * 1024  # bytes a second; a 32 MiB upload gets about 8 minutes beyond the timeout
+MIN_BODY_RATE = 64 * 1024  # bytes a second a body must average, after the timeout's grace
 SWEEPS_PER_TIMEOUT = 4
 MIN_LIMIT = 8
 DEFAULT_BACKLOG = 100  # asyncio's own
@@ -85,7 +87,10 @@ class _Connection(asyncio.Protocol):
         self.waiting_since: float | None = None  # None while a handler runs
         self.first_byte: float | None = None  # when the first byte of the next request came, while waiting
         self.request: web.BaseRequest | None = None
-        self.body_deadline = 0.0
+        self.stream = False  # the request is an event stream: open for as long as the client listens
+        self.body_started = 0.0
+        self.body_bytes = 0  # what arrived since the request's headers were in
+        self.body_deadline = 0.0  # once cut: how long its handler has to answer
         self.cut = False
         self.refused = False
 
@@ -103,7 +108,9 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.refused:
-            if self.waiting_since is not None and self.first_byte is None:
+            if self.waiting_since is None:
+                self.body_bytes += len(data)
+            elif self.first_byte is None:
                 self.first_byte = self.guard.now()
             self.inner.data_received(data)
 
@@ -125,11 +132,12 @@ class _Connection(asyncio.Protocol):
     def begin(self, request: web.BaseRequest) -> None:
         self.waiting_since = None
         self.request = request
-        now = self.guard.now()
-        self.body_deadline = now + self.guard.timeout + (request.content_length or 0) / MIN_BODY_RATE
+        self.stream = request.path in self.guard.streams
+        self.body_started, self.body_bytes = self.guard.now(), 0
 
     def end(self) -> None:
         self.request = None
+        self.stream = False
         self.first_byte = None
         self.waiting_since = self.guard.now()
 
@@ -144,9 +152,18 @@ class _Connection(asyncio.Protocol):
             return None
         # A transport that is not reading was paused by aiohttp because the handler has not read yet: that
         # wait is ours, not the client's.
-        if transport.is_reading() and now > self.body_deadline:
+        grace = self.guard.timeout + self.body_bytes / MIN_BODY_RATE
+        due = self.body_deadline if self.cut else self.body_started + grace
+        if transport.is_reading() and now > due:
             return "request body"
         return None
+
+    def receiving(self) -> bool:
+        """A request whose body is still to come."""
+        return self.request is not None and not self.stream and not self.request.content.is_eof()
+
+    def body_rate(self, now: float) -> float:
+        return self.body_bytes / max(now - self.body_started, 1e-3)
 
     def waiting_for(self) -> str:
         return "idle" if self.first_byte is None else "request headers"
@@ -176,9 +193,11 @@ class _Connection(asyncio.Protocol):
 class ConnectionGuard:
     """The protocol factory for the listening socket, wrapped around aiohttp's; see the module's docstring."""
 
-    def __init__(self, limits: tuple[int, int], timeout: float):
+    def __init__(self, limits: tuple[int, int], timeout: float, streams: frozenset[str] = frozenset()):
+        """`streams`: the paths whose answer is a stream a client keeps open and reopens by itself."""
         self.limit, self.backlog = limits
         self.timeout = timeout
+        self.streams = streams
         self.now = asyncio.get_running_loop().time
         self._open: set[_Connection] = set()
         self._by_transport: dict[asyncio.BaseTransport, _Connection] = {}
@@ -207,20 +226,38 @@ class ConnectionGuard:
                 await self._sweeper
 
     def admit(self, conn: _Connection) -> bool:
-        if len(self._open) >= self.limit:
-            # Half-sent requests go first (slow loris), the one begun longest ago first (a request that has just
-            # come in whole is the youngest); then idle ones, the longest idle first.
-            waiting = [c for c in self._open if c.waiting_since is not None]
-            if not waiting:
-                log.warning("refused a connection: all %d are inside a request", self.limit,
-                            extra={"event": "http.refused", "limit": self.limit})
-                return False
-            oldest = min(waiting, key=lambda c: (c.first_byte is None, c.first_byte or c.waiting_since or 0.0))
-            self._cut(oldest, oldest.waiting_for())
+        if len(self._open) >= self.limit and not self._make_room():
+            log.warning("refused a connection: all %d are inside a request", self.limit,
+                        extra={"event": "http.refused", "limit": self.limit})
+            return False
         self._open.add(conn)
         assert conn.transport is not None
         self._by_transport[conn.transport] = conn
         return True
+
+    def _make_room(self) -> bool:
+        """Close one connection for a newcomer; whether there was one to close. Half-sent requests go first (slow
+        loris), the one begun longest ago first (a request that has just come in whole is the youngest); then idle
+        ones, the longest idle first."""
+        waiting = [c for c in self._open if c.waiting_since is not None]
+        if waiting:
+            oldest = min(waiting, key=lambda c: (c.first_byte is None, c.first_byte or c.waiting_since or 0.0))
+            self._cut(oldest, oldest.waiting_for())
+            return True
+        streams = [c for c in self._open if c.stream and c.transport is not None]
+        if streams:
+            oldest = min(streams, key=lambda c: c.body_started)
+            log.info("closed the oldest event stream to make room", extra={"event": "http.evicted"})
+            assert oldest.transport is not None
+            oldest.transport.close()
+            self._open.discard(oldest)
+            return True
+        receiving = [c for c in self._open if c.receiving()]
+        if receiving:
+            now = self.now()
+            self._cut(min(receiving, key=lambda c: c.body_rate(now)), "request body")
+            return True
+        return False
 
     def forget(self, conn: _Connection) -> None:
         self._open.discard(conn)
