@@ -22,7 +22,7 @@ from .importer import STRATEGIES
 from .legacy import LegacyError
 from .legacy_import import LegacyRunning
 from .library import LibraryError
-from .origin_policy import Refusal, check_write, normalised, origin_or_none, picker_may_answer
+from .origin_policy import Refusal, check_write, origin_or_none, picker_may_answer
 from .reconcile import ScanRunning
 from .roots import within
 from .service import Service
@@ -170,7 +170,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(401, "this daemon wants `Authorization: Bearer <auth_token>` (the page asks for it once)")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         try:
-            check_write(request, normalised(settings.allowed_origins), request.match_info.handler is upload_image)
+            check_write(request, frozenset(settings.allowed_origins), request.match_info.handler is upload_image)
         except Refusal as e:
             return error(e.status, str(e))
     return await handler(request)
@@ -256,7 +256,7 @@ async def picker_origin_check(request: web.Request) -> web.Response:
     if origin is None:
         raise BadRequest(f"`origin` must be an origin such as http://127.0.0.1:8188, got {raw[:200]!r}")
     service = request.app[SERVICE]
-    allowed = picker_may_answer(origin, request, normalised(service.settings.allowed_origins),
+    allowed = picker_may_answer(origin, request, frozenset(service.settings.allowed_origins),
                                 service.comfy_peers.origins())
     return web.json_response({"origin": origin, "allowed": allowed})
 

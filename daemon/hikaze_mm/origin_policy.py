@@ -15,8 +15,6 @@ Plain clients (curl, the CLI, the ComfyUI nodes) send no Origin and pass with th
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from aiohttp import web
 
 from .origins import BadOrigin, normalise_origin
@@ -43,10 +41,6 @@ def origin_or_none(raw: str) -> str | None:
 def own_origin(request: web.Request) -> str | None:
     """The origin the request was addressed to: the page the daemon serves lives there."""
     return origin_or_none(f"{request.scheme}://{request.host}")
-
-
-def normalised(origins: Iterable[str]) -> frozenset[str]:
-    return frozenset(o for o in map(origin_or_none, origins) if o is not None)
 
 
 def check_write(request: web.Request, allowed: frozenset[str], takes_form: bool) -> None:

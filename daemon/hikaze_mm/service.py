@@ -174,9 +174,7 @@ class Service:
         room again; until a walk gets through, one is tried every DISK_FULL_RETRY_S."""
         while True:
             await asyncio.sleep(DISK_FULL_RETRY_S)
-            while self.reconciler.running:
-                await asyncio.sleep(0.2)
-            if (await self.scan()).phase != "failed":
+            if (await (await self._rescan_when_free())).phase != "failed":
                 return
 
     async def _clean_pending_images(self) -> None:
@@ -276,10 +274,10 @@ class Service:
                 await asyncio.to_thread(self.watcher.watch, path, loop)
                 self._links.add(path)
 
-    async def _rescan_when_free(self) -> None:
+    async def _rescan_when_free(self) -> asyncio.Task[ScanProgress]:
         while self.reconciler.running:
             await asyncio.sleep(0.2)
-        self.reconciler.start()
+        return self.reconciler.start()
 
     async def _supervise(self) -> None:
         while True:
