@@ -19,7 +19,7 @@ from pathlib import Path
 
 from _common import GIB, MIB, best_median, verdict
 
-from hikaze_mm.hashing import HashPool, hash_file
+from hikaze_mm.pipeline.hashing import HashPool, hash_file
 
 GOAL = 0.95
 BLOCK = 64 * MIB

@@ -33,7 +33,7 @@ from typing import Any
 from _common import MIB, stop_daemon, verdict, vm_sizes
 from memory import BASELINE_CODE, free_port, idle, kib, wait_for
 
-from hikaze_mm.sqlite_store import SQLiteStore
+from hikaze_mm.store.sqlite.database import SQLiteStore
 
 PAGE_GOAL = 2.0
 SEARCH_GOAL = 3.0

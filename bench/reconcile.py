@@ -19,8 +19,8 @@ from typing import Any
 
 from _common import best_median, make_library, verdict, walk_and_stat
 
-from hikaze_mm.config import Settings
-from hikaze_mm.service import Service
+from hikaze_mm.app import Service
+from hikaze_mm.config.settings import Settings
 
 GOAL = 1.5
 

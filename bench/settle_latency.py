@@ -18,9 +18,9 @@ from pathlib import Path
 
 from _common import MIB, verdict
 
-from hikaze_mm.config import Settings
-from hikaze_mm.events import Subscription
-from hikaze_mm.service import Service
+from hikaze_mm.app import Service
+from hikaze_mm.config.settings import Settings
+from hikaze_mm.events.bus import Subscription
 
 GOAL = 0.5
 CHUNK = 8 * MIB

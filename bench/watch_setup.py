@@ -20,7 +20,7 @@ from pathlib import Path
 from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 
-from hikaze_mm.watch import EVENT_FILTER, Watcher
+from hikaze_mm.pipeline.watch import EVENT_FILTER, Watcher
 
 GOAL = 3.0  # planned set-up / bare recursive schedule, medians
 

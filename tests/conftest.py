@@ -311,13 +311,17 @@ def run_cli(
     )
 
 
-# The fast lane for one's own loop (`scripts/test -m "not slow"`) leaves out what drives Chromium, fuzzes every route
-# or kills and restarts the daemon many times; CI runs everything.
-SLOW_MODULES = {"test_fuzz", "test_openapi", "test_crash", "test_upgrades", "test_image_memory"}
+# The fast lane for one's own loop (`scripts/test -m "not page and not faults"`) leaves out what drives Chromium
+# (`page`) and what fuzzes every route, kills and restarts the daemon, fills disks or upgrades every old schema
+# (`faults`); CI runs everything.
+FAULT_MODULES = {"test_fuzz", "test_openapi", "test_upgrades"}
+TESTS = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = getattr(item, "module", None)
-        if (module is not None and module.__name__ in SLOW_MODULES) or "page" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.slow)
+        area = item.path.resolve().relative_to(TESTS).parts[0]
+        if area == "page" or "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.page)
+        if area == "faults" or item.path.stem in FAULT_MODULES:
+            item.add_marker(pytest.mark.faults)

@@ -1,3 +1,3 @@
-from .cli import main
+from hikaze_mm.cli.main import main
 
 raise SystemExit(main())

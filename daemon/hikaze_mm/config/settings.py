@@ -1,0 +1,276 @@
+"""Settings: one table of keys drives the TOML file, the command-line flags and the example file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from hikaze_mm.config.origins import BadOrigin, normalise_origin
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on 3.10
+    import tomli as tomllib
+
+APP_NAME = "hikaze-mm"
+CONFIG_ENV = "HIKAZE_MM_CONFIG"
+WATCH_MODES = ("native", "polling", "off")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+AUTO_IMPORT = ("never", "no_conflict")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class ConfigError(Exception):
+    """A setting, file or resource the daemon cannot start with; the message names the key or file."""
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    flag: str
+    kind: str  # path | paths | str | int | float | choice
+    default: Any
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+KEYS: tuple[Key, ...] = (
+    Key("comfyui_dir", "--comfyui-dir", "path", None,
+        "A ComfyUI install: its models/ folder and its extra_model_paths.yaml are watched."),
+    Key("models_roots", "--models-root", "paths", [],
+        "Extra ComfyUI-style models folders (subfolders checkpoints/, loras/, vae/, ...); repeatable."),
+    Key("model_folders", "--model-folder", "typed_paths", {},
+        "A folder of one model type, as TYPE=DIR (loras=/data/loras); repeatable. The path is taken as written "
+        "(no $VARS). ComfyUI's node pack starts the daemon with one per folder ComfyUI loads models from."),
+    Key("extra_model_paths", "--extra-model-paths", "paths", [],
+        "More extra_model_paths.yaml files to read, like ComfyUI's --extra-model-paths-config; repeatable."),
+    Key("data_dir", "--data-dir", "path", None,
+        "Where the database and images live (default: the user data dir). Keep it on a local disk."),
+    Key("host", "--host", "str", "127.0.0.1",
+        "Address the API binds to. Keep the loopback default unless you know why."),
+    Key("port", "--port", "int", 8789, "Port of the API and the manager page.", minimum=1, maximum=65535),
+    Key("hash_workers", "--hash-workers", "int", 1,
+        "Files hashed at once. 1 suits hard disks and NAS; raise it for SSDs.", minimum=1, maximum=64),
+    Key("settle_seconds", "--settle-seconds", "float", 2.0,
+        "A file must be quiet this long (no events, same size and mtime) before it is hashed.",
+        minimum=0, maximum=3600),
+    Key("rescan_interval", "--rescan-interval", "float", 600.0,
+        "Seconds between safety-net reconcile walks of every folder; 0 turns them off.", minimum=0),
+    Key("watch_mode", "--watch-mode", "choice", "native",
+        "native (inotify and friends), polling (network shares), or off (walks only).", choices=WATCH_MODES),
+    Key("poll_interval", "--poll-interval", "float", 10.0,
+        "Seconds between polls of a folder watched by polling.", minimum=0.1, maximum=86400),
+    Key("log_level", "--log-level", "choice", "info", "How much the daemon logs.", choices=LOG_LEVELS),
+    Key("auto_import", "--auto-import", "choice", "never",
+        "never: you confirm every import; no_conflict: a hashed file with no duplicate is imported at once.",
+        choices=AUTO_IMPORT),
+    Key("allowed_origins", "--allowed-origin", "strings", [],
+        "Web pages besides the manager's own that may change things, e.g. ComfyUI at http://127.0.0.1:8188."),
+    Key("allowed_hosts", "--allowed-host", "strings", [],
+        "Host names besides 127.0.0.1, localhost and [::1] that requests may be addressed to."),
+    Key("auth_token", "--auth-token", "str", None,
+        "A secret every request must carry as `Authorization: Bearer <token>`; required when host is not "
+        "a loopback address."),
+    Key("request_timeout", "--request-timeout", "float", 20.0,
+        "Seconds a connection has to send a request's headers, and again its body; a slower one is closed.",
+        minimum=1, maximum=3600),
+    Key("max_connections", "--max-connections", "int", 256,
+        "Open connections at most (never more than half the open files limit); the longest waiting goes first.",
+        minimum=8, maximum=65536),
+)
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+
+
+@dataclass
+class Settings:
+    comfyui_dir: Path | None = None
+    models_roots: list[Path] = field(default_factory=list)
+    model_folders: dict[str, list[Path]] = field(default_factory=dict)
+    extra_model_paths: list[Path] = field(default_factory=list)
+    data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    host: str = "127.0.0.1"
+    port: int = 8789
+    hash_workers: int = 1
+    settle_seconds: float = 2.0
+    rescan_interval: float = 600.0
+    watch_mode: str = "native"
+    poll_interval: float = 10.0
+    log_level: str = "info"
+    auto_import: str = "never"
+    allowed_origins: list[str] = field(default_factory=list)
+    allowed_hosts: list[str] = field(default_factory=list)
+    auth_token: str | None = None
+    request_timeout: float = 20.0
+    max_connections: int = 256
+    config_file: Path | None = None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "library.sqlite3"
+
+    @property
+    def default_models_dir(self) -> Path:
+        """The embedded models folder used when neither comfyui_dir nor models_roots is set."""
+        return self.data_dir / "models"
+
+
+def _expand(value: str, base: Path | None) -> Path:
+    p = Path(os.path.expandvars(os.path.expanduser(value)))
+    if not p.is_absolute():
+        p = (base or Path.cwd()) / p
+    return Path(os.path.normpath(p))
+
+
+def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
+    """Check one value against its key; `where` names the source for the error message."""
+    def bad(expected: str) -> ConfigError:
+        return ConfigError(f"{where}: `{key.name}` must be {expected}, got {value!r}")
+
+    if key.kind == "path":
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a path string")
+        return _expand(value, base)
+    if key.kind == "paths":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise bad("a list of path strings")
+        return [_expand(v, base) for v in value]
+    if key.kind == "typed_paths":
+        return _typed_paths(value, where, key, base)
+    if key.kind == "strings":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise bad("a list of strings")
+        return [v.strip() for v in value]
+    if key.kind == "str":
+        if not isinstance(value, str) or not value.strip():
+            raise bad("a non-empty string")
+        return value.strip()
+    if key.kind == "choice":
+        if value not in key.choices:
+            raise bad("one of " + ", ".join(key.choices))
+        return value
+    number: float
+    if key.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                value = int(value)
+            else:
+                raise bad("a whole number")
+        number = value
+    else:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise bad("a number") from None
+        number = float(value)
+        if number != number:  # NaN
+            raise bad("a number")
+    if key.minimum is not None and number < key.minimum:
+        raise bad(f"at least {key.minimum:g}")
+    if key.maximum is not None and number > key.maximum:
+        raise bad(f"at most {key.maximum:g}")
+    return int(number) if key.kind == "int" else float(number)
+
+
+def _typed_paths(value: Any, where: str, key: Key, base: Path | None) -> dict[str, list[Path]]:
+    """`{type: [dir, ...]}` (a TOML table) or `["type=dir", ...]` (the flag, repeated) -> {type: [absolute dirs]}."""
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        for type_, dirs in value.items():
+            pairs.extend((type_, d) for d in (dirs if isinstance(dirs, list) else [dirs]))
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        pairs = [tuple(v.split("=", 1)) if "=" in v else (v, None) for v in value]
+    else:
+        raise ConfigError(f"{where}: `{key.name}` must be a table of type = [folders] or a list of TYPE=DIR, "
+                          f"got {value!r}")
+    folders: dict[str, list[Path]] = {}
+    for type_, folder in pairs:
+        if not isinstance(type_, str) or not type_.strip() or "/" in type_ or "\\" in type_:
+            raise ConfigError(f"{where}: `{key.name}` needs a model type such as loras before each folder, "
+                              f"got {type_!r}")
+        if not isinstance(folder, str) or not folder.strip() or "\0" in folder:
+            raise ConfigError(f"{where}: `{key.name}` {type_.strip()!r} needs a folder, as TYPE=DIR")
+        # Taken as written: these come from ComfyUI, which expands nothing in a folder it was given.
+        path = Path(os.path.expanduser(folder))
+        path = Path(os.path.normpath(path if path.is_absolute() else (base or Path.cwd()) / path))
+        found = folders.setdefault(type_.strip(), [])
+        if path not in found:
+            found.append(path)
+    return folders
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Every key as a flag; unset flags stay None so the file's value or the default stands."""
+    parser.add_argument(
+        "--config", metavar="FILE", help=f"TOML settings file (else ${CONFIG_ENV}, else the user config dir)"
+    )
+    for key in KEYS:
+        metavar = key.name.upper() if key.kind != "choice" else "{" + ",".join(key.choices) + "}"
+        if key.kind in ("paths", "strings", "typed_paths"):
+            metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR"}[key.kind]
+            parser.add_argument(key.flag, dest=key.name, action="append", metavar=metavar, help=key.help)
+        else:
+            parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=key.help)
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    if explicit:
+        return _expand(explicit, None)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return _expand(env, None)
+    default = Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+    return default if default.is_file() else None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    return data
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """Defaults, then the TOML file, then the flags given on the command line."""
+    settings = Settings()
+    config_file = find_config_file(getattr(args, "config", None))
+    if config_file is not None:
+        data = read_toml(config_file)
+        for name, value in data.items():
+            key = KEYS_BY_NAME.get(name)
+            if key is None:
+                known = ", ".join(k.name for k in KEYS)
+                raise ConfigError(f"config file {config_file}: unknown key `{name}` (known keys: {known})")
+            setattr(settings, name, _coerce(key, value, f"config file {config_file}", config_file.parent))
+        settings.config_file = config_file
+    for key in KEYS:
+        value = getattr(args, key.name, None)
+        if value is not None:
+            setattr(settings, key.name, _coerce(key, value, f"flag {key.flag}", None))
+    if settings.host not in LOOPBACK_HOSTS and not settings.auth_token:
+        raise ConfigError(
+            f"`host` is {settings.host}, which other machines can reach: set `auth_token` (--auth-token) too"
+        )
+    try:
+        settings.allowed_origins = [normalise_origin(o, "`allowed_origins`:") for o in settings.allowed_origins]
+    except BadOrigin as e:
+        raise ConfigError(f"{e}; write an origin like http://127.0.0.1:8188") from None
+    return settings

@@ -1,0 +1,79 @@
+"""What may go to the trash when the user deletes a duplicate file, and what goes along with it.
+
+Only a model file inside the model folders that is still the file that was hashed is ever trashed (never a
+symbolic link, whose target lives elsewhere); anything else is refused with the reason. The sidecars and previews
+beside it go along, unless another model file of the same stem in that folder still uses them. The caller makes
+sure the file is not the model's own file under another name (`file_identity`). Blocking; call it from a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from send2trash import send2trash
+
+from hikaze_mm.config.roots import RootSet, is_model_name
+from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.inspect.sidecars import sidecar_paths
+from hikaze_mm.library.images import find_previews
+from hikaze_mm.pipeline.walk import FileStat, stat_file
+
+log = logging.getLogger(__name__)
+
+
+class Refused(Exception):
+    """The file may not be trashed; the message says why, for the import report."""
+
+
+def check_trashable(path: str, recorded: FileStat, roots: RootSet) -> None:
+    if not os.path.isabs(path) or os.path.normpath(path) != path or roots.type_of(path) is None:
+        raise Refused("the file is outside the model folders (or not a model file); it was not trashed")
+    if os.path.islink(path):
+        raise Refused(f"the path is a symbolic link to {os.path.realpath(path)}; it was not trashed, remove the "
+                      "link yourself if you mean to")
+    if not is_model_name(os.path.basename(os.path.realpath(path))):
+        raise Refused("the path leads to a file that is not a model file; it was not trashed")
+    now = stat_file(path)
+    if now is None:
+        raise Refused("the file is gone; there is nothing to trash")
+    if now != recorded:
+        raise Refused("the file changed since it was hashed; it was not trashed (scan or retry it first)")
+
+
+def companions(path: str) -> list[str]:
+    """The sidecars and previews that belong to the model file at `path` alone."""
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0].lower()
+    try:
+        with os.scandir(folder) as entries:
+            shared = any(e.name != name and is_model_name(e.name) and os.path.splitext(e.name)[0].lower() == stem
+                         for e in entries)
+    except OSError:
+        return []  # the folder cannot be listed: whether another model uses them cannot be known
+    if shared:
+        return []
+    found = [*sidecar_paths(path), *find_previews(path)]
+    return [p for p in dict.fromkeys(found) if os.path.isfile(p) and not os.path.islink(p)]
+
+
+def trash(path: str, recorded: FileStat, roots: RootSet, keep: list[str]) -> list[str]:
+    """Move the duplicate and its own companions to the trash (never unlink); the paths that went, the file
+    first. Checked again right before: it is trashable, and none of `keep` (the model's files) under another
+    name."""
+    check_trashable(path, recorded, roots)
+    same = same_as_any(path, keep)
+    if same is not None:
+        raise Refused(f"the file is the model's own file {same} under another name; it was not trashed")
+    along = companions(path)
+    send2trash(path)
+    gone = [path]
+    for extra in along:
+        try:
+            send2trash(extra)
+        except OSError as e:
+            log.warning("a sidecar or preview of a trashed duplicate could not be trashed: %s", e.strerror or e,
+                        extra={"event": "file.trash_failed", "path": extra})
+            continue
+        gone.append(extra)
+    return gone

@@ -1,0 +1,110 @@
+"""Where image files live under `data_dir/images`, and the file operations on them (blocking; run in threads).
+
+A model's image is `<sha256>_<seq>_<tier>.webp`; a pending row's is `pending/<id>_<seq>_<tier>.webp`. Files are
+written before the database row that names them is committed and removed after it is deleted, so every row
+has its files; a crash in between leaves at worst a stray file, never a row without one, and the next start
+sweeps the strays away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from hikaze_mm.library.images import TIERS, EncodedImage, image_file_name
+
+_TIER = "|".join(TIERS)
+_MODEL_FILE = re.compile(rf"([0-9a-f]{{64}})_(\d+)_(?:{_TIER})\.(webp|tmp)")
+_PENDING_FILE = re.compile(rf"(\d+)_(\d+)_(?:{_TIER})\.(webp|tmp)")
+
+
+class ImageFiles:
+    def __init__(self, root: Path):
+        self.root = root
+        self.pending_root = root / "pending"
+
+    def model_file(self, sha256: str, seq: int, tier: str) -> Path:
+        return self.root / image_file_name(sha256, seq, tier)
+
+    def pending_file(self, pending_id: int, seq: int, tier: str) -> Path:
+        if tier not in TIERS:  # the one part that is not a number; it must not carry a path out of the folder
+            raise ValueError(f"unknown tier {tier[:80]!r}; expected one of {', '.join(TIERS)}")
+        return self.pending_root / f"{int(pending_id)}_{int(seq)}_{tier}.webp"
+
+    def spool(self) -> BinaryIO:
+        """A nameless file beside the images for an upload on its way in; it is gone once closed, or after a crash."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryFile(dir=self.root)
+
+    def write_model(self, sha256: str, seq: int, image: EncodedImage) -> None:
+        self._write({self.model_file(sha256, seq, t): data for t, data in image.tiers.items()})
+
+    def write_pending(self, pending_id: int, seq: int, image: EncodedImage) -> None:
+        self._write({self.pending_file(pending_id, seq, t): data for t, data in image.tiers.items()})
+
+    def _write(self, files: dict[Path, bytes]) -> None:
+        """All tiers or none: a failed write (a full disk) takes back the tiers already written."""
+        done: list[Path] = []
+        try:
+            for path, data in files.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                done.append(tmp)
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+                done[-1] = path
+        except BaseException:
+            for path in done:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            raise
+
+    def adopt_pending(self, pending_id: int, pending_seq: int, sha256: str, seq: int) -> None:
+        """Give a pending row's image its model name (a hard link, so the pending file can go later)."""
+        for tier in TIERS:
+            target = self.model_file(sha256, seq, tier)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()
+            source = self.pending_file(pending_id, pending_seq, tier)
+            try:
+                os.link(source, target)
+            except OSError:
+                target.write_bytes(source.read_bytes())
+
+    def remove_model(self, sha256: str, seqs: list[int]) -> None:
+        for seq in seqs:
+            for tier in TIERS:
+                with contextlib.suppress(FileNotFoundError):
+                    self.model_file(sha256, seq, tier).unlink()
+
+    def sweep(self, models: set[tuple[str, int]], pending: set[tuple[int, int]]) -> int:
+        """Remove the files a crash left behind: tiers whose row was never committed or is gone, and half-written
+        `.tmp` files. Only names of our own pattern are touched. Call it before anything writes images."""
+        removed = 0
+        for folder, pattern, keys in ((self.root, _MODEL_FILE, models), (self.pending_root, _PENDING_FILE, pending)):
+            if not folder.is_dir():
+                continue
+            for entry in os.scandir(folder):
+                m = pattern.fullmatch(entry.name)
+                if m is None or not entry.is_file(follow_symlinks=False):
+                    continue
+                key = (m[1] if folder is self.root else int(m[1]), int(m[2]))
+                if m[3] == "tmp" or key not in keys:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                    removed += 1
+        return removed
+
+    def remove_pending(self, pending_id: int) -> None:
+        if not self.pending_root.is_dir():
+            return
+        prefix = f"{int(pending_id)}_"
+        for entry in os.scandir(self.pending_root):
+            if entry.name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)

@@ -1,0 +1,320 @@
+"""Promotes pending rows into the library, resolving duplicates by the user's chosen strategy.
+
+Each id is handled on its own and is one transaction: all of it or none of it. Work runs under the pipeline's
+decision lock, so a file that moves or vanishes meanwhile cannot interleave with its import.
+
+A row that names one of the model's own files by another path is no duplicate: it joins the model as that path,
+whatever the strategy. Twins in one batch go best first (the most metadata, then the oldest file), so the copy
+never wins over the original. `delete` first gives the model what it lacks of the row's metadata; its file goes
+to the trash only when `disposal` allows it, with the sidecars and previews that belonged to it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from hikaze_mm.config.roots import RootSet
+from hikaze_mm.events.bus import EventBus
+from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.library import metadata as meta_mod
+from hikaze_mm.library.disposal import Refused, check_trashable, trash
+from hikaze_mm.library.image_files import ImageFiles
+from hikaze_mm.pipeline.walk import FileStat, stat_file
+from hikaze_mm.store.interfaces import Alias, ModelRow, PendingRow, Promotion, Store
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("override", "merge", "ignore", "delete")
+
+
+@dataclass
+class ImportReport:
+    imported: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    ignored: list[int] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+def display_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def model_summary(model: ModelRow) -> dict[str, Any]:
+    return {"sha256": model.sha256, "name": model.name, "path": model.path, "type": model.type,
+            "base_model": model.base_model, "size_bytes": model.size_bytes, "status": model.status}
+
+
+def richness(meta: dict[str, Any], images: int, tags: int) -> int:
+    """How much a row knows about its file beyond the bytes: sidecars, previews, user fields, tags, header
+    metadata. Of two twins, the richer one becomes the model."""
+    sidecars = len((meta.get("sidecars") or {}).get("sources") or [])
+    header = 1 if (meta.get("header") or {}).get("metadata") else 0
+    return sidecars + images + len(meta_mod.user_fields(meta)) + tags + header
+
+
+class Importer:
+    def __init__(self, store: Store, bus: EventBus, files: ImageFiles, lock: asyncio.Lock, roots: RootSet):
+        self.store = store
+        self.bus = bus
+        self.files = files
+        self.lock = lock
+        self.roots = roots
+
+    async def import_ids(self, ids: list[int], strategy: str | None, delete_files: bool) -> ImportReport:
+        report = ImportReport()
+        batch = set(ids)
+        joined: set[int] = set()  # rows of this batch that joined a model imported before them, as its paths
+        for pending_id in await self._best_first(ids):
+            if pending_id in joined:
+                continue
+            try:
+                async with self.lock:
+                    for alias_id, sha256 in await self._one(pending_id, strategy, delete_files, report):
+                        if alias_id in batch:
+                            joined.add(alias_id)
+                            report.imported.append({"id": alias_id, "sha256": sha256})
+            except Exception as e:
+                log.exception("importing pending row %d failed", pending_id, extra={
+                    "event": "import.failed", "pending_id": pending_id})
+                report.failed.append({"id": pending_id, "error": f"import failed: {e}"})
+        return report
+
+    async def _best_first(self, ids: list[int]) -> list[int]:
+        """The batch in its order, except that rows with the same content go together, richest first, then the
+        oldest file (the original is older than the copy made of it), then as asked."""
+        rows = {i: await self.store.pending(i) for i in dict.fromkeys(ids)}
+        groups: dict[str, list[int]] = {}
+        for i, row in rows.items():
+            if row is not None and row.sha256 is not None:
+                groups.setdefault(row.sha256, []).append(i)
+        rank: dict[int, tuple[int, int, int]] = {}
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            for position, i in enumerate(members):
+                row = rows[i]
+                assert row is not None
+                meta = await self.store.pending_meta(i) or {}
+                score = richness(meta, len(await self.store.pending_images(i)),
+                                 len(await self.store.pending_tag_names(i)))
+                rank[i] = (-score, row.mtime_ns, position)
+        ordered: list[int] = []
+        placed: set[int] = set()
+        for i in ids:
+            if i in placed:
+                continue
+            row = rows.get(i)
+            group = groups.get(row.sha256, [i]) if row is not None and row.sha256 is not None else [i]
+            for member in sorted(group, key=lambda m: rank.get(m, (0, 0, 0))) if i in rank else [i]:
+                ordered.append(member)
+                placed.add(member)
+        return ordered
+
+    async def _one(
+        self, pending_id: int, strategy: str | None, delete_files: bool, report: ImportReport
+    ) -> list[tuple[int, str]]:
+        """Import one row; (id, sha256) of the other queued rows that joined the model as names of its files."""
+        row = await self.store.pending(pending_id)
+        if row is None:
+            report.failed.append({"id": pending_id, "error": "no pending item with this id"})
+            return []
+        if row.status in ("settling", "hashing"):
+            report.failed.append({"id": pending_id, "error": f"still {row.status}; import it once it is hashed"})
+            return []
+        if row.status == "error":
+            report.failed.append({"id": pending_id, "error": f"the file could not be hashed: {row.error}"})
+            return []
+        if row.status == "ignored":
+            report.failed.append({"id": pending_id, "error": "ignored; restore it to the queue first"})
+            return []
+        assert row.sha256 is not None
+        existing = await self.store.model(row.sha256)
+        if existing is not None:
+            own = [existing.path, *await self.store.copies_of(existing.sha256)]
+            same = await asyncio.to_thread(same_as_any, row.path, own)
+            if same is not None:
+                await self._join(row, existing.sha256, same)
+                report.imported.append({"id": pending_id, "sha256": existing.sha256})
+                return []
+        if existing is None:
+            model, aliases = await self._promote(row, None, "new")
+            report.imported.append({"id": pending_id, "sha256": model.sha256})
+            return [(a.pending_id, model.sha256) for a in aliases]
+        elif strategy is None:
+            report.conflicts.append({"id": pending_id, "pending": row.to_wire(), "existing": model_summary(existing)})
+        elif strategy == "ignore":
+            updated = await self.store.set_pending_status(pending_id, "ignored")
+            if updated is not None:
+                log.info("ignored at the user's asking: same content as a model in the library", extra={
+                    "event": "file.ignored", "path": row.path, "sha256": row.sha256})
+                self.bus.publish("pending.updated", id=pending_id, path=row.path, status="ignored")
+            report.ignored.append(pending_id)
+        elif strategy == "delete":
+            reason = await self._delete(row, existing, delete_files)
+            if reason is None:
+                report.deleted.append(pending_id)
+            else:
+                report.failed.append({"id": pending_id, "error": reason})
+        else:
+            model, aliases = await self._promote(row, existing, strategy)
+            report.imported.append({"id": pending_id, "sha256": model.sha256})
+            return [(a.pending_id, model.sha256) for a in aliases]
+        return []
+
+    async def _join(self, row: PendingRow, sha256: str, same_as: str) -> None:
+        """The row's file is one of the model's own files under another name: it becomes one of its paths."""
+        st = await asyncio.to_thread(stat_file, row.path) or row.stat
+        await self.store.absorb(row.id, sha256, await self.store.pending_meta(row.id) or {}, [], (row.path, st))
+        await asyncio.to_thread(self.files.remove_pending, row.id)
+        log.info("another name of the model's own file: recorded as one of its paths, never a duplicate", extra={
+            "event": "file.alias", "path": row.path, "sha256": sha256, "same_as": same_as})
+        self.bus.publish("pending.removed", id=row.id, path=row.path)
+        self.bus.publish("model.updated", sha256=sha256)
+
+    async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool) -> str | None:
+        """Drop a duplicate row after the model has taken what it lacked of it; with `delete_files` its file goes
+        to the trash. The reason it could not be done, or None."""
+        assert row.sha256 is not None
+        if delete_files:
+            try:
+                await asyncio.to_thread(check_trashable, row.path, row.stat, self.roots)
+            except Refused as e:
+                log.info("not trashed: %s", e, extra={"event": "file.kept", "path": row.path, "sha256": row.sha256})
+                return str(e)
+        images = await self.store.pending_images(row.id)
+        if images and await self.store.model_image_count(model.sha256):
+            images = []  # the model has pictures of its own; the duplicate's previews go with its row
+        seqs = await self.store.reserve_image_seqs(model.sha256, len(images))
+        await asyncio.to_thread(self._adopt, row.id, model.sha256, images, seqs)
+        meta = await self.store.pending_meta(row.id) or {}
+        try:
+            absorbed = await self.store.absorb(row.id, model.sha256, meta,
+                                               [(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)],
+                                               None)
+        except BaseException:
+            await asyncio.to_thread(self.files.remove_model, model.sha256, seqs)
+            raise
+        if not absorbed:
+            await asyncio.to_thread(self.files.remove_model, model.sha256, seqs)
+            return "the model this item duplicates is gone; import it instead"
+        await asyncio.to_thread(self.files.remove_pending, row.id)
+        self.bus.publish("pending.removed", id=row.id, path=row.path)
+        self.bus.publish("model.updated", sha256=model.sha256)
+        if not delete_files:
+            log.info("queue item dropped at the user's asking; the file stays", extra={
+                "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": False})
+            return None
+        own = [model.path, *await self.store.copies_of(model.sha256)]
+        try:
+            gone = await asyncio.to_thread(trash, row.path, row.stat, self.roots, own)
+        except (Refused, OSError) as e:
+            why = str(e) if isinstance(e, Refused) else (e.strerror or str(e))
+            log.warning("the duplicate's queue item was dropped, but its file was not trashed: %s", why, extra={
+                "event": "file.kept", "path": row.path, "sha256": row.sha256})
+            return f"the item was dropped, but its file was not trashed: {why}"
+        log.info("moved to the trash at the user's asking", extra={
+            "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": True,
+            "along": [os.path.basename(p) for p in gone[1:]]})
+        return None
+
+    async def _promote(
+        self, row: PendingRow, existing: ModelRow | None, mode: str
+    ) -> tuple[ModelRow, list[Alias]]:
+        assert row.sha256 is not None
+        pending_meta = await self.store.pending_meta(row.id) or {}
+        base = pending_meta.get("base_model") or "unknown"
+        copies: list[tuple[str, FileStat]] = []
+        if existing is None:
+            name, type_, base_model = display_name(row.path), row.type, base
+            main_path, main_stat = row.path, row.stat
+        else:
+            old_main = await asyncio.to_thread(stat_file, existing.path)
+            if mode == "override":
+                name, type_ = display_name(row.path), row.type
+                base_model = base if base != "unknown" else existing.base_model
+                main_path, main_stat = row.path, row.stat
+                if old_main is not None and existing.path != row.path:
+                    copies.append((existing.path, old_main))
+            else:
+                name, type_ = display_name(row.path), existing.type  # the name fills only an empty one
+                base_model = existing.base_model if existing.base_model != "unknown" else base
+                if old_main is None:
+                    main_path, main_stat = row.path, row.stat
+                else:
+                    main_path, main_stat = existing.path, old_main
+                    copies.append((row.path, row.stat))
+        own = [main_path, *(p for p, _ in copies)]
+        if existing is not None:
+            own += [p for p in await self.store.copies_of(existing.sha256) if p not in own]
+        aliases = await self._aliases(row, own)
+        images = await self.store.pending_images(row.id)
+        seqs = await self.store.reserve_image_seqs(row.sha256, len(images))
+        await asyncio.to_thread(self._adopt, row.id, row.sha256, images, seqs)
+        promotion = Promotion(
+            pending_id=row.id, sha256=row.sha256, mode="new" if existing is None else mode, name=name, type=type_,
+            base_model=base_model, meta_json=pending_meta, main_path=main_path, main_stat=main_stat, copies=copies,
+            images=[(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)], aliases=aliases,
+        )
+        try:
+            model, twins = await self.store.promote(promotion)
+        except BaseException:
+            await asyncio.to_thread(self.files.remove_model, row.sha256, seqs)
+            raise
+        await asyncio.to_thread(self.files.remove_pending, row.id)
+        log.info("imported into the library", extra={
+            "event": "model.imported", "path": row.path, "sha256": model.sha256, "strategy": promotion.mode,
+            "model_path": model.path})
+        self.bus.publish("pending.removed", id=row.id, path=row.path)
+        for alias in aliases:
+            await asyncio.to_thread(self.files.remove_pending, alias.pending_id)
+            log.info("another name of the model's own file: recorded as one of its paths, never a duplicate",
+                     extra={"event": "file.alias", "path": alias.path, "sha256": model.sha256})
+            self.bus.publish("pending.removed", id=alias.pending_id, path=alias.path)
+        for twin in twins:
+            log.info("same content as the model just imported", extra={
+                "event": "file.conflict", "path": twin.path, "sha256": twin.sha256, "conflict_sha256": model.sha256})
+            self.bus.publish("pending.updated", id=twin.id, path=twin.path, status=twin.status,
+                             sha256=twin.sha256, conflict_sha256=twin.conflict_sha256)
+        self.bus.publish("model.updated" if existing else "model.added", sha256=model.sha256, path=model.path,
+                         status=model.status)
+        return model, aliases
+
+    async def _aliases(self, row: PendingRow, own: list[str]) -> list[Alias]:
+        """The other queued rows with this content whose file is one of `own` (the model's files afterwards)."""
+        assert row.sha256 is not None
+        found: list[Alias] = []
+        for twin in await self.store.pending_twins(row.sha256):
+            if twin.id == row.id:
+                continue
+            if await asyncio.to_thread(same_as_any, twin.path, own) is not None:
+                st = await asyncio.to_thread(stat_file, twin.path) or twin.stat
+                found.append(Alias(twin.id, twin.path, st, await self.store.pending_meta(twin.id) or {}))
+        return found
+
+    def _adopt(self, pending_id: int, sha256: str, images: list[tuple[int, int, int]], seqs: list[int]) -> None:
+        for (pending_seq, _, _), seq in zip(images, seqs, strict=True):
+            self.files.adopt_pending(pending_id, pending_seq, sha256, seq)
+
+    async def restore(self, ids: list[int]) -> dict[str, list[Any]]:
+        """Ignored rows back to the queue: ready, or conflict if their content is in the library."""
+        restored: list[int] = []
+        failed: list[dict[str, Any]] = []
+        for pending_id in ids:
+            async with self.lock:
+                row = await self.store.pending(pending_id)
+                if row is None or row.status != "ignored":
+                    failed.append({"id": pending_id, "error": "not an ignored pending item"})
+                    continue
+                existing = await self.store.model(row.sha256) if row.sha256 else None
+                status = "conflict" if existing is not None else "ready"
+                await self.store.set_pending_conflict(pending_id, status, existing.sha256 if existing else None)
+                log.info("restored to the queue at the user's asking", extra={
+                    "event": "file.restored", "path": row.path, "sha256": row.sha256, "status": status})
+                self.bus.publish("pending.updated", id=pending_id, path=row.path, status=status)
+                restored.append(pending_id)
+        return {"restored": restored, "failed": failed}

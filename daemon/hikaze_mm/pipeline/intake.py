@@ -1,0 +1,269 @@
+"""Hashes settled files and files the result: a ready or conflicting pending row, or a relinked model.
+
+Small files go first, so a batch of LoRAs is not stuck behind a 20 GB checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import itertools
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from hikaze_mm.events.bus import EventBus
+from hikaze_mm.inspect.companions import Discovery, discover, stored_header, suggested_base_model, suggested_fields
+from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.library import metadata as meta_mod
+from hikaze_mm.library.image_files import ImageFiles
+from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.pipeline.hashing import FileChanged, HashCancelled, HashPool, HashResult
+from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, disk_full
+from hikaze_mm.pipeline.walk import FileStat, stat_file
+from hikaze_mm.store.interfaces import HashRecord, PendingRow, Removal, StorageFull, Store
+
+log = logging.getLogger(__name__)
+# The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
+# tried again, the first time after a second and then each time after twice as long, up to a minute.
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 60.0
+
+
+class Intake:
+    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier, files: ImageFiles):
+        self.store = store
+        self.bus = bus
+        self.pool = pool
+        self.classifier = classifier
+        self.files = files
+        self.on_ready: Callable[[int], Awaitable[Any]] | None = None  # auto-import hook
+        self.lock = classifier.lock
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
+        self._order = itertools.count()
+        self._queued: set[str] = set()
+        self._hashing: set[str] = set()
+        self._out_of_descriptors: dict[str, int] = {}  # path -> tries that found no descriptor free
+        self.files_hashed = 0  # since start: lets a user (and a test) see that unchanged files are not re-read
+        self.bytes_hashed = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    @property
+    def hashing(self) -> int:
+        return len(self._hashing)
+
+    def has(self, path: str) -> bool:
+        """Queued or being hashed right now."""
+        return path in self._queued or path in self._hashing
+
+    def start(self) -> list[asyncio.Task[None]]:
+        self._tasks = [asyncio.create_task(self._worker(), name=f"hash-{i}") for i in range(self.pool.workers)]
+        return self._tasks
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def idle(self) -> bool:
+        return not self._queued and not self._hashing
+
+    async def on_stable(self, path: str, st: FileStat) -> None:
+        """The settler's verdict: hash this file now."""
+        if path in self._queued:
+            return
+        self._queued.add(path)
+        self._queue.put_nowait((st.size, next(self._order), path, st))
+
+    async def _worker(self) -> None:
+        while True:
+            _, _, path, st = await self._queue.get()
+            self._queued.discard(path)
+            self._hashing.add(path)
+            try:
+                await self._hash_one(path, st)
+            except asyncio.CancelledError:
+                raise
+            except StorageFull as e:
+                disk_full(e, path)
+                self.classifier.settler.touch(path, DISK_FULL_RETRY_S)
+            except Exception:
+                log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
+            finally:
+                self._hashing.discard(path)
+
+    async def _hash_one(self, path: str, st: FileStat) -> None:
+        async with self.lock:
+            row = await self.store.pending_by_path(path)
+            if row is None or (row.status in ("ready", "conflict", "ignored") and row.stat == st):
+                return  # gone, or already hashed as it is
+            row = await self.store.set_pending_status(row.id, "hashing", st)
+            if row is None:
+                return
+            self.bus.publish("pending.updated", id=row.id, path=path, status="hashing")
+
+        def progress(done: int, total: int) -> None:
+            self.bus.publish("hash.progress", id=row.id, path=path, bytes_done=done, bytes_total=total)
+
+        try:
+            result = await self.pool.hash(path, st, progress)
+        except HashCancelled:
+            return
+        except FileChanged:
+            log.info("changed while it was hashed; the hash is thrown away", extra={
+                "event": "hash.discarded", "path": path})
+            await self.classifier.seen(path)
+            return
+        except FileNotFoundError:
+            await self.classifier.gone(path)
+            return
+        except OSError as e:
+            if e.errno in OUT_OF_DESCRIPTORS:
+                await self._retry_later(row.id, path, e)
+                return
+            self._out_of_descriptors.pop(path, None)
+            await self._error(row.id, path, f"cannot read the file: {e.strerror or e}")
+            return
+        self._out_of_descriptors.pop(path, None)
+        self.files_hashed += 1
+        self.bytes_hashed += result.stat.size
+        await self._record(row.id, path, result)
+
+    @staticmethod
+    def _meta(meta: dict[str, Any], result: HashResult, found: Discovery) -> dict[str, Any]:
+        """The row's metadata after hashing: what it had wins; header and sidecars fill the gaps."""
+        meta = meta_mod.merge(meta, suggested_fields(result.header, found.sidecars))
+        meta["header"] = stored_header(result.header)
+        if found.sidecars:
+            meta["sidecars"] = found.sidecars
+        if meta.get("base_model", "unknown") == "unknown":
+            meta["base_model"] = suggested_base_model(result.header, found.sidecars)
+        if found.errors:
+            meta["discovery_errors"] = found.errors
+        claimed = meta.get("legacy_sha256")
+        if claimed and claimed != result.sha256:
+            log.warning("the v1 database said sha256 %s, the file hashes to %s", claimed, result.sha256, extra={
+                "event": "file.hash_mismatch", "sha256": result.sha256, "claimed_sha256": claimed})
+            meta["legacy_sha256_mismatch"] = {"claimed": claimed, "actual": result.sha256}
+        return meta
+
+    async def _retry_later(self, pending_id: int, path: str, error: OSError) -> None:
+        tries = self._out_of_descriptors[path] = self._out_of_descriptors.get(path, 0) + 1
+        wait = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1))
+        log.warning("cannot be opened now (%s); it is tried again in %g s", error.strerror or error, wait, extra={
+            "event": "file.retry_later", "path": path})
+        async with self.lock:
+            row = await self.store.pending(pending_id)
+            if row is None or row.path != path or row.status != "hashing":
+                return
+            row = await self.store.set_pending_status(pending_id, "settling")
+            if row is None:
+                return
+            self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
+        self.classifier.settler.touch(path, wait)
+
+    async def _error(self, pending_id: int, path: str, reason: str) -> None:
+        log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})
+        async with self.lock:
+            row = await self.store.pending(pending_id)
+            if row is None or row.path != path:
+                return
+            row = await self.store.set_pending_error(pending_id, reason, await asyncio.to_thread(stat_file, path))
+            if row is not None:
+                self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
+
+    async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
+        has_images = bool(await self.store.pending_images(pending_id))
+        found = await asyncio.to_thread(discover, path, not has_images)
+        async with self.lock:
+            row = await self.store.pending(pending_id)
+            if row is None or row.path != path or row.status != "hashing":
+                return  # moved, deleted or re-settled while hashing: the newer report wins
+            recorded = await self._record_locked(row, result, found)
+        if recorded is not None and recorded.status == "ready" and self.on_ready is not None:
+            await self.on_ready(recorded.id)
+
+    async def _record_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> PendingRow | None:
+        path = row.path
+        at_path = await self.store.model_by_path(path)
+        if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
+            # The model's file was overwritten with other content: that model is no longer on disk.
+            missing = await self.store.set_model_missing(at_path.sha256)
+            log.info("the model's file was overwritten with other content", extra={
+                "event": "model.missing", "path": path, "sha256": at_path.sha256, "new_sha256": result.sha256})
+            if missing is not None:
+                self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
+        meta = await self.store.pending_meta(row.id) or {}
+        known = await self.store.model(result.sha256)
+        if known is not None:
+            here = known.path == path
+            if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):
+                # Whatever the row carried (tags, notes from the first version) joins the model first.
+                await self.store.enrich_model(result.sha256, meta, await self.store.pending_tag_names(row.id))
+                relinked = await self.store.relink_model(result.sha256, path, row.type, result.stat, row.id)
+                if here:
+                    log.info("same content as before: the model is kept", extra={
+                        "event": "model.unchanged", "path": path, "sha256": result.sha256, **_timing(result)})
+                else:
+                    log.info("the content of a model whose file was missing: relinked, its metadata kept", extra={
+                        "event": "model.relinked", "path": path, "old_path": known.path, "sha256": result.sha256,
+                        **_timing(result)})
+                self.bus.publish("pending.removed", id=row.id, path=path)
+                if relinked is not None and not here:
+                    self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
+                                     old_path=known.path)
+                return None
+        if known is not None:
+            own = [known.path, *await self.store.copies_of(known.sha256)]
+            same = await asyncio.to_thread(same_as_any, path, own)
+            if same is not None:
+                # One of the model's own files under another name (a symlinked folder, a bind mount): one of its
+                # paths, never a conflict with itself.
+                await self.store.absorb(row.id, known.sha256, self._meta(meta, result, found), [], (path, result.stat))
+                log.info("another name of the model's own file: recorded as one of its paths", extra={
+                    "event": "file.alias", "path": path, "sha256": known.sha256, "same_as": same})
+                self.bus.publish("pending.removed", id=row.id, path=path)
+                self.bus.publish("model.updated", sha256=known.sha256)
+                return None
+        status = "conflict" if known is not None else "ready"
+        record = HashRecord(result.sha256, result.blake3, result.stat, status,
+                            known.sha256 if known is not None else None, self._meta(meta, result, found))
+        for seq, (source, image) in enumerate(found.previews):
+            await asyncio.to_thread(self.files.write_pending, row.id, seq, image)
+            await self.store.add_pending_image(row.id, seq, image.width, image.height, source)
+        recorded = await self.store.record_hash(row.id, record)
+        if recorded is not None:
+            self.bus.publish("pending.updated", id=recorded.id, path=path, status=recorded.status,
+                             sha256=recorded.sha256, blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256)
+            fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
+            if known is not None:
+                fields["conflict_sha256"] = known.sha256
+            what = "same content as a model in the library" if known else "ready"
+            if result.seconds:
+                log.info("%s (%.1f MB/s)", what, result.stat.size / 1e6 / result.seconds, extra=fields)
+            else:
+                log.info("%s (its hashes were known; nothing was read)", what, extra=fields)
+        return recorded
+
+    async def refile(self, removal: Removal) -> None:
+        """Files whose model was taken out of the library, back in the queue: recorded again from the hashes the
+        library had, without reading them, if they are unchanged since; else looked at afresh."""
+        for row in removal.released:
+            if row.status != "hashing" or row.sha256 is None or row.blake3 is None:
+                continue
+            st = await asyncio.to_thread(stat_file, row.path)
+            if st != row.stat:
+                await (self.classifier.seen(row.path, st) if st is not None else self.classifier.gone(row.path))
+                continue
+            await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, removal.header, 0.0))
+
+
+def _timing(result: HashResult) -> dict[str, int]:
+    return {"duration_ms": round(result.seconds * 1000), "size": result.stat.size}

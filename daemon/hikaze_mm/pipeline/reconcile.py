@@ -1,0 +1,258 @@
+"""The reconcile walk: compare every model file's path, size, mtime and inode with the store.
+
+A file whose fingerprint matches its row is not opened. Runs at start-up, every `rescan_interval` and on demand;
+it is the safety net for events the watcher never delivered (overflowing queues, network shares, downtime).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hikaze_mm.config.roots import Root, RootSet, within
+from hikaze_mm.events.bus import EventBus
+from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.pipeline.intake import Intake
+from hikaze_mm.pipeline.walk import FileStat, WalkResult, walk_roots
+from hikaze_mm.store.interfaces import FileIndex, Store
+
+log = logging.getLogger(__name__)
+UNREADABLE_LINES = 20
+PROGRESS_EVERY_S = 0.5
+BATCH = 500  # new files per transaction
+IDLE_BUT_UNFINISHED = ("settling", "hashing", "error")  # rows a walk hands back to the pipeline
+
+
+class ScanRunning(Exception):
+    pass
+
+
+@dataclass
+class ScanProgress:
+    phase: str = "walking"  # walking | comparing | done | failed
+    started_at: float = field(default_factory=time.time)
+    dirs: int = 0
+    files: int = 0
+    new_or_changed: int = 0
+    gone: int = 0
+    unreadable: int = 0  # folders the walk could not list; nothing below them is judged gone
+    skipped: int = 0  # folders not entered on purpose: pseudo filesystems, links to a folder that holds them
+    finished_at: float | None = None
+    error: str | None = None  # why a failed scan stopped
+
+    def to_wire(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: Store,
+        bus: EventBus,
+        roots: RootSet,
+        classifier: Classifier,
+        intake: Intake,
+        on_walked: Callable[[WalkResult, bool], Awaitable[None]] | None = None,
+    ):
+        self.store = store
+        self.bus = bus
+        self.roots = roots
+        self.classifier = classifier
+        self.intake = intake
+        self.on_walked = on_walked  # told of every finished walk, and whether it covered every folder
+        self.progress: ScanProgress | None = None
+        self.last: ScanProgress | None = None
+        self._task: asyncio.Task[ScanProgress] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, only: list[Root] | None = None) -> asyncio.Task[ScanProgress]:
+        if self.running:
+            raise ScanRunning("a scan is already running")
+        self._task = asyncio.create_task(self._run(only), name="reconcile")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self, only: list[Root] | None) -> ScanProgress:
+        progress = self.progress = ScanProgress()
+        loop = asyncio.get_running_loop()
+        last_report = 0.0
+
+        def walked(dirs: int, files: int) -> None:  # called from the walking thread
+            nonlocal last_report
+            now = time.monotonic()
+            if now - last_report >= PROGRESS_EVERY_S:
+                last_report = now
+                loop.call_soon_threadsafe(self._walk_progress, progress, dirs, files)
+
+        try:
+            walk = await asyncio.to_thread(walk_roots, self.roots, only, walked)
+            if self.on_walked is not None:
+                try:
+                    await self.on_walked(walk, only is None)
+                except Exception:
+                    # Watching is a step beside the walk: the files it found are still to be compared.
+                    log.exception("acting on the walk's folders failed", extra={"event": "watch.failed"})
+            progress.dirs, progress.files, progress.phase = walk.dirs, len(walk.files), "comparing"
+            progress.unreadable, progress.skipped = len(walk.unreadable_dirs), len(walk.skipped_dirs)
+            _log_unreadable(walk.unreadable_dirs)
+            _log_skipped(walk.skipped_dirs)
+            self.bus.publish("scan.progress", **progress.to_wire())
+            await self._compare(walk, await self.store.file_index(), progress)
+            progress.phase, progress.finished_at = "done", time.time()
+            self.bus.publish("scan.progress", **progress.to_wire())
+            log.info("scan: %d files in %d folders, %d new or changed, %d gone, %d folders unreadable",
+                     progress.files, progress.dirs, progress.new_or_changed, progress.gone, progress.unreadable, extra={
+                         "event": "scan.done",
+                         "duration_ms": round((progress.finished_at - progress.started_at) * 1000)})
+            return progress
+        except Exception as e:
+            # Nobody awaits a walk started in the background: the log line and the status are how it is seen.
+            log.exception("scan failed", extra={"event": "scan.failed"})
+            progress.phase, progress.finished_at = "failed", time.time()
+            progress.error = f"{type(e).__name__}: {e}"
+            self.bus.publish("scan.progress", **progress.to_wire())
+            return progress
+        finally:
+            self.last, self.progress = progress, None
+
+    async def _take_in(
+        self,
+        changed: list[tuple[str, str, FileStat]],
+        index: FileIndex,
+        files: dict[str, tuple[Any, str]],
+        progress: ScanProgress,
+    ) -> None:
+        """Files that are new, changed, or whose row was left unfinished."""
+        known_paths = set(index.pending) | {path for path, _, _ in index.models.values()}
+        # A file that left its known path may be this file at a new path (a move): such files go through the
+        # classifier one by one; files nothing could have moved from are queued in batches.
+        vanished = {st for path, (st, _) in index.pending.items() if path not in files}
+        vanished |= {st for path, st, _ in index.models.values() if path not in files}
+        batch: list[tuple[str, str, FileStat]] = []
+        for path, type_, st in changed:
+            if path in self.classifier.settler or self.intake.has(path):
+                continue
+            row = index.pending.get(path)
+            if row is not None and row[0] == st:
+                await self.classifier.resume(path)
+                continue
+            progress.new_or_changed += 1
+            if path not in known_paths and st not in vanished:
+                batch.append((path, type_, st))
+                if len(batch) >= BATCH:
+                    await self.classifier.seen_new(batch)
+                    batch = []
+            else:
+                await self.classifier.seen(path, st)
+        if batch:
+            await self.classifier.seen_new(batch)
+
+    def _walk_progress(self, progress: ScanProgress, dirs: int, files: int) -> None:
+        progress.dirs, progress.files = dirs, files
+        self.bus.publish("scan.progress", **progress.to_wire())
+
+    async def _compare(self, walk: WalkResult, index: FileIndex, progress: ScanProgress) -> None:
+        # A quarter of a second of pure Python at 200,000 files: in a thread, the API keeps answering meanwhile
+        # (the index is the store's copy and the walk's result is ours alone, so nothing changes under it).
+        changed, recorded = await asyncio.to_thread(_differences, walk, index)
+        if changed:
+            await self._take_in(changed, index, walk.files, progress)
+
+        # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
+        # absence proves nothing.
+        unsure = [*walk.unreadable_dirs, *walk.missing_roots]
+        absent = [
+            p for p in sorted(recorded)
+            if any(within(p, r) for r in walk.walked_roots) and not any(within(p, d) for d in unsure)
+            and self.roots.type_of(p) is not None
+        ]
+        unmounted = await asyncio.to_thread(_unmounted, absent, recorded)
+        for path in absent:
+            if path in unmounted:
+                continue
+            progress.gone += 1
+            await self.classifier.gone(path)
+
+
+def _differences(
+    walk: WalkResult, index: FileIndex
+) -> tuple[list[tuple[str, str, FileStat]], dict[str, tuple[Any, ...]]]:
+    """The files that are new or changed, and the recorded fingerprints of the known files the walk did not see."""
+    pending, models_ok, files = index.pending, index.models_ok, walk.files
+    changed: list[tuple[str, str, FileStat]] = []
+    for path, (st, type_) in files.items():
+        row = pending.get(path)
+        if row is not None:
+            if row[0] == st and row[1] not in IDLE_BUT_UNFINISHED:
+                continue
+        else:
+            model = models_ok.get(path)
+            if model is not None and model[1] == st:
+                continue
+        changed.append((path, type_, FileStat(*st)))
+    recorded = {p: row[0] for p, row in pending.items() if p not in files}
+    recorded.update((p, row[1]) for p, row in models_ok.items() if p not in files)
+    return changed, recorded
+
+
+def _unmounted(paths: list[str], recorded: dict[str, tuple[Any, ...]]) -> set[str]:
+    """The absent files whose filesystem is no longer mounted where they were: the folder left in their place
+    sits on another device than the one they were recorded on. A share unmounted from below a models folder
+    looks like that; its files are not gone, only out of reach until it is mounted again."""
+    devices: dict[str, int | None] = {}
+    out: set[str] = set()
+    folders: set[str] = set()
+    for path in paths:
+        device = recorded[path][3]
+        folder = os.path.dirname(path)
+        if folder not in devices:
+            devices[folder] = _nearest_device(folder)
+        if device and devices[folder] is not None and devices[folder] != device:
+            out.add(path)
+            folders.add(folder)
+    for folder in sorted(folders)[:UNREADABLE_LINES]:
+        log.warning("the files recorded below this folder were on another filesystem, which is not mounted here "
+                    "now; they keep their rows until it is back", extra={"event": "scan.unmounted", "path": folder})
+    return out
+
+
+def _nearest_device(folder: str) -> int | None:
+    while True:
+        try:
+            return os.stat(folder).st_dev
+        except FileNotFoundError:
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                return None
+            folder = parent
+        except OSError:
+            return None
+
+
+def _log_skipped(folders: dict[str, str]) -> None:
+    for folder, why in list(folders.items())[:UNREADABLE_LINES]:
+        log.warning("not walked nor watched: %s", why, extra={"event": "scan.skipped", "path": folder})
+    if len(folders) > UNREADABLE_LINES:
+        log.warning("%d more folders not walked", len(folders) - UNREADABLE_LINES, extra={"event": "scan.skipped"})
+
+
+def _log_unreadable(folders: dict[str, str]) -> None:
+    """One line per folder the walk could not list, up to a point: a share gone read-protected can hold thousands."""
+    for folder, why in list(folders.items())[:UNREADABLE_LINES]:
+        log.warning("cannot list the folder (%s); the files below it keep their rows until it can be read", why,
+                    extra={"event": "scan.unreadable", "path": folder})
+    if len(folders) > UNREADABLE_LINES:
+        log.warning("%d more folders cannot be listed", len(folders) - UNREADABLE_LINES,
+                    extra={"event": "scan.unreadable"})

@@ -1,0 +1,133 @@
+"""Decides when a file has stopped changing.
+
+A file is stable once `settle_seconds` passed with no event for it, no partial-download sibling beside it, and
+its size and mtime unchanged across that time: either two stats `settle_seconds` apart agree, or its own mtime
+is already `settle_seconds` old (so a finished download is hashed after one quiet period, not two).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from hikaze_mm.config.roots import PARTIAL_SUFFIXES
+from hikaze_mm.pipeline.walk import FileStat, stat_file
+from hikaze_mm.store.interfaces import StorageFull
+
+log = logging.getLogger(__name__)
+MIN_RECHECK_S = 0.05
+DISK_FULL_RETRY_S = 30.0  # how soon a file whose outcome could not be written for want of space is looked at again
+
+
+@dataclass
+class _Entry:
+    deadline: float  # loop time of the next check
+    last: FileStat | None = None
+
+
+def _check(path: str) -> tuple[FileStat | None, bool]:
+    """Stat the file and look for a download still writing beside it (runs in a thread)."""
+    st = stat_file(path)
+    partial = st is not None and any(os.path.exists(path + s) for s in PARTIAL_SUFFIXES)
+    return st, partial
+
+
+def _check_all(paths: list[str]) -> list[tuple[FileStat | None, bool]]:
+    return [_check(p) for p in paths]
+
+
+class Settler:
+    def __init__(
+        self,
+        settle_seconds: float,
+        on_stable: Callable[[str, FileStat], Awaitable[None]],
+        on_vanished: Callable[[str], Awaitable[None]],
+    ):
+        self.settle = settle_seconds
+        self._on_stable = on_stable
+        self._on_vanished = on_vanished
+        self._entries: dict[str, _Entry] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._entries
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self._run(), name="settler")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def touch(self, path: str, wait: float | None = None) -> None:
+        """Something happened to the file: it must be quiet for a whole settle period from now (or `wait`
+        seconds, when the file is to be tried again later)."""
+        deadline = asyncio.get_running_loop().time() + (self.settle if wait is None else wait)
+        entry = self._entries.get(path)
+        if entry is None:
+            self._entries[path] = _Entry(deadline)
+        else:
+            entry.deadline = deadline
+        self._wake.set()
+
+    def forget(self, path: str) -> None:
+        self._entries.pop(path, None)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            due = [p for p, e in self._entries.items() if e.deadline <= now]
+            if due:
+                checks = await asyncio.to_thread(_check_all, due)
+                for path, (st, partial) in zip(due, checks, strict=True):
+                    await self._decide(path, st, partial)
+                continue
+            self._wake.clear()
+            timeout = min((e.deadline for e in self._entries.values()), default=now + 3600) - now
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0))
+
+    async def _decide(self, path: str, st: FileStat | None, partial: bool) -> None:
+        entry = self._entries.get(path)
+        now = asyncio.get_running_loop().time()
+        if entry is None or entry.deadline > now:
+            return  # forgotten, or touched again while we were checking
+        if st is None:
+            del self._entries[path]
+            await self._outcome(path, self._on_vanished(path))
+            return
+        age = time.time() - st.mtime_ns / 1e9
+        if not partial and (st == entry.last or age >= self.settle):
+            del self._entries[path]
+            await self._outcome(path, self._on_stable(path, st))
+            return
+        entry.last = st
+        wait = self.settle if partial else min(self.settle, self.settle - age)
+        entry.deadline = now + max(wait, MIN_RECHECK_S)
+
+    async def _outcome(self, path: str, verdict: Awaitable[None]) -> None:
+        """A verdict whose outcome cannot be written while the database's disk is full is given again later: the
+        settler must not stop for it, since a restarted daemon would meet the same full disk."""
+        try:
+            await verdict
+        except StorageFull as e:
+            disk_full(e, path)
+            self.touch(path, DISK_FULL_RETRY_S)
+
+
+def disk_full(error: StorageFull, path: str) -> None:
+    log.warning("%s; the file is looked at again in %g s", error, DISK_FULL_RETRY_S,
+                extra={"event": "pipeline.disk_full", "path": path})

@@ -1,0 +1,146 @@
+"""A stat-only walk of the model folders (runs in a thread; never opens a file).
+
+The type of a folder's files is worked out once per folder, not once per file: on a library of tens of
+thousands of files the walk should cost little more than the stats themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as stat_mod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from hikaze_mm.config.roots import MODEL_EXTENSIONS, NOT_MODEL_FOLDERS, Root, RootSet, model_type, skip_dir, within
+from hikaze_mm.pipeline.mounts import pseudo_devices
+
+SKIP = ""  # a folder that holds no models
+MODEL_SUFFIXES = tuple(MODEL_EXTENSIONS)
+_S_IFMT, _S_IFREG = 0o170000, stat_mod.S_IFREG
+
+
+class FileStat(NamedTuple):
+    """What identifies a file's content without reading it."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def stat_file(path: str) -> FileStat | None:
+    """The file's fingerprint, or None if it is not a regular file (any more)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return FileStat.of(st) if stat_mod.S_ISREG(st.st_mode) else None
+
+
+@dataclass
+class WalkResult:
+    files: dict[str, tuple[Any, str]] = field(default_factory=dict)  # path -> (fingerprint tuple, type)
+    walked_roots: list[str] = field(default_factory=list)  # roots that exist and were walked
+    missing_roots: list[str] = field(default_factory=list)  # absent, or empty like an unmounted share
+    unreadable_dirs: dict[str, str] = field(default_factory=dict)  # folder -> why; files below are not judged gone
+    linked_dirs: dict[str, str] = field(default_factory=dict)  # symlinked folder (as seen) -> its real path
+    skipped_dirs: dict[str, str] = field(default_factory=dict)  # folder not entered on purpose -> why
+    dirs: int = 0
+
+
+def walk_roots(
+    roots: RootSet,
+    only: list[Root] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> WalkResult:
+    """Every model file below the roots, following symlinked folders once and never looping.
+
+    Two kinds of folder are never entered: a pseudo filesystem (`/proc`, `/sys`...), and a symlinked folder whose
+    target holds the link (a link to `/`, to the home folder, to `..`): following it would walk the model folders
+    again and everything beside them, the whole disk for a link to `/`. Both are listed with the reason."""
+    result = WalkResult()
+    visited: set[tuple[int, int]] = set()
+    pseudo = pseudo_devices()
+    by_path = {r.path: r for r in roots}
+    files = result.files
+    for top in only if only is not None else roots.top_level():
+        try:
+            st = os.stat(top.path)
+        except OSError:
+            result.missing_roots.append(top.path)
+            continue
+        if not stat_mod.S_ISDIR(st.st_mode):
+            result.missing_roots.append(top.path)
+            continue
+        if st.st_dev in pseudo:
+            result.skipped_dirs[top.path] = f"a {pseudo[st.st_dev]} filesystem, which holds no files"
+            continue
+        result.walked_roots.append(top.path)
+        visited.add((st.st_dev, st.st_ino))
+        # (folder, type of its files; None at the top of a models folder, whose files have no type)
+        stack: list[tuple[str, str | None]] = [(top.path, top.type)]
+        while stack:
+            folder, kind = stack.pop()
+            result.dirs += 1
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError as e:
+                result.unreadable_dirs[folder] = e.strerror or str(e)
+                continue
+            if not entries and folder in by_path:
+                result.missing_roots.append(folder)
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir():  # d_type answers without a stat for plain folders
+                        if skip_dir(name):
+                            continue
+                        child = _child_kind(entry.path, name, kind, by_path)
+                        if child == SKIP:
+                            continue
+                        target = entry.stat()
+                        if target.st_dev in pseudo:
+                            result.skipped_dirs[entry.path] = (
+                                f"a {pseudo[target.st_dev]} filesystem, which holds no files")
+                            continue
+                        linked = entry.is_symlink()
+                        if linked:
+                            real = os.path.realpath(entry.path)
+                            if within(os.path.realpath(folder), real):
+                                result.skipped_dirs[entry.path] = f"it links to {real}, which holds the link"
+                                continue
+                        key = (target.st_dev, target.st_ino)
+                        if key in visited:
+                            continue
+                        visited.add(key)
+                        if linked:
+                            result.linked_dirs[entry.path] = real
+                        stack.append((entry.path, child))
+                        continue
+                    if kind is None or name[0] == "." or not name.lower().endswith(MODEL_SUFFIXES):
+                        continue
+                    st = entry.stat()
+                    if st.st_mode & _S_IFMT == _S_IFREG:
+                        # a plain tuple: it equals the FileStat of the same values and is quicker to make
+                        files[entry.path] = ((st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev), kind)
+                except OSError:
+                    continue  # vanished or dangling between listing and stat
+            if progress is not None:
+                progress(result.dirs, len(files))
+    return result
+
+
+def _child_kind(path: str, name: str, kind: str | None, by_path: dict[str, Root]) -> str | None:
+    """A subfolder's kind: the type of its files, None for the top of a models folder, or SKIP."""
+    nested = by_path.get(path)
+    if nested is not None:
+        return nested.type
+    if kind is None:
+        return SKIP if name in NOT_MODEL_FOLDERS else model_type(name)
+    return kind

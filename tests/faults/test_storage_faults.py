@@ -1,0 +1,117 @@
+"""The data folder's own faults: a full disk under the database (every write route answers 507 with the reason,
+and nothing stored is lost), and a data folder that cannot be written (one line naming it, exit code 2)."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_faults import assert_consistent, db_rows, small_tmpfs
+
+from conftest import Daemon, digests, free_port, poll, run_cli, write_model
+
+NOTES = "n" * 60_000  # many pages more in the WAL
+
+
+def fill(folder: Path) -> Path:
+    """Fill the filesystem of `folder` up to the last block; the filler file to remove afterwards."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as f, contextlib.suppress(OSError):
+        while True:
+            f.write(b"\0" * 4096)
+    return filler
+
+
+async def test_disk_full_under_the_database_answers_507_and_loses_nothing(daemon_factory, models: Path,
+                                                                          tmp_path: Path):
+    data_dir = tmp_path / "data"
+    with small_tmpfs(data_dir, 4096):
+        d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data_dir)
+        (sha,) = await d.import_files(write_model(models / "checkpoints" / "kept.safetensors"))
+        before = await d.call("PATCH", f"/api/models/{sha}",
+                              {"name": "first edit", "tags": ["kept"], "meta_json": {"description": "stays"}})
+        filler = fill(data_dir)
+        # The tag goes first: a failed write leaves the WAL grown by what it could write, room a smaller write
+        # after it could use. The WAL is never reset in between (that takes a checkpoint, after 1000 pages).
+        writes = [
+            ("POST", "/api/tags", {"name": "new-tag"}),
+            ("PATCH", f"/api/models/{sha}", {"name": "lost", "meta_json": {"notes": NOTES}}),
+            ("PATCH", f"/api/models/{sha}", {"tags": ["kept", "new-tag"], "meta_json": {"notes": NOTES}}),
+        ]
+        for method, path, body in writes:
+            status, answer = await d.request(method, path, json=body)
+            assert status == 507, (path, status, answer)
+            assert "full" in answer["error"] and str(data_dir) in answer["error"], answer
+            assert "Traceback" not in answer["error"], answer
+        assert await d.get(f"/api/models/{sha}") == before
+        assert [t["name"] for t in (await d.get("/api/tags"))["tags"]] == ["kept"]
+        filler.unlink()
+        # The writer is not left inside a failed transaction: the next write goes through.
+        after = await d.call("PATCH", f"/api/models/{sha}", {"name": "second edit", "meta_json": {"notes": NOTES}})
+        assert after["name"] == "second edit" and after["tags"] == ["kept"]
+        assert after["meta_json"]["description"] == "stays"
+        await d.close()
+        assert_consistent(data_dir)
+        assert db_rows(data_dir, "SELECT name FROM models") == [("second edit",)]
+
+
+def remount_read_only(folder: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+
+def test_a_read_only_data_folder_is_one_line_and_exit_2(models: Path, tmp_path: Path):
+    data_dir = tmp_path / "data"
+    with small_tmpfs(data_dir, 4096):
+        # A data folder a daemon ran in before (its database and lock file are there), then mounted read-only.
+        first = run_cli("scan", "--data-dir", str(data_dir), "--models-root", str(models))
+        assert first.returncode == 0, first.stderr
+        database = (data_dir / "library.sqlite3").read_bytes()
+        (data_dir / "sub").mkdir()
+        remount_read_only(data_dir)
+        for folder in (data_dir, data_dir / "sub" / "not-yet"):
+            result = run_cli("serve", "--data-dir", str(folder), "--models-root", str(models),
+                             "--port", str(free_port()))
+            assert result.returncode == 2, result.stderr
+            lines = result.stderr.strip().splitlines()
+            assert len(lines) == 1, result.stderr
+            assert str(folder) in lines[0] and "read-only" in lines[0].lower() and "data_dir" in lines[0], lines
+        assert (data_dir / "library.sqlite3").read_bytes() == database
+
+
+async def test_a_full_disk_pauses_the_pipeline_and_it_catches_up_by_itself(daemon_factory, models: Path,
+                                                                            tmp_path: Path):
+    """Files that vanish or appear while the database's disk is full: their outcome cannot be written yet. The
+    daemon keeps running (a restart would meet the same full disk) and, once there is room, catches up by itself."""
+    data_dir = tmp_path / "data"
+    with small_tmpfs(data_dir, 4096):
+        d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data_dir)
+        kept = write_model(models / "loras" / "kept.safetensors")
+        (sha,) = await d.import_files(kept)
+        await d.call("PATCH", f"/api/models/{sha}", {"tags": ["mine"], "meta_json": {"notes": "typed by hand"}})
+        filler = fill(data_dir)
+        kept.unlink()
+        new = write_model(models / "loras" / "new.safetensors", size=256 * 1024)
+
+        async def paused() -> bool:
+            return "event=pipeline.disk_full" in d.log()
+
+        await poll(paused, "the daemon to say it waits for room")
+        assert d.proc is not None and d.proc.poll() is None, d.log()[-3000:]
+        assert (await d.get("/api/health"))["status"] == "ok"
+        filler.unlink()
+
+        async def caught_up() -> bool:
+            model = await d.get(f"/api/models/{sha}")
+            rows = [r for r in (await d.get("/api/pending"))["pending"] if r["path"] == str(new)]
+            return model["status"] == "missing" and bool(rows) and rows[0]["status"] == "ready"
+
+        await poll(caught_up, "the vanished model and the new file to be caught up", timeout=120)
+        assert d.proc.poll() is None
+        (row,) = [r for r in (await d.get("/api/pending"))["pending"] if r["path"] == str(new)]
+        assert row["sha256"] == digests(new)[0]
+        model = await d.get(f"/api/models/{sha}")
+        assert model["tags"] == ["mine"] and model["meta_json"]["notes"] == "typed by hand"
+        await d.close()
+        assert_consistent(data_dir)

@@ -1,0 +1,127 @@
+"""Every earlier schema upgrades to the current one with its models, tags, metadata, images and pending rows intact.
+
+Each old database is built the way it grew: the migrations in order, with data written at every version along the
+way, as a user's database would have been.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from hikaze_mm.store.interfaces import ModelQuery
+from hikaze_mm.store.sqlite.database import SQLiteStore, _statements
+from hikaze_mm.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
+
+KEPT, FLAGGED = "a" * 64, "b" * 64
+KEPT_META = {"description": "soft watercolor wash", "trigger_words": ["wtrclr"], "notes": "mine",
+             "community_links": ["https://example.org/x"], "prompts": {"positive": "p", "negative": "n"}}
+TABLES = ("models", "tags", "model_tags", "pending_import", "pending_tags", "model_copies", "images", "image_seq",
+          "pending_images")
+
+
+def _write_v1(conn: sqlite3.Connection) -> None:
+    for sha, name, meta in ((KEPT, "Kept Style", KEPT_META), (FLAGGED, "Flagged", {"nsfw": True})):
+        conn.execute(
+            "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, created_at, "
+            "updated_at, meta_json) VALUES (?, ?, ?, ?, 'loras', 5, 1, 2, 3, 10, 20, ?)",
+            (sha, sha[::-1], f"/m/loras/{name.lower().replace(' ', '_')}.safetensors", name, json.dumps(meta)),
+        )
+    conn.executemany("INSERT INTO tags (name) VALUES (?)", [("style",), ("Character",)])
+    conn.executemany("INSERT INTO model_tags (sha256, tag_id) VALUES (?, ?)", [(KEPT, 1), (KEPT, 2), (FLAGGED, 2)])
+    for i, status in enumerate(("ready", "conflict", "error", "ignored", "settling"), 1):
+        conn.execute(
+            "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, sha256, "
+            "conflict_sha256, error, discovered_at, updated_at, meta_json) "
+            "VALUES (?, 7, 1, ?, 3, 'loras', ?, ?, ?, ?, ?, 30, 31, ?)",
+            (f"/m/loras/p{i}.safetensors", 100 + i, f"p{i}.safetensors", status,
+             None if status == "settling" else f"{i:064x}", KEPT if status == "conflict" else None,
+             "cannot read the file" if status == "error" else None, json.dumps({"description": f"pending {i}"})),
+        )
+    conn.execute("INSERT INTO pending_tags (pending_id, tag_id) VALUES (1, 1)")
+
+
+def _write_v2(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE models SET base_model = 'SDXL', cover_seq = 1 WHERE sha256 = ?", (KEPT,))
+    conn.execute("INSERT INTO model_copies (path, sha256, size_bytes, added_at) "
+                 "VALUES ('/m/copy.safetensors', ?, 5, 1)", (KEPT,))
+    conn.executemany("INSERT INTO images (sha256, seq, width, height, created_at) VALUES (?, ?, 64, 48, 1)",
+                     [(KEPT, 0), (KEPT, 1)])
+    conn.execute("INSERT INTO image_seq (sha256, next_seq) VALUES (?, 2)", (KEPT,))
+    conn.execute("INSERT INTO pending_images (pending_id, seq, width, height, source, created_at) "
+                 "VALUES (1, 0, 32, 32, 'p1.png', 1)")
+
+
+WRITERS = {1: _write_v1, 2: _write_v2}
+
+
+def _build(db: Path, version: int) -> dict[str, list[tuple[object, ...]]]:
+    """The database at `version`, and every row of every table it has."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    for number in range(1, version + 1):
+        for statement in _statements(MIGRATIONS[number - 1]):
+            conn.execute(statement)
+        if number in WRITERS:
+            WRITERS[number](conn)
+    conn.execute(f"PRAGMA user_version = {version}")
+    rows = _rows(conn, version)
+    conn.close()
+    return rows
+
+
+def _rows(conn: sqlite3.Connection, version: int) -> dict[str, list[tuple[object, ...]]]:
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    rows = {}
+    for table in TABLES:
+        if table in present:
+            # Only the columns the old version had: later migrations may add some.
+            columns = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+            rows[table] = sorted(conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+            rows[table + ":columns"] = [tuple(columns)]
+    return rows
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, version: int) -> None:
+    db = tmp_path / "library.sqlite3"
+    before = _build(db, version)
+    store = SQLiteStore(db)
+    await store.open()
+    kept = await store.model_detail(KEPT)
+    flagged = await store.model_detail(FLAGGED)
+    by_words = (await store.list_models(ModelQuery(q="watercolor")))[0]
+    hidden = (await store.list_models(ModelQuery(hide_nsfw=True)))[0]
+    tagged = (await store.list_models(ModelQuery(tags=["character"])))[0]
+    pending = {i: await store.pending_detail(i) for i in range(1, 6)}
+    await store.close()
+
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for table in TABLES:
+        if table in before:
+            columns = before[table + ":columns"][0]
+            after = sorted(conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall(), key=repr)
+            assert after == before[table], table
+    conn.close()
+
+    assert kept is not None and flagged is not None
+    assert kept["name"] == "Kept Style" and kept["tags"] == ["Character", "style"]
+    assert {k: kept["meta_json"][k] for k in KEPT_META} == KEPT_META
+    assert flagged["meta_json"]["nsfw"] is True
+    assert [m["sha256"] for m in by_words] == [KEPT]
+    assert [m["sha256"] for m in hidden] == [KEPT]  # the NSFW flag in the old metadata became the column
+    assert {m["sha256"] for m in tagged} == {KEPT, FLAGGED}
+    assert [pending[i]["status"] for i in range(1, 6)] == ["ready", "conflict", "error", "ignored", "settling"]
+    assert pending[1]["meta_json"]["description"] == "pending 1"
+    assert [t["name"] for t in pending[1]["tags"]] == ["style"]
+    assert pending[3]["error"] == "cannot read the file" and pending[2]["conflict_sha256"] == KEPT
+    if version >= 2:
+        assert kept["base_model"] == "SDXL" and kept["copies"] == ["/m/copy.safetensors"]
+        assert [i["seq"] for i in kept["images"]] == [0, 1] and kept["cover"] == 1
+        assert [i["seq"] for i in pending[1]["images"]] == [0]
+    else:
+        assert kept["base_model"] == "unknown" and kept["images"] == []
