@@ -12,6 +12,7 @@ from typing import Any
 
 from hikaze_mm import __version__
 from hikaze_mm.api.comfy_peers import ComfyPeers
+from hikaze_mm.api.parts import ApiParts
 from hikaze_mm.api.sessions import Sessions
 from hikaze_mm.config.roots import RootSet, build_roots, is_partial_name, within
 from hikaze_mm.config.settings import Settings
@@ -129,6 +130,13 @@ class Service:
 
     def scan(self) -> asyncio.Task[ScanProgress]:
         return self.reconciler.start()
+
+    def api_parts(self) -> ApiParts:
+        """What the HTTP API may use of the daemon."""
+        return ApiParts(access=self.settings, sessions=self.sessions, peers=self.comfy_peers, status=self.status,
+                        events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
+                        library=self.library, imports=self.importer, retries=self.classifier,
+                        images=self.image_files, legacy=self.legacy)
 
     # -- events -----------------------------------------------------------------------------------------------
     def _on_fs_event(self, ev: FsEvent) -> None:

@@ -227,7 +227,7 @@ def all_operations(spec: Spec) -> list[Operation]:
 def test_every_registered_route_is_fuzzed(tmp_path: Path):
     settings = Settings(models_roots=[tmp_path / "models"], data_dir=tmp_path / "data", watch_mode="off",
                         rescan_interval=0, port=free_port())
-    app = create_app(Service(settings, watch=False))
+    app = create_app(Service(settings, watch=False).api_parts())
     registered = {f"{r.method} {r.resource.canonical}" for r in app.router.routes() if r.method != "HEAD"}
     fuzzed = {op.label for op in all_operations(Spec())}
     assert not registered - fuzzed, f"routes the fuzz does not reach: {sorted(registered - fuzzed)}"

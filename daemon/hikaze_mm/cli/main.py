@@ -132,7 +132,7 @@ async def _serve(settings: Settings) -> int:
     stop = asyncio.Event()
     service.on_failure = stop.set
     await service.start()
-    app = create_app(service)
+    app = create_app(service.api_parts())
     guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout,
                             streams=frozenset({EVENTS_PATH}))
     guard.install(app)
