@@ -28,7 +28,8 @@ from hikaze_mm.library.images import MAX_UPLOAD_BYTES
 from hikaze_mm.library.importer import STRATEGIES
 from hikaze_mm.library.service import LibraryError
 from hikaze_mm.pipeline.reconcile import ScanRunning
-from hikaze_mm.store.interfaces import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery, StorageFull
+from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.records import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +272,7 @@ async def list_pending(request: web.Request) -> web.Response:
     type_ = _choice_param(request, "type", None)
     limit = _int_param(request, "limit", 100, 0, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, MAX_ID)
-    rows, total = await service.store.list_pending(statuses, type_, limit, offset)
+    rows, total = await service.store.pending.list_pending(statuses, type_, limit, offset)
     return web.json_response({"pending": [r.to_wire() for r in rows], "total": total})
 
 
@@ -455,11 +456,11 @@ async def delete_model(request: web.Request) -> web.Response:
 
 
 async def list_types(request: web.Request) -> web.Response:
-    return web.json_response({"types": await request.app[SERVICE].store.model_types()})
+    return web.json_response({"types": await request.app[SERVICE].store.search.model_types()})
 
 
 async def list_tags(request: web.Request) -> web.Response:
-    return web.json_response({"tags": await request.app[SERVICE].store.list_tags()})
+    return web.json_response({"tags": await request.app[SERVICE].store.tags.list_tags()})
 
 
 def _tag_id(request: web.Request) -> int:
@@ -566,7 +567,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     sha256, seq, tier = request.match_info["sha256"], _seq(request.match_info["seq"]), request.match_info["tier"]
     service = request.app[SERVICE]
     return await _stored_image(lambda: service.image_files.model_file(sha256, seq, tier),
-                               lambda: service.store.image_exists(sha256, seq),
+                               lambda: service.store.images.image_exists(sha256, seq),
                                f"no image {seq} ({tier}) for model {sha256}")
 
 
@@ -582,7 +583,7 @@ async def get_pending_image(request: web.Request) -> web.StreamResponse:
     pending_id, seq, tier = _path_id(request), _seq(request.match_info["seq"]), request.match_info["tier"]
     service = request.app[SERVICE]
     return await _stored_image(lambda: service.image_files.pending_file(pending_id, seq, tier),
-                               lambda: service.store.pending_image_exists(pending_id, seq),
+                               lambda: service.store.images.pending_image_exists(pending_id, seq),
                                f"no image {seq} ({tier}) for pending item {pending_id}")
 
 

@@ -14,14 +14,16 @@ import re
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
-from hikaze_mm.store.interfaces import MAX_TAGS, SORT_KEYS, EditRefused, ModelQuery, Removal, Store
+from hikaze_mm.store.errors import EditRefused
+from hikaze_mm.store.interfaces import ImageStore, ModelStore, PendingStore, SearchStore, TagStore
+from hikaze_mm.store.records import MAX_TAGS, SORT_KEYS, ModelQuery, Removal
 
 log = logging.getLogger(__name__)
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -86,8 +88,18 @@ def check_query(query: ModelQuery) -> ModelQuery:
     return query
 
 
+class LibraryStore(Protocol):
+    """The parts of the store that the library shows and edits."""
+
+    models: ModelStore
+    tags: TagStore
+    images: ImageStore
+    search: SearchStore
+    pending: PendingStore
+
+
 class Library:
-    def __init__(self, store: Store, bus: EventBus, files: ImageFiles,
+    def __init__(self, store: LibraryStore, bus: EventBus, files: ImageFiles,
                  released: Callable[[Removal], Awaitable[None]] | None = None):
         self.store = store
         self.bus = bus
@@ -99,17 +111,17 @@ class Library:
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
-        items, total = await self.store.list_models(check_query(query))
+        items, total = await self.store.search.list_models(check_query(query))
         for item in items:
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         return {"models": items, "total": total}
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
-        return await self.store.facets(check_query(query))
+        return await self.store.search.facets(check_query(query))
 
     async def model(self, sha256: str) -> dict[str, Any]:
-        item = await self.store.model_detail(check_sha256(sha256))
+        item = await self.store.models.model_detail(check_sha256(sha256))
         if item is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         for image in item["images"]:
@@ -119,7 +131,7 @@ class Library:
         return item
 
     async def model_path(self, sha256: str) -> dict[str, Any]:
-        model = await self.store.model(check_sha256(sha256))
+        model = await self.store.models.model(check_sha256(sha256))
         if model is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         return {"path": model.path, "status": model.status}
@@ -155,7 +167,7 @@ class Library:
             # The store merges the change into the metadata inside its write: a PATCH of another key (or another
             # tab's addition to the same list) landing at the same time is never overwritten with the record this
             # one would otherwise have read first.
-            found = await self.store.update_model(
+            found = await self.store.models.update_model(
                 sha256, name=name, tags=tags, meta_change=change, tags_add=tags_add, tags_remove=tags_remove,
                 meta_add=meta_add, meta_remove=meta_remove, guard=guard)
         except (meta_mod.MetaError, EditRefused, edit_guard.GuardError) as e:
@@ -168,7 +180,7 @@ class Library:
         return await self.model(sha256)
 
     async def delete(self, sha256: str, ignore_file: bool) -> dict[str, Any]:
-        removal = await self.store.delete_model(check_sha256(sha256), ignore_file)
+        removal = await self.store.models.delete_model(check_sha256(sha256), ignore_file)
         if removal is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         await asyncio.to_thread(self.files.remove_model, sha256, removal.seqs)
@@ -187,7 +199,7 @@ class Library:
 
     # -- the import queue's view of its items ----------------------------------------------------------------
     async def pending(self, pending_id: int) -> dict[str, Any]:
-        item = await self.store.pending_detail(pending_id)
+        item = await self.store.pending.pending_detail(pending_id)
         if item is None:
             raise LibraryError(404, f"no pending item with id {pending_id}")
         for image in item["images"]:
@@ -196,23 +208,23 @@ class Library:
 
     # -- tags -----------------------------------------------------------------------------------------------
     async def create_tag(self, name: Any) -> tuple[dict[str, Any], bool]:
-        return await self.store.create_tag(clean_tag(name))
+        return await self.store.tags.create_tag(clean_tag(name))
 
     async def rename_tag(self, tag_id: int, name: Any) -> dict[str, Any]:
-        tag = await self.store.rename_tag(tag_id, clean_tag(name))
+        tag = await self.store.tags.rename_tag(tag_id, clean_tag(name))
         if tag is None:
             raise LibraryError(404, f"no tag with id {tag_id}")
         return tag
 
     async def delete_tag(self, tag_id: int) -> None:
-        if not await self.store.delete_tag(tag_id):
+        if not await self.store.tags.delete_tag(tag_id):
             raise LibraryError(404, f"no tag with id {tag_id}")
 
     # -- images ---------------------------------------------------------------------------------------------
     async def add_image(self, sha256: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         """An uploaded image, its bytes read from `chunks` as they arrive."""
         check_sha256(sha256)
-        if await self.store.model(sha256) is None:
+        if await self.store.models.model(sha256) is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         # The upload waits for its turn on disk, not in memory: twenty queued 30 MB uploads would hold 600 MB.
         try:
@@ -230,12 +242,12 @@ class Library:
                     encoded = await asyncio.to_thread(encode_tiers, spool)
             except ImageError as e:
                 raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
-        (seq,) = await self.store.reserve_image_seqs(sha256, 1)
+        (seq,) = await self.store.images.reserve_image_seqs(sha256, 1)
         try:
             await asyncio.to_thread(self.files.write_model, sha256, seq, encoded)
         except OSError as e:
             raise self._not_saved(e) from None
-        if not await self.store.add_image(sha256, seq, encoded.width, encoded.height):
+        if not await self.store.images.add_image(sha256, seq, encoded.width, encoded.height):
             await asyncio.to_thread(self.files.remove_model, sha256, [seq])
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
@@ -248,7 +260,7 @@ class Library:
     async def cover_file(self, sha256: str, tier: str) -> Path:
         """The file of the model's cover in one tier, for pages on other origins (ComfyUI's node tooltips) that
         can show an image by URL but may not read the API's JSON."""
-        detail = await self.store.model_detail(check_sha256(sha256))
+        detail = await self.store.models.model_detail(check_sha256(sha256))
         if detail is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         if detail["cover"] is None:
@@ -262,7 +274,7 @@ class Library:
         return {"images": item["images"], "cover": item["cover"]}
 
     async def delete_image(self, sha256: str, seq: int) -> None:
-        if not await self.store.delete_image(check_sha256(sha256), seq):
+        if not await self.store.images.delete_image(check_sha256(sha256), seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
         await asyncio.to_thread(self.files.remove_model, sha256, [seq])
         self.bus.publish("model.updated", sha256=sha256)
@@ -270,7 +282,7 @@ class Library:
     async def set_cover(self, sha256: str, seq: Any) -> dict[str, Any]:
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
             raise LibraryError(400, "`seq` must be the number of one of the model's images")
-        if not await self.store.set_cover(check_sha256(sha256), seq):
+        if not await self.store.images.set_cover(check_sha256(sha256), seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
         self.bus.publish("model.updated", sha256=sha256)
         return {"cover": image_urls(sha256, seq)}
