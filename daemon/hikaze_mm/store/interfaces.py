@@ -3,7 +3,7 @@
 Each caller is typed with the parts it uses (the pipeline: pending rows and the file index; the library: models,
 tags, copies, images and search; the page's sessions), so a part can change without the others noticing and a
 second backend (PostgreSQL, for several machines) implements the same protocols. `store.sqlite` holds the SQLite
-implementation; `tests/store/contract/` runs the same tests against any of them.
+implementation; `tests/store/test_contract_*.py` run the same tests against every backend.
 
 Every write is one transaction: all of it or none of it. Methods raise `errors.StorageFull` when the disk
 under the database is full.
@@ -170,8 +170,8 @@ class SessionStore(Protocol):
 
 
 class Stores(Protocol):
-    """A backend's whole store: its parts over one database, opened and closed together. Only the app holds
-    this; every other caller gets the parts it uses."""
+    """A backend's whole store: its parts over one database, opened and closed together. The app builds it and
+    hands each caller the parts it uses."""
 
     pending: PendingStore
     files: FileIndexStore
