@@ -20,6 +20,7 @@ from hikaze_mm.events.bus import EventBus
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
+from hikaze_mm.library.metadata import RULES as METADATA_RULES
 from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.decisions import Classifier
 from hikaze_mm.pipeline.hashing import HashPool
@@ -28,8 +29,9 @@ from hikaze_mm.pipeline.reconcile import Reconciler, ScanProgress
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler
 from hikaze_mm.pipeline.walk import WalkResult
 from hikaze_mm.pipeline.watch import FsEvent, Watcher
-from hikaze_mm.store.interfaces import StorageFull, Store
-from hikaze_mm.store.sqlite.database import SQLiteStore
+from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.interfaces import Stores
+from hikaze_mm.store.sqlite.store import SQLiteStore
 
 log = logging.getLogger(__name__)
 ROOT_CHECK_S = 2.0
@@ -39,7 +41,7 @@ class Service:
     def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
         self.roots: RootSet = build_roots(settings)
-        self.store: Store = SQLiteStore(settings.db_path)
+        self.store: Stores = SQLiteStore(settings.db_path, METADATA_RULES)
         self.bus = EventBus()
         self.pool = HashPool(settings.hash_workers)
         lock = asyncio.Lock()
@@ -47,7 +49,7 @@ class Service:
         self.classifier = Classifier(self.store, self.bus, self.roots, self.settler, lock)
         self.image_files = ImageFiles(settings.data_dir / "images")
         self.intake = Intake(self.store, self.bus, self.pool, self.classifier, self.image_files)
-        self.reconciler = Reconciler(self.store, self.bus, self.roots, self.classifier, self.intake,
+        self.reconciler = Reconciler(self.store.files, self.bus, self.roots, self.classifier, self.intake,
                                      self._walked)
         self.importer = Importer(self.store, self.bus, self.image_files, lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
@@ -56,7 +58,7 @@ class Service:
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.classifier, self.image_files)
         own_names = [*settings.allowed_hosts, *([] if settings.host in ("0.0.0.0", "::") else [settings.host])]
         self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
-        self.sessions = Sessions(self.store, settings.auth_token)
+        self.sessions = Sessions(self.store.sessions, settings.auth_token)
         self.watcher = Watcher(self._on_fs_event, settings.watch_mode if watch else "off", settings.poll_interval)
         self._present: dict[str, bool] = {}  # root -> exists
         self._links: set[str] = set()  # symlinked folders inside the roots, watched on their own
@@ -70,15 +72,15 @@ class Service:
     async def start(self) -> None:
         await self.store.open()
         await self.sessions.forget_stale()
-        reset = await self.store.reset_in_flight()
+        reset = await self.store.pending.reset_in_flight()
         if reset:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
         # Before the intake or the API can write an image, so no file being written is taken for a stray.
-        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.image_keys())
+        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys())
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
         essential = [self.settler.start(), *self.intake.start()]
-        for row in await self.store.pending_in_flight():
+        for row in await self.store.pending.pending_in_flight():
             await self.classifier.requeue(row)
         await self._check_roots(initial=True)
         self.reconciler.start()
@@ -105,7 +107,7 @@ class Service:
         await asyncio.to_thread(self.pool.close)
         await self.intake.stop()
         with contextlib.suppress(Exception):
-            await self.store.reset_in_flight()
+            await self.store.pending.reset_in_flight()
         self.bus.close()
         await self.store.close()
 
@@ -327,7 +329,7 @@ class Service:
                 {"path": p, "real": self.watcher.watches[p].real, "mode": self.watcher.watches[p].mode}
                 for p in sorted(self._links) if p in self.watcher.watches
             ],
-            "counts": await self.store.counts(),
+            "counts": await self.store.search.counts(),
             "scan": running.to_wire() if running else None,
             "last_scan": self.reconciler.last.to_wire() if self.reconciler.last else None,
             "comfyui": [peer.to_wire() for peer in self.comfy_peers.peers()],

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from hikaze_mm.library.service import LibraryError
-from hikaze_mm.store.interfaces import StorageFull
+from hikaze_mm.store.errors import StorageFull
 
 log = logging.getLogger(__name__)
 

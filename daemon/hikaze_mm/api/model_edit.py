@@ -12,7 +12,7 @@ from hikaze_mm.api.errors import BadRequest
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library.metadata import LIST_FIELDS, MAX_ITEMS, MAX_TEXT, USER_FIELDS
 from hikaze_mm.library.service import ModelEdit
-from hikaze_mm.store.interfaces import MAX_TAGS
+from hikaze_mm.store.records import MAX_TAGS
 
 MAX_TAG = 64
 MAX_NAME = 256

@@ -19,7 +19,7 @@ from hikaze_mm.legacy.importer import LegacyJob
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.reconcile import ScanProgress
-from hikaze_mm.store.interfaces import PendingRow
+from hikaze_mm.store.interfaces import ImageStore, PendingStore, SearchStore, TagStore
 
 
 class Access(Protocol):
@@ -38,15 +38,12 @@ class Access(Protocol):
 
 
 class Listings(Protocol):
-    """The store's reads that the API answers with as they are."""
+    """The store's parts whose reads the API answers with as they are."""
 
-    async def list_pending(
-        self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int
-    ) -> tuple[list[PendingRow], int]: ...
-    async def model_types(self) -> list[dict[str, Any]]: ...
-    async def list_tags(self) -> list[dict[str, Any]]: ...
-    async def image_exists(self, sha256: str, seq: int) -> bool: ...
-    async def pending_image_exists(self, pending_id: int, seq: int) -> bool: ...
+    pending: PendingStore
+    search: SearchStore
+    tags: TagStore
+    images: ImageStore
 
 
 class Imports(Protocol):

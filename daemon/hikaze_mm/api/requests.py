@@ -13,7 +13,7 @@ from hikaze_mm.api.origin_policy import origin_or_none
 from hikaze_mm.api.params import MAX_ID, Query, bool_param, choice_param, int_param, only
 from hikaze_mm.config.roots import Root, RootSet, within
 from hikaze_mm.library.importer import STRATEGIES
-from hikaze_mm.store.interfaces import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
+from hikaze_mm.store.records import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
 
 MAX_LIMIT = 1000
 MAX_BATCH = 10_000

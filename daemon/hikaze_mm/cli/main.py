@@ -25,7 +25,7 @@ from hikaze_mm.cli import data as data_commands
 from hikaze_mm.config.settings import ConfigError, Settings, add_flags, load_settings
 from hikaze_mm.ops import install as service_install
 from hikaze_mm.ops import logs
-from hikaze_mm.store.interfaces import SchemaTooNew
+from hikaze_mm.store.errors import SchemaTooNew
 from hikaze_mm.store.sqlite.checks import DatabaseDamaged
 
 log = logging.getLogger("hikaze_mm")
@@ -287,7 +287,7 @@ async def _scan(settings: Settings) -> int:
                 break
             _show(bar, event.type, event.data, totals, done)
     bar.close()
-    counts = (await service.store.counts())["pending"]
+    counts = (await service.store.search.counts())["pending"]
     last = service.reconciler.last
     await service.stop()
     print(f"ready {counts['ready']}, conflict {counts['conflict']}, error {counts['error']}")

@@ -19,7 +19,7 @@ import itertools
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
@@ -30,7 +30,8 @@ from hikaze_mm.library.metadata import merge as meta_merge
 from hikaze_mm.pipeline.decisions import Classifier
 from hikaze_mm.pipeline.placement import NOT_A_MODEL, NOT_IN_A_TYPE_FOLDER, OUTSIDE, Placement, Placer, refused
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import NewPending, PendingRow, Store
+from hikaze_mm.store.interfaces import FileIndexStore, ImageStore, ModelStore, PendingStore
+from hikaze_mm.store.records import NewPending, PendingRow
 
 log = logging.getLogger(__name__)
 BATCH = 50  # v1 rows per transaction: a few milliseconds of the writer each
@@ -83,8 +84,17 @@ class LegacyJob:
 Placed = tuple[LegacyItem, Placement, FileStat | None]
 
 
+class LegacyStore(Protocol):
+    """The parts of the store that the first version's records are taken into."""
+
+    pending: PendingStore
+    files: FileIndexStore
+    models: ModelStore
+    images: ImageStore
+
+
 class LegacyImporter:
-    def __init__(self, store: Store, bus: EventBus, roots: RootSet, classifier: Classifier, files: ImageFiles):
+    def __init__(self, store: LegacyStore, bus: EventBus, roots: RootSet, classifier: Classifier, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.roots = roots
@@ -165,7 +175,7 @@ class LegacyImporter:
         later: list[Placed] = []
         new: dict[str, Placed] = {}
         async with self.classifier.lock:
-            known = await self.store.known_paths(list({placement.path for _, placement, _ in placed}))
+            known = await self.store.files.known_paths(list({placement.path for _, placement, _ in placed}))
             for entry in placed:
                 path = entry[1].path
                 if path in known or path in new:
@@ -185,7 +195,7 @@ class LegacyImporter:
 
     async def _insert(self, entries: list[Placed]) -> list[PendingRow]:
         """New rows, in one transaction (under the classifier's lock); the ones with a file settle, then hash."""
-        rows = await self.store.add_pending_with_meta([_new_row(*entry) for entry in entries])
+        rows = await self.store.pending.add_pending_with_meta([_new_row(*entry) for entry in entries])
         for row in rows:
             if row.status == "settling":
                 self.classifier.settler.touch(row.path)
@@ -206,17 +216,17 @@ class LegacyImporter:
         """A v1 row whose path has a pending row or a model: that one gets the v1 tags and the metadata it lacks."""
         path, meta = placement.path, _meta(item)
         async with self.classifier.lock:
-            existing = await self.store.pending_by_path(path)
-            model = await self.store.model_by_path(path) if existing is None else None
+            existing = await self.store.pending.pending_by_path(path)
+            model = await self.store.models.model_by_path(path) if existing is None else None
             if existing is not None:
-                stored = await self.store.pending_meta(existing.id) or {}
+                stored = await self.store.pending.pending_meta(existing.id) or {}
                 merged = with_legacy(stored, meta, existing.sha256)
-                await self.store.set_pending_meta(existing.id, merged, item.tags)
+                await self.store.pending.set_pending_meta(existing.id, merged, item.tags)
                 if "legacy_sha256_mismatch" in merged:
                     report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
                                                    **merged["legacy_sha256_mismatch"]})
             elif model is not None:
-                await self.store.enrich_model(model.sha256, meta, item.tags)
+                await self.store.models.enrich_model(model.sha256, meta, item.tags)
                 if item.claimed_sha256 and item.claimed_sha256 != model.sha256:
                     report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
                                                    "claimed": item.claimed_sha256, "actual": model.sha256})
@@ -229,7 +239,7 @@ class LegacyImporter:
         report.merged += 1
         if existing is None:
             return
-        if not await self.store.pending_images(existing.id):
+        if not await self.store.images.pending_images(existing.id):
             await self._copy_image(item, existing.id, report)
         if existing.status == "error" and refused(existing.error) and placement.reason is None:
             # Kept out by an earlier run, and in the model folders now (the user added its folder): taken in.
@@ -244,7 +254,7 @@ class LegacyImporter:
             report.errors.append({"legacy_id": item.legacy_id, "error": f"image {item.image}: {e}"})
             return
         await asyncio.to_thread(self.files.write_pending, pending_id, 0, encoded)
-        if await self.store.add_pending_image(pending_id, 0, encoded.width, encoded.height, item.image):
+        if await self.store.images.add_pending_image(pending_id, 0, encoded.width, encoded.height, item.image):
             report.images_copied += 1
 
 

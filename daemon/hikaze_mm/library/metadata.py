@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hikaze_mm.store.interfaces import MetadataRules
+
 USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "notes")
 LIST_FIELDS = ("trigger_words", "community_links")  # the fields `meta_add` / `meta_remove` edit item by item
 MAX_TEXT = 100_000
@@ -56,6 +58,13 @@ def patched(stored: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def patch(stored: dict[str, Any], change: dict[str, Any], added: dict[str, list[str]],
+          removed: dict[str, list[str]]) -> dict[str, Any]:
+    """A PATCH of the metadata, applied by the store to the record as it stands in the write: the changed keys
+    (`patched`), then the list items put in and taken out (`edited_lists`). Raises MetaError."""
+    return edited_lists(patched(stored, change), added, removed)
+
+
 def override(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     """Import with `override`: every user field the incoming record has a value for replaces the model's."""
     result = dict(model)
@@ -93,3 +102,8 @@ def for_new_model(pending: dict[str, Any]) -> dict[str, Any]:
         if pending.get(kept):
             result[kept] = pending[kept]
     return result
+
+
+# The rules as the store applies them inside its transactions (it never imports this module).
+RULES = MetadataRules(merge=merge, override=override, for_new_model=for_new_model, patch=patch,
+                      user_fields=user_fields)

@@ -16,14 +16,16 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
-from hikaze_mm.store.interfaces import EditRefused, ModelQuery, Removal, Store
+from hikaze_mm.store.errors import EditRefused
+from hikaze_mm.store.interfaces import ImageStore, ModelStore, PendingStore, SearchStore, TagStore
+from hikaze_mm.store.records import ModelQuery, Removal
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,18 @@ def pending_image_urls(pending_id: int, seq: int) -> dict[str, str]:
     return {tier: f"/api/pending/{pending_id}/images/{seq}/{tier}" for tier in ("high", "medium", "low")}
 
 
+class LibraryStore(Protocol):
+    """The parts of the store that the library shows and edits."""
+
+    models: ModelStore
+    tags: TagStore
+    images: ImageStore
+    search: SearchStore
+    pending: PendingStore
+
+
 class Library:
-    def __init__(self, store: Store, bus: EventBus, files: ImageFiles,
+    def __init__(self, store: LibraryStore, bus: EventBus, files: ImageFiles,
                  released: Callable[[Removal], Awaitable[None]] | None = None):
         self.store = store
         self.bus = bus
@@ -71,17 +83,17 @@ class Library:
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
-        items, total = await self.store.list_models(query)
+        items, total = await self.store.search.list_models(query)
         for item in items:
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         return {"models": items, "total": total}
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
-        return await self.store.facets(query)
+        return await self.store.search.facets(query)
 
     async def model(self, sha256: str) -> dict[str, Any]:
-        item = await self.store.model_detail(sha256)
+        item = await self.store.models.model_detail(sha256)
         if item is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         for image in item["images"]:
@@ -91,7 +103,7 @@ class Library:
         return item
 
     async def model_path(self, sha256: str) -> dict[str, Any]:
-        model = await self.store.model(sha256)
+        model = await self.store.models.model(sha256)
         if model is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         return {"path": model.path, "status": model.status}
@@ -105,7 +117,7 @@ class Library:
             # The store merges the change into the metadata inside its write: a PATCH of another key (or another
             # tab's addition to the same list) landing at the same time is never overwritten with the record this
             # one would otherwise have read first.
-            found = await self.store.update_model(
+            found = await self.store.models.update_model(
                 sha256, name=edit.name, tags=edit.tags, meta_change=edit.meta_change, tags_add=edit.tags_add,
                 tags_remove=edit.tags_remove, meta_add=edit.meta_add, meta_remove=edit.meta_remove, guard=guard)
         except (meta_mod.MetaError, EditRefused) as e:
@@ -118,7 +130,7 @@ class Library:
         return await self.model(sha256)
 
     async def delete(self, sha256: str, ignore_file: bool) -> dict[str, Any]:
-        removal = await self.store.delete_model(sha256, ignore_file)
+        removal = await self.store.models.delete_model(sha256, ignore_file)
         if removal is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         await asyncio.to_thread(self.files.remove_model, sha256, removal.seqs)
@@ -137,7 +149,7 @@ class Library:
 
     # -- the import queue's view of its items ----------------------------------------------------------------
     async def pending(self, pending_id: int) -> dict[str, Any]:
-        item = await self.store.pending_detail(pending_id)
+        item = await self.store.pending.pending_detail(pending_id)
         if item is None:
             raise LibraryError(404, f"no pending item with id {pending_id}")
         for image in item["images"]:
@@ -146,22 +158,22 @@ class Library:
 
     # -- tags -----------------------------------------------------------------------------------------------
     async def create_tag(self, name: str) -> tuple[dict[str, Any], bool]:
-        return await self.store.create_tag(name)
+        return await self.store.tags.create_tag(name)
 
     async def rename_tag(self, tag_id: int, name: str) -> dict[str, Any]:
-        tag = await self.store.rename_tag(tag_id, name)
+        tag = await self.store.tags.rename_tag(tag_id, name)
         if tag is None:
             raise LibraryError(404, f"no tag with id {tag_id}")
         return tag
 
     async def delete_tag(self, tag_id: int) -> None:
-        if not await self.store.delete_tag(tag_id):
+        if not await self.store.tags.delete_tag(tag_id):
             raise LibraryError(404, f"no tag with id {tag_id}")
 
     # -- images ---------------------------------------------------------------------------------------------
     async def add_image(self, sha256: str, chunks: AsyncIterator[bytes]) -> dict[str, Any]:
         """An uploaded image, its bytes read from `chunks` as they arrive."""
-        if await self.store.model(sha256) is None:
+        if await self.store.models.model(sha256) is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         # The upload waits for its turn on disk, not in memory: twenty queued 30 MB uploads would hold 600 MB.
         try:
@@ -179,12 +191,12 @@ class Library:
                     encoded = await asyncio.to_thread(encode_tiers, spool)
             except ImageError as e:
                 raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None
-        (seq,) = await self.store.reserve_image_seqs(sha256, 1)
+        (seq,) = await self.store.images.reserve_image_seqs(sha256, 1)
         try:
             await asyncio.to_thread(self.files.write_model, sha256, seq, encoded)
         except OSError as e:
             raise self._not_saved(e) from None
-        if not await self.store.add_image(sha256, seq, encoded.width, encoded.height):
+        if not await self.store.images.add_image(sha256, seq, encoded.width, encoded.height):
             await asyncio.to_thread(self.files.remove_model, sha256, [seq])
             raise LibraryError(404, f"no model with sha256 {sha256}")
         self.bus.publish("model.updated", sha256=sha256)
@@ -197,7 +209,7 @@ class Library:
     async def cover_file(self, sha256: str, tier: str) -> Path:
         """The file of the model's cover in one tier, for pages on other origins (ComfyUI's node tooltips) that
         can show an image by URL but may not read the API's JSON."""
-        detail = await self.store.model_detail(sha256)
+        detail = await self.store.models.model_detail(sha256)
         if detail is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         if detail["cover"] is None:
@@ -211,13 +223,13 @@ class Library:
         return {"images": item["images"], "cover": item["cover"]}
 
     async def delete_image(self, sha256: str, seq: int) -> None:
-        if not await self.store.delete_image(sha256, seq):
+        if not await self.store.images.delete_image(sha256, seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
         await asyncio.to_thread(self.files.remove_model, sha256, [seq])
         self.bus.publish("model.updated", sha256=sha256)
 
     async def set_cover(self, sha256: str, seq: int) -> dict[str, Any]:
-        if not await self.store.set_cover(sha256, seq):
+        if not await self.store.images.set_cover(sha256, seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
         self.bus.publish("model.updated", sha256=sha256)
         return {"cover": image_urls(sha256, seq)}

@@ -11,7 +11,7 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.inspect.companions import Discovery, discover, stored_header, suggested_base_model, suggested_fields
@@ -22,7 +22,9 @@ from hikaze_mm.pipeline.decisions import Classifier
 from hikaze_mm.pipeline.hashing import FileChanged, HashCancelled, HashPool, HashResult
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import HashRecord, PendingRow, Removal, StorageFull, Store
+from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
+from hikaze_mm.store.records import HashRecord, PendingRow, Removal
 
 log = logging.getLogger(__name__)
 # The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
@@ -32,8 +34,18 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 
 
+class IntakeStore(Protocol):
+    """The parts of the store that the intake of hashed files writes to."""
+
+    pending: PendingStore
+    models: ModelStore
+    copies: CopyStore
+    images: ImageStore
+    imports: ImportStore
+
+
 class Intake:
-    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier, files: ImageFiles):
+    def __init__(self, store: IntakeStore, bus: EventBus, pool: HashPool, classifier: Classifier, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.pool = pool
@@ -101,10 +113,10 @@ class Intake:
 
     async def _hash_one(self, path: str, st: FileStat) -> None:
         async with self.lock:
-            row = await self.store.pending_by_path(path)
+            row = await self.store.pending.pending_by_path(path)
             if row is None or (row.status in ("ready", "conflict", "ignored") and row.stat == st):
                 return  # gone, or already hashed as it is
-            row = await self.store.set_pending_status(row.id, "hashing", st)
+            row = await self.store.pending.set_pending_status(row.id, "hashing", st)
             if row is None:
                 return
             self.bus.publish("pending.updated", id=row.id, path=path, status="hashing")
@@ -160,10 +172,10 @@ class Intake:
         log.warning("cannot be opened now (%s); it is tried again in %g s", error.strerror or error, wait, extra={
             "event": "file.retry_later", "path": path})
         async with self.lock:
-            row = await self.store.pending(pending_id)
+            row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return
-            row = await self.store.set_pending_status(pending_id, "settling")
+            row = await self.store.pending.set_pending_status(pending_id, "settling")
             if row is None:
                 return
             self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
@@ -172,18 +184,19 @@ class Intake:
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
         log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})
         async with self.lock:
-            row = await self.store.pending(pending_id)
+            row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path:
                 return
-            row = await self.store.set_pending_error(pending_id, reason, await asyncio.to_thread(stat_file, path))
+            row = await self.store.pending.set_pending_error(pending_id, reason,
+                                                             await asyncio.to_thread(stat_file, path))
             if row is not None:
                 self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
 
     async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
-        has_images = bool(await self.store.pending_images(pending_id))
+        has_images = bool(await self.store.images.pending_images(pending_id))
         found = await asyncio.to_thread(discover, path, not has_images)
         async with self.lock:
-            row = await self.store.pending(pending_id)
+            row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return  # moved, deleted or re-settled while hashing: the newer report wins
             recorded = await self._record_locked(row, result, found)
@@ -192,22 +205,23 @@ class Intake:
 
     async def _record_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> PendingRow | None:
         path = row.path
-        at_path = await self.store.model_by_path(path)
+        at_path = await self.store.models.model_by_path(path)
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
             # The model's file was overwritten with other content: that model is no longer on disk.
-            missing = await self.store.set_model_missing(at_path.sha256)
+            missing = await self.store.models.set_model_missing(at_path.sha256)
             log.info("the model's file was overwritten with other content", extra={
                 "event": "model.missing", "path": path, "sha256": at_path.sha256, "new_sha256": result.sha256})
             if missing is not None:
                 self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
-        meta = await self.store.pending_meta(row.id) or {}
-        known = await self.store.model(result.sha256)
+        meta = await self.store.pending.pending_meta(row.id) or {}
+        known = await self.store.models.model(result.sha256)
         if known is not None:
             here = known.path == path
             if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):
                 # Whatever the row carried (tags, notes from the first version) joins the model first.
-                await self.store.enrich_model(result.sha256, meta, await self.store.pending_tag_names(row.id))
-                relinked = await self.store.relink_model(result.sha256, path, row.type, result.stat, row.id)
+                await self.store.models.enrich_model(result.sha256, meta,
+                                                     await self.store.pending.pending_tag_names(row.id))
+                relinked = await self.store.models.relink_model(result.sha256, path, row.type, result.stat, row.id)
                 if here:
                     log.info("same content as before: the model is kept", extra={
                         "event": "model.unchanged", "path": path, "sha256": result.sha256, **_timing(result)})
@@ -221,12 +235,13 @@ class Intake:
                                      old_path=known.path)
                 return None
         if known is not None:
-            own = [known.path, *await self.store.copies_of(known.sha256)]
+            own = [known.path, *await self.store.copies.copies_of(known.sha256)]
             same = await asyncio.to_thread(same_as_any, path, own)
             if same is not None:
                 # One of the model's own files under another name (a symlinked folder, a bind mount): one of its
                 # paths, never a conflict with itself.
-                await self.store.absorb(row.id, known.sha256, self._meta(meta, result, found), [], (path, result.stat))
+                await self.store.imports.absorb(row.id, known.sha256, self._meta(meta, result, found), [],
+                                                (path, result.stat))
                 log.info("another name of the model's own file: recorded as one of its paths", extra={
                     "event": "file.alias", "path": path, "sha256": known.sha256, "same_as": same})
                 self.bus.publish("pending.removed", id=row.id, path=path)
@@ -237,8 +252,8 @@ class Intake:
                             known.sha256 if known is not None else None, self._meta(meta, result, found))
         for seq, (source, image) in enumerate(found.previews):
             await asyncio.to_thread(self.files.write_pending, row.id, seq, image)
-            await self.store.add_pending_image(row.id, seq, image.width, image.height, source)
-        recorded = await self.store.record_hash(row.id, record)
+            await self.store.images.add_pending_image(row.id, seq, image.width, image.height, source)
+        recorded = await self.store.pending.record_hash(row.id, record)
         if recorded is not None:
             self.bus.publish("pending.updated", id=recorded.id, path=path, status=recorded.status,
                              sha256=recorded.sha256, blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256)

@@ -19,7 +19,8 @@ from hikaze_mm.events.bus import EventBus
 from hikaze_mm.pipeline.decisions import Classifier
 from hikaze_mm.pipeline.intake import Intake
 from hikaze_mm.pipeline.walk import FileStat, WalkResult, walk_roots
-from hikaze_mm.store.interfaces import FileIndex, Store
+from hikaze_mm.store.interfaces import FileIndexStore
+from hikaze_mm.store.records import FileIndex
 
 log = logging.getLogger(__name__)
 UNREADABLE_LINES = 20
@@ -52,7 +53,7 @@ class ScanProgress:
 class Reconciler:
     def __init__(
         self,
-        store: Store,
+        store: FileIndexStore,
         bus: EventBus,
         roots: RootSet,
         classifier: Classifier,

@@ -1,7 +1,6 @@
-"""The database behind narrow interfaces: the records the other layers pass around, one interface per kind of
-caller (pending rows and the file index for the pipeline; models, tags, copies, images and search for the library;
-sessions for the API), and backups.
-
-Knows nothing of configuration files, the pipeline or the library's rules: imports only events, if anything. The
-SQLite implementation lives in `store.sqlite`; a second backend plugs in beside it and passes the same contract tests.
+"""The store: what the daemon keeps (pending rows, models, their copies, tags, images, sessions) and the narrow
+interfaces through which the rest of the daemon reads and writes it. `records` holds the values that cross the
+boundary, `errors` what it raises, `interfaces` one Protocol per part and the bundle a backend builds; `sqlite/`
+is the implementation, `backup` copies of its file. The store imports nothing of the daemon above it (no
+pipeline, library or configuration): policy such as the metadata merge rules is handed in when it is built.
 """

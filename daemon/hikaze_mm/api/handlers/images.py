@@ -99,7 +99,7 @@ async def get_image(request: web.Request) -> web.StreamResponse:
     sha256, seq, tier = request.match_info["sha256"], image_seq(request), request.match_info["tier"]
     parts = request.app[PARTS]
     return await _stored_image(lambda: parts.images.model_file(sha256, seq, tier),
-                               lambda: parts.listings.image_exists(sha256, seq),
+                               lambda: parts.listings.images.image_exists(sha256, seq),
                                f"no image {seq} ({tier}) for model {sha256}")
 
 
@@ -116,5 +116,5 @@ async def get_pending_image(request: web.Request) -> web.StreamResponse:
     row, seq, tier = pending_id(request), image_seq(request), request.match_info["tier"]
     parts = request.app[PARTS]
     return await _stored_image(lambda: parts.images.pending_file(row, seq, tier),
-                               lambda: parts.listings.pending_image_exists(row, seq),
+                               lambda: parts.listings.images.pending_image_exists(row, seq),
                                f"no image {seq} ({tier}) for pending item {row}")

@@ -41,11 +41,11 @@ async def delete_model(request: web.Request) -> web.Response:
 
 
 async def list_types(request: web.Request) -> web.Response:
-    return web.json_response({"types": await request.app[PARTS].listings.model_types()})
+    return web.json_response({"types": await request.app[PARTS].listings.search.model_types()})
 
 
 async def list_tags(request: web.Request) -> web.Response:
-    return web.json_response({"tags": await request.app[PARTS].listings.list_tags()})
+    return web.json_response({"tags": await request.app[PARTS].listings.tags.list_tags()})
 
 
 async def create_tag(request: web.Request) -> web.Response:

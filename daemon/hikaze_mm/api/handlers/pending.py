@@ -13,7 +13,7 @@ from hikaze_mm.api.requests import ImportRequest, PendingIds, PendingListing
 
 async def list_pending(request: web.Request) -> web.Response:
     asked = PendingListing.from_query(request.query)
-    rows, total = await request.app[PARTS].listings.list_pending(asked.statuses, asked.type, asked.limit,
+    rows, total = await request.app[PARTS].listings.pending.list_pending(asked.statuses, asked.type, asked.limit,
                                                                   asked.offset)
     return web.json_response({"pending": [r.to_wire() for r in rows], "total": total})
 
