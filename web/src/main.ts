@@ -1,3 +1,4 @@
+import { createPinia } from "pinia";
 import { createApp } from "vue";
 import App from "./App.vue";
 import { i18n } from "./i18n";
@@ -5,4 +6,4 @@ import { router } from "./state/route";
 import "./styles.css";
 
 document.documentElement.lang = i18n.global.locale.value;
-createApp(App).use(i18n).use(router).mount("#app");
+createApp(App).use(createPinia()).use(i18n).use(router).mount("#app");
