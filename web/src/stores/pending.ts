@@ -216,6 +216,7 @@ export const usePendingStore = defineStore("pending", () => {
       incoming = [];
       toFetch.clear();
       reads.invalidate();
+      loading.value = false;
       buffered = null;
       controller.abort();
       controller = new AbortController();
