@@ -26,7 +26,7 @@ const updateQuery = vi.hoisted(() => vi.fn());
 vi.mock("../api/client", async (original) => ({ ...(await original<object>()), api }));
 vi.mock("../api/events", () => import("../testing/fakeEvents"));
 vi.mock("../i18n", () => ({ i18n: { global: { t: (key: string) => key } } }));
-vi.mock("../state/route", () => ({ updateQuery }));
+vi.mock("../router", () => ({ updateQuery }));
 
 function model(sha256: string, name = sha256): ModelDetail {
   return { sha256, name, tags: [], meta_json: {}, images: [], cover: null } as unknown as ModelDetail;

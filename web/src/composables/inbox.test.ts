@@ -145,6 +145,30 @@ describe("the conflicts' details", () => {
     scope.stop();
     expect(lastSignal.aborted).toBe(true);
   });
+
+  it("shows each side from the conflict at once and from the reads as they arrive", async () => {
+    api.pendingDetail.mockResolvedValue({
+      id: 1,
+      tags: [{ id: 1, name: "style" }],
+      images: [{ urls: { medium: "pending.webp" } }],
+      meta_json: { base_model: "SDXL", description: "new" },
+    });
+    api.model.mockRejectedValue(new Error("unreadable"));
+    const scope = effectScope();
+    const d = scope.run(() => useConflictDetails())!;
+    const c = conflict(1);
+    expect(d.preview(c, "pending")).toBeNull();
+    expect(d.summary(c, "existing").name).toBe("m1");
+    await d.load([c]);
+    expect(d.tagNames(c, "pending")).toEqual(["style"]);
+    expect(d.baseModel(c, "pending")).toBe("SDXL");
+    expect(d.description(c, "pending")).toBe("new");
+    expect(d.preview(c, "pending")).toBe("pending.webp");
+    expect(d.preview(c, "existing")).toBeNull();
+    expect(d.sideError(c, "existing")).toBe("unreadable");
+    expect(d.sideError(c, "pending")).toBeUndefined();
+    scope.stop();
+  });
 });
 
 describe("the import flow", () => {

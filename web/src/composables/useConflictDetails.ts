@@ -12,10 +12,15 @@ export interface ConflictSides {
   modelError?: string;
 }
 
+type Side = "pending" | "existing";
+
 // Many conflicts at once (a re-imported folder) must not fire hundreds of requests at the same moment.
 export const PARALLEL_LOADS = 4;
 
-/** Reads the two sides of each conflict, a few at a time; `stop` (or the component's end) cancels what is left. */
+/**
+ * Reads the two sides of each conflict, a few at a time (`stop`, or the component's end, cancels what is left), and
+ * what the dialog shows of each side: from the conflict itself at once, from the reads as they arrive.
+ */
 export function useConflictDetails() {
   const loaded = reactive(new Map<number, ConflictSides>());
   const runs = latest();
@@ -57,5 +62,48 @@ export function useConflictDetails() {
 
   onScopeDispose(stop);
 
-  return { loaded, load, stop };
+  function tagNames(c: ConflictEntry, side: Side): string[] {
+    const l = loaded.get(c.id);
+    if (side === "pending") return (l?.pending?.tags ?? []).map((tag) => tag.name);
+    return l?.model?.tags ?? [];
+  }
+
+  function baseModel(c: ConflictEntry, side: Side): string {
+    const l = loaded.get(c.id);
+    if (side === "existing") return c.existing.base_model;
+    const hint = l?.pending?.meta_json.base_model;
+    return typeof hint === "string" ? hint : "";
+  }
+
+  function meta(c: ConflictEntry, side: Side): Record<string, unknown> {
+    const l = loaded.get(c.id);
+    return (side === "pending" ? l?.pending?.meta_json : l?.model?.meta_json) ?? {};
+  }
+
+  function description(c: ConflictEntry, side: Side): string {
+    const d = meta(c, side).description;
+    return typeof d === "string" ? d : "";
+  }
+
+  function preview(c: ConflictEntry, side: Side): string | null {
+    const l = loaded.get(c.id);
+    if (side === "pending") return l?.pending?.images[0]?.urls.medium ?? null;
+    return l?.model?.cover?.medium ?? null;
+  }
+
+  function sideError(c: ConflictEntry, side: Side): string | undefined {
+    const l = loaded.get(c.id);
+    return side === "pending" ? l?.pendingError : l?.modelError;
+  }
+
+  function summary(c: ConflictEntry, side: Side) {
+    const s = side === "pending" ? c.pending : c.existing;
+    return { name: s.name, path: s.path, size: s.size_bytes, type: s.type };
+  }
+
+  function differs(c: ConflictEntry, field: "name" | "path" | "type"): boolean {
+    return c.pending[field] !== c.existing[field];
+  }
+
+  return { loaded, load, stop, tagNames, baseModel, meta, description, preview, sideError, summary, differs };
 }

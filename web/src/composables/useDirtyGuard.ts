@@ -1,7 +1,7 @@
 import { onScopeDispose, type Ref } from "vue";
 import type { Router } from "vue-router";
 import { i18n } from "../i18n";
-import { router as pageRouter } from "../state/route";
+import { router as pageRouter } from "../router";
 import { useUiStore } from "../stores/ui";
 import { useWindowEvent } from "./useWindowEvent";
 

@@ -16,7 +16,7 @@ import {
   type DetailsForm,
 } from "../logic/details";
 import { latest } from "../logic/latest";
-import { updateQuery } from "../state/route";
+import { updateQuery } from "../router";
 import { useLibraryStore } from "../stores/library";
 import { errorText, useUiStore } from "../stores/ui";
 

@@ -12,7 +12,7 @@ import {
   type PickItem,
 } from "../logic/loraList";
 import { i18n } from "../i18n";
-import { one, query } from "../state/route";
+import { one, query } from "../router";
 import { errorText, useUiStore } from "./ui";
 
 /** Picker mode for ComfyUI: `?pick=checkpoint` or `?pick=loras&payload=<LoRA list JSON>`. */
