@@ -1,4 +1,5 @@
 import { ref } from "vue";
+import { inTextField } from "../logic/typing";
 import { useWindowEvent } from "./useWindowEvent";
 
 function hasFiles(e: DragEvent): boolean {
@@ -31,13 +32,10 @@ export function useFileDrop(onFiles: (files: File[]) => void) {
   return { dragging, onDragOver, onDragLeave, onDrop };
 }
 
-const TEXT_FIELD =
-  "textarea, select, [contenteditable], input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=file])";
-
 /** Images pasted anywhere on the page, unless pasted into a text field or while a dialog is up. */
 export function usePastedImages(onFiles: (files: File[]) => void): void {
   useWindowEvent("paste", (e) => {
-    if (e.target instanceof Element && e.target.closest(TEXT_FIELD)) return;
+    if (inTextField(e.target)) return;
     if (document.querySelector("dialog[open]")) return;
     const files = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith("image/"));
     if (!files.length) return;

@@ -81,5 +81,9 @@ describe("the library store", () => {
     eventsConnected.value = true;
     await vi.advanceTimersByTimeAsync(0);
     expect(store.version).toBe(2);
+
+    emit({ type: "model.removed", sha256: "a" });
+    stops.splice(0).forEach((stop) => stop());
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -71,6 +71,8 @@ export const useLibraryStore = defineStore("library", () => {
     return () => {
       stopEvents();
       stopReopened();
+      clearTimeout(typesTimer);
+      clearTimeout(changedTimer);
     };
   }
 
