@@ -387,7 +387,7 @@ async def restore_pending(request: web.Request) -> web.Response:
 async def retry_pending(request: web.Request) -> web.Response:
     body = await _json_body(request)
     _only(body, ("ids",))
-    return web.json_response(await request.app[SERVICE].classifier.retry(_ids(body)))
+    return web.json_response(await request.app[SERVICE].decisions.retry(_ids(body)))
 
 
 # -- library ---------------------------------------------------------------------------------------------------

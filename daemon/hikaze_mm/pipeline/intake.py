@@ -14,13 +14,22 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import (
+    HashProgressed,
+    ModelMissing,
+    ModelRelinked,
+    ModelUpdated,
+    PendingHashed,
+    PendingRemoved,
+    PendingUpdated,
+)
 from hikaze_mm.inspect.companions import Discovery, discover, stored_header, suggested_base_model, suggested_fields
 from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
-from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.hashing import FileChanged, HashCancelled, HashPool, HashResult
-from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, disk_full
+from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import HashRecord, PendingRow, Removal, StorageFull, Store
 
@@ -33,14 +42,16 @@ RETRY_MAX_S = 60.0
 
 
 class Intake:
-    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier, files: ImageFiles):
+    def __init__(self, store: Store, bus: EventBus, pool: HashPool, decisions: FileDecisions, lock: DecisionLock,
+                 settler: Settler, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.pool = pool
-        self.classifier = classifier
+        self.decisions = decisions
+        self.lock = lock
+        self.settler = settler
         self.files = files
         self.on_ready: Callable[[int], Awaitable[Any]] | None = None  # auto-import hook
-        self.lock = classifier.lock
         self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._queued: set[str] = set()
@@ -93,7 +104,7 @@ class Intake:
                 raise
             except StorageFull as e:
                 disk_full(e, path)
-                self.classifier.settler.touch(path, DISK_FULL_RETRY_S)
+                self.settler.touch(path, DISK_FULL_RETRY_S)
             except Exception:
                 log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
             finally:
@@ -107,10 +118,10 @@ class Intake:
             row = await self.store.set_pending_status(row.id, "hashing", st)
             if row is None:
                 return
-            self.bus.publish("pending.updated", id=row.id, path=path, status="hashing")
+            self.bus.publish(PendingUpdated(id=row.id, path=path, status="hashing"))
 
         def progress(done: int, total: int) -> None:
-            self.bus.publish("hash.progress", id=row.id, path=path, bytes_done=done, bytes_total=total)
+            self.bus.publish(HashProgressed(id=row.id, path=path, bytes_done=done, bytes_total=total))
 
         try:
             result = await self.pool.hash(path, st, progress)
@@ -119,10 +130,10 @@ class Intake:
         except FileChanged:
             log.info("changed while it was hashed; the hash is thrown away", extra={
                 "event": "hash.discarded", "path": path})
-            await self.classifier.seen(path)
+            await self.decisions.seen(path)
             return
         except FileNotFoundError:
-            await self.classifier.gone(path)
+            await self.decisions.gone(path)
             return
         except OSError as e:
             if e.errno in OUT_OF_DESCRIPTORS:
@@ -166,8 +177,8 @@ class Intake:
             row = await self.store.set_pending_status(pending_id, "settling")
             if row is None:
                 return
-            self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
-        self.classifier.settler.touch(path, wait)
+            self.bus.publish(PendingUpdated(id=row.id, path=path, status=row.status))
+        self.settler.touch(path, wait)
 
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
         log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})
@@ -177,7 +188,7 @@ class Intake:
                 return
             row = await self.store.set_pending_error(pending_id, reason, await asyncio.to_thread(stat_file, path))
             if row is not None:
-                self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
+                self.bus.publish(PendingUpdated(id=row.id, path=path, status=row.status))
 
     async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
         has_images = bool(await self.store.pending_images(pending_id))
@@ -199,7 +210,7 @@ class Intake:
             log.info("the model's file was overwritten with other content", extra={
                 "event": "model.missing", "path": path, "sha256": at_path.sha256, "new_sha256": result.sha256})
             if missing is not None:
-                self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
+                self.bus.publish(ModelMissing(sha256=missing.sha256, path=missing.path, status=missing.status))
         meta = await self.store.pending_meta(row.id) or {}
         known = await self.store.model(result.sha256)
         if known is not None:
@@ -215,10 +226,10 @@ class Intake:
                     log.info("the content of a model whose file was missing: relinked, its metadata kept", extra={
                         "event": "model.relinked", "path": path, "old_path": known.path, "sha256": result.sha256,
                         **_timing(result)})
-                self.bus.publish("pending.removed", id=row.id, path=path)
+                self.bus.publish(PendingRemoved(id=row.id, path=path))
                 if relinked is not None and not here:
-                    self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
-                                     old_path=known.path)
+                    self.bus.publish(ModelRelinked(sha256=relinked.sha256, path=path, status=relinked.status,
+                                                   old_path=known.path))
                 return None
         if known is not None:
             own = [known.path, *await self.store.copies_of(known.sha256)]
@@ -229,8 +240,8 @@ class Intake:
                 await self.store.absorb(row.id, known.sha256, self._meta(meta, result, found), [], (path, result.stat))
                 log.info("another name of the model's own file: recorded as one of its paths", extra={
                     "event": "file.alias", "path": path, "sha256": known.sha256, "same_as": same})
-                self.bus.publish("pending.removed", id=row.id, path=path)
-                self.bus.publish("model.updated", sha256=known.sha256)
+                self.bus.publish(PendingRemoved(id=row.id, path=path))
+                self.bus.publish(ModelUpdated(sha256=known.sha256))
                 return None
         status = "conflict" if known is not None else "ready"
         record = HashRecord(result.sha256, result.blake3, result.stat, status,
@@ -240,8 +251,8 @@ class Intake:
             await self.store.add_pending_image(row.id, seq, image.width, image.height, source)
         recorded = await self.store.record_hash(row.id, record)
         if recorded is not None:
-            self.bus.publish("pending.updated", id=recorded.id, path=path, status=recorded.status,
-                             sha256=recorded.sha256, blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256)
+            self.bus.publish(PendingHashed(id=recorded.id, path=path, status=recorded.status, sha256=recorded.sha256,
+                                           blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256))
             fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
             if known is not None:
                 fields["conflict_sha256"] = known.sha256
@@ -260,7 +271,7 @@ class Intake:
                 continue
             st = await asyncio.to_thread(stat_file, row.path)
             if st != row.stat:
-                await (self.classifier.seen(row.path, st) if st is not None else self.classifier.gone(row.path))
+                await (self.decisions.seen(row.path, st) if st is not None else self.decisions.gone(row.path))
                 continue
             await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, removal.header, 0.0))
 
