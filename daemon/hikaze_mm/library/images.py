@@ -36,16 +36,6 @@ TIERS: dict[str, tuple[int, int]] = {  # name -> (pixel budget, WebP quality)
 
 _MIB = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_PREVIEW_SUFFIXES = (
-    ".preview.png",
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".preview.jpg",
-    ".preview.jpeg",
-    ".preview.webp",
-)
 # What Pillow's plugins raise on bytes they cannot make sense of.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 # Modes Pillow resamples properly; it resizes "P" and "1" with nearest-neighbour whatever filter is asked for.
@@ -151,27 +141,6 @@ def image_file_name(sha256: str, seq: int, tier: str) -> str:
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
     return f"{sha256}_{seq}_{tier}.webp"
-
-
-def find_previews(model_path: str) -> list[str]:
-    """Preview images that tools write beside `model_path`, best first; names are matched case-insensitively.
-
-    One directory listing instead of a stat per candidate: it is as cheap, and it also finds `Foo.PNG` on a
-    case-sensitive file system. Two files differing only in case are both returned, in name order.
-    """
-    folder, name = os.path.split(model_path)
-    stem = os.path.splitext(name)[0].lower()
-    rank = {stem + suffix: i for i, suffix in enumerate(_PREVIEW_SUFFIXES)}
-    found: list[tuple[int, str]] = []
-    try:
-        with os.scandir(folder or ".") as entries:
-            for entry in entries:
-                i = rank.get(entry.name.lower())
-                if i is not None and entry.is_file():
-                    found.append((i, entry.name))
-    except (FileNotFoundError, NotADirectoryError):
-        return []  # the folder went away with the model; there is nothing beside it
-    return [os.path.join(folder, n) for _, n in sorted(found)]
 
 
 def _sniff(data: bytes) -> str | None:

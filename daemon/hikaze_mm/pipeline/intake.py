@@ -11,7 +11,8 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import (
@@ -23,10 +24,13 @@ from hikaze_mm.events.catalog import (
     PendingRemoved,
     PendingUpdated,
 )
-from hikaze_mm.inspect.companions import Discovery, discover, stored_header, suggested_base_model, suggested_fields
+from hikaze_mm.inspect.companions import find_companions, stored_header, suggested_base_model, suggested_fields
 from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.inspect.probe import Header
+from hikaze_mm.inspect.sidecars import Sidecars
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
+from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file
 from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.hashing import FileChanged, HashCancelled, HashPool, HashResult
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
@@ -39,6 +43,27 @@ log = logging.getLogger(__name__)
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
+
+
+@dataclass
+class Beside:
+    """What lies beside a freshly hashed file: what its sidecars say, and its previews encoded for storing."""
+
+    sidecars: Sidecars
+    previews: list[tuple[str, EncodedImage]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def look_beside(path: str, with_previews: bool) -> Beside:
+    """Blocking: reads the sidecars and encodes the previews; run it in a thread."""
+    companions = find_companions(path, with_previews)
+    found = Beside(companions.sidecars)
+    for preview in companions.previews:
+        try:
+            found.previews.append((preview, encode_tiers_from_file(preview)))
+        except (ImageError, OSError) as e:
+            found.errors.append(f"{preview}: {e}")
+    return found
 
 
 class Intake:
@@ -148,7 +173,7 @@ class Intake:
         await self._record(row.id, path, result)
 
     @staticmethod
-    def _meta(meta: dict[str, Any], result: HashResult, found: Discovery) -> dict[str, Any]:
+    def _meta(meta: dict[str, Any], result: HashResult, found: Beside) -> dict[str, Any]:
         """The row's metadata after hashing: what it had wins; header and sidecars fill the gaps."""
         meta = meta_mod.merge(meta, suggested_fields(result.header, found.sidecars))
         meta["header"] = stored_header(result.header)
@@ -192,7 +217,7 @@ class Intake:
 
     async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
         has_images = bool(await self.store.pending_images(pending_id))
-        found = await asyncio.to_thread(discover, path, not has_images)
+        found = await asyncio.to_thread(look_beside, path, not has_images)
         async with self.lock:
             row = await self.store.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
@@ -201,7 +226,7 @@ class Intake:
         if recorded is not None and recorded.status == "ready" and self.on_ready is not None:
             await self.on_ready(recorded.id)
 
-    async def _record_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> PendingRow | None:
+    async def _record_locked(self, row: PendingRow, result: HashResult, found: Beside) -> PendingRow | None:
         path = row.path
         at_path = await self.store.model_by_path(path)
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
@@ -273,7 +298,9 @@ class Intake:
             if st != row.stat:
                 await (self.decisions.seen(row.path, st) if st is not None else self.decisions.gone(row.path))
                 continue
-            await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, removal.header, 0.0))
+            # The header as the library kept it: the probe's findings, long metadata values left out.
+            header = cast(Header, removal.header)
+            await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, header, 0.0))
 
 
 def _timing(result: HashResult) -> dict[str, int]:
