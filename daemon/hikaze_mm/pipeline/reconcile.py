@@ -60,7 +60,6 @@ class Reconciler:
         decisions: FileDecisions,
         settler: Settler,
         intake: Intake,
-        on_walked: Callable[[WalkResult, bool], Awaitable[None]] | None = None,
     ):
         self.store = store
         self.bus = bus
@@ -68,7 +67,8 @@ class Reconciler:
         self.decisions = decisions
         self.settler = settler
         self.intake = intake
-        self.on_walked = on_walked  # told of every finished walk, and whether it covered every folder
+        # Told of every finished walk, and whether it covered every folder (the supervisor watches what it found).
+        self.on_walked: Callable[[WalkResult, bool], Awaitable[None]] | None = None
         self.progress: ScanProgress | None = None
         self.last: ScanProgress | None = None
         self._task: asyncio.Task[ScanProgress] | None = None
