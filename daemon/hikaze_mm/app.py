@@ -1,8 +1,8 @@
 """Builds the daemon's parts and runs them: the supervisor's watcher and walks feed the decisions, the settler
 feeds the hash intake, the store keeps the outcome, the bus tells the world; `serve` puts the API in front.
 
-The app is the one place that wires the parts together. It imports every layer below it; nothing but the CLI
-imports it.
+The app is the one place that wires the parts together. It imports every layer below it; above it there is only
+the CLI.
 """
 
 from __future__ import annotations
