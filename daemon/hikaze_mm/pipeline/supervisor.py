@@ -63,8 +63,8 @@ class Supervisor:
 
     # -- life cycle -------------------------------------------------------------------------------------------
     async def start(self) -> list[asyncio.Task[Any]]:
-        """Watch what exists, start the first walk, and the loops that keep it so; the loops, which run until
-        stopped."""
+        """Watch the folders that exist and start the first walk. Returns the loops that keep them watched and
+        walked: they run until stopped, so the caller can take their end for a failure."""
         await self._check_roots(initial=True)
         self.reconciler.start()
         self._tasks.append(asyncio.create_task(self._supervise(), name="roots"))
