@@ -113,7 +113,7 @@ async def test_second_scan_while_one_runs_is_409(service: Service, models: Path)
     async with server, aiohttp.ClientSession() as http:
         await poll(_idle(service), "the start-up walk to finish")
         write_model(models / "loras" / "new.safetensors")
-        async with service.classifier.lock:  # holds the walk in its compare step
+        async with service.decision_lock:  # holds the walk in its compare step
             async with http.post(server.make_url("/api/scan"), json={}) as resp:
                 assert resp.status == 202
             await poll(_walked(service), "the walk to reach its compare step")

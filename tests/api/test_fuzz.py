@@ -40,8 +40,7 @@ from test_openapi import HTTP_METHODS, SPEC, png, seed
 from conftest import DEADLINE_S, Daemon, free_port, poll, with_site, write_model
 from hikaze_mm.api.page import page_dir
 from hikaze_mm.api.routes import create_app
-from hikaze_mm.app import Service
-from hikaze_mm.cli.main import MAX_LINE_BYTES
+from hikaze_mm.app import MAX_LINE_BYTES, Service
 from hikaze_mm.config.settings import Settings
 
 EXAMPLES = 25  # per route and input kind; with the sweeps about 30 s on 2 cores

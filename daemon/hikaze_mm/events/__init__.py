@@ -1,4 +1,6 @@
-"""The in-process event bus and the typed events every stage publishes (the page hears them over SSE).
+"""The event bus and the events it carries: what the pipeline, the library and the v1 importer tell the world.
 
-The bottom layer: imports nothing else of hikaze_mm, so the pipeline, the library and the API can all publish.
+`catalog` names every event as a frozen dataclass and says what each one looks like on the wire; `bus` numbers
+them and hands them to every subscriber (the API's event stream, the CLI's progress bars, the app's image
+cleaner). It imports nothing of the daemon; everything above may import it.
 """

@@ -23,12 +23,14 @@ from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import LegacyDone, LegacyProgressed, PendingAdded
 from hikaze_mm.legacy.reader import LegacyError, LegacyItem, check_legacy, read_legacy
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import ImageError, encode_tiers_from_file
 from hikaze_mm.library.metadata import merge as meta_merge
-from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.placement import NOT_A_MODEL, NOT_IN_A_TYPE_FOLDER, OUTSIDE, Placement, Placer, refused
+from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import FileIndexStore, ImageStore, ModelStore, PendingStore
 from hikaze_mm.store.records import NewPending, PendingRow
@@ -72,13 +74,16 @@ class LegacyJob:
     finished_at: float | None = None
     error: str | None = None
 
-    def progress(self) -> dict[str, Any]:
-        return {"id": self.id, "state": self.state, "source": self.source, "images_dir": self.images_dir,
-                "rows": self.rows, "done": self.done, "started_at": self.started_at,
-                "finished_at": self.finished_at, "error": self.error}
+    def progress(self) -> LegacyProgressed:
+        return LegacyProgressed(id=self.id, state=self.state, source=self.source, images_dir=self.images_dir,
+                                rows=self.rows, done=self.done, started_at=self.started_at,
+                                finished_at=self.finished_at, error=self.error)
+
+    def done_event(self) -> LegacyDone:
+        return LegacyDone(**self.to_wire())
 
     def to_wire(self) -> dict[str, Any]:
-        return {**self.progress(), "report": self.report.to_wire()}
+        return {**self.progress().wire_data(), "report": self.report.to_wire()}
 
 
 Placed = tuple[LegacyItem, Placement, FileStat | None]
@@ -94,11 +99,14 @@ class LegacyStore(Protocol):
 
 
 class LegacyImporter:
-    def __init__(self, store: LegacyStore, bus: EventBus, roots: RootSet, classifier: Classifier, files: ImageFiles):
+    def __init__(self, store: LegacyStore, bus: EventBus, roots: RootSet, decisions: FileDecisions, lock: DecisionLock,
+                 settler: Settler, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.roots = roots
-        self.classifier = classifier
+        self.decisions = decisions
+        self.lock = lock
+        self.settler = settler
         self.files = files
         self.job: LegacyJob | None = None  # the running one, else the last one
         self._task: asyncio.Task[LegacyJob] | None = None
@@ -117,7 +125,7 @@ class LegacyImporter:
         self._check_free()  # another request may have started one while this one checked its file
         job = self.job = LegacyJob(next(self._ids), source, images_dir, rows, LegacyReport(source))
         self._task = asyncio.create_task(self._run(job, db_path, images_dir), name="legacy-import")
-        self.bus.publish("legacy.progress", **job.progress())
+        self.bus.publish(job.progress())
         return job
 
     async def wait(self) -> LegacyJob | None:
@@ -151,7 +159,7 @@ class LegacyImporter:
                     log.exception("v1 rows %s to %s could not be migrated", batch[0].legacy_id, batch[-1].legacy_id)
                     report.errors.extend({"legacy_id": item.legacy_id, "error": str(e)} for item in batch)
                 job.done += len(batch)
-                self.bus.publish("legacy.progress", **job.progress())
+                self.bus.publish(job.progress())
             job.state = "done"
         except asyncio.CancelledError:
             job.state, job.error = "failed", "the daemon stopped before the migration ended; run it again"
@@ -167,14 +175,14 @@ class LegacyImporter:
                      "%d skipped, %d images, %d errors", job.source, report.migrated, report.merged,
                      report.outside_folders, report.not_model_files, len(report.skipped), report.images_copied,
                      len(report.errors), extra={"event": "legacy.done"})
-            self.bus.publish("legacy.done", **job.to_wire())
+            self.bus.publish(job.done_event())
         return job
 
     async def _batch(self, placer: Placer, batch: list[LegacyItem], report: LegacyReport) -> None:
         placed = await asyncio.to_thread(_place, placer, batch)
         later: list[Placed] = []
         new: dict[str, Placed] = {}
-        async with self.classifier.lock:
+        async with self.lock:
             known = await self.store.files.known_paths(list({placement.path for _, placement, _ in placed}))
             for entry in placed:
                 path = entry[1].path
@@ -194,15 +202,15 @@ class LegacyImporter:
                 report.errors.append({"legacy_id": entry[0].legacy_id, "error": str(e)})
 
     async def _insert(self, entries: list[Placed]) -> list[PendingRow]:
-        """New rows, in one transaction (under the classifier's lock); the ones with a file settle, then hash."""
+        """New rows, in one transaction (under the decision lock); the ones with a file settle, then hash."""
         rows = await self.store.pending.add_pending_with_meta([_new_row(*entry) for entry in entries])
         for row in rows:
             if row.status == "settling":
-                self.classifier.settler.touch(row.path)
+                self.settler.touch(row.path)
         return rows
 
     async def _added(self, row: PendingRow, item: LegacyItem, report: LegacyReport) -> None:
-        self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
+        self.bus.publish(PendingAdded(id=row.id, path=row.path, status=row.status))
         report.migrated += 1
         if row.error is not None and row.error.startswith(OUTSIDE):
             report.outside_folders += 1
@@ -215,7 +223,7 @@ class LegacyImporter:
     async def _merge(self, item: LegacyItem, placement: Placement, st: FileStat | None, report: LegacyReport) -> None:
         """A v1 row whose path has a pending row or a model: that one gets the v1 tags and the metadata it lacks."""
         path, meta = placement.path, _meta(item)
-        async with self.classifier.lock:
+        async with self.lock:
             existing = await self.store.pending.pending_by_path(path)
             model = await self.store.models.model_by_path(path) if existing is None else None
             if existing is not None:
@@ -243,7 +251,7 @@ class LegacyImporter:
             await self._copy_image(item, existing.id, report)
         if existing.status == "error" and refused(existing.error) and placement.reason is None:
             # Kept out by an earlier run, and in the model folders now (the user added its folder): taken in.
-            await self.classifier.retry([existing.id])
+            await self.decisions.retry([existing.id])
 
     async def _copy_image(self, item: LegacyItem, pending_id: int, report: LegacyReport) -> None:
         if not item.image:

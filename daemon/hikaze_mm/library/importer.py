@@ -19,10 +19,12 @@ from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import ModelAdded, ModelUpdated, PendingRemoved, PendingUpdated
 from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.disposal import Refused, check_trashable, trash
 from hikaze_mm.library.image_files import ImageFiles
+from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
 from hikaze_mm.store.records import Alias, ModelRow, PendingRow, Promotion
@@ -69,7 +71,7 @@ class ImporterStore(Protocol):
 
 
 class Importer:
-    def __init__(self, store: ImporterStore, bus: EventBus, files: ImageFiles, lock: asyncio.Lock, roots: RootSet):
+    def __init__(self, store: ImporterStore, bus: EventBus, files: ImageFiles, lock: DecisionLock, roots: RootSet):
         self.store = store
         self.bus = bus
         self.files = files
@@ -163,7 +165,7 @@ class Importer:
             if updated is not None:
                 log.info("ignored at the user's asking: same content as a model in the library", extra={
                     "event": "file.ignored", "path": row.path, "sha256": row.sha256})
-                self.bus.publish("pending.updated", id=pending_id, path=row.path, status="ignored")
+                self.bus.publish(PendingUpdated(id=pending_id, path=row.path, status="ignored"))
             report.ignored.append(pending_id)
         elif strategy == "delete":
             reason = await self._delete(row, existing, delete_files)
@@ -180,13 +182,13 @@ class Importer:
     async def _join(self, row: PendingRow, sha256: str, same_as: str) -> None:
         """The row's file is one of the model's own files under another name: it becomes one of its paths."""
         st = await asyncio.to_thread(stat_file, row.path) or row.stat
-        await self.store.imports.absorb(row.id, sha256, await self.store.pending.pending_meta(row.id) or {}, [],
-                                        (row.path, st))
+        meta = await self.store.pending.pending_meta(row.id) or {}
+        await self.store.imports.absorb(row.id, sha256, meta, [], (row.path, st))
         await asyncio.to_thread(self.files.remove_pending, row.id)
         log.info("another name of the model's own file: recorded as one of its paths, never a duplicate", extra={
             "event": "file.alias", "path": row.path, "sha256": sha256, "same_as": same_as})
-        self.bus.publish("pending.removed", id=row.id, path=row.path)
-        self.bus.publish("model.updated", sha256=sha256)
+        self.bus.publish(PendingRemoved(id=row.id, path=row.path))
+        self.bus.publish(ModelUpdated(sha256=sha256))
 
     async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool) -> str | None:
         """Drop a duplicate row after the model has taken what it lacked of it; with `delete_files` its file goes
@@ -215,8 +217,8 @@ class Importer:
             await asyncio.to_thread(self.files.remove_model, model.sha256, seqs)
             return "the model this item duplicates is gone; import it instead"
         await asyncio.to_thread(self.files.remove_pending, row.id)
-        self.bus.publish("pending.removed", id=row.id, path=row.path)
-        self.bus.publish("model.updated", sha256=model.sha256)
+        self.bus.publish(PendingRemoved(id=row.id, path=row.path))
+        self.bus.publish(ModelUpdated(sha256=model.sha256))
         if not delete_files:
             log.info("queue item dropped at the user's asking; the file stays", extra={
                 "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": False})
@@ -281,19 +283,19 @@ class Importer:
         log.info("imported into the library", extra={
             "event": "model.imported", "path": row.path, "sha256": model.sha256, "strategy": promotion.mode,
             "model_path": model.path})
-        self.bus.publish("pending.removed", id=row.id, path=row.path)
+        self.bus.publish(PendingRemoved(id=row.id, path=row.path))
         for alias in aliases:
             await asyncio.to_thread(self.files.remove_pending, alias.pending_id)
             log.info("another name of the model's own file: recorded as one of its paths, never a duplicate",
                      extra={"event": "file.alias", "path": alias.path, "sha256": model.sha256})
-            self.bus.publish("pending.removed", id=alias.pending_id, path=alias.path)
+            self.bus.publish(PendingRemoved(id=alias.pending_id, path=alias.path))
         for twin in twins:
             log.info("same content as the model just imported", extra={
                 "event": "file.conflict", "path": twin.path, "sha256": twin.sha256, "conflict_sha256": model.sha256})
-            self.bus.publish("pending.updated", id=twin.id, path=twin.path, status=twin.status,
-                             sha256=twin.sha256, conflict_sha256=twin.conflict_sha256)
-        self.bus.publish("model.updated" if existing else "model.added", sha256=model.sha256, path=model.path,
-                         status=model.status)
+            self.bus.publish(PendingUpdated(id=twin.id, path=twin.path, status=twin.status, sha256=twin.sha256,
+                                            conflict_sha256=twin.conflict_sha256))
+        wire = {"sha256": model.sha256, "path": model.path, "status": model.status}
+        self.bus.publish(ModelUpdated(**wire) if existing else ModelAdded(**wire))
         return model, aliases
 
     async def _aliases(self, row: PendingRow, own: list[str]) -> list[Alias]:
@@ -327,6 +329,6 @@ class Importer:
                 await self.store.pending.set_pending_conflict(pending_id, status, existing.sha256 if existing else None)
                 log.info("restored to the queue at the user's asking", extra={
                     "event": "file.restored", "path": row.path, "sha256": row.sha256, "status": status})
-                self.bus.publish("pending.updated", id=pending_id, path=row.path, status=status)
+                self.bus.publish(PendingUpdated(id=pending_id, path=row.path, status=status))
                 restored.append(pending_id)
         return {"restored": restored, "failed": failed}

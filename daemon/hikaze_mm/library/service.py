@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import ModelRemoved, ModelUpdated, PendingAdded, PendingUpdated
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
@@ -126,7 +127,7 @@ class Library:
             raise LibraryError(409, str(e), {"changed": e.changed}) from None
         if not found:
             raise LibraryError(404, f"no model with sha256 {sha256}")
-        self.bus.publish("model.updated", sha256=sha256)
+        self.bus.publish(ModelUpdated(sha256=sha256))
         return await self.model(sha256)
 
     async def delete(self, sha256: str, ignore_file: bool) -> dict[str, Any]:
@@ -136,13 +137,13 @@ class Library:
         await asyncio.to_thread(self.files.remove_model, sha256, removal.seqs)
         log.info("removed from the library at the user's asking; its files stay on disk", extra={
             "event": "model.deleted", "sha256": sha256, "file_ignored": ignore_file})
-        self.bus.publish("model.removed", sha256=sha256)
+        self.bus.publish(ModelRemoved(sha256=sha256))
         # Its files are in the queue again at once (ignored ones under their filter), and what conflicted with it
         # is ready now.
         for row in removal.released:
-            self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
+            self.bus.publish(PendingAdded(id=row.id, path=row.path, status=row.status))
         for row in removal.reopened:
-            self.bus.publish("pending.updated", id=row.id, path=row.path, status=row.status)
+            self.bus.publish(PendingUpdated(id=row.id, path=row.path, status=row.status))
         if self.released is not None:
             await self.released(removal)
         return {"deleted": sha256, "images_removed": len(removal.seqs), "file_ignored": ignore_file}
@@ -199,7 +200,7 @@ class Library:
         if not await self.store.images.add_image(sha256, seq, encoded.width, encoded.height):
             await asyncio.to_thread(self.files.remove_model, sha256, [seq])
             raise LibraryError(404, f"no model with sha256 {sha256}")
-        self.bus.publish("model.updated", sha256=sha256)
+        self.bus.publish(ModelUpdated(sha256=sha256))
         return {"seq": seq, "width": encoded.width, "height": encoded.height, "urls": image_urls(sha256, seq)}
 
     def _not_saved(self, e: OSError) -> LibraryError:
@@ -226,10 +227,10 @@ class Library:
         if not await self.store.images.delete_image(sha256, seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
         await asyncio.to_thread(self.files.remove_model, sha256, [seq])
-        self.bus.publish("model.updated", sha256=sha256)
+        self.bus.publish(ModelUpdated(sha256=sha256))
 
     async def set_cover(self, sha256: str, seq: int) -> dict[str, Any]:
         if not await self.store.images.set_cover(sha256, seq):
             raise LibraryError(404, f"model {sha256} has no image {seq}")
-        self.bus.publish("model.updated", sha256=sha256)
+        self.bus.publish(ModelUpdated(sha256=sha256))
         return {"cover": image_urls(sha256, seq)}

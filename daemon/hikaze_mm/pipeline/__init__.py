@@ -1,7 +1,10 @@
-"""The pipeline from a file on disk to a pending row, in the README's order: watch (inotify coverage, polling
-fallback, mounts) and the folder supervisor; walk and reconcile; settle; the decisions about what a file event means;
-hashing (SHA-256 + BLAKE3 + header probe in one read); intake, which records the result as a pending row.
+"""How a file on disk becomes a row in the import queue, in the README's order: the watcher (`watch`, with
+`inotify_coverage`, `poll_observer` and `mounts`) and the walks (`walk`, `reconcile`) report files; the
+`supervisor` keeps the folders watched and walked; the `settle` queue waits until a file is quiet; the
+`decisions` say what a report means for the store, under the one `DecisionLock`; `hashing` reads each settled file
+once and `intake` records the result. `placement` says whether a path named from elsewhere (a v1 row, a retry)
+lies in the model folders.
 
-May import inspect, store, config and events, and the library's metadata rules and image files it fills pending rows
-with (library and pipeline are one layer); never the API, the legacy importer or the app.
+It imports `inspect`, `store`, `config`, `events` and, for image files and metadata rules, `library`. The app builds
+it; the importers and the status document get the parts they use from the app.
 """

@@ -1,7 +1,7 @@
 """What a seen, vanished or moved file means for the store.
 
-Every decision runs under one lock so that two reports about the same path can never both act on a stale
-read. Reads of the disk happen in threads; the store does the writing.
+Every decision about a file runs under the one `DecisionLock` so that two reports about the same path can never
+both act on a stale read. Reads of the disk happen in threads; the store does the writing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,14 @@ from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet, is_partial_name, within
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import (
+    ModelMissing,
+    ModelMoved,
+    ModelRelinked,
+    PendingAdded,
+    PendingRemoved,
+    PendingUpdated,
+)
 from hikaze_mm.pipeline.placement import Placer
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, stat_file
@@ -20,6 +28,21 @@ from hikaze_mm.store.interfaces import CopyStore, FileIndexStore, ModelStore, Pe
 from hikaze_mm.store.records import FILE_GONE, ModelRow, PendingRow
 
 log = logging.getLogger(__name__)
+
+
+class DecisionLock:
+    """Held by whatever decides about a file: what a watcher report or a walk means, recording a hash, an import,
+    a v1 row. Each reads the store and then writes it; holding this in between keeps two of them about one path
+    from both acting on a stale read. The daemon has one, and hands it to each of them."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
 
 
 class DecisionStore(Protocol):
@@ -31,13 +54,15 @@ class DecisionStore(Protocol):
     copies: CopyStore
 
 
-class Classifier:
-    def __init__(self, store: DecisionStore, bus: EventBus, roots: RootSet, settler: Settler, lock: asyncio.Lock):
+class FileDecisions:
+    """Decides what a file event (from the watcher, a walk, the hash intake or the user) means for the store."""
+
+    def __init__(self, store: DecisionStore, bus: EventBus, roots: RootSet, settler: Settler, lock: DecisionLock):
         self.store = store
         self.bus = bus
         self.roots = roots
-        self.settler = settler
-        self.lock = lock
+        self._settler = settler
+        self._lock = lock
 
     # -- reports from the watcher and the walks ---------------------------------------------------------------
     async def seen(self, path: str, st: FileStat | None = None) -> None:
@@ -49,7 +74,7 @@ class Classifier:
             st = await asyncio.to_thread(stat_file, path)
             if st is None:
                 return  # gone again already; its delete event follows
-        async with self.lock:
+        async with self._lock:
             await self._seen(path, type_, st)
 
     async def _seen(self, path: str, type_: str, st: FileStat) -> None:
@@ -60,10 +85,10 @@ class Classifier:
                 level = logging.DEBUG if row.status == "settling" else logging.INFO
                 row = await self.store.pending.resettle_pending(row.id, st)
                 log.log(level, "changed; it settles and is hashed again", extra={"event": "file.changed", "path": path})
-                self._publish_pending("pending.updated", row)
-                self.settler.touch(path)
-            elif row.status == "settling" and path not in self.settler:
-                self.settler.touch(path)
+                self._publish_pending(PendingUpdated, row)
+                self._settler.touch(path)
+            elif row.status == "settling" and path not in self._settler:
+                self._settler.touch(path)
             return
         model = await self.store.models.model_by_path(path)
         if model is not None and model.stat == st:
@@ -71,7 +96,7 @@ class Classifier:
                 model = await self.store.models.relink_model(model.sha256, path, type_, st, None)
                 log.info("the missing model's file is back, unchanged", extra={
                     "event": "model.relinked", "path": path, "sha256": model.sha256 if model else None})
-                self._publish_model("model.relinked", model)
+                self._publish_model(ModelRelinked, model)
             return
         copy = await self.store.copies.copy_at(path)
         if copy is not None:
@@ -83,16 +108,16 @@ class Classifier:
         # New content (or changed content at a model's path, which the hash will sort out).
         row = await self.store.pending.add_pending(path, os.path.basename(path), type_, st)
         _log_new(path, type_, st, "new or changed content; it settles, then is hashed")
-        self._publish_pending("pending.added", row)
-        self.settler.touch(path)
+        self._publish_pending(PendingAdded, row)
+        self._settler.touch(path)
 
     async def seen_new(self, files: list[tuple[str, str, FileStat]]) -> None:
         """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
-        async with self.lock:
+        async with self._lock:
             for row in await self.store.pending.add_pending_many(files):
                 _log_new(row.path, row.type, row.stat, "found by a walk; it settles, then is hashed")
-                self._publish_pending("pending.added", row)
-                self.settler.touch(row.path)
+                self._publish_pending(PendingAdded, row)
+                self._settler.touch(row.path)
 
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""
@@ -108,13 +133,13 @@ class Classifier:
         return False
 
     async def gone(self, path: str) -> None:
-        async with self.lock:
+        async with self._lock:
             if await asyncio.to_thread(stat_file, path) is not None:
                 return  # recreated meanwhile; its own event will come
             await self._gone(path)
 
     async def _gone(self, path: str) -> None:
-        self.settler.forget(path)
+        self._settler.forget(path)
         row = await self.store.pending.pending_by_path(path)
         if row is not None and await self.store.pending.pending_keeps_user_data(row.id):
             # Tags or notes (from the first version's database) outlive the file; the row waits for it.
@@ -122,11 +147,11 @@ class Classifier:
                 updated = await self.store.pending.set_pending_error(row.id, FILE_GONE, None)
                 log.info("gone; its queue item stays for the tags or notes it carries", extra={
                     "event": "file.gone", "path": path, "pending_id": row.id})
-                self._publish_pending("pending.updated", updated)
+                self._publish_pending(PendingUpdated, updated)
         elif row is not None and await self.store.pending.delete_pending(row.id):
             log.info("gone; its queue item is removed", extra={
                 "event": "file.gone", "path": path, "pending_id": row.id})
-            self.bus.publish("pending.removed", id=row.id, path=path)
+            self.bus.publish(PendingRemoved(id=row.id, path=path))
         model = await self.store.models.model_by_path(path)
         if model is not None and model.status == "ok":
             await self._main_file_gone(model)
@@ -143,12 +168,12 @@ class Classifier:
                 promoted = await self.store.copies.promote_copy(model.sha256, copy_path, type_, st)
                 log.info("the model's file is gone; a copy of it takes over", extra={
                     "event": "file.moved", "path": copy_path, "old_path": model.path, "sha256": model.sha256})
-                self._publish_model("model.moved", promoted, old_path=model.path)
+                self._publish_moved(promoted, model.path)
                 return
             await self.store.copies.remove_copy(copy_path)
         log.info("the model's file is gone and no copy remains; the model keeps its metadata", extra={
             "event": "model.missing", "path": model.path, "sha256": model.sha256})
-        self._publish_model("model.missing", await self.store.models.set_model_missing(model.sha256))
+        self._publish_model(ModelMissing, await self.store.models.set_model_missing(model.sha256))
 
     async def _known_below(self, folder: str) -> list[str]:
         index = await self.store.files.file_index()
@@ -175,8 +200,8 @@ class Classifier:
                 return
             await self.gone(src)  # renamed to a name we do not track, or out of the folders
             return
-        async with self.lock:
-            self.settler.forget(src)
+        async with self._lock:
+            self._settler.forget(src)
             row = await self.store.pending.pending_by_path(src)
             if row is not None:
                 await self._move_pending(row, dest, type_)
@@ -196,13 +221,13 @@ class Classifier:
 
     async def requeue(self, row: PendingRow) -> None:
         """A row left settling or hashing (by a restart) goes back to settling."""
-        async with self.lock:
+        async with self._lock:
             await self._requeue(row)
 
     async def resume(self, path: str) -> None:
         """A walk found the row's file unchanged but the row unfinished: settling or hashing with nothing
         working on it, or an error worth another try (a permission fixed, a disk back)."""
-        async with self.lock:
+        async with self._lock:
             row = await self.store.pending.pending_by_path(path)
             if row is None or row.status not in ("settling", "hashing", "error"):
                 return
@@ -218,7 +243,7 @@ class Classifier:
         failed: list[dict[str, Any]] = []
         placer = await asyncio.to_thread(Placer, self.roots)
         for pending_id in ids:
-            async with self.lock:
+            async with self._lock:
                 reason = await self._retry(pending_id, placer)
             if reason is None:
                 retried.append(pending_id)
@@ -237,7 +262,7 @@ class Classifier:
         placement = await asyncio.to_thread(placer.place, row.path)
         if placement.reason is not None:
             if row.error != placement.reason:
-                self._publish_pending("pending.updated",
+                self._publish_pending(PendingUpdated,
                                       await self.store.pending.set_pending_error(row.id, placement.reason, None))
             return placement.reason
         if placement.path != row.path or placement.type != row.type:
@@ -253,8 +278,8 @@ class Classifier:
             if row.error != FILE_GONE:
                 log.info("not retried: the file is gone", extra={
                     "event": "file.error", "path": row.path, "reason": FILE_GONE})
-                self._publish_pending("pending.updated",
-                                      await self.store.pending.set_pending_error(row.id, FILE_GONE, None))
+                errored = await self.store.pending.set_pending_error(row.id, FILE_GONE, None)
+                self._publish_pending(PendingUpdated, errored)
             return f"{FILE_GONE}: {row.path}"
         await self._resettle(row, st)
         return None
@@ -263,45 +288,49 @@ class Classifier:
         updated = await self.store.pending.resettle_pending(row.id, st)
         log.info("was in error; it settles and is hashed again", extra={
             "event": "file.retry", "path": row.path, "reason": row.error})
-        self._publish_pending("pending.updated", updated)
+        self._publish_pending(PendingUpdated, updated)
         if updated is not None:
-            self.settler.touch(updated.path)
+            self._settler.touch(updated.path)
 
     async def _requeue(self, row: PendingRow) -> None:
         if row.status == "hashing":
             updated = await self.store.pending.set_pending_status(row.id, "settling")
             if updated is None:
                 return
-            self._publish_pending("pending.updated", updated)
-        self.settler.touch(row.path)
+            self._publish_pending(PendingUpdated, updated)
+        self._settler.touch(row.path)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     async def _move_pending(self, row: PendingRow, dest: str, type_: str) -> None:
         moved = await self.store.pending.move_pending(row.id, dest, os.path.basename(dest), type_)
         log.info("moved; nothing is read again", extra={"event": "file.moved", "path": dest, "old_path": row.path})
-        self._publish_pending("pending.updated", moved)
+        self._publish_pending(PendingUpdated, moved)
         if moved is not None and moved.status in ("settling", "hashing"):
-            self.settler.forget(row.path)
-            self.settler.touch(dest)
+            self._settler.forget(row.path)
+            self._settler.touch(dest)
 
     async def _move_model(self, model: ModelRow, dest: str, type_: str, st: FileStat) -> None:
         replaced = await self.store.models.model_by_path(dest)
         if replaced is not None and replaced.sha256 != model.sha256 and replaced.status == "ok":
             log.info("another model's file was moved over this model's file", extra={
                 "event": "model.missing", "path": dest, "sha256": replaced.sha256})
-            self._publish_model("model.missing", await self.store.models.set_model_missing(replaced.sha256))
+            self._publish_model(ModelMissing, await self.store.models.set_model_missing(replaced.sha256))
         moved = await self.store.models.relink_model(model.sha256, dest, type_, st, None)
         log.info("the model's file moved; nothing is read again", extra={
             "event": "file.moved", "path": dest, "old_path": model.path, "sha256": model.sha256})
-        self._publish_model("model.moved", moved, old_path=model.path)
+        self._publish_moved(moved, model.path)
 
-    def _publish_pending(self, type_: str, row: PendingRow | None) -> None:
+    def _publish_pending(self, kind: type[PendingAdded | PendingUpdated], row: PendingRow | None) -> None:
         if row is not None:
-            self.bus.publish(type_, id=row.id, path=row.path, status=row.status)
+            self.bus.publish(kind(id=row.id, path=row.path, status=row.status))
 
-    def _publish_model(self, type_: str, model: ModelRow | None, **extra: str) -> None:
+    def _publish_model(self, kind: type[ModelRelinked | ModelMissing], model: ModelRow | None) -> None:
         if model is not None:
-            self.bus.publish(type_, sha256=model.sha256, path=model.path, status=model.status, **extra)
+            self.bus.publish(kind(sha256=model.sha256, path=model.path, status=model.status))
+
+    def _publish_moved(self, model: ModelRow | None, old_path: str) -> None:
+        if model is not None:
+            self.bus.publish(ModelMoved(sha256=model.sha256, path=model.path, status=model.status, old_path=old_path))
 
 
 def _log_new(path: str, type_: str, st: FileStat, why: str) -> None:
