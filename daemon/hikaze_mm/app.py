@@ -20,6 +20,7 @@ from hikaze_mm import __version__
 from hikaze_mm.api.comfy_peers import ComfyPeers
 from hikaze_mm.api.parts import ApiParts
 from hikaze_mm.api.sessions import Sessions
+from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.roots import RootSet, build_roots
 from hikaze_mm.config.settings import ConfigError, Settings
 from hikaze_mm.events.bus import EventBus
@@ -68,7 +69,7 @@ class Service:
             self.intake.on_ready = self._auto_import
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.decisions, self.decision_lock,
                                      self.settler, self.image_files)
-        own_names = [*settings.allowed_hosts, *([] if settings.host in ("0.0.0.0", "::") else [settings.host])]
+        own_names = [*settings.allowed_hosts, *([] if settings.host in WILDCARD_HOSTS else [settings.host])]
         self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
         self.sessions = Sessions(self.store.sessions, settings.auth_token)
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.reconciler,

@@ -4,19 +4,19 @@ take with a BadRequest that names the parameter and what it must be; the typed r
 from __future__ import annotations
 
 import json
-import re
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from aiohttp import web
 from multidict import MultiMapping
 
 from hikaze_mm.api.errors import BadRequest
+from hikaze_mm.store.records import MAX_INTEGER, is_sha256
 
-MAX_ID = 2**63 - 1  # SQLite's integer range
 MAX_DEPTH = 32  # levels of objects and lists in a JSON body; the API's own need at most three
-SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 Query = MultiMapping[str]
+
+C = TypeVar("C", bound=str)
 
 
 def int_param(query: Query, name: str, default: int, minimum: int, maximum: int) -> int:
@@ -32,13 +32,23 @@ def int_param(query: Query, name: str, default: int, minimum: int, maximum: int)
     return int(raw)
 
 
+@overload
+def choice_param(query: Query, name: str, choices: tuple[C, ...]) -> C | None: ...
+@overload
+def choice_param(query: Query, name: str, choices: None) -> str | None: ...
 def choice_param(query: Query, name: str, choices: tuple[str, ...] | None) -> str | None:
+    """One of `choices` (returned as the choice itself, so it keeps the choices' type), or any text for None."""
     raw = query.get(name)
-    if raw is None or raw == "":
-        return None
-    if choices is not None and raw not in choices:
-        raise BadRequest(f"`{name}` must be one of {', '.join(choices)}, got {raw!r}")
-    return raw
+    if raw is None or raw == "" or choices is None:
+        return raw or None
+    return one_of(raw, choices, f"`{name}` must be one of {', '.join(choices)}, got {raw!r}")
+
+
+def one_of(raw: str, choices: tuple[C, ...], refusal: str) -> C:
+    for choice in choices:
+        if raw == choice:
+            return choice
+    raise BadRequest(refusal)
 
 
 def bool_param(query: Query, name: str) -> bool:
@@ -53,7 +63,8 @@ def bool_param(query: Query, name: str) -> bool:
 def whole(raw: str, what: str, minimum: int = 0) -> int:
     """A path segment that must be a whole number (ASCII digits only: `²` is a digit to str.isdigit)."""
     # The length goes first: int() refuses strings of more than 4300 digits with a ValueError.
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_ID)) or not minimum <= int(raw) <= MAX_ID:
+    digits = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_INTEGER))
+    if not digits or not minimum <= int(raw) <= MAX_INTEGER:
         raise BadRequest(f"{what} is a whole number of at least {minimum}, got {raw[:80]!r}")
     return int(raw)
 
@@ -72,7 +83,7 @@ def image_seq(request: web.Request) -> int:
 
 def model_id(request: web.Request) -> str:
     value = request.match_info["sha256"]
-    if not SHA256_RE.fullmatch(value):
+    if not is_sha256(value):
         raise BadRequest(f"a model id is a sha256: 64 lower-case hex digits, got {value[:80]!r}")
     return value
 

@@ -6,14 +6,22 @@ from __future__ import annotations
 import os
 import unicodedata
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from hikaze_mm.api.errors import BadRequest
 from hikaze_mm.api.origin_policy import origin_or_none
-from hikaze_mm.api.params import MAX_ID, Query, bool_param, choice_param, int_param, only
+from hikaze_mm.api.params import Query, bool_param, choice_param, int_param, one_of, only
 from hikaze_mm.config.roots import Root, RootSet, within
 from hikaze_mm.library.importer import STRATEGIES
-from hikaze_mm.store.records import ACTIVE_STATUSES, PENDING_STATUSES, SORT_KEYS, ModelQuery
+from hikaze_mm.store.records import (
+    ACTIVE_STATUSES,
+    MAX_INTEGER,
+    PENDING_STATUSES,
+    SORT_KEYS,
+    ModelQuery,
+    ModelStatus,
+    PendingStatus,
+)
 
 MAX_LIMIT = 1000
 MAX_BATCH = 10_000
@@ -21,7 +29,7 @@ MAX_BATCH = 10_000
 # 1000 deep: the limits keep far below that (a model carries at most 200 tags anyway).
 MAX_FILTER_TAGS = 200
 MAX_WORDS = 100
-MODEL_STATUS_FILTERS = ("ok", "missing", "all")
+MODEL_STATUS_FILTERS: tuple[ModelStatus | Literal["all"], ...] = ("ok", "missing", "all")
 
 
 # -- query strings ----------------------------------------------------------------------------------------------
@@ -29,7 +37,7 @@ MODEL_STATUS_FILTERS = ("ok", "missing", "all")
 class PendingListing:
     """GET /api/pending: which statuses (None for all) and type, and the page."""
 
-    statuses: tuple[str, ...] | None
+    statuses: tuple[PendingStatus, ...] | None
     type: str | None
     limit: int
     offset: int
@@ -37,20 +45,19 @@ class PendingListing:
     @classmethod
     def from_query(cls, query: Query) -> PendingListing:
         return cls(_statuses(query), choice_param(query, "type", None), int_param(query, "limit", 100, 0, MAX_LIMIT),
-                   int_param(query, "offset", 0, 0, MAX_ID))
+                   int_param(query, "offset", 0, 0, MAX_INTEGER))
 
 
-def _statuses(query: Query) -> tuple[str, ...] | None:
+def _statuses(query: Query) -> tuple[PendingStatus, ...] | None:
     """`status`: one status, several separated by commas, or `active` for every status but `ignored`."""
     raw = query.get("status")
     if raw is None or raw == "":
         return None
-    statuses: list[str] = []
+    refusal = (f"`status` must be one of {', '.join((*PENDING_STATUSES, 'active'))} or several of them separated "
+               f"by commas, got {raw[:200]!r}")
+    statuses: list[PendingStatus] = []
     for name in raw.split(","):
-        if name != "active" and name not in PENDING_STATUSES:
-            raise BadRequest(f"`status` must be one of {', '.join((*PENDING_STATUSES, 'active'))} or several "
-                             f"of them separated by commas, got {raw[:200]!r}")
-        statuses.extend(ACTIVE_STATUSES if name == "active" else (name,))
+        statuses.extend(ACTIVE_STATUSES if name == "active" else (one_of(name, PENDING_STATUSES, refusal),))
     return tuple(dict.fromkeys(statuses))
 
 
@@ -68,7 +75,7 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
     if paged:
         found = replace(found, sort=choice_param(query, "sort", SORT_KEYS) or "name",
                         limit=int_param(query, "limit", 100, 0, MAX_LIMIT),
-                        offset=int_param(query, "offset", 0, 0, MAX_ID))
+                        offset=int_param(query, "offset", 0, 0, MAX_INTEGER))
     if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
         raise BadRequest("`q` may not contain control characters")
     return found
@@ -101,7 +108,7 @@ def _ids(body: dict[str, Any]) -> list[int]:
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
         raise BadRequest(f"`ids` must be a list of 1 to {MAX_BATCH} pending ids")
-    if not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_ID for i in ids):
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_INTEGER for i in ids):
         raise BadRequest("`ids` must hold pending ids (positive whole numbers)")
     return list(dict.fromkeys(ids))
 
@@ -205,7 +212,7 @@ class CoverRequest:
     def from_body(cls, body: dict[str, Any]) -> CoverRequest:
         only(body, ("seq",))
         seq = body.get("seq")
-        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_ID:
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_INTEGER:
             raise BadRequest("`seq` must be the number of one of the model's images")
         return cls(seq)
 

@@ -13,8 +13,8 @@ from hikaze_mm.api.errors import Handler, error
 from hikaze_mm.api.origin_policy import Refusal, check_write
 from hikaze_mm.api.page import is_page_path
 from hikaze_mm.api.parts import PARTS
+from hikaze_mm.config.origins import LOOPBACK_HOSTS, bracketed
 
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 SESSION_PATH = "/api/session"
 SESSION_COOKIE = "hikaze_mm_session"
 
@@ -27,8 +27,8 @@ def guard(takes_form: Collection[Handler]) -> Middleware:
         access = request.app[PARTS].access
         host_header = request.headers.get("Host", "")
         host, port = _host_port(host_header)
-        names = {*LOOPBACK_NAMES, *(h.lower() for h in access.allowed_hosts)}
-        if access.host not in LOOPBACK_NAMES:
+        names = {*LOOPBACK_HOSTS, *map(bracketed, LOOPBACK_HOSTS), *(h.lower() for h in access.allowed_hosts)}
+        if access.host not in LOOPBACK_HOSTS:
             names.add(access.host.lower())
         if host not in names or port not in ("", str(access.port)):
             return error(403, f"Host {host_header!r} is not this daemon; use http://127.0.0.1:{access.port} "

@@ -20,6 +20,7 @@ from filelock import FileLock, Timeout
 
 from hikaze_mm import __version__
 from hikaze_mm.cli import data as data_commands
+from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.settings import ConfigError, Settings, add_flags, load_settings
 from hikaze_mm.events.catalog import Event, HashProgressed, LegacyDone, LegacyProgressed, ScanProgressed
 from hikaze_mm.ops import install as service_install
@@ -255,7 +256,7 @@ def _daemon_answers(settings: Settings) -> bool:
 
 
 def _url(settings: Settings, path: str) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    host = "127.0.0.1" if settings.host in WILDCARD_HOSTS else settings.host
     return f"http://{host}:{settings.port}{path}"
 
 

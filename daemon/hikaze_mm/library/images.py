@@ -20,6 +20,8 @@ from typing import BinaryIO
 
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
+from hikaze_mm.store.records import is_sha256
+
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 MAX_PIXELS = 64_000_000
 HIGH_PIXELS = 2_000_000
@@ -35,7 +37,6 @@ TIERS: dict[str, tuple[int, int]] = {  # name -> (pixel budget, WebP quality)
 }
 
 _MIB = 1024 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # What Pillow's plugins raise on bytes they cannot make sense of.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 # Modes Pillow resamples properly; it resizes "P" and "1" with nearest-neighbour whatever filter is asked for.
@@ -134,7 +135,7 @@ def _give_back_memory() -> None:
 
 def image_file_name(sha256: str, seq: int, tier: str) -> str:
     """The stored name of one tier of one image; every part is validated, so the name can never leave its folder."""
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+    if not is_sha256(sha256):
         raise ValueError(f"not a lower-case hex SHA-256: {sha256!r}")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise ValueError(f"not a non-negative image number: {seq!r}")

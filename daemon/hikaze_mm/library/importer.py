@@ -27,7 +27,7 @@ from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
-from hikaze_mm.store.records import Alias, ModelRow, PendingRow, Promotion
+from hikaze_mm.store.records import Alias, HashedStatus, ModelRow, PendingRow, Promotion
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +325,7 @@ class Importer:
                     failed.append({"id": pending_id, "error": "not an ignored pending item"})
                     continue
                 existing = await self.store.models.model(row.sha256) if row.sha256 else None
-                status = "conflict" if existing is not None else "ready"
+                status: HashedStatus = "conflict" if existing is not None else "ready"
                 await self.store.pending.set_pending_conflict(pending_id, status, existing.sha256 if existing else None)
                 log.info("restored to the queue at the user's asking", extra={
                     "event": "file.restored", "path": row.path, "sha256": row.sha256, "status": status})

@@ -54,11 +54,11 @@ class ModelEdit:
 
 
 def image_urls(sha256: str, seq: int) -> dict[str, str]:
-    return {tier: f"/api/images/{sha256}/{seq}/{tier}" for tier in ("high", "medium", "low")}
+    return {tier: f"/api/images/{sha256}/{seq}/{tier}" for tier in TIERS}
 
 
 def pending_image_urls(pending_id: int, seq: int) -> dict[str, str]:
-    return {tier: f"/api/pending/{pending_id}/images/{seq}/{tier}" for tier in ("high", "medium", "low")}
+    return {tier: f"/api/pending/{pending_id}/images/{seq}/{tier}" for tier in TIERS}
 
 
 class LibraryStore(Protocol):

@@ -37,7 +37,7 @@ from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.errors import StorageFull
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
-from hikaze_mm.store.records import HashRecord, PendingRow, Removal
+from hikaze_mm.store.records import HashedStatus, HashRecord, PendingRow, Removal
 
 log = logging.getLogger(__name__)
 # The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
@@ -283,7 +283,7 @@ class Intake:
                 self.bus.publish(PendingRemoved(id=row.id, path=path))
                 self.bus.publish(ModelUpdated(sha256=known.sha256))
                 return None
-        status = "conflict" if known is not None else "ready"
+        status: HashedStatus = "conflict" if known is not None else "ready"
         record = HashRecord(result.sha256, result.blake3, result.stat, status,
                             known.sha256 if known is not None else None, self._meta(meta, result, found))
         for seq, (source, image) in enumerate(found.previews):

@@ -18,12 +18,14 @@ from typing import Any, Protocol
 from hikaze_mm.store.records import (
     FileIndex,
     FileStat,
+    HashedStatus,
     HashRecord,
     Meta,
     ModelQuery,
     ModelRow,
     NewPending,
     PendingRow,
+    PendingStatus,
     Promotion,
     Removal,
 )
@@ -55,7 +57,7 @@ class PendingStore(Protocol):
     async def pending_by_path(self, path: str) -> PendingRow | None: ...
     async def pending_detail(self, pending_id: int) -> dict[str, Any] | None: ...
     async def list_pending(
-        self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int
+        self, statuses: tuple[PendingStatus, ...] | None, type_: str | None, limit: int, offset: int
     ) -> tuple[list[PendingRow], int]: ...
     async def pending_in_flight(self) -> list[PendingRow]: ...
     async def pending_twins(self, sha256: str) -> list[PendingRow]: ...
@@ -69,10 +71,10 @@ class PendingStore(Protocol):
     async def add_pending_with_meta(self, rows: list[NewPending]) -> list[PendingRow]: ...
     async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None: ...
     async def set_pending_status(
-        self, pending_id: int, status: str, stat: FileStat | None = None
+        self, pending_id: int, status: PendingStatus, stat: FileStat | None = None
     ) -> PendingRow | None: ...
     async def set_pending_conflict(
-        self, pending_id: int, status: str, conflict_sha256: str | None
+        self, pending_id: int, status: HashedStatus, conflict_sha256: str | None
     ) -> PendingRow | None: ...
     async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None: ...
     async def record_hash(self, pending_id: int, record: HashRecord) -> PendingRow | None: ...

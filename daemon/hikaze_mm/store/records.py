@@ -7,14 +7,24 @@ pulling in anything else of the daemon.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 FILE_GONE = "the file is gone"  # the error of a pending row kept for its metadata after its file vanished
-PENDING_STATUSES = ("settling", "hashing", "ready", "conflict", "error", "ignored")
+PendingStatus = Literal["settling", "hashing", "ready", "conflict", "error", "ignored"]
+HashedStatus = Literal["ready", "conflict"]  # what hashing a pending row ends in
+ModelStatus = Literal["ok", "missing"]
+PENDING_STATUSES: tuple[PendingStatus, ...] = get_args(PendingStatus)
 ACTIVE_STATUSES = PENDING_STATUSES[:-1]  # the inbox: everything but what the user set aside
 SORT_KEYS = ("name", "created", "updated", "size")
 MAX_TAGS = 200  # on one model
+MAX_INTEGER = 2**63 - 1  # the largest id, count or image number the database holds (SQLite's integer range)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a model's key: its content's SHA-256 in lower-case hex
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
 
 Meta = dict[str, Any]  # a `meta_json` record
 Fingerprint = tuple[Any, ...]  # (size, mtime_ns, inode, device) as stored, NULLs of a model included
@@ -43,7 +53,7 @@ class PendingRow:
     mtime_ns: int
     inode: int
     device: int
-    status: str
+    status: PendingStatus
     sha256: str | None
     blake3: str | None
     conflict_sha256: str | None
@@ -73,7 +83,7 @@ class ModelRow:
     mtime_ns: int | None
     inode: int | None
     device: int | None
-    status: str
+    status: ModelStatus
     created_at: float
     updated_at: float
     base_model: str
@@ -95,7 +105,7 @@ class HashRecord:
     sha256: str
     blake3: str
     stat: FileStat
-    status: str  # ready | conflict
+    status: HashedStatus
     conflict_sha256: str | None
     meta_json: Meta  # the row's whole metadata afterwards
 
@@ -117,7 +127,7 @@ class ModelQuery:
     tags: list[str] = field(default_factory=list)
     exclude_tags: list[str] = field(default_factory=list)
     base_model: str | None = None
-    status: str = "ok"  # ok | missing | all
+    status: ModelStatus | Literal["all"] = "ok"
     hide_nsfw: bool = False  # leaves out models flagged NSFW or tagged `nsfw`
     sort: str = "name"
     limit: int = 100
