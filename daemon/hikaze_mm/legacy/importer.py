@@ -56,6 +56,8 @@ class LegacyReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     # Files already hashed whose content is not what v1 claimed (files hashed later: their row's meta_json).
     hash_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    # What the reader noticed about rows it still took (an image not found, metadata keys it does not know).
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +151,7 @@ class LegacyImporter:
         try:
             export = await asyncio.to_thread(read_legacy, db_path, images_dir)
             report.skipped = [{"legacy_id": i, "reason": reason} for i, reason in export.skipped]
+            report.notes = [{"legacy_id": item.legacy_id, "notes": item.notes} for item in export.items if item.notes]
             job.rows, job.done = len(export.items) + len(export.skipped), len(export.skipped)
             placer = await asyncio.to_thread(Placer, self.roots)
             for start in range(0, len(export.items), BATCH):
@@ -172,9 +175,9 @@ class LegacyImporter:
         finally:
             job.finished_at = time.time()
             log.info("v1 database %s: %d migrated, %d merged, %d outside the model folders, %d not model files, "
-                     "%d skipped, %d images, %d errors", job.source, report.migrated, report.merged,
+                     "%d skipped, %d images, %d errors, %d rows with notes", job.source, report.migrated, report.merged,
                      report.outside_folders, report.not_model_files, len(report.skipped), report.images_copied,
-                     len(report.errors), extra={"event": "legacy.done"})
+                     len(report.errors), len(report.notes), extra={"event": "legacy.done"})
             self.bus.publish(job.done_event())
         return job
 
