@@ -48,7 +48,7 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
 
 function image(seq: number): ModelImage {
   const base = `/api/images/${SHA}/${seq}`;
-  return { seq, width: 3, height: 4, urls: { high: `${base}/high`, medium: `${base}/medium`, low: `${base}/low` } };
+  return { seq, width: 3, height: 4, created_at: 0, urls: { high: `${base}/high`, medium: `${base}/medium`, low: `${base}/low` } };
 }
 
 const base: DetailsForm = formFromDetail(

@@ -65,8 +65,9 @@ function stubRow(id: number, path: string, status: PendingStatus): PendingItem {
  * Returns the id whose full record should be fetched again (size, hashes and error are not in events), or null.
  */
 export function applyEvent(state: InboxState, event: DaemonEvent): number | null {
-  const id = typeof event.id === "number" ? event.id : null;
-  if (id === null) return null;
+  // The stream is parsed JSON: its fields are checked before they are trusted, whatever the spec promises.
+  if (!("id" in event) || typeof event.id !== "number") return null;
+  const id = event.id;
   switch (event.type) {
     case "pending.added":
     case "pending.updated": {
@@ -79,8 +80,11 @@ export function applyEvent(state: InboxState, event: DaemonEvent): number | null
           patch.path = event.path;
           patch.name = baseName(event.path);
         }
-        for (const key of ["sha256", "blake3", "conflict_sha256"] as const) {
-          if (typeof event[key] === "string") patch[key] = event[key] as string;
+        if (event.type === "pending.updated") {
+          for (const key of ["sha256", "blake3", "conflict_sha256"] as const) {
+            const value = event[key];
+            if (typeof value === "string") patch[key] = value;
+          }
         }
         state.rows.set(id, { ...row, ...patch });
       } else if (typeof event.path === "string") {
