@@ -3,7 +3,7 @@
  * `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null.
  */
 import { checkDaemon } from "./daemon";
-import { originOf, pickAnswer, pickerUrl, type PickKind } from "./pickProtocol";
+import { originOf, pickAnswer, pickerUrl, type PickKind } from "../src/logic/pickProtocol";
 import { daemonUrl } from "./settings";
 
 let closeOpen: (() => void) | null = null;

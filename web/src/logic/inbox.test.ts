@@ -3,7 +3,6 @@ import type { DaemonEvent, ImportReport, PendingItem } from "../api/types";
 import {
   applyEvent,
   countByFilter,
-  formatBytes,
   groupByStrategy,
   inFilter,
   mergeReports,
@@ -177,12 +176,6 @@ describe("metaRows", () => {
 });
 
 describe("formatting", () => {
-  it("formats sizes", () => {
-    expect(formatBytes(0)).toBe("0 B");
-    expect(formatBytes(1536)).toBe("1.50 KB");
-    expect(formatBytes(144 * 1024 * 1024)).toBe("144 MB");
-  });
-
   it("reads word lists from lists and comma-separated text", () => {
     expect(words(["a", "", 3, "b"])).toEqual(["a", "b"]);
     expect(words("x, y ,")).toEqual(["x", "y"]);

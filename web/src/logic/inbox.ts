@@ -232,18 +232,6 @@ export function nestedSize(value: unknown): number {
   return value && typeof value === "object" ? Object.keys(value).length : 0;
 }
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
-}
-
 export function percent(p: Progress | undefined): number {
   if (!p || p.total <= 0) return 0;
   return Math.min(100, Math.max(0, Math.round((p.done / p.total) * 100)));
