@@ -6,12 +6,16 @@ export function returnFocus(opener: Element | null): void {
   if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
 }
 
-/** Opens a modal <dialog> (the browser keeps focus inside it) and gives focus back to its opener however it closes. */
-export function showModal(dialog: HTMLDialogElement | null | undefined): void {
+/**
+ * Opens a modal <dialog> (the browser keeps focus inside it), focuses `first` in it when given (the action a
+ * dialog offers first), and gives focus back to its opener however it closes.
+ */
+export function showModal(dialog: HTMLDialogElement | null | undefined, first?: HTMLElement | null): void {
   if (!dialog || dialog.open) return;
   const opener = document.activeElement;
   dialog.addEventListener("close", () => returnFocus(opener), { once: true });
   dialog.showModal();
+  first?.focus();
 }
 
 /**
