@@ -7,7 +7,7 @@ import type en from "./locales/en.json";
 
 type Messages = Record<string, unknown>;
 
-/** The messages' shape is English's: every other language has exactly its keys (locales.test.ts checks it). */
+/** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
 export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy;
 
 declare module "vue-i18n" {
@@ -52,7 +52,7 @@ export const i18n = createI18n<[MessageSchema], string, false>({
   legacy: false,
   locale: pickLanguage(navigator.languages ?? [navigator.language], storedLanguage(), LANGUAGES),
   fallbackLocale: "en",
-  // Files found by the glob are untyped; locales.test.ts holds every one to the English shape.
+  // Files found by the glob are untyped; i18n.test.ts holds every one to the English shape.
   messages: messages as Record<string, MessageSchema>,
   missingWarn: false,
   fallbackWarn: false,

@@ -5,9 +5,10 @@ import type { components, operations } from "./schema";
 
 type Schemas = components["schemas"];
 type JsonOf<T> = T extends { content: { "application/json": infer Body } } ? Body : never;
-/** The JSON a route answers with on success (200, else the status named). */
-export type Answer<Op extends keyof operations, Code extends keyof operations[Op]["responses"] = 200 &
-  keyof operations[Op]["responses"]> = JsonOf<operations[Op]["responses"][Code]>;
+type Responses<Op extends keyof operations> = operations[Op]["responses"];
+/** The JSON a route answers with: on 200 unless another status is named. */
+export type Answer<Op extends keyof operations, Code extends keyof Responses<Op> = 200 & keyof Responses<Op>> =
+  JsonOf<Responses<Op>[Code]>;
 type RequestOf<Op extends keyof operations> = JsonOf<NonNullable<operations[Op]["requestBody"]>>;
 
 export type PendingStatus = Schemas["PendingStatus"];
