@@ -126,6 +126,6 @@ export const api = {
     request<Answer<"retryPending">>("POST", "/api/pending/retry", { ids }),
   scan: () => request<Answer<"startScan", 202>>("POST", "/api/scan"),
   session: (token: string) => request<Answer<"startSession">>("POST", "/api/session", { token }),
-  pickerOriginCheck: (origin: string) =>
-    request<Answer<"pickerOriginCheck">>("GET", `/api/picker/origin-check?origin=${enc(origin)}`),
+  pickerOriginCheck: (origin: string, signal?: AbortSignal) =>
+    request<Answer<"pickerOriginCheck">>("GET", `/api/picker/origin-check?origin=${enc(origin)}`, undefined, signal),
 };

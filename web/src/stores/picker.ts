@@ -43,7 +43,7 @@ export const usePickerStore = defineStore("picker", () => {
    * for it instead of being dropped. */
   let replyChecked: Promise<void> = Promise.resolve();
 
-  async function checkReplyOrigin(): Promise<void> {
+  async function checkReplyOrigin(signal: AbortSignal): Promise<void> {
     const origin = replyOrigin(one(query.value, "origin"), document.referrer);
     reply.value = { origin, state: "checking" };
     if (!origin) {
@@ -51,7 +51,7 @@ export const usePickerStore = defineStore("picker", () => {
       return;
     }
     try {
-      const answer = await api.pickerOriginCheck(origin);
+      const answer = await api.pickerOriginCheck(origin, signal);
       reply.value = { origin, state: answer.allowed ? "allowed" : "refused" };
     } catch (err) {
       reply.value = { origin, state: "refused" };
@@ -59,11 +59,15 @@ export const usePickerStore = defineStore("picker", () => {
     }
   }
 
-  function startPicker(): void {
+  /** Starts the picker's reads (where the answer may go; the payload's models) and returns what cancels them, for
+   * the picker bar to call when it goes. */
+  function startPicker(): () => void {
+    const controller = new AbortController();
+    const stop = () => controller.abort();
     payloadError.value = "";
     picks.value = [];
-    replyChecked = checkReplyOrigin();
-    if (pickMode.value !== "loras") return;
+    replyChecked = checkReplyOrigin(controller.signal);
+    if (pickMode.value !== "loras") return stop;
     try {
       const doc = parseLoraPayload(one(query.value, "payload"));
       payloadVersion = doc.version;
@@ -76,11 +80,12 @@ export const usePickerStore = defineStore("picker", () => {
       const sha = item.entry?.sha256;
       if (isSha256(sha)) {
         api
-          .model(sha)
+          .model(sha, controller.signal)
           .then((m) => known.value.set(sha, { sha256: sha, name: m.name, path: m.path, cover: m.cover?.low }))
           .catch(() => undefined);
       }
     }
+    return stop;
   }
 
   function isPicked(sha256: string): boolean {
