@@ -196,6 +196,10 @@ async def test_lora_node_picks_through_the_modal_and_row_edits_rewrite_the_paylo
     first = (await loras(page))[0]
     assert (first["strength_model"], first["strength_clip"]) == (0.5, 0.5)
 
+    # The symbol buttons say what they do, and to which LoRA.
+    await expect(rows.nth(1).get_by_role("button", name="Move old up")).to_be_enabled()
+    await expect(rows.nth(1).get_by_role("button", name="Move old down")).to_be_disabled()
+    await expect(rows.nth(1).get_by_role("button", name="Remove old from the list")).to_be_enabled()
     await rows.nth(1).get_by_test_id("hikaze-remove").click()
     await expect(rows).to_have_count(1)
     assert [e["name"] for e in await loras(page)] == ["new"]
@@ -275,7 +279,9 @@ async def test_checkpoint_pick_ignores_other_origins_and_frames(
     await expect(picker(page).get_by_test_id("picker-cancel")).to_be_visible()
     await page.keyboard.press("Escape")
     await expect(page.get_by_test_id("hikaze-picker-modal")).to_have_count(0)
+    await expect(page.get_by_test_id("hikaze-pick-checkpoint")).to_be_focused()  # focus is back where it was
     await page.get_by_test_id("hikaze-pick-checkpoint").click()
+    await expect(page.get_by_role("button", name="Close without picking")).to_be_visible()
     await page.get_by_test_id("hikaze-picker-close").click()
     await expect(page.get_by_test_id("hikaze-picker-modal")).to_have_count(0)
     await page.get_by_test_id("hikaze-pick-checkpoint").click()

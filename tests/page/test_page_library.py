@@ -94,6 +94,29 @@ async def test_tag_filter_cycles_include_exclude_off_and_the_url_keeps_it(daemon
     await expect(page.get_by_test_id("library-count")).to_have_text("2 models")
 
 
+async def test_popups_give_focus_back_and_cards_are_buttons_in_a_list(daemon: Daemon, page: Page,
+                                                                      tagged: dict[str, str]) -> None:
+    await page.goto(daemon.url + "/")
+    # A card keeps its button role inside a list item (a button posing as the list item was read as text).
+    plain = page.get_by_role("listitem").get_by_role("button", name="plain", exact=True)
+    await expect(plain).to_have_count(1)
+
+    tags = page.get_by_test_id("tag-filter-button")
+    await tags.click()
+    await expect(page.get_by_test_id("tag-filter-panel")).to_be_visible()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_test_id("tag-filter-panel")).to_be_hidden()
+    await expect(tags).to_be_focused()
+
+    await plain.click()
+    remove = page.get_by_test_id("details-remove")
+    await remove.click()
+    await expect(page.get_by_test_id("confirm-ok")).to_be_focused()
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_test_id("confirm-dialog")).to_be_hidden()
+    await expect(remove).to_be_focused()
+
+
 async def test_search_asks_the_server_and_selecting_a_model_is_in_the_url(daemon: Daemon, page: Page,
                                                                            tagged: dict[str, str]) -> None:
     await page.goto(daemon.url + "/")

@@ -1,7 +1,20 @@
 import { app } from "../../scripts/app.js";
-// extension/pickProtocol.ts
-/** The conversation with the manager's picker page, and the checkpoint payload it produces. */
+// src/logic/pickProtocol.ts
+/**
+* The conversation between the manager's picker page and the ComfyUI extension that opens it, shared by both so
+* the two cannot drift: the picker's address, the message it answers with, the checkpoint answer, and the image
+* addresses both load from the daemon. (The LoRA list document is in loraList.ts.)
+*/
 var DEFAULT_DAEMON_URL = "http://127.0.0.1:8789";
+/** A model's id: the SHA-256 of its file, as the daemon writes it. */
+var SHA256 = /^[0-9a-f]{64}$/;
+function isSha256(value) {
+	return typeof value === "string" && SHA256.test(value);
+}
+/** A model's cover at the daemon's address: an <img> on ComfyUI's origin loads it without CORS. */
+function coverUrl(daemonUrl, sha256, tier) {
+	return `${daemonUrl}/api/models/${sha256}/cover/${tier}`;
+}
 function isRecord$1(value) {
 	return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -535,15 +548,34 @@ function fitNode(node) {
 	if (wanted && node.size && node.setSize && node.size[1] < wanted[1]) node.setSize([node.size[0], wanted[1]]);
 	markChanged();
 }
+// src/logic/dialog.ts
+/** Gives focus back to `opener` (what had it when a dialog or menu opened) if it is still on the page. */
+function returnFocus(opener) {
+	if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+}
+/**
+* For a modal that is not a <dialog> (the extension's, over ComfyUI's page): focus that leaves `container` (Tab
+* past its last control, also out of an iframe in it, whose keys the page never sees) goes back to `home`.
+* Returns the function that ends the trap.
+*/
+function trapFocus(container, home) {
+	const onFocus = (event) => {
+		if (event.target instanceof Node && !container.contains(event.target)) home.focus();
+	};
+	document.addEventListener("focusin", onFocus);
+	return () => document.removeEventListener("focusin", onFocus);
+}
 // extension/pickerModal.ts
 /**
 * The manager's picker in a modal over ComfyUI: an iframe of the daemon's page in picker mode, answered by
-* `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null.
+* `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null. Focus stays inside while it is open
+* and goes back to the button that opened it.
 */
 var closeOpen = null;
 /** Answers null at once when the daemon is down: the node's notice says so, and a dead frame would not. */
 async function openPicker(kind, title, payload) {
 	closeOpen?.();
+	const opener = document.activeElement;
 	if ((await checkDaemon(true)).reachable === false) return null;
 	const base = daemonUrl();
 	const daemonOrigin = originOf(base) ?? "";
@@ -564,6 +596,7 @@ async function openPicker(kind, title, payload) {
 	close.className = "hikaze-modal-close";
 	close.textContent = "✕";
 	close.title = "Close without picking (Esc)";
+	close.setAttribute("aria-label", "Close without picking");
 	close.dataset.testid = "hikaze-picker-close";
 	bar.append(heading, close);
 	const frame = document.createElement("iframe");
@@ -574,11 +607,14 @@ async function openPicker(kind, title, payload) {
 	dialog.append(bar, frame);
 	backdrop.append(dialog);
 	return new Promise((resolve) => {
+		const releaseFocus = trapFocus(dialog, close);
 		const finish = (result) => {
 			window.removeEventListener("message", onMessage);
 			window.removeEventListener("keydown", onKey, true);
+			releaseFocus();
 			backdrop.remove();
 			closeOpen = null;
+			returnFocus(opener);
 			resolve(result);
 		};
 		const onMessage = (event) => {
@@ -650,6 +686,8 @@ var CheckpointPanel = class {
 	}
 };
 // extension/coverTooltip.ts
+/** The tooltip on a LoRA's name: its name and path, and its cover image, which the daemon serves by model at a URL
+* an <img> can load from ComfyUI's origin (no JSON, so no CORS needed). */
 var tip = null;
 function element() {
 	if (!tip) {
@@ -672,11 +710,11 @@ function showCover(anchor, entry) {
 	box.style.left = `${Math.max(4, rect.left)}px`;
 	box.style.top = `${rect.bottom + 6}px`;
 	document.body.append(box);
-	if (!/^[0-9a-f]{64}$/.test(entry.sha256)) return;
+	if (!isSha256(entry.sha256)) return;
 	const img = document.createElement("img");
 	img.alt = "";
 	img.addEventListener("error", () => img.remove());
-	img.src = `${daemonUrl()}/api/models/${entry.sha256}/cover/low`;
+	img.src = coverUrl(daemonUrl(), entry.sha256, "low");
 	box.append(img);
 }
 function hideCover() {
@@ -690,10 +728,12 @@ function el(tag, className, text) {
 	if (text !== void 0) node.textContent = text;
 	return node;
 }
-function button(text, title, testid, onClick) {
+/** A button; one that shows a symbol (▲ ▼ ✕) is named by `label`, as a screen reader cannot read the symbol. */
+function button(text, title, testid, onClick, label) {
 	const b = el("button", "hikaze-btn", text);
 	b.type = "button";
 	b.title = title;
+	if (label !== void 0) b.setAttribute("aria-label", label);
 	b.dataset.testid = testid;
 	b.addEventListener("click", onClick);
 	return b;
@@ -826,6 +866,7 @@ var LoraPanel = class {
 	}
 	row(doc, index, single) {
 		const entry = doc.loras[index];
+		const shown = displayName(entry);
 		const row = el("div", `hikaze-row${entry.enabled ? "" : " hikaze-off"}`);
 		row.dataset.testid = "hikaze-lora-row";
 		const on = el("input", "hikaze-check");
@@ -834,7 +875,7 @@ var LoraPanel = class {
 		on.title = entry.enabled ? "On: applied" : "Off: skipped";
 		on.dataset.testid = "hikaze-row-toggle";
 		on.addEventListener("change", () => this.commit(setEnabled(this.doc ?? doc, index, on.checked)));
-		const name = el("span", "hikaze-lora-name", displayName(entry));
+		const name = el("span", "hikaze-lora-name", shown);
 		name.dataset.testid = "hikaze-lora-name";
 		name.addEventListener("mouseenter", () => showCover(name, entry));
 		name.addEventListener("mouseleave", hideCover);
@@ -847,11 +888,12 @@ var LoraPanel = class {
 			row.append(both);
 		} else row.append(this.strength(doc, index, "model", entry.strength_model), this.strength(doc, index, "clip", entry.strength_clip));
 		const actions = el("span", "hikaze-actions");
-		const up = button("▲", "Move up", "hikaze-move-up", () => this.commit(moveEntry(this.doc ?? doc, index, -1)));
-		const down = button("▼", "Move down", "hikaze-move-down", () => this.commit(moveEntry(this.doc ?? doc, index, 1)));
+		const move = (by) => () => this.commit(moveEntry(this.doc ?? doc, index, by));
+		const up = button("▲", "Move up", "hikaze-move-up", move(-1), `Move ${shown} up`);
+		const down = button("▼", "Move down", "hikaze-move-down", move(1), `Move ${shown} down`);
 		up.disabled = index === 0;
 		down.disabled = index === doc.loras.length - 1;
-		actions.append(up, down, button("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index))));
+		actions.append(up, down, button("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index)), `Remove ${shown} from the list`));
 		row.append(actions);
 		return row;
 	}

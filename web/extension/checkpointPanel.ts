@@ -3,7 +3,7 @@ import type { ComfyNode } from "./comfy";
 import { daemonNotice } from "./daemonNotice";
 import { fitNode } from "./nodeSize";
 import { openPicker } from "./pickerModal";
-import { checkpointFromPick, describeCheckpoint, writeCheckpoint } from "./pickProtocol";
+import { checkpointFromPick, describeCheckpoint, writeCheckpoint } from "../src/logic/pickProtocol";
 import { payloadText, payloadWidget, watchPayload, writePayload } from "./payloadWidget";
 
 export class CheckpointPanel {

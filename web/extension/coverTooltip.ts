@@ -1,5 +1,6 @@
 /** The tooltip on a LoRA's name: its name and path, and its cover image, which the daemon serves by model at a URL
  * an <img> can load from ComfyUI's origin (no JSON, so no CORS needed). */
+import { coverUrl, isSha256 } from "../src/logic/pickProtocol";
 import type { LoraEntry } from "./loraRows";
 import { daemonUrl } from "./settings";
 
@@ -27,12 +28,12 @@ export function showCover(anchor: HTMLElement, entry: LoraEntry): void {
   box.style.left = `${Math.max(4, rect.left)}px`;
   box.style.top = `${rect.bottom + 6}px`;
   document.body.append(box);
-  if (!/^[0-9a-f]{64}$/.test(entry.sha256)) return;
+  if (!isSha256(entry.sha256)) return;
   const img = document.createElement("img");
   img.alt = "";
   // A model without images answers 404: the tooltip then keeps just its text.
   img.addEventListener("error", () => img.remove());
-  img.src = `${daemonUrl()}/api/models/${entry.sha256}/cover/low`;
+  img.src = coverUrl(daemonUrl(), entry.sha256, "low");
   box.append(img);
 }
 

@@ -4,7 +4,7 @@
  * daemon's `/api/health` itself.
  */
 import { app } from "comfyui/app";
-import { originOf } from "./pickProtocol";
+import { originOf } from "../src/logic/pickProtocol";
 import { autostart, daemonUrl } from "./settings";
 
 export interface DaemonStatus {

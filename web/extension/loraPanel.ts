@@ -34,10 +34,12 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
   return node;
 }
 
-function button(text: string, title: string, testid: string, onClick: () => void): HTMLButtonElement {
+/** A button; one that shows a symbol (▲ ▼ ✕) is named by `label`, as a screen reader cannot read the symbol. */
+function button(text: string, title: string, testid: string, onClick: () => void, label?: string): HTMLButtonElement {
   const b = el("button", "hikaze-btn", text);
   b.type = "button";
   b.title = title;
+  if (label !== undefined) b.setAttribute("aria-label", label);
   b.dataset.testid = testid;
   b.addEventListener("click", onClick);
   return b;
@@ -185,6 +187,7 @@ export class LoraPanel {
 
   private row(doc: LoraDocument, index: number, single: boolean): HTMLElement {
     const entry = doc.loras[index]!;
+    const shown = displayName(entry);
     const row = el("div", `hikaze-row${entry.enabled ? "" : " hikaze-off"}`);
     row.dataset.testid = "hikaze-lora-row";
     const on = el("input", "hikaze-check");
@@ -193,7 +196,7 @@ export class LoraPanel {
     on.title = entry.enabled ? "On: applied" : "Off: skipped";
     on.dataset.testid = "hikaze-row-toggle";
     on.addEventListener("change", () => this.commit(setEnabled(this.doc ?? doc, index, on.checked)));
-    const name = el("span", "hikaze-lora-name", displayName(entry));
+    const name = el("span", "hikaze-lora-name", shown);
     name.dataset.testid = "hikaze-lora-name";
     name.addEventListener("mouseenter", () => showCover(name, entry));
     name.addEventListener("mouseleave", hideCover);
@@ -214,14 +217,16 @@ export class LoraPanel {
       );
     }
     const actions = el("span", "hikaze-actions");
-    const up = button("▲", "Move up", "hikaze-move-up", () => this.commit(moveEntry(this.doc ?? doc, index, -1)));
-    const down = button("▼", "Move down", "hikaze-move-down", () => this.commit(moveEntry(this.doc ?? doc, index, 1)));
+    const move = (by: -1 | 1) => () => this.commit(moveEntry(this.doc ?? doc, index, by));
+    const up = button("▲", "Move up", "hikaze-move-up", move(-1), `Move ${shown} up`);
+    const down = button("▼", "Move down", "hikaze-move-down", move(1), `Move ${shown} down`);
     up.disabled = index === 0;
     down.disabled = index === doc.loras.length - 1;
     actions.append(
       up,
       down,
-      button("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index))),
+      button("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index)),
+        `Remove ${shown} from the list`),
     );
     row.append(actions);
     return row;

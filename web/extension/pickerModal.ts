@@ -1,9 +1,11 @@
 /**
  * The manager's picker in a modal over ComfyUI: an iframe of the daemon's page in picker mode, answered by
- * `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null.
+ * `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null. Focus stays inside while it is open
+ * and goes back to the button that opened it.
  */
+import { returnFocus, trapFocus } from "../src/logic/dialog";
 import { checkDaemon } from "./daemon";
-import { originOf, pickAnswer, pickerUrl, type PickKind } from "./pickProtocol";
+import { originOf, pickAnswer, pickerUrl, type PickKind } from "../src/logic/pickProtocol";
 import { daemonUrl } from "./settings";
 
 let closeOpen: (() => void) | null = null;
@@ -11,6 +13,7 @@ let closeOpen: (() => void) | null = null;
 /** Answers null at once when the daemon is down: the node's notice says so, and a dead frame would not. */
 export async function openPicker(kind: PickKind, title: string, payload?: string): Promise<unknown> {
   closeOpen?.();
+  const opener = document.activeElement;
   if ((await checkDaemon(true)).reachable === false) return null;
   const base = daemonUrl();
   const daemonOrigin = originOf(base) ?? "";
@@ -32,6 +35,7 @@ export async function openPicker(kind: PickKind, title: string, payload?: string
   close.className = "hikaze-modal-close";
   close.textContent = "✕";
   close.title = "Close without picking (Esc)";
+  close.setAttribute("aria-label", "Close without picking");
   close.dataset.testid = "hikaze-picker-close";
   bar.append(heading, close);
   const frame = document.createElement("iframe");
@@ -43,11 +47,14 @@ export async function openPicker(kind: PickKind, title: string, payload?: string
   backdrop.append(dialog);
 
   return new Promise((resolve) => {
+    const releaseFocus = trapFocus(dialog, close);
     const finish = (result: unknown): void => {
       window.removeEventListener("message", onMessage);
       window.removeEventListener("keydown", onKey, true);
+      releaseFocus();
       backdrop.remove();
       closeOpen = null;
+      returnFocus(opener);
       resolve(result);
     };
     const onMessage = (event: MessageEvent): void => {

@@ -2,7 +2,7 @@
 import { app } from "comfyui/app";
 import type { SettingDefinition } from "./comfy";
 import { SEPARATE, STRENGTH_MODES, strengthMode, type StrengthMode } from "./loraRows";
-import { DEFAULT_DAEMON_URL, normalizeDaemonUrl } from "./pickProtocol";
+import { DEFAULT_DAEMON_URL, normalizeDaemonUrl } from "../src/logic/pickProtocol";
 
 export const DAEMON_URL = "Hikaze.DaemonURL";
 export const AUTOSTART = "Hikaze.Autostart";

@@ -1,5 +1,6 @@
-// CI: rebuild the page and the ComfyUI extension into scratch folders and fail if the committed web/dist or
-// web/comfyui differs from them.
+// CI: fail if the committed API types (web/src/api/schema.ts) are not what docs/openapi.yaml generates, or if
+// the committed web/dist or web/comfyui differs from a rebuild of the page and the ComfyUI extension into scratch
+// folders.
 import { execSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -10,6 +11,13 @@ const outputs = [
   { committed: "dist", env: "HIKAZE_WEB_OUT" },
   { committed: "comfyui", env: "HIKAZE_EXT_OUT" },
 ];
+try {
+  execSync("npm run --silent api-types -- --check", { cwd: web, stdio: "ignore" });
+} catch {
+  console.error("web/src/api/schema.ts is stale; run `npm run api-types` in web/ and commit it.");
+  process.exit(1);
+}
+
 rmSync(scratch, { recursive: true, force: true });
 const env = { ...process.env };
 for (const out of outputs) env[out.env] = join(scratch, out.committed);

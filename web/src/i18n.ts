@@ -1,7 +1,19 @@
 import { createI18n } from "vue-i18n";
 import { pickLanguage } from "./logic/language";
+import type enComfy from "./locales/en.comfy.json";
+import type enDetails from "./locales/en.details.json";
+import type enInbox from "./locales/en.inbox.json";
+import type en from "./locales/en.json";
 
 type Messages = Record<string, unknown>;
+
+/** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
+export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy;
+
+declare module "vue-i18n" {
+  // Every `t` of the page offers and resolves the keys of the English files.
+  export interface DefineLocaleMessage extends MessageSchema {}
+}
 
 // A language is one JSON file named for its BCP 47 code (`fr.json`), or several (`fr.library.json`, ...) that are
 // merged; dropping files into src/locales and rebuilding is all it takes to add one.
@@ -36,14 +48,12 @@ function storedLanguage(): string | null {
   }
 }
 
-// Files are read at build time, so their keys are not known to the type checker.
-type AnyMessages = Record<string, Record<string, string>>;
-
-export const i18n = createI18n({
+export const i18n = createI18n<[MessageSchema], string, false>({
   legacy: false,
   locale: pickLanguage(navigator.languages ?? [navigator.language], storedLanguage(), LANGUAGES),
   fallbackLocale: "en",
-  messages: messages as unknown as AnyMessages,
+  // Files found by the glob are untyped; i18n.test.ts holds every one to the English shape.
+  messages: messages as Record<string, MessageSchema>,
   missingWarn: false,
   fallbackWarn: false,
 });

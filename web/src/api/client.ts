@@ -1,10 +1,10 @@
 import { ref } from "vue";
 import type {
-  Facets,
+  Answer,
   ImportReport,
   ModelDetail,
   ModelFilter,
-  ModelImage,
+  Facets,
   ModelList,
   ModelPatch,
   PendingDetail,
@@ -12,8 +12,6 @@ import type {
   SortKey,
   Status,
   Strategy,
-  TagCounts,
-  TypeCounts,
 } from "./types";
 
 /** Set when the daemon wants its auth token: the page then asks for it once (see TokenDialog). */
@@ -83,8 +81,8 @@ const enc = encodeURIComponent;
 
 export const api = {
   status: (signal?: AbortSignal) => request<Status>("GET", "/api/status", undefined, signal),
-  types: () => request<{ types: TypeCounts[] }>("GET", "/api/types"),
-  tags: () => request<{ tags: TagCounts[] }>("GET", "/api/tags"),
+  types: () => request<Answer<"listTypes">>("GET", "/api/types"),
+  tags: () => request<Answer<"listTags">>("GET", "/api/tags"),
 
   models(filter: ModelFilter, sort: SortKey, offset: number, limit: number, signal?: AbortSignal) {
     const p = filterParams(filter);
@@ -99,15 +97,15 @@ export const api = {
     request<ModelDetail>("GET", `/api/models/${enc(sha256)}`, undefined, signal),
   patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),
   deleteModel: (sha256: string, ignoreFile: boolean) =>
-    request<{ deleted: string }>("DELETE", `/api/models/${enc(sha256)}`, { ignore_file: ignoreFile }),
+    request<Answer<"deleteModel">>("DELETE", `/api/models/${enc(sha256)}`, { ignore_file: ignoreFile }),
   uploadImage(sha256: string, file: Blob, name = "image") {
     const form = new FormData();
     form.append("image", file, name);
-    return request<ModelImage>("POST", `/api/models/${enc(sha256)}/images`, form);
+    return request<Answer<"uploadImage", 201>>("POST", `/api/models/${enc(sha256)}/images`, form);
   },
   deleteImage: (sha256: string, seq: number) =>
-    request<{ deleted: number }>("DELETE", `/api/models/${enc(sha256)}/images/${seq}`),
-  setCover: (sha256: string, seq: number) => request<unknown>("PUT", `/api/models/${enc(sha256)}/cover`, { seq }),
+    request<Answer<"deleteImage">>("DELETE", `/api/models/${enc(sha256)}/images/${seq}`),
+  setCover: (sha256: string, seq: number) => request<Answer<"setCover">>("PUT", `/api/models/${enc(sha256)}/cover`, { seq }),
 
   pending(status: string, offset: number, limit: number, signal?: AbortSignal) {
     const p = new URLSearchParams({ offset: String(offset), limit: String(limit) });
@@ -123,11 +121,11 @@ export const api = {
       delete_files: deleteFiles,
     }),
   restorePending: (ids: number[]) =>
-    request<{ restored: number[]; failed: { id: number; error: string }[] }>("POST", "/api/pending/restore", { ids }),
+    request<Answer<"restorePending">>("POST", "/api/pending/restore", { ids }),
   retryPending: (ids: number[]) =>
-    request<{ retried: number[]; failed: { id: number; error: string }[] }>("POST", "/api/pending/retry", { ids }),
-  scan: () => request<{ status: string }>("POST", "/api/scan"),
-  session: (token: string) => request<{ auth: boolean }>("POST", "/api/session", { token }),
-  pickerOriginCheck: (origin: string) =>
-    request<{ origin: string; allowed: boolean }>("GET", `/api/picker/origin-check?origin=${enc(origin)}`),
+    request<Answer<"retryPending">>("POST", "/api/pending/retry", { ids }),
+  scan: () => request<Answer<"startScan", 202>>("POST", "/api/scan"),
+  session: (token: string) => request<Answer<"startSession">>("POST", "/api/session", { token }),
+  pickerOriginCheck: (origin: string, signal?: AbortSignal) =>
+    request<Answer<"pickerOriginCheck">>("GET", `/api/picker/origin-check?origin=${enc(origin)}`, undefined, signal),
 };

@@ -1,5 +1,5 @@
 import { ref } from "vue";
-import { inTextField } from "../logic/typing";
+import { isTyping, modalOpen } from "../logic/focus";
 import { useWindowEvent } from "./useWindowEvent";
 
 function hasFiles(e: DragEvent): boolean {
@@ -35,8 +35,7 @@ export function useFileDrop(onFiles: (files: File[]) => void) {
 /** Images pasted anywhere on the page, unless pasted into a text field or while a dialog is up. */
 export function usePastedImages(onFiles: (files: File[]) => void): void {
   useWindowEvent("paste", (e) => {
-    if (inTextField(e.target)) return;
-    if (document.querySelector("dialog[open]")) return;
+    if (isTyping(e.target) || modalOpen()) return;
     const files = [...(e.clipboardData?.files ?? [])].filter((f) => f.type.startsWith("image/"));
     if (!files.length) return;
     e.preventDefault();

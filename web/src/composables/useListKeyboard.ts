@@ -1,5 +1,5 @@
 import { computed, ref, type Ref } from "vue";
-import { focusWhenDrawn } from "./focusWhenDrawn";
+import { focusWhenDrawn } from "../logic/focus";
 
 /**
  * Where a navigation key moves in a list of `count` rows from row `index` (`page` rows per screen); null for
@@ -53,7 +53,7 @@ export function useListKeyboard(o: ListKeyboardOptions) {
     if (!row) return;
     focusedId.value = row.id;
     o.scrollToIndex(i);
-    await focusWhenDrawn(() => o.scroller.value, i);
+    await focusWhenDrawn(() => o.scroller.value?.querySelector<HTMLElement>(`[data-index="${i}"]`));
   }
 
   function onKey(e: KeyboardEvent): void {

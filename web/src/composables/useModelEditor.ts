@@ -169,7 +169,8 @@ export function useModelEditor(sha256: Readonly<Ref<string | null>>) {
   }
 
   const stopEvents = onDaemonEvent((event) => {
-    if (event.type.startsWith("model.") && event.sha256 && event.sha256 === sha256.value && !saving.value) {
+    const model = event.type.startsWith("model.") && "sha256" in event ? event.sha256 : null;
+    if (model && model === sha256.value && !saving.value) {
       void load(true);
     }
   });

@@ -11,7 +11,6 @@ import {
   formProblems,
   galleryIndex,
   headerRows,
-  humanSize,
   isEmptyPatch,
   isHttpUrl,
   isNewTag,
@@ -48,7 +47,7 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
 
 function image(seq: number): ModelImage {
   const base = `/api/images/${SHA}/${seq}`;
-  return { seq, width: 3, height: 4, urls: { high: `${base}/high`, medium: `${base}/medium`, low: `${base}/low` } };
+  return { seq, width: 3, height: 4, created_at: 0, urls: { high: `${base}/high`, medium: `${base}/medium`, low: `${base}/low` } };
 }
 
 const base: DetailsForm = formFromDetail(
@@ -287,13 +286,6 @@ describe("gallery", () => {
 });
 
 describe("formatting", () => {
-  it("writes sizes in binary units", () => {
-    expect(humanSize(512)).toBe("512 B");
-    expect(humanSize(1536)).toBe("1.50 KiB");
-    expect(humanSize(6.5 * 1024 ** 3)).toBe("6.50 GiB");
-    expect(humanSize(144 * 1024 ** 2)).toBe("144 MiB");
-  });
-
   it("lists the header with nested values as JSON", () => {
     expect(headerRows(null)).toEqual([]);
     expect(headerRows({ format: "safetensors", __metadata__: { a: "1" }, n: 3 })).toEqual([

@@ -239,24 +239,6 @@ export function galleryIndex(images: readonly ModelImage[], shownSeq: number | n
   return i >= 0 ? i : Math.min(Math.max(shownIndex, 0), images.length - 1);
 }
 
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-
-export function humanSize(bytes: number, locale = "en"): string {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 ? 0 : value < 10 ? 2 : value < 100 ? 1 : 0;
-  const n = new Intl.NumberFormat(locale, { maximumFractionDigits: digits, minimumFractionDigits: digits });
-  return `${n.format(value)} ${UNITS[unit]}`;
-}
-
-export function formatDate(seconds: number, locale: string): string {
-  return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(seconds * 1000);
-}
-
 /** The file header as rows for a table: nested values as JSON text. */
 export function headerRows(header: Record<string, unknown> | null): [string, string][] {
   if (!header) return [];

@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
-import type { ImportReport, PendingItem } from "../api/types";
+import type { DaemonEvent, ImportReport, PendingItem } from "../api/types";
 import {
   applyEvent,
   countByFilter,
-  formatBytes,
   groupByStrategy,
   inFilter,
   mergeReports,
@@ -38,6 +37,11 @@ function state(...rows: PendingItem[]): InboxState {
   return { rows: new Map(rows.map((r) => [r.id, r])), progress: new Map() };
 }
 
+/** An event as a daemon that broke the spec might send it: the page must not store what it cannot read. */
+function offSpec(event: object): DaemonEvent {
+  return event as DaemonEvent;
+}
+
 describe("applyEvent", () => {
   it("adds a row from pending.added and asks for its full record", () => {
     const s = state();
@@ -63,7 +67,7 @@ describe("applyEvent", () => {
 
   it("ignores an unknown status instead of storing it", () => {
     const s = state(row(1, "ready"));
-    applyEvent(s, { type: "pending.updated", id: 1, status: "exploded" });
+    applyEvent(s, offSpec({ type: "pending.updated", id: 1, status: "exploded" }));
     expect(s.rows.get(1)?.status).toBe("ready");
   });
 
@@ -77,7 +81,7 @@ describe("applyEvent", () => {
 
   it("records hashing progress and marks the row as hashing", () => {
     const s = state(row(3, "settling"));
-    expect(applyEvent(s, { type: "hash.progress", id: 3, bytes_done: 50, bytes_total: 200 })).toBeNull();
+    expect(applyEvent(s, { type: "hash.progress", id: 3, path: "/x", bytes_done: 50, bytes_total: 200 })).toBeNull();
     expect(s.progress.get(3)).toEqual({ done: 50, total: 200 });
     expect(s.rows.get(3)?.status).toBe("hashing");
     expect(percent(s.progress.get(3))).toBe(25);
@@ -85,8 +89,8 @@ describe("applyEvent", () => {
 
   it("leaves other events and events without an id alone", () => {
     const s = state(row(1, "ready"));
-    expect(applyEvent(s, { type: "model.added", sha256: "x" })).toBeNull();
-    expect(applyEvent(s, { type: "pending.updated", status: "error" })).toBeNull();
+    expect(applyEvent(s, { type: "model.added", sha256: "x", path: "/x", status: "ok" })).toBeNull();
+    expect(applyEvent(s, offSpec({ type: "pending.updated", status: "error" }))).toBeNull();
     expect(s.rows.get(1)?.status).toBe("ready");
   });
 });
@@ -172,12 +176,6 @@ describe("metaRows", () => {
 });
 
 describe("formatting", () => {
-  it("formats sizes", () => {
-    expect(formatBytes(0)).toBe("0 B");
-    expect(formatBytes(1536)).toBe("1.50 KB");
-    expect(formatBytes(144 * 1024 * 1024)).toBe("144 MB");
-  });
-
   it("reads word lists from lists and comma-separated text", () => {
     expect(words(["a", "", 3, "b"])).toEqual(["a", "b"]);
     expect(words("x, y ,")).toEqual(["x", "y"]);

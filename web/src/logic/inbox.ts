@@ -65,8 +65,9 @@ function stubRow(id: number, path: string, status: PendingStatus): PendingItem {
  * Returns the id whose full record should be fetched again (size, hashes and error are not in events), or null.
  */
 export function applyEvent(state: InboxState, event: DaemonEvent): number | null {
-  const id = typeof event.id === "number" ? event.id : null;
-  if (id === null) return null;
+  // The stream is parsed JSON: its fields are checked before they are trusted, whatever the spec promises.
+  if (!("id" in event) || typeof event.id !== "number") return null;
+  const id = event.id;
   switch (event.type) {
     case "pending.added":
     case "pending.updated": {
@@ -79,8 +80,11 @@ export function applyEvent(state: InboxState, event: DaemonEvent): number | null
           patch.path = event.path;
           patch.name = baseName(event.path);
         }
-        for (const key of ["sha256", "blake3", "conflict_sha256"] as const) {
-          if (typeof event[key] === "string") patch[key] = event[key] as string;
+        if (event.type === "pending.updated") {
+          for (const key of ["sha256", "blake3", "conflict_sha256"] as const) {
+            const value = event[key];
+            if (typeof value === "string") patch[key] = value;
+          }
         }
         state.rows.set(id, { ...row, ...patch });
       } else if (typeof event.path === "string") {
@@ -226,18 +230,6 @@ export function metaRows(meta: Record<string, unknown> | null | undefined): Meta
 export function nestedSize(value: unknown): number {
   if (Array.isArray(value)) return value.length;
   return value && typeof value === "object" ? Object.keys(value).length : 0;
-}
-
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n) || n < 0) return "";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
 }
 
 export function percent(p: Progress | undefined): number {

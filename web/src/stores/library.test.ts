@@ -64,12 +64,12 @@ describe("the library store", () => {
     expect(api.types).toHaveBeenCalledTimes(1);
     expect(api.tags).toHaveBeenCalledTimes(1);
 
-    emit({ type: "pending.added", id: 1 });
+    emit({ type: "pending.added", id: 1, path: "/models/loras/file1.safetensors", status: "settling" });
     await vi.advanceTimersByTimeAsync(250);
     expect(api.types).toHaveBeenCalledTimes(2);
     expect(store.version).toBe(0);
 
-    emit({ type: "model.added", sha256: "a" });
+    emit({ type: "model.added", sha256: "a", path: "/models/loras/a.safetensors", status: "ok" });
     await vi.advanceTimersByTimeAsync(250);
     expect(store.version).toBe(1);
 

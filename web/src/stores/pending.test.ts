@@ -70,7 +70,7 @@ describe("the inbox's rows", () => {
     expect(api.pending).toHaveBeenCalledTimes(1);
 
     // The snapshot was taken before these events: row 3 is still in it, row 5 is not yet.
-    emit({ type: "pending.removed", id: 3 });
+    emit({ type: "pending.removed", id: 3, path: "/models/loras/file3.safetensors" });
     emit({ type: "pending.added", id: 5, path: "/models/loras/new.safetensors", status: "settling" });
     await vi.advanceTimersByTimeAsync(60);
     snapshot.resolve(list(row(1), row(3)));
@@ -123,9 +123,9 @@ describe("the inbox's rows", () => {
     const newer = deferred<PendingDetail>();
     api.pendingDetail.mockReturnValueOnce(older.promise).mockReturnValueOnce(newer.promise);
 
-    emit({ type: "pending.updated", id: 7, status: "hashing" });
+    emit({ type: "pending.updated", id: 7, path: "/models/loras/file7.safetensors", status: "hashing" });
     await vi.advanceTimersByTimeAsync(60 + 150);
-    emit({ type: "pending.updated", id: 7, status: "ready" });
+    emit({ type: "pending.updated", id: 7, path: "/models/loras/file7.safetensors", status: "ready" });
     await vi.advanceTimersByTimeAsync(60 + 150);
     expect(api.pendingDetail).toHaveBeenCalledTimes(2);
 
@@ -155,7 +155,7 @@ describe("the inbox's rows", () => {
     const store = usePendingStore();
     following(store.followInbox());
     await settle();
-    emit({ type: "pending.updated", id: 8, status: "ready" });
+    emit({ type: "pending.updated", id: 8, path: "/models/loras/file8.safetensors", status: "ready" });
     await vi.advanceTimersByTimeAsync(60 + 150);
     expect(store.rows.has(8)).toBe(false);
   });
@@ -227,7 +227,7 @@ describe("the pending count", () => {
     await settle();
     expect(api.pending).toHaveBeenCalledTimes(1);
     emit({ type: "model.updated", sha256: "a" });
-    emit({ type: "pending.removed", id: 1 });
+    emit({ type: "pending.removed", id: 1, path: "/models/loras/file1.safetensors" });
     await settle();
     expect(api.pending).toHaveBeenCalledTimes(2);
     eventsConnected.value = false;

@@ -81,4 +81,19 @@ describe("the picker store", () => {
     expect(posted).toEqual([]);
     expect(useUiStore().toasts.map((t) => t.text)).toEqual(["picker.originRefused"]);
   });
+
+  it("cancels the reads it started when the picker bar stops it", async () => {
+    const payload = JSON.stringify({
+      version: 2,
+      loras: [{ name: "old", full_path: "/old", sha256: SHA_A, strength_model: 1, strength_clip: 1, enabled: true }],
+    });
+    await router.push({ query: { pick: "loras", origin: "http://127.0.0.1:8188", payload } });
+    api.pickerOriginCheck.mockReturnValueOnce(deferred<{ allowed: boolean }>().promise);
+    api.model.mockReturnValueOnce(deferred<ModelDetail>().promise);
+    const stop = usePickerStore().startPicker();
+    const signals = [api.pickerOriginCheck.mock.calls[0]?.[1], api.model.mock.calls[0]?.[1]] as AbortSignal[];
+    expect(signals.map((s) => s.aborted)).toEqual([false, false]);
+    stop();
+    expect(signals.map((s) => s.aborted)).toEqual([true, true]);
+  });
 });

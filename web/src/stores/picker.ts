@@ -12,19 +12,15 @@ import {
   type PickItem,
 } from "../logic/loraList";
 import { i18n } from "../i18n";
+import { checkpointAnswer, isSha256, pickKind, pickMessage, type PickKind } from "../logic/pickProtocol";
 import { one, query } from "../router";
 import { errorText, useUiStore } from "./ui";
-
-/** Picker mode for ComfyUI: `?pick=checkpoint` or `?pick=loras&payload=<LoRA list JSON>`. */
-export type PickKind = "checkpoint" | "loras";
 
 export const usePickerStore = defineStore("picker", () => {
   const ui = useUiStore();
 
-  const pickMode = computed<PickKind | null>(() => {
-    const kind = one(query.value, "pick");
-    return kind === "checkpoint" || kind === "loras" ? kind : null;
-  });
+  /** Picker mode for ComfyUI: `?pick=checkpoint` or `?pick=loras&payload=<LoRA list JSON>`. */
+  const pickMode = computed<PickKind | null>(() => pickKind(one(query.value, "pick")));
 
   const pickerType = computed(() =>
     pickMode.value === "checkpoint" ? "checkpoints" : pickMode.value === "loras" ? "loras" : null,
@@ -47,7 +43,7 @@ export const usePickerStore = defineStore("picker", () => {
    * for it instead of being dropped. */
   let replyChecked: Promise<void> = Promise.resolve();
 
-  async function checkReplyOrigin(): Promise<void> {
+  async function checkReplyOrigin(signal: AbortSignal): Promise<void> {
     const origin = replyOrigin(one(query.value, "origin"), document.referrer);
     reply.value = { origin, state: "checking" };
     if (!origin) {
@@ -55,7 +51,7 @@ export const usePickerStore = defineStore("picker", () => {
       return;
     }
     try {
-      const answer = await api.pickerOriginCheck(origin);
+      const answer = await api.pickerOriginCheck(origin, signal);
       reply.value = { origin, state: answer.allowed ? "allowed" : "refused" };
     } catch (err) {
       reply.value = { origin, state: "refused" };
@@ -63,11 +59,15 @@ export const usePickerStore = defineStore("picker", () => {
     }
   }
 
-  function startPicker(): void {
+  /** Starts the picker's reads (where the answer may go; the payload's models) and returns what cancels them, for
+   * the picker bar to call when it goes. */
+  function startPicker(): () => void {
+    const controller = new AbortController();
+    const stop = () => controller.abort();
     payloadError.value = "";
     picks.value = [];
-    replyChecked = checkReplyOrigin();
-    if (pickMode.value !== "loras") return;
+    replyChecked = checkReplyOrigin(controller.signal);
+    if (pickMode.value !== "loras") return stop;
     try {
       const doc = parseLoraPayload(one(query.value, "payload"));
       payloadVersion = doc.version;
@@ -78,13 +78,14 @@ export const usePickerStore = defineStore("picker", () => {
     // Fill names and current paths of the payload's models (a file may have moved since the node saved it).
     for (const item of picks.value) {
       const sha = item.entry?.sha256;
-      if (sha && /^[0-9a-f]{64}$/.test(sha)) {
+      if (isSha256(sha)) {
         api
-          .model(sha)
+          .model(sha, controller.signal)
           .then((m) => known.value.set(sha, { sha256: sha, name: m.name, path: m.path, cover: m.cover?.low }))
           .catch(() => undefined);
       }
     }
+    return stop;
   }
 
   function isPicked(sha256: string): boolean {
@@ -134,12 +135,12 @@ export const usePickerStore = defineStore("picker", () => {
     if (confirmed) {
       if (pickMode.value === "checkpoint") {
         const chosen = picks.value[0]?.model;
-        result = chosen ? { ckpt_path: chosen.path, sha256: chosen.sha256, name: chosen.name } : null;
+        result = chosen ? checkpointAnswer(chosen) : null;
       } else {
         result = buildLoraDocument(payloadVersion, picks.value, known.value);
       }
     }
-    to.postMessage({ type: "hikaze-pick", result }, origin);
+    to.postMessage(pickMessage(result), origin);
     return true;
   }
 

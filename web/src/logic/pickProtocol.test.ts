@@ -1,11 +1,17 @@
 import { describe, expect, it } from "vitest";
 import {
+  checkpointAnswer,
   checkpointFromPick,
+  coverUrl,
   describeCheckpoint,
+  imageUrl,
+  isSha256,
   normalizeDaemonUrl,
   originOf,
   pickAnswer,
   pickerUrl,
+  pickKind,
+  pickMessage,
   writeCheckpoint,
 } from "./pickProtocol";
 
@@ -47,6 +53,13 @@ describe("the picker's answer", () => {
     expect(pickAnswer({ origin: daemon, source: frame, data: "hikaze-pick" }, daemon, frame)).toBeNull();
   });
 
+  it("is what the page posts, for either side to read", () => {
+    const model = { path: "/m/a.safetensors", sha256: "a".repeat(64), name: "A" };
+    const message = pickMessage(checkpointAnswer(model));
+    const answer = pickAnswer({ origin: daemon, source: frame, data: message }, daemon, frame);
+    expect(checkpointFromPick(answer?.result)).toEqual({ ckpt_path: model.path, sha256: model.sha256, name: "A" });
+  });
+
   it("turns Cancel into null", () => {
     expect(pickAnswer({ origin: daemon, source: frame, data: { type: "hikaze-pick" } }, daemon, frame)).toEqual({
       result: null,
@@ -73,5 +86,23 @@ describe("the checkpoint payload", () => {
     expect(describeCheckpoint("{").error).toBeTruthy();
     expect(describeCheckpoint("[1]").error).toBe("the payload is not a JSON object");
     expect(describeCheckpoint('{"ckpt_path": 3}').error).toBe("`ckpt_path` is not a string");
+  });
+});
+
+describe("what the page and the extension both know", () => {
+  it("reads the pick kind and model ids", () => {
+    expect(pickKind("loras")).toBe("loras");
+    expect(pickKind("checkpoint")).toBe("checkpoint");
+    expect(pickKind("vae")).toBeNull();
+    expect(isSha256("a".repeat(64))).toBe(true);
+    expect(isSha256("A".repeat(64))).toBe(false);
+    expect(isSha256("a".repeat(63))).toBe(false);
+    expect(isSha256(undefined)).toBe(false);
+  });
+
+  it("builds the daemon's image addresses", () => {
+    const sha = "b".repeat(64);
+    expect(imageUrl(sha, 2, "medium")).toBe(`/api/images/${sha}/2/medium`);
+    expect(coverUrl("http://127.0.0.1:8789", sha, "low")).toBe(`http://127.0.0.1:8789/api/models/${sha}/cover/low`);
   });
 });

@@ -1,8 +1,40 @@
-/** The conversation with the manager's picker page, and the checkpoint payload it produces. */
+import type { ImageTier } from "../api/types";
+
+/**
+ * The conversation between the manager's picker page and the ComfyUI extension that opens it, shared by both so
+ * the two cannot drift: the picker's address, the message it answers with, the checkpoint answer, and the image
+ * addresses both load from the daemon. (The LoRA list document is in loraList.ts.)
+ */
 
 export const DEFAULT_DAEMON_URL = "http://127.0.0.1:8789";
 
-export type PickKind = "checkpoint" | "loras";
+export const PICK_KINDS = ["checkpoint", "loras"] as const;
+export type PickKind = (typeof PICK_KINDS)[number];
+
+/** The `type` of the picker's `postMessage` answer. */
+export const PICK_MESSAGE = "hikaze-pick";
+
+/** A model's id: the SHA-256 of its file, as the daemon writes it. */
+const SHA256 = /^[0-9a-f]{64}$/;
+
+export function isSha256(value: unknown): value is string {
+  return typeof value === "string" && SHA256.test(value);
+}
+
+/** One of a model's images, same-origin on the page. */
+export function imageUrl(sha256: string, seq: number, tier: ImageTier): string {
+  return `/api/images/${sha256}/${seq}/${tier}`;
+}
+
+/** A model's cover at the daemon's address: an <img> on ComfyUI's origin loads it without CORS. */
+export function coverUrl(daemonUrl: string, sha256: string, tier: ImageTier): string {
+  return `${daemonUrl}/api/models/${sha256}/cover/${tier}`;
+}
+
+/** The kind of pick the page was opened for (`?pick=`), or null when it is the plain manager. */
+export function pickKind(raw: string): PickKind | null {
+  return (PICK_KINDS as readonly string[]).includes(raw) ? (raw as PickKind) : null;
+}
 
 export interface CheckpointPayload {
   ckpt_path: string;
@@ -52,6 +84,11 @@ export interface PickAnswer {
   result: unknown;
 }
 
+/** What the picker posts: its answer, null when the user cancelled. */
+export function pickMessage(result: unknown): { type: typeof PICK_MESSAGE; result: unknown } {
+  return { type: PICK_MESSAGE, result };
+}
+
 /**
  * A `message` event is the picker's answer only if it comes from the daemon's origin, from the frame we opened, and
  * has the picker's shape; anything else (another frame, another site, another extension) is ignored.
@@ -63,8 +100,13 @@ export function pickAnswer(
 ): PickAnswer | null {
   if (event.origin !== daemonOrigin || !frame || event.source !== frame) return null;
   const data = event.data;
-  if (!isRecord(data) || data.type !== "hikaze-pick") return null;
+  if (!isRecord(data) || data.type !== PICK_MESSAGE) return null;
   return { result: data.result ?? null };
+}
+
+/** The picker's answer for a checkpoint: the model the user chose. */
+export function checkpointAnswer(model: { path: string; sha256: string; name: string }): CheckpointPayload {
+  return { ckpt_path: model.path, sha256: model.sha256, name: model.name };
 }
 
 /** A checkpoint picked in the manager, checked before it goes into the node. */
