@@ -870,6 +870,11 @@ export interface components {
                 claimed: string;
                 actual: string;
             }[];
+            /** @description What the reader noticed about rows it still took (an image not found, metadata it dropped). */
+            notes: {
+                legacy_id: number;
+                notes: string[];
+            }[];
         };
         ScanProgress: {
             /** @enum {string} */
