@@ -97,7 +97,7 @@ def with_site(folder: Path, code: str) -> dict[str, str]:
 FAILING_WALK_SITE = """
 import os
 
-from hikaze_mm import reconcile
+from hikaze_mm.pipeline import reconcile
 
 _real_walk = reconcile.walk_roots
 _calls = []

@@ -498,7 +498,7 @@ async def test_file_rewritten_during_its_hash_never_keeps_the_stale_hash(daemon_
 
 # -- 8. a task the daemon cannot work without ends -----------------------------------------------------------------
 BROKEN_SETTLER_SITE = """
-from hikaze_mm import settle
+from hikaze_mm.pipeline import settle
 
 
 async def _broken(self):
