@@ -193,6 +193,40 @@ async def test_a_row_left_hashing_by_a_restart_settles_again(world: World) -> No
     assert world.stable[-1] == (path, requeued_at + SETTLE)
 
 
+async def test_files_a_walk_found_are_queued_together_and_settle(world: World) -> None:
+    paths = [world.file(f"loras/walked{i}.safetensors") for i in range(3)]
+    found_at = world.clock.now
+    files = [(p, "loras", st) for p in paths if (st := stat_file(p)) is not None]
+    await world.decide.seen_new(files)
+    rows = [await world.row_at(p) for p in paths]
+    assert [(r.status, r.stat) for r in rows] == [("settling", st) for _, _, st in files]
+    assert world.events() == [("pending.added", {"id": r.id, "path": r.path, "status": "settling"}) for r in rows]
+    await world.clock.advance(SETTLE)
+    assert world.stable == [(p, found_at + SETTLE) for p in paths]
+
+
+async def test_a_walk_resumes_rows_nothing_works_on(world: World) -> None:
+    """After a restart, or for an error worth another try: a row in error whose file is unchanged settles again,
+    one settling or hashing goes back to the settler, a ready one is left as it is."""
+    error, settling, ready = (world.file(f"loras/{n}.safetensors") for n in ("error", "settling", "ready"))
+    error_row = await world.settled_row(error)
+    await world.store.set_pending_error(error_row.id, "injected: unreadable", None)
+    await world.decide.seen(settling)
+    world.settler.forget(settling)
+    ready_row = await world.ready_row(ready)
+    world.events()
+    resumed_at = world.clock.now
+    for path in (error, settling, ready):
+        await world.decide.resume(path)
+    after = await world.row_at(error)
+    assert (after.status, after.error) == ("settling", None)
+    assert await world.store.pending(ready_row.id) == ready_row
+    assert world.events() == [("pending.updated", {"id": error_row.id, "path": error, "status": "settling"})]
+    await world.clock.advance(SETTLE)
+    assert sorted(world.stable[-2:]) == sorted([(error, resumed_at + SETTLE), (settling, resumed_at + SETTLE)])
+    assert ready not in world.settler
+
+
 async def test_files_outside_the_folders_or_not_model_files_are_not_rows(world: World, tmp_path: Path) -> None:
     ignored = [
         str(write_model(tmp_path / "elsewhere" / "loras" / "a.safetensors")),
