@@ -33,7 +33,8 @@ from typing import Any
 from _common import MIB, stop_daemon, verdict, vm_sizes
 from memory import BASELINE_CODE, free_port, idle, kib, wait_for
 
-from hikaze_mm.store.sqlite.database import SQLiteStore
+from hikaze_mm.library.metadata import RULES
+from hikaze_mm.store.sqlite.store import SQLiteStore
 
 PAGE_GOAL = 2.0
 SEARCH_GOAL = 3.0
@@ -106,7 +107,7 @@ class Library:
 
 
 async def create_schema(db: Path) -> None:
-    store = SQLiteStore(db)
+    store = SQLiteStore(db, RULES)
     await store.open()
     await store.close()
 

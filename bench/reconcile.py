@@ -60,7 +60,7 @@ async def run(folders: int, per_folder: int, size: int, rounds: int, workdir: Pa
     await service.start()
     await service.drain()
     import_s = time.perf_counter() - started
-    ready = (await service.store.counts())["pending"]["ready"]
+    ready = (await service.store.search.counts())["pending"]["ready"]
     if ready != total:
         await service.stop()
         print(f"the first import left {ready} of {total} files ready", file=sys.stderr)

@@ -52,7 +52,7 @@ def announce(client: DaemonClient | None = None) -> dict[str, Any]:
     except Exception as e:  # ComfyUI changed its modules: the nodes still work, only the daemon is not told
         log.warning("Hikaze: cannot tell the daemon about this ComfyUI: %s", e)
         return {"announced": [], "reason": str(e)}
-    announced = []
+    announced: list[str] = []
     for origin in origins:
         answer = client.announce(origin, folders)
         if answer is None:

@@ -14,8 +14,14 @@ class HikazeCheckpointLoader(PayloadNode):
     RETURN_TYPES = ("MODEL", "CLIP", "VAE")
     FUNCTION = "load_checkpoint"
     DESCRIPTION = "Loads a checkpoint picked in the Hikaze Model Manager; finds it again if it was moved."
-    parse = staticmethod(parse_checkpoint)
-    files = staticmethod(lambda ref: [_wanted(ref)])
+
+    @staticmethod
+    def parse(payload: str) -> CheckpointRef:
+        return parse_checkpoint(payload)
+
+    @staticmethod
+    def files(parsed: CheckpointRef) -> list[Wanted]:
+        return [_wanted(parsed)]
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:

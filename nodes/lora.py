@@ -15,8 +15,14 @@ class HikazeLoraPowerLoader(PayloadNode):
     RETURN_NAMES = ("MODEL", "CLIP", "trigger_words")
     FUNCTION = "load_loras"
     DESCRIPTION = "Applies the LoRAs picked in the Hikaze Model Manager, in order, each with its own strengths."
-    parse = staticmethod(parse_lora_list)
-    files = staticmethod(lambda entries: [_wanted(e) for e in entries if e.active])
+
+    @staticmethod
+    def parse(payload: str) -> list[LoraEntry]:
+        return parse_lora_list(payload)
+
+    @staticmethod
+    def files(parsed: list[LoraEntry]) -> list[Wanted]:
+        return [_wanted(e) for e in parsed if e.active]
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:

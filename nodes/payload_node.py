@@ -3,18 +3,25 @@ and tell ComfyUI when to run again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar
+from abc import ABC, abstractmethod
+from typing import Any
 
 from .payload import PayloadError
 from .resolve import Wanted, fingerprint
 
 
-class PayloadNode:
+class PayloadNode(ABC):
     CATEGORY = "Hikaze"
-    # Set by each loader: how its payload is read, and which files the read payload asks for.
-    parse: ClassVar[Callable[[str], Any]]
-    files: ClassVar[Callable[[Any], list[Wanted]]]
+
+    @staticmethod
+    @abstractmethod
+    def parse(payload: str) -> Any:
+        """The loader's payload read, or PayloadError saying what is wrong with it."""
+
+    @staticmethod
+    @abstractmethod
+    def files(parsed: Any) -> list[Wanted]:
+        """The files a read payload asks for."""
 
     @classmethod
     def VALIDATE_INPUTS(cls, hikaze_payload: str | None = None) -> bool | str:

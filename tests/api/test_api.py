@@ -109,11 +109,11 @@ async def service(tmp_path: Path, models: Path) -> AsyncIterator[Service]:
 
 
 async def test_second_scan_while_one_runs_is_409(service: Service, models: Path):
-    server = TestServer(create_app(service), host="127.0.0.1", port=service.settings.port)
+    server = TestServer(create_app(service.api_parts()), host="127.0.0.1", port=service.settings.port)
     async with server, aiohttp.ClientSession() as http:
         await poll(_idle(service), "the start-up walk to finish")
         write_model(models / "loras" / "new.safetensors")
-        async with service.classifier.lock:  # holds the walk in its compare step
+        async with service.decision_lock:  # holds the walk in its compare step
             async with http.post(server.make_url("/api/scan"), json={}) as resp:
                 assert resp.status == 202
             await poll(_walked(service), "the walk to reach its compare step")

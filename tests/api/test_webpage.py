@@ -61,7 +61,7 @@ def test_a_wheel_carries_the_page(tmp_path: Path) -> None:
     assert "hikaze_mm/web/index.html" in names
     assert any(n.startswith("hikaze_mm/web/assets/") and n.endswith(".js") for n in names)
     found = subprocess.run(
-        [sys.executable, "-c", "from hikaze_mm.webpage import page_dir; print(page_dir())"],
+        [sys.executable, "-c", "from hikaze_mm.api.page import page_dir; print(page_dir())"],
         capture_output=True, text=True, check=True, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path / "site")},
     ).stdout.strip()
     assert found == str(tmp_path / "site" / "hikaze_mm" / "web")

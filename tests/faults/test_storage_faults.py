@@ -7,7 +7,6 @@ import contextlib
 import subprocess
 from pathlib import Path
 
-import pytest
 from test_faults import assert_consistent, db_rows, small_tmpfs
 
 from conftest import Daemon, digests, free_port, poll, run_cli, write_model

@@ -25,6 +25,8 @@ V1_DDL = (
 )
 WRONG_HASH = "ab" * 32
 FILE_GONE = "the file is gone"
+# What the reader dropped from a row it still took reaches the user in the report.
+NOTES = [{"legacy_id": 1, "notes": ["community_links: not http(s) URLs, dropped: not-a-link"]}]
 
 
 def make_v1(path: Path, models: Sequence[dict[str, Any]], tags: Sequence[tuple[int, str]],
@@ -172,7 +174,7 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
     report = await migrate(d, v1)
     assert report == {"source": str(v1.db), "migrated": 4, "merged": 0, "missing_files": 2, "outside_folders": 0,
                       "not_model_files": 0, "images_copied": 1,
-                      "skipped": SKIPPED, "errors": [], "hash_mismatches": []}
+                      "skipped": SKIPPED, "errors": [], "hash_mismatches": [], "notes": NOTES}
     tagged, wrong = await d.ready_rows(v1.tagged, v1.wrong)
     assert (tagged["sha256"], tagged["blake3"]) == digests(v1.tagged)
     assert (wrong["sha256"], wrong["blake3"]) == digests(v1.wrong)
@@ -211,7 +213,8 @@ async def test_migration_of_every_kind_of_row_twice(daemon_factory, models: Path
     mismatch = {"legacy_id": 2, "path": str(v1.wrong), "claimed": WRONG_HASH, "actual": wrong["sha256"]}
     assert report == {"source": str(v1.db), "migrated": 0, "merged": 4, "missing_files": 0, "outside_folders": 0,
                       "not_model_files": 0, "images_copied": 0,
-                      "skipped": SKIPPED, "errors": [], "hash_mismatches": [mismatch]}  # hashed by now: told now
+                      "skipped": SKIPPED, "errors": [], "hash_mismatches": [mismatch],  # hashed by now: told now
+                      "notes": NOTES}
     await d.wait_idle()
     assert await everything(d) == first
     assert pending_images(d, tagged["id"]) == [f"{tagged['id']}_0_{x}.webp" for x in ("high", "low", "medium")]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import struct
 import time
 import zlib
@@ -19,7 +18,6 @@ from hikaze_mm.library.images import (
     ImageError,
     encode_tiers,
     encode_tiers_from_file,
-    find_previews,
     image_file_name,
 )
 
@@ -277,19 +275,3 @@ def test_image_file_name():
 def test_image_file_name_refuses_path_tricks(sha256, seq, tier):
     with pytest.raises(ValueError):
         image_file_name(sha256, seq, tier)
-
-
-def test_find_previews_matches_case_insensitively_in_priority_order(tmp_path: Path):
-    model = tmp_path / "Foo.safetensors"
-    model.write_bytes(b"model")
-    names = ["FOO.jpeg", "Foo.PNG", "foo.png", "Foo.preview.WEBP", "foo.Preview.png", "Foo.txt", "Foobar.png"]
-    names += ["Foo.png.bak", "other.png", "Foo.safetensors.png"]
-    for name in names:
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "Foo.jpg").mkdir()  # a folder with a preview's name is not a preview
-    found = find_previews(str(model))
-    assert found == [
-        os.path.join(tmp_path, name)
-        for name in ("foo.Preview.png", "Foo.PNG", "foo.png", "FOO.jpeg", "Foo.preview.WEBP")
-    ]
-    assert find_previews(str(tmp_path / "gone" / "x.safetensors")) == []

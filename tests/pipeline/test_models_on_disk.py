@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 from conftest import Daemon, digests, poll, write_model
-from hikaze_mm.store.sqlite.database import SQLiteStore
+from hikaze_mm.library.metadata import RULES
+from hikaze_mm.store.sqlite.store import SQLiteStore
 
 
 async def _library(data_dir: Path, *models: tuple[Path, str]) -> Path:
     """A database holding models (path, status) with user metadata, as the import of issue 3 leaves it."""
-    store = SQLiteStore(data_dir / "library.sqlite3")
+    store = SQLiteStore(data_dir / "library.sqlite3", RULES)
     await store.open()
     await store.close()
     with sqlite3.connect(store.path) as conn:

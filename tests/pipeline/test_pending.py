@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from conftest import Daemon, digests, poll, write_model
-from hikaze_mm.store.interfaces import FILE_GONE
+from hikaze_mm.store.records import FILE_GONE
 
 
 def unreadable(path: Path) -> Path:

@@ -41,7 +41,7 @@ async def start_service(tmp_path: Path) -> AsyncIterator:
 
 
 async def _ready(svc: Service, path: Path) -> dict | None:
-    rows, _ = await svc.store.list_pending(("ready",), None, 100, 0)
+    rows, _ = await svc.store.pending.list_pending(("ready",), None, 100, 0)
     return next((r.to_wire() for r in rows if r.path == str(path)), None)
 
 

@@ -13,11 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_backends import sqlite_store
 from test_store import _schema
 
 from conftest import DEADLINE_S, Daemon, free_port, run_cli, write_model
 from hikaze_mm.pipeline.walk import FileStat
-from hikaze_mm.store.sqlite.database import SQLiteStore
 from hikaze_mm.store.sqlite.migrations import SCHEMA_VERSION
 
 PAGE = 4096
@@ -45,9 +45,9 @@ def query(db: Path, sql: str) -> list[tuple]:
 
 async def library(db: Path, *paths: str) -> None:
     """A current database holding a pending row for each path; closed, so everything is in the main file."""
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
-    await store.add_pending_many([(p, "loras", FileStat(10 + i, i, i, 1)) for i, p in enumerate(paths)])
+    await store.pending.add_pending_many([(p, "loras", FileStat(10 + i, i, i, 1)) for i, p in enumerate(paths)])
     await store.close()
 
 
@@ -70,7 +70,7 @@ async def test_migration_backs_up_the_old_database_first(tmp_path: Path, caplog:
     db.parent.mkdir()
     _v3_with_model(db, "old")
     with caplog.at_level(logging.INFO, logger="hikaze_mm"):
-        store = SQLiteStore(db)
+        store = sqlite_store(db)
         await store.open()
         await store.close()
     (backup,) = (db.parent / "backups").iterdir()
@@ -92,7 +92,7 @@ async def test_only_the_three_newest_migration_backups_are_kept(tmp_path: Path):
         for f in db.parent.glob("library.sqlite3*"):
             f.unlink()
         _v3_with_model(db, f"run{i}")
-        store = SQLiteStore(db)
+        store = sqlite_store(db)
         await store.open()
         await store.close()
     kept = sorted(p for p in backups.iterdir() if p.name.endswith(".v3.sqlite3"))
@@ -101,7 +101,7 @@ async def test_only_the_three_newest_migration_backups_are_kept(tmp_path: Path):
 
 
 async def test_fresh_database_gets_no_backup(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "data" / "library.sqlite3")
+    store = sqlite_store(tmp_path / "data" / "library.sqlite3")
     await store.open()
     await store.close()
     await store.open()  # current schema: nothing to migrate, nothing to back up
@@ -164,9 +164,9 @@ async def test_backup_then_restore_brings_the_data_back(tmp_path: Path):
     backup = Path(made.stdout.strip())
     assert backup.parent == data_dir / "backups" and pending_paths(backup) == {"/m/loras/a.safetensors"}
 
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
-    await store.add_pending("/m/loras/b.safetensors", "b.safetensors", "loras", FileStat(1, 2, 3, 4))
+    await store.pending.add_pending("/m/loras/b.safetensors", "b.safetensors", "loras", FileStat(1, 2, 3, 4))
     await store.close()
 
     refused = cli("restore", str(backup), "--data-dir", str(data_dir))
@@ -180,9 +180,9 @@ async def test_backup_then_restore_brings_the_data_back(tmp_path: Path):
     assert len(saved) == 1 and pending_paths(saved[0]) == {"/m/loras/a.safetensors", "/m/loras/b.safetensors"}
     assert not Path(f"{db}-wal").exists() and not Path(f"{db}-shm").exists()
 
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()  # the restored file is a working database
-    assert (await store.list_pending(None, None, 10, 0))[1] == 1
+    assert (await store.pending.list_pending(None, None, 10, 0))[1] == 1
     await store.close()
 
 
@@ -246,7 +246,7 @@ async def test_restore_is_refused_while_the_daemon_runs_and_backup_works(tmp_pat
 async def _recorded_library(tmp_path: Path) -> tuple[Path, dict[str, Path]]:
     data_dir = tmp_path / "data"
     db = data_dir / "library.sqlite3"
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
     await store.close()
     files = {n: write_model(tmp_path / "models" / "loras" / f"{n}.safetensors") for n in ("a", "b", "c")}

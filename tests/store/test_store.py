@@ -7,20 +7,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_backends import sqlite_store
 
 from conftest import run_cli
 from hikaze_mm.pipeline.walk import FileStat
-from hikaze_mm.store.interfaces import HashRecord, ModelQuery, Promotion, SchemaTooNew
-from hikaze_mm.store.sqlite.database import SQLiteStore
+from hikaze_mm.store.errors import SchemaTooNew
+from hikaze_mm.store.records import HashRecord, ModelQuery, Promotion
 from hikaze_mm.store.sqlite.migrations import SCHEMA_VERSION
 
 STAT = FileStat(10, 1, 2, 3)
 
 
 async def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
-    row = await store.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    row = await store.pending.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
     await store.close()
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -31,12 +32,12 @@ async def test_fresh_database_is_migrated_and_in_wal_mode(tmp_path: Path):
 
 
 async def test_reopening_keeps_data(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
-    await store.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    await store.pending.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
     await store.close()
     await store.open()
-    rows, total = await store.list_pending(None, None, 10, 0)
+    rows, total = await store.pending.list_pending(None, None, 10, 0)
     await store.close()
     assert total == 1 and rows[0].path == "/m/loras/a.safetensors"
 
@@ -46,7 +47,7 @@ async def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path):
     db.parent.mkdir()
     with sqlite3.connect(db) as conn:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     with pytest.raises(SchemaTooNew):
         await store.open()
     result = run_cli("serve", "--data-dir", str(db.parent), "--models-root", str(tmp_path / "m"), "--port", "1")
@@ -57,25 +58,25 @@ async def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path):
 
 
 async def test_failed_change_rolls_back_whole(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
-    first = await store.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    first = await store.pending.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
     with pytest.raises(sqlite3.IntegrityError):
-        await store.add_pending("/m/loras/a.safetensors", "again", "loras", STAT)
-    rows, total = await store.list_pending(None, None, 10, 0)
+        await store.pending.add_pending("/m/loras/a.safetensors", "again", "loras", STAT)
+    rows, total = await store.pending.list_pending(None, None, 10, 0)
     assert total == 1 and rows[0] == first
-    second = await store.add_pending("/m/loras/b.safetensors", "b.safetensors", "loras", STAT)
+    second = await store.pending.add_pending("/m/loras/b.safetensors", "b.safetensors", "loras", STAT)
     await store.close()
     assert second.id == 2
 
 
 async def test_reset_in_flight_turns_hashing_back_to_settling(tmp_path: Path):
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
-    row = await store.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
-    await store.set_pending_status(row.id, "hashing")
-    assert await store.reset_in_flight() == 1
-    assert (await store.pending(row.id)).status == "settling"
+    row = await store.pending.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    await store.pending.set_pending_status(row.id, "hashing")
+    assert await store.pending.reset_in_flight() == 1
+    assert (await store.pending.pending(row.id)).status == "settling"
     await store.close()
 
 
@@ -83,16 +84,16 @@ async def test_file_index_stays_equal_to_the_database(tmp_path: Path):
     """The walk compares against an in-memory index the store keeps in step with its writes; after any mix of
     writes it must equal the index a fresh start loads from the file."""
     db = tmp_path / "db.sqlite3"
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
-    a = await store.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
-    b, c = await store.add_pending_many([
+    a = await store.pending.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    b, c = await store.pending.add_pending_many([
         ("/m/loras/b.safetensors", "loras", FileStat(20, 2, 3, 4)),
         ("/m/vae/c.safetensors", "vae", FileStat(30, 3, 4, 5)),
     ])
-    await store.move_pending(a.id, "/m/vae/c.safetensors", "c.safetensors", "vae")  # replaces c's row
-    await store.set_pending_status(b.id, "hashing", FileStat(21, 9, 3, 4))
-    await store.reset_in_flight()
+    await store.pending.move_pending(a.id, "/m/vae/c.safetensors", "c.safetensors", "vae")  # replaces c's row
+    await store.pending.set_pending_status(b.id, "hashing", FileStat(21, 9, 3, 4))
+    await store.pending.reset_in_flight()
     with sqlite3.connect(db) as conn:
         conn.execute(
             "INSERT INTO models (sha256, path, name, type, size_bytes, mtime_ns, inode, device, created_at, "
@@ -100,16 +101,16 @@ async def test_file_index_stays_equal_to_the_database(tmp_path: Path):
         )
     await store.close()
     await store.open()
-    await store.relink_model("a" * 64, "/m/loras/b.safetensors", "loras", FileStat(21, 9, 3, 4), b.id)
-    await store.set_model_missing("a" * 64)
-    await store.relink_model("a" * 64, "/m/loras/new.safetensors", "loras", FileStat(7, 7, 7, 7), None)
-    await store.delete_pending(c.id)
-    live = await store.file_index()
+    await store.models.relink_model("a" * 64, "/m/loras/b.safetensors", "loras", FileStat(21, 9, 3, 4), b.id)
+    await store.models.set_model_missing("a" * 64)
+    await store.models.relink_model("a" * 64, "/m/loras/new.safetensors", "loras", FileStat(7, 7, 7, 7), None)
+    await store.pending.delete_pending(c.id)
+    live = await store.files.file_index()
     await store.close()
 
-    fresh = SQLiteStore(db)
+    fresh = sqlite_store(db)
     await fresh.open()
-    loaded = await fresh.file_index()
+    loaded = await fresh.files.file_index()
     await fresh.close()
     assert live == loaded
     assert live.pending == {"/m/vae/c.safetensors": ((10, 1, 2, 3), "settling")}
@@ -133,10 +134,10 @@ async def test_schema_1_database_is_migrated_with_its_data(tmp_path: Path):
         )
         conn.execute("INSERT INTO tags (name) VALUES ('style')")
         conn.execute("INSERT INTO model_tags (sha256, tag_id) VALUES (?, 1)", ("b" * 64,))
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
-    detail = await store.model_detail("b" * 64)
-    found, total = await store.list_models(ModelQuery(q="x.safe"))
+    detail = await store.models.model_detail("b" * 64)
+    found, total = await store.search.list_models(ModelQuery(q="x.safe"))
     await store.close()
     assert total == 1 and found[0]["name"] == "Kept"
     with sqlite3.connect(db) as conn:
@@ -177,9 +178,9 @@ async def test_schema_3_database_gets_the_nsfw_flag_from_its_metadata(tmp_path: 
             [(k * 64, f"/m/loras/{k}.safetensors", k, meta) for k, meta in metas.items()],
         )
     conn.close()
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
-    shown, total = await store.list_models(ModelQuery(hide_nsfw=True))
+    shown, total = await store.search.list_models(ModelQuery(hide_nsfw=True))
     await store.close()
     assert {sha[0]: flag for sha, (flag, _) in _nsfw_column(db).items()} == {
         "a": 1, "b": 0, "c": 0, "d": 1, "e": 0, "f": 0, "g": 1}
@@ -202,74 +203,75 @@ async def test_hidden_nsfw_page_walks_the_sort_index_alone(tmp_path: Path):
             [(k * 64, f"/m/loras/{k}.safetensors", k, k == "b") for k in "abc"],
         )
     conn.close()
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
     seen: list[tuple[str, tuple[Any, ...]]] = []
-    read = store._all
+    read = store.db.all
 
     async def recording(sql: str, args: tuple[Any, ...] = (), **kw: bool) -> list[Any]:
         seen.append((sql, args))
         return await read(sql, args, **kw)
 
-    store._all = recording  # type: ignore[method-assign]
+    store.db.all = recording  # type: ignore[method-assign]
     for sort in ("name", "size", "created", "updated"):
-        await store.list_models(ModelQuery(hide_nsfw=True, sort=sort))
-    store._all = read  # type: ignore[method-assign]
+        await store.search.list_models(ModelQuery(hide_nsfw=True, sort=sort))
+    store.db.all = read  # type: ignore[method-assign]
     pages = [(sql, args) for sql, args in seen if "ORDER BY" in sql and "LIMIT" in sql]
     assert len(pages) == 4
     for sql, args in pages:
-        plan = " / ".join(r[3] for r in await store._all("EXPLAIN QUERY PLAN " + sql, args))
+        plan = " / ".join(r[3] for r in await store.db.all("EXPLAIN QUERY PLAN " + sql, args))
         assert "USING COVERING INDEX models_by_" in plan and "TEMP B-TREE" not in plan, (sql, plan)
     await store.close()
 
 
 async def test_nsfw_flag_follows_every_write_of_the_metadata(tmp_path: Path):
     db = tmp_path / "db.sqlite3"
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
     shas = []
     for name, meta in (("new", {"nsfw": True}), ("plain", {})):
-        row = await store.add_pending(f"/m/loras/{name}.safetensors", name, "loras", STAT)
+        row = await store.pending.add_pending(f"/m/loras/{name}.safetensors", name, "loras", STAT)
         sha = (name[0] * 64)
-        await store.record_hash(row.id, HashRecord(sha, sha, STAT, "ready", None, {}))
-        await store.promote(Promotion(row.id, sha, "new", name, "loras", "unknown", meta, row.path, STAT, [], []))
+        await store.pending.record_hash(row.id, HashRecord(sha, sha, STAT, "ready", None, {}))
+        await store.imports.promote(Promotion(row.id, sha, "new", name, "loras", "unknown", meta, row.path, STAT, [],
+                                              []))
         shas.append(sha)
     new, plain = shas
     assert _nsfw_column(db) == {new: (1, 1), plain: (0, None)}
-    await store.update_model(plain, name=None, tags=None, meta_change={"nsfw": True})
-    await store.update_model(new, name=None, tags=None, meta_change={"nsfw": False})
+    await store.models.update_model(plain, name=None, tags=None, meta_change={"nsfw": True})
+    await store.models.update_model(new, name=None, tags=None, meta_change={"nsfw": False})
     assert _nsfw_column(db) == {new: (0, 0), plain: (1, 1)}
-    await store.enrich_model(new, {"nsfw": True}, [])  # fills what is empty, and `false` is empty
+    await store.models.enrich_model(new, {"nsfw": True}, [])  # fills what is empty, and `false` is empty
     assert _nsfw_column(db)[new] == (1, 1)
-    await store.update_model(new, name=None, tags=None, meta_change={"nsfw": False})
-    row = await store.add_pending("/m/loras/again.safetensors", "again", "loras", STAT)
-    await store.record_hash(row.id, HashRecord(new, new, STAT, "conflict", new, {}))
-    await store.promote(Promotion(row.id, new, "override", "again", "loras", "unknown", {"nsfw": True}, row.path,
-                                  STAT, [], []))
+    await store.models.update_model(new, name=None, tags=None, meta_change={"nsfw": False})
+    row = await store.pending.add_pending("/m/loras/again.safetensors", "again", "loras", STAT)
+    await store.pending.record_hash(row.id, HashRecord(new, new, STAT, "conflict", new, {}))
+    await store.imports.promote(Promotion(row.id, new, "override", "again", "loras", "unknown", {"nsfw": True},
+                                          row.path, STAT, [], []))
     assert _nsfw_column(db)[new] == (1, 1)
     await store.close()
 
 
 async def test_excluded_tags_give_the_same_pages_tested_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A page near the start seeks each model's excluded tags; a deep one lists the excluded models first."""
-    import hikaze_mm.store.sqlite.library as library_sql
+    import hikaze_mm.store.sqlite.search as search_sql
 
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
     for i in range(12):
-        row = await store.add_pending(f"/m/loras/m{i:02}.safetensors", f"m{i:02}", "loras", STAT)
+        row = await store.pending.add_pending(f"/m/loras/m{i:02}.safetensors", f"m{i:02}", "loras", STAT)
         sha = f"{i:02}" * 32
-        await store.record_hash(row.id, HashRecord(sha, sha, STAT, "ready", None, {}))
-        await store.promote(Promotion(row.id, sha, "new", f"m{i:02}", "loras", "unknown", {"nsfw": i % 5 == 0},
+        await store.pending.record_hash(row.id, HashRecord(sha, sha, STAT, "ready", None, {}))
+        await store.imports.promote(Promotion(row.id, sha, "new", f"m{i:02}", "loras", "unknown", {"nsfw": i % 5 == 0},
                                       row.path, STAT, [], []))
-        await store.update_model(sha, name=None, meta_change=None,
+        await store.models.update_model(sha, name=None, meta_change=None,
                                  tags=[t for t, every in (("NSFW", 3), ("style", 2), ("xl", 4)) if i % every == 0])
     queries = [ModelQuery(hide_nsfw=True, limit=4, offset=o) for o in (0, 4, 8)] + [
         ModelQuery(exclude_tags=["style"], sort="size"), ModelQuery(exclude_tags=["xl", "nsfw"], hide_nsfw=True),
         ModelQuery(hide_nsfw=True, tags=["style"], status="all")]
-    seeking = [await store.list_models(q) for q in queries]
-    monkeypatch.setattr(library_sql, "SEEK_EXCLUDED_UP_TO", -1)
-    listing = [await store.list_models(q) for q in queries]
+    seeking = [await store.search.list_models(q) for q in queries]
+    monkeypatch.setattr(search_sql, "SEEK_EXCLUDED_UP_TO", -1)
+    listing = [await store.search.list_models(q) for q in queries]
     await store.close()
     assert seeking == listing
     assert [m["name"] for q in seeking[:3] for m in q[0]] == ["m01", "m02", "m04", "m07", "m08", "m11"]
@@ -279,20 +281,20 @@ async def test_excluded_tags_give_the_same_pages_tested_either_way(tmp_path: Pat
 async def test_files_settling_and_hashing_keep_the_cached_library_counts(tmp_path: Path):
     """Counting a large library is the slow part of a page; the pipeline's row updates while files hash must not
     throw the counts away, and any change to the library must."""
-    store = SQLiteStore(tmp_path / "db.sqlite3")
+    store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
-    row = await store.add_pending("/m/loras/a.safetensors", "a", "loras", STAT)
+    row = await store.pending.add_pending("/m/loras/a.safetensors", "a", "loras", STAT)
     sha = "a" * 64
-    await store.record_hash(row.id, HashRecord(sha, sha, STAT, "ready", None, {}))
-    await store.promote(Promotion(row.id, sha, "new", "a", "loras", "unknown", {}, row.path, STAT, [], []))
-    assert (await store.list_models(ModelQuery(type="loras")))[1] == 1
-    generation = store._generation
-    other = await store.add_pending("/m/loras/b.safetensors", "b", "loras", STAT)
-    await store.set_pending_status(other.id, "hashing")
-    await store.record_hash(other.id, HashRecord("b" * 64, "b" * 64, STAT, "ready", None, {}))
-    await store.reset_in_flight()
-    assert store._generation == generation
-    await store.update_model(sha, name=None, tags=["new"], meta_change=None)
-    assert store._generation > generation
-    assert [t["name"] for t in await store.list_tags()] == ["new"]
+    await store.pending.record_hash(row.id, HashRecord(sha, sha, STAT, "ready", None, {}))
+    await store.imports.promote(Promotion(row.id, sha, "new", "a", "loras", "unknown", {}, row.path, STAT, [], []))
+    assert (await store.search.list_models(ModelQuery(type="loras")))[1] == 1
+    generation = store.db.generation
+    other = await store.pending.add_pending("/m/loras/b.safetensors", "b", "loras", STAT)
+    await store.pending.set_pending_status(other.id, "hashing")
+    await store.pending.record_hash(other.id, HashRecord("b" * 64, "b" * 64, STAT, "ready", None, {}))
+    await store.pending.reset_in_flight()
+    assert store.db.generation == generation
+    await store.models.update_model(sha, name=None, tags=["new"], meta_change=None)
+    assert store.db.generation > generation
+    assert [t["name"] for t in await store.tags.list_tags()] == ["new"]
     await store.close()

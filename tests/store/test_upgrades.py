@@ -11,9 +11,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from store_backends import sqlite_store
 
-from hikaze_mm.store.interfaces import ModelQuery
-from hikaze_mm.store.sqlite.database import SQLiteStore, _statements
+from hikaze_mm.store.records import ModelQuery
+from hikaze_mm.store.sqlite.database import _statements
 from hikaze_mm.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 KEPT, FLAGGED = "a" * 64, "b" * 64
@@ -88,14 +89,14 @@ def _rows(conn: sqlite3.Connection, version: int) -> dict[str, list[tuple[object
 async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, version: int) -> None:
     db = tmp_path / "library.sqlite3"
     before = _build(db, version)
-    store = SQLiteStore(db)
+    store = sqlite_store(db)
     await store.open()
-    kept = await store.model_detail(KEPT)
-    flagged = await store.model_detail(FLAGGED)
-    by_words = (await store.list_models(ModelQuery(q="watercolor")))[0]
-    hidden = (await store.list_models(ModelQuery(hide_nsfw=True)))[0]
-    tagged = (await store.list_models(ModelQuery(tags=["character"])))[0]
-    pending = {i: await store.pending_detail(i) for i in range(1, 6)}
+    kept = await store.models.model_detail(KEPT)
+    flagged = await store.models.model_detail(FLAGGED)
+    by_words = (await store.search.list_models(ModelQuery(q="watercolor")))[0]
+    hidden = (await store.search.list_models(ModelQuery(hide_nsfw=True)))[0]
+    tagged = (await store.search.list_models(ModelQuery(tags=["character"])))[0]
+    pending = {i: await store.pending.pending_detail(i) for i in range(1, 6)}
     await store.close()
 
     conn = sqlite3.connect(db)

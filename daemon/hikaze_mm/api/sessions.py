@@ -14,7 +14,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 
-from hikaze_mm.store.interfaces import Store
+from hikaze_mm.store.interfaces import SessionStore
 
 SESSION_DAYS = 30
 SESSION_S = SESSION_DAYS * 24 * 3600
@@ -49,7 +49,7 @@ def token_fingerprint(token: str) -> str:
 
 
 class Sessions:
-    def __init__(self, store: Store, token: str | None):
+    def __init__(self, store: SessionStore, token: str | None):
         self._store = store
         self._token = token
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()

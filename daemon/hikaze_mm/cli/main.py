@@ -9,8 +9,6 @@ import errno
 import json
 import logging
 import os
-import signal
-import socket
 import sqlite3
 import sys
 import urllib.error
@@ -22,15 +20,16 @@ from filelock import FileLock, Timeout
 
 from hikaze_mm import __version__
 from hikaze_mm.cli import data as data_commands
+from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.settings import ConfigError, Settings, add_flags, load_settings
+from hikaze_mm.events.catalog import Event, HashProgressed, LegacyDone, LegacyProgressed, ScanProgressed
 from hikaze_mm.ops import install as service_install
 from hikaze_mm.ops import logs
-from hikaze_mm.store.interfaces import SchemaTooNew
+from hikaze_mm.store.errors import SchemaTooNew
 from hikaze_mm.store.sqlite.checks import DatabaseDamaged
 
 log = logging.getLogger("hikaze_mm")
 EXIT_CONFIG = 2
-MAX_LINE_BYTES = 64 * 1024
 LEGACY_STREAM_TIMEOUT_S = 60  # the event stream sends a keep-alive every 15 s: a minute of silence is a lost daemon
 
 
@@ -108,74 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in data_commands.COMMANDS:
             return data_commands.run(args, settings, _lock)
         with _lock(settings):
-            runner = _serve if args.command == "serve" else _scan
-            return asyncio.run(runner(settings))
+            if args.command == "serve":
+                from hikaze_mm.app import serve
+
+                return asyncio.run(serve(settings))
+            return asyncio.run(_scan(settings))
     except (ConfigError, SchemaTooNew, DatabaseDamaged) as e:
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
-
-
-# -- serve ------------------------------------------------------------------------------------------------------
-async def _serve(settings: Settings) -> int:
-    from aiohttp import web
-
-    from hikaze_mm.api.connections import ConnectionGuard, connection_limits, raise_open_files_limit
-    from hikaze_mm.api.routes import EVENTS_PATH, create_app
-    from hikaze_mm.app import Service
-    from hikaze_mm.ops.notify import Notifier
-
-    sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
-    open_files = raise_open_files_limit()
-    service = Service(settings)
-    stop = asyncio.Event()
-    service.on_failure = stop.set
-    await service.start()
-    app = create_app(service)
-    guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout,
-                            streams=frozenset({EVENTS_PATH}))
-    guard.install(app)
-    # The picker's URL carries the node's whole LoRA list; aiohttp's default 8 KiB request line fits about 25.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=5, max_line_size=MAX_LINE_BYTES)
-    await runner.setup()
-    assert runner.server is not None
-    await guard.listen(runner.server, sock)
-    log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
-             settings.db_path, extra={"event": "daemon.serving"})
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    notifier = Notifier()
-    notifier.ready(service.status)  # after the handlers: a stop request right after READY=1 is a clean stop
-    try:
-        await stop.wait()
-    finally:
-        log.info("stopping", extra={"event": "daemon.stopping"})
-        notifier.stopping()
-        await guard.close()
-        await runner.cleanup()
-        await service.stop()
-        await notifier.close()
-        log.info("stopped", extra={"event": "daemon.stopped"})
-    return 0 if service.failure is None else 1
-
-
-def _bind(settings: Settings) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as e:
-        raise ConfigError(f"host {settings.host!r} cannot be used: {e.strerror or e}; set `host` or --host") from None
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-    except OSError as e:
-        sock.close()
-        why = "is in use" if e.errno == errno.EADDRINUSE else f"cannot be bound ({e.strerror or e})"
-        raise ConfigError(f"port {settings.port} on {settings.host} {why}; set `port` or --port") from None
-    return sock
 
 
 # -- import-legacy ----------------------------------------------------------------------------------------------
@@ -250,9 +191,9 @@ async def _import_legacy_here(settings: Settings, db: str, images: str | None) -
             job = await service.legacy.start(db, images)
             bar = tqdm(total=job.rows, unit="row", desc="v1 rows", disable=None, file=sys.stderr)
             with contextlib.closing(bar):
-                while (event := await sub.get()) is not None and event.type != "legacy.done":
-                    if event.type == "legacy.progress":
-                        bar.update(event.data["done"] - bar.n)
+                while (event := await sub.get()) is not None and not isinstance(event.event, LegacyDone):
+                    if isinstance(event.event, LegacyProgressed):
+                        bar.update(event.event.done - bar.n)
                 bar.update(job.done - bar.n)
         await service.drain()  # hash what the v1 database pointed at, so mismatches can be told now
         return _legacy_outcome(job.to_wire())
@@ -285,9 +226,9 @@ async def _scan(settings: Settings) -> int:
             event = getter.result()
             if event is None:
                 break
-            _show(bar, event.type, event.data, totals, done)
+            _show(bar, event.event, totals, done)
     bar.close()
-    counts = (await service.store.counts())["pending"]
+    counts = (await service.store.search.counts())["pending"]
     last = service.reconciler.last
     await service.stop()
     print(f"ready {counts['ready']}, conflict {counts['conflict']}, error {counts['error']}")
@@ -297,14 +238,13 @@ async def _scan(settings: Settings) -> int:
     return 0
 
 
-def _show(bar: Any, type_: str, data: dict[str, Any], totals: dict[str, int], done: dict[str, int]) -> None:
-    if type_ == "scan.progress":
-        bar.set_description(f"{data['phase']}: {data['files']} files")
-    elif type_ == "hash.progress":
-        path = data["path"]
-        totals[path] = data["bytes_total"]
-        step = data["bytes_done"] - done.get(path, 0)
-        done[path] = data["bytes_done"]
+def _show(bar: Any, event: Event, totals: dict[str, int], done: dict[str, int]) -> None:
+    if isinstance(event, ScanProgressed):
+        bar.set_description(f"{event.phase}: {event.files} files")
+    elif isinstance(event, HashProgressed):
+        totals[event.path] = event.bytes_total
+        step = event.bytes_done - done.get(event.path, 0)
+        done[event.path] = event.bytes_done
         bar.total = sum(totals.values())
         bar.set_description("hashing")
         bar.update(step)
@@ -316,7 +256,7 @@ def _daemon_answers(settings: Settings) -> bool:
 
 
 def _url(settings: Settings, path: str) -> str:
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    host = "127.0.0.1" if settings.host in WILDCARD_HOSTS else settings.host
     return f"http://{host}:{settings.port}{path}"
 
 

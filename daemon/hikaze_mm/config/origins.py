@@ -7,7 +7,10 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-LOOPBACK_NAMES = frozenset({"localhost"})
+# The names this machine's daemon is always reached by (a loopback bind needs no token); an IP address stands for
+# itself through `is_loopback`.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::")  # a bind to every address, which no client can address a request to
 _LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 _HOST_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*\.?")
 
@@ -31,9 +34,7 @@ def normalise_origin(raw: object, what: str = "`origin`") -> str:
     host = parts.hostname.lower()
     if _ip(host) is None and not _HOST_NAME.fullmatch(host):
         raise BadOrigin(f"{what} {raw[:80]!r} does not name a host (letters, digits, dots and dashes, or an IP)")
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    return f"{parts.scheme}://{bracketed(host)}" + (f":{port}" if port is not None else "")
 
 
 def host_of(origin: str) -> str:
@@ -43,7 +44,12 @@ def host_of(origin: str) -> str:
 
 def is_loopback(host: str) -> bool:
     address = _ip(host)
-    return host in LOOPBACK_NAMES if address is None else address.is_loopback
+    return host in LOOPBACK_HOSTS if address is None else address.is_loopback
+
+
+def bracketed(host: str) -> str:
+    """A host as a URL or a Host header writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import platformdirs
 
-from hikaze_mm.config.origins import BadOrigin, normalise_origin
+from hikaze_mm.config.origins import LOOPBACK_HOSTS, BadOrigin, normalise_origin
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +23,6 @@ CONFIG_ENV = "HIKAZE_MM_CONFIG"
 WATCH_MODES = ("native", "polling", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 AUTO_IMPORT = ("never", "no_conflict")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class ConfigError(Exception):

@@ -5,31 +5,36 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from hikaze_mm.events.catalog import Event
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = (
-    "pending.added", "pending.updated", "pending.removed", "model.relinked", "model.moved", "model.missing",
-    "scan.progress", "hash.progress", "root.changed", "legacy.progress", "legacy.done",
-)
-
 
 @dataclass(frozen=True)
-class Event:
+class Published:
+    """An event as the subscribers get it: numbered in the order the bus took it (the SSE `id:`)."""
+
     id: int
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
+    event: Event
+
+    @property
+    def type(self) -> str:
+        return self.event.TYPE
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.event.wire_data()
 
 
 class Subscription:
     def __init__(self, bus: EventBus, maxsize: int):
         self._bus = bus
-        self.queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
-        self.overflowed = False
+        self.queue: asyncio.Queue[Published | None] = asyncio.Queue(maxsize)
 
-    async def get(self) -> Event | None:
+    async def get(self) -> Published | None:
         """The next event; None once the bus is closed or this subscriber fell too far behind."""
         return await self.queue.get()
 
@@ -53,17 +58,16 @@ class EventBus:
         self._subs.add(sub)
         return sub
 
-    def publish(self, type_: str, **data: Any) -> Event:
-        event = Event(next(self._ids), type_, data)
+    def publish(self, event: Event) -> Published:
+        published = Published(next(self._ids), event)
         for sub in list(self._subs):
             try:
-                sub.queue.put_nowait(event)
+                sub.queue.put_nowait(published)
             except asyncio.QueueFull:
                 # A stalled client must not grow memory without bound; it is told to reconnect and re-read.
                 log.warning("an event subscriber fell %d events behind; dropping it", sub.queue.maxsize)
-                sub.overflowed = True
                 self._end(sub)
-        return event
+        return published
 
     def close(self) -> None:
         for sub in list(self._subs):

@@ -1,56 +1,52 @@
-"""What we learn about a freshly hashed file besides its hashes: the metadata other tools left beside it, its
-preview images, and the user-facing fields both they and the file's header suggest. Blocking; runs in a thread.
+"""What lies beside a model file and what it suggests: the metadata other tools left there, its preview images, and
+the user-facing fields both they and the file's header suggest. Blocking; runs in a thread.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hikaze_mm.inspect.base_model import unique_words
-from hikaze_mm.inspect.sidecars import read_sidecars
-from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file, find_previews
+from hikaze_mm.inspect.previews import find_previews
+from hikaze_mm.inspect.probe import Header
+from hikaze_mm.inspect.sidecars import Sidecars, read_sidecars
 
-log = logging.getLogger(__name__)
 MAX_PREVIEWS = 4
 FINETUNES_OF_SDXL = ("Pony", "Illustrious")
 MAX_HEADER_TEXT = 64 * 1024
 
 
 @dataclass
-class Discovery:
-    sidecars: dict[str, Any]
-    previews: list[tuple[str, EncodedImage]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+class Companions:
+    sidecars: Sidecars
+    previews: list[str]  # paths, best first
 
 
-def discover(path: str, with_previews: bool) -> Discovery:
-    found = Discovery(read_sidecars(path))
-    if with_previews:
-        for preview in find_previews(path)[:MAX_PREVIEWS]:
-            try:
-                found.previews.append((preview, encode_tiers_from_file(preview)))
-            except (ImageError, OSError) as e:
-                found.errors.append(f"{preview}: {e}")
-    return found
+def find_companions(path: str, with_previews: bool) -> Companions:
+    return Companions(read_sidecars(path), find_previews(path)[:MAX_PREVIEWS] if with_previews else [])
 
 
-def stored_header(header: dict[str, Any]) -> dict[str, Any]:
+class StoredHeader(Header, total=False):
+    metadata_omitted: list[str]  # metadata keys whose long values were left out
+
+
+def stored_header(header: Header) -> StoredHeader:
     """The header as kept in the database: embedded thumbnails (base64 images of up to megabytes) are left out,
     so listing and searching stay light."""
+    stored: StoredHeader = {**header}
     metadata = header.get("metadata")
     if not isinstance(metadata, dict):
-        return header
+        return stored
     slim = {k: v for k, v in metadata.items() if not (isinstance(v, str) and len(v) > MAX_HEADER_TEXT)}
     dropped = sorted(set(metadata) - set(slim))
-    result = {**header, "metadata": slim}
+    stored["metadata"] = slim
     if dropped:
-        result["metadata_omitted"] = dropped
-    return result
+        stored["metadata_omitted"] = dropped
+    return stored
 
 
-def suggested_fields(header: dict[str, Any], sidecars: dict[str, Any]) -> dict[str, Any]:
+def suggested_fields(header: Header, sidecars: Sidecars) -> dict[str, Any]:
     """User fields as the header and the sidecars suggest them; a field the user already has always wins."""
     suggested: dict[str, Any] = {}
     if sidecars.get("description"):
@@ -65,7 +61,7 @@ def suggested_fields(header: dict[str, Any], sidecars: dict[str, Any]) -> dict[s
     return suggested
 
 
-def suggested_base_model(header: dict[str, Any], sidecars: dict[str, Any]) -> str:
+def suggested_base_model(header: Header, sidecars: Sidecars) -> str:
     """The file's own header first (it cannot be stale), then what a sidecar claims. Tensors cannot tell a
     Pony or Illustrious fine-tune from SDXL, so there a sidecar that names one is believed."""
     from_header = header.get("base_model") or "unknown"

@@ -4,17 +4,9 @@ For safetensors that is the whole JSON header: the tensor names and shapes, and 
 fill (kohya `ss_*` keys, ModelSpec `modelspec.*` keys). The data section is never looked at, so the probe costs one
 JSON parse per file however large the file is.
 
-The result is a JSON-serialisable dict:
-    format             "safetensors" | "gguf" | "zip-pickle" | "pickle" | "unknown" (always present)
-    tensor_count       int, safetensors only
-    metadata           the `__metadata__` map; string values that hold JSON objects or arrays come decoded
-    base_model         see `base_model.py`; present whenever a safetensors header was parsed
-    base_model_source  "modelspec" | "kohya" | "tensors" | "none", alongside base_model
-    kind_hint          "lora" | "checkpoint" | "embedding" | "vae", only when the tensor names say so
-    trigger_words      [str], only when the metadata names some
-    error              str, only when the file is damaged; the other keys then hold what could be read
-A file is taken for safetensors when a plausible length word is followed by `{`, or, failing the other formats'
-magic, when either one holds; anything else is "unknown" without an error, as many formats are simply not probed.
+The result is a `Header`, a JSON-serialisable dict. A file is taken for safetensors when a plausible length word is
+followed by `{`, or, failing the other formats' magic, when either one holds; anything else is "unknown" without an
+error, as many formats are simply not probed.
 """
 
 from __future__ import annotations
@@ -22,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from typing import Any
+from typing import Any, TypedDict
 
 from hikaze_mm.inspect.base_model import FLUX, SD1, SD2, SD3, SDXL, UNKNOWN, finetune_named_in, normalise, unique_words
 
@@ -51,6 +43,22 @@ _ADAPTER_KEY = re.compile(r"ip_adapter|controlnet|zero_convs|input_hint_block")
 _FINETUNE_KEYS = ("modelspec.architecture", "ss_base_model_version", "ss_sd_model_name", "modelspec.title")
 
 
+class _Format(TypedDict):
+    format: str  # "safetensors" | "gguf" | "zip-pickle" | "pickle" | "unknown"
+
+
+class Header(_Format, total=False):
+    """What the probe found in a file's first bytes."""
+
+    tensor_count: int  # safetensors only
+    metadata: dict[str, Any]  # the `__metadata__` map; string values that hold JSON objects or arrays come decoded
+    base_model: str  # see `base_model.py`; present whenever a safetensors header was parsed
+    base_model_source: str  # "modelspec" | "kohya" | "tensors" | "none", alongside base_model
+    kind_hint: str  # "lora" | "checkpoint" | "embedding" | "vae", only when the tensor names say so
+    trigger_words: list[str]  # only when the metadata names some
+    error: str  # only when the file is damaged; the other keys then hold what could be read
+
+
 class HeaderProbe:
     """Fed the file's chunks in order; stops collecting as soon as it has what it needs."""
 
@@ -59,7 +67,7 @@ class HeaderProbe:
         self._need = _PREFIX
         self._header_len: int | None = None
         self.done = False
-        self.result: dict[str, Any] = {}
+        self.result: Header = {"format": "unknown"}
 
     def feed(self, chunk: memoryview) -> None:
         # One chunk usually holds the length word and the header both, so it is consumed stage by stage.
@@ -75,7 +83,7 @@ class HeaderProbe:
                 # A view, not a copy: the header may be up to 100 MB.
                 self._stop(_read_header(memoryview(self._buf)[8:]))
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self) -> Header:
         """The findings; a file that ends inside its header gets what could be said plus an error."""
         if not self.done:
             if self._header_len is not None:
@@ -116,7 +124,7 @@ class HeaderProbe:
         self._header_len = n
         self._need = 8 + n
 
-    def _stop(self, found: dict[str, Any]) -> None:
+    def _stop(self, found: Header) -> None:
         self.result = found
         self.done = True
         self._buf = bytearray()
@@ -127,8 +135,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _read_header(raw: memoryview) -> dict[str, Any]:
-    found: dict[str, Any] = {"format": "safetensors"}
+def _read_header(raw: memoryview) -> Header:
+    found: Header = {"format": "safetensors"}
     try:
         text = str(raw, "utf-8")
     except UnicodeDecodeError as e:

@@ -7,15 +7,8 @@ Read, in this order (which is also the order of precedence for the single-valued
     <stem>.json            A1111 per-model user metadata
 The first two carry the model's description, the third only the version's, and the A1111 file's is often a copy.
 
-The result, with absent keys left out (so a model without sidecars gives {}):
-    description    str, the first one found; Civitai descriptions are HTML from the web, unsanitised
-    trigger_words  [str] from all files, de-duplicated; lists are kept per entry, free text is split on commas
-    base_model     str: the first value the probe's vocabulary recognises, else the first value given as written
-    links          [str] Civitai model pages
-    nsfw           bool: true if any file says so, false if some file says false and none says true
-    sources        [str] names of the sidecar files that were read
-    errors         ["<file>: <what>"] for sidecars that could not be read or held a field of the wrong type
-Plain blocking I/O: call it from a thread.
+The result is a `Sidecars` with absent keys left out (so a model without sidecars gives {}). Plain blocking I/O:
+call it from a thread.
 """
 
 from __future__ import annotations
@@ -25,13 +18,25 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from hikaze_mm.inspect.base_model import UNKNOWN, normalise, unique_words
 
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024
 # Civitai rates images in bit flags: 1 PG, 2 PG-13, 4 R, 8 X, 16 the strongest; R and up counts as mature.
 MATURE_PREVIEW_LEVEL = 4
+
+
+class Sidecars(TypedDict, total=False):
+    """What the sidecars say, as it is stored in a row's metadata (`sidecars`)."""
+
+    description: str  # the first one found; Civitai descriptions are HTML from the web, unsanitised
+    trigger_words: list[str]  # from all files, de-duplicated; lists are kept per entry, free text split on commas
+    base_model: str  # the first value the probe's vocabulary recognises, else the first value given as written
+    links: list[str]  # Civitai model pages
+    nsfw: bool  # true if any file says so, false if some file says false and none says true
+    sources: list[str]  # names of the sidecar files that were read
+    errors: list[str]  # "<file>: <what>" for sidecars that could not be read or held a field of the wrong type
 
 
 @dataclass
@@ -187,7 +192,7 @@ def _load(path: str) -> tuple[dict[str, Any] | None, str | None]:
     return doc, None
 
 
-def read_sidecars(model_path: str) -> dict[str, Any]:
+def read_sidecars(model_path: str) -> Sidecars:
     """What the sidecar files beside `model_path` say about it; never raises for a bad sidecar."""
     stem = os.path.splitext(model_path)[0]
     readings: list[_Reading] = []
@@ -207,7 +212,7 @@ def read_sidecars(model_path: str) -> dict[str, Any]:
         sources.append(name)
         errors += [f"{name}: {what}" for what in reading.problems]
 
-    found: dict[str, Any] = {}
+    found: Sidecars = {}
     description = next((r.description for r in readings if r.description), None)
     if description:
         found["description"] = description

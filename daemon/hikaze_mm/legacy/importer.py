@@ -19,18 +19,21 @@ import itertools
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import LegacyDone, LegacyProgressed, PendingAdded
 from hikaze_mm.legacy.reader import LegacyError, LegacyItem, check_legacy, read_legacy
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import ImageError, encode_tiers_from_file
 from hikaze_mm.library.metadata import merge as meta_merge
-from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.placement import NOT_A_MODEL, NOT_IN_A_TYPE_FOLDER, OUTSIDE, Placement, Placer, refused
+from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import NewPending, PendingRow, Store
+from hikaze_mm.store.interfaces import FileIndexStore, ImageStore, ModelStore, PendingStore
+from hikaze_mm.store.records import NewPending, PendingRow
 
 log = logging.getLogger(__name__)
 BATCH = 50  # v1 rows per transaction: a few milliseconds of the writer each
@@ -53,6 +56,8 @@ class LegacyReport:
     errors: list[dict[str, Any]] = field(default_factory=list)
     # Files already hashed whose content is not what v1 claimed (files hashed later: their row's meta_json).
     hash_mismatches: list[dict[str, Any]] = field(default_factory=list)
+    # What the reader noticed about rows it still took (an image not found, metadata keys it does not know).
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_wire(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,24 +76,39 @@ class LegacyJob:
     finished_at: float | None = None
     error: str | None = None
 
-    def progress(self) -> dict[str, Any]:
-        return {"id": self.id, "state": self.state, "source": self.source, "images_dir": self.images_dir,
-                "rows": self.rows, "done": self.done, "started_at": self.started_at,
-                "finished_at": self.finished_at, "error": self.error}
+    def progress(self) -> LegacyProgressed:
+        return LegacyProgressed(id=self.id, state=self.state, source=self.source, images_dir=self.images_dir,
+                                rows=self.rows, done=self.done, started_at=self.started_at,
+                                finished_at=self.finished_at, error=self.error)
+
+    def done_event(self) -> LegacyDone:
+        return LegacyDone(**self.to_wire())
 
     def to_wire(self) -> dict[str, Any]:
-        return {**self.progress(), "report": self.report.to_wire()}
+        return {**self.progress().wire_data(), "report": self.report.to_wire()}
 
 
 Placed = tuple[LegacyItem, Placement, FileStat | None]
 
 
+class LegacyStore(Protocol):
+    """The parts of the store that the first version's records are taken into."""
+
+    pending: PendingStore
+    files: FileIndexStore
+    models: ModelStore
+    images: ImageStore
+
+
 class LegacyImporter:
-    def __init__(self, store: Store, bus: EventBus, roots: RootSet, classifier: Classifier, files: ImageFiles):
+    def __init__(self, store: LegacyStore, bus: EventBus, roots: RootSet, decisions: FileDecisions, lock: DecisionLock,
+                 settler: Settler, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.roots = roots
-        self.classifier = classifier
+        self.decisions = decisions
+        self.lock = lock
+        self.settler = settler
         self.files = files
         self.job: LegacyJob | None = None  # the running one, else the last one
         self._task: asyncio.Task[LegacyJob] | None = None
@@ -107,7 +127,7 @@ class LegacyImporter:
         self._check_free()  # another request may have started one while this one checked its file
         job = self.job = LegacyJob(next(self._ids), source, images_dir, rows, LegacyReport(source))
         self._task = asyncio.create_task(self._run(job, db_path, images_dir), name="legacy-import")
-        self.bus.publish("legacy.progress", **job.progress())
+        self.bus.publish(job.progress())
         return job
 
     async def wait(self) -> LegacyJob | None:
@@ -131,6 +151,7 @@ class LegacyImporter:
         try:
             export = await asyncio.to_thread(read_legacy, db_path, images_dir)
             report.skipped = [{"legacy_id": i, "reason": reason} for i, reason in export.skipped]
+            report.notes = [{"legacy_id": item.legacy_id, "notes": item.notes} for item in export.items if item.notes]
             job.rows, job.done = len(export.items) + len(export.skipped), len(export.skipped)
             placer = await asyncio.to_thread(Placer, self.roots)
             for start in range(0, len(export.items), BATCH):
@@ -141,7 +162,7 @@ class LegacyImporter:
                     log.exception("v1 rows %s to %s could not be migrated", batch[0].legacy_id, batch[-1].legacy_id)
                     report.errors.extend({"legacy_id": item.legacy_id, "error": str(e)} for item in batch)
                 job.done += len(batch)
-                self.bus.publish("legacy.progress", **job.progress())
+                self.bus.publish(job.progress())
             job.state = "done"
         except asyncio.CancelledError:
             job.state, job.error = "failed", "the daemon stopped before the migration ended; run it again"
@@ -154,18 +175,18 @@ class LegacyImporter:
         finally:
             job.finished_at = time.time()
             log.info("v1 database %s: %d migrated, %d merged, %d outside the model folders, %d not model files, "
-                     "%d skipped, %d images, %d errors", job.source, report.migrated, report.merged,
+                     "%d skipped, %d images, %d errors, %d rows with notes", job.source, report.migrated, report.merged,
                      report.outside_folders, report.not_model_files, len(report.skipped), report.images_copied,
-                     len(report.errors), extra={"event": "legacy.done"})
-            self.bus.publish("legacy.done", **job.to_wire())
+                     len(report.errors), len(report.notes), extra={"event": "legacy.done"})
+            self.bus.publish(job.done_event())
         return job
 
     async def _batch(self, placer: Placer, batch: list[LegacyItem], report: LegacyReport) -> None:
         placed = await asyncio.to_thread(_place, placer, batch)
         later: list[Placed] = []
         new: dict[str, Placed] = {}
-        async with self.classifier.lock:
-            known = await self.store.known_paths(list({placement.path for _, placement, _ in placed}))
+        async with self.lock:
+            known = await self.store.files.known_paths(list({placement.path for _, placement, _ in placed}))
             for entry in placed:
                 path = entry[1].path
                 if path in known or path in new:
@@ -184,15 +205,15 @@ class LegacyImporter:
                 report.errors.append({"legacy_id": entry[0].legacy_id, "error": str(e)})
 
     async def _insert(self, entries: list[Placed]) -> list[PendingRow]:
-        """New rows, in one transaction (under the classifier's lock); the ones with a file settle, then hash."""
-        rows = await self.store.add_pending_with_meta([_new_row(*entry) for entry in entries])
+        """New rows, in one transaction (under the decision lock); the ones with a file settle, then hash."""
+        rows = await self.store.pending.add_pending_with_meta([_new_row(*entry) for entry in entries])
         for row in rows:
             if row.status == "settling":
-                self.classifier.settler.touch(row.path)
+                self.settler.touch(row.path)
         return rows
 
     async def _added(self, row: PendingRow, item: LegacyItem, report: LegacyReport) -> None:
-        self.bus.publish("pending.added", id=row.id, path=row.path, status=row.status)
+        self.bus.publish(PendingAdded(id=row.id, path=row.path, status=row.status))
         report.migrated += 1
         if row.error is not None and row.error.startswith(OUTSIDE):
             report.outside_folders += 1
@@ -205,18 +226,18 @@ class LegacyImporter:
     async def _merge(self, item: LegacyItem, placement: Placement, st: FileStat | None, report: LegacyReport) -> None:
         """A v1 row whose path has a pending row or a model: that one gets the v1 tags and the metadata it lacks."""
         path, meta = placement.path, _meta(item)
-        async with self.classifier.lock:
-            existing = await self.store.pending_by_path(path)
-            model = await self.store.model_by_path(path) if existing is None else None
+        async with self.lock:
+            existing = await self.store.pending.pending_by_path(path)
+            model = await self.store.models.model_by_path(path) if existing is None else None
             if existing is not None:
-                stored = await self.store.pending_meta(existing.id) or {}
+                stored = await self.store.pending.pending_meta(existing.id) or {}
                 merged = with_legacy(stored, meta, existing.sha256)
-                await self.store.set_pending_meta(existing.id, merged, item.tags)
+                await self.store.pending.set_pending_meta(existing.id, merged, item.tags)
                 if "legacy_sha256_mismatch" in merged:
                     report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
                                                    **merged["legacy_sha256_mismatch"]})
             elif model is not None:
-                await self.store.enrich_model(model.sha256, meta, item.tags)
+                await self.store.models.enrich_model(model.sha256, meta, item.tags)
                 if item.claimed_sha256 and item.claimed_sha256 != model.sha256:
                     report.hash_mismatches.append({"legacy_id": item.legacy_id, "path": path,
                                                    "claimed": item.claimed_sha256, "actual": model.sha256})
@@ -229,11 +250,11 @@ class LegacyImporter:
         report.merged += 1
         if existing is None:
             return
-        if not await self.store.pending_images(existing.id):
+        if not await self.store.images.pending_images(existing.id):
             await self._copy_image(item, existing.id, report)
         if existing.status == "error" and refused(existing.error) and placement.reason is None:
             # Kept out by an earlier run, and in the model folders now (the user added its folder): taken in.
-            await self.classifier.retry([existing.id])
+            await self.decisions.retry([existing.id])
 
     async def _copy_image(self, item: LegacyItem, pending_id: int, report: LegacyReport) -> None:
         if not item.image:
@@ -244,7 +265,7 @@ class LegacyImporter:
             report.errors.append({"legacy_id": item.legacy_id, "error": f"image {item.image}: {e}"})
             return
         await asyncio.to_thread(self.files.write_pending, pending_id, 0, encoded)
-        if await self.store.add_pending_image(pending_id, 0, encoded.width, encoded.height, item.image):
+        if await self.store.images.add_pending_image(pending_id, 0, encoded.width, encoded.height, item.image):
             report.images_copied += 1
 
 

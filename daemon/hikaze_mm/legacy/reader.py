@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from hikaze_mm.store.records import is_sha256
+
 SQLValue = int | float | str | bytes | None
 Rows = list[dict[str, SQLValue]]
 
@@ -30,7 +32,6 @@ _MAGIC = b"SQLite format 3\x00"
 YIELD_EVERY = 16  # rows between two _yield()s: well under a millisecond of work
 _REQUIRED_COLUMNS = {"models": ("id", "path"), "tags": ("id", "name"), "model_tags": ("model_id", "tag_id")}
 _METADATA_KEYS = ("description", "community_links", "images", "prompts")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 _LINK_SEPARATORS = re.compile(r"[\s,]+")
 _PATH_SEPARATORS = re.compile(r"[\\/]")
 # v1 `config.SYSTEM_TAGS`: created at every start, whether or not any model has that type.
@@ -275,7 +276,7 @@ def _item(
         type=_folder(v1_type),
         size_bytes=_size(row.get("size_bytes")),
         created_at=row.get("created_at"),
-        claimed_sha256=hash_hex.lower() if isinstance(hash_hex, str) and _HEX64.fullmatch(hash_hex) else None,
+        claimed_sha256=hash_hex.lower() if isinstance(hash_hex, str) and is_sha256(hash_hex.lower()) else None,
         meta=meta,
         tags=_item_tags(tag_ids, tag_names, _folded(v1_type), notes),
         image=_first_image(image_list, images, notes),

@@ -15,8 +15,8 @@ from send2trash import send2trash
 
 from hikaze_mm.config.roots import RootSet, is_model_name
 from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.inspect.previews import find_previews
 from hikaze_mm.inspect.sidecars import sidecar_paths
-from hikaze_mm.library.images import find_previews
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)

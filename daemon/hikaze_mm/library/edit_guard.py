@@ -67,7 +67,8 @@ def validate(value: Any) -> dict[str, Any]:
 
 def _stored(name: str, meta: dict[str, Any]) -> dict[str, Any]:
     """The guarded fields as a client that loaded this record sees them: a missing text is empty, nsfw false."""
-    prompts = meta.get("prompts") if isinstance(meta.get("prompts"), dict) else {}
+    stored_prompts = meta.get("prompts")
+    prompts = stored_prompts if isinstance(stored_prompts, dict) else {}
     texts = {"meta_json.description": meta.get("description"), "meta_json.notes": meta.get("notes"),
              "meta_json.prompts.positive": prompts.get("positive"),
              "meta_json.prompts.negative": prompts.get("negative")}

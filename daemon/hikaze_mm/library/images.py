@@ -20,6 +20,8 @@ from typing import BinaryIO
 
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
+from hikaze_mm.store.records import is_sha256
+
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 MAX_PIXELS = 64_000_000
 HIGH_PIXELS = 2_000_000
@@ -35,17 +37,6 @@ TIERS: dict[str, tuple[int, int]] = {  # name -> (pixel budget, WebP quality)
 }
 
 _MIB = 1024 * 1024
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_PREVIEW_SUFFIXES = (
-    ".preview.png",
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".preview.jpg",
-    ".preview.jpeg",
-    ".preview.webp",
-)
 # What Pillow's plugins raise on bytes they cannot make sense of.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 # Modes Pillow resamples properly; it resizes "P" and "1" with nearest-neighbour whatever filter is asked for.
@@ -144,34 +135,13 @@ def _give_back_memory() -> None:
 
 def image_file_name(sha256: str, seq: int, tier: str) -> str:
     """The stored name of one tier of one image; every part is validated, so the name can never leave its folder."""
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+    if not is_sha256(sha256):
         raise ValueError(f"not a lower-case hex SHA-256: {sha256!r}")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise ValueError(f"not a non-negative image number: {seq!r}")
     if tier not in TIERS:
         raise ValueError(f"unknown tier {tier!r}; expected one of {', '.join(TIERS)}")
     return f"{sha256}_{seq}_{tier}.webp"
-
-
-def find_previews(model_path: str) -> list[str]:
-    """Preview images that tools write beside `model_path`, best first; names are matched case-insensitively.
-
-    One directory listing instead of a stat per candidate: it is as cheap, and it also finds `Foo.PNG` on a
-    case-sensitive file system. Two files differing only in case are both returned, in name order.
-    """
-    folder, name = os.path.split(model_path)
-    stem = os.path.splitext(name)[0].lower()
-    rank = {stem + suffix: i for i, suffix in enumerate(_PREVIEW_SUFFIXES)}
-    found: list[tuple[int, str]] = []
-    try:
-        with os.scandir(folder or ".") as entries:
-            for entry in entries:
-                i = rank.get(entry.name.lower())
-                if i is not None and entry.is_file():
-                    found.append((i, entry.name))
-    except (FileNotFoundError, NotADirectoryError):
-        return []  # the folder went away with the model; there is nothing beside it
-    return [os.path.join(folder, n) for _, n in sorted(found)]
 
 
 def _sniff(data: bytes) -> str | None:
@@ -227,7 +197,7 @@ def _load(stream: BinaryIO, kind: str) -> Image.Image:
                 # as 16 MP or less instead of in full.
                 source.draft(None, target)
             source.load()
-            orientation = source.getexif().get(ExifTags.Base.Orientation)
+            orientation = source.getexif().get(ExifTags.Base.Orientation, 1)  # 1: upright already
             # Shrunk before it is turned upright: the turn then copies the small image instead of the full one.
             high = _shrink(source, target)
         except _DECODE_ERRORS as e:
@@ -296,7 +266,9 @@ def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             # A fresh sRGB profile per call (70 µs): LittleCMS profiles are not meant to be shared across threads.
-            return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+            converted = ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"), outputMode=mode)
+            if converted is not None:  # None only when converting in place, which this never asks for
+                return converted
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile, or one that does not fit the pixels, is ignored the way browsers ignore it
     return im if im.mode == mode else im.convert(mode)

@@ -15,16 +15,19 @@ import asyncio
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import ModelAdded, ModelUpdated, PendingRemoved, PendingUpdated
 from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.disposal import Refused, check_trashable, trash
 from hikaze_mm.library.image_files import ImageFiles
+from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import Alias, ModelRow, PendingRow, Promotion, Store
+from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
+from hikaze_mm.store.records import Alias, HashedStatus, ModelRow, PendingRow, Promotion
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +60,18 @@ def richness(meta: dict[str, Any], images: int, tags: int) -> int:
     return sidecars + images + len(meta_mod.user_fields(meta)) + tags + header
 
 
+class ImporterStore(Protocol):
+    """The parts of the store that importing pending rows into the library uses."""
+
+    pending: PendingStore
+    models: ModelStore
+    copies: CopyStore
+    images: ImageStore
+    imports: ImportStore
+
+
 class Importer:
-    def __init__(self, store: Store, bus: EventBus, files: ImageFiles, lock: asyncio.Lock, roots: RootSet):
+    def __init__(self, store: ImporterStore, bus: EventBus, files: ImageFiles, lock: DecisionLock, roots: RootSet):
         self.store = store
         self.bus = bus
         self.files = files
@@ -87,7 +100,7 @@ class Importer:
     async def _best_first(self, ids: list[int]) -> list[int]:
         """The batch in its order, except that rows with the same content go together, richest first, then the
         oldest file (the original is older than the copy made of it), then as asked."""
-        rows = {i: await self.store.pending(i) for i in dict.fromkeys(ids)}
+        rows = {i: await self.store.pending.pending(i) for i in dict.fromkeys(ids)}
         groups: dict[str, list[int]] = {}
         for i, row in rows.items():
             if row is not None and row.sha256 is not None:
@@ -99,9 +112,9 @@ class Importer:
             for position, i in enumerate(members):
                 row = rows[i]
                 assert row is not None
-                meta = await self.store.pending_meta(i) or {}
-                score = richness(meta, len(await self.store.pending_images(i)),
-                                 len(await self.store.pending_tag_names(i)))
+                meta = await self.store.pending.pending_meta(i) or {}
+                score = richness(meta, len(await self.store.images.pending_images(i)),
+                                 len(await self.store.pending.pending_tag_names(i)))
                 rank[i] = (-score, row.mtime_ns, position)
         ordered: list[int] = []
         placed: set[int] = set()
@@ -119,7 +132,7 @@ class Importer:
         self, pending_id: int, strategy: str | None, delete_files: bool, report: ImportReport
     ) -> list[tuple[int, str]]:
         """Import one row; (id, sha256) of the other queued rows that joined the model as names of its files."""
-        row = await self.store.pending(pending_id)
+        row = await self.store.pending.pending(pending_id)
         if row is None:
             report.failed.append({"id": pending_id, "error": "no pending item with this id"})
             return []
@@ -133,9 +146,9 @@ class Importer:
             report.failed.append({"id": pending_id, "error": "ignored; restore it to the queue first"})
             return []
         assert row.sha256 is not None
-        existing = await self.store.model(row.sha256)
+        existing = await self.store.models.model(row.sha256)
         if existing is not None:
-            own = [existing.path, *await self.store.copies_of(existing.sha256)]
+            own = [existing.path, *await self.store.copies.copies_of(existing.sha256)]
             same = await asyncio.to_thread(same_as_any, row.path, own)
             if same is not None:
                 await self._join(row, existing.sha256, same)
@@ -148,11 +161,11 @@ class Importer:
         elif strategy is None:
             report.conflicts.append({"id": pending_id, "pending": row.to_wire(), "existing": model_summary(existing)})
         elif strategy == "ignore":
-            updated = await self.store.set_pending_status(pending_id, "ignored")
+            updated = await self.store.pending.set_pending_status(pending_id, "ignored")
             if updated is not None:
                 log.info("ignored at the user's asking: same content as a model in the library", extra={
                     "event": "file.ignored", "path": row.path, "sha256": row.sha256})
-                self.bus.publish("pending.updated", id=pending_id, path=row.path, status="ignored")
+                self.bus.publish(PendingUpdated(id=pending_id, path=row.path, status="ignored"))
             report.ignored.append(pending_id)
         elif strategy == "delete":
             reason = await self._delete(row, existing, delete_files)
@@ -169,12 +182,13 @@ class Importer:
     async def _join(self, row: PendingRow, sha256: str, same_as: str) -> None:
         """The row's file is one of the model's own files under another name: it becomes one of its paths."""
         st = await asyncio.to_thread(stat_file, row.path) or row.stat
-        await self.store.absorb(row.id, sha256, await self.store.pending_meta(row.id) or {}, [], (row.path, st))
+        meta = await self.store.pending.pending_meta(row.id) or {}
+        await self.store.imports.absorb(row.id, sha256, meta, [], (row.path, st))
         await asyncio.to_thread(self.files.remove_pending, row.id)
         log.info("another name of the model's own file: recorded as one of its paths, never a duplicate", extra={
             "event": "file.alias", "path": row.path, "sha256": sha256, "same_as": same_as})
-        self.bus.publish("pending.removed", id=row.id, path=row.path)
-        self.bus.publish("model.updated", sha256=sha256)
+        self.bus.publish(PendingRemoved(id=row.id, path=row.path))
+        self.bus.publish(ModelUpdated(sha256=sha256))
 
     async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool) -> str | None:
         """Drop a duplicate row after the model has taken what it lacked of it; with `delete_files` its file goes
@@ -186,14 +200,14 @@ class Importer:
             except Refused as e:
                 log.info("not trashed: %s", e, extra={"event": "file.kept", "path": row.path, "sha256": row.sha256})
                 return str(e)
-        images = await self.store.pending_images(row.id)
-        if images and await self.store.model_image_count(model.sha256):
+        images = await self.store.images.pending_images(row.id)
+        if images and await self.store.images.model_image_count(model.sha256):
             images = []  # the model has pictures of its own; the duplicate's previews go with its row
-        seqs = await self.store.reserve_image_seqs(model.sha256, len(images))
+        seqs = await self.store.images.reserve_image_seqs(model.sha256, len(images))
         await asyncio.to_thread(self._adopt, row.id, model.sha256, images, seqs)
-        meta = await self.store.pending_meta(row.id) or {}
+        meta = await self.store.pending.pending_meta(row.id) or {}
         try:
-            absorbed = await self.store.absorb(row.id, model.sha256, meta,
+            absorbed = await self.store.imports.absorb(row.id, model.sha256, meta,
                                                [(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)],
                                                None)
         except BaseException:
@@ -203,13 +217,13 @@ class Importer:
             await asyncio.to_thread(self.files.remove_model, model.sha256, seqs)
             return "the model this item duplicates is gone; import it instead"
         await asyncio.to_thread(self.files.remove_pending, row.id)
-        self.bus.publish("pending.removed", id=row.id, path=row.path)
-        self.bus.publish("model.updated", sha256=model.sha256)
+        self.bus.publish(PendingRemoved(id=row.id, path=row.path))
+        self.bus.publish(ModelUpdated(sha256=model.sha256))
         if not delete_files:
             log.info("queue item dropped at the user's asking; the file stays", extra={
                 "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": False})
             return None
-        own = [model.path, *await self.store.copies_of(model.sha256)]
+        own = [model.path, *await self.store.copies.copies_of(model.sha256)]
         try:
             gone = await asyncio.to_thread(trash, row.path, row.stat, self.roots, own)
         except (Refused, OSError) as e:
@@ -226,7 +240,7 @@ class Importer:
         self, row: PendingRow, existing: ModelRow | None, mode: str
     ) -> tuple[ModelRow, list[Alias]]:
         assert row.sha256 is not None
-        pending_meta = await self.store.pending_meta(row.id) or {}
+        pending_meta = await self.store.pending.pending_meta(row.id) or {}
         base = pending_meta.get("base_model") or "unknown"
         copies: list[tuple[str, FileStat]] = []
         if existing is None:
@@ -250,10 +264,10 @@ class Importer:
                     copies.append((row.path, row.stat))
         own = [main_path, *(p for p, _ in copies)]
         if existing is not None:
-            own += [p for p in await self.store.copies_of(existing.sha256) if p not in own]
+            own += [p for p in await self.store.copies.copies_of(existing.sha256) if p not in own]
         aliases = await self._aliases(row, own)
-        images = await self.store.pending_images(row.id)
-        seqs = await self.store.reserve_image_seqs(row.sha256, len(images))
+        images = await self.store.images.pending_images(row.id)
+        seqs = await self.store.images.reserve_image_seqs(row.sha256, len(images))
         await asyncio.to_thread(self._adopt, row.id, row.sha256, images, seqs)
         promotion = Promotion(
             pending_id=row.id, sha256=row.sha256, mode="new" if existing is None else mode, name=name, type=type_,
@@ -261,7 +275,7 @@ class Importer:
             images=[(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)], aliases=aliases,
         )
         try:
-            model, twins = await self.store.promote(promotion)
+            model, twins = await self.store.imports.promote(promotion)
         except BaseException:
             await asyncio.to_thread(self.files.remove_model, row.sha256, seqs)
             raise
@@ -269,31 +283,31 @@ class Importer:
         log.info("imported into the library", extra={
             "event": "model.imported", "path": row.path, "sha256": model.sha256, "strategy": promotion.mode,
             "model_path": model.path})
-        self.bus.publish("pending.removed", id=row.id, path=row.path)
+        self.bus.publish(PendingRemoved(id=row.id, path=row.path))
         for alias in aliases:
             await asyncio.to_thread(self.files.remove_pending, alias.pending_id)
             log.info("another name of the model's own file: recorded as one of its paths, never a duplicate",
                      extra={"event": "file.alias", "path": alias.path, "sha256": model.sha256})
-            self.bus.publish("pending.removed", id=alias.pending_id, path=alias.path)
+            self.bus.publish(PendingRemoved(id=alias.pending_id, path=alias.path))
         for twin in twins:
             log.info("same content as the model just imported", extra={
                 "event": "file.conflict", "path": twin.path, "sha256": twin.sha256, "conflict_sha256": model.sha256})
-            self.bus.publish("pending.updated", id=twin.id, path=twin.path, status=twin.status,
-                             sha256=twin.sha256, conflict_sha256=twin.conflict_sha256)
-        self.bus.publish("model.updated" if existing else "model.added", sha256=model.sha256, path=model.path,
-                         status=model.status)
+            self.bus.publish(PendingUpdated(id=twin.id, path=twin.path, status=twin.status, sha256=twin.sha256,
+                                            conflict_sha256=twin.conflict_sha256))
+        wire = {"sha256": model.sha256, "path": model.path, "status": model.status}
+        self.bus.publish(ModelUpdated(**wire) if existing else ModelAdded(**wire))
         return model, aliases
 
     async def _aliases(self, row: PendingRow, own: list[str]) -> list[Alias]:
         """The other queued rows with this content whose file is one of `own` (the model's files afterwards)."""
         assert row.sha256 is not None
         found: list[Alias] = []
-        for twin in await self.store.pending_twins(row.sha256):
+        for twin in await self.store.pending.pending_twins(row.sha256):
             if twin.id == row.id:
                 continue
             if await asyncio.to_thread(same_as_any, twin.path, own) is not None:
                 st = await asyncio.to_thread(stat_file, twin.path) or twin.stat
-                found.append(Alias(twin.id, twin.path, st, await self.store.pending_meta(twin.id) or {}))
+                found.append(Alias(twin.id, twin.path, st, await self.store.pending.pending_meta(twin.id) or {}))
         return found
 
     def _adopt(self, pending_id: int, sha256: str, images: list[tuple[int, int, int]], seqs: list[int]) -> None:
@@ -306,15 +320,15 @@ class Importer:
         failed: list[dict[str, Any]] = []
         for pending_id in ids:
             async with self.lock:
-                row = await self.store.pending(pending_id)
+                row = await self.store.pending.pending(pending_id)
                 if row is None or row.status != "ignored":
                     failed.append({"id": pending_id, "error": "not an ignored pending item"})
                     continue
-                existing = await self.store.model(row.sha256) if row.sha256 else None
-                status = "conflict" if existing is not None else "ready"
-                await self.store.set_pending_conflict(pending_id, status, existing.sha256 if existing else None)
+                existing = await self.store.models.model(row.sha256) if row.sha256 else None
+                status: HashedStatus = "conflict" if existing is not None else "ready"
+                await self.store.pending.set_pending_conflict(pending_id, status, existing.sha256 if existing else None)
                 log.info("restored to the queue at the user's asking", extra={
                     "event": "file.restored", "path": row.path, "sha256": row.sha256, "status": status})
-                self.bus.publish("pending.updated", id=pending_id, path=row.path, status=status)
+                self.bus.publish(PendingUpdated(id=pending_id, path=row.path, status=status))
                 restored.append(pending_id)
         return {"restored": restored, "failed": failed}

@@ -14,7 +14,7 @@ from hikaze_mm.ops.systemd_unit import SYSTEM_DATA_DIR, render
 SYSTEM_UNIT_PATH = Path("/etc/systemd/system/hikaze-mm.service")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction) -> None:
     text = "install the daemon as a systemd service"
     service = sub.add_parser("service", help=text, description=text)
     actions = service.add_subparsers(dest="action", required=True, metavar="ACTION")

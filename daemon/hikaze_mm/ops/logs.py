@@ -215,6 +215,6 @@ def configure(level: str, data_dir: Path | None, env: Mapping[str, str] = os.env
         handler.addFilter(repeats)
         _repeat_filters.append(repeats)
     logging.basicConfig(level=getattr(logging, level.upper()), handlers=handlers, force=True)
-    if failed is not None:
+    if failed is not None and data_dir is not None:
         logging.getLogger(__name__).warning("logging to stderr only", extra={
             "event": "log.file_failed", "path": str(data_dir / "logs"), "reason": failed.strerror or str(failed)})

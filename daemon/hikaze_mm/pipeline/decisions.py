@@ -1,7 +1,7 @@
 """What a seen, vanished or moved file means for the store.
 
-Every decision runs under one lock so that two reports about the same path can never both act on a stale
-read. Reads of the disk happen in threads; the store does the writing.
+Every decision about a file runs under the one `DecisionLock` so that two reports about the same path can never
+both act on a stale read. Reads of the disk happen in threads; the store does the writing.
 """
 
 from __future__ import annotations
@@ -9,25 +9,60 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet, is_partial_name, within
 from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import (
+    ModelMissing,
+    ModelMoved,
+    ModelRelinked,
+    PendingAdded,
+    PendingRemoved,
+    PendingUpdated,
+)
 from hikaze_mm.pipeline.placement import Placer
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import FILE_GONE, ModelRow, PendingRow, Store
+from hikaze_mm.store.interfaces import CopyStore, FileIndexStore, ModelStore, PendingStore
+from hikaze_mm.store.records import FILE_GONE, ModelRow, PendingRow
 
 log = logging.getLogger(__name__)
 
 
-class Classifier:
-    def __init__(self, store: Store, bus: EventBus, roots: RootSet, settler: Settler, lock: asyncio.Lock):
+class DecisionLock:
+    """Held by whatever decides about a file: what a watcher report or a walk means, recording a hash, an import,
+    a v1 row. Each reads the store and then writes it; holding this in between keeps two of them about one path
+    from both acting on a stale read. The daemon has one, and hands it to each of them."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class DecisionStore(Protocol):
+    """The parts of the store that decisions about files read and write."""
+
+    pending: PendingStore
+    files: FileIndexStore
+    models: ModelStore
+    copies: CopyStore
+
+
+class FileDecisions:
+    """Decides what a file event (from the watcher, a walk, the hash intake or the user) means for the store."""
+
+    def __init__(self, store: DecisionStore, bus: EventBus, roots: RootSet, settler: Settler, lock: DecisionLock):
         self.store = store
         self.bus = bus
         self.roots = roots
-        self.settler = settler
-        self.lock = lock
+        self._settler = settler
+        self._lock = lock
 
     # -- reports from the watcher and the walks ---------------------------------------------------------------
     async def seen(self, path: str, st: FileStat | None = None) -> None:
@@ -39,54 +74,54 @@ class Classifier:
             st = await asyncio.to_thread(stat_file, path)
             if st is None:
                 return  # gone again already; its delete event follows
-        async with self.lock:
+        async with self._lock:
             await self._seen(path, type_, st)
 
     async def _seen(self, path: str, type_: str, st: FileStat) -> None:
-        row = await self.store.pending_by_path(path)
+        row = await self.store.pending.pending_by_path(path)
         if row is not None:
             if row.stat != st:
                 # Still settling means still being written: one line per write burst would drown the log.
                 level = logging.DEBUG if row.status == "settling" else logging.INFO
-                row = await self.store.resettle_pending(row.id, st)
+                row = await self.store.pending.resettle_pending(row.id, st)
                 log.log(level, "changed; it settles and is hashed again", extra={"event": "file.changed", "path": path})
-                self._publish_pending("pending.updated", row)
-                self.settler.touch(path)
-            elif row.status == "settling" and path not in self.settler:
-                self.settler.touch(path)
+                self._publish_pending(PendingUpdated, row)
+                self._settler.touch(path)
+            elif row.status == "settling" and path not in self._settler:
+                self._settler.touch(path)
             return
-        model = await self.store.model_by_path(path)
+        model = await self.store.models.model_by_path(path)
         if model is not None and model.stat == st:
             if model.status == "missing":
-                model = await self.store.relink_model(model.sha256, path, type_, st, None)
+                model = await self.store.models.relink_model(model.sha256, path, type_, st, None)
                 log.info("the missing model's file is back, unchanged", extra={
                     "event": "model.relinked", "path": path, "sha256": model.sha256 if model else None})
-                self._publish_model("model.relinked", model)
+                self._publish_model(ModelRelinked, model)
             return
-        copy = await self.store.copy_at(path)
+        copy = await self.store.copies.copy_at(path)
         if copy is not None:
             if copy[1] == st:
                 return
-            await self.store.remove_copy(path)  # other content now: it is a new file, not a copy any more
+            await self.store.copies.remove_copy(path)  # other content now: it is a new file, not a copy any more
         if await self._moved_here(path, type_, st):
             return
         # New content (or changed content at a model's path, which the hash will sort out).
-        row = await self.store.add_pending(path, os.path.basename(path), type_, st)
+        row = await self.store.pending.add_pending(path, os.path.basename(path), type_, st)
         _log_new(path, type_, st, "new or changed content; it settles, then is hashed")
-        self._publish_pending("pending.added", row)
-        self.settler.touch(path)
+        self._publish_pending(PendingAdded, row)
+        self._settler.touch(path)
 
     async def seen_new(self, files: list[tuple[str, str, FileStat]]) -> None:
         """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
-        async with self.lock:
-            for row in await self.store.add_pending_many(files):
+        async with self._lock:
+            for row in await self.store.pending.add_pending_many(files):
                 _log_new(row.path, row.type, row.stat, "found by a walk; it settles, then is hashed")
-                self._publish_pending("pending.added", row)
-                self.settler.touch(row.path)
+                self._publish_pending(PendingAdded, row)
+                self._settler.touch(row.path)
 
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""
-        pending, models = await self.store.rows_for_file(st)
+        pending, models = await self.store.files.rows_for_file(st)
         for row in pending:
             if row.path != path and await asyncio.to_thread(stat_file, row.path) != st:
                 await self._move_pending(row, path, type_)
@@ -98,50 +133,50 @@ class Classifier:
         return False
 
     async def gone(self, path: str) -> None:
-        async with self.lock:
+        async with self._lock:
             if await asyncio.to_thread(stat_file, path) is not None:
                 return  # recreated meanwhile; its own event will come
             await self._gone(path)
 
     async def _gone(self, path: str) -> None:
-        self.settler.forget(path)
-        row = await self.store.pending_by_path(path)
-        if row is not None and await self.store.pending_keeps_user_data(row.id):
+        self._settler.forget(path)
+        row = await self.store.pending.pending_by_path(path)
+        if row is not None and await self.store.pending.pending_keeps_user_data(row.id):
             # Tags or notes (from the first version's database) outlive the file; the row waits for it.
             if row.status != "error" or row.error != FILE_GONE:
-                updated = await self.store.set_pending_error(row.id, FILE_GONE, None)
+                updated = await self.store.pending.set_pending_error(row.id, FILE_GONE, None)
                 log.info("gone; its queue item stays for the tags or notes it carries", extra={
                     "event": "file.gone", "path": path, "pending_id": row.id})
-                self._publish_pending("pending.updated", updated)
-        elif row is not None and await self.store.delete_pending(row.id):
+                self._publish_pending(PendingUpdated, updated)
+        elif row is not None and await self.store.pending.delete_pending(row.id):
             log.info("gone; its queue item is removed", extra={
                 "event": "file.gone", "path": path, "pending_id": row.id})
-            self.bus.publish("pending.removed", id=row.id, path=path)
-        model = await self.store.model_by_path(path)
+            self.bus.publish(PendingRemoved(id=row.id, path=path))
+        model = await self.store.models.model_by_path(path)
         if model is not None and model.status == "ok":
             await self._main_file_gone(model)
-        if await self.store.copy_at(path) is not None:
-            await self.store.remove_copy(path)
+        if await self.store.copies.copy_at(path) is not None:
+            await self.store.copies.remove_copy(path)
             log.info("a copy of a model is gone", extra={"event": "file.gone", "path": path})
 
     async def _main_file_gone(self, model: ModelRow) -> None:
         """A model is missing only when no copy of its file remains; else a remaining copy takes over."""
-        for copy_path in await self.store.copies_of(model.sha256):
+        for copy_path in await self.store.copies.copies_of(model.sha256):
             st = await asyncio.to_thread(stat_file, copy_path)
             type_ = self.roots.type_of(copy_path)
             if st is not None and type_ is not None:
-                promoted = await self.store.promote_copy(model.sha256, copy_path, type_, st)
+                promoted = await self.store.copies.promote_copy(model.sha256, copy_path, type_, st)
                 log.info("the model's file is gone; a copy of it takes over", extra={
                     "event": "file.moved", "path": copy_path, "old_path": model.path, "sha256": model.sha256})
-                self._publish_model("model.moved", promoted, old_path=model.path)
+                self._publish_moved(promoted, model.path)
                 return
-            await self.store.remove_copy(copy_path)
+            await self.store.copies.remove_copy(copy_path)
         log.info("the model's file is gone and no copy remains; the model keeps its metadata", extra={
             "event": "model.missing", "path": model.path, "sha256": model.sha256})
-        self._publish_model("model.missing", await self.store.set_model_missing(model.sha256))
+        self._publish_model(ModelMissing, await self.store.models.set_model_missing(model.sha256))
 
     async def _known_below(self, folder: str) -> list[str]:
-        index = await self.store.file_index()
+        index = await self.store.files.file_index()
         paths = set(index.pending) | set(index.models_ok)
         return sorted(p for p in paths if within(p, folder))
 
@@ -165,35 +200,35 @@ class Classifier:
                 return
             await self.gone(src)  # renamed to a name we do not track, or out of the folders
             return
-        async with self.lock:
-            self.settler.forget(src)
-            row = await self.store.pending_by_path(src)
+        async with self._lock:
+            self._settler.forget(src)
+            row = await self.store.pending.pending_by_path(src)
             if row is not None:
                 await self._move_pending(row, dest, type_)
                 return
-            model = await self.store.model_by_path(src)
-            copy = await self.store.copy_at(src)
+            model = await self.store.models.model_by_path(src)
+            copy = await self.store.copies.copy_at(src)
             if (model is not None and model.status == "ok") or copy is not None:
                 st = await asyncio.to_thread(stat_file, dest)
                 if st is not None and model is not None and model.status == "ok":
                     await self._move_model(model, dest, type_, st)
                     return
                 if st is not None and copy is not None:
-                    await self.store.move_copy(src, dest, st)
+                    await self.store.copies.move_copy(src, dest, st)
                     log.info("a copy of a model moved", extra={"event": "file.moved", "path": dest, "old_path": src})
                     return
         await self.seen(dest)  # e.g. `x.safetensors.part` renamed to `x.safetensors`
 
     async def requeue(self, row: PendingRow) -> None:
         """A row left settling or hashing (by a restart) goes back to settling."""
-        async with self.lock:
+        async with self._lock:
             await self._requeue(row)
 
     async def resume(self, path: str) -> None:
         """A walk found the row's file unchanged but the row unfinished: settling or hashing with nothing
         working on it, or an error worth another try (a permission fixed, a disk back)."""
-        async with self.lock:
-            row = await self.store.pending_by_path(path)
+        async with self._lock:
+            row = await self.store.pending.pending_by_path(path)
             if row is None or row.status not in ("settling", "hashing", "error"):
                 return
             if row.status == "error":
@@ -208,7 +243,7 @@ class Classifier:
         failed: list[dict[str, Any]] = []
         placer = await asyncio.to_thread(Placer, self.roots)
         for pending_id in ids:
-            async with self.lock:
+            async with self._lock:
                 reason = await self._retry(pending_id, placer)
             if reason is None:
                 retried.append(pending_id)
@@ -217,7 +252,7 @@ class Classifier:
         return {"retried": retried, "failed": failed}
 
     async def _retry(self, pending_id: int, placer: Placer) -> str | None:
-        row = await self.store.pending(pending_id)
+        row = await self.store.pending.pending(pending_id)
         if row is None:
             return "no pending item with this id"
         if row.status != "error":
@@ -227,14 +262,14 @@ class Classifier:
         placement = await asyncio.to_thread(placer.place, row.path)
         if placement.reason is not None:
             if row.error != placement.reason:
-                self._publish_pending("pending.updated",
-                                      await self.store.set_pending_error(row.id, placement.reason, None))
+                self._publish_pending(PendingUpdated,
+                                      await self.store.pending.set_pending_error(row.id, placement.reason, None))
             return placement.reason
         if placement.path != row.path or placement.type != row.type:
-            if placement.path != row.path and (await self.store.known_paths([placement.path])):
+            if placement.path != row.path and (await self.store.files.known_paths([placement.path])):
                 return (f"its file is already in the queue or the library as {placement.path}; run the v1 "
                         "migration again to bring this item's data there")
-            row = await self.store.move_pending(row.id, placement.path, os.path.basename(placement.path),
+            row = await self.store.pending.move_pending(row.id, placement.path, os.path.basename(placement.path),
                                                 placement.type or row.type)
             if row is None:
                 return "no pending item with this id"
@@ -243,54 +278,59 @@ class Classifier:
             if row.error != FILE_GONE:
                 log.info("not retried: the file is gone", extra={
                     "event": "file.error", "path": row.path, "reason": FILE_GONE})
-                self._publish_pending("pending.updated", await self.store.set_pending_error(row.id, FILE_GONE, None))
+                errored = await self.store.pending.set_pending_error(row.id, FILE_GONE, None)
+                self._publish_pending(PendingUpdated, errored)
             return f"{FILE_GONE}: {row.path}"
         await self._resettle(row, st)
         return None
 
     async def _resettle(self, row: PendingRow, st: FileStat) -> None:
-        updated = await self.store.resettle_pending(row.id, st)
+        updated = await self.store.pending.resettle_pending(row.id, st)
         log.info("was in error; it settles and is hashed again", extra={
             "event": "file.retry", "path": row.path, "reason": row.error})
-        self._publish_pending("pending.updated", updated)
+        self._publish_pending(PendingUpdated, updated)
         if updated is not None:
-            self.settler.touch(updated.path)
+            self._settler.touch(updated.path)
 
     async def _requeue(self, row: PendingRow) -> None:
         if row.status == "hashing":
-            updated = await self.store.set_pending_status(row.id, "settling")
+            updated = await self.store.pending.set_pending_status(row.id, "settling")
             if updated is None:
                 return
-            self._publish_pending("pending.updated", updated)
-        self.settler.touch(row.path)
+            self._publish_pending(PendingUpdated, updated)
+        self._settler.touch(row.path)
 
     # -- helpers ----------------------------------------------------------------------------------------------
     async def _move_pending(self, row: PendingRow, dest: str, type_: str) -> None:
-        moved = await self.store.move_pending(row.id, dest, os.path.basename(dest), type_)
+        moved = await self.store.pending.move_pending(row.id, dest, os.path.basename(dest), type_)
         log.info("moved; nothing is read again", extra={"event": "file.moved", "path": dest, "old_path": row.path})
-        self._publish_pending("pending.updated", moved)
+        self._publish_pending(PendingUpdated, moved)
         if moved is not None and moved.status in ("settling", "hashing"):
-            self.settler.forget(row.path)
-            self.settler.touch(dest)
+            self._settler.forget(row.path)
+            self._settler.touch(dest)
 
     async def _move_model(self, model: ModelRow, dest: str, type_: str, st: FileStat) -> None:
-        replaced = await self.store.model_by_path(dest)
+        replaced = await self.store.models.model_by_path(dest)
         if replaced is not None and replaced.sha256 != model.sha256 and replaced.status == "ok":
             log.info("another model's file was moved over this model's file", extra={
                 "event": "model.missing", "path": dest, "sha256": replaced.sha256})
-            self._publish_model("model.missing", await self.store.set_model_missing(replaced.sha256))
-        moved = await self.store.relink_model(model.sha256, dest, type_, st, None)
+            self._publish_model(ModelMissing, await self.store.models.set_model_missing(replaced.sha256))
+        moved = await self.store.models.relink_model(model.sha256, dest, type_, st, None)
         log.info("the model's file moved; nothing is read again", extra={
             "event": "file.moved", "path": dest, "old_path": model.path, "sha256": model.sha256})
-        self._publish_model("model.moved", moved, old_path=model.path)
+        self._publish_moved(moved, model.path)
 
-    def _publish_pending(self, type_: str, row: PendingRow | None) -> None:
+    def _publish_pending(self, kind: type[PendingAdded | PendingUpdated], row: PendingRow | None) -> None:
         if row is not None:
-            self.bus.publish(type_, id=row.id, path=row.path, status=row.status)
+            self.bus.publish(kind(id=row.id, path=row.path, status=row.status))
 
-    def _publish_model(self, type_: str, model: ModelRow | None, **extra: str) -> None:
+    def _publish_model(self, kind: type[ModelRelinked | ModelMissing], model: ModelRow | None) -> None:
         if model is not None:
-            self.bus.publish(type_, sha256=model.sha256, path=model.path, status=model.status, **extra)
+            self.bus.publish(kind(sha256=model.sha256, path=model.path, status=model.status))
+
+    def _publish_moved(self, model: ModelRow | None, old_path: str) -> None:
+        if model is not None:
+            self.bus.publish(ModelMoved(sha256=model.sha256, path=model.path, status=model.status, old_path=old_path))
 
 
 def _log_new(path: str, type_: str, st: FileStat, why: str) -> None:

@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import blake3
 
-from hikaze_mm.inspect.probe import HeaderProbe
+from hikaze_mm.inspect.probe import Header, HeaderProbe
 from hikaze_mm.pipeline.walk import FileStat
 
 CHUNK = 4 * 1024 * 1024
@@ -39,7 +38,7 @@ class HashResult:
     sha256: str
     blake3: str
     stat: FileStat
-    header: dict[str, Any]
+    header: Header
     seconds: float
 
 

@@ -110,7 +110,7 @@ def probe(t: Tree) -> tuple[set[int], int | None] | None:
         raise OSError(err, os.strerror(err))
     mask = inotify_c.InotifyConstants.IN_CREATE | inotify_c.InotifyConstants.IN_ONLYDIR
     ok: set[int] = set()
-    wds: set[int] = set()
+    wds: set[inotify_c.WatchDescriptor] = set()
     root_error = None
     try:
         for i, folder in enumerate(t.folders):

@@ -11,18 +11,33 @@ import itertools
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 from hikaze_mm.events.bus import EventBus
-from hikaze_mm.inspect.companions import Discovery, discover, stored_header, suggested_base_model, suggested_fields
+from hikaze_mm.events.catalog import (
+    HashProgressed,
+    ModelMissing,
+    ModelRelinked,
+    ModelUpdated,
+    PendingHashed,
+    PendingRemoved,
+    PendingUpdated,
+)
+from hikaze_mm.inspect.companions import find_companions, stored_header, suggested_base_model, suggested_fields
 from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.inspect.probe import Header
+from hikaze_mm.inspect.sidecars import Sidecars
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
-from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.hashing import FileChanged, HashCancelled, HashPool, HashResult
-from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, disk_full
+from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import HashRecord, PendingRow, Removal, StorageFull, Store
+from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
+from hikaze_mm.store.records import HashedStatus, HashRecord, PendingRow, Removal
 
 log = logging.getLogger(__name__)
 # The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
@@ -32,15 +47,48 @@ RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 
 
+@dataclass
+class Beside:
+    """What lies beside a freshly hashed file: what its sidecars say, and its previews encoded for storing."""
+
+    sidecars: Sidecars
+    previews: list[tuple[str, EncodedImage]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def look_beside(path: str, with_previews: bool) -> Beside:
+    """Blocking: reads the sidecars and encodes the previews; run it in a thread."""
+    companions = find_companions(path, with_previews)
+    found = Beside(companions.sidecars)
+    for preview in companions.previews:
+        try:
+            found.previews.append((preview, encode_tiers_from_file(preview)))
+        except (ImageError, OSError) as e:
+            found.errors.append(f"{preview}: {e}")
+    return found
+
+
+class IntakeStore(Protocol):
+    """The parts of the store that the intake of hashed files writes to."""
+
+    pending: PendingStore
+    models: ModelStore
+    copies: CopyStore
+    images: ImageStore
+    imports: ImportStore
+
+
 class Intake:
-    def __init__(self, store: Store, bus: EventBus, pool: HashPool, classifier: Classifier, files: ImageFiles):
+    def __init__(self, store: IntakeStore, bus: EventBus, pool: HashPool, decisions: FileDecisions, lock: DecisionLock,
+                 settler: Settler, files: ImageFiles):
         self.store = store
         self.bus = bus
         self.pool = pool
-        self.classifier = classifier
+        self.decisions = decisions
+        self.lock = lock
+        self.settler = settler
         self.files = files
         self.on_ready: Callable[[int], Awaitable[Any]] | None = None  # auto-import hook
-        self.lock = classifier.lock
         self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._queued: set[str] = set()
@@ -93,7 +141,7 @@ class Intake:
                 raise
             except StorageFull as e:
                 disk_full(e, path)
-                self.classifier.settler.touch(path, DISK_FULL_RETRY_S)
+                self.settler.touch(path, DISK_FULL_RETRY_S)
             except Exception:
                 log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
             finally:
@@ -101,16 +149,16 @@ class Intake:
 
     async def _hash_one(self, path: str, st: FileStat) -> None:
         async with self.lock:
-            row = await self.store.pending_by_path(path)
+            row = await self.store.pending.pending_by_path(path)
             if row is None or (row.status in ("ready", "conflict", "ignored") and row.stat == st):
                 return  # gone, or already hashed as it is
-            row = await self.store.set_pending_status(row.id, "hashing", st)
+            row = await self.store.pending.set_pending_status(row.id, "hashing", st)
             if row is None:
                 return
-            self.bus.publish("pending.updated", id=row.id, path=path, status="hashing")
+            self.bus.publish(PendingUpdated(id=row.id, path=path, status="hashing"))
 
         def progress(done: int, total: int) -> None:
-            self.bus.publish("hash.progress", id=row.id, path=path, bytes_done=done, bytes_total=total)
+            self.bus.publish(HashProgressed(id=row.id, path=path, bytes_done=done, bytes_total=total))
 
         try:
             result = await self.pool.hash(path, st, progress)
@@ -119,10 +167,10 @@ class Intake:
         except FileChanged:
             log.info("changed while it was hashed; the hash is thrown away", extra={
                 "event": "hash.discarded", "path": path})
-            await self.classifier.seen(path)
+            await self.decisions.seen(path)
             return
         except FileNotFoundError:
-            await self.classifier.gone(path)
+            await self.decisions.gone(path)
             return
         except OSError as e:
             if e.errno in OUT_OF_DESCRIPTORS:
@@ -137,7 +185,7 @@ class Intake:
         await self._record(row.id, path, result)
 
     @staticmethod
-    def _meta(meta: dict[str, Any], result: HashResult, found: Discovery) -> dict[str, Any]:
+    def _meta(meta: dict[str, Any], result: HashResult, found: Beside) -> dict[str, Any]:
         """The row's metadata after hashing: what it had wins; header and sidecars fill the gaps."""
         meta = meta_mod.merge(meta, suggested_fields(result.header, found.sidecars))
         meta["header"] = stored_header(result.header)
@@ -160,54 +208,56 @@ class Intake:
         log.warning("cannot be opened now (%s); it is tried again in %g s", error.strerror or error, wait, extra={
             "event": "file.retry_later", "path": path})
         async with self.lock:
-            row = await self.store.pending(pending_id)
+            row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return
-            row = await self.store.set_pending_status(pending_id, "settling")
+            row = await self.store.pending.set_pending_status(pending_id, "settling")
             if row is None:
                 return
-            self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
-        self.classifier.settler.touch(path, wait)
+            self.bus.publish(PendingUpdated(id=row.id, path=path, status=row.status))
+        self.settler.touch(path, wait)
 
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
         log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})
         async with self.lock:
-            row = await self.store.pending(pending_id)
+            row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path:
                 return
-            row = await self.store.set_pending_error(pending_id, reason, await asyncio.to_thread(stat_file, path))
+            st = await asyncio.to_thread(stat_file, path)
+            row = await self.store.pending.set_pending_error(pending_id, reason, st)
             if row is not None:
-                self.bus.publish("pending.updated", id=row.id, path=path, status=row.status)
+                self.bus.publish(PendingUpdated(id=row.id, path=path, status=row.status))
 
     async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
-        has_images = bool(await self.store.pending_images(pending_id))
-        found = await asyncio.to_thread(discover, path, not has_images)
+        has_images = bool(await self.store.images.pending_images(pending_id))
+        found = await asyncio.to_thread(look_beside, path, not has_images)
         async with self.lock:
-            row = await self.store.pending(pending_id)
+            row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return  # moved, deleted or re-settled while hashing: the newer report wins
             recorded = await self._record_locked(row, result, found)
         if recorded is not None and recorded.status == "ready" and self.on_ready is not None:
             await self.on_ready(recorded.id)
 
-    async def _record_locked(self, row: PendingRow, result: HashResult, found: Discovery) -> PendingRow | None:
+    async def _record_locked(self, row: PendingRow, result: HashResult, found: Beside) -> PendingRow | None:
         path = row.path
-        at_path = await self.store.model_by_path(path)
+        at_path = await self.store.models.model_by_path(path)
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
             # The model's file was overwritten with other content: that model is no longer on disk.
-            missing = await self.store.set_model_missing(at_path.sha256)
+            missing = await self.store.models.set_model_missing(at_path.sha256)
             log.info("the model's file was overwritten with other content", extra={
                 "event": "model.missing", "path": path, "sha256": at_path.sha256, "new_sha256": result.sha256})
             if missing is not None:
-                self.bus.publish("model.missing", sha256=missing.sha256, path=missing.path, status=missing.status)
-        meta = await self.store.pending_meta(row.id) or {}
-        known = await self.store.model(result.sha256)
+                self.bus.publish(ModelMissing(sha256=missing.sha256, path=missing.path, status=missing.status))
+        meta = await self.store.pending.pending_meta(row.id) or {}
+        known = await self.store.models.model(result.sha256)
         if known is not None:
             here = known.path == path
             if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):
                 # Whatever the row carried (tags, notes from the first version) joins the model first.
-                await self.store.enrich_model(result.sha256, meta, await self.store.pending_tag_names(row.id))
-                relinked = await self.store.relink_model(result.sha256, path, row.type, result.stat, row.id)
+                tags = await self.store.pending.pending_tag_names(row.id)
+                await self.store.models.enrich_model(result.sha256, meta, tags)
+                relinked = await self.store.models.relink_model(result.sha256, path, row.type, result.stat, row.id)
                 if here:
                     log.info("same content as before: the model is kept", extra={
                         "event": "model.unchanged", "path": path, "sha256": result.sha256, **_timing(result)})
@@ -215,33 +265,34 @@ class Intake:
                     log.info("the content of a model whose file was missing: relinked, its metadata kept", extra={
                         "event": "model.relinked", "path": path, "old_path": known.path, "sha256": result.sha256,
                         **_timing(result)})
-                self.bus.publish("pending.removed", id=row.id, path=path)
+                self.bus.publish(PendingRemoved(id=row.id, path=path))
                 if relinked is not None and not here:
-                    self.bus.publish("model.relinked", sha256=relinked.sha256, path=path, status=relinked.status,
-                                     old_path=known.path)
+                    self.bus.publish(ModelRelinked(sha256=relinked.sha256, path=path, status=relinked.status,
+                                                   old_path=known.path))
                 return None
         if known is not None:
-            own = [known.path, *await self.store.copies_of(known.sha256)]
+            own = [known.path, *await self.store.copies.copies_of(known.sha256)]
             same = await asyncio.to_thread(same_as_any, path, own)
             if same is not None:
                 # One of the model's own files under another name (a symlinked folder, a bind mount): one of its
                 # paths, never a conflict with itself.
-                await self.store.absorb(row.id, known.sha256, self._meta(meta, result, found), [], (path, result.stat))
+                await self.store.imports.absorb(row.id, known.sha256, self._meta(meta, result, found), [],
+                                                (path, result.stat))
                 log.info("another name of the model's own file: recorded as one of its paths", extra={
                     "event": "file.alias", "path": path, "sha256": known.sha256, "same_as": same})
-                self.bus.publish("pending.removed", id=row.id, path=path)
-                self.bus.publish("model.updated", sha256=known.sha256)
+                self.bus.publish(PendingRemoved(id=row.id, path=path))
+                self.bus.publish(ModelUpdated(sha256=known.sha256))
                 return None
-        status = "conflict" if known is not None else "ready"
+        status: HashedStatus = "conflict" if known is not None else "ready"
         record = HashRecord(result.sha256, result.blake3, result.stat, status,
                             known.sha256 if known is not None else None, self._meta(meta, result, found))
         for seq, (source, image) in enumerate(found.previews):
             await asyncio.to_thread(self.files.write_pending, row.id, seq, image)
-            await self.store.add_pending_image(row.id, seq, image.width, image.height, source)
-        recorded = await self.store.record_hash(row.id, record)
+            await self.store.images.add_pending_image(row.id, seq, image.width, image.height, source)
+        recorded = await self.store.pending.record_hash(row.id, record)
         if recorded is not None:
-            self.bus.publish("pending.updated", id=recorded.id, path=path, status=recorded.status,
-                             sha256=recorded.sha256, blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256)
+            self.bus.publish(PendingHashed(id=recorded.id, path=path, status=recorded.status, sha256=recorded.sha256,
+                                           blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256))
             fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
             if known is not None:
                 fields["conflict_sha256"] = known.sha256
@@ -260,9 +311,11 @@ class Intake:
                 continue
             st = await asyncio.to_thread(stat_file, row.path)
             if st != row.stat:
-                await (self.classifier.seen(row.path, st) if st is not None else self.classifier.gone(row.path))
+                await (self.decisions.seen(row.path, st) if st is not None else self.decisions.gone(row.path))
                 continue
-            await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, removal.header, 0.0))
+            # The header as the library kept it: the probe's findings, long metadata values left out.
+            header = cast(Header, removal.header)
+            await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, header, 0.0))
 
 
 def _timing(result: HashResult) -> dict[str, int]:

@@ -16,10 +16,13 @@ from typing import Any
 
 from hikaze_mm.config.roots import Root, RootSet, within
 from hikaze_mm.events.bus import EventBus
-from hikaze_mm.pipeline.decisions import Classifier
+from hikaze_mm.events.catalog import ScanProgressed
+from hikaze_mm.pipeline.decisions import FileDecisions
 from hikaze_mm.pipeline.intake import Intake
+from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, WalkResult, walk_roots
-from hikaze_mm.store.interfaces import FileIndex, Store
+from hikaze_mm.store.interfaces import FileIndexStore
+from hikaze_mm.store.records import FileIndex
 
 log = logging.getLogger(__name__)
 UNREADABLE_LINES = 20
@@ -52,19 +55,21 @@ class ScanProgress:
 class Reconciler:
     def __init__(
         self,
-        store: Store,
+        store: FileIndexStore,
         bus: EventBus,
         roots: RootSet,
-        classifier: Classifier,
+        decisions: FileDecisions,
+        settler: Settler,
         intake: Intake,
-        on_walked: Callable[[WalkResult, bool], Awaitable[None]] | None = None,
     ):
         self.store = store
         self.bus = bus
         self.roots = roots
-        self.classifier = classifier
+        self.decisions = decisions
+        self.settler = settler
         self.intake = intake
-        self.on_walked = on_walked  # told of every finished walk, and whether it covered every folder
+        # Told of every finished walk, and whether it covered every folder (the supervisor watches what it found).
+        self.on_walked: Callable[[WalkResult, bool], Awaitable[None]] | None = None
         self.progress: ScanProgress | None = None
         self.last: ScanProgress | None = None
         self._task: asyncio.Task[ScanProgress] | None = None
@@ -108,10 +113,10 @@ class Reconciler:
             progress.unreadable, progress.skipped = len(walk.unreadable_dirs), len(walk.skipped_dirs)
             _log_unreadable(walk.unreadable_dirs)
             _log_skipped(walk.skipped_dirs)
-            self.bus.publish("scan.progress", **progress.to_wire())
+            self.bus.publish(ScanProgressed(**progress.to_wire()))
             await self._compare(walk, await self.store.file_index(), progress)
             progress.phase, progress.finished_at = "done", time.time()
-            self.bus.publish("scan.progress", **progress.to_wire())
+            self.bus.publish(ScanProgressed(**progress.to_wire()))
             log.info("scan: %d files in %d folders, %d new or changed, %d gone, %d folders unreadable",
                      progress.files, progress.dirs, progress.new_or_changed, progress.gone, progress.unreadable, extra={
                          "event": "scan.done",
@@ -122,7 +127,7 @@ class Reconciler:
             log.exception("scan failed", extra={"event": "scan.failed"})
             progress.phase, progress.finished_at = "failed", time.time()
             progress.error = f"{type(e).__name__}: {e}"
-            self.bus.publish("scan.progress", **progress.to_wire())
+            self.bus.publish(ScanProgressed(**progress.to_wire()))
             return progress
         finally:
             self.last, self.progress = progress, None
@@ -137,31 +142,31 @@ class Reconciler:
         """Files that are new, changed, or whose row was left unfinished."""
         known_paths = set(index.pending) | {path for path, _, _ in index.models.values()}
         # A file that left its known path may be this file at a new path (a move): such files go through the
-        # classifier one by one; files nothing could have moved from are queued in batches.
+        # decisions one by one; files nothing could have moved from are queued in batches.
         vanished = {st for path, (st, _) in index.pending.items() if path not in files}
         vanished |= {st for path, st, _ in index.models.values() if path not in files}
         batch: list[tuple[str, str, FileStat]] = []
         for path, type_, st in changed:
-            if path in self.classifier.settler or self.intake.has(path):
+            if path in self.settler or self.intake.has(path):
                 continue
             row = index.pending.get(path)
             if row is not None and row[0] == st:
-                await self.classifier.resume(path)
+                await self.decisions.resume(path)
                 continue
             progress.new_or_changed += 1
             if path not in known_paths and st not in vanished:
                 batch.append((path, type_, st))
                 if len(batch) >= BATCH:
-                    await self.classifier.seen_new(batch)
+                    await self.decisions.seen_new(batch)
                     batch = []
             else:
-                await self.classifier.seen(path, st)
+                await self.decisions.seen(path, st)
         if batch:
-            await self.classifier.seen_new(batch)
+            await self.decisions.seen_new(batch)
 
     def _walk_progress(self, progress: ScanProgress, dirs: int, files: int) -> None:
         progress.dirs, progress.files = dirs, files
-        self.bus.publish("scan.progress", **progress.to_wire())
+        self.bus.publish(ScanProgressed(**progress.to_wire()))
 
     async def _compare(self, walk: WalkResult, index: FileIndex, progress: ScanProgress) -> None:
         # A quarter of a second of pure Python at 200,000 files: in a thread, the API keeps answering meanwhile
@@ -183,7 +188,7 @@ class Reconciler:
             if path in unmounted:
                 continue
             progress.gone += 1
-            await self.classifier.gone(path)
+            await self.decisions.gone(path)
 
 
 def _differences(

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import StorageFull
+from hikaze_mm.store.errors import StorageFull
 
 log = logging.getLogger(__name__)
 MIN_RECHECK_S = 0.05

@@ -10,27 +10,15 @@ import os
 import stat as stat_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from hikaze_mm.config.roots import MODEL_EXTENSIONS, NOT_MODEL_FOLDERS, Root, RootSet, model_type, skip_dir, within
 from hikaze_mm.pipeline.mounts import pseudo_devices
+from hikaze_mm.store.records import FileStat
 
 SKIP = ""  # a folder that holds no models
 MODEL_SUFFIXES = tuple(MODEL_EXTENSIONS)
 _S_IFMT, _S_IFREG = 0o170000, stat_mod.S_IFREG
-
-
-class FileStat(NamedTuple):
-    """What identifies a file's content without reading it."""
-
-    size: int
-    mtime_ns: int
-    inode: int
-    device: int
-
-    @classmethod
-    def of(cls, st: os.stat_result) -> FileStat:
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
 
 
 def stat_file(path: str) -> FileStat | None:

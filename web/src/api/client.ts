@@ -82,7 +82,7 @@ function filterParams(filter: ModelFilter): URLSearchParams {
 const enc = encodeURIComponent;
 
 export const api = {
-  status: () => request<Status>("GET", "/api/status"),
+  status: (signal?: AbortSignal) => request<Status>("GET", "/api/status", undefined, signal),
   types: () => request<{ types: TypeCounts[] }>("GET", "/api/types"),
   tags: () => request<{ tags: TagCounts[] }>("GET", "/api/tags"),
 
@@ -95,7 +95,8 @@ export const api = {
   },
   facets: (filter: ModelFilter, signal?: AbortSignal) =>
     request<Facets>("GET", `/api/facets?${filterParams(filter)}`, undefined, signal),
-  model: (sha256: string) => request<ModelDetail>("GET", `/api/models/${enc(sha256)}`),
+  model: (sha256: string, signal?: AbortSignal) =>
+    request<ModelDetail>("GET", `/api/models/${enc(sha256)}`, undefined, signal),
   patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),
   deleteModel: (sha256: string, ignoreFile: boolean) =>
     request<{ deleted: string }>("DELETE", `/api/models/${enc(sha256)}`, { ignore_file: ignoreFile }),
@@ -108,12 +109,13 @@ export const api = {
     request<{ deleted: number }>("DELETE", `/api/models/${enc(sha256)}/images/${seq}`),
   setCover: (sha256: string, seq: number) => request<unknown>("PUT", `/api/models/${enc(sha256)}/cover`, { seq }),
 
-  pending(status: string, offset: number, limit: number) {
+  pending(status: string, offset: number, limit: number, signal?: AbortSignal) {
     const p = new URLSearchParams({ offset: String(offset), limit: String(limit) });
     if (status) p.set("status", status);
-    return request<PendingList>("GET", `/api/pending?${p}`);
+    return request<PendingList>("GET", `/api/pending?${p}`, undefined, signal);
   },
-  pendingDetail: (id: number) => request<PendingDetail>("GET", `/api/pending/${id}`),
+  pendingDetail: (id: number, signal?: AbortSignal) =>
+    request<PendingDetail>("GET", `/api/pending/${id}`, undefined, signal),
   importPending: (ids: number[], strategy: Strategy | null = null, deleteFiles = false) =>
     request<ImportReport>("POST", "/api/pending/import", {
       ids,

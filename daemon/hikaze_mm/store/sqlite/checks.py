@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from hikaze_mm.store.interfaces import SchemaTooNew
+from hikaze_mm.store.errors import SchemaTooNew
 from hikaze_mm.store.sqlite.migrations import SCHEMA_VERSION
 from hikaze_mm.store.sqlite.text import from_db
 

@@ -1,7 +1,5 @@
 import { computed } from "vue";
 import { createRouter, createWebHistory, type LocationQuery, type LocationQueryRaw } from "vue-router";
-import { confirm, unsaved } from "./ui";
-import { i18n } from "../i18n";
 
 /**
  * Everything a reload or the back button must bring back lives in the query string:
@@ -11,26 +9,6 @@ import { i18n } from "../i18n";
 export const router = createRouter({
   history: createWebHistory(),
   routes: [{ path: "/:rest(.*)*", component: { render: () => null } }],
-});
-
-// Leaving a model (or the library) with edits not saved asks first, also for the back button.
-router.beforeEach(async (to, from) => {
-  const leaving = to.query.model !== from.query.model || (to.query.mode ?? "") !== (from.query.mode ?? "");
-  if (!unsaved.value || !leaving) return true;
-  const t = i18n.global.t;
-  const discard = await confirm({
-    title: t("unsaved.title"),
-    message: t("unsaved.message"),
-    ok: t("unsaved.discard"),
-    cancel: t("unsaved.keep"),
-    danger: true,
-  });
-  if (discard) unsaved.value = false;
-  return discard;
-});
-
-window.addEventListener("beforeunload", (e) => {
-  if (unsaved.value) e.preventDefault();
 });
 
 export function one(query: LocationQuery, key: string): string {

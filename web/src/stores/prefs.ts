@@ -1,3 +1,4 @@
+import { defineStore } from "pinia";
 import { reactive, watch } from "vue";
 
 /** Choices that outlive the page: kept in localStorage, not in the URL. */
@@ -32,12 +33,14 @@ function load(): Prefs {
   }
 }
 
-export const prefs = reactive<Prefs>(load());
-
-watch(prefs, (value) => {
-  try {
-    localStorage.setItem(KEY, JSON.stringify(value));
-  } catch {
-    // Storage refused (private window): the choice lasts for this page only.
-  }
+export const usePrefsStore = defineStore("prefs", () => {
+  const prefs = reactive<Prefs>(load());
+  watch(prefs, (value) => {
+    try {
+      localStorage.setItem(KEY, JSON.stringify(value));
+    } catch {
+      // Storage refused (private window): the choice lasts for this page only.
+    }
+  });
+  return { prefs };
 });

@@ -1,0 +1,68 @@
+"""The library's models and tags: listing, facets, one model, its edits and removal; the tag list and its
+changes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from hikaze_mm.api.model_edit import clean_tag, model_edit
+from hikaze_mm.api.params import json_body, model_id, only, tag_id
+from hikaze_mm.api.parts import PARTS
+from hikaze_mm.api.requests import DeleteModelRequest, model_query
+
+
+async def list_models(request: web.Request) -> web.Response:
+    query = model_query(request.query, paged=True)
+    return web.json_response(await request.app[PARTS].library.list_models(query))
+
+
+async def facets(request: web.Request) -> web.Response:
+    query = model_query(request.query, paged=False)
+    return web.json_response(await request.app[PARTS].library.facets(query))
+
+
+async def get_model(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[PARTS].library.model(model_id(request)))
+
+
+async def get_model_path(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[PARTS].library.model_path(model_id(request)))
+
+
+async def patch_model(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    sha256 = model_id(request)
+    return web.json_response(await request.app[PARTS].library.patch(sha256, model_edit(body)))
+
+
+async def delete_model(request: web.Request) -> web.Response:
+    asked = DeleteModelRequest.from_body(await json_body(request))
+    return web.json_response(await request.app[PARTS].library.delete(model_id(request), asked.ignore_file))
+
+
+async def list_types(request: web.Request) -> web.Response:
+    return web.json_response({"types": await request.app[PARTS].listings.search.model_types()})
+
+
+async def list_tags(request: web.Request) -> web.Response:
+    return web.json_response({"tags": await request.app[PARTS].listings.tags.list_tags()})
+
+
+async def create_tag(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    only(body, ("name",))
+    tag, created = await request.app[PARTS].library.create_tag(clean_tag(body.get("name")))
+    return web.json_response(tag, status=201 if created else 200)
+
+
+async def rename_tag(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    only(body, ("name",))
+    tag = tag_id(request)
+    return web.json_response(await request.app[PARTS].library.rename_tag(tag, clean_tag(body.get("name"))))
+
+
+async def delete_tag(request: web.Request) -> web.Response:
+    tag = tag_id(request)
+    await request.app[PARTS].library.delete_tag(tag)
+    return web.json_response({"deleted": tag})

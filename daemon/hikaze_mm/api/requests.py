@@ -1,0 +1,235 @@
+"""The typed requests: each route's parameters, read and checked once, here. What leaves this module is of the
+right type and within its limits, so the services it goes to check nothing of it again."""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from hikaze_mm.api.errors import BadRequest
+from hikaze_mm.api.origin_policy import origin_or_none
+from hikaze_mm.api.params import Query, bool_param, choice_param, int_param, one_of, only
+from hikaze_mm.config.roots import Root, RootSet, within
+from hikaze_mm.library.importer import STRATEGIES
+from hikaze_mm.store.records import (
+    ACTIVE_STATUSES,
+    MAX_INTEGER,
+    PENDING_STATUSES,
+    SORT_KEYS,
+    ModelQuery,
+    ModelStatus,
+    PendingStatus,
+)
+
+MAX_LIMIT = 1000
+MAX_BATCH = 10_000
+# Each tag and each word of a search is one more condition of its SQL, and SQLite refuses an expression more than
+# 1000 deep: the limits keep far below that (a model carries at most 200 tags anyway).
+MAX_FILTER_TAGS = 200
+MAX_WORDS = 100
+MODEL_STATUS_FILTERS: tuple[ModelStatus | Literal["all"], ...] = ("ok", "missing", "all")
+
+
+# -- query strings ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PendingListing:
+    """GET /api/pending: which statuses (None for all) and type, and the page."""
+
+    statuses: tuple[PendingStatus, ...] | None
+    type: str | None
+    limit: int
+    offset: int
+
+    @classmethod
+    def from_query(cls, query: Query) -> PendingListing:
+        return cls(_statuses(query), choice_param(query, "type", None), int_param(query, "limit", 100, 0, MAX_LIMIT),
+                   int_param(query, "offset", 0, 0, MAX_INTEGER))
+
+
+def _statuses(query: Query) -> tuple[PendingStatus, ...] | None:
+    """`status`: one status, several separated by commas, or `active` for every status but `ignored`."""
+    raw = query.get("status")
+    if raw is None or raw == "":
+        return None
+    refusal = (f"`status` must be one of {', '.join((*PENDING_STATUSES, 'active'))} or several of them separated "
+               f"by commas, got {raw[:200]!r}")
+    statuses: list[PendingStatus] = []
+    for name in raw.split(","):
+        statuses.extend(ACTIVE_STATUSES if name == "active" else (one_of(name, PENDING_STATUSES, refusal),))
+    return tuple(dict.fromkeys(statuses))
+
+
+def model_query(query: Query, *, paged: bool) -> ModelQuery:
+    """The filters GET /api/models and GET /api/facets share; `paged` adds the listing's order and page."""
+    found = ModelQuery(
+        type=choice_param(query, "type", None),
+        q=_words(query),
+        tags=_names(query, "tags"),
+        exclude_tags=_names(query, "exclude_tags"),
+        base_model=choice_param(query, "base_model", None),
+        status=choice_param(query, "status", MODEL_STATUS_FILTERS) or "ok",
+        hide_nsfw=bool_param(query, "hide_nsfw"),
+    )
+    if paged:
+        found = replace(found, sort=choice_param(query, "sort", SORT_KEYS) or "name",
+                        limit=int_param(query, "limit", 100, 0, MAX_LIMIT),
+                        offset=int_param(query, "offset", 0, 0, MAX_INTEGER))
+    if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
+        raise BadRequest("`q` may not contain control characters")
+    return found
+
+
+def _names(query: Query, name: str) -> list[str]:
+    names = [t.strip() for raw in query.getall(name, []) for t in raw.split(",") if t.strip()]
+    if len(names) > MAX_FILTER_TAGS:
+        raise BadRequest(f"`{name}` names {len(names)} tags; at most {MAX_FILTER_TAGS}")
+    return names
+
+
+def _words(query: Query) -> str | None:
+    q = query.get("q") or None
+    if q is not None and len(q.split()) > MAX_WORDS:
+        raise BadRequest(f"`q` has {len(q.split())} words; at most {MAX_WORDS}")
+    return q
+
+
+def picker_origin(query: Query) -> str:
+    raw = query.get("origin", "")
+    origin = origin_or_none(raw)
+    if origin is None:
+        raise BadRequest(f"`origin` must be an origin such as http://127.0.0.1:8188, got {raw[:200]!r}")
+    return origin
+
+
+# -- JSON bodies ------------------------------------------------------------------------------------------------
+def _ids(body: dict[str, Any]) -> list[int]:
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
+        raise BadRequest(f"`ids` must be a list of 1 to {MAX_BATCH} pending ids")
+    if not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_INTEGER for i in ids):
+        raise BadRequest("`ids` must hold pending ids (positive whole numbers)")
+    return list(dict.fromkeys(ids))
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"`{name}` must be true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class PendingIds:
+    """POST /api/pending/restore and /retry: the rows, each once."""
+
+    ids: list[int]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> PendingIds:
+        only(body, ("ids",))
+        return cls(_ids(body))
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """POST /api/pending/import."""
+
+    ids: list[int]
+    strategy: str | None  # what to do with a conflict; None leaves conflicts where they are
+    delete_files: bool
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> ImportRequest:
+        only(body, ("ids", "conflict_strategy", "delete_files"))
+        ids = _ids(body)
+        strategy = body.get("conflict_strategy")
+        if strategy is not None and strategy not in STRATEGIES:
+            raise BadRequest(f"`conflict_strategy` must be null or one of {', '.join(STRATEGIES)}, got {strategy!r}")
+        return cls(ids, strategy, _flag(body, "delete_files"))
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """POST /api/scan: the top-level folders to walk, or None for all of them."""
+
+    folders: list[Root] | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any], roots: RootSet) -> ScanRequest:
+        unknown = set(body) - {"roots"}
+        if unknown:
+            raise BadRequest(f"unknown field(s) {', '.join(sorted(unknown))}; the only field is `roots`")
+        if "roots" not in body:
+            return cls(None)
+        wanted = body["roots"]
+        if not isinstance(wanted, list) or not all(isinstance(p, str) for p in wanted) or not wanted:
+            raise BadRequest("`roots` must be a non-empty list of folder paths from GET /api/status")
+        # `within` compares strings: "<root>/../elsewhere" would pass for a folder in the root unless normalised.
+        wanted = [os.path.normpath(p) for p in wanted]
+        if not all(os.path.isabs(p) for p in wanted):
+            raise BadRequest("`roots` must hold absolute folder paths, as GET /api/status lists them")
+        chosen = [r for r in roots.top_level() if any(within(r.path, p) or within(p, r.path) for p in wanted)]
+        strays = [p for p in wanted if not any(within(p, r.path) for r in roots)]
+        if strays:
+            raise BadRequest(f"not a configured model folder: {', '.join(strays)}")
+        return cls(chosen)
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """POST /api/session: the token the user typed; None when the body carries no text under `token`."""
+
+    token: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> SessionRequest:
+        only(body, ("token",))
+        token = body.get("token")
+        return cls(token if isinstance(token, str) else None)
+
+
+@dataclass(frozen=True)
+class DeleteModelRequest:
+    """DELETE /api/models/{sha256}: whether the model's files are set aside (ignored) or queued again."""
+
+    ignore_file: bool
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> DeleteModelRequest:
+        only(body, ("ignore_file",))
+        return cls(_flag(body, "ignore_file"))
+
+
+@dataclass(frozen=True)
+class CoverRequest:
+    """PUT /api/models/{sha256}/cover: the number of the image that becomes the cover."""
+
+    seq: int
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> CoverRequest:
+        only(body, ("seq",))
+        seq = body.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_INTEGER:
+            raise BadRequest("`seq` must be the number of one of the model's images")
+        return cls(seq)
+
+
+@dataclass(frozen=True)
+class LegacyRequest:
+    """POST /api/migrate/legacy: the v1 database and, if not beside it, its images folder."""
+
+    db_path: str
+    images_dir: str | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> LegacyRequest:
+        only(body, ("db_path", "images_dir"))
+        db_path, images_dir = body.get("db_path"), body.get("images_dir")
+        if not isinstance(db_path, str) or not db_path.strip() or "\0" in db_path:
+            raise BadRequest("`db_path` must be the path of a v1 database file (hikaze_mm.sqlite3)")
+        if images_dir is not None and (not isinstance(images_dir, str) or "\0" in images_dir):
+            raise BadRequest("`images_dir` must be a folder path or null")
+        return cls(db_path, images_dir)

@@ -1,0 +1,78 @@
+"""The daemon's status document (`GET /api/status`, `hikaze-mm status`, the line in `systemctl status`): the
+model folders and how each is watched, the queues, what is being hashed, the last and the running walk, the
+ComfyUI instances that announced themselves, the v1 migration.
+
+It reads the running parts and changes nothing. It imports the pipeline, the v1 importer and the store's
+interfaces; the API gets the document through the app and never imports this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hikaze_mm import __version__
+from hikaze_mm.config.roots import RootSet, within
+from hikaze_mm.legacy.importer import LegacyImporter
+from hikaze_mm.pipeline.hashing import HashPool
+from hikaze_mm.pipeline.intake import Intake
+from hikaze_mm.pipeline.reconcile import Reconciler
+from hikaze_mm.pipeline.settle import Settler
+from hikaze_mm.pipeline.supervisor import Supervisor
+from hikaze_mm.store.interfaces import SearchStore
+
+
+class Peer(Protocol):
+    def to_wire(self) -> dict[str, object]: ...
+
+
+class Peers(Protocol):
+    def peers(self) -> Iterable[Peer]: ...
+
+
+@dataclass(frozen=True)
+class Status:
+    roots: RootSet
+    supervisor: Supervisor
+    settler: Settler
+    intake: Intake
+    pool: HashPool
+    reconciler: Reconciler
+    store: SearchStore
+    comfy_peers: Peers
+    legacy: LegacyImporter
+
+    async def document(self) -> dict[str, Any]:
+        watches = self.supervisor.watcher.watches
+        roots = []
+        for root in self.roots:
+            top = next(t for t in self.roots.top_level() if within(root.path, t.path))
+            watch = watches.get(top.path)
+            roots.append({
+                "path": root.path,
+                "type": root.type,
+                "source": root.source,
+                "exists": self.supervisor.exists(root.path),
+                "mode": watch.mode if watch else "off",
+                "note": watch.note() if watch else None,
+            })
+        running = self.reconciler.progress
+        return {
+            "version": __version__,
+            "roots": roots,
+            "queues": {"settling": len(self.settler), "hashing": self.intake.hashing, "queued": self.intake.queued},
+            "session": {"files_hashed": self.intake.files_hashed, "bytes_hashed": self.intake.bytes_hashed},
+            "hashing": [
+                {"path": p, "bytes_done": d, "bytes_total": t} for p, (d, t) in self.pool.active.items()
+            ],
+            "linked_folders": [
+                {"path": p, "real": watches[p].real, "mode": watches[p].mode}
+                for p in self.supervisor.linked_folders() if p in watches
+            ],
+            "counts": await self.store.counts(),
+            "scan": running.to_wire() if running else None,
+            "last_scan": self.reconciler.last.to_wire() if self.reconciler.last else None,
+            "comfyui": [peer.to_wire() for peer in self.comfy_peers.peers()],
+            "legacy": self.legacy.job.to_wire() if self.legacy.job else None,
+        }

@@ -1,0 +1,191 @@
+"""What goes in and out of the store: its rows, the changes it is asked to write, and the names of its states.
+
+Plain values with no behaviour beyond their own shape, so every backend and every caller can share them without
+pulling in anything else of the daemon.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, NamedTuple, get_args
+
+FILE_GONE = "the file is gone"  # the error of a pending row kept for its metadata after its file vanished
+PendingStatus = Literal["settling", "hashing", "ready", "conflict", "error", "ignored"]
+HashedStatus = Literal["ready", "conflict"]  # what hashing a pending row ends in
+ModelStatus = Literal["ok", "missing"]
+PENDING_STATUSES: tuple[PendingStatus, ...] = get_args(PendingStatus)
+ACTIVE_STATUSES = PENDING_STATUSES[:-1]  # the inbox: everything but what the user set aside
+SORT_KEYS = ("name", "created", "updated", "size")
+MAX_TAGS = 200  # on one model
+MAX_INTEGER = 2**63 - 1  # the largest id, count or image number the database holds (SQLite's integer range)
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a model's key: its content's SHA-256 in lower-case hex
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
+
+Meta = dict[str, Any]  # a `meta_json` record
+Fingerprint = tuple[Any, ...]  # (size, mtime_ns, inode, device) as stored, NULLs of a model included
+
+
+class FileStat(NamedTuple):
+    """What identifies a file's content without reading it."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+@dataclass
+class PendingRow:
+    id: int
+    path: str
+    name: str
+    type: str
+    size_bytes: int
+    mtime_ns: int
+    inode: int
+    device: int
+    status: PendingStatus
+    sha256: str | None
+    blake3: str | None
+    conflict_sha256: str | None
+    error: str | None
+    discovered_at: float
+    hashed_at: float | None
+
+    @property
+    def stat(self) -> FileStat:
+        return FileStat(self.size_bytes, self.mtime_ns, self.inode, self.device)
+
+    def to_wire(self) -> dict[str, Any]:
+        d = asdict(self)
+        for internal in ("mtime_ns", "inode", "device"):
+            del d[internal]
+        return d
+
+
+@dataclass
+class ModelRow:
+    sha256: str
+    blake3: str | None
+    path: str
+    name: str
+    type: str
+    size_bytes: int
+    mtime_ns: int | None
+    inode: int | None
+    device: int | None
+    status: ModelStatus
+    created_at: float
+    updated_at: float
+    base_model: str
+    cover_seq: int | None
+
+    @property
+    def stat(self) -> FileStat:
+        return FileStat(self.size_bytes, self.mtime_ns or 0, self.inode or 0, self.device or 0)
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        return (self.size_bytes, self.mtime_ns, self.inode, self.device)
+
+
+@dataclass(frozen=True)
+class HashRecord:
+    """What to write for a hashed pending row."""
+
+    sha256: str
+    blake3: str
+    stat: FileStat
+    status: HashedStatus
+    conflict_sha256: str | None
+    meta_json: Meta  # the row's whole metadata afterwards
+
+
+@dataclass
+class FileIndex:
+    """Every file the store knows, by path, for a walk to compare against. Fingerprints are plain
+    (size, mtime_ns, inode, device) tuples, which compare equal to the FileStat of the same values."""
+
+    pending: dict[str, tuple[Fingerprint, str]]  # path -> (fingerprint, status)
+    models_ok: dict[str, tuple[str, Fingerprint]]  # path -> (sha256, fingerprint), models whose status is ok
+    models: dict[str, tuple[str, Fingerprint, str]]  # sha256 -> (path, fingerprint, status)
+
+
+@dataclass
+class ModelQuery:
+    type: str | None = None
+    q: str | None = None
+    tags: list[str] = field(default_factory=list)
+    exclude_tags: list[str] = field(default_factory=list)
+    base_model: str | None = None
+    status: ModelStatus | Literal["all"] = "ok"
+    hide_nsfw: bool = False  # leaves out models flagged NSFW or tagged `nsfw`
+    sort: str = "name"
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class NewPending:
+    """A pending row that arrives with metadata and tags (from the first version's database). Without a stat its
+    file was not read: it is kept in error with `error` as the reason (by default, that the file is gone)."""
+
+    path: str
+    type: str
+    stat: FileStat | None
+    meta: Meta
+    tags: list[str]
+    error: str = FILE_GONE
+
+
+@dataclass
+class Promotion:
+    """One pending row becoming (part of) a model, written in one transaction."""
+
+    pending_id: int
+    sha256: str
+    mode: str  # new | override | merge
+    name: str
+    type: str
+    base_model: str
+    # The import's own metadata (its pending row's): a new model keeps its user fields and header; an override
+    # or a merge combines it with the model's metadata as it stands in the promotion's transaction.
+    meta_json: Meta
+    main_path: str  # the model's path afterwards
+    main_stat: FileStat
+    copies: list[tuple[str, FileStat]]  # paths that become (or stay) copies of the model
+    images: list[tuple[int, int, int]]  # (seq, width, height) appended to the model
+    # Other pending rows that name one of the model's files by another path: they join it as its paths.
+    aliases: list[Alias] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A pending row whose file is one of a model's own files under another name (a symlinked folder, a bind
+    mount, `/proc/self/root`, a hard link)."""
+
+    pending_id: int
+    path: str
+    stat: FileStat
+    meta_json: Meta
+
+
+@dataclass
+class Removal:
+    """What taking a model out of the library left: its image numbers (the caller removes their files), the
+    pending rows its files are back in the queue as, the rows that conflicted with it and are ready now, and what
+    is known of its content (so the files are filed again without reading them)."""
+
+    seqs: list[int]
+    released: list[PendingRow]
+    reopened: list[PendingRow]
+    header: Meta

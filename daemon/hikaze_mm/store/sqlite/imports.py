@@ -1,0 +1,113 @@
+"""Pending rows becoming (part of) models on SQLite: a promotion makes or updates the model, an absorption
+folds a row into a model that exists; each is one transaction, pending row and model together."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import aiosqlite
+
+from hikaze_mm.store.interfaces import MetadataRules
+from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion
+from hikaze_mm.store.sqlite.database import Database, first_row
+from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
+from hikaze_mm.store.sqlite.models import edit_meta, nsfw_flag
+from hikaze_mm.store.sqlite.rows import INSERT_COPY, INSERT_IMAGE, MODEL_COLUMNS, PENDING_COLUMNS, copy_values
+from hikaze_mm.store.sqlite.search_index import reindex
+
+# The pending row's tags go to the model it becomes part of.
+_TAGS_TO_MODEL = (
+    "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags WHERE pending_id = ?"
+)
+
+
+class SQLiteImports:
+    def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules):
+        self._db = db
+        self._index = index
+        self._rules = rules
+
+    async def absorb(self, pending_id: int, sha256: str, meta: Meta, images: list[tuple[int, int, int]],
+                     copy: tuple[str, FileStat] | None) -> bool:
+        async with self._db.write() as db:
+            done = await self._absorb(db, pending_id, sha256, meta, images, copy, time.time())
+        if done:
+            self._index.untrack_pending(pending_id)
+            if copy is not None:
+                self._index.track_copy(copy[0], sha256, copy[1])
+        return done
+
+    async def _absorb(
+        self, db: aiosqlite.Connection, pending_id: int, sha256: str, meta: Meta,
+        images: list[tuple[int, int, int]], copy: tuple[str, FileStat] | None, now: float,
+    ) -> bool:
+        """A pending row taken into an existing model: what the model lacks of its metadata (the rules' `merge`),
+        its tags, the given images and, when its file stays, its path as one of the model's files; the row goes."""
+        merge = self._rules.merge
+        if not await edit_meta(db, sha256, lambda stored: merge(stored, meta), now):
+            return False
+        base = meta.get("base_model")
+        if isinstance(base, str) and base and base != "unknown":
+            await db.execute("UPDATE models SET base_model = ? WHERE sha256 = ? AND base_model = 'unknown'",
+                             (base, sha256))
+        await db.execute(_TAGS_TO_MODEL, (sha256, pending_id))
+        await db.executemany(INSERT_IMAGE, [(sha256, seq, w, h, now) for seq, w, h in images])
+        if copy is not None:
+            await db.execute(INSERT_COPY, copy_values(copy[0], sha256, copy[1], now))
+        await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
+        await reindex(db, sha256)
+        return True
+
+    async def promote(self, p: Promotion) -> tuple[ModelRow, list[PendingRow]]:
+        """The row becomes (part of) the model, its aliases join it, and every other ready row with the same
+        content turns `conflict` in the same transaction, so no twin is offered as importable. A new model's
+        metadata is the rules' `for_new_model` of the import's; an override or a merge combines the import's with
+        the model's as it stands in this transaction (the rules' `override` or `merge`)."""
+        now = time.time()
+        st = p.main_stat
+        async with self._db.write() as db:
+            if p.mode == "new":
+                meta = self._rules.for_new_model(p.meta_json)
+                await db.execute(
+                    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, "
+                    "status, created_at, updated_at, meta_json, nsfw, base_model) "
+                    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ? FROM pending_import WHERE id = ?",
+                    (p.main_path, p.name, p.type, *st, now, now, json.dumps(meta), nsfw_flag(meta), p.base_model,
+                     p.pending_id),
+                )
+            else:
+                # A merge keeps the model's name as it is now (a rename may have landed since the import looked).
+                name = "?" if p.mode == "override" else "CASE WHEN name = '' THEN ? ELSE name END"
+                await db.execute(
+                    f"UPDATE models SET path = ?, name = {name}, type = ?, size_bytes = ?, mtime_ns = ?, inode = ?, "
+                    "device = ?, status = 'ok', missing_since = NULL, updated_at = ?, base_model = ? WHERE sha256 = ?",
+                    (p.main_path, p.name, p.type, *st, now, p.base_model, p.sha256),
+                )
+                combine = self._rules.override if p.mode == "override" else self._rules.merge
+                await edit_meta(db, p.sha256, lambda stored: combine(stored, p.meta_json), now)
+            await db.execute("DELETE FROM model_copies WHERE path = ?", (p.main_path,))
+            await db.executemany(INSERT_COPY, [copy_values(path, p.sha256, cst, now) for path, cst in p.copies])
+            await db.execute(_TAGS_TO_MODEL, (p.sha256, p.pending_id))
+            await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for seq, w, h in p.images])
+            await db.execute("DELETE FROM pending_import WHERE id = ?", (p.pending_id,))
+            for alias in p.aliases:
+                await self._absorb(db, alias.pending_id, p.sha256, alias.meta_json, [], (alias.path, alias.stat), now)
+            twins = [PendingRow(*r) for r in await db.execute_fetchall(
+                "UPDATE pending_import SET status = 'conflict', conflict_sha256 = ?, updated_at = ? "
+                f"WHERE sha256 = ? AND status = 'ready' RETURNING {PENDING_COLUMNS}",
+                (p.sha256, now, p.sha256),
+            )]
+            model = ModelRow(*await first_row(db, f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?", (p.sha256,)))
+            await reindex(db, p.sha256)
+        self._index.untrack_pending(p.pending_id)
+        self._index.untrack_copy(p.main_path)
+        for path, cst in p.copies:
+            self._index.track_copy(path, p.sha256, cst)
+        for alias in p.aliases:
+            self._index.untrack_pending(alias.pending_id)
+            self._index.track_copy(alias.path, p.sha256, alias.stat)
+        for twin in twins:
+            self._index.track_pending(twin)
+        self._index.track_model(model)
+        return model, twins

@@ -1,0 +1,257 @@
+"""The import queue on SQLite: pending rows, their metadata and their tags."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiosqlite
+
+from hikaze_mm.store.interfaces import MetadataRules
+from hikaze_mm.store.records import FileStat, HashRecord, Meta, NewPending, PendingRow
+from hikaze_mm.store.sqlite.database import Database, first_row
+from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
+from hikaze_mm.store.sqlite.rows import (
+    INSERT_PENDING,
+    INSERT_PENDING_IF_NEW,
+    PENDING_COLUMNS,
+    SET_STAT,
+    pending_row,
+    pending_values,
+)
+from hikaze_mm.store.sqlite.tags import tag_ids
+
+
+class SQLitePending:
+    def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules):
+        self._db = db
+        self._index = index
+        self._rules = rules
+
+    # -- reading --------------------------------------------------------------------------------------------
+    async def pending(self, pending_id: int) -> PendingRow | None:
+        return pending_row(await self._db.one(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id = ?", (pending_id,), fresh=True
+        ))
+
+    async def pending_by_path(self, path: str) -> PendingRow | None:
+        return pending_row(await self._db.one(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE path = ?", (path,), fresh=True
+        ))
+
+    async def pending_detail(self, pending_id: int) -> dict[str, Any] | None:
+        row = await self._db.one(
+            f"SELECT {PENDING_COLUMNS}, meta_json FROM pending_import WHERE id = ?", (pending_id,)
+        )
+        if row is None:
+            return None
+        item = PendingRow(*row[:-1]).to_wire()
+        item["meta_json"] = json.loads(row[-1] or "{}")
+        tags = await self._db.all(
+            "SELECT t.id, t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id "
+            "WHERE p.pending_id = ? ORDER BY t.name",
+            (pending_id,),
+        )
+        item["tags"] = [{"id": i, "name": n} for i, n in tags]
+        images = await self._db.all(
+            "SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq", (pending_id,)
+        )
+        item["images"] = [{"seq": s, "width": w, "height": h} for s, w, h in images]
+        return item
+
+    async def list_pending(
+        self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int
+    ) -> tuple[list[PendingRow], int]:
+        where: list[str] = []
+        args: list[Any] = []
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if type_ is not None:
+            where.append("type = ? COLLATE NOCASE")
+            args.append(type_)
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        (total,) = await self._db.one(f"SELECT count(*) FROM pending_import {clause}", tuple(args))
+        rows = await self._db.all(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import {clause} ORDER BY id LIMIT ? OFFSET ?",
+            (*args, limit, offset),
+        )
+        return [PendingRow(*r) for r in rows], total
+
+    async def pending_in_flight(self) -> list[PendingRow]:
+        rows = await self._db.all(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE status IN ('settling', 'hashing') ORDER BY id",
+            fresh=True,
+        )
+        return [PendingRow(*r) for r in rows]
+
+    async def pending_twins(self, sha256: str) -> list[PendingRow]:
+        """Hashed rows in the queue with this content."""
+        rows = await self._db.all(
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE sha256 = ? AND status IN ('ready', 'conflict') "
+            "ORDER BY id", (sha256,), fresh=True)
+        return [PendingRow(*r) for r in rows]
+
+    async def pending_meta(self, pending_id: int) -> Meta | None:
+        row = await self._db.one("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,), fresh=True)
+        return json.loads(row[0] or "{}") if row else None
+
+    async def pending_tag_names(self, pending_id: int) -> list[str]:
+        return [r[0] for r in await self._db.all(
+            "SELECT t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id WHERE p.pending_id = ?",
+            (pending_id,), fresh=True)]
+
+    async def pending_keeps_user_data(self, pending_id: int) -> bool:
+        """Tags or user-entered metadata on a pending row: it must outlive its file."""
+        row = await self._db.one(
+            "SELECT meta_json, EXISTS (SELECT 1 FROM pending_tags WHERE pending_id = ?) FROM pending_import "
+            "WHERE id = ?", (pending_id, pending_id), fresh=True,
+        )
+        return row is not None and (bool(row[1]) or bool(self._rules.user_fields(json.loads(row[0] or "{}"))))
+
+    # -- writing --------------------------------------------------------------------------------------------
+    # Each method is one transaction; the file index is updated only once it has committed.
+    async def reset_in_flight(self) -> int:
+        async with self._db.write(library=False) as db:
+            rows = await db.execute_fetchall(
+                "UPDATE pending_import SET status = 'settling', updated_at = ? WHERE status = 'hashing' "
+                f"RETURNING {PENDING_COLUMNS}",
+                (time.time(),),
+            )
+        reset = [PendingRow(*r) for r in rows]
+        for row in reset:
+            self._index.track_pending(row)
+        return len(reset)
+
+    async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
+        async with self._db.write(library=False) as db:
+            row = PendingRow(*await first_row(
+                db, f"{INSERT_PENDING} RETURNING {PENDING_COLUMNS}",
+                pending_values(path, stat, type_, "settling", time.time(), name=name),
+            ))
+        self._index.track_pending(row)
+        return row
+
+    async def add_pending_many(self, files: list[tuple[str, str, FileStat]]) -> list[PendingRow]:
+        """New files found by a walk, in one transaction; a path that got a row meanwhile is left alone."""
+        now = time.time()
+        added: list[PendingRow] = []
+        async with self._db.write(library=False) as db:
+            for path, type_, st in files:
+                row = await first_row(db, f"{INSERT_PENDING_IF_NEW} RETURNING {PENDING_COLUMNS}",
+                                      pending_values(path, st, type_, "settling", now))
+                if row is not None:
+                    added.append(PendingRow(*row))
+        for row in added:
+            self._index.track_pending(row)
+        return added
+
+    async def add_pending_with_meta(self, rows: list[NewPending]) -> list[PendingRow]:
+        """Pending rows that arrive with metadata, all in one transaction; a path that has a row already is left
+        alone. A row without a stat is kept in error, so what the user once entered is not lost."""
+        now = time.time()
+        async with self._db.write() as db:
+            # A handful of trips to the database thread for the whole batch, not one per row: the writer is
+            # shared, and every edit waits while a batch holds it.
+            (last,) = await first_row(db, "SELECT coalesce(max(id), 0) FROM pending_import")
+            await db.executemany(INSERT_PENDING_IF_NEW, [
+                pending_values(new.path, new.stat or FileStat(0, 0, 0, 0), new.type,
+                               "settling" if new.stat is not None else "error", now,
+                               error=None if new.stat is not None else new.error, meta=new.meta)
+                for new in rows
+            ])
+            # The ids only grow (AUTOINCREMENT) and nobody else writes inside this transaction.
+            added = [PendingRow(*row) for row in await db.execute_fetchall(
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id > ? ORDER BY id", (last,))]
+            tags = {new.path: new.tags for new in rows}
+            ids = {name: (await tag_ids(db, [name]))[0]
+                   for name in dict.fromkeys(name for row in added for name in tags[row.path])}
+            await db.executemany("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)",
+                                 [(row.id, ids[name]) for row in added for name in tags[row.path]])
+        for pending in added:
+            self._index.track_pending(pending)
+        return added
+
+    async def _update(
+        self, pending_id: int, sets: str, args: tuple[Any, ...], stat: FileStat | None = None
+    ) -> PendingRow | None:
+        if stat is not None:
+            sets += ", " + SET_STAT
+            args = (*args, *stat)
+        async with self._db.write(library=False) as db:
+            row = pending_row(await first_row(
+                db,
+                f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
+                (*args, time.time(), pending_id),
+            ))
+        return self._index.track_pending(row)
+
+    async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None:
+        return await self._update(
+            pending_id,
+            "status = 'settling', sha256 = NULL, blake3 = NULL, conflict_sha256 = NULL, error = NULL, "
+            "hashed_at = NULL",
+            (),
+            stat,
+        )
+
+    async def set_pending_status(
+        self, pending_id: int, status: str, stat: FileStat | None = None
+    ) -> PendingRow | None:
+        return await self._update(pending_id, "status = ?", (status,), stat)
+
+    async def set_pending_conflict(
+        self, pending_id: int, status: str, conflict_sha256: str | None
+    ) -> PendingRow | None:
+        return await self._update(pending_id, "status = ?, conflict_sha256 = ?", (status, conflict_sha256))
+
+    async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None:
+        return await self._update(pending_id, "status = 'error', error = ?", (error,), stat)
+
+    async def record_hash(self, pending_id: int, record: HashRecord) -> PendingRow | None:
+        return await self._update(
+            pending_id,
+            "status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, hashed_at = ?, meta_json = ?",
+            (record.status, record.sha256, record.blake3, record.conflict_sha256, time.time(),
+             json.dumps(record.meta_json)),
+            record.stat,
+        )
+
+    async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None:
+        async with self._db.write() as db:
+            # A row already at the destination describes a file that the move just replaced.
+            replaced = await db.execute_fetchall(
+                "DELETE FROM pending_import WHERE path = ? AND id != ? RETURNING id", (path, pending_id)
+            )
+            row = pending_row(await first_row(
+                db,
+                "UPDATE pending_import SET path = ?, name = ?, type = ?, updated_at = ? WHERE id = ? "
+                f"RETURNING {PENDING_COLUMNS}",
+                (path, name, type_, time.time(), pending_id),
+            ))
+        for (gone,) in replaced:
+            self._index.untrack_pending(gone)
+        return self._index.track_pending(row)
+
+    async def set_pending_meta(self, pending_id: int, meta: Meta, tags: list[str]) -> bool:
+        """The row's whole metadata, and more tags (tags are only ever added here)."""
+        async with self._db.write() as db:
+            updated = await first_row(
+                db, "UPDATE pending_import SET meta_json = ?, updated_at = ? WHERE id = ? RETURNING id",
+                (json.dumps(meta), time.time(), pending_id),
+            )
+            if updated is not None:
+                await _tag_pending(db, pending_id, tags)
+        return updated is not None
+
+    async def delete_pending(self, pending_id: int) -> bool:
+        async with self._db.write() as db:
+            deleted = await first_row(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,))
+        self._index.untrack_pending(pending_id)
+        return deleted is not None
+
+
+async def _tag_pending(db: aiosqlite.Connection, pending_id: int, tags: list[str]) -> None:
+    for tag_id in await tag_ids(db, tags):
+        await db.execute("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)", (pending_id, tag_id))

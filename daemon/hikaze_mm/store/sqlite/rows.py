@@ -1,0 +1,56 @@
+"""The SQL shapes several parts of the store share: how a row is read into its record, how a pending row and a
+model's copy are written, and a file's fingerprint columns. One home each, so the parts cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import fields
+from typing import Any
+
+from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow
+
+# The columns a row is read from, in the order its record takes them.
+PENDING_COLUMNS = ", ".join(f.name for f in fields(PendingRow))
+MODEL_COLUMNS = ", ".join(f.name for f in fields(ModelRow))
+# A file's fingerprint as an UPDATE sets it; its arguments are a FileStat's values in order.
+SET_STAT = "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
+FILE_COLUMNS = "path, size_bytes, mtime_ns, inode, device"
+
+_PENDING_INSERT_COLUMNS = (
+    "path", "size_bytes", "mtime_ns", "inode", "device", "type", "name", "status", "error", "sha256", "blake3",
+    "discovered_at", "hashed_at", "updated_at", "meta_json",
+)
+# A path that has a row already is left alone (`ON CONFLICT`) by every insert but a single new file's.
+INSERT_PENDING = (
+    f"INSERT INTO pending_import ({', '.join(_PENDING_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_PENDING_INSERT_COLUMNS))})"
+)
+INSERT_PENDING_IF_NEW = INSERT_PENDING + " ON CONFLICT (path) DO NOTHING"
+INSERT_COPY = (
+    "INSERT OR REPLACE INTO model_copies (path, sha256, size_bytes, mtime_ns, inode, device, added_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_IMAGE = "INSERT INTO images (sha256, seq, width, height, created_at) VALUES (?, ?, ?, ?, ?)"
+
+
+def pending_values(
+    path: str, stat: FileStat, type_: str, status: str, now: float, *, error: str | None = None,
+    sha256: str | None = None, blake3: str | None = None, hashed_at: float | None = None, meta: Meta | None = None,
+    name: str | None = None,
+) -> tuple[Any, ...]:
+    """The arguments of INSERT_PENDING for a new row, named after its file unless `name` says otherwise."""
+    return (path, *stat, type_, os.path.basename(path) if name is None else name, status, error, sha256, blake3,
+            now, hashed_at, now, json.dumps(meta or {}))
+
+
+def copy_values(path: str, sha256: str, stat: FileStat, now: float) -> tuple[Any, ...]:
+    return (path, sha256, *stat, now)
+
+
+def pending_row(row: Any) -> PendingRow | None:
+    return PendingRow(*row) if row is not None else None
+
+
+def model_row(row: Any) -> ModelRow | None:
+    return ModelRow(*row) if row is not None else None

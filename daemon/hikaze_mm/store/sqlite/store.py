@@ -1,0 +1,56 @@
+"""The whole store on one SQLite file: each part its own class, all of them over the one `Database` (and its
+single writer) and the one file index that every write keeps in step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hikaze_mm.store.interfaces import (
+    CopyStore,
+    FileIndexStore,
+    ImageStore,
+    ImportStore,
+    MetadataRules,
+    ModelStore,
+    PendingStore,
+    SearchStore,
+    SessionStore,
+    TagStore,
+)
+from hikaze_mm.store.sqlite.copies import SQLiteCopies
+from hikaze_mm.store.sqlite.database import Database
+from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
+from hikaze_mm.store.sqlite.images import SQLiteImages
+from hikaze_mm.store.sqlite.imports import SQLiteImports
+from hikaze_mm.store.sqlite.models import SQLiteModels
+from hikaze_mm.store.sqlite.pending import SQLitePending
+from hikaze_mm.store.sqlite.search import SQLiteSearch
+from hikaze_mm.store.sqlite.sessions import SQLiteSessions
+from hikaze_mm.store.sqlite.tags import SQLiteTags
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, rules: MetadataRules):
+        self.path = path
+        self.db = Database(path)
+        self._index = SQLiteFileIndex(self.db)
+        self.pending: PendingStore = SQLitePending(self.db, self._index, rules)
+        self.files: FileIndexStore = self._index
+        self.models: ModelStore = SQLiteModels(self.db, self._index, rules)
+        self.copies: CopyStore = SQLiteCopies(self.db, self._index)
+        self.tags: TagStore = SQLiteTags(self.db)
+        self.images: ImageStore = SQLiteImages(self.db)
+        self.search: SearchStore = SQLiteSearch(self.db)
+        self.imports: ImportStore = SQLiteImports(self.db, self._index, rules)
+        self.sessions: SessionStore = SQLiteSessions(self.db)
+
+    async def open(self) -> None:
+        await self.db.open()
+        try:
+            await self._index.load()
+        except BaseException:
+            await self.db.close()
+            raise
+
+    async def close(self) -> None:
+        await self.db.close()

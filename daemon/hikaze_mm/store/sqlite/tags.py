@@ -1,0 +1,79 @@
+"""Tags on SQLite. The tags table compares names without regard to case (`COLLATE NOCASE`), so `Style` and
+`style` are one tag wherever a name is looked up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiosqlite
+
+from hikaze_mm.store.sqlite.database import Database, first_row
+from hikaze_mm.store.sqlite.search_index import reindex
+
+
+async def tag_ids(db: aiosqlite.Connection, names: list[str]) -> list[int]:
+    """Ids for these names, creating the missing ones, inside the caller's transaction."""
+    ids: list[int] = []
+    for name in names:
+        await db.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (name,))
+        (tag_id,) = await first_row(db, "SELECT id FROM tags WHERE name = ?", (name,))
+        if tag_id not in ids:
+            ids.append(tag_id)
+    return ids
+
+
+class SQLiteTags:
+    def __init__(self, db: Database):
+        self._db = db
+
+    async def list_tags(self) -> list[dict[str, Any]]:
+        rows = await self._db.cached(
+            "SELECT t.id, t.name, (SELECT count(*) FROM model_tags mt WHERE mt.tag_id = t.id), "
+            "(SELECT count(*) FROM pending_tags pt WHERE pt.tag_id = t.id) FROM tags t ORDER BY t.name COLLATE NOCASE",
+            (),
+            tally=True,
+        )
+        return [{"id": i, "name": n, "models": m, "pending": p} for i, n, m, p in rows]
+
+    async def create_tag(self, name: str) -> tuple[dict[str, Any], bool]:
+        async with self._db.write() as db:
+            existing = await first_row(db, "SELECT id, name FROM tags WHERE name = ?", (name,))
+            if existing is not None:
+                return {"id": existing[0], "name": existing[1]}, False
+            row = await first_row(db, "INSERT INTO tags (name) VALUES (?) RETURNING id, name", (name,))
+        return {"id": row[0], "name": row[1]}, True
+
+    async def rename_tag(self, tag_id: int, name: str) -> dict[str, Any] | None:
+        """Rename; if another tag already has that name, this one merges into it."""
+        async with self._db.write() as db:
+            if await first_row(db, "SELECT 1 FROM tags WHERE id = ?", (tag_id,)) is None:
+                return None
+            other = await first_row(db, "SELECT id FROM tags WHERE name = ? AND id != ?", (name, tag_id))
+            affected = await _tagged(db, tag_id)
+            if other is not None:
+                target = other[0]
+                await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) "
+                                 "SELECT sha256, ? FROM model_tags WHERE tag_id = ?", (target, tag_id))
+                await db.execute("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) "
+                                 "SELECT pending_id, ? FROM pending_tags WHERE tag_id = ?", (target, tag_id))
+                await db.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
+                await db.execute("UPDATE tags SET name = ? WHERE id = ?", (name, target))
+                tag_id = target
+            else:
+                await db.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
+            for sha in affected:
+                await reindex(db, sha)
+        return {"id": tag_id, "name": name}
+
+    async def delete_tag(self, tag_id: int) -> bool:
+        async with self._db.write() as db:
+            affected = await _tagged(db, tag_id)
+            deleted = await first_row(db, "DELETE FROM tags WHERE id = ? RETURNING id", (tag_id,))
+            for sha in affected:
+                await reindex(db, sha)
+        return deleted is not None
+
+
+async def _tagged(db: aiosqlite.Connection, tag_id: int) -> list[str]:
+    """The models carrying the tag, whose search rows follow its name."""
+    return [r[0] for r in await db.execute_fetchall("SELECT sha256 FROM model_tags WHERE tag_id = ?", (tag_id,))]

@@ -1,0 +1,98 @@
+import { reactive, ref } from "vue";
+import { api } from "../api/client";
+import type { ConflictEntry, ImportReport, PendingItem } from "../api/types";
+import { i18n } from "../i18n";
+import { emptyReport, groupByStrategy, mergeReports } from "../logic/inbox";
+import { useLibraryStore } from "../stores/library";
+import { usePendingStore } from "../stores/pending";
+import { errorText, useUiStore } from "../stores/ui";
+import type { ConflictChoice } from "./useConflictChoices";
+
+export interface ImportFlowOptions {
+  /** The selected rows still in view, and a way to keep only some of them selected. */
+  selectedIds: () => number[];
+  retain: (keep: (id: number) => boolean) => void;
+  /** Asks the user how to settle the conflicts; null when they cancelled. */
+  askConflicts: (conflicts: ConflictEntry[]) => Promise<ConflictChoice | null>;
+  /** Shows what the import did; resolves when the user closed the report. */
+  showReport: (report: ImportReport, names: Map<number, string>) => Promise<void>;
+}
+
+/**
+ * The inbox's actions on the selection: import (asking about conflicts, then one request per chosen strategy, all
+ * answers shown as one report), restore ignored rows, and retry a failed row. One bulk action at a time.
+ */
+export function useImportFlow(o: ImportFlowOptions) {
+  const ui = useUiStore();
+  const pending = usePendingStore();
+  const library = useLibraryStore();
+  const t = i18n.global.t;
+  const busy = ref(false);
+  const retrying = reactive(new Set<number>());
+
+  function nameOf(id: number): string {
+    return pending.rows.get(id)?.name ?? `#${id}`;
+  }
+
+  async function importSelected(): Promise<void> {
+    const ids = o.selectedIds();
+    if (!ids.length || busy.value) return;
+    const names = new Map(ids.map((id) => [id, nameOf(id)]));
+    busy.value = true;
+    try {
+      const reports: ImportReport[] = [await api.importPending(ids)];
+      const conflicts = reports[0]?.conflicts ?? [];
+      const answer = conflicts.length ? await o.askConflicts(conflicts) : null;
+      if (answer) {
+        for (const [strategy, group] of groupByStrategy(answer.choices)) {
+          try {
+            reports.push(await api.importPending(group, strategy, strategy === "delete" && answer.deleteFiles));
+          } catch (err) {
+            // One strategy's request failing must not hide what the others did: it lands in the report.
+            reports.push({ ...emptyReport(), failed: group.map((id) => ({ id, error: errorText(err) })) });
+          }
+        }
+      }
+      const report = mergeReports(reports);
+      o.retain((id) => report.conflicts.some((c) => c.id === id));
+      await o.showReport(report, names);
+      if (report.imported.length) library.libraryChanged();
+    } catch (err) {
+      ui.reportError(err);
+    } finally {
+      busy.value = false;
+      pending.refreshCount().catch(ui.reportError);
+      void pending.reload();
+    }
+  }
+
+  async function restoreSelected(): Promise<void> {
+    const ids = o.selectedIds();
+    if (!ids.length || busy.value) return;
+    busy.value = true;
+    try {
+      const answer = await api.restorePending(ids);
+      if (answer.restored.length) ui.notify(t("inbox.restored", { n: answer.restored.length }));
+      for (const f of answer.failed) ui.notify(`${nameOf(f.id)}: ${f.error}`, "error");
+      o.retain(() => false);
+    } catch (err) {
+      ui.reportError(err);
+    } finally {
+      busy.value = false;
+    }
+  }
+
+  async function retry(item: PendingItem): Promise<void> {
+    retrying.add(item.id);
+    try {
+      const answer = await api.retryPending([item.id]);
+      for (const f of answer.failed) ui.notify(`${item.name}: ${f.error}`, "error");
+    } catch (err) {
+      ui.reportError(err);
+    } finally {
+      retrying.delete(item.id);
+    }
+  }
+
+  return { busy, retrying, importSelected, restoreSelected, retry };
+}

@@ -1,0 +1,37 @@
+import { createPinia, setActivePinia } from "pinia";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { nextTick } from "vue";
+import { usePrefsStore } from "./prefs";
+
+let saved: Record<string, string> = {};
+
+beforeEach(() => {
+  setActivePinia(createPinia());
+  saved = {};
+  vi.stubGlobal("localStorage", {
+    getItem: (key: string) => saved[key] ?? null,
+    setItem: (key: string, value: string) => (saved[key] = value),
+  });
+});
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+describe("the prefs store", () => {
+  it("reads saved choices, keeping them in range", () => {
+    saved["hikaze.prefs"] = JSON.stringify({ columns: 40, view: "list", hideNsfw: false, detailsWidth: 5 });
+    expect(usePrefsStore().prefs).toEqual({ columns: 10, view: "list", hideNsfw: false, detailsWidth: 18 });
+  });
+
+  it("falls back to the defaults when what was saved is not readable", () => {
+    saved["hikaze.prefs"] = "{not json";
+    expect(usePrefsStore().prefs).toEqual({ columns: 5, view: "cards", hideNsfw: true, detailsWidth: 30 });
+  });
+
+  it("saves a change", async () => {
+    const { prefs } = usePrefsStore();
+    prefs.columns = 7;
+    await nextTick();
+    expect(JSON.parse(saved["hikaze.prefs"] ?? "{}")).toMatchObject({ columns: 7 });
+  });
+});
