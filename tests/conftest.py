@@ -130,10 +130,12 @@ def broken_walk(tmp_path: Path, which: int) -> dict[str, str]:
 # an interpreter of its own (under a prefix command, or with PYTHON* variables that only an interpreter's start-up
 # reads, as the fault suites' sitecustomize does) is started with `python -m hikaze_mm`.
 FORK_SERVER = r"""
-import json, os, select, signal, sys
+import contextlib, importlib, json, os, select, signal, sys
 
-import hikaze_mm.api.connections, hikaze_mm.api.routes, hikaze_mm.app, hikaze_mm.cli.main, hikaze_mm.ops.notify
-
+# What `serve` imports, hence everything it imports in turn (a module that moved is only not imported ahead).
+for name in ("hikaze_mm.cli.main", "hikaze_mm.app", "hikaze_mm.api.routes", "hikaze_mm.api.connections"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(name)
 for name in [n for n in sys.modules if n.split(".")[0] in ("hikaze_mm", "send2trash")]:
     del sys.modules[name]
 
@@ -224,7 +226,10 @@ class ForkServer:
         with self._asking:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
-            return Forked(self, self._started.get(timeout=DEADLINE_S), argv)
+            try:
+                return Forked(self, self._started.get(timeout=DEADLINE_S), argv)
+            except queue.Empty:
+                raise AssertionError(f"the fork server forked nothing (exit code {self.proc.poll()})") from None
 
     def close(self) -> None:
         assert self.proc.stdin is not None

@@ -13,8 +13,9 @@ from fake_clock import FakeClock
 
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler
-from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.interfaces import StorageFull
+from hikaze_mm.pipeline.walk import stat_file
+from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.records import FileStat
 
 SETTLE = 2.0
 
