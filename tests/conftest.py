@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -270,6 +270,20 @@ class Forked:
 
 
 _fork_server: ForkServer | None = None
+_fork_daemons = True  # whether this test's daemons are forked; see _daemon_processes
+
+
+@pytest.fixture(autouse=True)
+def _daemon_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The fault suites (left out of the fast lane) keep daemons in interpreters of their own, as in production:
+    they race slow clients, crashes and full disks against the daemon, and a forked daemon's timing differs from a
+    fresh one's (it copies the fork server's memory as it writes to it). Forked, the test that fills the connection
+    cap with event streams failed 2 runs of 10 (the cap closed connections still sending their headers first, not
+    the oldest stream); in its own interpreter it passed 16 of 16."""
+    global _fork_daemons
+    _fork_daemons = request.node.get_closest_marker("faults") is None
+    yield
+    _fork_daemons = True
 
 
 def fork_server() -> ForkServer:
@@ -325,9 +339,8 @@ class Daemon:
 
     async def start(self) -> Daemon:
         env = {**os.environ, **self.env}
-        server = fork_server()
-        if not self.prefix and server.can_start(env):
-            self.proc = server.start(["serve", *self.args], env, self.log_path)
+        if _fork_daemons and not self.prefix and fork_server().can_start(env):
+            self.proc = fork_server().start(["serve", *self.args], env, self.log_path)
         else:
             with self.log_path.open("ab") as log:
                 self.proc = subprocess.Popen(
