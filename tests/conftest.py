@@ -7,13 +7,15 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,6 +121,178 @@ def broken_walk(tmp_path: Path, which: int) -> dict[str, str]:
     return {**with_site(tmp_path, FAILING_WALK_SITE), "HIKAZE_TEST_BROKEN_WALK": str(which)}
 
 
+# Most tests start a daemon of their own, and a fresh interpreter spends most of its start-up importing what the
+# daemon uses (a fifth of a second of CPU, of a run's minutes of it), nearly all of it aiohttp, the standard library
+# and the other packages. The fork server imports those once per test process and forks each daemon from there; the
+# child imports hikaze_mm afresh and runs `hikaze-mm serve` as `python -m hikaze_mm serve` would, with the same argv,
+# environment, working folder and log file; the server reports its exit. send2trash is left out because it reads
+# XDG_DATA_HOME when it is imported, and each test gives its daemon a trash of its own. A daemon that must start in
+# an interpreter of its own (under a prefix command, or with PYTHON* variables that only an interpreter's start-up
+# reads, as the fault suites' sitecustomize does) is started with `python -m hikaze_mm`.
+FORK_SERVER = r"""
+import contextlib, importlib, json, os, select, signal, sys
+
+# What `serve` imports, hence everything it imports in turn (a module that moved is only not imported ahead).
+for name in ("hikaze_mm.cli.main", "hikaze_mm.app", "hikaze_mm.api.routes", "hikaze_mm.api.connections"):
+    with contextlib.suppress(ImportError):
+        importlib.import_module(name)
+for name in [n for n in sys.modules if n.split(".")[0] in ("hikaze_mm", "send2trash")]:
+    del sys.modules[name]
+
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
+signal.signal(signal.SIGCHLD, lambda *_: None)
+
+
+def child(request):
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.close(wake_r)
+    os.close(wake_w)
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    for fd, target in ((null, 0), (log, 1), (log, 2)):
+        os.dup2(fd, target)
+    os.close(null)
+    os.close(log)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    import hikaze_mm
+    from hikaze_mm.cli.main import main
+
+    sys.argv = [os.path.join(os.path.dirname(hikaze_mm.__file__), "__main__.py"), *request["argv"]]
+    raise SystemExit(main(request["argv"]))
+
+
+pending = b""
+while True:
+    ready, _, _ = select.select([0, wake_r], [], [])
+    if wake_r in ready:
+        os.read(wake_r, 4096)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            os.write(1, f"exited {pid} {os.waitstatus_to_exitcode(status)}\n".encode())
+    if 0 in ready:
+        data = os.read(0, 65536)
+        if not data:
+            break
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            pid = os.fork()
+            if pid == 0:
+                child(json.loads(line))
+            os.write(1, f"started {pid}\n".encode())
+"""
+
+
+class ForkServer:
+    def __init__(self) -> None:
+        self.env = dict(os.environ)
+        self.proc = subprocess.Popen([sys.executable, "-c", FORK_SERVER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=self.env)
+        self.exited: dict[int, int] = {}
+        self.changed = threading.Condition()
+        self._started: queue.Queue[int] = queue.Queue()
+        self._asking = threading.Lock()
+        threading.Thread(target=self._read, name="fork-server", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            kind, pid, *code = line.split()
+            if kind == b"started":
+                self._started.put(int(pid))
+            else:
+                with self.changed:
+                    self.exited[int(pid)] = int(code[0])
+                    self.changed.notify_all()
+
+    def can_start(self, env: dict[str, str]) -> bool:
+        """Whether a daemon with this environment would start the same here as in a new interpreter."""
+        own = {k: v for k, v in self.env.items() if k.startswith("PYTHON")}
+        return own == {k: v for k, v in env.items() if k.startswith("PYTHON")}
+
+    def start(self, argv: list[str], env: dict[str, str], log: Path) -> Forked:
+        assert self.proc.stdin is not None
+        request = {"argv": argv, "env": env, "log": str(log), "cwd": os.getcwd()}
+        with self._asking:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+            try:
+                return Forked(self, self._started.get(timeout=DEADLINE_S), argv)
+            except queue.Empty:
+                raise AssertionError(f"the fork server forked nothing (exit code {self.proc.poll()})") from None
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=DEADLINE_S)
+
+
+class Forked:
+    """A daemon the fork server started, with what the tests use of a `subprocess.Popen`."""
+
+    def __init__(self, server: ForkServer, pid: int, argv: list[str]):
+        self.server = server
+        self.pid = pid
+        self.args = argv
+
+    @property
+    def returncode(self) -> int | None:
+        return self.server.exited.get(self.pid)
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        with self.server.changed:
+            if not self.server.changed.wait_for(lambda: self.pid in self.server.exited, timeout):
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            return self.server.exited[self.pid]
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:  # once reaped, the pid may be another process's
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+_fork_server: ForkServer | None = None
+_fork_daemons = True  # whether this test's daemons are forked; see _daemon_processes
+
+
+@pytest.fixture(autouse=True)
+def _daemon_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The fault suites (left out of the fast lane) keep daemons in interpreters of their own, as in production:
+    they race slow clients, crashes and full disks against the daemon, and a forked daemon's timing differs from a
+    fresh one's (it copies the fork server's memory as it writes to it). Forked, the test that fills the connection
+    cap with event streams failed 2 runs of 10 (the cap closed connections still sending their headers first, not
+    the oldest stream); in its own interpreter it passed 16 of 16."""
+    global _fork_daemons
+    _fork_daemons = request.node.get_closest_marker("faults") is None
+    yield
+    _fork_daemons = True
+
+
+def fork_server() -> ForkServer:
+    global _fork_server
+    if _fork_server is None:
+        _fork_server = ForkServer()
+    return _fork_server
+
+
 class EventLog:
     """Collects the daemon's SSE events in the background."""
 
@@ -157,7 +331,7 @@ class Daemon:
             "--settle-seconds", str(settle), "--log-level", "debug", *args,
         ]
         self.log_path = tmp / f"daemon-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | Forked | None = None
         self.session: aiohttp.ClientSession | None = None
         self.url = f"http://127.0.0.1:{self.port}"
         # The trash the daemon sends files to lives in the test's folder, never the user's.
@@ -165,10 +339,14 @@ class Daemon:
 
     async def start(self) -> Daemon:
         env = {**os.environ, **self.env}
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [*self.prefix, sys.executable, "-m", "hikaze_mm", "serve", *self.args], stdout=log, stderr=log, env=env
-            )
+        if _fork_daemons and not self.prefix and fork_server().can_start(env):
+            self.proc = fork_server().start(["serve", *self.args], env, self.log_path)
+        else:
+            with self.log_path.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    [*self.prefix, sys.executable, "-m", "hikaze_mm", "serve", *self.args], stdout=log, stderr=log,
+                    env=env,
+                )
         self.session = self.session or aiohttp.ClientSession()
 
         async def healthy() -> bool:
@@ -318,10 +496,40 @@ FAULT_MODULES = {"test_fuzz", "test_openapi", "test_upgrades"}
 TESTS = Path(__file__).resolve().parent
 
 
+# In a parallel run (`--dist loadgroup`) the tests of a group run one after the other on one worker: those that write
+# into the checkout itself (comfy's pack leaves node.zip at its top, pip builds the wheel inside it), and the page
+# tests, so that one Chromium at a time competes with the daemons for the CPU, as in a serial run.
+IN_CHECKOUT = {"test_registry", "test_webpage.py::test_a_wheel_carries_the_page"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Where the environment says not to write bytecode (PYTHONDONTWRITEBYTECODE), every run would compile again
+    the test modules (in each worker of a parallel run) and every interpreter the tests start the package's sources:
+    seconds of CPU. They share a bytecode cache in the virtualenv instead, outside the checkout's folders (importlib
+    and pytest replace a cached file atomically, so concurrent runs and workers can share it)."""
+    if not sys.dont_write_bytecode or sys.prefix == sys.base_prefix:
+        return
+    cache = str(Path(sys.prefix) / "pycache")
+    mp = pytest.MonkeyPatch()
+    config.add_cleanup(mp.undo)
+    mp.setattr(sys, "dont_write_bytecode", False)
+    mp.setattr(sys, "pycache_prefix", cache)
+    mp.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    mp.setenv("PYTHONPYCACHEPREFIX", cache)
+
+
+def pytest_unconfigure() -> None:
+    if _fork_server is not None:
+        _fork_server.close()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         area = item.path.resolve().relative_to(TESTS).parts[0]
         if area == "page" or "page" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.page)
+            item.add_marker(pytest.mark.xdist_group("page"))
         if area == "faults" or item.path.stem in FAULT_MODULES:
             item.add_marker(pytest.mark.faults)
+        if {item.path.stem, f"{item.path.name}::{item.name}"} & IN_CHECKOUT:
+            item.add_marker(pytest.mark.xdist_group("checkout"))

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
 from hikaze_mm.pipeline.walk import FileStat, stat_file
@@ -24,9 +25,38 @@ MIN_RECHECK_S = 0.05
 DISK_FULL_RETRY_S = 30.0  # how soon a file whose outcome could not be written for want of space is looked at again
 
 
+class Clock(Protocol):
+    """The time the settler goes by. The daemon's is the event loop's; a test passes one it moves by hand, so the
+    rules are checked without waiting real seconds."""
+
+    def time(self) -> float:
+        """Monotonic seconds: the scale of deadlines and quiet periods."""
+
+    def wall(self) -> float:
+        """Seconds since the epoch: the scale of a file's mtime."""
+
+    async def sleep_until(self, deadline: float | None, wake: asyncio.Event) -> None:
+        """Return once `wake` is set or `deadline` (on the scale of `time`; None: never) has come."""
+
+
+class LoopClock:
+    """The running event loop's clock, and the system's for mtimes (files are stamped by the system's)."""
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def wall(self) -> float:
+        return time.time()
+
+    async def sleep_until(self, deadline: float | None, wake: asyncio.Event) -> None:
+        timeout = None if deadline is None else max(deadline - self.time(), 0)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=timeout)
+
+
 @dataclass
 class _Entry:
-    deadline: float  # loop time of the next check
+    deadline: float  # the clock's time of the next check
     last: FileStat | None = None
 
 
@@ -47,8 +77,10 @@ class Settler:
         settle_seconds: float,
         on_stable: Callable[[str, FileStat], Awaitable[None]],
         on_vanished: Callable[[str], Awaitable[None]],
+        clock: Clock | None = None,
     ):
         self.settle = settle_seconds
+        self._clock: Clock = clock or LoopClock()
         self._on_stable = on_stable
         self._on_vanished = on_vanished
         self._entries: dict[str, _Entry] = {}
@@ -74,7 +106,7 @@ class Settler:
     def touch(self, path: str, wait: float | None = None) -> None:
         """Something happened to the file: it must be quiet for a whole settle period from now (or `wait`
         seconds, when the file is to be tried again later)."""
-        deadline = asyncio.get_running_loop().time() + (self.settle if wait is None else wait)
+        deadline = self._clock.time() + (self.settle if wait is None else wait)
         entry = self._entries.get(path)
         if entry is None:
             self._entries[path] = _Entry(deadline)
@@ -86,9 +118,8 @@ class Settler:
         self._entries.pop(path, None)
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            now = loop.time()
+            now = self._clock.time()
             due = [p for p, e in self._entries.items() if e.deadline <= now]
             if due:
                 checks = await asyncio.to_thread(_check_all, due)
@@ -96,20 +127,18 @@ class Settler:
                     await self._decide(path, st, partial)
                 continue
             self._wake.clear()
-            timeout = min((e.deadline for e in self._entries.values()), default=now + 3600) - now
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0))
+            await self._clock.sleep_until(min((e.deadline for e in self._entries.values()), default=None), self._wake)
 
     async def _decide(self, path: str, st: FileStat | None, partial: bool) -> None:
         entry = self._entries.get(path)
-        now = asyncio.get_running_loop().time()
+        now = self._clock.time()
         if entry is None or entry.deadline > now:
             return  # forgotten, or touched again while we were checking
         if st is None:
             del self._entries[path]
             await self._outcome(path, self._on_vanished(path))
             return
-        age = time.time() - st.mtime_ns / 1e9
+        age = self._clock.wall() - st.mtime_ns / 1e9
         if not partial and (st == entry.last or age >= self.settle):
             del self._entries[path]
             await self._outcome(path, self._on_stable(path, st))
