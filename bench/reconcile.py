@@ -19,7 +19,7 @@ from typing import Any
 
 from _common import best_median, make_library, verdict, walk_and_stat
 
-from hikaze_mm.app import Service
+from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 
 GOAL = 1.5
@@ -55,7 +55,7 @@ async def run(folders: int, per_folder: int, size: int, rounds: int, workdir: Pa
 
     settings = Settings(models_roots=[models], data_dir=workdir / "data", settle_seconds=0, watch_mode="off",
                         rescan_interval=0)
-    service = Service(settings, watch=False)
+    service = App(settings, watch=False)
     started = time.perf_counter()
     await service.start()
     await service.drain()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _common import MIB, verdict
 
-from hikaze_mm.app import Service
+from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 from hikaze_mm.events.bus import Subscription
 
@@ -76,7 +76,7 @@ async def run(size: int, repeats: int, settle: float, pause: float, timeout: flo
     folder.mkdir(parents=True)
     settings = Settings(models_roots=[models], data_dir=workdir / "data", settle_seconds=settle,
                         watch_mode="native", rescan_interval=0)
-    service = Service(settings)
+    service = App(settings)
     samples: list[Sample] = []
     with service.bus.subscribe() as sub:
         await service.start()

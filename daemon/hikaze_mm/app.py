@@ -45,7 +45,9 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
 
 
-class Service:
+class App:
+    """The daemon's running parts, built from the settings; `watch=False` for the one-shot CLI commands."""
+
     def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
         self.roots: RootSet = build_roots(settings)
@@ -178,7 +180,7 @@ async def serve(settings: Settings) -> int:
 
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
     open_files = raise_open_files_limit()
-    service = Service(settings)
+    service = App(settings)
     stop = asyncio.Event()
     service.on_failure = stop.set
     await service.start()

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestServer
 
 from conftest import Daemon, free_port, poll, write_model
 from hikaze_mm.api.routes import create_app
-from hikaze_mm.app import Service
+from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 
 
@@ -99,16 +99,16 @@ async def test_same_origin_post_is_allowed(daemon: Daemon):
 
 
 @pytest.fixture
-async def service(tmp_path: Path, models: Path) -> AsyncIterator[Service]:
+async def service(tmp_path: Path, models: Path) -> AsyncIterator[App]:
     settings = Settings(models_roots=[models], data_dir=tmp_path / "data", settle_seconds=0.1,
                         watch_mode="off", rescan_interval=0, port=free_port())
-    svc = Service(settings, watch=False)
+    svc = App(settings, watch=False)
     await svc.start()
     yield svc
     await svc.stop()
 
 
-async def test_second_scan_while_one_runs_is_409(service: Service, models: Path):
+async def test_second_scan_while_one_runs_is_409(service: App, models: Path):
     server = TestServer(create_app(service.api_parts()), host="127.0.0.1", port=service.settings.port)
     async with server, aiohttp.ClientSession() as http:
         await poll(_idle(service), "the start-up walk to finish")
@@ -140,13 +140,13 @@ async def _has(items: list) -> bool:
     return bool(items)
 
 
-def _idle(service: Service):
+def _idle(service: App):
     async def check() -> bool:
         return not service.reconciler.running and service.intake.idle() and not len(service.settler)
     return check
 
 
-def _walked(service: Service):
+def _walked(service: App):
     async def check() -> bool:
         progress = service.reconciler.progress
         return progress is not None and progress.phase == "comparing"

@@ -40,7 +40,7 @@ from test_openapi import HTTP_METHODS, SPEC, png, seed
 from conftest import DEADLINE_S, Daemon, free_port, poll, with_site, write_model
 from hikaze_mm.api.page import page_dir
 from hikaze_mm.api.routes import create_app
-from hikaze_mm.app import MAX_LINE_BYTES, Service
+from hikaze_mm.app import MAX_LINE_BYTES, App
 from hikaze_mm.config.settings import Settings
 
 EXAMPLES = 25  # per route and input kind; with the sweeps about 30 s on 2 cores
@@ -226,7 +226,7 @@ def all_operations(spec: Spec) -> list[Operation]:
 def test_every_registered_route_is_fuzzed(tmp_path: Path):
     settings = Settings(models_roots=[tmp_path / "models"], data_dir=tmp_path / "data", watch_mode="off",
                         rescan_interval=0, port=free_port())
-    app = create_app(Service(settings, watch=False).api_parts())
+    app = create_app(App(settings, watch=False).api_parts())
     registered = {f"{r.method} {r.resource.canonical}" for r in app.router.routes() if r.method != "HEAD"}
     fuzzed = {op.label for op in all_operations(Spec())}
     assert not registered - fuzzed, f"routes the fuzz does not reach: {sorted(registered - fuzzed)}"

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from conftest import Daemon, free_port, poll, write_model
 from hikaze_mm.api.routes import create_app
-from hikaze_mm.app import Service
+from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
@@ -46,7 +46,7 @@ def spec_operations() -> set[tuple[str, str]]:
 def test_spec_names_every_route_and_nothing_else(tmp_path: Path):
     settings = Settings(models_roots=[tmp_path / "models"], data_dir=tmp_path / "data", watch_mode="off",
                         rescan_interval=0, port=free_port())
-    app = create_app(Service(settings, watch=False).api_parts())
+    app = create_app(App(settings, watch=False).api_parts())
     # The page's own routes (webpage.py) serve the built files, not the API.
     registered = {(r.method, r.resource.canonical) for r in app.router.routes()
                   if r.method != "HEAD" and r.resource.canonical.startswith("/api/")}

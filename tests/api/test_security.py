@@ -21,7 +21,7 @@ from conftest import Daemon, poll, run_cli, write_model
 from hikaze_mm.api.handlers.images import upload_image
 from hikaze_mm.api.routes import create_app
 from hikaze_mm.api.sessions import MAX_FAILURES_ALL, Sessions, client_network
-from hikaze_mm.app import Service
+from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 
 
@@ -198,7 +198,7 @@ def png_bytes() -> bytes:
 def writing_routes() -> list[tuple[str, str, Any]]:
     """Every route of the app that changes something, read from its router, with the handler behind it."""
     settings = Settings(models_roots=[], data_dir=Path("/nonexistent"), watch_mode="off", port=1)
-    app = create_app(Service(settings, watch=False).api_parts())
+    app = create_app(App(settings, watch=False).api_parts())
     return sorted({(r.method, r.resource.canonical, r.handler) for r in app.router.routes()
                    if r.method not in SAFE and r.resource is not None},
                   key=lambda t: (t[1], t[0]))

@@ -12,7 +12,7 @@ import pytest
 from watchdog.observers import Observer
 
 from conftest import digests, poll, write_model
-from hikaze_mm.app import Service
+from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 from hikaze_mm.pipeline import watch as watch_module
 
@@ -26,11 +26,11 @@ class NoWatchesLeft(Observer):  # type: ignore[misc,valid-type]
 
 @pytest.fixture
 async def start_service(tmp_path: Path) -> AsyncIterator:
-    services: list[Service] = []
+    services: list[App] = []
 
-    async def start(**kw) -> Service:
+    async def start(**kw) -> App:
         settings = Settings(data_dir=tmp_path / "data", settle_seconds=0.1, rescan_interval=0, **kw)
-        svc = Service(settings)
+        svc = App(settings)
         await svc.start()
         services.append(svc)
         return svc
@@ -40,7 +40,7 @@ async def start_service(tmp_path: Path) -> AsyncIterator:
         await svc.stop()
 
 
-async def _ready(svc: Service, path: Path) -> dict | None:
+async def _ready(svc: App, path: Path) -> dict | None:
     rows, _ = await svc.store.pending.list_pending(("ready",), None, 100, 0)
     return next((r.to_wire() for r in rows if r.path == str(path)), None)
 
@@ -76,5 +76,5 @@ async def test_deleted_and_recreated_folder_is_watched_again(start_service, tmp_
     await poll(lambda: _ready(svc, third), "a file dropped into the re-watched folder")
 
 
-async def _idle(svc: Service) -> bool:
+async def _idle(svc: App) -> bool:
     return not svc.reconciler.running and svc.intake.idle() and not len(svc.settler)

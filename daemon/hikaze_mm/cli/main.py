@@ -181,10 +181,10 @@ def _legacy_outcome(job: dict[str, Any]) -> int:
 async def _import_legacy_here(settings: Settings, db: str, images: str | None) -> int:
     from tqdm import tqdm
 
-    from hikaze_mm.app import Service
+    from hikaze_mm.app import App
     from hikaze_mm.legacy.reader import LegacyError
 
-    service = Service(settings, watch=False)
+    service = App(settings, watch=False)
     await service.start()
     try:
         with service.bus.subscribe(maxsize=1_000_000) as sub:
@@ -208,9 +208,9 @@ async def _import_legacy_here(settings: Settings, db: str, images: str | None) -
 async def _scan(settings: Settings) -> int:
     from tqdm import tqdm
 
-    from hikaze_mm.app import Service
+    from hikaze_mm.app import App
 
-    service = Service(settings, watch=False)
+    service = App(settings, watch=False)
     bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc="walking", disable=None)
     totals: dict[str, int] = {}
     done: dict[str, int] = {}

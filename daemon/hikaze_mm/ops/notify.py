@@ -16,7 +16,7 @@ STATUS_EVERY_S = 2.0
 
 
 def status_line(status: dict[str, Any]) -> str:
-    """`Service.status()` in one line for `systemctl status`."""
+    """`App.status()` in one line for `systemctl status`."""
     folders = sum(1 for r in status["roots"] if r["exists"])
     pending = status["counts"]["pending"]
     waiting = pending["ready"] + pending["conflict"]
