@@ -4,6 +4,7 @@ it back (README, "What it does": quiet for settle_seconds, size and mtime stable
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,61 @@ async def test_a_file_stamped_long_ago_needs_one_quiet_period(rig: Rig) -> None:
     rig.settler.touch(str(path))
     await rig.clock.advance(SETTLE)
     assert rig.stable == [(str(path), stat_file(str(path)), start + SETTLE)]
+
+
+@pytest.fixture
+async def late_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    """A rig whose wall clock runs an hour ahead of the files' ctimes (which only the kernel sets): every file is
+    an hour untouched, the way a walk finds most files of a library."""
+    r = Rig(FakeClock(wall_start=time.time() + 3600), tmp_path)
+    r.clock.sleeper_task = r.settler.start()
+    await r.clock.settled()
+    yield r
+    await r.settler.stop()
+
+
+async def test_a_file_a_walk_finds_long_untouched_is_stable_at_once(late_rig: Rig) -> None:
+    path = late_rig.write("library.safetensors", ago=3600)
+    start = late_rig.clock.now
+    late_rig.settler.offer(str(path))
+    await late_rig.clock.settled()
+    assert late_rig.stable == [(str(path), stat_file(str(path)), start)], "no quiet period is waited for"
+    assert str(path) not in late_rig.settler
+
+
+async def test_a_file_a_walk_finds_with_a_fresh_ctime_settles_as_after_an_event(rig: Rig) -> None:
+    """A copy that kept its source's old mtime (`cp -p`, rsync) still has a new ctime: it may be mid-copy."""
+    path = rig.write("copied.safetensors", ago=3600)
+    start = rig.clock.now
+    rig.settler.offer(str(path))
+    await rig.clock.settled()
+    assert rig.stable == [] and str(path) in rig.settler
+    await rig.clock.advance(SETTLE - 0.125)
+    assert rig.stable == []
+    await rig.clock.advance(0.125)
+    assert rig.stable == [(str(path), stat_file(str(path)), start + SETTLE)]
+
+
+async def test_a_file_a_walk_finds_beside_a_download_still_writing_waits_for_it(late_rig: Rig) -> None:
+    path = late_rig.write("model.safetensors", ago=3600)
+    partial = late_rig.write("model.safetensors.part", ago=3600)
+    late_rig.settler.offer(str(path))
+    await late_rig.clock.advance(10 * SETTLE)
+    assert late_rig.stable == [] and str(path) in late_rig.settler
+    partial.unlink()
+    await late_rig.clock.advance(SETTLE)
+    assert late_rig.stable_paths() == [str(path)]
+
+
+async def test_a_walk_does_not_cut_short_a_quiet_period_an_event_started(late_rig: Rig) -> None:
+    path = late_rig.write("written.safetensors", ago=3600)
+    start = late_rig.clock.now
+    late_rig.settler.touch(str(path))  # the watcher saw it written just now
+    late_rig.settler.offer(str(path))
+    await late_rig.clock.settled()
+    assert late_rig.stable == []
+    await late_rig.clock.advance(SETTLE)
+    assert late_rig.stable == [(str(path), stat_file(str(path)), start + SETTLE)]
 
 
 async def test_a_file_stamped_in_the_future_needs_two_looks_that_agree(rig: Rig) -> None:

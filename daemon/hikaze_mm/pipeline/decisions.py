@@ -115,9 +115,9 @@ class FileDecisions:
         """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
         async with self._lock:
             for row in await self.store.pending.add_pending_many(files):
-                _log_new(row.path, row.type, row.stat, "found by a walk; it settles, then is hashed")
+                _log_new(row.path, row.type, row.stat, "found by a walk; hashed once it has been quiet for a while")
                 self._publish_pending(PendingAdded, row)
-                self._settler.touch(row.path)
+                self._settler.offer(row.path)
 
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""

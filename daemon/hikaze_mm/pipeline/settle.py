@@ -3,6 +3,10 @@
 A file is stable once `settle_seconds` passed with no event for it, no partial-download sibling beside it, and
 its size and mtime unchanged across that time: either two stats `settle_seconds` apart agree, or its own mtime
 is already `settle_seconds` old (so a finished download is hashed after one quiet period, not two).
+
+A file a walk found (`offer`) is looked at once: when its mtime and its ctime are both `settle_seconds` old it is
+stable at once, since nothing has written, renamed or copied it for a whole quiet period (a copy that keeps the
+source's mtime still has a new ctime, and settles as usual). A first index of a library then waits for nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
-from hikaze_mm.pipeline.walk import FileStat, stat_file
+from hikaze_mm.pipeline.walk import stat_regular
 from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.records import FileStat
 
 log = logging.getLogger(__name__)
 MIN_RECHECK_S = 0.05
@@ -58,16 +63,26 @@ class LoopClock:
 class _Entry:
     deadline: float  # the clock's time of the next check
     last: FileStat | None = None
+    offered: bool = False  # found by a walk and not looked at yet: stable at once if long untouched
 
 
-def _check(path: str) -> tuple[FileStat | None, bool]:
+@dataclass(frozen=True)
+class _Look:
+    st: FileStat | None
+    changed_ns: int  # the later of mtime and ctime: when anything last wrote, renamed or copied the file
+    partial: bool  # a download still writing beside it
+
+
+def _check(path: str) -> _Look:
     """Stat the file and look for a download still writing beside it (runs in a thread)."""
-    st = stat_file(path)
-    partial = st is not None and any(os.path.exists(path + s) for s in PARTIAL_SUFFIXES)
-    return st, partial
+    raw = stat_regular(path)
+    if raw is None:
+        return _Look(None, 0, False)
+    partial = any(os.path.exists(path + s) for s in PARTIAL_SUFFIXES)
+    return _Look(FileStat.of(raw), max(raw.st_mtime_ns, raw.st_ctime_ns), partial)
 
 
-def _check_all(paths: list[str]) -> list[tuple[FileStat | None, bool]]:
+def _check_all(paths: list[str]) -> list[_Look]:
     return [_check(p) for p in paths]
 
 
@@ -114,6 +129,13 @@ class Settler:
             entry.deadline = deadline
         self._wake.set()
 
+    def offer(self, path: str) -> None:
+        """A file a walk found: looked at now, and stable at once if nothing has touched it for a quiet period."""
+        if path in self._entries:
+            return  # already settling after an event: that event's quiet period stands
+        self._entries[path] = _Entry(self._clock.time(), offered=True)
+        self._wake.set()
+
     def forget(self, path: str) -> None:
         self._entries.pop(path, None)
 
@@ -122,21 +144,30 @@ class Settler:
             now = self._clock.time()
             due = [p for p, e in self._entries.items() if e.deadline <= now]
             if due:
-                checks = await asyncio.to_thread(_check_all, due)
-                for path, (st, partial) in zip(due, checks, strict=True):
-                    await self._decide(path, st, partial)
+                looks = await asyncio.to_thread(_check_all, due)
+                for path, look in zip(due, looks, strict=True):
+                    await self._decide(path, look)
                 continue
             self._wake.clear()
             await self._clock.sleep_until(min((e.deadline for e in self._entries.values()), default=None), self._wake)
 
-    async def _decide(self, path: str, st: FileStat | None, partial: bool) -> None:
+    async def _decide(self, path: str, look: _Look) -> None:
         entry = self._entries.get(path)
         now = self._clock.time()
         if entry is None or entry.deadline > now:
             return  # forgotten, or touched again while we were checking
+        st, partial = look.st, look.partial
         if st is None:
             del self._entries[path]
             await self._outcome(path, self._on_vanished(path))
+            return
+        if entry.offered:
+            entry.offered = False
+            if not partial and self._clock.wall() - look.changed_ns / 1e9 >= self.settle:
+                del self._entries[path]
+                await self._outcome(path, self._on_stable(path, st))
+            else:
+                entry.deadline = now + self.settle  # touched lately: a quiet period from now, as after an event
             return
         age = self._clock.wall() - st.mtime_ns / 1e9
         if not partial and (st == entry.last or age >= self.settle):

@@ -21,13 +21,19 @@ MODEL_SUFFIXES = tuple(MODEL_EXTENSIONS)
 _S_IFMT, _S_IFREG = 0o170000, stat_mod.S_IFREG
 
 
-def stat_file(path: str) -> FileStat | None:
-    """The file's fingerprint, or None if it is not a regular file (any more)."""
+def stat_regular(path: str) -> os.stat_result | None:
+    """The file's whole stat, or None if it is not a regular file (any more)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return FileStat.of(st) if stat_mod.S_ISREG(st.st_mode) else None
+    return st if stat_mod.S_ISREG(st.st_mode) else None
+
+
+def stat_file(path: str) -> FileStat | None:
+    """The file's fingerprint, or None if it is not a regular file (any more)."""
+    st = stat_regular(path)
+    return None if st is None else FileStat.of(st)
 
 
 @dataclass
