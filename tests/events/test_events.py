@@ -41,9 +41,11 @@ def test_a_field_that_defaults_to_none_is_left_out_while_none():
 
 
 def test_a_field_without_a_default_is_sent_even_when_null():
-    assert wire(PendingHashed(id=1, path="/m/a", status="ready", sha256=SHA, blake3="cd", conflict_sha256=None)) == (
+    hashed = PendingHashed(id=1, path="/m/a", status="ready", sha256=SHA, blake3="cd", conflict_sha256=None,
+                           size_bytes=4096)
+    assert wire(hashed) == (
         f'{{"type": "pending.updated", "id": 1, "path": "/m/a", "status": "ready", "sha256": "{SHA}", '
-        '"blake3": "cd", "conflict_sha256": null}')
+        '"blake3": "cd", "conflict_sha256": null, "size_bytes": 4096}')
     scan = ScanProgressed(phase="walking", started_at=1.5, dirs=0, files=0, new_or_changed=0, gone=0, unreadable=0,
                           skipped=0, finished_at=None, error=None)
     assert json.loads(wire(scan)) == {

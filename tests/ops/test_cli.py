@@ -76,3 +76,28 @@ async def test_the_cli_carries_the_auth_token_to_a_daemon_that_wants_one(daemon_
     assert scan.returncode == 0 and "started" in scan.stdout, scan.stdout + scan.stderr
     wrong = run_cli("status", "--data-dir", str(daemon.data_dir), "--port", str(daemon.port), "--auth-token", "no")
     assert wrong.returncode != 0 and "auth_token" in wrong.stdout + wrong.stderr
+
+
+def test_the_scan_bar_counts_bytes_and_files_also_of_files_too_small_to_report_progress():
+    import io
+
+    from tqdm import tqdm
+
+    from hikaze_mm.cli.main import _ScanBar
+    from hikaze_mm.events.catalog import HashProgressed, PendingHashed, ScanProgressed
+
+    out = io.StringIO()
+    bar = _ScanBar(tqdm(unit="B", file=out, mininterval=0))
+    bar.show(ScanProgressed(phase="walking", started_at=0.0, dirs=1, files=4, new_or_changed=4, gone=0,
+                            unreadable=0, skipped=0, finished_at=None, error=None))
+    for i in range(3):
+        bar.show(PendingHashed(id=i, path=f"/m/small{i}", status="ready", sha256=None, blake3=None,
+                               conflict_sha256=None, size_bytes=2048))
+    bar.show(HashProgressed(id=9, path="/m/big", bytes_done=1000, bytes_total=5000))
+    bar.show(HashProgressed(id=9, path="/m/big", bytes_done=4000, bytes_total=5000))
+    bar.show(PendingHashed(id=9, path="/m/big", status="ready", sha256=None, blake3=None, conflict_sha256=None,
+                           size_bytes=5000))
+    assert (bar.bar.n, bar.bar.total) == (3 * 2048 + 5000, 3 * 2048 + 5000), "every byte once, none twice"
+    assert bar.files == 4
+    bar.bar.refresh()
+    assert "4 files" in out.getvalue() and "files/s" in out.getvalue()

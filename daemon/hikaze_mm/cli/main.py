@@ -11,6 +11,7 @@ import logging
 import os
 import sqlite3
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,7 +23,14 @@ from hikaze_mm import __version__
 from hikaze_mm.cli import data as data_commands
 from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.settings import ConfigError, Settings, add_flags, load_settings
-from hikaze_mm.events.catalog import Event, HashProgressed, LegacyDone, LegacyProgressed, ScanProgressed
+from hikaze_mm.events.catalog import (
+    Event,
+    HashProgressed,
+    LegacyDone,
+    LegacyProgressed,
+    PendingHashed,
+    ScanProgressed,
+)
 from hikaze_mm.ops import install as service_install
 from hikaze_mm.ops import logs
 from hikaze_mm.store.errors import SchemaTooNew
@@ -211,9 +219,7 @@ async def _scan(settings: Settings) -> int:
     from hikaze_mm.app import App
 
     service = App(settings, watch=False)
-    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc="walking", disable=None)
-    totals: dict[str, int] = {}
-    done: dict[str, int] = {}
+    bar = _ScanBar(tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc="walking", disable=None))
     with service.bus.subscribe(maxsize=1_000_000) as sub:
         await service.start()
         drain = asyncio.create_task(service.drain())
@@ -226,8 +232,8 @@ async def _scan(settings: Settings) -> int:
             event = getter.result()
             if event is None:
                 break
-            _show(bar, event.event, totals, done)
-    bar.close()
+            bar.show(event.event)
+    bar.bar.close()
     counts = (await service.store.search.counts())["pending"]
     last = service.reconciler.last
     await service.stop()
@@ -238,16 +244,36 @@ async def _scan(settings: Settings) -> int:
     return 0
 
 
-def _show(bar: Any, event: Event, totals: dict[str, int], done: dict[str, int]) -> None:
-    if isinstance(event, ScanProgressed):
-        bar.set_description(f"{event.phase}: {event.files} files")
-    elif isinstance(event, HashProgressed):
-        totals[event.path] = event.bytes_total
-        step = event.bytes_done - done.get(event.path, 0)
-        done[event.path] = event.bytes_done
-        bar.total = sum(totals.values())
-        bar.set_description("hashing")
-        bar.update(step)
+class _ScanBar:
+    """The scan's bar: bytes hashed and their rate (tqdm's), the files hashed and theirs beside it. A small file
+    sends no progress while it is hashed, so its bytes count when it is done."""
+
+    def __init__(self, bar: Any) -> None:
+        self.bar = bar
+        self.totals: dict[str, int] = {}
+        self.counted: dict[str, int] = {}
+        self.files = 0
+        self.started = time.monotonic()
+
+    def show(self, event: Event) -> None:
+        if isinstance(event, ScanProgressed):
+            self.bar.set_description(f"{event.phase}: {event.files} files")
+        elif isinstance(event, HashProgressed):
+            self.totals[event.path] = event.bytes_total
+            self._count(event.path, event.bytes_done)
+        elif isinstance(event, PendingHashed):
+            self.totals[event.path] = event.size_bytes
+            self._count(event.path, event.size_bytes)
+            self.counted.pop(event.path, None)
+            self.files += 1
+            rate = self.files / max(time.monotonic() - self.started, 1e-3)
+            self.bar.set_postfix_str(f"{self.files} files, {rate:.0f} files/s", refresh=False)
+
+    def _count(self, path: str, done: int) -> None:
+        self.bar.total = sum(self.totals.values())
+        self.bar.set_description("hashing")
+        self.bar.update(done - self.counted.get(path, 0))
+        self.counted[path] = done
 
 
 # -- status -----------------------------------------------------------------------------------------------------

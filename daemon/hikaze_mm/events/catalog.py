@@ -55,6 +55,7 @@ class PendingHashed(Event):
     sha256: str | None
     blake3: str | None
     conflict_sha256: str | None
+    size_bytes: int  # what was read, so a client can tell bytes/s of files too small to report progress
 
 
 @dataclass(frozen=True)

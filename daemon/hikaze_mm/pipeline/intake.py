@@ -292,7 +292,8 @@ class Intake:
         recorded = await self.store.pending.record_hash(row.id, record)
         if recorded is not None:
             self.bus.publish(PendingHashed(id=recorded.id, path=path, status=recorded.status, sha256=recorded.sha256,
-                                           blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256))
+                                           blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256,
+                                           size_bytes=recorded.size_bytes))
             fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
             if known is not None:
                 fields["conflict_sha256"] = known.sha256

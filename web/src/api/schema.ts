@@ -992,6 +992,8 @@ export interface components {
             sha256?: components["schemas"]["Hex64OrNull"];
             blake3?: components["schemas"]["Hex64OrNull"];
             conflict_sha256?: components["schemas"]["Hex64OrNull"];
+            /** @description the bytes hashed */
+            size_bytes?: number;
         };
         /** @description a file left the import queue (imported, deleted, gone, or one of a model's own files) */
         PendingRemovedEvent: {
