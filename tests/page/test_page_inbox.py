@@ -98,6 +98,18 @@ async def test_a_new_file_appears_live_settles_and_turns_ready(daemon_factory: S
     await expect(page.get_by_test_id("inbox-filter-ready")).to_contain_text("1")
 
 
+async def test_while_files_are_hashed_the_inbox_says_how_fast(daemon: Daemon, models: Path, page: Page) -> None:
+    await daemon.wait_idle()
+    await open_inbox(page, daemon)
+    rate = page.get_by_test_id("hash-rate")
+    await expect(rate).to_have_count(0)
+    for i in range(12):
+        write_model(models / "loras" / f"batch{i:02}.safetensors", size=256 * 1024)
+    await expect(rate).to_contain_text(re.compile(r"Hashing \d+ files/s, [\d.]+ (KiB|MiB)/s"), timeout=WAIT)
+    await expect(page.get_by_test_id("inbox-filter-ready")).to_contain_text("12", timeout=WAIT)
+    await expect(rate).to_have_count(0, timeout=WAIT)  # gone once nothing was hashed for a while
+
+
 async def test_importing_a_ready_file_moves_it_to_the_library(daemon: Daemon, models: Path, page: Page) -> None:
     await daemon.wait_idle()
     await open_inbox(page, daemon)
