@@ -32,6 +32,7 @@ from hikaze_mm.library.metadata import RULES as METADATA_RULES
 from hikaze_mm.library.service import Library
 from hikaze_mm.ops.notify import Notifier
 from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
+from hikaze_mm.pipeline.devices import Media, plan_workers
 from hikaze_mm.pipeline.hashing import HashPool
 from hikaze_mm.pipeline.intake import Intake
 from hikaze_mm.pipeline.reconcile import Reconciler
@@ -53,7 +54,9 @@ class App:
         self.roots: RootSet = build_roots(settings)
         self.store: Stores = SQLiteStore(settings.db_path, METADATA_RULES)
         self.bus = EventBus()
-        self.pool = HashPool(settings.hash_workers)
+        media = Media()
+        self.workers = plan_workers(settings.hash_workers, sorted(r.path for r in self.roots), media)
+        self.pool = HashPool(self.workers.workers, media)
         self.image_files = ImageFiles(settings.data_dir / "images")
         self.decision_lock = DecisionLock()
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
@@ -74,14 +77,17 @@ class App:
         own_names = [*settings.allowed_hosts, *([] if settings.host in WILDCARD_HOSTS else [settings.host])]
         self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
         self.sessions = Sessions(self.store.sessions, settings.auth_token)
-        self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.reconciler,
-                              self.store.search, self.comfy_peers, self.legacy)
+        self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
+                              self.reconciler, self.store.search, self.comfy_peers, self.legacy)
         self._tasks: list[asyncio.Task[Any]] = []
         self.failure: str | None = None  # why a task the daemon cannot work without ended
         self.on_failure: Callable[[], None] | None = None
 
     # -- life cycle -------------------------------------------------------------------------------------------
     async def start(self) -> None:
+        media = "; ".join(f"{root}: {m.describe()}" for root, m in self.workers.media.items())
+        log.info("%d hash workers (%s); %s", self.workers.workers, self.workers.reason, media,
+                 extra={"event": "hash.workers"})
         await self.store.open()
         await self.sessions.forget_stale()
         reset = await self.store.pending.reset_in_flight()

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from hikaze_mm import __version__
 from hikaze_mm.config.roots import RootSet, within
 from hikaze_mm.legacy.importer import LegacyImporter
+from hikaze_mm.pipeline.devices import WorkerPlan
 from hikaze_mm.pipeline.hashing import HashPool
 from hikaze_mm.pipeline.intake import Intake
 from hikaze_mm.pipeline.reconcile import Reconciler
@@ -38,6 +39,7 @@ class Status:
     settler: Settler
     intake: Intake
     pool: HashPool
+    workers: WorkerPlan
     reconciler: Reconciler
     store: SearchStore
     comfy_peers: Peers
@@ -63,6 +65,13 @@ class Status:
             "roots": roots,
             "queues": {"settling": len(self.settler), "hashing": self.intake.hashing, "queued": self.intake.queued},
             "session": {"files_hashed": self.intake.files_hashed, "bytes_hashed": self.intake.bytes_hashed},
+            "hash_workers": {
+                "workers": self.workers.workers,
+                "auto": self.workers.auto,
+                "reason": self.workers.reason,
+                "devices": [{"root": root, "device": m.name, "kind": m.kind, "fstype": m.fstype, "serial": m.serial}
+                            for root, m in self.workers.media.items()],
+            },
             "hashing": [
                 {"path": p, "bytes_done": d, "bytes_total": t} for p, (d, t) in self.pool.active.items()
             ],

@@ -59,10 +59,11 @@ def _restore(db: Path, source: Path, yes: bool) -> int:
     return 0
 
 
-def _verify(db: Path, changed_only: bool, workers: int) -> int:
+def _verify(db: Path, changed_only: bool, setting: int | str) -> int:
     from tqdm import tqdm
 
     from hikaze_mm.ops.verify import recorded_files, rehash, to_check
+    from hikaze_mm.pipeline.devices import Media, auto_workers
 
     if not db.exists():
         print(f"hikaze-mm: there is no database at {db}", file=sys.stderr)
@@ -72,7 +73,7 @@ def _verify(db: Path, changed_only: bool, workers: int) -> int:
     bar = tqdm(total=sum(size for _, size in todo), unit="B", unit_scale=True, unit_divisor=1024,
                desc=f"verifying {len(todo)} files", disable=None, file=sys.stderr)
     with contextlib.closing(bar):
-        findings += rehash(todo, workers, bar.update)
+        findings += rehash(todo, auto_workers() if setting == "auto" else int(setting), bar.update, Media())
     for f in sorted(findings, key=lambda f: f.path):
         print(f"{f.problem}: {f.path}: {f.detail}")
     print(f"checked {len(todo)} of {len(files)} files: {len(findings)} problem{'s' * (len(findings) != 1)}")

@@ -33,7 +33,7 @@ class ConfigError(Exception):
 class Key:
     name: str
     flag: str
-    kind: str  # path | paths | str | int | float | choice
+    kind: str  # path | paths | str | int | float | choice | int_or_auto
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -56,8 +56,10 @@ KEYS: tuple[Key, ...] = (
     Key("host", "--host", "str", "127.0.0.1",
         "Address the API binds to. Keep the loopback default unless you know why."),
     Key("port", "--port", "int", 8789, "Port of the API and the manager page.", minimum=1, maximum=65535),
-    Key("hash_workers", "--hash-workers", "int", 1,
-        "Files hashed at once. 1 suits hard disks and NAS; raise it for SSDs.", minimum=1, maximum=64),
+    Key("hash_workers", "--hash-workers", "int_or_auto", "auto",
+        "Files hashed at once: auto is one per core (at most 8), or a number. Either way files on a spinning disk "
+        "or a network share are read one at a time per disk or share, unless they are in the page cache.",
+        minimum=1, maximum=64),
     Key("settle_seconds", "--settle-seconds", "float", 2.0,
         "A file must be quiet this long (no events, same size and mtime) before it is hashed.",
         minimum=0, maximum=3600),
@@ -97,7 +99,7 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     host: str = "127.0.0.1"
     port: int = 8789
-    hash_workers: int = 1
+    hash_workers: int | str = "auto"
     settle_seconds: float = 2.0
     rescan_interval: float = 600.0
     watch_mode: str = "native"
@@ -159,13 +161,15 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
         if value not in key.choices:
             raise bad("one of " + ", ".join(key.choices))
         return value
+    if key.kind == "int_or_auto" and value == "auto":
+        return value
     number: float
-    if key.kind == "int":
+    if key.kind in ("int", "int_or_auto"):
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, str) and value.strip().lstrip("-").isdigit():
                 value = int(value)
             else:
-                raise bad("a whole number")
+                raise bad("auto or a whole number" if key.kind == "int_or_auto" else "a whole number")
         number = value
     else:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -180,7 +184,7 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
         raise bad(f"at least {key.minimum:g}")
     if key.maximum is not None and number > key.maximum:
         raise bad(f"at most {key.maximum:g}")
-    return int(number) if key.kind == "int" else float(number)
+    return float(number) if key.kind == "float" else int(number)
 
 
 def _typed_paths(value: Any, where: str, key: Key, base: Path | None) -> dict[str, list[Path]]:

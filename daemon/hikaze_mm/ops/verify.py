@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from hikaze_mm.pipeline.hashing import FileChanged, hash_file
+from hikaze_mm.pipeline.devices import Media
+from hikaze_mm.pipeline.hashing import DeviceLock, DeviceLocks, FileChanged, hash_file
 from hikaze_mm.store.sqlite.checks import read_only
 
 
@@ -58,12 +59,14 @@ def to_check(files: list[Recorded], changed_only: bool) -> tuple[list[tuple[Reco
 
 
 def rehash(
-    todo: list[tuple[Recorded, int]], workers: int, on_bytes: Callable[[int], None]
+    todo: list[tuple[Recorded, int]], workers: int, on_bytes: Callable[[int], None], media: Media | None = None
 ) -> list[Finding]:
+    """`media`: files on a spinning disk or a network share are read one at a time per disk or share."""
     cancel = threading.Event()
+    device_lock = DeviceLocks(media) if media is not None else None
     with ThreadPoolExecutor(workers, thread_name_prefix="sha256") as sha, \
             ThreadPoolExecutor(workers, thread_name_prefix="verify") as readers:
-        jobs = [readers.submit(_check, f, sha, cancel, on_bytes) for f, _ in todo]
+        jobs = [readers.submit(_check, f, sha, cancel, on_bytes, device_lock) for f, _ in todo]
         try:
             return [finding for job in jobs if (finding := job.result()) is not None]
         except BaseException:
@@ -72,9 +75,8 @@ def rehash(
             raise
 
 
-def _check(f: Recorded, sha: ThreadPoolExecutor, cancel: threading.Event, on_bytes: Callable[[int], None]) -> (
-    Finding | None
-):
+def _check(f: Recorded, sha: ThreadPoolExecutor, cancel: threading.Event, on_bytes: Callable[[int], None],
+           device_lock: DeviceLock | None) -> Finding | None:
     reported = 0
 
     def progress(done: int, _total: int) -> None:
@@ -83,7 +85,7 @@ def _check(f: Recorded, sha: ThreadPoolExecutor, cancel: threading.Event, on_byt
         reported = done
 
     try:
-        result = hash_file(f.path, None, sha, cancel, progress)
+        result = hash_file(f.path, None, sha, cancel, progress, device_lock)
     except FileChanged:
         return Finding(f.path, "changing", "changed while it was read; run verify again once it is quiet")
     except FileNotFoundError:

@@ -3,11 +3,17 @@
 SHA-256 is the slow one, so it runs in a helper thread on chunk k while the worker reads chunk k+1 and feeds it
 to BLAKE3; a pass costs about what SHA-256 alone costs. No mmap: a file that shrinks under a mapping kills the
 process with SIGBUS. The file is stat-ed before, while and after reading; if it moved, the result is thrown away.
+
+A file on a spinning disk or a network share is read while holding its device's lock, so two workers never make
+the disk seek between two files. Data in the page cache costs the device nothing: each chunk is first asked for
+with RWF_NOWAIT, which answers only from the cache, and the lock is taken at the first chunk that must come from
+the device and kept until the file is done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import threading
@@ -19,10 +25,13 @@ from dataclasses import dataclass
 import blake3
 
 from hikaze_mm.inspect.probe import Header, HeaderProbe
+from hikaze_mm.pipeline.devices import Media
 from hikaze_mm.pipeline.walk import FileStat
 
 CHUNK = 4 * 1024 * 1024
 PROGRESS_EVERY_S = 0.25
+CANCEL_CHECK_S = 0.25  # how soon a worker waiting for a busy device notices that the pool is closing
+RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux only
 
 
 class HashCancelled(Exception):
@@ -43,6 +52,51 @@ class HashResult:
 
 
 Progress = Callable[[int, int], None]
+# (st_dev, path) -> the lock to read the file under, None when it needs none
+DeviceLock = Callable[[int, str], "threading.Lock | None"]
+
+
+class _SerialReader:
+    """Reads a file from a device that is read one file at a time: from the page cache without the device's lock,
+    and from the first chunk the cache does not hold to the end under it."""
+
+    def __init__(self, fd: int, lock: threading.Lock, cancel: threading.Event, path: str):
+        self.fd = fd
+        self.lock = lock
+        self.cancel = cancel
+        self.path = path
+        self.offset = 0
+        self.held = False
+
+    def readinto(self, buf: memoryview) -> int:
+        if not self.held and RWF_NOWAIT is not None:
+            try:
+                n = os.preadv(self.fd, [buf], self.offset, RWF_NOWAIT)
+            except BlockingIOError:
+                self._take()
+            except OSError as e:
+                if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                self._take()  # a filesystem that cannot tell what is cached
+            else:
+                self.offset += n
+                return n  # 0 only at the end: a read that finds nothing cached fails with EAGAIN instead
+        elif not self.held:
+            self._take()
+        n = os.preadv(self.fd, [buf], self.offset)
+        self.offset += n
+        return n
+
+    def _take(self) -> None:
+        while not self.lock.acquire(timeout=CANCEL_CHECK_S):
+            if self.cancel.is_set():
+                raise HashCancelled(self.path)
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.lock.release()
 
 
 def hash_file(
@@ -51,11 +105,13 @@ def hash_file(
     sha_executor: ThreadPoolExecutor,
     cancel: threading.Event,
     progress: Progress | None = None,
+    device_lock: DeviceLock | None = None,
 ) -> HashResult:
     started = time.monotonic()
     before = os.stat(path)
     if expected is not None and FileStat.of(before) != expected:
         raise FileChanged(path)
+    lock = device_lock(before.st_dev, path) if device_lock is not None else None
     sha = hashlib.sha256()
     b3 = blake3.blake3()
     probe = HeaderProbe()
@@ -66,11 +122,12 @@ def hash_file(
     with open(path, "rb", buffering=0) as f:
         opened = os.fstat(f.fileno())
         total = opened.st_size
+        reader = _SerialReader(f.fileno(), lock, cancel, path) if lock is not None else f
         i = 0
         try:
             while True:
                 buf = buffers[i & 1]
-                n = f.readinto(buf)
+                n = reader.readinto(buf)
                 if not n:
                     break
                 chunk = buf[:n]
@@ -90,6 +147,8 @@ def hash_file(
         finally:
             if pending is not None:
                 pending.result()
+            if isinstance(reader, _SerialReader):
+                reader.release()
         after_read = os.fstat(f.fileno())
     after_close = os.stat(path)
     snapshots = {FileStat.of(s) for s in (before, opened, after_read, after_close)}
@@ -100,11 +159,30 @@ def hash_file(
     return HashResult(sha.hexdigest(), b3.hexdigest(), FileStat.of(before), probe.finish(), time.monotonic() - started)
 
 
-class HashPool:
-    """`workers` files hashed at once, each with its own SHA-256 helper thread."""
+class DeviceLocks:
+    """One lock per spinning disk or network share, which its files are read under. Keyed by the disk (or the
+    share), so two partitions of one disk share it."""
 
-    def __init__(self, workers: int):
+    def __init__(self, media: Media):
+        self.media = media
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, st_dev: int, path: str) -> threading.Lock | None:
+        medium = self.media.of_device(st_dev, path)
+        if not medium.serial:
+            return None
+        with self._guard:
+            return self._locks.setdefault(medium.name, threading.Lock())
+
+
+class HashPool:
+    """`workers` files hashed at once, each with its own SHA-256 helper thread; with `media`, files on a spinning
+    disk or a network share are read one at a time per device (page-cached data aside)."""
+
+    def __init__(self, workers: int, media: Media | None = None):
         self.workers = workers
+        self._device_lock = DeviceLocks(media) if media is not None else None
         self._readers = ThreadPoolExecutor(workers, thread_name_prefix="hash")
         self._sha = ThreadPoolExecutor(workers, thread_name_prefix="sha256")
         self._cancel = threading.Event()
@@ -119,7 +197,8 @@ class HashPool:
         self.active[path] = (0, expected.size if expected else 0)
         try:
             return await loop.run_in_executor(
-                self._readers, hash_file, path, expected, self._sha, self._cancel, report
+                self._readers, hash_file, path, expected, self._sha, self._cancel, report,
+                self._device_lock,
             )
         finally:
             self.active.pop(path, None)
