@@ -7,7 +7,8 @@ process with SIGBUS. The file is stat-ed before, while and after reading; if it 
 A file on a spinning disk or a network share is read while holding its device's lock, so two workers never make
 the disk seek between two files. Data in the page cache costs the device nothing: each chunk is first asked for
 with RWF_NOWAIT, which answers only from the cache, and the lock is taken at the first chunk that must come from
-the device and kept until the file is done.
+the device and kept until the file is done. (A miss still starts the kernel's readahead of that chunk's first
+pages: one short read per file outside the lock, the price of never waiting with the data already in memory.)
 """
 
 from __future__ import annotations
@@ -58,40 +59,32 @@ DeviceLock = Callable[[int, str], "threading.Lock | None"]
 
 class _SerialReader:
     """Reads a file from a device that is read one file at a time: from the page cache without the device's lock,
-    and from the first chunk the cache does not hold to the end under it."""
+    and from the first chunk the cache does not hold to the end under it. Reads go on from the file's position
+    (offset -1), as an unlocked read does."""
 
     def __init__(self, fd: int, lock: threading.Lock, cancel: threading.Event, path: str):
         self.fd = fd
         self.lock = lock
         self.cancel = cancel
         self.path = path
-        self.offset = 0
         self.held = False
 
     def readinto(self, buf: memoryview) -> int:
         if not self.held and RWF_NOWAIT is not None:
             try:
-                n = os.preadv(self.fd, [buf], self.offset, RWF_NOWAIT)
+                # 0 only at the end: a read that finds nothing in the cache fails with EAGAIN instead.
+                return os.preadv(self.fd, [buf], -1, RWF_NOWAIT)
             except BlockingIOError:
-                self._take()
+                pass
             except OSError as e:
                 if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                self._take()  # a filesystem that cannot tell what is cached
-            else:
-                self.offset += n
-                return n  # 0 only at the end: a read that finds nothing cached fails with EAGAIN instead
-        elif not self.held:
-            self._take()
-        n = os.preadv(self.fd, [buf], self.offset)
-        self.offset += n
-        return n
-
-    def _take(self) -> None:
-        while not self.lock.acquire(timeout=CANCEL_CHECK_S):
-            if self.cancel.is_set():
-                raise HashCancelled(self.path)
-        self.held = True
+                    raise  # else a filesystem that cannot tell what is cached: read it under the lock
+        if not self.held:
+            while not self.lock.acquire(timeout=CANCEL_CHECK_S):
+                if self.cancel.is_set():
+                    raise HashCancelled(self.path)
+            self.held = True
+        return os.readv(self.fd, [buf])
 
     def release(self) -> None:
         if self.held:
