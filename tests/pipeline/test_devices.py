@@ -216,3 +216,15 @@ def test_a_solid_state_disk_takes_no_lock(tmp_path: Path):
     mountinfo = _mountinfo(tmp_path / "mountinfo", (f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}", "/", "ext4",
                                                     "/dev/nvme9n1"))
     assert DeviceLocks(Media(str(sys_root), mountinfo))(st.st_dev, str(tmp_path)) is None
+
+
+async def test_the_daemon_says_what_it_chose(daemon, models: Path):
+    """At start the log names the worker count and the storage behind each folder; /api/status shows the same."""
+    status = await daemon.get("/api/status")
+    chosen = status["hash_workers"]
+    assert chosen["auto"] and chosen["workers"] == min(len(os.sched_getaffinity(0)), MAX_AUTO_WORKERS)
+    medium = Media().of_path(str(models))
+    assert {"root": str(models), "device": medium.name, "kind": medium.kind, "fstype": medium.fstype,
+            "serial": medium.serial} in chosen["devices"]
+    line = next(line for line in daemon.log().splitlines() if "event=hash.workers" in line)
+    assert f"{chosen['workers']} hash workers" in line and medium.describe() in line
