@@ -196,7 +196,7 @@ def plan_workers(setting: int | str, roots: list[str], media: Media) -> WorkerPl
     serial = sorted({m.name for m in found.values() if m.serial})
     auto = setting == "auto"
     workers = auto_workers() if auto else int(setting)
-    why = f"one per core, at most {MAX_AUTO_WORKERS}" if auto else "hash_workers"
+    why = f"auto: one per core, at most {MAX_AUTO_WORKERS}" if auto else "as hash_workers says"
     if serial:
         why += (f"; files on {', '.join(serial)} (spinning or network) are read one at a time unless they are in "
                 "the page cache")
