@@ -66,13 +66,22 @@ def stop_daemon(daemon: subprocess.Popen[bytes]) -> int:
         return daemon.wait()
 
 
-def start_daemon(workdir: Path, models: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far, all its threads together (Linux only)."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name in parentheses may hold spaces; the numbered fields start after its closing one.
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_daemon(workdir: Path, models: Path, port: int, env: dict[str, str] | None = None,
+                 flags: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     """`hikaze-mm serve` on `models` with its data and log in `workdir`: no settle delay, no periodic rescan, and an
-    empty config file, so a user's own settings stay out of the measurement."""
+    empty config file, so a user's own settings stay out of the measurement. `flags` come last, so they win."""
     config = workdir / "config.toml"
     config.write_text("")
     cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(config), "--models-root", str(models),
            "--data-dir", str(workdir / "data"), "--port", str(port), "--settle-seconds", "0",
-           "--rescan-interval", "0", "--log-level", "warning"]
+           "--rescan-interval", "0", "--log-level", "warning", *flags]
     with (workdir / "daemon.log").open("wb") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
