@@ -143,6 +143,34 @@ def test_the_count_comes_once_the_window_is_over_and_the_line_is_let_through_aga
     ]
 
 
+def test_windows_end_in_the_order_they_opened_and_open_ones_are_kept():
+    """One window per line a path opens (a first index: thousands): each ends a window's length after it opened,
+    its count written then, and windows still open keep counting."""
+    now = [0.0]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.KeyValueFormatter(timestamps=False))
+    repeats = logs.Repeats(handler, limit=1, window=10, clock=lambda: now[0])
+    handler.addFilter(repeats)
+    for i in range(1000):
+        now[0] = i / 100  # ten seconds' worth of distinct lines, each said twice
+        for _ in range(2):
+            handler.handle(record("new", event="file.new", path=f"/m/{i}"))
+    assert stream.getvalue().count("event=log.suppressed") == 0
+    now[0] = 10.005  # only the first window (opened at 0) has ended
+    handler.handle(record("other", event="x.other"))
+    assert stream.getvalue().count("event=log.suppressed") == 1
+    now[0] = 15.0  # the first half has ended
+    handler.handle(record("other", event="x.other"))
+    assert stream.getvalue().count("event=log.suppressed") == 501
+    handler.handle(record("new", event="file.new", path="/m/999"))  # its window is still open: counted, not written
+    repeats.flush()
+    suppressed = [line for line in stream.getvalue().splitlines() if "event=log.suppressed" in line]
+    assert len(suppressed) == 1000 + 1  # every file's window and the other line's, each once
+    assert " of=file.new count=2 " in suppressed[-2]  # /m/999: three lines, one let through
+    assert " of=x.other count=1 " in suppressed[-1]  # opened last, ended last
+
+
 # -- the real daemon -------------------------------------------------------------------------------------------
 def lines(daemon: Daemon, event: str, path: Path, key: str = "path") -> list[str]:
     token = f"{key}={logs.quote(str(path))}"

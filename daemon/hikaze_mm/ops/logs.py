@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,7 +93,9 @@ class Repeats(logging.Filter):
         self.limit = limit
         self.window = window
         self.clock = clock
-        self._windows: dict[tuple[Any, ...], _Window] = {}
+        # Windows in the order they opened, so those that ended are at the front: counting them out touches only
+        # them, however many are open (a first index opens one per file's line, thousands a second).
+        self._windows: OrderedDict[tuple[Any, ...], _Window] = OrderedDict()
         self._next_end = float("inf")
         self._lock = threading.Lock()
 
@@ -123,13 +126,18 @@ class Repeats(logging.Filter):
 
     def _ended(self, now: float) -> list[logging.LogRecord]:
         summaries = []
-        for key, window in list(self._windows.items()):
-            if now - window.started >= self.window:
-                del self._windows[key]
-                if window.count > self.limit:
-                    # At shutdown (now is infinite) the count is dated by the last line it counts.
-                    summaries.append(self._summary(window, now if math.isfinite(now) else window.last))
-        self._next_end = min((w.started + self.window for w in self._windows.values()), default=float("inf"))
+        while self._windows:
+            window = next(iter(self._windows.values()))
+            # A line another thread stamped a moment earlier may sit behind a later one: it is counted out when
+            # the one before it is, that moment late.
+            if now - window.started < self.window:
+                break
+            self._windows.popitem(last=False)
+            if window.count > self.limit:
+                # At shutdown (now is infinite) the count is dated by the last line it counts.
+                summaries.append(self._summary(window, now if math.isfinite(now) else window.last))
+        first = next(iter(self._windows.values()), None)
+        self._next_end = float("inf") if first is None else first.started + self.window
         return summaries
 
     def _summary(self, window: _Window, at: float) -> logging.LogRecord:
