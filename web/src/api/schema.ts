@@ -937,6 +937,24 @@ export interface components {
                 files_hashed: number;
                 bytes_hashed: number;
             };
+            /** @description how many files are hashed at once and why (setting `hash_workers`, `auto` by default: one per core, at most 8), and the storage behind each model folder; files on a `serial` one (a spinning disk or a network filesystem) are read one at a time per disk or share, unless they are in the page cache */
+            hash_workers: {
+                workers: number;
+                /** @description whether the setting is `auto` */
+                auto: boolean;
+                reason: string;
+                devices: {
+                    /** @description a model folder (or the nearest folder above it that exists) */
+                    root: string;
+                    /** @description the disk (`sda`, `nvme0n1`), the share's source, or the device number */
+                    device: string;
+                    /** @enum {string} */
+                    kind: "rotational" | "network" | "solid" | "memory" | "unknown";
+                    fstype: string;
+                    /** @description read one file at a time */
+                    serial: boolean;
+                }[];
+            };
             /** @description files being hashed now */
             hashing: {
                 path: string;
