@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 
-from conftest import Daemon, digests, poll, with_site, write_model
+from conftest import DEADLINE_S, Daemon, digests, poll, with_site, write_model
 
 SOFT_NOFILE, HARD_NOFILE = 96, 192  # below what 300 held connections need
 ATTACKERS = 300
@@ -292,12 +292,22 @@ async def test_event_streams_cannot_take_every_connection(daemon_factory, models
     """Event streams stay open as long as the client likes; at the cap the oldest is closed (EventSource opens it
     again by itself) rather than refusing everyone else."""
     d: Daemon = await daemon_factory("--models-root", str(models), "--max-connections", "8")
-    writers = await _open_requests(d.port, 12, f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n\r\n".encode())
+    head = f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:{d.port}\r\n\r\n".encode()
+    streams = []
     try:
+        # Every slot an answered stream first: a request whose headers are in but not yet read would count as
+        # half-sent (slow loris) and go first, which is the guard's rule, not what this test is about.
+        for _ in range(8):
+            reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
+            streams.append(writer)
+            writer.write(head)
+            await writer.drain()
+            assert (await asyncio.wait_for(reader.readline(), DEADLINE_S)).startswith(b"HTTP/1.1 200")
+        streams += await _open_requests(d.port, 4, head)
         await _health_answers(d)
         assert "event=http.evicted" in d.log()
     finally:
-        for w in writers:
+        for w in streams:
             w.close()
 
 
