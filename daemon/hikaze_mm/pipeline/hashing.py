@@ -30,6 +30,9 @@ from hikaze_mm.pipeline.devices import Media
 from hikaze_mm.pipeline.walk import FileStat
 
 CHUNK = 4 * 1024 * 1024
+# Up to this size SHA-256 runs in the reader thread: handing a small file's bytes to the helper and waiting for it
+# costs more than hashing them (a library of small embeddings and LoRAs is thousands of such files).
+INLINE_SHA_BYTES = 1024 * 1024
 PROGRESS_EVERY_S = 0.25
 CANCEL_CHECK_S = 0.25  # how soon a worker waiting for a busy device notices that the pool is closing
 RWF_NOWAIT: int | None = getattr(os, "RWF_NOWAIT", None)  # Linux only
@@ -128,6 +131,7 @@ def hash_file(
         opened = os.fstat(f.fileno())
         total = opened.st_size
         reader = _SerialReader(f.fileno(), lock, cancel, path) if lock is not None else f
+        inline = total <= INLINE_SHA_BYTES
         i = 0
         try:
             while True:
@@ -138,9 +142,12 @@ def hash_file(
                 chunk = buf[:n]
                 b3.update(chunk)
                 probe.feed(chunk)
-                if pending is not None:
-                    pending.result()
-                pending = sha_executor.submit(sha.update, chunk)
+                if inline:
+                    sha.update(chunk)
+                else:
+                    if pending is not None:
+                        pending.result()
+                    pending = sha_executor.submit(sha.update, chunk)
                 done += n
                 i += 1
                 if cancel.is_set():
