@@ -17,12 +17,13 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from hikaze_mm.inspect.base_model import unique_words
 from hikaze_mm.store.records import is_sha256
 
 SQLValue = int | float | str | bytes | None
@@ -232,7 +233,7 @@ def _export(source: str, models: Rows, tags: Rows, links: Rows, images: _ImageFo
     # A type tag stays only where some model carries it as a real tag (a checkpoint tagged "vae", say).
     type_tags = _V1_TYPE_TAGS | {_folded(row.get("type")) for row in models}
     kept = {tag.casefold() for item in items for tag in item.tags}
-    all_names = _unique(name for name in tag_names.values() if name is not None)
+    all_names = unique_words([name for name in tag_names.values() if name is not None])
     return LegacyExport(
         items=items,
         tags=[name for name in all_names if name.casefold() not in type_tags or name.casefold() in kept],
@@ -342,7 +343,7 @@ def _links(value: Any, notes: list[str]) -> list[str]:
             dropped.append(token)
     if dropped:
         notes.append(f"community_links: not http(s) URLs, dropped: {', '.join(dropped)}")
-    return _unique(urls, key=str)
+    return list(dict.fromkeys(urls))  # a URL's path tells case apart
 
 
 def _prompts(value: Any, notes: list[str]) -> dict[str, str] | None:
@@ -396,7 +397,7 @@ def _item_tags(
         # No note for the type tag: v1 put one on every model, so the note would only repeat the module docstring.
         elif name.casefold() != own_type:
             names.append(name)
-    return _unique(names)
+    return unique_words(names)
 
 
 def _tag_name(value: SQLValue) -> str | None:
@@ -405,16 +406,6 @@ def _tag_name(value: SQLValue) -> str | None:
     if isinstance(value, (int, float)):
         return str(value)
     return None
-
-
-def _unique(values: Iterable[str], key: Callable[[str], str] = str.casefold) -> list[str]:
-    seen: set[str] = set()
-    out: list[str] = []
-    for value in values:
-        if key(value) not in seen:
-            seen.add(key(value))
-            out.append(value)
-    return out
 
 
 def _folder(v1_type: SQLValue) -> str:
