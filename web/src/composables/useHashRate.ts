@@ -23,7 +23,10 @@ export function useHashRate(now: () => number = Date.now) {
 
   function update(): void {
     const t = now();
-    while ((recent[0]?.at ?? t) <= t - WINDOW_MS) recent.shift();
+    // One splice for all that left the window: at thousands of small files a second, shifting them one by one
+    // would move the whole array each time.
+    const kept = recent.findIndex((r) => r.at > t - WINDOW_MS);
+    recent.splice(0, kept === -1 ? recent.length : kept);
     if (recent.length === 0) {
       rate.value = null;
       clearInterval(timer);
