@@ -44,6 +44,7 @@ from hikaze_mm.store.sqlite.store import SQLiteStore
 
 log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
+READY_PAGE = 1000
 
 
 class App:
@@ -102,6 +103,8 @@ class App:
             await self.decisions.requeue(row)
         essential += await self.supervisor.start()
         self._tasks.append(asyncio.create_task(self._clean_pending_images(), name="pending-images"))
+        if self.intake.on_ready is not None:
+            self._tasks.append(asyncio.create_task(self._import_ready(), name="import-ready"))
         for task in essential + self._tasks:
             task.add_done_callback(self._essential_done)
 
@@ -145,19 +148,33 @@ class App:
     async def _clean_pending_images(self) -> None:
         """A pending row's image files go with the row, however it went (ids are never reused)."""
         with self.bus.subscribe() as sub:
-            while (event := await sub.get()) is not None:
-                if not isinstance(event.event, PendingRemoved):
-                    continue
+            while (first := await sub.get()) is not None:
+                batch = [first, *sub.waiting()]
+                ids = [p.event.id for p in batch if p is not None and isinstance(p.event, PendingRemoved)]
                 try:
-                    await asyncio.to_thread(self.image_files.remove_pending, event.event.id)
+                    if ids:
+                        await asyncio.to_thread(self.image_files.remove_pending, *ids)
                 except OSError as e:  # left behind: the start-up sweep takes image files no row owns
-                    log.warning("could not remove the images of pending row %s: %s", event.event.id,
-                                e.strerror or e, extra={"event": "images.stray"})
+                    log.warning("could not remove the images of %d pending rows: %s", len(ids), e.strerror or e,
+                                extra={"event": "images.stray"})
+                if None in batch:
+                    return
 
-    async def _auto_import(self, pending_id: int) -> None:
-        report = await self.importer.import_ids([pending_id], None, False)
+    async def _import_ready(self) -> None:
+        """With auto-import on, rows left ready (the daemon stopped between hashing and importing them, or
+        auto-import was off then) are imported at start, a page at a time."""
+        kept = 0  # rows that stay ready (their content is in the library now): they head the id order
+        try:
+            while rows := (await self.store.pending.list_pending(("ready",), None, READY_PAGE, kept))[0]:
+                report = await self.importer.import_ids([row.id for row in rows], None, False)
+                kept += len(rows) - len(report.imported)
+        except Exception:  # the rows stay ready for the user to import; the daemon goes on
+            log.exception("importing the rows left ready failed", extra={"event": "import.failed"})
+
+    async def _auto_import(self, ids: list[int]) -> None:
+        report = await self.importer.import_ids(ids, None, False)
         for failure in report.failed:
-            log.warning("auto-import of pending row %d failed: %s", pending_id, failure["error"])
+            log.warning("auto-import of pending row %d failed: %s", failure["id"], failure["error"])
 
     async def _stable(self, path: str, st: Any) -> None:
         await self.intake.on_stable(path, st)

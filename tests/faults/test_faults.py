@@ -186,16 +186,17 @@ async def test_sigkill_during_image_upload_leaves_no_orphan_files(daemon_factory
 
 # -- 2. SIGKILL during an import batch -----------------------------------------------------------------------------
 async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory, models: Path):
-    count = 300
+    # Plainly new models go in transactions of PLAIN_BATCH rows: enough of them that the kill lands between two.
+    count = 2000
     paths = [write_model(models / "loras" / f"lora-{i:03d}.safetensors", size=1024) for i in range(count)]
     d: Daemon = await daemon_factory("--models-root", str(models), settle=0.1)
 
     async def all_ready() -> list[dict] | None:
-        rows = await d.pending(status="ready")
+        rows = [*await d.pending(status="ready"), *await d.pending(status="ready", offset="1000")]
         return rows if len(rows) == count else None
 
     rows = await poll(all_ready, f"{count} ready rows", timeout=60)
-    imported_at_kill = random.randint(20, 200)
+    imported_at_kill = random.randint(20, 400)
     batch = asyncio.create_task(d.request("POST", "/api/pending/import", json={"ids": [r["id"] for r in rows]}))
 
     async def far_enough() -> int | None:
@@ -212,7 +213,7 @@ async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory,
     d = await daemon_factory("--models-root", str(models), settle=0.1, data_dir=d.data_dir)
     await d.wait_idle()
     assert_consistent(d.data_dir)
-    pending = {r["path"]: r for r in await d.pending()}
+    pending = {r["path"]: r for r in [*await d.pending(), *await d.pending(offset="1000")]}
     imported = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
     assert imported == models_now, "the restart changed what was imported"
     assert len(pending) + len(imported) == count
@@ -227,6 +228,42 @@ async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory,
     rest = await d.call("POST", "/api/pending/import", {"ids": [pending[p]["id"] for p in pending]})
     assert not rest["failed"] and len(rest["imported"]) == len(pending), rest
     assert (await d.get("/api/status"))["counts"]["models"] == count
+
+
+async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_factory, models: Path):
+    """Small files take the batched path: hashed together, recorded and auto-imported a batch to a transaction.
+    A kill in the middle leaves each file whole, and the restart finishes the work: every file one model, with
+    its own digest, none left behind in the queue."""
+    count = 1500
+    paths = [write_model(models / "loras" / f"d{i % 15:02d}" / f"small-{i:04d}.safetensors", size=2048)
+             for i in range(count)]
+    d: Daemon = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict", settle=0.1)
+    kill_at = random.randint(50, 600)
+
+    async def models_count() -> int:
+        return (await asyncio.to_thread(db_rows, d.data_dir, "SELECT count(*) FROM models"))[0][0]
+
+    async def far_enough() -> int | None:
+        n = await models_count()
+        return n if n >= kill_at else None
+
+    await poll(far_enough, f"{kill_at} files imported", timeout=120)
+    d.kill()
+    assert_consistent(d.data_dir)
+    assert kill_at <= await models_count() < count, "the kill did not land inside the first index"
+
+    d = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict", settle=0.1,
+                             data_dir=d.data_dir)
+
+    async def all_imported() -> bool:
+        return await models_count() == count and not await d.pending()
+
+    await poll(all_imported, f"all {count} files imported after the restart", timeout=120)
+    assert_consistent(d.data_dir)
+    imported = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    assert imported == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    searchable = {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")}
+    assert searchable == set(imported.values())
 
 
 # -- 3. the database locked by another process ---------------------------------------------------------------------

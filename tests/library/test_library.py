@@ -145,9 +145,9 @@ async def test_list_sort_orders_and_paging(daemon: Daemon, models: Path):
     sizes = [m["size_bytes"] for m in (await daemon.get("/api/models?sort=size"))["models"]]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4
     assert (await daemon.get("/api/models?sort=size"))["models"][0]["name"] == "juggernautXL_v9"
-    # created: newest first
+    # created: newest first; models imported together (in one batch, at one time) in sha256 order
     created = {n: (await daemon.get(f"/api/models/{s}"))["created_at"] for n, s in names.items()}
-    assert await listed(daemon, "sort=created") == sorted(created, key=lambda n: -created[n])
+    assert await listed(daemon, "sort=created") == sorted(created, key=lambda n: (-created[n], names[n]))
     # updated: the model edited last comes first
     await daemon.call("PATCH", f"/api/models/{names['clear_vae']}", {"meta_json": {"notes": "touched"}})
     assert (await listed(daemon, "sort=updated"))[0] == "clear_vae"

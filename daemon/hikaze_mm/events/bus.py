@@ -38,6 +38,13 @@ class Subscription:
         """The next event; None once the bus is closed or this subscriber fell too far behind."""
         return await self.queue.get()
 
+    def waiting(self) -> list[Published | None]:
+        """The events queued now, taken without waiting: a slow consumer handles them as one batch."""
+        taken: list[Published | None] = []
+        while not self.queue.empty():
+            taken.append(self.queue.get_nowait())
+        return taken
+
     def close(self) -> None:
         self._bus._subs.discard(self)
 

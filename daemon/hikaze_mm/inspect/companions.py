@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hikaze_mm.inspect.base_model import unique_words
+from hikaze_mm.inspect.folder_names import FolderNames
 from hikaze_mm.inspect.previews import find_previews
 from hikaze_mm.inspect.probe import Header
 from hikaze_mm.inspect.sidecars import Sidecars, read_sidecars
@@ -23,8 +24,10 @@ class Companions:
     previews: list[str]  # paths, best first
 
 
-def find_companions(path: str, with_previews: bool) -> Companions:
-    return Companions(read_sidecars(path), find_previews(path)[:MAX_PREVIEWS] if with_previews else [])
+def find_companions(path: str, with_previews: bool, names: FolderNames | None = None) -> Companions:
+    """With `names`, the folder's listing is shared with the other files of a batch."""
+    names = names or FolderNames()
+    return Companions(read_sidecars(path, names), find_previews(path, names)[:MAX_PREVIEWS] if with_previews else [])
 
 
 class StoredHeader(Header, total=False):

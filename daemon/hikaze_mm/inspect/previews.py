@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from hikaze_mm.inspect.folder_names import FolderNames
+
 _PREVIEW_SUFFIXES = (
     ".preview.png",
     ".png",
@@ -19,22 +21,19 @@ _PREVIEW_SUFFIXES = (
 )
 
 
-def find_previews(model_path: str) -> list[str]:
+def find_previews(model_path: str, names: FolderNames | None = None) -> list[str]:
     """Preview images that tools write beside `model_path`, best first; names are matched case-insensitively.
 
     One directory listing instead of a stat per candidate: it is as cheap, and it also finds `Foo.PNG` on a
-    case-sensitive file system. Two files differing only in case are both returned, in name order.
+    case-sensitive file system. Two files differing only in case are both returned, in name order. With `names`,
+    the listing is shared with the other files of the folder.
     """
     folder, name = os.path.split(model_path)
     stem = os.path.splitext(name)[0].lower()
-    rank = {stem + suffix: i for i, suffix in enumerate(_PREVIEW_SUFFIXES)}
+    names = names or FolderNames()
     found: list[tuple[int, str]] = []
-    try:
-        with os.scandir(folder or ".") as entries:
-            for entry in entries:
-                i = rank.get(entry.name.lower())
-                if i is not None and entry.is_file():
-                    found.append((i, entry.name))
-    except (FileNotFoundError, NotADirectoryError):
-        return []  # the folder went away with the model; there is nothing beside it
-    return [os.path.join(folder, n) for _, n in sorted(found)]
+    for i, suffix in enumerate(_PREVIEW_SUFFIXES):
+        for candidate in sorted(names.like(folder, stem + suffix) or []):
+            if os.path.isfile(os.path.join(folder, candidate)):
+                found.append((i, candidate))
+    return [os.path.join(folder, n) for _, n in found]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from hikaze_mm.inspect.base_model import UNKNOWN, normalise, unique_words
+from hikaze_mm.inspect.folder_names import FolderNames
 
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024
 # Civitai rates images in bit flags: 1 PG, 2 PG-13, 4 R, 8 X, 16 the strongest; R and up counts as mature.
@@ -192,8 +193,9 @@ def _load(path: str) -> tuple[dict[str, Any] | None, str | None]:
     return doc, None
 
 
-def read_sidecars(model_path: str) -> Sidecars:
-    """What the sidecar files beside `model_path` say about it; never raises for a bad sidecar."""
+def read_sidecars(model_path: str, names: FolderNames | None = None) -> Sidecars:
+    """What the sidecar files beside `model_path` say about it; never raises for a bad sidecar. With `names`, a
+    sidecar its folder's listing does not have is not looked for."""
     stem = os.path.splitext(model_path)[0]
     readings: list[_Reading] = []
     sources: list[str] = []
@@ -201,6 +203,8 @@ def read_sidecars(model_path: str) -> Sidecars:
     for suffix, read in _SIDECARS:
         path = stem + suffix
         name = os.path.basename(path)
+        if names is not None and names.absent(path):
+            continue
         doc, problem = _load(path)
         if problem is not None:
             errors.append(f"{name}: {problem}")

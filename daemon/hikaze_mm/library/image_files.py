@@ -100,11 +100,12 @@ class ImageFiles:
                     removed += 1
         return removed
 
-    def remove_pending(self, pending_id: int) -> None:
-        if not self.pending_root.is_dir():
+    def remove_pending(self, *pending_ids: int) -> None:
+        """The image files of these pending rows, in one listing of the folder however many rows there are."""
+        if not pending_ids or not self.pending_root.is_dir():
             return
-        prefix = f"{int(pending_id)}_"
+        ids = {str(int(i)) for i in pending_ids}
         for entry in os.scandir(self.pending_root):
-            if entry.name.startswith(prefix):
+            if entry.name.partition("_")[0] in ids:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)

@@ -45,6 +45,13 @@ class DecisionLock:
         self._lock.release()
 
 
+def file_line_level(files: int) -> int:
+    """A file decided on its own says so in a line at info. Files decided together (a walk's finds, a batch of
+    small files hashed or imported) each get their line at debug, and the batch one summary line at info: a first
+    index of thousands of files would otherwise write thousands of lines, and format them on the event loop."""
+    return logging.INFO if files == 1 else logging.DEBUG
+
+
 class DecisionStore(Protocol):
     """The parts of the store that decisions about files read and write."""
 
@@ -114,10 +121,16 @@ class FileDecisions:
     async def seen_new(self, files: list[tuple[str, str, FileStat]]) -> None:
         """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
         async with self._lock:
-            for row in await self.store.pending.add_pending_many(files):
-                _log_new(row.path, row.type, row.stat, "found by a walk; hashed once it has been quiet for a while")
+            added = await self.store.pending.add_pending_many(files)
+            level = file_line_level(len(added))
+            for row in added:
+                _log_new(row.path, row.type, row.stat, "found by a walk; hashed once it has been quiet for a while",
+                         level)
                 self._publish_pending(PendingAdded, row)
                 self._settler.offer(row.path)
+        if len(added) > 1:
+            log.info("%d new files found by a walk; each is hashed once it has been quiet for a while", len(added),
+                     extra={"event": "walk.new", "files": len(added), "size": sum(row.size_bytes for row in added)})
 
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""
@@ -333,5 +346,5 @@ class FileDecisions:
             self.bus.publish(ModelMoved(sha256=model.sha256, path=model.path, status=model.status, old_path=old_path))
 
 
-def _log_new(path: str, type_: str, st: FileStat, why: str) -> None:
-    log.info(why, extra={"event": "file.new", "path": path, "type": type_, "size": st.size})
+def _log_new(path: str, type_: str, st: FileStat, why: str, level: int = logging.INFO) -> None:
+    log.log(level, why, extra={"event": "file.new", "path": path, "type": type_, "size": st.size})

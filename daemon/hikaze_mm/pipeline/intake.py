@@ -10,6 +10,7 @@ import errno
 import itertools
 import logging
 import os
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
@@ -26,13 +27,14 @@ from hikaze_mm.events.catalog import (
 )
 from hikaze_mm.inspect.companions import find_companions, stored_header, suggested_base_model, suggested_fields
 from hikaze_mm.inspect.file_identity import same_as_any
+from hikaze_mm.inspect.folder_names import FolderNames
 from hikaze_mm.inspect.probe import Header
 from hikaze_mm.inspect.sidecars import Sidecars
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file
-from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
-from hikaze_mm.pipeline.hashing import FileChanged, HashCancelled, HashPool, HashResult
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions, file_line_level
+from hikaze_mm.pipeline.hashing import INLINE_SHA_BYTES, FileChanged, HashCancelled, HashPool, HashResult
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.errors import StorageFull
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 # The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
 # tried again, the first time after a second and then each time after twice as long, up to a minute.
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+# Files up to this size waiting together are hashed and recorded as one batch of up to BATCH_FILES.
+SMALL_FILE_BYTES = INLINE_SHA_BYTES
+BATCH_FILES = 256
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 
@@ -56,9 +61,9 @@ class Beside:
     errors: list[str] = field(default_factory=list)
 
 
-def look_beside(path: str, with_previews: bool) -> Beside:
+def look_beside(path: str, with_previews: bool, names: FolderNames | None = None) -> Beside:
     """Blocking: reads the sidecars and encodes the previews; run it in a thread."""
-    companions = find_companions(path, with_previews)
+    companions = find_companions(path, with_previews, names)
     found = Beside(companions.sidecars)
     for preview in companions.previews:
         try:
@@ -88,7 +93,7 @@ class Intake:
         self.lock = lock
         self.settler = settler
         self.files = files
-        self.on_ready: Callable[[int], Awaitable[Any]] | None = None  # auto-import hook
+        self.on_ready: Callable[[list[int]], Awaitable[Any]] | None = None  # auto-import hook
         self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._queued: set[str] = set()
@@ -132,20 +137,35 @@ class Intake:
 
     async def _worker(self) -> None:
         while True:
-            _, _, path, st = await self._queue.get()
-            self._queued.discard(path)
-            self._hashing.add(path)
+            batch = [await self._queue.get()]
+            if batch[0][0] <= SMALL_FILE_BYTES:
+                # The other small files waiting go along: one transaction, one thread hand-off and one summary
+                # line for the lot instead of a few of each per file.
+                while len(batch) < BATCH_FILES and not self._queue.empty():
+                    item = self._queue.get_nowait()
+                    if item[0] > SMALL_FILE_BYTES:
+                        self._queue.put_nowait(item)
+                        break
+                    batch.append(item)
+            paths = [path for _, _, path, _ in batch]
+            self._queued.difference_update(paths)
+            self._hashing.update(paths)
             try:
-                await self._hash_one(path, st)
+                if len(batch) == 1:
+                    await self._hash_one(paths[0], batch[0][3])
+                else:
+                    await self._hash_batch([(path, st) for _, _, path, st in batch])
             except asyncio.CancelledError:
                 raise
             except StorageFull as e:
-                disk_full(e, path)
-                self.settler.touch(path, DISK_FULL_RETRY_S)
+                for path in paths:
+                    disk_full(e, path)
+                    self.settler.touch(path, DISK_FULL_RETRY_S)
             except Exception:
-                log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
+                for path in paths:
+                    log.exception("hashing failed unexpectedly", extra={"event": "file.error", "path": path})
             finally:
-                self._hashing.discard(path)
+                self._hashing.difference_update(paths)
 
     async def _hash_one(self, path: str, st: FileStat) -> None:
         async with self.lock:
@@ -164,25 +184,58 @@ class Intake:
             result = await self.pool.hash(path, st, progress)
         except HashCancelled:
             return
-        except FileChanged:
-            log.info("changed while it was hashed; the hash is thrown away", extra={
-                "event": "hash.discarded", "path": path})
-            await self.decisions.seen(path)
-            return
-        except FileNotFoundError:
-            await self.decisions.gone(path)
-            return
-        except OSError as e:
-            if e.errno in OUT_OF_DESCRIPTORS:
-                await self._retry_later(row.id, path, e)
-                return
-            self._out_of_descriptors.pop(path, None)
-            await self._error(row.id, path, f"cannot read the file: {e.strerror or e}")
+        except (FileChanged, OSError) as e:
+            await self._failed(row.id, path, e)
             return
         self._out_of_descriptors.pop(path, None)
         self.files_hashed += 1
         self.bytes_hashed += result.stat.size
         await self._record(row.id, path, result)
+
+    async def _hash_batch(self, files: list[tuple[str, FileStat]]) -> None:
+        """Small files hashed together: marked `hashing` in one transaction, read one after another in one
+        thread, and those that turn out plainly new recorded in one transaction."""
+        async with self.lock:
+            rows = await self.store.pending.start_hashing(files)
+        for row in rows:
+            self.bus.publish(PendingUpdated(id=row.id, path=row.path, status="hashing"))
+        with_images = await self.store.images.with_pending_images([row.id for row in rows])
+
+        def beside(path: str, _: HashResult) -> Beside:
+            return look_beside(path, by_path[path].id not in with_images, names)
+
+        names = FolderNames()  # a batch's files mostly share a few folders: each is listed once
+
+        by_path = {row.path: row for row in rows}
+        try:
+            outcomes = await self.pool.hash_many([(row.path, row.stat) for row in rows], beside)
+        except HashCancelled:
+            return
+        hashed: list[tuple[int, str, HashResult, Beside]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, tuple):
+                self._out_of_descriptors.pop(row.path, None)
+                self.files_hashed += 1
+                self.bytes_hashed += outcome[0].stat.size
+                hashed.append((row.id, row.path, *outcome))
+            else:
+                await self._failed(row.id, row.path, outcome)
+        await self._record_many(hashed)
+
+    async def _failed(self, pending_id: int, path: str, error: FileChanged | OSError) -> None:
+        """The file could not be hashed as it was: it changed (hashed again once quiet), vanished, or could not be
+        read (tried again later when the process was out of descriptors, else an error on its row)."""
+        if isinstance(error, FileChanged):
+            log.info("changed while it was hashed; the hash is thrown away", extra={
+                "event": "hash.discarded", "path": path})
+            await self.decisions.seen(path)
+        elif isinstance(error, FileNotFoundError):
+            await self.decisions.gone(path)
+        elif error.errno in OUT_OF_DESCRIPTORS:
+            await self._retry_later(pending_id, path, error)
+        else:
+            self._out_of_descriptors.pop(path, None)
+            await self._error(pending_id, path, f"cannot read the file: {error.strerror or error}")
 
     @staticmethod
     def _meta(meta: dict[str, Any], result: HashResult, found: Beside) -> dict[str, Any]:
@@ -231,15 +284,51 @@ class Intake:
     async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
         has_images = bool(await self.store.images.pending_images(pending_id))
         found = await asyncio.to_thread(look_beside, path, not has_images)
-        async with self.lock:
-            row = await self.store.pending.pending(pending_id)
-            if row is None or row.path != path or row.status != "hashing":
-                return  # moved, deleted or re-settled while hashing: the newer report wins
-            recorded = await self._record_locked(row, result, found)
-        if recorded is not None and recorded.status == "ready" and self.on_ready is not None:
-            await self.on_ready(recorded.id)
+        await self._record_many([(pending_id, path, result, found)])
 
-    async def _record_locked(self, row: PendingRow, result: HashResult, found: Beside) -> PendingRow | None:
+    async def _record_many(self, hashed: list[tuple[int, str, HashResult, Beside]]) -> None:
+        """Files hashed: those plainly new (no model has their content or their path, no previews to store) are
+        recorded `ready` in one transaction; each of the others is decided on its own. Either way each file is
+        all or nothing."""
+        if not hashed:
+            return
+        ready: list[int] = []
+        tally: Counter[str] = Counter()
+        level = file_line_level(len(hashed))
+        async with self.lock:
+            rows = await self.store.pending.pending_rows([pending_id for pending_id, _, _, _ in hashed])
+            by_sha, by_path = await self.store.models.models_of(
+                [result.sha256 for _, _, result, _ in hashed], [path for _, path, _, _ in hashed])
+            plain: list[tuple[int, HashRecord]] = []
+            timing: dict[int, HashResult] = {}
+            for pending_id, path, result, found in hashed:
+                row, meta = rows.get(pending_id, (None, {}))
+                if row is None or row.path != path or row.status != "hashing":
+                    continue  # moved, deleted or re-settled while hashing: the newer report wins
+                if result.sha256 in by_sha or path in by_path or found.previews:
+                    recorded = await self._record_locked(row, result, found, level)
+                    tally[recorded.status if recorded is not None else "known to the library"] += 1
+                    if recorded is not None and recorded.status == "ready":
+                        ready.append(recorded.id)
+                    continue
+                plain.append((pending_id, HashRecord(result.sha256, result.blake3, result.stat, "ready", None,
+                                                     self._meta(meta, result, found))))
+                timing[pending_id] = result
+            for recorded in await self.store.pending.record_hashes(plain) if plain else []:
+                self._hashed(recorded, timing[recorded.id], None, level)
+                tally["ready"] += 1
+                ready.append(recorded.id)
+        if len(hashed) > 1:
+            size = sum(result.stat.size for _, _, result, _ in hashed)
+            log.info("%d files hashed (%.1f MB): %s", len(hashed), size / 1e6,
+                     ", ".join(f"{n} {what}" for what, n in sorted(tally.items())), extra={
+                         "event": "hash.batch", "files": len(hashed), "size": size, **tally})
+        if ready and self.on_ready is not None:
+            await self.on_ready(ready)
+
+    async def _record_locked(
+        self, row: PendingRow, result: HashResult, found: Beside, level: int
+    ) -> PendingRow | None:
         path = row.path
         at_path = await self.store.models.model_by_path(path)
         if at_path is not None and at_path.sha256 != result.sha256 and at_path.status == "ok":
@@ -259,10 +348,10 @@ class Intake:
                 await self.store.models.enrich_model(result.sha256, meta, tags)
                 relinked = await self.store.models.relink_model(result.sha256, path, row.type, result.stat, row.id)
                 if here:
-                    log.info("same content as before: the model is kept", extra={
+                    log.log(level, "same content as before: the model is kept", extra={
                         "event": "model.unchanged", "path": path, "sha256": result.sha256, **_timing(result)})
                 else:
-                    log.info("the content of a model whose file was missing: relinked, its metadata kept", extra={
+                    log.log(level, "the content of a model whose file was missing: relinked, its metadata kept", extra={
                         "event": "model.relinked", "path": path, "old_path": known.path, "sha256": result.sha256,
                         **_timing(result)})
                 self.bus.publish(PendingRemoved(id=row.id, path=path))
@@ -278,7 +367,7 @@ class Intake:
                 # paths, never a conflict with itself.
                 await self.store.imports.absorb(row.id, known.sha256, self._meta(meta, result, found), [],
                                                 (path, result.stat))
-                log.info("another name of the model's own file: recorded as one of its paths", extra={
+                log.log(level, "another name of the model's own file: recorded as one of its paths", extra={
                     "event": "file.alias", "path": path, "sha256": known.sha256, "same_as": same})
                 self.bus.publish(PendingRemoved(id=row.id, path=path))
                 self.bus.publish(ModelUpdated(sha256=known.sha256))
@@ -291,18 +380,22 @@ class Intake:
             await self.store.images.add_pending_image(row.id, seq, image.width, image.height, source)
         recorded = await self.store.pending.record_hash(row.id, record)
         if recorded is not None:
-            self.bus.publish(PendingHashed(id=recorded.id, path=path, status=recorded.status, sha256=recorded.sha256,
-                                           blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256,
-                                           size_bytes=recorded.size_bytes))
-            fields = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
-            if known is not None:
-                fields["conflict_sha256"] = known.sha256
-            what = "same content as a model in the library" if known else "ready"
-            if result.seconds:
-                log.info("%s (%.1f MB/s)", what, result.stat.size / 1e6 / result.seconds, extra=fields)
-            else:
-                log.info("%s (its hashes were known; nothing was read)", what, extra=fields)
+            self._hashed(recorded, result, known.sha256 if known is not None else None, level)
         return recorded
+
+    def _hashed(self, recorded: PendingRow, result: HashResult, conflict: str | None, level: int) -> None:
+        self.bus.publish(PendingHashed(id=recorded.id, path=recorded.path, status=recorded.status,
+                                       sha256=recorded.sha256, blake3=recorded.blake3,
+                                       conflict_sha256=recorded.conflict_sha256, size_bytes=recorded.size_bytes))
+        fields = {"event": f"file.{recorded.status}", "path": recorded.path, **_timing(result),
+                  "sha256": result.sha256}
+        if conflict is not None:
+            fields["conflict_sha256"] = conflict
+        what = "same content as a model in the library" if conflict else "ready"
+        if result.seconds:
+            log.log(level, "%s (%.1f MB/s)", what, result.stat.size / 1e6 / result.seconds, extra=fields)
+        else:
+            log.log(level, "%s (its hashes were known; nothing was read)", what, extra=fields)
 
     async def refile(self, removal: Removal) -> None:
         """Files whose model was taken out of the library, back in the queue: recorded again from the hashes the

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
+from hikaze_mm.inspect.folder_names import FolderNames
 from hikaze_mm.pipeline.walk import stat_regular
 from hikaze_mm.store.errors import StorageFull
 from hikaze_mm.store.records import FileStat
 
 log = logging.getLogger(__name__)
 MIN_RECHECK_S = 0.05
+LIST_FOLDERS_FROM = 16  # files due at once, from which their folders are listed rather than names stat'ed
 DISK_FULL_RETRY_S = 30.0  # how soon a file whose outcome could not be written for want of space is looked at again
 
 
@@ -58,6 +60,7 @@ class LoopClock:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=timeout)
 
+LIST_FOLDERS_FROM = 16  # files due at once
 
 @dataclass
 class _Entry:
@@ -73,17 +76,21 @@ class _Look:
     partial: bool  # a download still writing beside it
 
 
-def _check(path: str) -> _Look:
+def _check(path: str, names: FolderNames | None) -> _Look:
     """Stat the file and look for a download still writing beside it (runs in a thread)."""
     raw = stat_regular(path)
     if raw is None:
         return _Look(None, 0, False)
-    partial = any(os.path.exists(path + s) for s in PARTIAL_SUFFIXES)
+    partial = any((names is None or not names.absent(path + s)) and os.path.exists(path + s)
+                  for s in PARTIAL_SUFFIXES)
     return _Look(FileStat.of(raw), max(raw.st_mtime_ns, raw.st_ctime_ns), partial)
 
 
 def _check_all(paths: list[str]) -> list[_Look]:
-    return [_check(p) for p in paths]
+    # Many files due at once (a walk's finds) mostly share folders: each folder is listed once instead of a stat
+    # per partial-download name per file. A few files (downloads settling) are cheaper to look for by name.
+    names = FolderNames() if len(paths) >= LIST_FOLDERS_FROM else None
+    return [_check(p, names) for p in paths]
 
 
 class Settler:

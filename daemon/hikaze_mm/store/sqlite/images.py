@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from hikaze_mm.store.sqlite.database import Database, first_row
-from hikaze_mm.store.sqlite.rows import INSERT_IMAGE
+from hikaze_mm.store.sqlite.rows import IN_JSON, INSERT_IMAGE, json_list
 
 
 class SQLiteImages:
@@ -59,6 +59,12 @@ class SQLiteImages:
         rows = await self._db.all("SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq",
                                   (pending_id,), fresh=True)
         return [(seq, width, height) for seq, width, height in rows]
+
+    async def with_pending_images(self, ids: list[int]) -> set[int]:
+        """Which of these pending rows have images."""
+        return {r[0] for r in await self._db.all(
+            f"SELECT DISTINCT pending_id FROM pending_images WHERE pending_id IN {IN_JSON}", (json_list(ids),),
+            fresh=True)}
 
     async def add_pending_image(self, pending_id: int, seq: int, width: int, height: int, source: str) -> bool:
         async with self._db.write() as db:

@@ -13,9 +13,24 @@ from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promot
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.models import edit_meta, nsfw_flag
-from hikaze_mm.store.sqlite.rows import INSERT_COPY, INSERT_IMAGE, MODEL_COLUMNS, PENDING_COLUMNS, copy_values
-from hikaze_mm.store.sqlite.search_index import reindex
+from hikaze_mm.store.sqlite.rows import (
+    IN_JSON,
+    INSERT_COPY,
+    INSERT_IMAGE,
+    MODEL_COLUMNS,
+    PENDING_COLUMNS,
+    copy_values,
+    json_list,
+)
+from hikaze_mm.store.sqlite.search_index import reindex, reindex_many
 
+# A new model made of its pending row: its content, then (main path, name, type, stat, times, metadata, nsfw flag,
+# base model, pending id).
+_INSERT_MODEL = (
+    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
+    "updated_at, meta_json, nsfw, base_model) "
+    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ? FROM pending_import WHERE id = ?"
+)
 # The pending row's tags go to the model it becomes part of.
 _TAGS_TO_MODEL = (
     "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags WHERE pending_id = ?"
@@ -59,6 +74,34 @@ class SQLiteImports:
         await reindex(db, sha256)
         return True
 
+    async def promote_new(self, promotions: list[Promotion]) -> list[ModelRow]:
+        """Rows whose content no model has and no other queued row shares, each a new model, all in one
+        transaction: a statement per step for the whole batch (a batch of small files costs a few trips to the
+        database, not a dozen per file). A promotion that brings copies or aliases belongs to `promote`."""
+        assert all(p.mode == "new" and not p.copies and not p.aliases for p in promotions)
+        now = time.time()
+        ids = json_list([p.pending_id for p in promotions])
+        shas = [p.sha256 for p in promotions]
+        async with self._db.write() as db:
+            metas = [self._rules.for_new_model(p.meta_json) for p in promotions]
+            await db.executemany(_INSERT_MODEL, [
+                (p.main_path, p.name, p.type, *p.main_stat, now, now, json.dumps(meta), nsfw_flag(meta), p.base_model,
+                 p.pending_id) for p, meta in zip(promotions, metas, strict=True)])
+            await db.executemany("DELETE FROM model_copies WHERE path = ?", [(p.main_path,) for p in promotions])
+            await db.executemany(_TAGS_TO_MODEL, [(p.sha256, p.pending_id) for p in promotions])
+            await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for p in promotions
+                                                for seq, w, h in p.images])
+            await db.execute(f"DELETE FROM pending_import WHERE id IN {IN_JSON}", (ids,))
+            await reindex_many(db, shas)
+            models = [ModelRow(*r) for r in await db.execute_fetchall(
+                f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))]
+        for p in promotions:
+            self._index.untrack_pending(p.pending_id)
+            self._index.untrack_copy(p.main_path)
+        for model in models:
+            self._index.track_model(model)
+        return models
+
     async def promote(self, p: Promotion) -> tuple[ModelRow, list[PendingRow]]:
         """The row becomes (part of) the model, its aliases join it, and every other ready row with the same
         content turns `conflict` in the same transaction, so no twin is offered as importable. A new model's
@@ -69,13 +112,8 @@ class SQLiteImports:
         async with self._db.write() as db:
             if p.mode == "new":
                 meta = self._rules.for_new_model(p.meta_json)
-                await db.execute(
-                    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, "
-                    "status, created_at, updated_at, meta_json, nsfw, base_model) "
-                    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ? FROM pending_import WHERE id = ?",
-                    (p.main_path, p.name, p.type, *st, now, now, json.dumps(meta), nsfw_flag(meta), p.base_model,
-                     p.pending_id),
-                )
+                await db.execute(_INSERT_MODEL, (p.main_path, p.name, p.type, *st, now, now, json.dumps(meta),
+                                                 nsfw_flag(meta), p.base_model, p.pending_id))
             else:
                 # A merge keeps the model's name as it is now (a rename may have landed since the import looked).
                 name = "?" if p.mode == "override" else "CASE WHEN name = '' THEN ? ELSE name END"

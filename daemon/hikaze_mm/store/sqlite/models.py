@@ -16,10 +16,12 @@ from hikaze_mm.store.records import MAX_TAGS, FileStat, Meta, ModelRow, PendingR
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.rows import (
+    IN_JSON,
     INSERT_PENDING_IF_NEW,
     MODEL_COLUMNS,
     PENDING_COLUMNS,
     SET_STAT,
+    json_list,
     model_row,
     pending_values,
 )
@@ -62,6 +64,19 @@ class SQLiteModels:
             f"SELECT {MODEL_COLUMNS} FROM models WHERE path = ? ORDER BY status = 'ok' DESC LIMIT 1", (path,),
             fresh=True,
         ))
+
+    async def models_of(self, shas: list[str], paths: list[str]) -> tuple[dict[str, ModelRow], dict[str, ModelRow]]:
+        """The models with these contents, by sha256, and the models at these paths (the one whose file is there
+        if two name it), read fresh in one go: what a batch of hashed files is compared with."""
+        by_sha = {r[0]: ModelRow(*r) for r in await self._db.all(
+            f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),), fresh=True)}
+        by_path: dict[str, ModelRow] = {}
+        for r in await self._db.all(
+                f"SELECT {MODEL_COLUMNS} FROM models WHERE path IN {IN_JSON} ORDER BY status = 'ok'",
+                (json_list(paths),), fresh=True):
+            model = ModelRow(*r)
+            by_path[model.path] = model  # `ok` last, so it wins
+        return by_sha, by_path
 
     async def model_detail(self, sha256: str) -> dict[str, Any] | None:
         row = await self._db.one(

@@ -13,10 +13,12 @@ from hikaze_mm.store.records import FileStat, HashRecord, Meta, NewPending, Pend
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.rows import (
+    IN_JSON,
     INSERT_PENDING,
     INSERT_PENDING_IF_NEW,
     PENDING_COLUMNS,
     SET_STAT,
+    json_list,
     pending_row,
     pending_values,
 )
@@ -93,6 +95,20 @@ class SQLitePending:
             "ORDER BY id", (sha256,), fresh=True)
         return [PendingRow(*r) for r in rows]
 
+    async def pending_rows(self, ids: list[int]) -> dict[int, tuple[PendingRow, Meta]]:
+        """The rows with these ids and their metadata, read fresh: what a batch of decisions starts from."""
+        rows = await self._db.all(
+            f"SELECT {PENDING_COLUMNS}, meta_json FROM pending_import WHERE id IN {IN_JSON}", (json_list(ids),),
+            fresh=True)
+        return {r[0]: (PendingRow(*r[:-1]), json.loads(r[-1] or "{}")) for r in rows}
+
+    async def hashed_shas(self, shas: list[str]) -> dict[str, int]:
+        """How many hashed rows (ready or conflict) the queue holds of each of these contents."""
+        rows = await self._db.all(
+            f"SELECT sha256, count(*) FROM pending_import WHERE sha256 IN {IN_JSON} "
+            "AND status IN ('ready', 'conflict') GROUP BY sha256", (json_list(shas),), fresh=True)
+        return dict(rows)
+
     async def pending_meta(self, pending_id: int) -> Meta | None:
         row = await self._db.one("SELECT meta_json FROM pending_import WHERE id = ?", (pending_id,), fresh=True)
         return json.loads(row[0] or "{}") if row else None
@@ -136,13 +152,14 @@ class SQLitePending:
     async def add_pending_many(self, files: list[tuple[str, str, FileStat]]) -> list[PendingRow]:
         """New files found by a walk, in one transaction; a path that got a row meanwhile is left alone."""
         now = time.time()
-        added: list[PendingRow] = []
         async with self._db.write(library=False) as db:
-            for path, type_, st in files:
-                row = await first_row(db, f"{INSERT_PENDING_IF_NEW} RETURNING {PENDING_COLUMNS}",
-                                      pending_values(path, st, type_, "settling", now))
-                if row is not None:
-                    added.append(PendingRow(*row))
+            # Set-wise: a trip to the database thread per row cost more than the row itself.
+            (last,) = await first_row(db, "SELECT coalesce(max(id), 0) FROM pending_import")
+            await db.executemany(INSERT_PENDING_IF_NEW,
+                                 [pending_values(path, st, type_, "settling", now) for path, type_, st in files])
+            # The ids only grow (AUTOINCREMENT) and nobody else writes inside this transaction.
+            added = [PendingRow(*row) for row in await db.execute_fetchall(
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id > ? ORDER BY id", (last,))]
         for row in added:
             self._index.track_pending(row)
         return added
@@ -217,6 +234,40 @@ class SQLitePending:
              json.dumps(record.meta_json)),
             record.stat,
         )
+
+    async def start_hashing(self, files: list[tuple[str, FileStat]]) -> list[PendingRow]:
+        """The rows of these files marked `hashing` at the stat they are read at, in one transaction. A path with
+        no row, or whose row is hashed already as the file is now, is left out."""
+        now = time.time()
+        async with self._db.write(library=False) as db:
+            await db.executemany(
+                f"UPDATE pending_import SET status = 'hashing', {SET_STAT}, updated_at = ? WHERE path = ? AND NOT "
+                "(status IN ('ready', 'conflict', 'ignored') AND size_bytes = ? AND mtime_ns = ? AND inode = ? "
+                "AND device = ?)",
+                [(*st, now, path, *st) for path, st in files])
+            # Every row at these paths is `hashing` now but those hashed already, which the update left alone.
+            rows = [PendingRow(*r) for r in await db.execute_fetchall(
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE status = 'hashing' AND path IN {IN_JSON}",
+                (json_list([path for path, _ in files]),))]
+        for row in rows:
+            self._index.track_pending(row)
+        return rows
+
+    async def record_hashes(self, records: list[tuple[int, HashRecord]]) -> list[PendingRow]:
+        """`record_hash` for many rows in one transaction; a row that is no longer `hashing` is left alone."""
+        now = time.time()
+        async with self._db.write(library=False) as db:
+            await db.executemany(
+                "UPDATE pending_import SET status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, "
+                f"hashed_at = ?, meta_json = ?, {SET_STAT}, updated_at = ? WHERE id = ? AND status = 'hashing'",
+                [(r.status, r.sha256, r.blake3, r.conflict_sha256, now, json.dumps(r.meta_json), *r.stat, now,
+                  pending_id) for pending_id, r in records])
+            rows = [PendingRow(*r) for r in await db.execute_fetchall(
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE hashed_at = ? AND id IN {IN_JSON} ORDER BY id",
+                (now, json_list([pending_id for pending_id, _ in records])))]
+        for row in rows:
+            self._index.track_pending(row)
+        return rows
 
     async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None:
         async with self._db.write() as db:

@@ -16,6 +16,9 @@ MODEL_COLUMNS = ", ".join(f.name for f in fields(ModelRow))
 # A file's fingerprint as an UPDATE sets it; its arguments are a FileStat's values in order.
 SET_STAT = "size_bytes = ?, mtime_ns = ?, inode = ?, device = ?"
 FILE_COLUMNS = "path, size_bytes, mtime_ns, inode, device"
+# `x IN {IN_JSON}` with `json_list(values)` as its one argument: a batch of any size in one statement, never
+# more arguments than SQLite takes.
+IN_JSON = "(SELECT value FROM json_each(?))"
 
 _PENDING_INSERT_COLUMNS = (
     "path", "size_bytes", "mtime_ns", "inode", "device", "type", "name", "status", "error", "sha256", "blake3",
@@ -42,6 +45,12 @@ def pending_values(
     """The arguments of INSERT_PENDING for a new row, named after its file unless `name` says otherwise."""
     return (path, *stat, type_, os.path.basename(path) if name is None else name, status, error, sha256, blake3,
             now, hashed_at, now, json.dumps(meta or {}))
+
+
+def json_list(values: list[str] | list[int]) -> str:
+    """The argument of IN_JSON. Characters stay as they are (no \\u escapes), so the text adapter turns a path
+    that is not UTF-8 into the very text the database holds for it."""
+    return json.dumps(values, ensure_ascii=False)
 
 
 def copy_values(path: str, sha256: str, stat: FileStat, now: float) -> tuple[Any, ...]:

@@ -8,27 +8,35 @@ import os
 
 import aiosqlite
 
+from hikaze_mm.store.sqlite.rows import IN_JSON, json_list
+
 
 async def reindex(db: aiosqlite.Connection, sha256: str) -> None:
     """Rebuild the model's search row from its current name, path, tags and metadata."""
-    await db.execute("INSERT OR IGNORE INTO search_ids (sha256) VALUES (?)", (sha256,))
+    await reindex_many(db, [sha256])
+
+
+async def reindex_many(db: aiosqlite.Connection, shas: list[str]) -> None:
+    """`reindex` for many models, a statement per step rather than per model."""
+    args = (json_list(shas),)
+    await db.execute(f"INSERT OR IGNORE INTO search_ids (sha256) SELECT value FROM {IN_JSON}", args)
     rows = await db.execute_fetchall(
-        "SELECT s.id, m.name, m.path, m.meta_json, "
+        "SELECT s.id, m.sha256, m.name, m.path, m.meta_json, "
         "(SELECT group_concat(t.name, ' ') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
         " WHERE mt.sha256 = m.sha256) "
-        "FROM models m JOIN search_ids s ON s.sha256 = m.sha256 WHERE m.sha256 = ?",
-        (sha256,),
+        f"FROM models m JOIN search_ids s ON s.sha256 = m.sha256 WHERE m.sha256 IN {IN_JSON}",
+        args,
     )
-    for search_id, name, path, meta_text, tags in rows:
+    await db.executemany("UPDATE models SET search_id = ? WHERE sha256 = ?", [(r[0], r[1]) for r in rows])
+    await db.executemany("DELETE FROM models_fts WHERE rowid = ?", [(r[0],) for r in rows])
+    entries = []
+    for search_id, _, name, path, meta_text, tags in rows:
         meta = json.loads(meta_text or "{}")
-        await db.execute("UPDATE models SET search_id = ? WHERE sha256 = ?", (search_id, sha256))
-        await db.execute("DELETE FROM models_fts WHERE rowid = ?", (search_id,))
-        await db.execute(
-            "INSERT INTO models_fts (rowid, name, file_name, path, tags, description, trigger_words) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (search_id, name, os.path.basename(path), path, tags or "", meta.get("description") or "",
-             " ".join(meta.get("trigger_words") or [])),
-        )
+        entries.append((search_id, name, os.path.basename(path), path, tags or "", meta.get("description") or "",
+                        " ".join(meta.get("trigger_words") or [])))
+    await db.executemany(
+        "INSERT INTO models_fts (rowid, name, file_name, path, tags, description, trigger_words) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)", entries)
 
 
 async def unindex(db: aiosqlite.Connection, sha256: str) -> None:
