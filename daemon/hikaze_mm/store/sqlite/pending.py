@@ -105,8 +105,9 @@ class SQLitePending:
     async def hashed_shas(self, shas: list[str]) -> dict[str, int]:
         """How many hashed rows (ready or conflict) the queue holds of each of these contents."""
         rows = await self._db.all(
+            # `+status`: the sha256 index, not the status one (which would walk every ready row of the queue).
             f"SELECT sha256, count(*) FROM pending_import WHERE sha256 IN {IN_JSON} "
-            "AND status IN ('ready', 'conflict') GROUP BY sha256", (json_list(shas),), fresh=True)
+            "AND +status IN ('ready', 'conflict') GROUP BY sha256", (json_list(shas),), fresh=True)
         return dict(rows)
 
     async def pending_meta(self, pending_id: int) -> Meta | None:
@@ -247,7 +248,7 @@ class SQLitePending:
                 [(*st, now, path, *st) for path, st in files])
             # Every row at these paths is `hashing` now but those hashed already, which the update left alone.
             rows = [PendingRow(*r) for r in await db.execute_fetchall(
-                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE status = 'hashing' AND path IN {IN_JSON}",
+                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE +status = 'hashing' AND path IN {IN_JSON}",
                 (json_list([path for path, _ in files]),))]
         for row in rows:
             self._index.track_pending(row)
