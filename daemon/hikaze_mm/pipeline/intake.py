@@ -147,7 +147,7 @@ class Intake:
                         self._queue.put_nowait(item)
                         break
                     batch.append(item)
-            paths = [path for _, _, path, _ in batch]; import sys; print("BATCH", len(batch), file=sys.stderr)
+            paths = [path for _, _, path, _ in batch]
             self._queued.difference_update(paths)
             self._hashing.update(paths)
             try:
