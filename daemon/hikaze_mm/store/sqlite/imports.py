@@ -25,11 +25,12 @@ from hikaze_mm.store.sqlite.rows import (
 from hikaze_mm.store.sqlite.search_index import reindex, reindex_many
 
 # A new model made of its pending row: its content, then (main path, name, type, stat, times, metadata, nsfw flag,
-# base model, pending id).
+# base model, pending id); its search id too, when its search row is there already.
 _INSERT_MODEL = (
     "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
-    "updated_at, meta_json, nsfw, base_model) "
-    "SELECT sha256, blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ? FROM pending_import WHERE id = ?"
+    "updated_at, meta_json, nsfw, base_model, search_id) "
+    "SELECT p.sha256, p.blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, s.id "
+    "FROM pending_import p LEFT JOIN search_ids s ON s.sha256 = p.sha256 WHERE p.id = ?"
 )
 # The pending row's tags go to the model it becomes part of.
 _TAGS_TO_MODEL = (
@@ -84,6 +85,8 @@ class SQLiteImports:
         shas = [p.sha256 for p in promotions]
         async with self._db.write() as db:
             metas = [self._rules.for_new_model(p.meta_json) for p in promotions]
+            await db.execute(f"INSERT OR IGNORE INTO search_ids (sha256) SELECT value FROM {IN_JSON}",
+                             (json_list(shas),))
             await db.executemany(_INSERT_MODEL, [
                 (p.main_path, p.name, p.type, *p.main_stat, now, now, json.dumps(meta), nsfw_flag(meta), p.base_model,
                  p.pending_id) for p, meta in zip(promotions, metas, strict=True)])

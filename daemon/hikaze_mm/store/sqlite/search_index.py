@@ -21,16 +21,19 @@ async def reindex_many(db: aiosqlite.Connection, shas: list[str]) -> None:
     args = (json_list(shas),)
     await db.execute(f"INSERT OR IGNORE INTO search_ids (sha256) SELECT value FROM {IN_JSON}", args)
     rows = await db.execute_fetchall(
-        "SELECT s.id, m.sha256, m.name, m.path, m.meta_json, "
+        "SELECT s.id, m.sha256, m.name, m.path, m.meta_json, m.search_id, "
         "(SELECT group_concat(t.name, ' ') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
         " WHERE mt.sha256 = m.sha256) "
         f"FROM models m JOIN search_ids s ON s.sha256 = m.sha256 WHERE m.sha256 IN {IN_JSON}",
         args,
     )
-    await db.executemany("UPDATE models SET search_id = ? WHERE sha256 = ?", [(r[0], r[1]) for r in rows])
+    # A model written with its search id already (a new one from `promote_new`) is not written twice: the update
+    # would rewrite its row in every listing index.
+    await db.executemany("UPDATE models SET search_id = ? WHERE sha256 = ?",
+                         [(r[0], r[1]) for r in rows if r[0] != r[5]])
     await db.executemany("DELETE FROM models_fts WHERE rowid = ?", [(r[0],) for r in rows])
     entries = []
-    for search_id, _, name, path, meta_text, tags in rows:
+    for search_id, _, name, path, meta_text, _, tags in rows:
         meta = json.loads(meta_text or "{}")
         entries.append((search_id, name, os.path.basename(path), path, tags or "", meta.get("description") or "",
                         " ".join(meta.get("trigger_words") or [])))
