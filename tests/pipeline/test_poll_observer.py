@@ -136,7 +136,9 @@ def test_a_folder_whose_stamps_did_not_move_is_not_listed_again(watch, tmp_path:
     assert len(calls.args["scandir"]) == 1, "only the folder that changed is listed"
 
 
-def test_changes_come_as_the_events_of_a_native_watcher(watch, tmp_path: Path):
+@pytest.mark.parametrize("by_fd", [True, False], ids=["folders-by-descriptor", "folders-by-path (Windows)"])
+def test_changes_come_as_the_events_of_a_native_watcher(watch, tmp_path: Path, monkeypatch, by_fd: bool):
+    monkeypatch.setattr(poll_tree, "_BY_FD", by_fd)
     root = tmp_path / "nas"
     tree(root, folders=3, files=2)
     (root / "dir02" / "deep").mkdir()

@@ -48,7 +48,9 @@ STAMP_GRAIN_S = 2.0
 YOUNG_S = 60.0  # a new file is stat'ed at each poll until it has not changed for this long
 # Opening a folder, unlike a stat of it, makes an NFS client ask the server (close-to-open): a stat may answer
 # from a cache of up to a minute. The fstat of the open folder is then fresh, and the listing is of that folder.
-_OPEN = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# Where folders cannot be listed by descriptor (Windows), both are taken by path.
+_BY_FD = os.scandir in os.supports_fd and os.stat in os.supports_dir_fd
+_OPEN = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _GONE = (errno.ENOENT, errno.ENOTDIR, errno.ELOOP)  # ELOOP: a folder replaced by a symlink
 
 Stamp = tuple[int, int, int, int]  # st_dev, st_ino, st_mtime_ns, st_ctime_ns of a folder
@@ -120,7 +122,7 @@ class PollTree:
     def _visit(self, path: str, folder: _Folder, rnd: _Round, is_root: bool) -> list[tuple[str, _Folder, bool]]:
         """Look at one folder, list it again if its stamps moved, and hand back its subfolders to visit."""
         try:
-            fd = os.open(path, _OPEN)
+            folder_at = _open(path)
         except OSError as e:
             if e.errno in _GONE:
                 if is_root:
@@ -132,7 +134,7 @@ class PollTree:
         if self.unreadable and path in self.unreadable:
             rnd.readable.append(path)
         try:
-            st = os.fstat(fd)
+            st = os.fstat(folder_at) if isinstance(folder_at, int) else os.lstat(folder_at)
             stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
             if stamp == folder.stamp and folder.sure:
                 return _subfolders(path, folder)
@@ -145,21 +147,22 @@ class PollTree:
                 folder.files, folder.dirs = {}, {}
                 entries: list[os.DirEntry[str]] = []
             else:
-                with os.scandir(fd) as it:
+                with os.scandir(folder_at) as it:
                     entries = list(it)
-            self._relist(path, folder, fd, st.st_dev, entries, rnd)
+            self._relist(path, folder, folder_at, st.st_dev, entries, rnd)
         except OSError as e:
             rnd.failed[path] = e.strerror or str(e)
             folder.sure = False
             return _subfolders(path, folder)
         finally:
-            os.close(fd)
+            if isinstance(folder_at, int):
+                os.close(folder_at)
         if stamp != folder.stamp:
             folder.stamp, folder.since = stamp, rnd.now
         folder.sure = rnd.now - folder.since >= STAMP_GRAIN_S
         return _subfolders(path, folder)
 
-    def _relist(self, path: str, folder: _Folder, fd: int, dev: int, entries: list[os.DirEntry[str]],
+    def _relist(self, path: str, folder: _Folder, folder_at: int | str, dev: int, entries: list[os.DirEntry[str]],
                 rnd: _Round) -> None:
         """Compare a fresh listing with the last one: a name that still names the same inode is not stat'ed."""
         files, dirs = folder.files, folder.dirs
@@ -177,7 +180,8 @@ class PollTree:
                 new_dirs[name] = sub
                 continue
             try:
-                est: os.stat_result | None = os.lstat(name, dir_fd=fd)
+                est: os.stat_result | None = (os.lstat(name, dir_fd=folder_at) if isinstance(folder_at, int)
+                                              else os.lstat(os.path.join(path, name)))
             except FileNotFoundError:
                 continue  # gone again: that stamped the folder, which is listed again next poll
             except OSError:
@@ -313,6 +317,15 @@ class PollTree:
             if path not in rnd.failed:
                 log.info("the folder can be listed again", extra={"event": "watch.readable", "path": path})
         self.unreadable = rnd.failed
+
+
+def _open(path: str) -> int | str:
+    """The folder to read: a descriptor, or where there are none to list by, its path."""
+    if _BY_FD:
+        return os.open(path, _OPEN)
+    if not stat_mod.S_ISDIR(os.lstat(path).st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", path)
+    return path
 
 
 def _subfolders(path: str, folder: _Folder) -> list[tuple[str, _Folder, bool]]:
