@@ -23,6 +23,7 @@ from hikaze_mm.config.settings import Settings
 from hikaze_mm.pipeline import poll_observer, poll_tree
 from hikaze_mm.pipeline.poll_observer import PollingObserver
 from hikaze_mm.pipeline.poll_tree import PollTree
+from hikaze_mm.pipeline.watch import Watch
 
 DEADLINE_S = 20.0
 INTERVAL_S = 0.05
@@ -246,6 +247,9 @@ def test_polling_slows_down_rather_than_take_more_than_its_share_of_a_core(tmp_p
             assert time.monotonic() < deadline, "the interval was never stretched"
             time.sleep(0.01)  # the deadline above bounds the wait
         assert observer.interval() > 100
+        note = Watch(str(tmp_path / "nas"), str(tmp_path / "nas"), "polling", observer).note()
+        stretched = f"polled every {observer.interval():.0f}s rather than 0.05s"
+        assert note == f"{stretched}, so that polling takes at most 2% of a core", note
     finally:
         observer.stop()
         observer.join(timeout=5)
