@@ -658,6 +658,51 @@ async def test_polling_snapshot_meets_unlistable_folders(daemon_factory, models:
     assert all(o["mode"] == "polling" for o in (await d.get("/api/status"))["linked_folders"])
 
 
+async def test_a_polled_folder_that_turns_unreadable_keeps_its_rows(daemon_factory, models: Path):
+    first = write_model(models / "loras" / "nas" / "first.safetensors")
+    d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "polling", "--poll-interval", "0.2",
+                                     prefix=without_root_powers())
+    await d.wait_row(first)
+    os.chmod(models / "loras" / "nas", 0)
+    try:
+        async def noted() -> bool:
+            roots = (await d.get("/api/status"))["roots"]
+            return all("polled folders that cannot be listed: 1 " in (r["note"] or "") for r in roots)
+
+        await poll(noted, "the status to count the folder the poller cannot list")
+        for name in ("later", "later-still"):  # polls went on: a deletion would have been reported by now
+            await d.wait_row(write_model(models / "vae" / f"{name}.safetensors"))
+        assert str(first) in [r["path"] for r in await d.pending()]
+    finally:
+        os.chmod(models / "loras" / "nas", 0o755)
+    second = write_model(models / "loras" / "nas" / "second.safetensors")
+    await d.wait_row(second)
+    assert str(first) in [r["path"] for r in await d.pending()] and "event=file.gone" not in d.log()
+
+
+async def test_a_polled_share_unmounted_and_mounted_again_loses_nothing(daemon_factory, models: Path):
+    loras = models / "loras"
+    with small_tmpfs(loras, 4096):
+        first = write_model(loras / "first.safetensors")
+        d: Daemon = await daemon_factory("--models-root", str(models), "--watch-mode", "polling",
+                                         "--poll-interval", "0.2")
+        [sha] = await d.import_files(first)
+    # the poller finds an empty folder on another filesystem, which proves nothing about the files on the share
+    await poll(lambda: asyncio.to_thread(lambda: "another filesystem is mounted here now" in d.log()),
+               "the poller to notice the unmount")
+    for name in ("later", "later-still"):  # polls went on: a deletion would have been reported by now
+        await d.wait_row(write_model(models / "vae" / f"{name}.safetensors"))
+    assert (await d.get(f"/api/models/{sha}"))["status"] == "ok"
+    with small_tmpfs(loras, 4096):
+        write_model(loras / "first.safetensors")
+        second = write_model(loras / "second.safetensors")
+        await d.wait_row(second)
+        assert (await d.get(f"/api/models/{sha}"))["status"] == "ok"
+        assert "event=model.missing" not in d.log() and "event=file.gone" not in d.log()
+        assert_consistent(d.data_dir)
+        await d.close()
+
+
 def test_a_failed_scan_makes_the_scan_command_fail(tmp_path: Path, models: Path):
     write_model(models / "loras" / "never-reached.safetensors")
     done = run_cli("scan", "--models-root", str(models), "--data-dir", str(tmp_path / "data"),

@@ -34,7 +34,7 @@ from watchdog.observers.api import BaseObserver
 
 from hikaze_mm.config.roots import within
 from hikaze_mm.pipeline.inotify_coverage import Tree, coverage, covered, plan, probe, tree, watch_limit
-from hikaze_mm.pipeline.poll_observer import PollingObserver
+from hikaze_mm.pipeline.poll_observer import CPU_SHARE, PollingObserver
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +83,18 @@ class Watch:
         self.reshaped = folder
 
     def note(self) -> str | None:
-        unreadable = sum(o.unreadable() for o in self.observers() if isinstance(o, PollingObserver))
-        if not unreadable:
-            return self.reason
-        more = f"polled folders that cannot be listed: {unreadable} (what was seen in them is kept until they can be)"
-        return f"{self.reason}; {more}" if self.reason else more
+        pollers = [o for o in self.observers() if isinstance(o, PollingObserver)]
+        notes = [self.reason] if self.reason else []
+        unreadable = sum(o.unreadable() for o in pollers)
+        if unreadable:
+            notes.append(f"polled folders that cannot be listed: {unreadable} (what was seen in them is kept until "
+                         "they can be)")
+        for o in pollers:
+            if o.interval() > o.timeout:
+                notes.append(f"polled every {o.interval():.0f}s rather than {o.timeout:g}s, so that polling takes at "
+                             f"most {CPU_SHARE:.0%} of a core")
+                break
+        return "; ".join(notes) or None
 
 
 class _Handler(FileSystemEventHandler):

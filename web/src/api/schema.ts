@@ -924,7 +924,7 @@ export interface components {
                 exists: boolean;
                 /** @enum {string} */
                 mode: "native" | "polling" | "partial" | "off";
-                /** @description why it is polled, if it fell back; `partial` means inotify could not watch every subfolder (its watch limit ran out) and the ones left out are polled, which the note counts; it also counts the polled folders that cannot be listed (kept as last seen until they can be) */
+                /** @description why it is polled, if it fell back; `partial` means inotify could not watch every subfolder (its watch limit ran out) and the ones left out are polled, which the note counts; it also counts the polled folders that cannot be listed (kept as last seen until they can be), and says when polls come less often than `poll_interval` (a poll would otherwise take more than 2% of a core) */
                 note: string | null;
             }[];
             queues: {
