@@ -26,6 +26,7 @@ from hikaze_mm.config.settings import ConfigError, Settings
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import PendingRemoved
 from hikaze_mm.legacy.importer import LegacyImporter
+from hikaze_mm.library.auto_import import AutoImport
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
@@ -44,7 +45,6 @@ from hikaze_mm.store.sqlite.store import SQLiteStore
 
 log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
-READY_PAGE = 1000
 
 
 class App:
@@ -71,8 +71,9 @@ class App:
         self.reconciler.on_walked = self.supervisor.walked
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
-        if settings.auto_import == "no_conflict":
-            self.intake.on_ready = self._auto_import
+        self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
+        if self.auto_import is not None:
+            self.intake.on_ready = self.auto_import.ready
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.decisions, self.decision_lock,
                                      self.settler, self.image_files)
         own_names = [*settings.allowed_hosts, *([] if settings.host in WILDCARD_HOSTS else [settings.host])]
@@ -103,8 +104,8 @@ class App:
             await self.decisions.requeue(row)
         essential += await self.supervisor.start()
         self._tasks.append(asyncio.create_task(self._clean_pending_images(), name="pending-images"))
-        if self.intake.on_ready is not None:
-            self._tasks.append(asyncio.create_task(self._import_ready(), name="import-ready"))
+        if self.auto_import is not None:
+            essential.append(self.auto_import.start())
         for task in essential + self._tasks:
             task.add_done_callback(self._essential_done)
 
@@ -120,6 +121,8 @@ class App:
         await self.settler.stop()
         await asyncio.to_thread(self.pool.close)
         await self.intake.stop()
+        if self.auto_import is not None:
+            await self.auto_import.stop()
         with contextlib.suppress(Exception):
             await self.store.pending.reset_in_flight()
         self.bus.close()
@@ -140,8 +143,10 @@ class App:
             self.on_failure()
 
     async def drain(self) -> None:
-        """Wait until the running walk is done and nothing is left to settle or hash (for `hikaze-mm scan`)."""
-        while self.reconciler.running or len(self.settler) or not self.intake.idle():
+        """Wait until the running walk is done and nothing is left to settle, hash or auto-import (for
+        `hikaze-mm scan`)."""
+        while (self.reconciler.running or len(self.settler) or not self.intake.idle()
+               or (self.auto_import is not None and not self.auto_import.idle())):
             await asyncio.sleep(0.1)
 
     # -- wiring ---------------------------------------------------------------------------------------------
@@ -159,22 +164,6 @@ class App:
                                 extra={"event": "images.stray"})
                 if None in batch:
                     return
-
-    async def _import_ready(self) -> None:
-        """With auto-import on, rows left ready (the daemon stopped between hashing and importing them, or
-        auto-import was off then) are imported at start, a page at a time."""
-        kept = 0  # rows that stay ready (their content is in the library now): they head the id order
-        try:
-            while rows := (await self.store.pending.list_pending(("ready",), None, READY_PAGE, kept))[0]:
-                report = await self.importer.import_ids([row.id for row in rows], None, False)
-                kept += len(rows) - len(report.imported)
-        except Exception:  # the rows stay ready for the user to import; the daemon goes on
-            log.exception("importing the rows left ready failed", extra={"event": "import.failed"})
-
-    async def _auto_import(self, ids: list[int]) -> None:
-        report = await self.importer.import_ids(ids, None, False)
-        for failure in report.failed:
-            log.warning("auto-import of pending row %d failed: %s", failure["id"], failure["error"])
 
     async def _stable(self, path: str, st: Any) -> None:
         await self.intake.on_stable(path, st)

@@ -1,0 +1,87 @@
+"""`auto_import = "no_conflict"`: hashed files whose content is new become models without the user's click.
+
+The intake hands over the ids of rows it recorded ready and goes back to hashing; one task here imports what has
+gathered, a batch at a time, so hashing and importing overlap and the batches are as large as the backlog (the
+importer writes plainly new models PLAIN_BATCH to a transaction). At start, rows left ready (the daemon stopped
+between hashing and importing them, or auto-import was off then) join the backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from hikaze_mm.library.importer import Importer
+from hikaze_mm.store.interfaces import PendingStore
+
+log = logging.getLogger(__name__)
+BATCH = 1000  # ids handed to the importer at once
+READY_PAGE = 1000  # rows read at a time by the start-up sweep
+
+
+class AutoImportStore(Protocol):
+    pending: PendingStore
+
+
+class AutoImport:
+    def __init__(self, store: AutoImportStore, importer: Importer):
+        self.store = store
+        self.importer = importer
+        self._backlog: list[int] = []
+        self._wake = asyncio.Event()
+        self._busy = False
+        self._task: asyncio.Task[None] | None = None
+
+    def idle(self) -> bool:
+        return not self._backlog and not self._busy
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.create_task(self._run(), name="auto-import")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def ready(self, ids: list[int]) -> None:
+        """Rows just recorded ready: imported soon, with whatever else is waiting."""
+        self._backlog.extend(ids)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        await self._sweep()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._backlog:
+                ids, self._backlog = self._backlog[:BATCH], self._backlog[BATCH:]
+                self._busy = True
+                try:
+                    await self._import(ids)
+                finally:
+                    self._busy = False
+
+    async def _import(self, ids: list[int]) -> list[int]:
+        """Import these rows; the ids imported. A failure is the row's, never the task's."""
+        try:
+            report = await self.importer.import_ids(ids, None, False)
+        except Exception:  # the rows stay ready for the user to import
+            log.exception("auto-import of %d rows failed", len(ids), extra={"event": "import.failed"})
+            return []
+        for failure in report.failed:
+            log.warning("auto-import of pending row %d failed: %s", failure["id"], failure["error"],
+                        extra={"event": "import.failed"})
+        return [entry["id"] for entry in report.imported]
+
+    async def _sweep(self) -> None:
+        kept = 0  # rows that stay ready (their content is in the library now): they head the id order
+        self._busy = True
+        try:
+            while rows := (await self.store.pending.list_pending(("ready",), None, READY_PAGE, kept))[0]:
+                imported = await self._import([row.id for row in rows])
+                kept += len(rows) - len(imported)
+        finally:
+            self._busy = False
