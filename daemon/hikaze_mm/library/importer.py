@@ -24,7 +24,7 @@ from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.disposal import Refused, check_trashable, trash
 from hikaze_mm.library.image_files import ImageFiles
-from hikaze_mm.pipeline.decisions import DecisionLock, file_line_level
+from hikaze_mm.pipeline.decisions import DecisionLock, batch_fields, file_line_level
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
 from hikaze_mm.store.records import Alias, HashedStatus, ModelRow, PendingRow, Promotion
@@ -84,10 +84,14 @@ class Importer:
     async def import_ids(self, ids: list[int], strategy: str | None, delete_files: bool) -> ImportReport:
         report = ImportReport()
         batch = set(ids)
-        joined: set[int] = set()  # rows done, as plainly new models or as names of a model's own file
+        plain: dict[int, str] = {}  # id -> path of the rows imported as plainly new models
         for start in range(0, len(ids), PLAIN_BATCH):
             async with self.lock:
-                joined |= await self._import_plain(ids[start:start + PLAIN_BATCH], report)
+                plain |= await self._import_plain(ids[start:start + PLAIN_BATCH], report, len(ids))
+        if plain and len(ids) > 1:
+            log.info("%d of %d files imported into the library as new models", len(plain), len(ids), extra={
+                "event": "import.batch", "files": len(plain), **batch_fields(list(plain.values()))})
+        joined = set(plain)  # and the rows that join a model as names of its own file
         for pending_id in await self._best_first([i for i in ids if i not in joined]):
             if pending_id in joined:
                 continue
@@ -105,14 +109,15 @@ class Importer:
         report.imported.sort(key=lambda entry: asked.get(entry["id"], len(asked)))  # as asked, whichever went first
         return report
 
-    async def _import_plain(self, ids: list[int], report: ImportReport) -> set[int]:
+    async def _import_plain(self, ids: list[int], report: ImportReport, asked: int) -> dict[int, str]:
         """The rows that are plainly new models (ready, their content in no model and in no other queued row,
-        no images to carry over) imported in one transaction; the ids it took. Whatever it leaves, or a batch
-        that fails as a whole, goes row by row."""
+        no images to carry over) imported in one transaction; the ids it took, with their paths. Whatever it
+        leaves, or a batch that fails as a whole, goes row by row. `asked`: how many rows the whole import has,
+        which sets whether each gets its own line at info."""
         rows = await self.store.pending.pending_rows(ids)
         ready = {i: (row, meta) for i, (row, meta) in rows.items() if row.status == "ready" and row.sha256}
         if not ready:
-            return set()
+            return {}
         shas = [row.sha256 for row, _ in ready.values() if row.sha256]
         by_sha, _ = await self.store.models.models_of(shas, [])
         queued = await self.store.pending.hashed_shas(shas)
@@ -125,29 +130,26 @@ class Importer:
             if row.sha256 and row.sha256 not in by_sha and queued.get(row.sha256) == 1 and i not in with_images
         ]
         if not promotions:
-            return set()
+            return {}
         try:
             models = {m.sha256: m for m in await self.store.imports.promote_new(promotions)}
         except Exception:
             log.warning("importing %d rows together failed; they are imported one by one", len(promotions),
                         exc_info=True, extra={"event": "import.batch_failed"})
-            return set()
-        level = file_line_level(len(promotions))
-        done: set[int] = set()
+            return {}
+        level = file_line_level(asked)
+        done: dict[int, str] = {}
         for p in promotions:
             model = models.get(p.sha256)
             if model is None:
                 continue
-            done.add(p.pending_id)
+            done[p.pending_id] = p.main_path
             report.imported.append({"id": p.pending_id, "sha256": model.sha256})
             log.log(level, "imported into the library", extra={
                 "event": "model.imported", "path": p.main_path, "sha256": model.sha256, "strategy": "new",
                 "model_path": model.path})
             self.bus.publish(PendingRemoved(id=p.pending_id, path=p.main_path))
             self.bus.publish(ModelAdded(sha256=model.sha256, path=model.path, status=model.status))
-        if len(done) > 1:
-            log.info("%d files imported into the library as new models", len(done), extra={
-                "event": "import.batch", "files": len(done)})
         return done
 
     async def _best_first(self, ids: list[int]) -> list[int]:

@@ -52,6 +52,12 @@ def file_line_level(files: int) -> int:
     return logging.INFO if files == 1 else logging.DEBUG
 
 
+def batch_fields(paths: list[str]) -> dict[str, str]:
+    """Where a batch's files are, for its summary line: the folder that holds them all, and the first of them (which
+    also keeps two batches of as many files from reading as one line repeated)."""
+    return {"path": os.path.commonpath(paths) if paths else "", "first": paths[0] if paths else ""}
+
+
 class DecisionStore(Protocol):
     """The parts of the store that decisions about files read and write."""
 
@@ -130,7 +136,8 @@ class FileDecisions:
                 self._settler.offer(row.path)
         if len(added) > 1:
             log.info("%d new files found by a walk; each is hashed once it has been quiet for a while", len(added),
-                     extra={"event": "walk.new", "files": len(added), "size": sum(row.size_bytes for row in added)})
+                     extra={"event": "walk.new", "files": len(added), "size": sum(row.size_bytes for row in added),
+                            **batch_fields([row.path for row in added])})
 
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""

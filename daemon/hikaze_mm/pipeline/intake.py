@@ -33,7 +33,7 @@ from hikaze_mm.inspect.sidecars import Sidecars
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file
-from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions, file_line_level
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions, batch_fields, file_line_level
 from hikaze_mm.pipeline.hashing import INLINE_SHA_BYTES, FileChanged, HashCancelled, HashPool, HashResult
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
@@ -322,7 +322,8 @@ class Intake:
             size = sum(result.stat.size for _, _, result, _ in hashed)
             log.info("%d files hashed (%.1f MB): %s", len(hashed), size / 1e6,
                      ", ".join(f"{n} {what}" for what, n in sorted(tally.items())), extra={
-                         "event": "hash.batch", "files": len(hashed), "size": size, **tally})
+                         "event": "hash.batch", "files": len(hashed), "size": size, **tally,
+                         **batch_fields([path for _, path, _, _ in hashed])})
         if ready and self.on_ready is not None:
             await self.on_ready(ready)
 
