@@ -13,6 +13,7 @@ import logging
 from typing import Protocol
 
 from hikaze_mm.library.importer import Importer
+from hikaze_mm.pipeline.background import Background
 from hikaze_mm.store.interfaces import PendingStore
 
 log = logging.getLogger(__name__)
@@ -24,27 +25,19 @@ class AutoImportStore(Protocol):
     pending: PendingStore
 
 
-class AutoImport:
+class AutoImport(Background):
+    task_name = "auto-import"
+
     def __init__(self, store: AutoImportStore, importer: Importer):
+        super().__init__()
         self.store = store
         self.importer = importer
         self._backlog: list[int] = []
         self._wake = asyncio.Event()
         self._busy = False
-        self._task: asyncio.Task[None] | None = None
 
     def idle(self) -> bool:
         return not self._backlog and not self._busy
-
-    def start(self) -> asyncio.Task[None]:
-        self._task = asyncio.create_task(self._run(), name="auto-import")
-        return self._task
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     async def ready(self, ids: list[int]) -> None:
         """Rows just recorded ready: imported soon, with whatever else is waiting."""

@@ -22,6 +22,7 @@ from typing import Protocol
 
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
 from hikaze_mm.inspect.folder_names import FolderNames
+from hikaze_mm.pipeline.background import Background
 from hikaze_mm.pipeline.walk import stat_regular
 from hikaze_mm.store.errors import StorageFull
 from hikaze_mm.store.records import FileStat
@@ -93,7 +94,9 @@ def _check_all(paths: list[str]) -> list[_Look]:
     return [_check(p, names) for p in paths]
 
 
-class Settler:
+class Settler(Background):
+    task_name = "settler"
+
     def __init__(
         self,
         settle_seconds: float,
@@ -101,29 +104,19 @@ class Settler:
         on_vanished: Callable[[str], Awaitable[None]],
         clock: Clock | None = None,
     ):
+        super().__init__()
         self.settle = settle_seconds
         self._clock: Clock = clock or LoopClock()
         self._on_stable = on_stable
         self._on_vanished = on_vanished
         self._entries: dict[str, _Entry] = {}
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def __contains__(self, path: str) -> bool:
         return path in self._entries
-
-    def start(self) -> asyncio.Task[None]:
-        self._task = asyncio.create_task(self._run(), name="settler")
-        return self._task
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
 
     def touch(self, path: str, wait: float | None = None) -> None:
         """Something happened to the file: it must be quiet for a whole settle period from now (or `wait`
