@@ -288,13 +288,15 @@ class Intake:
 
     async def _record_many(self, hashed: list[tuple[int, str, HashResult, Beside]]) -> None:
         """Files hashed: those plainly new (no model has their content or their path, no previews to store) are
-        recorded `ready` in one transaction; each of the others is decided on its own. Either way each file is
-        all or nothing."""
+        recorded `ready` in one transaction; each of the others is decided on its own, under the lock on its own
+        (a batch of previews to store must not hold up every other decision). Either way each file is all or
+        nothing."""
         if not hashed:
             return
         ready: list[int] = []
         tally: Counter[str] = Counter()
         level = file_line_level(len(hashed))
+        others: list[tuple[int, str, HashResult, Beside]] = []
         async with self.lock:
             rows = await self.store.pending.pending_rows([pending_id for pending_id, _, _, _ in hashed])
             by_sha, by_path = await self.store.models.models_of(
@@ -306,10 +308,7 @@ class Intake:
                 if row is None or row.path != path or row.status != "hashing":
                     continue  # moved, deleted or re-settled while hashing: the newer report wins
                 if result.sha256 in by_sha or path in by_path or found.previews:
-                    recorded = await self._record_locked(row, result, found, level)
-                    tally[recorded.status if recorded is not None else "known to the library"] += 1
-                    if recorded is not None and recorded.status == "ready":
-                        ready.append(recorded.id)
+                    others.append((pending_id, path, result, found))
                     continue
                 plain.append((pending_id, HashRecord(result.sha256, result.blake3, result.stat, "ready", None,
                                                      self._meta(meta, result, found))))
@@ -317,6 +316,15 @@ class Intake:
             for recorded in await self.store.pending.record_hashes(plain) if plain else []:
                 self._hashed(recorded, timing[recorded.id], None, level)
                 tally["ready"] += 1
+                ready.append(recorded.id)
+        for pending_id, path, result, found in others:
+            async with self.lock:
+                now = await self.store.pending.pending(pending_id)
+                if now is None or now.path != path or now.status != "hashing":
+                    continue
+                recorded = await self._record_locked(now, result, found, level)
+            tally[recorded.status if recorded is not None else "known to the library"] += 1
+            if recorded is not None and recorded.status == "ready":
                 ready.append(recorded.id)
         if len(hashed) > 1:
             size = sum(result.stat.size for _, _, result, _ in hashed)
