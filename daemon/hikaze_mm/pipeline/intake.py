@@ -322,10 +322,10 @@ class Intake:
                 now = await self.store.pending.pending(pending_id)
                 if now is None or now.path != path or now.status != "hashing":
                     continue
-                recorded = await self._record_locked(now, result, found, level)
-            tally[recorded.status if recorded is not None else "known to the library"] += 1
-            if recorded is not None and recorded.status == "ready":
-                ready.append(recorded.id)
+                decided = await self._record_locked(now, result, found, level)
+            tally[decided.status if decided is not None else "known to the library"] += 1
+            if decided is not None and decided.status == "ready":
+                ready.append(decided.id)
         if len(hashed) > 1:
             size = sum(result.stat.size for _, _, result, _ in hashed)
             log.info("%d files hashed (%.1f MB): %s", len(hashed), size / 1e6,
