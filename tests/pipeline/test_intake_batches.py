@@ -317,7 +317,7 @@ async def test_auto_import_of_a_first_index_imports_each_file_as_alone(daemon_fa
     powers = without_root_powers()
     m = mix()
     root, data = tmp_path / "models", tmp_path / "data"
-    base_sha = await with_base(daemon_factory, root, m, data, "--auto-import", "no_conflict")
+    base_sha = await with_base(daemon_factory, root, m, data)
     put_all(root, m)
     d: Daemon = await daemon_factory("--models-root", str(root), "--auto-import", "no_conflict", data_dir=data,
                                      env=NOT_SYSTEMD, prefix=powers)
@@ -358,6 +358,7 @@ async def test_auto_import_of_a_first_index_imports_each_file_as_alone(daemon_fa
 
 
 # -- rows left ready at start ---------------------------------------------------------------------------------------
+@pytest.mark.timeout(400)
 async def test_rows_left_ready_are_all_imported_at_start_with_auto_import(daemon_factory, tmp_path: Path) -> None:
     """More ready rows than one page of the start-up import, twins among them: every row but the twins' copies is
     imported, none is left ready."""
@@ -395,7 +396,7 @@ async def test_rows_left_ready_are_all_imported_at_start_with_auto_import(daemon
         return f"models: {(await second.get('/api/status'))['counts']['models']}, rows: {statuses}"
 
     try:
-        rows = await poll(imported, f"{count} models and {pairs} conflict rows", timeout=120)
+        rows = await poll(imported, f"{count} models and {pairs} conflict rows", timeout=60)
     except AssertionError as e:
         raise AssertionError(f"{e}; {await stuck()}") from None
     assert all(r["status"] == "conflict" for r in rows), {r["status"] for r in rows}
