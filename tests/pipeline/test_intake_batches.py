@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from conftest import Daemon, digests, poll, safetensors_bytes, write_model
+from conftest import Daemon, digests, poll, safetensors_bytes, with_site, write_model
 from hikaze_mm.ops import logs
 
 NOT_SYSTEMD = {"INVOCATION_ID": "", "JOURNAL_STREAM": ""}
@@ -400,3 +400,80 @@ async def test_rows_left_ready_are_all_imported_at_start_with_auto_import(daemon
     except AssertionError as e:
         raise AssertionError(f"{e}; {await stuck()}") from None
     assert all(r["status"] == "conflict" for r in rows), {r["status"] for r in rows}
+
+
+# -- files dropped together while the daemon runs --------------------------------------------------------------------
+async def test_files_dropped_together_each_get_their_events_and_rows(daemon_factory, models: Path,
+                                                                     tmp_path: Path) -> None:
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    await d.wait_idle()
+    events, task = await d.events()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    names = [f"dropped-{i:02d}.safetensors" for i in range(24)]
+    for name in names:
+        write_model(staging / name, size=2048 + len(name))
+    for name in names:  # all at once, as an unpacked archive arrives
+        os.rename(staging / name, models / "loras" / name)
+    rows = [await d.wait_row(models / "loras" / name) for name in names]
+    await d.wait_idle()
+    for name, row in zip(names, rows, strict=True):
+        assert row["sha256"] == digests(models / "loras" / name)[0]
+        assert len(events.of("pending.added", id=row["id"])) == 1, name
+        assert len(events.of("pending.updated", id=row["id"], status="hashing")) == 1, name
+        assert len(events.of("pending.updated", id=row["id"], status="ready")) == 1, name
+    assert (await d.get("/api/status"))["session"]["files_hashed"] == len(names)
+    task.cancel()
+
+
+async def test_the_pending_images_of_rows_removed_together_go_with_them(daemon_factory, models: Path) -> None:
+    d: Daemon = await daemon_factory("--models-root", str(models))
+    await d.wait_idle()
+    paths = []
+    for i in range(4):
+        (models / "loras" / f"pic-{i}.png").write_bytes(png((40 * i, 90, 200)))
+        paths.append(write_model(models / "loras" / f"pic-{i}.safetensors", size=4096))
+    rows = [await d.wait_row(p) for p in paths]
+    pending_images = d.data_dir / "images" / "pending"
+
+    def owners() -> set[int]:
+        return {int(f.name.split("_")[0]) for f in pending_images.iterdir()}
+
+    assert owners() == {r["id"] for r in rows}
+    for p in paths[:3]:  # three rows go at once; the fourth keeps its images
+        p.unlink()
+
+    async def cleaned() -> bool:
+        return owners() == {rows[3]["id"]} and len(await d.pending()) == 1
+
+    await poll(cleaned, "the removed rows' image files to go")
+    assert len(list(pending_images.glob(f"{rows[3]['id']}_0_*"))) == 3
+
+
+# -- an import batch that fails as a whole ----------------------------------------------------------------------------
+BROKEN_BATCH_SITE = """
+from hikaze_mm.store.sqlite import imports
+
+
+async def _broken(self, promotions):
+    raise RuntimeError("injected: the batch broke")
+
+
+imports.SQLiteImports.promote_new = _broken
+"""
+
+
+async def test_an_import_batch_that_fails_as_a_whole_goes_row_by_row(daemon_factory, models: Path,
+                                                                     tmp_path: Path) -> None:
+    d: Daemon = await daemon_factory("--models-root", str(models), env=with_site(tmp_path, BROKEN_BATCH_SITE))
+    paths = [write_model(models / "loras" / f"row-{i:02d}.safetensors", size=3000 + i) for i in range(12)]
+    rows = await d.ready_rows(*paths)
+    ids = [r["id"] for r in reversed(rows)]
+    report = await d.call("POST", "/api/pending/import", {"ids": ids})
+    assert [e["id"] for e in report["imported"]] == ids and not report["failed"], report
+    assert [e["sha256"] for e in report["imported"]] == [digests(p)[0] for p in reversed(paths)]
+    assert await d.pending() == []
+    assert len(log_lines(d, "import.batch_failed")) == 1
+    assert not log_lines(d, "import.batch")
+    found = (await d.get("/api/models?q=row-07"))["models"]
+    assert [m["sha256"] for m in found] == [digests(paths[7])[0]]
