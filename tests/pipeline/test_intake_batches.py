@@ -477,3 +477,37 @@ async def test_an_import_batch_that_fails_as_a_whole_goes_row_by_row(daemon_fact
     assert not log_lines(d, "import.batch")
     found = (await d.get("/api/models?q=row-07"))["models"]
     assert [m["sha256"] for m in found] == [digests(paths[7])[0]]
+
+
+# -- a batch of files the library knows -------------------------------------------------------------------------------
+PAIR = re.compile(r'[A-Za-z_][\w.]*=(?:"(?:[^"\\]|\\.)*"|[^\s"]*)')
+
+
+async def test_a_batch_of_models_files_touched_again_keeps_them_and_logs_key_value_pairs(
+    daemon_factory, models: Path
+) -> None:
+    d: Daemon = await daemon_factory("--models-root", str(models), "--log-level", "info", env=NOT_SYSTEMD)
+    paths = [write_model(models / "loras" / f"known-{i}.safetensors", size=2048 + i) for i in range(6)]
+    shas = await d.import_files(*paths)
+    await d.wait_idle()
+    before = len(log_lines(d, "hash.batch"))
+    later = time.time() + 60
+    for p in paths:  # touched, same content: hashed again, together, and found to be the models they were
+        os.utime(p, (later, later))
+    await d.rescan()
+
+    async def rehashed() -> list[str]:
+        return log_lines(d, "hash.batch")[before:]
+
+    await poll(rehashed, "a hash.batch line for the touched files")
+    await d.wait_idle()
+    lines = log_lines(d, "hash.batch")[before:]
+    assert await d.pending() == []
+    for p, sha in zip(paths, shas, strict=True):
+        model = await d.get(f"/api/models/{sha}")
+        assert (model["path"], model["status"]) == (str(p), "ok")
+    # Each line stays key=value pairs a log reader can split: no key with spaces in it.
+    for line in lines:
+        assert PAIR.sub("", line).strip() == "", line
+    assert sum(field_of(line, "files") for line in lines) + len(log_lines(d, "model.unchanged")) == len(
+        paths), lines
