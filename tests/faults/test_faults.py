@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from conftest import DEADLINE_S, Daemon, broken_walk, free_port, poll, run_cli, with_site, write_model
+from hikaze_mm.library.importer import PLAIN_BATCH
 
 TIERS = ("high", "medium", "low")
 
@@ -209,6 +210,11 @@ async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory,
     assert_consistent(d.data_dir)
     models_now = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
     assert imported_at_kill <= len(models_now) < count, "the kill did not land inside the batch"
+    # Every row asked is plainly new: the import goes PLAIN_BATCH rows to a transaction, in the order asked, so a
+    # kill leaves a whole number of transactions, never part of one.
+    assert len(models_now) % PLAIN_BATCH == 0, f"{len(models_now)} models: a transaction was cut in half"
+    asked = [r["path"] for r in rows]
+    assert set(models_now) == set(asked[:len(models_now)]), "the transactions did not go in the order asked"
 
     d = await daemon_factory("--models-root", str(models), settle=0.1, data_dir=d.data_dir)
     await d.wait_idle()
@@ -249,10 +255,19 @@ async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_
 
     await poll(far_enough, f"{kill_at} files imported", timeout=120)
     d.kill()
+    # As the kill left it (rows still `hashing` are fine until the restart): each file whole, a model with its own
+    # digest and its search row, or a row, never both; what was hashed has its file's digest.
+    digest = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     assert db_rows(d.data_dir, "PRAGMA integrity_check") == [("ok",)]
-    assert kill_at <= await models_count() < count, "the kill did not land inside the first index"
-    searchable = {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")}
-    assert searchable == {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM models")}, "an import half done"
+    at_kill = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    assert kill_at <= len(at_kill) < count, "the kill did not land inside the first index"
+    assert at_kill == {p: digest[p] for p in at_kill}
+    assert {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")} == set(at_kill.values())
+    queued = dict(db_rows(d.data_dir, "SELECT path, status FROM pending_import"))
+    assert not set(queued) & set(at_kill), "a file is both a model and a row"
+    hashed = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM pending_import WHERE status IN ('ready', 'conflict')"))
+    assert hashed == {p: digest[p] for p in hashed}
+    assert set(queued.values()) <= {"settling", "hashing", "ready"}, queued
 
     d = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict", settle=0.1,
                              data_dir=d.data_dir)
@@ -263,9 +278,12 @@ async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_
     await poll(all_imported, f"all {count} files imported after the restart", timeout=120)
     assert_consistent(d.data_dir)
     imported = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
-    assert imported == {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    assert imported == digest
     searchable = {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")}
     assert searchable == set(imported.values())
+    # Nothing whole at the kill is read again: the rows left ready are imported as they are, the models kept.
+    status = await d.wait_idle()
+    assert status["session"]["files_hashed"] == count - len(at_kill) - len(hashed), (len(at_kill), len(hashed))
 
 
 # -- 3. the database locked by another process ---------------------------------------------------------------------
