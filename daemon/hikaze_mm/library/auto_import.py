@@ -57,24 +57,27 @@ class AutoImport(Background):
                 finally:
                     self._busy = False
 
-    async def _import(self, ids: list[int]) -> list[int]:
-        """Import these rows; the ids imported. A failure is the row's, never the task's."""
+    async def _import(self, ids: list[int]) -> None:
+        """Import these rows. A failure is the row's, never the task's."""
         try:
             report = await self.importer.import_ids(ids, None, False)
         except Exception:  # the rows stay ready for the user to import
             log.exception("auto-import of %d rows failed", len(ids), extra={"event": "import.failed"})
-            return []
+            return
         for failure in report.failed:
             log.warning("auto-import of pending row %d failed: %s", failure["id"], failure["error"],
                         extra={"event": "import.failed"})
-        return [entry["id"] for entry in report.imported]
 
     async def _sweep(self) -> None:
-        kept = 0  # rows that stay ready (their content is in the library now): they head the id order
+        # Rows that stay ready (an import that failed) head the id order; an import also turns other rows of the
+        # page into conflicts or takes them as a model's paths, so what stays is read back, not reckoned.
+        kept = 0
         self._busy = True
         try:
             while rows := (await self.store.pending.list_pending(("ready",), None, READY_PAGE, kept))[0]:
-                imported = await self._import([row.id for row in rows])
-                kept += len(rows) - len(imported)
+                ids = [row.id for row in rows]
+                await self._import(ids)
+                after = await self.store.pending.pending_rows(ids)
+                kept += sum(1 for row, _ in after.values() if row.status == "ready")
         finally:
             self._busy = False

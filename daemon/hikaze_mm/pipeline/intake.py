@@ -48,6 +48,9 @@ OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 # Files up to this size waiting together are hashed and recorded as one batch of up to BATCH_FILES.
 SMALL_FILE_BYTES = INLINE_SHA_BYTES
 BATCH_FILES = 256
+# A batch's summary line: each outcome's field (a log key, so one word) and its words in the message.
+OUTCOMES = {"ready": "ready", "conflict": "same content as a model in the library",
+            "known": "known to the library (unchanged, moved back or another name of a model's file)"}
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
 
@@ -323,13 +326,13 @@ class Intake:
                 if now is None or now.path != path or now.status != "hashing":
                     continue
                 decided = await self._record_locked(now, result, found, level)
-            tally[decided.status if decided is not None else "known to the library"] += 1
+            tally[decided.status if decided is not None else "known"] += 1
             if decided is not None and decided.status == "ready":
                 ready.append(decided.id)
         if len(hashed) > 1:
             size = sum(result.stat.size for _, _, result, _ in hashed)
             log.info("%d files hashed (%.1f MB): %s", len(hashed), size / 1e6,
-                     ", ".join(f"{n} {what}" for what, n in sorted(tally.items())), extra={
+                     ", ".join(f"{n} {OUTCOMES[what]}" for what, n in sorted(tally.items())), extra={
                          "event": "hash.batch", "files": len(hashed), "size": size, **tally,
                          **batch_fields([path for _, path, _, _ in hashed])})
         if ready and self.on_ready is not None:

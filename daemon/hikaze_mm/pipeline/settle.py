@@ -61,7 +61,6 @@ class LoopClock:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=timeout)
 
-LIST_FOLDERS_FROM = 16  # files due at once
 
 @dataclass
 class _Entry:
