@@ -24,7 +24,8 @@ from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.disposal import Refused, check_trashable, trash
 from hikaze_mm.library.image_files import ImageFiles
-from hikaze_mm.pipeline.decisions import DecisionLock, batch_fields, file_line_level
+from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
+from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
 from hikaze_mm.store.records import Alias, HashedStatus, ModelRow, PendingRow, Promotion

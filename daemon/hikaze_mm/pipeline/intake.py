@@ -33,7 +33,8 @@ from hikaze_mm.inspect.sidecars import Sidecars
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file
-from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions, batch_fields, file_line_level
+from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
+from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.hashing import INLINE_SHA_BYTES, FileChanged, HashCancelled, HashPool, HashResult
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
@@ -161,8 +162,8 @@ class Intake:
             except asyncio.CancelledError:
                 raise
             except StorageFull as e:
+                disk_full(e, paths)
                 for path in paths:
-                    disk_full(e, path)
                     self.settler.touch(path, DISK_FULL_RETRY_S)
             except Exception:
                 for path in paths:

@@ -23,6 +23,7 @@ from typing import Protocol
 from hikaze_mm.config.roots import PARTIAL_SUFFIXES
 from hikaze_mm.inspect.folder_names import FolderNames
 from hikaze_mm.pipeline.background import Background
+from hikaze_mm.pipeline.batch_lines import batch_fields
 from hikaze_mm.pipeline.walk import stat_regular
 from hikaze_mm.store.errors import StorageFull
 from hikaze_mm.store.records import FileStat
@@ -183,10 +184,15 @@ class Settler(Background):
         try:
             await verdict
         except StorageFull as e:
-            disk_full(e, path)
+            disk_full(e, [path])
             self.touch(path, DISK_FULL_RETRY_S)
 
 
-def disk_full(error: StorageFull, path: str) -> None:
-    log.warning("%s; the file is looked at again in %g s", error, DISK_FULL_RETRY_S,
-                extra={"event": "pipeline.disk_full", "path": path})
+def disk_full(error: StorageFull, paths: list[str]) -> None:
+    """One line for the files (a batch) whose outcome could not be written."""
+    if len(paths) == 1:
+        log.warning("%s; the file is looked at again in %g s", error, DISK_FULL_RETRY_S,
+                    extra={"event": "pipeline.disk_full", "path": paths[0]})
+    else:
+        log.warning("%s; these %d files are looked at again in %g s", error, len(paths), DISK_FULL_RETRY_S,
+                    extra={"event": "pipeline.disk_full", "files": len(paths), **batch_fields(paths)})
