@@ -137,7 +137,7 @@ async def test_schema_1_database_is_migrated_with_its_data(tmp_path: Path):
     store = sqlite_store(db)
     await store.open()
     detail = await store.models.model_detail("b" * 64)
-    found, total = await store.search.list_models(ModelQuery(q="x.safe"))
+    found, total, _ = await store.search.list_models(ModelQuery(q="x.safe"))
     await store.close()
     assert total == 1 and found[0]["name"] == "Kept"
     with sqlite3.connect(db) as conn:
@@ -180,7 +180,7 @@ async def test_schema_3_database_gets_the_nsfw_flag_from_its_metadata(tmp_path: 
     conn.close()
     store = sqlite_store(db)
     await store.open()
-    shown, total = await store.search.list_models(ModelQuery(hide_nsfw=True))
+    shown, total, _ = await store.search.list_models(ModelQuery(hide_nsfw=True))
     await store.close()
     assert {sha[0]: flag for sha, (flag, _) in _nsfw_column(db).items()} == {
         "a": 1, "b": 0, "c": 0, "d": 1, "e": 0, "f": 0, "g": 1}

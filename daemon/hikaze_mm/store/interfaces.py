@@ -21,6 +21,7 @@ from hikaze_mm.store.records import (
     HashedStatus,
     HashRecord,
     Meta,
+    ModelPage,
     ModelQuery,
     ModelRow,
     NewPending,
@@ -149,7 +150,7 @@ class ImageStore(Protocol):
 class SearchStore(Protocol):
     """Finding and counting models."""
 
-    async def list_models(self, query: ModelQuery) -> tuple[list[dict[str, Any]], int]: ...
+    async def list_models(self, query: ModelQuery) -> ModelPage: ...
     async def facets(self, query: ModelQuery) -> dict[str, Any]: ...
     async def model_types(self) -> list[dict[str, Any]]: ...
     async def counts(self) -> dict[str, Any]: ...
