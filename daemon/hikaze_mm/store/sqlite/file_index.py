@@ -33,16 +33,32 @@ class SQLiteFileIndex:
         self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
         self._copies: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), other copies
         self._loading: asyncio.Task[None] | None = None
+        self._copying = asyncio.Lock()
         # The changes committed while the index loads, in order, to apply once it is in.
         self._noted: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
 
     # -- FileIndexStore -------------------------------------------------------------------------------------
-    async def file_index(self) -> FileIndex:
+    async def loaded(self) -> None:
         if self._loading is not None:
             await asyncio.shield(self._loading)
-        return FileIndex(
-            self._pending_paths.copy(), {**self._copies, **self._model_paths}, self._model_files.copy()
-        )
+
+    async def file_index(self) -> FileIndex:
+        """A copy of the index as it stands. At a million files copying takes tens of milliseconds, so it is made
+        in a thread, with the changes committed meanwhile noted and applied once it is done (the copy is of one
+        moment, and the event loop is never held for all of it)."""
+        await self.loaded()
+        async with self._copying:
+            self._noted = []
+            try:
+                return await asyncio.to_thread(self._copy)
+            finally:
+                self._apply_noted()
+
+    def _copy(self) -> FileIndex:
+        # Each copy is one step that holds the GIL (about 15 ms for 500,000 entries); between them the loop runs.
+        models_ok = self._copies.copy()
+        models_ok.update(self._model_paths)
+        return FileIndex(self._pending_paths.copy(), models_ok, self._model_files.copy())
 
     async def rows_for_file(self, stat: FileStat) -> tuple[list[PendingRow], list[ModelRow]]:
         """Rows whose recorded file is this one (same device, inode, size and mtime): the candidates for a move."""
@@ -74,8 +90,13 @@ class SQLiteFileIndex:
             await asyncio.gather(self._loading, return_exceptions=True)
 
     async def _load(self) -> None:
-        loaded = await asyncio.to_thread(_read_index, self._db.path)
-        self._pending_files, self._pending_paths, self._model_files, self._model_paths, self._copies = loaded
+        try:
+            loaded = await asyncio.to_thread(_read_index, self._db.path)
+            self._pending_files, self._pending_paths, self._model_files, self._model_paths, self._copies = loaded
+        finally:
+            self._apply_noted()
+
+    def _apply_noted(self) -> None:
         noted, self._noted = self._noted or [], None
         for change, args in noted:
             change(*args)
