@@ -96,7 +96,8 @@ class App:
         if reset:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
         # Before the intake or the API can write an image, so no file being written is taken for a stray.
-        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys())
+        on_disk = await asyncio.to_thread(self.image_files.stored_keys)
+        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk))
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
         essential = [self.settler.start(), *self.intake.start()]
