@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -315,10 +316,11 @@ async def test_writes_while_the_file_index_loads_end_up_in_it(tmp_path: Path, mo
     model = await _promoted(store, "/m/loras/model.safetensors", "a" * 64)
     await store.close()
 
-    written = threading.Event()
+    written, reading = threading.Event(), threading.Event()
     real = file_index_sql._read_index
 
     def read(path: Path) -> Any:
+        reading.set()
         if snapshot == "before the writes":
             loaded = real(path)
             written.wait(30)
@@ -330,6 +332,8 @@ async def test_writes_while_the_file_index_loads_end_up_in_it(tmp_path: Path, mo
     store = sqlite_store(db)
     await store.open()
     try:
+        asked = asyncio.create_task(store.files.file_index())  # a walk asks: the index starts loading
+        await asyncio.to_thread(reading.wait, 30)
         await store.pending.set_pending_status(kept.id, "hashing")
         await store.pending.delete_pending(gone.id)
         added = await store.pending.add_pending("/m/vae/new.safetensors", "new.safetensors", "vae", STAT)
@@ -337,6 +341,7 @@ async def test_writes_while_the_file_index_loads_end_up_in_it(tmp_path: Path, mo
         other = await _promoted(store, "/m/loras/other.safetensors", "b" * 64)
         await store.copies.move_copy("/m/loras/nowhere.safetensors", "/m/loras/x.safetensors", STAT)
         written.set()
+        await asked
         index = await store.files.file_index()
     finally:
         written.set()

@@ -33,12 +33,15 @@ class SQLiteFileIndex:
         self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
         self._copies: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), other copies
         self._loading: asyncio.Task[None] | None = None
+        self._asked = asyncio.Event()
         self._copying = asyncio.Lock()
         # The changes committed while the index loads, in order, to apply once it is in.
         self._noted: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
 
     # -- FileIndexStore -------------------------------------------------------------------------------------
     async def loaded(self) -> None:
+        while self._loading is None and self._noted is not None:  # opened, and no walk asked for it yet
+            await self._asked.wait()
         if self._loading is not None:
             await asyncio.shield(self._loading)
 
@@ -46,6 +49,8 @@ class SQLiteFileIndex:
         """A copy of the index as it stands. At a million files copying takes tens of milliseconds, so it is made
         in a thread, with the changes committed meanwhile noted and applied once it is done (the copy is of one
         moment, and the event loop is never held for all of it)."""
+        if self._loading is None and self._noted is not None:
+            self._start_loading()
         await self.loaded()
         async with self._copying:
             self._noted = []
@@ -81,8 +86,14 @@ class SQLiteFileIndex:
 
     # -- loading --------------------------------------------------------------------------------------------
     def start_loading(self) -> None:
+        """Note every change from now on; the index itself is read when a walk first asks for it, after its own
+        walking (three threads of Python sharing the GIL at start-up would slow the API's answers)."""
         self._noted = []
+        self._asked = asyncio.Event()
+
+    def _start_loading(self) -> None:
         self._loading = asyncio.create_task(self._load(), name="file-index")
+        self._asked.set()
 
     async def stop_loading(self) -> None:
         """Wait for a load still running (its thread cannot be stopped halfway), whatever became of it."""
