@@ -118,6 +118,10 @@ def requests(port: int, models: int, reps: int, warmup: int) -> dict[str, list[f
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     out: dict[str, list[float]] = {}
     try:
+        # A walk's done event comes before it has freed what it held (a few tenths of a second in a thread, which
+        # the requests would share the GIL with): the figures are of a daemon at rest.
+        while timed(conn, "GET", "/api/status")[0]["scan"] is not None:
+            time.sleep(0.05)
         first, _ = timed(conn, "GET", "/api/models?limit=100")
         edited = first["models"][0]["sha256"]
         deep = min(DEEP * models // 500_000, first["total"] - 100)
