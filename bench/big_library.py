@@ -119,14 +119,15 @@ class Built:
         return self.models + self.ready + self.conflicts + self.copies
 
 
-def build(workdir: Path, models: int, files: int, per_folder: int, seed: int) -> Built:
+def build(workdir: Path, models: int, files: int, per_folder: int, seed: int, copies: bool = True) -> Built:
     """The tree and its database. Of the files that are not a model's own, a tenth each are byte-for-byte copies
-    of a model: merged into it as copies (`model_copies`), or hashed and waiting as conflicts; the rest are
-    distinct files hashed and waiting to be imported (`ready`)."""
+    of a model: merged into it as copies (`model_copies`, unless `copies` is false), or hashed and waiting as
+    conflicts; the rest are distinct files hashed and waiting to be imported (`ready`)."""
     started = time.perf_counter()
     others = files - models
     twins = min(others // 10, models // 2)
-    built = Built(workdir / "models", models=models, copies=twins, conflicts=twins, ready=others - 2 * twins)
+    merged = twins if copies else 0
+    built = Built(workdir / "models", models=models, copies=merged, conflicts=twins, ready=others - merged - twins)
     tree = Tree(built.root, per_folder, files)
     rng = random.Random(seed + 1)  # apart from the generator's own draws, which stay those of library_scale
     types = [t for t in TYPES for _ in range(t[1])]
@@ -149,8 +150,8 @@ def build(workdir: Path, models: int, files: int, per_folder: int, seed: int) ->
 
     def place(i: int, type_: str, base: str, file_name: str) -> tuple[str, Fingerprint]:
         path, st = tree.add(f"{type_}/{base.replace(' ', '').lower()}", file_name, body(i))
-        if i < 2 * twins:
-            kind = "copy" if i < twins else "conflict"
+        if i < merged + twins:
+            kind = "copy" if i < merged else "conflict"
             # The same bytes again under another folder: a backup kept beside the library, or a second download.
             twin, twin_st = tree.add(f"{type_}/{'backup' if kind == 'copy' else 'incoming'}", file_name, body(i))
             twin_files.append((kind, path, twin_st, twin, type_, base))

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +47,8 @@ from hikaze_mm.store.sqlite.store import SQLiteStore
 
 log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
+GC_THRESHOLDS = (700, 10, 1000)  # Python's are (700, 10, 10)
+SWITCH_INTERVAL_S = 0.001  # Python's is 0.005
 
 
 class App:
@@ -96,7 +100,8 @@ class App:
         if reset:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
         # Before the intake or the API can write an image, so no file being written is taken for a stray.
-        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys())
+        on_disk = await asyncio.to_thread(self.image_files.stored_keys)
+        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk))
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
         essential = [self.settler.start(), *self.intake.start()]
@@ -191,11 +196,21 @@ async def serve(settings: Settings) -> int:
     from hikaze_mm.api.routes import EVENTS_PATH, create_app
 
     sock = _bind(settings)  # before anything starts, so a taken port stops us with nothing done
+    # A walk or the file index of a million files makes millions of tuples at once, and at Python's thresholds
+    # the collector follows with a full pass every second or so, each over every object still tracked and each
+    # holding the GIL (and so the event loop) for 20 to 300 ms. The young passes, which untrack those tuples,
+    # stay as they are; full passes come a hundred times less often.
+    gc.set_threshold(*GC_THRESHOLDS)
+    # While a walk, the file index or a hash runs Python in a thread, the event loop waits for the GIL each time
+    # it wants it back: Python's 5 ms a turn, several turns in a row with more threads, added up to 40-50 ms
+    # answers at a million files.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     open_files = raise_open_files_limit()
     service = App(settings)
     stop = asyncio.Event()
     service.on_failure = stop.set
     await service.start()
+    settled = asyncio.create_task(_settle_memory(service), name="settle-memory")
     app = create_app(service.api_parts())
     guard = ConnectionGuard(connection_limits(settings.max_connections, open_files), settings.request_timeout,
                             streams=frozenset({EVENTS_PATH}))
@@ -219,10 +234,19 @@ async def serve(settings: Settings) -> int:
         notifier.stopping()
         await guard.close()
         await runner.cleanup()
+        settled.cancel()
         await service.stop()
         await notifier.close()
         log.info("stopped", extra={"event": "daemon.stopped"})
     return 0 if service.failure is None else 1
+
+
+async def _settle_memory(service: App) -> None:
+    """Once the file index is in, it and everything made at start-up live as long as the daemon: frozen out of
+    the collector's full passes, which would otherwise walk those millions of objects with the GIL held."""
+    with contextlib.suppress(Exception):  # a failed load is the walks' to report
+        await service.store.files.loaded()
+    gc.freeze()
 
 
 def _bind(settings: Settings) -> socket.socket:

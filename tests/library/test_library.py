@@ -4,6 +4,7 @@ first version (reference section 11.2) that an API test can reach."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from pathlib import Path
@@ -163,6 +164,17 @@ async def test_list_sort_orders_and_paging(daemon: Daemon, models: Path):
     assert (await daemon.get("/api/models?limit=0"))["models"] == []
     assert (await daemon.get("/api/models?offset=10"))["models"] == []
     assert (await daemon.get("/api/models?tags=style&limit=1"))["total"] == 2
+    # Or page by page, each asked for after the one before: the same models, and a null `next` at the end.
+    for sort in ("name", "size", "created", "updated"):
+        whole = [m["sha256"] for m in (await daemon.get(f"/api/models?sort={sort}"))["models"]]
+        seen, query = [], f"sort={sort}&limit=3"
+        while True:
+            page = await daemon.get(f"/api/models?{query}")
+            seen += [m["sha256"] for m in page["models"]]
+            if page["next"] is None:
+                break
+            query = f"sort={sort}&limit=3&after={page['next']}"
+        assert seen == whole, sort
 
 
 async def test_list_bad_parameters_are_400(daemon: Daemon, models: Path):
@@ -176,9 +188,15 @@ async def test_list_bad_parameters_are_400(daemon: Daemon, models: Path):
         ("hide_nsfw=yes", "`hide_nsfw` must be true, false, 1 or 0"),
         ("hide_nsfw=TRUE", "`hide_nsfw`"),
         ("hide_nsfw=2", "`hide_nsfw`"),
+        ("after=nonsense", "a page's `next`"),
+        ("after=" + base64.urlsafe_b64encode(b'["name", 5, "' + b"a" * 64 + b'"]').decode(), "a page's `next`"),
     ):
         code, body = await daemon.request("GET", f"/api/models?{query}")
         assert code == 400 and words in body["error"], (query, body)
+    token = base64.urlsafe_b64encode(b'["size", 5, "' + b"a" * 64 + b'"]').decode()
+    assert (await daemon.get(f"/api/models?sort=size&after={token}"))["next"] is None
+    code, body = await daemon.request("GET", f"/api/models?sort=name&after={token}")
+    assert code == 400 and "sorted by 'size'" in body["error"]
 
 
 async def test_hide_nsfw_leaves_out_flagged_and_nsfw_tagged_models(daemon: Daemon, models: Path):

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlparse
 
 import pytest
 from playwright.async_api import Page, Route, expect
@@ -169,6 +169,39 @@ async def test_a_grid_of_100000_models_keeps_few_cards_in_the_page(daemon_factor
     await page.get_by_test_id("columns").press("Enter")
     await expect(page.locator("[data-testid=model-card] .caption")).to_have_count(0)
     assert await page.locator("[data-testid=model-grid] .cell").count() < 500
+
+
+async def test_scrolling_on_asks_for_the_page_after_the_last_one_shown(daemon_factory: DaemonFactory, page: Page,
+                                                                        tmp_path: Path) -> None:
+    daemon = await generated_daemon(daemon_factory, tmp_path, 1_000)
+    total = (await daemon.get("/api/models?hide_nsfw=true&limit=0"))["total"]
+    asked: list[dict[str, list[str]]] = []
+    page.on("request", lambda r: asked.append(parse_qs(urlparse(r.url).query)) if "/api/models?" in r.url else None)
+    await page.goto(daemon.url + "/")
+    await expect(page.get_by_test_id("model-card").first).to_be_visible()
+    grid = page.get_by_test_id("model-grid")
+    # Down a screen at a time, as a user scrolls, until cards of the second page of 200 are drawn.
+    second = page.locator('[data-testid="model-card"][data-index="210"]')
+    for _ in range(100):
+        if await second.count():
+            break
+        await grid.evaluate("g => { g.scrollTop += g.clientHeight; }")
+        await page.wait_for_function("() => !document.querySelector('[data-testid=model-grid] .skeleton')")
+    await expect(second).to_be_visible()
+    assert asked[0]["offset"] == ["0"] and "after" not in asked[0]
+    onwards = [q for q in asked if "after" in q]
+    assert onwards and not any("offset" in q for q in onwards), asked
+    # The cards drawn from the second page are the daemon's models 200 on, in order.
+    expected = [m["name"] for m in (await daemon.get("/api/models?hide_nsfw=true&limit=200&offset=200"))["models"]]
+    drawn = await page.get_by_test_id("model-card").evaluate_all(
+        "cards => cards.map(c => [Number(c.dataset.index), c.getAttribute('aria-label')])")
+    second_page = [(i, name) for i, name in drawn if 200 <= i < 400]
+    assert second_page and all(name == expected[i - 200] for i, name in second_page), second_page
+    # A jump to the end has no page before it loaded: that page is asked for by its offset.
+    asked.clear()
+    await grid.evaluate("g => { g.scrollTop = g.scrollHeight; }")
+    await expect(page.locator(f'[data-testid="model-card"][data-index="{total - 1}"]')).to_be_visible()
+    assert any("offset" in q and "after" not in q for q in asked), asked
 
 
 @pytest.fixture

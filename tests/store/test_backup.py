@@ -18,6 +18,7 @@ from test_store import _schema
 
 from conftest import DEADLINE_S, Daemon, free_port, run_cli, write_model
 from hikaze_mm.pipeline.walk import FileStat
+from hikaze_mm.store.sqlite import database as database_sql
 from hikaze_mm.store.sqlite.migrations import SCHEMA_VERSION
 
 PAGE = 4096
@@ -137,6 +138,50 @@ async def test_damaged_database_stops_the_daemon_and_stays_untouched(tmp_path: P
     assert str(db) in line and "damaged" in line and "hikaze-mm restore" in line
     assert sha(db) == before
     assert sorted(p.name for p in data_dir.iterdir() if p.name.startswith("library")) == ["library.sqlite3"]
+
+
+async def test_every_page_is_checked_unless_the_file_is_as_a_clean_close_left_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    checks: list[bool] = []
+    real = database_sql.inspect_database
+
+    def inspect(path: Path, **kw: bool) -> int:
+        checks.append(kw.get("check", True))
+        return real(path, **kw)
+
+    monkeypatch.setattr(database_sql, "inspect_database", inspect)
+    db = tmp_path / "library.sqlite3"
+
+    async def open_close(close: bool = True) -> None:
+        store = sqlite_store(db)
+        await store.open()
+        await store.pending.add_pending(f"/m/loras/{len(checks)}.safetensors", "x.safetensors", "loras",
+                                        FileStat(1, 2, 3, 4))
+        if close:
+            await store.close()
+        else:  # as a crash leaves it: the connections die with the process, nothing more is written
+            for conn in (store.db._db, store.db._reader, store.db._tally_reader):
+                assert conn is not None
+                await conn.close()
+
+    await open_close()  # a new file: nothing to check
+    await open_close()
+    assert checks[-1] is False  # as the last clean close left it
+    await open_close(close=False)
+    await open_close()
+    assert checks[-1] is True  # after a crash
+    conn = sqlite3.connect(db)  # another program writes to it, right after the clean close
+    conn.execute("DELETE FROM pending_import WHERE id = 1")
+    conn.commit()
+    conn.close()
+    await open_close()
+    assert checks[-1] is True
+    await open_close()
+    assert checks[-1] is False
+    (tmp_path / ".library.sqlite3.closed").write_text("not a note")
+    await open_close()
+    assert checks[-1] is True
 
 
 async def test_newer_database_stops_the_daemon_and_stays_untouched(tmp_path: Path):

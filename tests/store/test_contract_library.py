@@ -261,4 +261,6 @@ async def test_pending_images_belong_to_their_row(stores: Stores):
     assert await stores.images.pending_images(row.id) == [(0, 5, 6)]
     assert await stores.images.pending_image_exists(row.id, 0)
     await new_model(stores, "m", sha("b"), images=[(4, 1, 1)])
-    assert await stores.images.image_keys() == ({(sha("b"), 4)}, {(row.id, 0)})
+    asked = ({(sha("b"), 4), (sha("b"), 5), (sha("c"), 4)}, {(row.id, 0), (row.id, 1), (row.id + 1, 0)})
+    assert await stores.images.image_keys_among(*asked) == ({(sha("b"), 4)}, {(row.id, 0)})
+    assert await stores.images.image_keys_among(set(), set()) == (set(), set())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from conftest import run_cli
 from hikaze_mm.pipeline.walk import FileStat
 from hikaze_mm.store.errors import SchemaTooNew
 from hikaze_mm.store.records import HashRecord, ModelQuery, Promotion
+from hikaze_mm.store.sqlite import file_index as file_index_sql
 from hikaze_mm.store.sqlite.migrations import SCHEMA_VERSION
 
 STAT = FileStat(10, 1, 2, 3)
@@ -137,7 +140,7 @@ async def test_schema_1_database_is_migrated_with_its_data(tmp_path: Path):
     store = sqlite_store(db)
     await store.open()
     detail = await store.models.model_detail("b" * 64)
-    found, total = await store.search.list_models(ModelQuery(q="x.safe"))
+    found, total, _ = await store.search.list_models(ModelQuery(q="x.safe"))
     await store.close()
     assert total == 1 and found[0]["name"] == "Kept"
     with sqlite3.connect(db) as conn:
@@ -180,7 +183,7 @@ async def test_schema_3_database_gets_the_nsfw_flag_from_its_metadata(tmp_path: 
     conn.close()
     store = sqlite_store(db)
     await store.open()
-    shown, total = await store.search.list_models(ModelQuery(hide_nsfw=True))
+    shown, total, _ = await store.search.list_models(ModelQuery(hide_nsfw=True))
     await store.close()
     assert {sha[0]: flag for sha, (flag, _) in _nsfw_column(db).items()} == {
         "a": 1, "b": 0, "c": 0, "d": 1, "e": 0, "f": 0, "g": 1}
@@ -298,3 +301,60 @@ async def test_files_settling_and_hashing_keep_the_cached_library_counts(tmp_pat
     assert store.db.generation > generation
     assert [t["name"] for t in await store.tags.list_tags()] == ["new"]
     await store.close()
+
+
+@pytest.mark.parametrize("snapshot", ["before the writes", "after the writes"])
+async def test_writes_while_the_file_index_loads_end_up_in_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             snapshot: str):
+    """The index loads in a thread while the daemon already writes: whether the load's snapshot of the database
+    came before or after a write, the index ends up as the database is."""
+    db = tmp_path / "db.sqlite3"
+    store = sqlite_store(db)
+    await store.open()
+    kept = await store.pending.add_pending("/m/loras/kept.safetensors", "kept.safetensors", "loras", STAT)
+    gone = await store.pending.add_pending("/m/loras/gone.safetensors", "gone.safetensors", "loras", STAT)
+    model = await _promoted(store, "/m/loras/model.safetensors", "a" * 64)
+    await store.close()
+
+    written, reading = threading.Event(), threading.Event()
+    real = file_index_sql._read_index
+
+    def read(path: Path) -> Any:
+        reading.set()
+        if snapshot == "before the writes":
+            loaded = real(path)
+            written.wait(30)
+            return loaded
+        written.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(file_index_sql, "_read_index", read)
+    store = sqlite_store(db)
+    await store.open()
+    try:
+        asked = asyncio.create_task(store.files.file_index())  # a walk asks: the index starts loading
+        await asyncio.to_thread(reading.wait, 30)
+        await store.pending.set_pending_status(kept.id, "hashing")
+        await store.pending.delete_pending(gone.id)
+        added = await store.pending.add_pending("/m/vae/new.safetensors", "new.safetensors", "vae", STAT)
+        await store.models.set_model_missing(model.sha256)
+        other = await _promoted(store, "/m/loras/other.safetensors", "b" * 64)
+        await store.copies.move_copy("/m/loras/nowhere.safetensors", "/m/loras/x.safetensors", STAT)
+        written.set()
+        await asked
+        index = await store.files.file_index()
+    finally:
+        written.set()
+        await store.close()
+    assert index.pending == {kept.path: (tuple(STAT), "hashing"), added.path: (tuple(STAT), "settling")}
+    assert index.models == {model.sha256: (model.path, model.fingerprint, "missing"),
+                            other.sha256: (other.path, other.fingerprint, "ok")}
+    assert index.models_ok == {other.path: (other.sha256, other.fingerprint)}
+
+
+async def _promoted(store: Any, path: str, sha256: str) -> Any:
+    row = await store.pending.add_pending(path, path.rsplit("/", 1)[1], "loras", STAT)
+    await store.pending.record_hash(row.id, HashRecord(sha256, sha256, STAT, "ready", None, {}))
+    model, _ = await store.imports.promote(Promotion(row.id, sha256, "new", "m", "loras", "unknown", {}, path, STAT,
+                                                     [], []))
+    return model

@@ -56,7 +56,15 @@ def _write_v2(conn: sqlite3.Connection) -> None:
                  "VALUES (1, 0, 32, 32, 'p1.png', 1)")
 
 
-WRITERS = {1: _write_v1, 2: _write_v2}
+def _write_v5(conn: sqlite3.Connection) -> None:
+    """A model hidden by its tag alone, for the kept counts to find on the hidden side."""
+    conn.execute("INSERT INTO models (sha256, path, name, type, size_bytes, created_at, updated_at, search_id) "
+                 "VALUES (?, '/m/vae/t.safetensors', 'Tagged', 'vae', 5, 10, 20, NULL)", ("c" * 64,))
+    conn.execute("INSERT INTO tags (name) VALUES ('Nsfw')")
+    conn.execute("INSERT INTO model_tags (sha256, tag_id) SELECT ?, id FROM tags WHERE name = 'Nsfw'", ("c" * 64,))
+
+
+WRITERS = {1: _write_v1, 2: _write_v2, 5: _write_v5}
 
 
 def _build(db: Path, version: int) -> dict[str, list[tuple[object, ...]]]:
@@ -85,6 +93,22 @@ def _rows(conn: sqlite3.Connection, version: int) -> dict[str, list[tuple[object
     return rows
 
 
+def kept_counts(conn: sqlite3.Connection) -> list[list[tuple[object, ...]]]:
+    return [sorted(conn.execute(f"SELECT * FROM {table} WHERE n != 0")) for table in
+            ("model_tally", "tag_tally", "pending_tally")]
+
+
+def recounted(conn: sqlite3.Connection) -> list[list[tuple[object, ...]]]:
+    hidden = ("(m.nsfw != 0 OR m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
+              "WHERE t.name = 'nsfw'))")
+    return [
+        sorted(conn.execute(f"SELECT type, base_model, status, {hidden}, count(*) FROM models m GROUP BY 1, 2, 3, 4")),
+        sorted(conn.execute(f"SELECT x.tag_id, m.type, m.base_model, m.status, {hidden}, count(*) FROM model_tags x "
+                            "JOIN models m ON m.sha256 = x.sha256 GROUP BY 1, 2, 3, 4, 5")),
+        sorted(conn.execute("SELECT type, status, count(*) FROM pending_import GROUP BY 1, 2")),
+    ]
+
+
 @pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
 async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, version: int) -> None:
     db = tmp_path / "library.sqlite3"
@@ -97,11 +121,14 @@ async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, ve
     hidden = (await store.search.list_models(ModelQuery(hide_nsfw=True)))[0]
     tagged = (await store.search.list_models(ModelQuery(tags=["character"])))[0]
     pending = {i: await store.pending.pending_detail(i) for i in range(1, 6)}
+    counts = await store.search.counts()
+    facets = await store.search.facets(ModelQuery(hide_nsfw=True))
     await store.close()
 
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert kept_counts(conn) == recounted(conn)
     for table in TABLES:
         if table in before:
             columns = before[table + ":columns"][0]
@@ -117,6 +144,9 @@ async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, ve
     assert [m["sha256"] for m in hidden] == [KEPT]  # the NSFW flag in the old metadata became the column
     assert {m["sha256"] for m in tagged} == {KEPT, FLAGGED}
     assert [pending[i]["status"] for i in range(1, 6)] == ["ready", "conflict", "error", "ignored", "settling"]
+    waiting = {"settling": 1, "hashing": 0, "ready": 1, "conflict": 1, "error": 1, "ignored": 1}
+    assert counts == {"models": 3 if version >= 5 else 2, "missing": 0, "pending": waiting}
+    assert facets["total"] == 1 and {t["name"]: t["count"] for t in facets["tags"]} == {"style": 1, "Character": 1}
     assert pending[1]["meta_json"]["description"] == "pending 1"
     assert [t["name"] for t in pending[1]["tags"]] == ["style"]
     assert pending[3]["error"] == "cannot read the file" and pending[2]["conflict_sha256"] == KEPT

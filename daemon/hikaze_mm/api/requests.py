@@ -12,6 +12,7 @@ from hikaze_mm.api.errors import BadRequest
 from hikaze_mm.api.origin_policy import origin_or_none
 from hikaze_mm.api.params import Query, bool_param, choice_param, int_param, one_of, only
 from hikaze_mm.config.roots import Root, RootSet, within
+from hikaze_mm.library.cursor import BadCursor, decode_cursor
 from hikaze_mm.library.importer import STRATEGIES
 from hikaze_mm.store.records import (
     ACTIVE_STATUSES,
@@ -73,12 +74,22 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
         hide_nsfw=bool_param(query, "hide_nsfw"),
     )
     if paged:
-        found = replace(found, sort=choice_param(query, "sort", SORT_KEYS) or "name",
-                        limit=int_param(query, "limit", 100, 0, MAX_LIMIT),
-                        offset=int_param(query, "offset", 0, 0, MAX_INTEGER))
+        sort = choice_param(query, "sort", SORT_KEYS) or "name"
+        found = replace(found, sort=sort, limit=int_param(query, "limit", 100, 0, MAX_LIMIT),
+                        offset=int_param(query, "offset", 0, 0, MAX_INTEGER), after=_after(query, sort))
     if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
         raise BadRequest("`q` may not contain control characters")
     return found
+
+
+def _after(query: Query, sort: str) -> tuple[Any, str] | None:
+    token = query.get("after")
+    if not token:
+        return None
+    try:
+        return decode_cursor(token, sort)
+    except BadCursor as e:
+        raise BadRequest(str(e)) from None
 
 
 def _names(query: Query, name: str) -> list[str]:

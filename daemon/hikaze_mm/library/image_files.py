@@ -12,8 +12,9 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from hikaze_mm.library.images import TIERS, EncodedImage, image_file_name
 
@@ -82,23 +83,36 @@ class ImageFiles:
                 with contextlib.suppress(FileNotFoundError):
                     self.model_file(sha256, seq, tier).unlink()
 
+    def stored_keys(self) -> tuple[set[tuple[str, int]], set[tuple[int, int]]]:
+        """The (sha256, seq) and (pending id, seq) of the finished image files on disk: `sweep` needs to be told
+        which of these have a row, and asking the database about them costs by the files there, not by the size
+        of the library."""
+        return ({key for key, tmp, _ in self._ours(False) if not tmp},
+                {key for key, tmp, _ in self._ours(True) if not tmp})
+
     def sweep(self, models: set[tuple[str, int]], pending: set[tuple[int, int]]) -> int:
-        """Remove the files a crash left behind: tiers whose row was never committed or is gone, and half-written
-        `.tmp` files. Only names of our own pattern are touched. Call it before anything writes images."""
+        """Remove the files a crash left behind: tiers whose row was never committed or is gone (`models` and
+        `pending` are the keys that have a row, of at least the files on disk), and half-written `.tmp` files.
+        Only names of our own pattern are touched. Call it before anything writes images."""
         removed = 0
-        for folder, pattern, keys in ((self.root, _MODEL_FILE, models), (self.pending_root, _PENDING_FILE, pending)):
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder):
-                m = pattern.fullmatch(entry.name)
-                if m is None or not entry.is_file(follow_symlinks=False):
-                    continue
-                key = (m[1] if folder is self.root else int(m[1]), int(m[2]))
-                if m[3] == "tmp" or key not in keys:
+        for is_pending, keys in ((False, models), (True, pending)):
+            for key, tmp, path in self._ours(is_pending):
+                if tmp or key not in keys:
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
+                        os.unlink(path)
                     removed += 1
         return removed
+
+    def _ours(self, pending: bool) -> Iterator[tuple[tuple[Any, int], bool, str]]:
+        """(key, whether half-written, path) of each file of our own pattern in the models' or pending folder."""
+        folder, pattern = (self.pending_root, _PENDING_FILE) if pending else (self.root, _MODEL_FILE)
+        if not folder.is_dir():
+            return
+        for entry in os.scandir(folder):
+            m = pattern.fullmatch(entry.name)
+            if m is None or not entry.is_file(follow_symlinks=False):
+                continue
+            yield (int(m[1]) if pending else m[1], int(m[2])), m[3] == "tmp", entry.path
 
     def remove_pending(self, *pending_ids: int) -> None:
         """The image files of these pending rows, in one listing of the folder however many rows there are."""

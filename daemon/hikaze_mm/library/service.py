@@ -22,6 +22,7 @@ from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelRemoved, ModelUpdated, PendingAdded, PendingUpdated
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
+from hikaze_mm.library.cursor import encode_cursor
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
 from hikaze_mm.store.errors import EditRefused
@@ -84,11 +85,13 @@ class Library:
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
-        items, total = await self.store.search.list_models(query)
-        for item in items:
+        page = await self.store.search.list_models(query)
+        for item in page.items:
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
-        return {"models": items, "total": total}
+        after = page.next_after
+        return {"models": page.items, "total": page.total,
+                "next": encode_cursor(query.sort, after) if after is not None else None}
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
         return await self.store.search.facets(query)

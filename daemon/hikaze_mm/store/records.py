@@ -131,7 +131,19 @@ class ModelQuery:
     hide_nsfw: bool = False  # leaves out models flagged NSFW or tagged `nsfw`
     sort: str = "name"
     limit: int = 100
-    offset: int = 0
+    offset: int = 0  # counted from `after` when it is set
+    # Where the page starts: after the model with this sort key and sha256 (a page's `next_after`), so that the
+    # next page is found by a seek in the sort order rather than by counting past every model before it.
+    after: tuple[Any, str] | None = None
+
+
+class ModelPage(NamedTuple):
+    """A page of models, the count of every match, and the key to ask for the page after it with (`after`):
+    that of its last model, or None when the page was not full."""
+
+    items: list[dict[str, Any]]
+    total: int
+    next_after: tuple[Any, str] | None = None
 
 
 @dataclass(frozen=True)

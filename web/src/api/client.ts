@@ -84,10 +84,13 @@ export const api = {
   types: () => request<Answer<"listTypes">>("GET", "/api/types"),
   tags: () => request<Answer<"listTags">>("GET", "/api/tags"),
 
-  models(filter: ModelFilter, sort: SortKey, offset: number, limit: number, signal?: AbortSignal) {
+  /** A page from `offset`, or right after the page whose `next` is `after` (a seek, as fast deep in the library). */
+  models(filter: ModelFilter, sort: SortKey, from: { offset: number } | { after: string }, limit: number,
+    signal?: AbortSignal) {
     const p = filterParams(filter);
     p.set("sort", sort);
-    p.set("offset", String(offset));
+    if ("after" in from) p.set("after", from.after);
+    else p.set("offset", String(from.offset));
     p.set("limit", String(limit));
     return request<ModelList>("GET", `/api/models?${p}`, undefined, signal);
   },

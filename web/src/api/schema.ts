@@ -1600,7 +1600,18 @@ export interface operations {
                 /** @description `name` ascending; `created`, `updated`, `size` newest/largest first */
                 sort?: "name" | "created" | "updated" | "size";
                 limit?: components["parameters"]["limit"];
-                offset?: components["parameters"]["offset"];
+                /**
+                 * @description models to skip: from the start, or with `after` from the model it names. A deep offset costs time in
+                 *     proportion to it; to page through a result in order, send each page's `next` as `after` instead.
+                 */
+                offset?: number;
+                /**
+                 * @description the `next` of the page before: this page starts right after that page's last model in the sort order,
+                 *     as fast deep in the library as at its start. A model added or removed meanwhile neither shifts the
+                 *     pages (nothing is shown twice or skipped) nor makes the token wrong. Only good with the `sort` it was
+                 *     given out for (400 otherwise); the filters may differ.
+                 */
+                after?: string;
             };
             header?: never;
             path?: never;
@@ -1617,6 +1628,11 @@ export interface operations {
                     "application/json": {
                         models: components["schemas"]["ModelListItem"][];
                         total: number;
+                        /**
+                         * @description a token for the page after this one (send it as `after`), or null when this page was not
+                         *     full: there is no more
+                         */
+                        next: string | null;
                     };
                 };
             };

@@ -38,4 +38,22 @@ describe("PageCache", () => {
     expect(cache.finish(0, cache.begin(0), null)).toBe(false);
     expect(cache.wanted(0, 1)).toEqual([0]);
   });
+
+  it("hands on the token of a fresh page before, and none after a jump or while that page is stale", () => {
+    const cache = new PageCache<string>(2);
+    expect(cache.after(0)).toBeUndefined();
+    cache.finish(0, cache.begin(0), ["a", "b"], "after-b");
+    expect(cache.after(1)).toBe("after-b");
+    expect(cache.after(2)).toBeUndefined();
+    cache.finish(1, cache.begin(1), ["c"], null);
+    expect(cache.after(2)).toBeUndefined();
+    cache.markStale();
+    expect(cache.after(1)).toBeUndefined();
+    cache.finish(0, cache.begin(0), ["a", "x"], "after-x");
+    expect(cache.after(1)).toBe("after-x");
+    cache.trim(0);
+    expect(cache.after(1)).toBeUndefined();
+    cache.reset();
+    expect(cache.after(1)).toBeUndefined();
+  });
 });

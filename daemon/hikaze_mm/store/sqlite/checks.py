@@ -36,16 +36,17 @@ def read_only(path: Path, *, tidy: bool = False) -> Iterator[sqlite3.Connection]
                 os.unlink(f"{path}{side}")
 
 
-def inspect_database(path: Path, *, restore_hint: bool = True, tidy: bool = False) -> int:
+def inspect_database(path: Path, *, restore_hint: bool = True, tidy: bool = False, check: bool = True) -> int:
     """The schema version of a sound database (0 for a missing or empty file). Raises DatabaseDamaged or
-    SchemaTooNew with a one-line message naming the file and what to do. `tidy` as for `read_only`."""
+    SchemaTooNew with a one-line message naming the file and what to do. `tidy` as for `read_only`; without
+    `check`, SQLite's check of every page (seconds for a database of gigabytes) is left out."""
     if not path.exists() or path.stat().st_size == 0:
         return 0
     todo = "restore a backup with `hikaze-mm restore FILE` (see backups/ in the data_dir)" if restore_hint else ""
     try:
         with read_only(path, tidy=tidy) as conn:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")] if check else ["ok"]
     except sqlite3.OperationalError:
         raise  # locked or unreadable: not damage, and nothing was written
     except sqlite3.DatabaseError as e:
@@ -62,3 +63,20 @@ def inspect_database(path: Path, *, restore_hint: bool = True, tidy: bool = Fals
 
 def _damaged(path: Path, detail: str, todo: str) -> str:
     return f"database {path} is damaged ({detail}); it was left untouched; {todo or 'use another file'}"
+
+
+def closed_cleanly(path: Path) -> Path:
+    """Where the store notes the state its database file was left in by a clean close (beside it, hidden)."""
+    return path.with_name(f".{path.name}.closed")
+
+
+def file_state(path: Path) -> list[int] | None:
+    """What says the database file is as it was: its size, mtime, inode and device, while no journal of
+    changes not yet in it lies beside it (None otherwise)."""
+    if any(os.path.exists(f"{path}{side}") for side in ("-wal", "-journal")):
+        return None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev]

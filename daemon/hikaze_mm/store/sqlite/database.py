@@ -4,7 +4,11 @@ one transaction per change) and read-only connections, so API reads never wait b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import json
+import os
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +19,7 @@ import aiosqlite
 
 from hikaze_mm.store.backup import backup_before_migration
 from hikaze_mm.store.errors import StorageFull
-from hikaze_mm.store.sqlite.checks import inspect_database
+from hikaze_mm.store.sqlite.checks import closed_cleanly, file_state, inspect_database
 from hikaze_mm.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 from hikaze_mm.store.sqlite.text import from_db
 
@@ -65,8 +69,12 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Nothing writes to an existing file (not even the switch to WAL) before it is known to be sound: a damaged
         # or newer database stays as it is for the user to restore or upgrade, never migrated or re-created over.
-        # The store is opened only under the daemon lock, so the probe may remove the side files it made.
-        version = await asyncio.to_thread(functools.partial(inspect_database, self.path, tidy=True))
+        # The store is opened only under the daemon lock, so the probe may remove the side files it made. SQLite's
+        # check of every page is left out for a file exactly as this store left it at a clean close (checked when
+        # it was opened, and written by nothing but SQLite since): a crash, another program or a restored copy
+        # changes what the note says, and then every page is checked.
+        check = await asyncio.to_thread(_changed_since_closed, self.path)
+        version = await asyncio.to_thread(functools.partial(inspect_database, self.path, tidy=True, check=check))
         if 0 < version < SCHEMA_VERSION:
             await asyncio.to_thread(backup_before_migration, self.path, version)
         self._db = await _connect(self.path, read_only=False)
@@ -79,10 +87,13 @@ class Database:
             raise
 
     async def close(self) -> None:
+        opened = self._tally_reader is not None
         for conn in (self._tally_reader, self._reader, self._db):
             if conn is not None:
                 await conn.close()
         self._db = self._reader = self._tally_reader = None
+        if opened:
+            await asyncio.to_thread(_note_closed, self.path)
 
     async def _migrate(self) -> None:
         assert self._db is not None
@@ -152,6 +163,33 @@ class Database:
             self._answers.clear()
         self._answers[key] = (generation, rows)
         return rows
+
+
+def _changed_since_closed(path: Path) -> bool:
+    """Whether the file may have changed since this store's last clean close; the note goes either way, before
+    anything is written, so a crash from here on leaves none."""
+    note = closed_cleanly(path)
+    try:
+        noted = json.loads(note.read_text())
+    except (OSError, ValueError):
+        return True
+    note.unlink(missing_ok=True)
+    return noted != file_state(path)
+
+
+def _note_closed(path: Path) -> None:
+    if file_state(path) is None:
+        return  # another connection still has the file open, or changes wait in a journal: check it next time
+    note = closed_cleanly(path)
+    tmp = note.with_name(note.name + ".tmp")
+    with contextlib.suppress(OSError):  # no note costs only the check next time
+        # A write by anything else right after this one could land within the same tick of the filesystem's
+        # clock and leave size and mtime as they are; an mtime with nanoseconds of our own choosing, which no
+        # later write sets by chance, tells it apart.
+        st = path.stat()
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns // 10**9 * 10**9 + secrets.randbelow(10**9)))
+        tmp.write_text(json.dumps(file_state(path)))
+        os.replace(tmp, note)
 
 
 def _statements(script: str) -> list[str]:

@@ -8,6 +8,8 @@ import time
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.rows import IN_JSON, INSERT_IMAGE, json_list
 
+KEYS_CHUNK = 500  # far below SQLite's limit of bound values
+
 
 class SQLiteImages:
     def __init__(self, db: Database):
@@ -80,8 +82,22 @@ class SQLiteImages:
         return await self._db.one("SELECT 1 FROM pending_images WHERE pending_id = ? AND seq = ?",
                                   (pending_id, seq)) is not None
 
-    async def image_keys(self) -> tuple[set[tuple[str, int]], set[tuple[int, int]]]:
-        """Every (sha256, seq) with an image row, and every (pending id, seq) with a pending image row."""
-        models = {(s, q) for s, q in await self._db.all("SELECT sha256, seq FROM images")}
-        pending = {(i, q) for i, q in await self._db.all("SELECT pending_id, seq FROM pending_images")}
-        return models, pending
+    async def image_keys_among(
+        self, models: set[tuple[str, int]], pending: set[tuple[int, int]]
+    ) -> tuple[set[tuple[str, int]], set[tuple[int, int]]]:
+        """Which of these (sha256, seq) and (pending id, seq) have an image row."""
+        found_models: set[tuple[str, int]] = set()
+        shas = sorted({sha for sha, _ in models})
+        for start in range(0, len(shas), KEYS_CHUNK):
+            chunk = shas[start:start + KEYS_CHUNK]
+            rows = await self._db.all(f"SELECT sha256, seq FROM images WHERE sha256 IN ({', '.join('?' * len(chunk))})",
+                                      tuple(chunk))
+            found_models.update(key for key in map(tuple, rows) if key in models)
+        found_pending: set[tuple[int, int]] = set()
+        ids = sorted({pending_id for pending_id, _ in pending})
+        for start in range(0, len(ids), KEYS_CHUNK):
+            id_chunk = ids[start:start + KEYS_CHUNK]
+            rows = await self._db.all("SELECT pending_id, seq FROM pending_images WHERE pending_id IN "
+                                      f"({', '.join('?' * len(id_chunk))})", tuple(id_chunk))
+            found_pending.update(key for key in map(tuple, rows) if key in pending)
+        return found_models, found_pending

@@ -171,6 +171,124 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
     """,
+    # 6: counts kept up to date instead of counted: the status document, the type tabs, the tag list and the
+    # filter bar read them at any library size. Triggers keep them in the transaction of every write, whichever
+    # part of the store makes it. `hidden` is what hiding NSFW models leaves out (the flag, or the tag `nsfw` in
+    # any case), kept as a column so that a model's counts know which side they are on without a look at its tags.
+    """
+    ALTER TABLE models ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0;
+    UPDATE models SET hidden = 1 WHERE nsfw != 0 OR sha256 IN
+        (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE t.name = 'nsfw');
+
+    CREATE TABLE model_tally (
+        type       TEXT NOT NULL,
+        base_model TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        hidden     INTEGER NOT NULL,
+        n          INTEGER NOT NULL,
+        PRIMARY KEY (type, base_model, status, hidden)
+    ) WITHOUT ROWID;
+    INSERT INTO model_tally SELECT type, base_model, status, hidden, count(*) FROM models GROUP BY 1, 2, 3, 4;
+
+    CREATE TABLE tag_tally (
+        tag_id     INTEGER NOT NULL,
+        type       TEXT NOT NULL,
+        base_model TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        hidden     INTEGER NOT NULL,
+        n          INTEGER NOT NULL,
+        PRIMARY KEY (tag_id, type, base_model, status, hidden)
+    ) WITHOUT ROWID;
+    INSERT INTO tag_tally SELECT mt.tag_id, m.type, m.base_model, m.status, m.hidden, count(*)
+        FROM model_tags mt JOIN models m ON m.sha256 = mt.sha256 GROUP BY 1, 2, 3, 4, 5;
+
+    CREATE TABLE pending_tally (
+        type   TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (type, status)
+    ) WITHOUT ROWID;
+    INSERT INTO pending_tally SELECT type, status, count(*) FROM pending_import GROUP BY 1, 2;
+
+    CREATE TRIGGER pending_added AFTER INSERT ON pending_import BEGIN
+        INSERT INTO pending_tally VALUES (NEW.type, NEW.status, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER pending_removed AFTER DELETE ON pending_import BEGIN
+        UPDATE pending_tally SET n = n - 1 WHERE type = OLD.type AND status = OLD.status;
+    END;
+    CREATE TRIGGER pending_moved AFTER UPDATE OF type, status ON pending_import
+    WHEN OLD.type IS NOT NEW.type OR OLD.status IS NOT NEW.status BEGIN
+        UPDATE pending_tally SET n = n - 1 WHERE type = OLD.type AND status = OLD.status;
+        INSERT INTO pending_tally VALUES (NEW.type, NEW.status, 1) ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+
+    -- A new model is counted as inserted, then moved to the hidden side if its flag says so (the move is the
+    -- `model_moved` trigger's).
+    CREATE TRIGGER model_added AFTER INSERT ON models BEGIN
+        INSERT INTO model_tally VALUES (NEW.type, NEW.base_model, NEW.status, NEW.hidden, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        UPDATE models SET hidden = 1 WHERE sha256 = NEW.sha256 AND NEW.nsfw != 0 AND NEW.hidden = 0;
+    END;
+    -- Before the row goes: its tags are counted with it, and the cascade that deletes them runs after the row is
+    -- gone, when nothing would say which counts they were in.
+    CREATE TRIGGER model_removing BEFORE DELETE ON models BEGIN
+        UPDATE tag_tally SET n = n - 1 WHERE type = OLD.type AND base_model = OLD.base_model
+            AND status = OLD.status AND hidden = OLD.hidden
+            AND tag_id IN (SELECT tag_id FROM model_tags WHERE sha256 = OLD.sha256);
+    END;
+    CREATE TRIGGER model_removed AFTER DELETE ON models BEGIN
+        UPDATE model_tally SET n = n - 1 WHERE type = OLD.type AND base_model = OLD.base_model
+            AND status = OLD.status AND hidden = OLD.hidden;
+    END;
+    CREATE TRIGGER model_moved AFTER UPDATE OF type, base_model, status, hidden ON models
+    WHEN OLD.type IS NOT NEW.type OR OLD.base_model IS NOT NEW.base_model OR OLD.status IS NOT NEW.status
+        OR OLD.hidden IS NOT NEW.hidden BEGIN
+        UPDATE model_tally SET n = n - 1 WHERE type = OLD.type AND base_model = OLD.base_model
+            AND status = OLD.status AND hidden = OLD.hidden;
+        INSERT INTO model_tally VALUES (NEW.type, NEW.base_model, NEW.status, NEW.hidden, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+        UPDATE tag_tally SET n = n - 1 WHERE type = OLD.type AND base_model = OLD.base_model
+            AND status = OLD.status AND hidden = OLD.hidden
+            AND tag_id IN (SELECT tag_id FROM model_tags WHERE sha256 = NEW.sha256);
+        INSERT INTO tag_tally SELECT tag_id, NEW.type, NEW.base_model, NEW.status, NEW.hidden, 1
+            FROM model_tags WHERE sha256 = NEW.sha256 ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER model_flagged AFTER UPDATE OF nsfw ON models WHEN OLD.nsfw IS NOT NEW.nsfw BEGIN
+        UPDATE models SET hidden = (NEW.nsfw != 0 OR EXISTS (SELECT 1 FROM model_tags mt JOIN tags t
+            ON t.id = mt.tag_id WHERE mt.sha256 = NEW.sha256 AND t.name = 'nsfw')) WHERE sha256 = NEW.sha256;
+    END;
+
+    -- A tag is counted on the side its model is on before the tag arrives or after it left; the tag `nsfw`
+    -- then moves the model (and so all its tags) to the other side.
+    CREATE TRIGGER model_tag_added AFTER INSERT ON model_tags BEGIN
+        INSERT INTO tag_tally SELECT NEW.tag_id, type, base_model, status, hidden, 1 FROM models
+            WHERE sha256 = NEW.sha256 ON CONFLICT DO UPDATE SET n = n + 1;
+        UPDATE models SET hidden = 1 WHERE sha256 = NEW.sha256 AND hidden = 0
+            AND EXISTS (SELECT 1 FROM tags WHERE id = NEW.tag_id AND name = 'nsfw');
+    END;
+    -- A tag removed with its model (the cascade) finds no model: `model_removing` counted it already.
+    CREATE TRIGGER model_tag_removed AFTER DELETE ON model_tags BEGIN
+        UPDATE tag_tally SET n = n - 1 WHERE tag_id = OLD.tag_id AND (type, base_model, status, hidden) =
+            (SELECT type, base_model, status, hidden FROM models WHERE sha256 = OLD.sha256);
+        UPDATE models SET hidden = (nsfw != 0) WHERE sha256 = OLD.sha256 AND hidden != (nsfw != 0)
+            AND EXISTS (SELECT 1 FROM tags WHERE id = OLD.tag_id AND name = 'nsfw');
+    END;
+    -- A tag's models lose it while its name still says whether it was `nsfw` (the cascade runs after the row
+    -- is gone); its counts go with it.
+    CREATE TRIGGER tag_removing BEFORE DELETE ON tags BEGIN
+        DELETE FROM model_tags WHERE tag_id = OLD.id;
+    END;
+    CREATE TRIGGER tag_removed AFTER DELETE ON tags BEGIN
+        DELETE FROM tag_tally WHERE tag_id = OLD.id;
+    END;
+    CREATE TRIGGER tag_renamed AFTER UPDATE OF name ON tags
+    -- (the table compares names without regard to case; a trigger's OLD and NEW are told so)
+    WHEN (OLD.name = 'nsfw' COLLATE NOCASE) IS NOT (NEW.name = 'nsfw' COLLATE NOCASE) BEGIN
+        UPDATE models SET hidden = (nsfw != 0 OR EXISTS (SELECT 1 FROM model_tags mt JOIN tags t
+            ON t.id = mt.tag_id WHERE mt.sha256 = models.sha256 AND t.name = 'nsfw'))
+            WHERE sha256 IN (SELECT sha256 FROM model_tags WHERE tag_id = NEW.id);
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,5 +1,9 @@
 """Finding and counting models on SQLite: a page of a filtered, sorted library, the counts beside it, and the
-overview of types and queue states."""
+overview of types and queue states.
+
+Counts by type, base model, status, hidden-or-not and tag are kept by triggers (migration 6): a filter made only
+of those reads its totals and facets from them, so they cost the same right after a write at any library size.
+Words, several tags or excluded tags are counted over the matching models (once per state of the database)."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import dataclasses
 import os
 from typing import Any
 
-from hikaze_mm.store.records import PENDING_STATUSES, ModelQuery
+from hikaze_mm.store.records import PENDING_STATUSES, ModelPage, ModelQuery
 from hikaze_mm.store.sqlite.database import Database
 
 # Walking the sort order pays per model visited, collecting pays per match (a row read, then a sort); at 100,000
@@ -25,6 +29,14 @@ SORTS = {
     "created": "m.created_at DESC, m.sha256",
     "updated": "m.updated_at DESC, m.sha256",
     "size": "m.size_bytes DESC, m.sha256",
+}
+# Each sort order's key and the direction it runs in: a page that starts after a model seeks past it in the
+# order's index (the first comparison bounds the range, the second breaks ties by sha256).
+KEYSET = {
+    "name": ("m.name COLLATE NOCASE", ">"),
+    "created": ("m.created_at", "<"),
+    "updated": ("m.updated_at", "<"),
+    "size": ("m.size_bytes", "<"),
 }
 
 
@@ -87,6 +99,30 @@ def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
     return ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
 
 
+def _tallied(query: ModelQuery) -> bool:
+    """Whether the kept counts answer for this filter: nothing in it but type, base model, status, hiding NSFW
+    models and at most one tag."""
+    return not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1
+
+
+def _tally_where(query: ModelQuery, *, base_model: bool = True) -> tuple[str, tuple[Any, ...]]:
+    """The conditions on a tally table's columns for this filter (its tags apart)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if query.type:
+        where.append("type = ? COLLATE NOCASE")
+        args.append(query.type)
+    if base_model and query.base_model:
+        where.append("base_model = ? COLLATE NOCASE")
+        args.append(query.base_model)
+    if query.status != "all":
+        where.append("status = ?")
+        args.append(query.status)
+    if query.hide_nsfw:
+        where.append("hidden = 0")
+    return _where(where), tuple(args)
+
+
 def _matching(query: ModelQuery) -> tuple[list[str], tuple[Any, ...]]:
     """The conditions (and arguments) for counting or grouping every match of a query. A filter that narrows the
     library starts from its own index, not from every model of that status."""
@@ -97,6 +133,14 @@ def _matching(query: ModelQuery) -> tuple[list[str], tuple[Any, ...]]:
     return status_where + where, (*status_args, *args)
 
 
+def _facets(tags: list[Any], bases: list[Any], total: int) -> dict[str, Any]:
+    return {
+        "tags": [{"name": name, "count": n} for name, n in tags],
+        "base_models": [{"name": name, "count": n} for name, n in bases],
+        "total": total,
+    }
+
+
 def _tags(joined: str | None) -> list[str]:
     return sorted(joined.split(SEP), key=str.lower) if joined else []
 
@@ -105,20 +149,24 @@ class SQLiteSearch:
     def __init__(self, db: Database):
         self._db = db
 
-    async def list_models(self, query: ModelQuery) -> tuple[list[dict[str, Any]], int]:
+    async def list_models(self, query: ModelQuery) -> ModelPage:
         status_where, status_args = _status(query)
         total = await self._total(query)
         if total == 0 or query.limit == 0:
-            return [], total
+            return ModelPage([], total)
         # Two ways to a sorted page: walk the sort order's index and test each model against the filter, or
         # collect the filter's matches and sort them. Walking wins when matches are common enough that a page
         # fills after a short stretch of the index; `+` keeps the planner off the index otherwise.
-        population = await self._count(_select_count(status_where), tuple(status_args))
+        population = await self._total(ModelQuery(status=query.status))
         visits = (query.offset + query.limit) * population / total  # by a walk, to fill this page
         if _narrows(query) and status_where and visits >= total * WALK_OVER_COLLECT:
             status_where = ["+m.status = ?"]
             visits = total  # collecting visits every match
         where, args = _filters(query, seek_excluded=visits <= SEEK_EXCLUDED_UP_TO)
+        if query.after is not None:
+            key, direction = KEYSET[query.sort]
+            where.append(f"{key} {direction}= ? AND ({key} {direction} ? OR m.sha256 > ?)")
+            args.extend((query.after[0], query.after[0], query.after[1]))
         # The page's keys first, on a narrow row that the sort order's index covers; the per-model details
         # only for the models on the page.
         page = [r[0] for r in await self._db.all(
@@ -127,12 +175,12 @@ class SQLiteSearch:
             (*status_args, *args, query.limit, query.offset),
         )]
         if not page:
-            return [], total
+            return ModelPage([], total)
         marks = ", ".join("?" * len(page))
         rows = await self._db.all(
             "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
             f"(SELECT group_concat(t.name, '{SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-            " WHERE mt.sha256 = m.sha256) "
+            " WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at "
             f"FROM models m WHERE m.sha256 IN ({marks})",
             tuple(page),
         )
@@ -144,7 +192,7 @@ class SQLiteSearch:
         by_sha = {r[0]: r for r in rows}
         items = []
         for sha in page:
-            _, name, path, type_, base, size, status, cover, nsfw, tags = by_sha[sha]
+            _, name, path, type_, base, size, status, cover, nsfw, tags, _, _ = by_sha[sha]
             images = seqs[sha]
             items.append({
                 "sha256": sha, "name": name, "file_name": os.path.basename(path), "type": type_, "base_model": base,
@@ -152,15 +200,28 @@ class SQLiteSearch:
                 "image_count": len(images), "image_seqs": images,
                 "cover": cover if cover is not None else (images[0] if images else None),
             })
-        return items, total
+        if len(page) < query.limit:
+            return ModelPage(items, total)
+        last = by_sha[page[-1]]
+        sort_value = {"name": last[1], "size": last[5], "created": last[10], "updated": last[11]}[query.sort]
+        return ModelPage(items, total, (sort_value, last[0]))
 
     async def _total(self, query: ModelQuery) -> int:
+        if _tallied(query):
+            tally, tally_args = _tally_where(query)
+            if query.tags:
+                tally += (" AND " if tally else " WHERE ") + "tag_id = (SELECT id FROM tags WHERE name = ?)"
+                return await self._count(f"SELECT coalesce(sum(n), 0) FROM tag_tally{tally}",
+                                         (*tally_args, query.tags[0]))
+            return await self._count(f"SELECT coalesce(sum(n), 0) FROM model_tally{tally}", tally_args)
         where, args = _matching(query)
         return await self._count(_select_count(where), args)
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
         """What a filter bar offers next to a result: the tags of the matching models and the base models of the
         models matching every filter but the base model (so the others stay choosable), each with its count."""
+        if _tallied(query) and not query.tags:
+            return await self._tallied_facets(query)
         where, args = _matching(query)
         # Grouped by id before the names are joined: one name lookup per tag instead of one per (model, tag).
         tags = await self._db.cached(
@@ -180,20 +241,32 @@ class SQLiteSearch:
             args,
             tally=True,
         )
-        return {
-            "tags": [{"name": name, "count": n} for name, n in tags],
-            "base_models": [{"name": name, "count": n} for name, n in bases],
-            "total": await self._total(query),
-        }
+        return _facets(tags, bases, await self._total(query))
+
+    async def _tallied_facets(self, query: ModelQuery) -> dict[str, Any]:
+        where, args = _tally_where(query)
+        tags = await self._db.cached(
+            f"SELECT t.name, c.models FROM (SELECT tag_id, sum(n) AS models FROM tag_tally{where} GROUP BY tag_id "
+            "HAVING models > 0) c JOIN tags t ON t.id = c.tag_id ORDER BY c.models DESC, t.name COLLATE NOCASE",
+            args,
+        )
+        where, args = _tally_where(query, base_model=False)
+        bases = await self._db.cached(
+            f"SELECT base_model, sum(n) AS models FROM model_tally{where} GROUP BY base_model HAVING models > 0 "
+            "ORDER BY models DESC, base_model COLLATE NOCASE",
+            args,
+        )
+        return _facets(tags, bases, await self._total(query))
 
     async def _count(self, sql: str, args: tuple[Any, ...]) -> int:
         return (await self._db.cached(sql, args))[0][0]
 
     async def model_types(self) -> list[dict[str, Any]]:
         rows = await self._db.all(
-            "SELECT type, sum(status = 'ok'), sum(status = 'missing') FROM models GROUP BY type ORDER BY type"
+            "SELECT type, sum(n * (status = 'ok')), sum(n * (status = 'missing')) FROM model_tally GROUP BY type "
+            "HAVING sum(n) > 0 ORDER BY type"
         )
-        pending = dict(await self._db.all("SELECT type, count(*) FROM pending_import GROUP BY type"))
+        pending = dict(await self._db.all("SELECT type, sum(n) FROM pending_tally GROUP BY type HAVING sum(n) > 0"))
         found = {t: {"type": t, "models": ok, "missing": missing, "pending": pending.get(t, 0)}
                  for t, ok, missing in rows}
         for t, n in pending.items():
@@ -202,9 +275,9 @@ class SQLiteSearch:
 
     async def counts(self) -> dict[str, Any]:
         by_status = dict.fromkeys(PENDING_STATUSES, 0)
-        for status, n in await self._db.all("SELECT status, count(*) FROM pending_import GROUP BY status"):
+        for status, n in await self._db.all("SELECT status, sum(n) FROM pending_tally GROUP BY status"):
             by_status[status] = n
-        models = dict(await self._db.all("SELECT status, count(*) FROM models GROUP BY status"))
+        models = dict(await self._db.all("SELECT status, sum(n) FROM model_tally GROUP BY status"))
         return {
             "models": models.get("ok", 0) + models.get("missing", 0),
             "missing": models.get("missing", 0),

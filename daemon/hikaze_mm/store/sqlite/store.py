@@ -46,11 +46,8 @@ class SQLiteStore:
 
     async def open(self) -> None:
         await self.db.open()
-        try:
-            await self._index.load()
-        except BaseException:
-            await self.db.close()
-            raise
+        self._index.start_loading()
 
     async def close(self) -> None:
+        await self._index.stop_loading()
         await self.db.close()

@@ -28,7 +28,7 @@ class SQLiteTags:
 
     async def list_tags(self) -> list[dict[str, Any]]:
         rows = await self._db.cached(
-            "SELECT t.id, t.name, (SELECT count(*) FROM model_tags mt WHERE mt.tag_id = t.id), "
+            "SELECT t.id, t.name, coalesce((SELECT sum(n) FROM tag_tally c WHERE c.tag_id = t.id), 0), "
             "(SELECT count(*) FROM pending_tags pt WHERE pt.tag_id = t.id) FROM tags t ORDER BY t.name COLLATE NOCASE",
             (),
             tally=True,
