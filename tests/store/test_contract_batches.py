@@ -254,11 +254,11 @@ async def test_promote_new_makes_each_row_a_model_with_its_tags_and_search_row(s
     assert await stores.images.model_image_count(sha("b")) == 0
     for model in models:
         assert await stores.models.model(model.sha256) == model
-    found, total = await stores.search.list_models(ModelQuery(q="cyberpunk"))
+    found, total, _ = await stores.search.list_models(ModelQuery(q="cyberpunk"))
     assert total == 1 and [m["sha256"] for m in found] == [sha("a")]
-    found, total = await stores.search.list_models(ModelQuery(q="beta"))
+    found, total, _ = await stores.search.list_models(ModelQuery(q="beta"))
     assert total == 1 and [m["sha256"] for m in found] == [sha("b")]
-    found, total = await stores.search.list_models(ModelQuery(tags=["style"]))
+    found, total, _ = await stores.search.list_models(ModelQuery(tags=["style"]))
     assert [m["sha256"] for m in found] == [sha("a")]
     index = await stores.files.file_index()
     assert index.pending == {c.path: (tuple(STAT), "ready")}
@@ -312,7 +312,7 @@ async def test_promote_new_is_all_or_nothing(stores: Stores):
     assert await stores.pending.pending_tag_names(a.id) == ["tagged"]
     assert await stores.models.model(sha("a")) is None and await stores.models.model(sha("b")) is None
     assert await stores.models.model(sha("e")) == existing
-    assert await stores.search.list_models(ModelQuery(q="first")) == ([], 0)
+    assert (await stores.search.list_models(ModelQuery(q="first")))[:2] == ([], 0)
     assert (await stores.search.list_models(ModelQuery(status="all")))[1] == 1
     assert await stores.files.file_index() == index_before
     # the batch can be done afterwards without the row that broke it
@@ -359,7 +359,7 @@ async def test_batches_carry_any_path_byte_for_byte(stores: Stores, path: str):
     by_sha, by_path = await stores.models.models_of([sha("a")], [path, plain])
     assert by_sha[sha("a")].path == path
     assert set(by_path) == {path, plain} and by_path[path].sha256 == sha("a")
-    found, _ = await stores.search.list_models(ModelQuery(status="all"))
+    found, _, _ = await stores.search.list_models(ModelQuery(status="all"))
     assert {m["sha256"]: m["file_name"] for m in found} == {sha("a"): os.path.basename(path),
                                                             sha("b"): "plain.safetensors"}
     index = await stores.files.file_index()
