@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 GIB = 1024**3
@@ -85,3 +88,16 @@ def start_daemon(workdir: Path, models: Path, port: int, env: dict[str, str] | N
            "--rescan-interval", "0", "--log-level", "warning", *flags]
     with (workdir / "daemon.log").open("wb") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def in_workdir(prefix: str, run: Callable[[Path], bool]) -> int:
+    """`run` in a fresh folder under /tmp that is removed afterwards, whatever happens; the exit code. A SIGTERM (a
+    killed CI job) unwinds like an exception, so the daemons are stopped and the tree removed."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        ok = run(workdir)
+    finally:
+        print("  removing the tree", flush=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0 if ok else 1

@@ -18,21 +18,18 @@ import http.client
 import json
 import os
 import random
-import shutil
-import signal
 import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import MIB, stop_daemon, verdict, vm_sizes, walk_and_stat
+from _common import MIB, in_workdir, stop_daemon, verdict, vm_sizes, walk_and_stat
 from library_scale import ARCHITECTURE, BASE_MODELS, TYPES, generate, model_name
 from memory import BASELINE_CODE, free_port, kib
 
@@ -526,15 +523,7 @@ def main() -> int:
         parser.error("need 1 <= --models <= --files")
     if args.rounds < 1 or args.starts < 1 or args.per_folder < 1:
         parser.error("--rounds, --starts and --per-folder must be at least 1")
-    # A SIGTERM (a killed CI job) unwinds like an exception, so the daemon is stopped and the tree removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    workdir = Path(tempfile.mkdtemp(prefix="hikaze-bench-big-", dir="/tmp"))
-    try:
-        ok = run(args, workdir)
-    finally:
-        print("  removing the tree", flush=True)
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return in_workdir("hikaze-bench-big-", lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

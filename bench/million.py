@@ -22,18 +22,14 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import shutil
-import signal
 import statistics
-import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import MIB, verdict, walk_and_stat
+from _common import MIB, in_workdir, verdict, walk_and_stat
 from big_library import Built, Daemon, build, start_up, unchanged_walk, walk_problem
 from library_scale import percentile95
 from memory import kib
@@ -329,15 +325,7 @@ def main() -> int:
         parser.error(f"--scale must be in (0, 1] and give at least {2 * SMALL_FILES:,} files")
     if args.rounds < 1 or args.starts < 1 or args.reps < 2:
         parser.error("--rounds and --starts must be at least 1, --reps at least 2")
-    # A SIGTERM (a killed CI job) unwinds like an exception, so the daemons are stopped and the tree removed.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    workdir = Path(tempfile.mkdtemp(prefix="hikaze-bench-million-", dir="/tmp"))
-    try:
-        ok = run(args, workdir)
-    finally:
-        print("  removing the tree", flush=True)
-        shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if ok else 1
+    return in_workdir("hikaze-bench-million-", lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,17 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from conftest import DEADLINE_S, Daemon, broken_walk, free_port, poll, run_cli, with_site, write_model
+from conftest import (
+    DEADLINE_S,
+    Daemon,
+    broken_walk,
+    free_port,
+    poll,
+    run_cli,
+    with_site,
+    without_root_powers,
+    write_model,
+)
 from hikaze_mm.library.importer import PLAIN_BATCH
 
 TIERS = ("high", "medium", "low")
@@ -345,13 +355,6 @@ async def test_deleted_and_recreated_root_is_watched_again(daemon_factory, tmp_p
     assert_consistent(d.data_dir)
 
 
-def without_root_powers() -> tuple[str, ...]:
-    """Root reads a chmod 000 folder anyway; without the two capabilities that let it, it is refused like anyone."""
-    if os.geteuid() != 0:
-        return ()
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
-    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 
 
 async def test_unreadable_root_keeps_rows_and_is_picked_up_again(daemon_factory, tmp_path: Path):

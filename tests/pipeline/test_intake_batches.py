@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from conftest import Daemon, digests, poll, safetensors_bytes, with_site, write_model
+from conftest import Daemon, digests, poll, safetensors_bytes, with_site, without_root_powers, write_model
 from hikaze_mm.ops import logs
 
 NOT_SYSTEMD = {"INVOCATION_ID": "", "JOURNAL_STREAM": ""}
@@ -27,13 +26,6 @@ HOUR_AGO = time.time() - 3600
 PLAIN = 30
 
 
-def without_root_powers() -> tuple[str, ...]:
-    """Root reads a chmod 000 file anyway; without the two capabilities that let it, it is refused like anyone."""
-    if os.geteuid() != 0:
-        return ()
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv (util-linux) to drop CAP_DAC_OVERRIDE")
-    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
 
 
 def png(colour: tuple[int, int, int]) -> bytes:
