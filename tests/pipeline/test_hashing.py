@@ -37,3 +37,20 @@ def test_both_digests_are_the_bytes_digests_at_every_size(tmp_path: Path, size: 
     assert result.blake3 == blake3.blake3(data).hexdigest()
     chunks = -(-size // CHUNK)
     assert sha.submitted == (0 if size <= INLINE_SHA_BYTES else chunks), "small files never wait for the helper"
+
+
+def test_sha256_runs_beside_the_reader_only_while_a_core_is_free(tmp_path: Path) -> None:
+    """With every core hashing a file of its own, the helper would only take turns with them: chunk by chunk, the
+    reader hashes SHA-256 itself then, and hands it over again once a core is free; the digest is the same."""
+    data = os.urandom(4 * CHUNK + 5)
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(data)
+    free = iter([True, False, False, True, False])  # one answer per chunk
+    with CountingExecutor() as sha:
+        result = hash_file(str(path), None, sha, threading.Event(), core_free=lambda: next(free))
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.blake3 == blake3.blake3(data).hexdigest()
+    assert sha.submitted == 2
+    with CountingExecutor() as sha:
+        assert hash_file(str(path), None, sha, threading.Event(), core_free=lambda: False).sha256 == result.sha256
+    assert sha.submitted == 0

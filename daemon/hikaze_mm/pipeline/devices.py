@@ -173,13 +173,17 @@ class Media:
         return Medium(device, "rotational" if spins else "solid", mount.fstype, name)
 
 
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def auto_workers() -> int:
     """One hash worker per core this process may run on, capped."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_AUTO_WORKERS))
+    return max(1, min(cores(), MAX_AUTO_WORKERS))
 
 
 @dataclass(frozen=True)
