@@ -2,8 +2,9 @@
 
 SHA-256 is the slow one, so while a core is free it runs in a helper thread on chunk k while the worker reads
 chunk k+1 and feeds it to BLAKE3; a pass costs about what SHA-256 alone costs. When every core has a file of its
-own, each worker hashes SHA-256 itself (the helper would only take turns with the other workers). No mmap: a file that shrinks under a mapping kills the
-process with SIGBUS. The file is stat-ed before, while and after reading; if it moved, the result is thrown away.
+own, each worker hashes SHA-256 itself (the helper would only take turns with the other workers). No mmap: a file
+that shrinks under a mapping kills the process with SIGBUS. The file is stat-ed before, while and after reading;
+if it moved, the result is thrown away.
 
 A file on a spinning disk or a network share is read while holding its device's lock, so two workers never make
 the disk seek between two files. Data in the page cache costs the device nothing: each chunk is first asked for
