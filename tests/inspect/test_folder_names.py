@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import without_root_powers
 from hikaze_mm.inspect.folder_names import FolderNames
 from hikaze_mm.inspect.previews import find_previews
 from hikaze_mm.inspect.sidecars import read_sidecars
@@ -42,15 +45,23 @@ def test_a_folder_that_cannot_be_listed_never_says_absent(tmp_path: Path):
     assert names.like(str(tmp_path / "file.safetensors"), "x.json") is None
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a folder whatever its mode")
+_UNLISTABLE = """
+import sys
+from hikaze_mm.inspect.folder_names import FolderNames
+names = FolderNames()
+print(names.absent(sys.argv[1] + "/b.json"), names.like(sys.argv[1], "b.json"))
+"""
+
+
 def test_a_folder_without_read_permission_never_says_absent(tmp_path: Path):
     locked = tmp_path / "locked"
     _touch(locked, "a.json")
     locked.chmod(0o311)  # can be entered, not listed
     try:
-        names = FolderNames()
-        assert not names.absent(str(locked / "b.json"))
-        assert names.like(str(locked), "b.json") is None
+        # In a process of its own, without the powers that let root list any folder.
+        out = subprocess.run([*without_root_powers(), sys.executable, "-c", _UNLISTABLE, str(locked)],
+                             capture_output=True, text=True, check=True).stdout
+        assert out.split() == ["False", "None"]
     finally:
         locked.chmod(0o755)
 
