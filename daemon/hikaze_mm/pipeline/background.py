@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 
 
-class Background:
+class Background(ABC):
     task_name = "background"
 
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
+    @abstractmethod
     async def _run(self) -> None:
-        raise NotImplementedError
+        """The part's work, until it is cancelled."""
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self._run(), name=self.task_name)
