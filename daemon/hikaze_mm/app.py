@@ -78,6 +78,7 @@ class App:
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
+            self.intake.import_new = self.importer.import_hashed
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.decisions, self.decision_lock,
                                      self.settler, self.image_files)
         own_names = [*settings.allowed_hosts, *([] if settings.host in WILDCARD_HOSTS else [settings.host])]

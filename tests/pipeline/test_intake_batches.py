@@ -471,6 +471,64 @@ async def test_an_import_batch_that_fails_as_a_whole_goes_row_by_row(daemon_fact
     assert [m["sha256"] for m in found] == [digests(paths[7])[0]]
 
 
+async def test_auto_import_makes_files_dropped_together_models_without_a_stop_at_ready(
+    daemon_factory, models: Path, tmp_path: Path
+) -> None:
+    """Plainly new files hashed together become models in the transaction that would have recorded them ready:
+    their rows go from `hashing` straight to removed, each file a model with its own digests."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict", env=NOT_SYSTEMD)
+    await d.wait_idle()
+    events, task = await d.events()
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    names = [f"auto-{i:02d}.safetensors" for i in range(24)]
+    for name in names:
+        write_model(staging / name, size=2048 + len(name) + names.index(name))
+    for name in names:
+        os.rename(staging / name, models / "loras" / name)
+
+    async def all_models() -> bool:
+        return (await d.get("/api/status"))["counts"]["models"] == len(names) and not await d.pending()
+
+    await poll(all_models, f"{len(names)} models")
+    await d.wait_idle()
+    for name in names:
+        path = models / "loras" / name
+        sha, b3 = digests(path)
+        model = await d.get(f"/api/models/{sha}")
+        assert (model["path"], model["blake3"], model["status"]) == (str(path), b3, "ok"), name
+        (added,) = events.of("pending.added", path=str(path))
+        assert len(events.of("pending.updated", id=added["id"], status="hashing")) == 1, name
+        assert events.of("pending.updated", id=added["id"], status="ready") == [], name
+        assert len(events.of("pending.removed", id=added["id"])) == 1, name
+        assert len(events.of("model.added", sha256=sha)) == 1, name
+    batches = log_lines(d, "hash.batch")
+    assert batches and all(" ready=" not in f"{ln} " for ln in batches), batches
+    assert sum(field_of(ln, "imported") for ln in batches) >= 2
+    task.cancel()
+
+
+async def test_auto_import_of_files_just_hashed_that_fails_as_a_whole_records_them_ready(
+    daemon_factory, models: Path, tmp_path: Path
+) -> None:
+    """The batch that would make files models as they are hashed breaks: they are recorded ready instead, and the
+    auto-import then takes them one by one. Nothing is lost on the way."""
+    d: Daemon = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict",
+                                     env=with_site(tmp_path, BROKEN_BATCH_SITE))
+    await d.wait_idle()
+    paths = [write_model(models / "loras" / f"kept-{i:02d}.safetensors", size=3000 + i) for i in range(12)]
+
+    async def all_models() -> bool:
+        return (await d.get("/api/status"))["counts"]["models"] == len(paths) and not await d.pending()
+
+    await poll(all_models, f"{len(paths)} models")
+    for p in paths:
+        sha, b3 = digests(p)
+        model = await d.get(f"/api/models/{sha}")
+        assert (model["path"], model["blake3"], model["status"]) == (str(p), b3, "ok"), p
+    assert log_lines(d, "import.batch_failed")
+
+
 # -- a batch of files the library knows -------------------------------------------------------------------------------
 PAIR = re.compile(r'[A-Za-z_][\w.]*=(?:"(?:[^"\\]|\\.)*"|[^\s"]*)')
 

@@ -320,6 +320,46 @@ async def test_promote_new_is_all_or_nothing(stores: Stores):
     assert sorted(m.sha256 for m in models) == [sha("a"), sha("b")]
 
 
+async def test_promote_new_of_rows_just_hashed_takes_their_content_from_the_records(stores: Stores):
+    """Auto-import of files just hashed: the rows are still `hashing` and hold no content; the model takes it from
+    the hash record, the row's tags go with it, and a row gone meanwhile makes no model."""
+    rows = {}
+    for name in ("fresh", "tagged", "gone"):
+        rows[name] = await stores.pending.add_pending(f"/m/loras/{name}.safetensors", f"{name}.safetensors",
+                                                      "loras", STAT)
+    assert await stores.pending.set_pending_meta(rows["tagged"].id, {"notes": "from v1"}, ["Keep"])
+    ready = await _ready(stores, "/m/loras/ready.safetensors", sha("r"))
+    assert len(await stores.pending.start_hashing([(rows[n].path, OTHER) for n in rows])) == 3
+    assert await stores.pending.delete_pending(rows["gone"].id)
+    records = {name: HashRecord(sha(name[0]), "c" * 64, OTHER, "ready", None,
+                                {"description": f"{name} words", **({"notes": "from v1"} if name == "tagged" else {})})
+               for name in rows}
+
+    def just_hashed(name: str) -> Promotion:
+        record = records[name]
+        return Promotion(rows[name].id, record.sha256, "new", name, "loras", "SD 1.5", record.meta_json,
+                         rows[name].path, record.stat, [], [], hashed=record)
+
+    models = await stores.imports.promote_new([just_hashed("fresh"), _new(ready, sha("r")), just_hashed("tagged"),
+                                               just_hashed("gone")])
+
+    assert sorted((m.sha256, m.blake3, m.path, m.stat, m.base_model) for m in models) == [
+        (sha("f"), "c" * 64, rows["fresh"].path, OTHER, "SD 1.5"), (sha("r"), ready.blake3, ready.path, STAT, "unknown"),
+        (sha("t"), "c" * 64, rows["tagged"].path, OTHER, "SD 1.5")]
+    assert await stores.models.model(sha("g")) is None
+    assert await stores.pending.list_pending(None, None, 10, 0) == ([], 0)
+    detail = await stores.models.model_detail(sha("t"))
+    assert detail is not None and detail["tags"] == ["Keep"] and detail["meta_json"]["notes"] == "from v1"
+    found, total, _ = await stores.search.list_models(ModelQuery(q="tagged words"))
+    assert total == 1 and [m["sha256"] for m in found] == [sha("t")]
+    found, total, _ = await stores.search.list_models(ModelQuery(tags=["keep"]))
+    assert [m["sha256"] for m in found] == [sha("t")]
+    index = await stores.files.file_index()
+    assert index.pending == {}
+    assert index.models_ok == {rows["fresh"].path: (sha("f"), tuple(OTHER)), ready.path: (sha("r"), tuple(STAT)),
+                               rows["tagged"].path: (sha("t"), tuple(OTHER))}
+
+
 async def test_promote_new_of_two_rows_with_one_content_is_all_or_nothing(stores: Stores):
     a = await _ready(stores, "/m/loras/a.safetensors", sha("a"))
     twin = await _ready(stores, "/m/loras/twin.safetensors", sha("a"))

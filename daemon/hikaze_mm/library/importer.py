@@ -28,7 +28,7 @@ from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
 from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
-from hikaze_mm.store.records import Alias, HashedStatus, ModelRow, PendingRow, Promotion
+from hikaze_mm.store.records import Alias, HashedStatus, HashRecord, ModelRow, PendingRow, Promotion
 
 log = logging.getLogger(__name__)
 
@@ -132,20 +132,40 @@ class Importer:
         ]
         if not promotions:
             return {}
+        done = await self._promote_new(promotions, file_line_level(asked), "they are imported one by one")
+        report.imported.extend({"id": pending_id, "sha256": sha256} for pending_id, (_, sha256) in done.items())
+        return {pending_id: path for pending_id, (path, _) in done.items()}
+
+    async def import_hashed(self, hashed: list[tuple[PendingRow, HashRecord]]) -> set[int]:
+        """Auto-import of files just hashed whose content no model has and no other row shares: each becomes a
+        model in the transaction that would have recorded it ready, all of them in one. The caller holds the
+        decision lock. The ids imported; the caller records the others as it would have."""
+        promotions = [
+            Promotion(pending_id=row.id, sha256=record.sha256, mode="new", name=display_name(row.path), type=row.type,
+                      base_model=record.meta_json.get("base_model") or "unknown", meta_json=record.meta_json,
+                      main_path=row.path, main_stat=record.stat, copies=[], images=[], hashed=record)
+            for row, record in hashed]
+        done = await self._promote_new(promotions, file_line_level(len(promotions)), "they are recorded ready")
+        if len(done) > 1:
+            log.info("%d files imported into the library as new models", len(done), extra={
+                "event": "import.batch", "files": len(done), **batch_fields([path for path, _ in done.values()])})
+        return set(done)
+
+    async def _promote_new(self, promotions: list[Promotion], level: int, fallback: str) -> dict[int, tuple[str, str]]:
+        """`promote_new`, each model announced; the ids made models, with their paths and contents. A batch that
+        fails as a whole makes none (`fallback`: what happens to its rows then, for the log)."""
         try:
             models = {m.sha256: m for m in await self.store.imports.promote_new(promotions)}
         except Exception:
-            log.warning("importing %d rows together failed; they are imported one by one", len(promotions),
-                        exc_info=True, extra={"event": "import.batch_failed"})
+            log.warning("importing %d rows together failed; %s", len(promotions), fallback, exc_info=True,
+                        extra={"event": "import.batch_failed"})
             return {}
-        level = file_line_level(asked)
-        done: dict[int, str] = {}
+        done: dict[int, tuple[str, str]] = {}
         for p in promotions:
             model = models.get(p.sha256)
             if model is None:
                 continue
-            done[p.pending_id] = p.main_path
-            report.imported.append({"id": p.pending_id, "sha256": model.sha256})
+            done[p.pending_id] = (p.main_path, model.sha256)
             log.log(level, "imported into the library", extra={
                 "event": "model.imported", "path": p.main_path, "sha256": model.sha256, "strategy": "new",
                 "model_path": model.path})

@@ -1,6 +1,7 @@
 """Hashes settled files and files the result: a ready or conflicting pending row, or a relinked model.
 
-Small files go first, so a batch of LoRAs is not stuck behind a 20 GB checkpoint.
+Small files go first, so a batch of LoRAs is not stuck behind a 20 GB checkpoint; files over SMALL_FILE_BYTES go
+smallest first.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 SMALL_FILE_BYTES = INLINE_SHA_BYTES
 BATCH_FILES = 256
 # A batch's summary line: each outcome's field (a log key, so one word) and its words in the message.
-OUTCOMES = {"ready": "ready", "conflict": "same content as a model in the library",
+OUTCOMES = {"imported": "imported as new models", "ready": "ready",
+            "conflict": "same content as a model in the library",
             "known": "known to the library (unchanged, moved back or another name of a model's file)"}
 RETRY_FIRST_S = 1.0
 RETRY_MAX_S = 60.0
@@ -97,7 +99,12 @@ class Intake:
         self.lock = lock
         self.settler = settler
         self.files = files
-        self.on_ready: Callable[[list[int]], Awaitable[Any]] | None = None  # auto-import hook
+        # Auto-import: rows recorded ready are handed to `on_ready`; files just hashed that are plainly new and
+        # share their content with no other row go to `import_new` instead, which makes them models in the
+        # transaction that would have recorded them ready and says which it took (under the decision lock).
+        self.on_ready: Callable[[list[int]], Awaitable[Any]] | None = None
+        self.import_new: Callable[[list[tuple[PendingRow, HashRecord]]], Awaitable[set[int]]] | None = None
+        # (0 for a small file, else its size; arrival; path; stat)
         self._queue: asyncio.PriorityQueue[tuple[int, int, str, FileStat]] = asyncio.PriorityQueue()
         self._order = itertools.count()
         self._queued: set[str] = set()
@@ -137,17 +144,19 @@ class Intake:
         if path in self._queued:
             return
         self._queued.add(path)
-        self._queue.put_nowait((st.size, next(self._order), path, st))
+        # Small files go in the order they settled, which is mostly a walk's folder by folder: a batch then
+        # lists a few folders to look beside its files, not one folder for each file.
+        self._queue.put_nowait((0 if st.size <= SMALL_FILE_BYTES else st.size, next(self._order), path, st))
 
     async def _worker(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            if batch[0][0] <= SMALL_FILE_BYTES:
+            if batch[0][0] == 0:
                 # The other small files waiting go along: one transaction, one thread hand-off and one summary
                 # line for the lot instead of a few of each per file.
                 while len(batch) < BATCH_FILES and not self._queue.empty():
                     item = self._queue.get_nowait()
-                    if item[0] > SMALL_FILE_BYTES:
+                    if item[0] != 0:
                         self._queue.put_nowait(item)
                         break
                     batch.append(item)
@@ -224,7 +233,7 @@ class Intake:
                 hashed.append((row.id, row.path, *outcome))
             else:
                 await self._failed(row.id, row.path, outcome)
-        await self._record_many(hashed)
+        await self._record_many(hashed, with_images)
 
     async def _failed(self, pending_id: int, path: str, error: FileChanged | OSError) -> None:
         """The file could not be hashed as it was: it changed (hashed again once quiet), vanished, or could not be
@@ -288,13 +297,13 @@ class Intake:
     async def _record(self, pending_id: int, path: str, result: HashResult) -> None:
         has_images = bool(await self.store.images.pending_images(pending_id))
         found = await asyncio.to_thread(look_beside, path, not has_images)
-        await self._record_many([(pending_id, path, result, found)])
+        await self._record_many([(pending_id, path, result, found)], {pending_id} if has_images else set())
 
-    async def _record_many(self, hashed: list[tuple[int, str, HashResult, Beside]]) -> None:
+    async def _record_many(self, hashed: list[tuple[int, str, HashResult, Beside]], with_images: set[int]) -> None:
         """Files hashed: those plainly new (no model has their content or their path, no previews to store) are
-        recorded `ready` in one transaction; each of the others is decided on its own, under the lock on its own
-        (a batch of previews to store must not hold up every other decision). Either way each file is all or
-        nothing."""
+        recorded `ready` in one transaction, or with auto-import made models in one; each of the others is
+        decided on its own, under the lock on its own (a batch of previews to store must not hold up every other
+        decision). Either way each file is all or nothing. `with_images`: the rows that hold images already."""
         if not hashed:
             return
         ready: list[int] = []
@@ -305,8 +314,7 @@ class Intake:
             rows = await self.store.pending.pending_rows([pending_id for pending_id, _, _, _ in hashed])
             by_sha, by_path = await self.store.models.models_of(
                 [result.sha256 for _, _, result, _ in hashed], [path for _, path, _, _ in hashed])
-            plain: list[tuple[int, HashRecord]] = []
-            timing: dict[int, HashResult] = {}
+            plain: list[tuple[PendingRow, HashRecord]] = []
             for pending_id, path, result, found in hashed:
                 row, meta = rows.get(pending_id, (None, {}))
                 if row is None or row.path != path or row.status != "hashing":
@@ -314,13 +322,17 @@ class Intake:
                 if result.sha256 in by_sha or path in by_path or found.previews:
                     others.append((pending_id, path, result, found))
                     continue
-                plain.append((pending_id, HashRecord(result.sha256, result.blake3, result.stat, "ready", None,
-                                                     self._meta(meta, result, found))))
-                timing[pending_id] = result
-            for recorded in await self.store.pending.record_hashes(plain) if plain else []:
-                self._hashed(recorded, timing[recorded.id], None, level)
+                plain.append((row, HashRecord(result.sha256, result.blake3, result.stat, "ready", None,
+                                              self._meta(meta, result, found))))
+                _log_hashed(path, "ready", result, None, level)  # whether it stops there or is imported at once
+            imported = await self._import_new(plain, with_images)
+            if imported:
+                tally["imported"] = len(imported)
+            recorded = [(row.id, record) for row, record in plain if row.id not in imported]
+            for row in await self.store.pending.record_hashes(recorded) if recorded else []:
+                self.bus.publish(_hashed_event(row))
                 tally["ready"] += 1
-                ready.append(recorded.id)
+                ready.append(row.id)
         for pending_id, path, result, found in others:
             async with self.lock:
                 now = await self.store.pending.pending(pending_id)
@@ -393,22 +405,20 @@ class Intake:
             await self.store.images.add_pending_image(row.id, seq, image.width, image.height, source)
         recorded = await self.store.pending.record_hash(row.id, record)
         if recorded is not None:
-            self._hashed(recorded, result, known.sha256 if known is not None else None, level)
+            self.bus.publish(_hashed_event(recorded))
+            _log_hashed(path, recorded.status, result, record.conflict_sha256, level)
         return recorded
 
-    def _hashed(self, recorded: PendingRow, result: HashResult, conflict: str | None, level: int) -> None:
-        self.bus.publish(PendingHashed(id=recorded.id, path=recorded.path, status=recorded.status,
-                                       sha256=recorded.sha256, blake3=recorded.blake3,
-                                       conflict_sha256=recorded.conflict_sha256, size_bytes=recorded.size_bytes))
-        fields = {"event": f"file.{recorded.status}", "path": recorded.path, **_timing(result),
-                  "sha256": result.sha256}
-        if conflict is not None:
-            fields["conflict_sha256"] = conflict
-        what = "same content as a model in the library" if conflict else "ready"
-        if result.seconds:
-            log.log(level, "%s (%.1f MB/s)", what, result.stat.size / 1e6 / result.seconds, extra=fields)
-        else:
-            log.log(level, "%s (its hashes were known; nothing was read)", what, extra=fields)
+    async def _import_new(self, plain: list[tuple[PendingRow, HashRecord]], with_images: set[int]) -> set[int]:
+        """With auto-import, the plainly new files that no other row shares content with (the importer picks
+        the best of twins, which `import_new` does not) and that bring no images, made models at once."""
+        if self.import_new is None or not plain:
+            return set()
+        twins = Counter(record.sha256 for _, record in plain)
+        queued = await self.store.pending.hashed_shas(list(twins))
+        alone = [(row, record) for row, record in plain
+                 if twins[record.sha256] == 1 and record.sha256 not in queued and row.id not in with_images]
+        return await self.import_new(alone) if alone else set()
 
     async def refile(self, removal: Removal) -> None:
         """Files whose model was taken out of the library, back in the queue: recorded again from the hashes the
@@ -423,6 +433,23 @@ class Intake:
             # The header as the library kept it: the probe's findings, long metadata values left out.
             header = cast(Header, removal.header)
             await self._record(row.id, row.path, HashResult(row.sha256, row.blake3, st, header, 0.0))
+
+
+def _hashed_event(recorded: PendingRow) -> PendingHashed:
+    return PendingHashed(id=recorded.id, path=recorded.path, status=recorded.status, sha256=recorded.sha256,
+                         blake3=recorded.blake3, conflict_sha256=recorded.conflict_sha256,
+                         size_bytes=recorded.size_bytes)
+
+
+def _log_hashed(path: str, status: str, result: HashResult, conflict: str | None, level: int) -> None:
+    fields: dict[str, Any] = {"event": f"file.{status}", "path": path, **_timing(result), "sha256": result.sha256}
+    if conflict is not None:
+        fields["conflict_sha256"] = conflict
+    what = "same content as a model in the library" if conflict else "ready"
+    if result.seconds:
+        log.log(level, "%s (%.1f MB/s)", what, result.stat.size / 1e6 / result.seconds, extra=fields)
+    else:
+        log.log(level, "%s (its hashes were known; nothing was read)", what, extra=fields)
 
 
 def _timing(result: HashResult) -> dict[str, int]:

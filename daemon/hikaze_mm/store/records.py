@@ -178,6 +178,9 @@ class Promotion:
     images: list[tuple[int, int, int]]  # (seq, width, height) appended to the model
     # Other pending rows that name one of the model's files by another path: they join it as its paths.
     aliases: list[Alias] = field(default_factory=list)
+    # A row promoted by the transaction that would have recorded its hashes (auto-import of a file just hashed,
+    # its row still `hashing`): the model's content comes from here, as the row never held it.
+    hashed: HashRecord | None = None
 
 
 @dataclass(frozen=True)

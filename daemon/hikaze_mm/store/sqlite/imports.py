@@ -32,6 +32,13 @@ _INSERT_MODEL = (
     "SELECT p.sha256, p.blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, s.id "
     "FROM pending_import p LEFT JOIN search_ids s ON s.sha256 = p.sha256 WHERE p.id = ?"
 )
+# The same for a row whose hashes come with it: (sha256, blake3) first and the sha256 again for the search id last.
+_INSERT_HASHED_MODEL = (
+    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
+    "updated_at, meta_json, nsfw, base_model, search_id) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, (SELECT id FROM search_ids WHERE sha256 = ?) "
+    "FROM pending_import WHERE id = ?"
+)
 # The pending row's tags go to the model it becomes part of.
 _TAGS_TO_MODEL = (
     "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags WHERE pending_id = ?"
@@ -78,18 +85,23 @@ class SQLiteImports:
     async def promote_new(self, promotions: list[Promotion]) -> list[ModelRow]:
         """Rows whose content no model has and no other queued row shares, each a new model, all in one
         transaction: a statement per step for the whole batch (a batch of small files costs a few trips to the
-        database, not a dozen per file). A promotion that brings copies or aliases belongs to `promote`."""
+        database, not a dozen per file). A promotion that brings copies or aliases belongs to `promote`. A row
+        that is gone makes no model."""
         assert all(p.mode == "new" and not p.copies and not p.aliases for p in promotions)
         now = time.time()
         ids = json_list([p.pending_id for p in promotions])
         shas = [p.sha256 for p in promotions]
         async with self._db.write() as db:
-            metas = [self._rules.for_new_model(p.meta_json) for p in promotions]
             await db.execute(f"INSERT OR IGNORE INTO search_ids (sha256) SELECT value FROM {IN_JSON}",
                              (json_list(shas),))
-            await db.executemany(_INSERT_MODEL, [
-                (p.main_path, p.name, p.type, *p.main_stat, now, now, json.dumps(meta), nsfw_flag(meta), p.base_model,
-                 p.pending_id) for p, meta in zip(promotions, metas, strict=True)])
+            values = {p.pending_id: (p.main_path, p.name, p.type, *p.main_stat, now, now, json.dumps(meta),
+                                     nsfw_flag(meta), p.base_model)
+                      for p, meta in ((p, self._rules.for_new_model(p.meta_json)) for p in promotions)}
+            await db.executemany(_INSERT_MODEL, [(*values[p.pending_id], p.pending_id)
+                                                 for p in promotions if p.hashed is None])
+            await db.executemany(_INSERT_HASHED_MODEL, [
+                (p.hashed.sha256, p.hashed.blake3, *values[p.pending_id], p.hashed.sha256, p.pending_id)
+                for p in promotions if p.hashed is not None])
             await db.executemany("DELETE FROM model_copies WHERE path = ?", [(p.main_path,) for p in promotions])
             await db.executemany(_TAGS_TO_MODEL, [(p.sha256, p.pending_id) for p in promotions])
             await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for p in promotions
