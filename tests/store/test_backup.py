@@ -161,6 +161,8 @@ async def test_every_page_is_checked_unless_the_file_is_as_a_clean_close_left_it
         if close:
             await store.close()
         else:  # as a crash leaves it: the connections die with the process, nothing more is written
+            assert store.db.checkpoints is not None
+            await store.db.checkpoints.stop()
             for conn in (store.db._db, store.db._reader, store.db._tally_reader):
                 assert conn is not None
                 await conn.close()

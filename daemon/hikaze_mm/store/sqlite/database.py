@@ -19,6 +19,7 @@ import aiosqlite
 
 from hikaze_mm.store.backup import backup_before_migration
 from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.sqlite.checkpoints import BACKSTOP_PAGES, KEPT_WAL_BYTES, Checkpointer
 from hikaze_mm.store.sqlite.checks import closed_cleanly, file_state, inspect_database
 from hikaze_mm.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 from hikaze_mm.store.sqlite.text import from_db
@@ -45,6 +46,8 @@ async def _connect(path: Path, *, read_only: bool) -> aiosqlite.Connection:
     else:
         await db.execute("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        await db.execute(f"PRAGMA journal_size_limit = {KEPT_WAL_BYTES}")
     return db
 
 
@@ -61,6 +64,7 @@ class Database:
         # A second reader for the slow tallies (tag and base-model counts over the whole library): on the first
         # they would hold up every page and detail queued behind them.
         self._tally_reader: aiosqlite.Connection | None = None
+        self.checkpoints: Checkpointer | None = None
         self._lock = asyncio.Lock()
         self.generation = 0  # how many write transactions that touch the library have committed
         self._answers: dict[tuple[str, tuple[Any, ...]], tuple[int, list[Any]]] = {}
@@ -82,12 +86,17 @@ class Database:
             await self._migrate()
             self._reader = await _connect(self.path, read_only=True)
             self._tally_reader = await _connect(self.path, read_only=True)
+            self.checkpoints = Checkpointer(self.path)
+            await self.checkpoints.start()
         except BaseException:
             await self.close()
             raise
 
     async def close(self) -> None:
         opened = self._tally_reader is not None
+        if self.checkpoints is not None:
+            await self.checkpoints.stop()
+            self.checkpoints = None
         for conn in (self._tally_reader, self._reader, self._db):
             if conn is not None:
                 await conn.close()
@@ -116,6 +125,8 @@ class Database:
                 try:
                     yield self._db
                     await self._db.execute("COMMIT")
+                    if self.checkpoints is not None:
+                        self.checkpoints.wrote()
                 except BaseException:
                     # SQLite may have rolled back by itself already (a full disk at COMMIT, for one); a writer
                     # left inside a transaction would refuse every later write.

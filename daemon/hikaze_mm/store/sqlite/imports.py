@@ -108,8 +108,11 @@ class SQLiteImports:
                                                 for seq, w, h in p.images])
             await db.execute(f"DELETE FROM pending_import WHERE id IN {IN_JSON}", (ids,))
             await reindex_many(db, shas)
-            models = [ModelRow(*r) for r in await db.execute_fetchall(
-                f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))]
+            # Which rows made a model (a row gone meanwhile made none); the rest of each model is as written here.
+            made: dict[str, str] = {sha256: blake3 for sha256, blake3 in await db.execute_fetchall(
+                f"SELECT sha256, blake3 FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))}
+        models = [ModelRow(p.sha256, made[p.sha256], p.main_path, p.name, p.type, *p.main_stat, "ok", now, now,
+                           p.base_model, None) for p in promotions if p.sha256 in made]
         for p in promotions:
             self._index.untrack_pending(p.pending_id)
             self._index.untrack_copy(p.main_path)
