@@ -289,6 +289,11 @@ MIGRATIONS: tuple[str, ...] = (
             WHERE sha256 IN (SELECT sha256 FROM model_tags WHERE tag_id = NEW.id);
     END;
     """,
+    # 7: every listing index starts with the status, so one on the status alone served nothing and cost every
+    # model written (a first index writes tens of thousands).
+    """
+    DROP INDEX models_status;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
