@@ -241,15 +241,16 @@ class SQLitePending:
         no row, or whose row is hashed already as the file is now, is left out."""
         now = time.time()
         async with self._db.write(library=False) as db:
-            await db.executemany(
-                f"UPDATE pending_import SET status = 'hashing', {SET_STAT}, updated_at = ? WHERE path = ? AND NOT "
-                "(status IN ('ready', 'conflict', 'ignored') AND size_bytes = ? AND mtime_ns = ? AND inode = ? "
-                "AND device = ?)",
-                [(*st, now, path, *st) for path, st in files])
-            # Every row at these paths is `hashing` now but those hashed already, which the update left alone.
+            # One statement for the batch, which hands back the rows it marked.
             rows = [PendingRow(*r) for r in await db.execute_fetchall(
-                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE +status = 'hashing' AND path IN {IN_JSON}",
-                (json_list([path for path, _ in files]),))]
+                "UPDATE pending_import AS p SET status = 'hashing', size_bytes = f.size, mtime_ns = f.mtime, "
+                "inode = f.inode, device = f.device, updated_at = ? FROM (SELECT json_extract(value, '$[0]') AS path, "
+                "json_extract(value, '$[1]') AS size, json_extract(value, '$[2]') AS mtime, "
+                "json_extract(value, '$[3]') AS inode, json_extract(value, '$[4]') AS device FROM json_each(?)) AS f "
+                "WHERE p.path = f.path AND NOT (p.status IN ('ready', 'conflict', 'ignored') AND "
+                "p.size_bytes = f.size AND p.mtime_ns = f.mtime AND p.inode = f.inode AND p.device = f.device) "
+                f"RETURNING {PENDING_COLUMNS}",
+                (now, json.dumps([[path, *st] for path, st in files], ensure_ascii=False)))]
         for row in rows:
             self._index.track_pending(row)
         return rows
