@@ -43,6 +43,11 @@ _INSERT_HASHED_MODEL = (
 _TAGS_TO_MODEL = (
     "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags WHERE pending_id = ?"
 )
+# The same for many rows, given as a JSON list of [pending id, sha256].
+_TAGS_TO_MODELS = (
+    "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT json_extract(j.value, '$[1]'), t.tag_id "
+    "FROM json_each(?) j JOIN pending_tags t ON t.pending_id = json_extract(j.value, '$[0]')"
+)
 
 
 class SQLiteImports:
@@ -102,8 +107,9 @@ class SQLiteImports:
             await db.executemany(_INSERT_HASHED_MODEL, [
                 (p.hashed.sha256, p.hashed.blake3, *values[p.pending_id], p.hashed.sha256, p.pending_id)
                 for p in promotions if p.hashed is not None])
-            await db.executemany("DELETE FROM model_copies WHERE path = ?", [(p.main_path,) for p in promotions])
-            await db.executemany(_TAGS_TO_MODEL, [(p.sha256, p.pending_id) for p in promotions])
+            await db.execute(f"DELETE FROM model_copies WHERE path IN {IN_JSON}",
+                             (json_list([p.main_path for p in promotions]),))
+            await db.execute(_TAGS_TO_MODELS, (json.dumps([[p.pending_id, p.sha256] for p in promotions]),))
             await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for p in promotions
                                                 for seq, w, h in p.images])
             await db.execute(f"DELETE FROM pending_import WHERE id IN {IN_JSON}", (ids,))

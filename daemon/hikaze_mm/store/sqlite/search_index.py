@@ -31,7 +31,7 @@ async def reindex_many(db: aiosqlite.Connection, shas: list[str]) -> None:
     # would rewrite its row in every listing index.
     await db.executemany("UPDATE models SET search_id = ? WHERE sha256 = ?",
                          [(r[0], r[1]) for r in rows if r[0] != r[5]])
-    await db.executemany("DELETE FROM models_fts WHERE rowid = ?", [(r[0],) for r in rows])
+    await db.execute(f"DELETE FROM models_fts WHERE rowid IN {IN_JSON}", (json_list([r[0] for r in rows]),))
     entries = []
     for search_id, _, name, path, meta_text, _, tags in rows:
         meta = json.loads(meta_text or "{}")
