@@ -4,7 +4,9 @@ and nothing stored is lost), and a data folder that cannot be written (one line 
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from test_faults import assert_consistent, db_rows, small_tmpfs
@@ -12,6 +14,31 @@ from test_faults import assert_consistent, db_rows, small_tmpfs
 from conftest import Daemon, digests, free_port, poll, run_cli, write_model
 
 NOTES = "n" * 60_000  # many pages more in the WAL
+
+
+@contextlib.contextmanager
+def wal_pinned(data_dir: Path) -> Iterator[None]:
+    """Another program reading the database (a backup, say) all along: the WAL cannot start over from its
+    beginning, so every write needs room of its own on the disk, as it does once the WAL has filled its file."""
+    conn = sqlite3.connect(data_dir / "library.sqlite3", isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT count(*) FROM models").fetchone()
+        yield
+    finally:
+        conn.close()
+
+
+async def wal_to_its_end(d: Daemon, sha: str, data_dir: Path) -> None:
+    """Edits until the WAL grows its file: what an earlier, longer WAL left in the file is used up, so the next
+    write needs new room. Run with the WAL pinned, or a checkpoint may start it over from the beginning."""
+    wal = data_dir / "library.sqlite3-wal"
+    start = wal.stat().st_size
+    for i in range(200):
+        await d.call("PATCH", f"/api/models/{sha}", {"meta_json": {"description": f"{i} {NOTES}"}})
+        if wal.stat().st_size > start:
+            return
+    raise AssertionError(f"the WAL never grew past {start} bytes")
 
 
 def fill(folder: Path) -> Path:
@@ -29,24 +56,26 @@ async def test_disk_full_under_the_database_answers_507_and_loses_nothing(daemon
     with small_tmpfs(data_dir, 4096):
         d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data_dir)
         (sha,) = await d.import_files(write_model(models / "checkpoints" / "kept.safetensors"))
-        before = await d.call("PATCH", f"/api/models/{sha}",
-                              {"name": "first edit", "tags": ["kept"], "meta_json": {"description": "stays"}})
-        filler = fill(data_dir)
-        # The tag goes first: a failed write leaves the WAL grown by what it could write, room a smaller write
-        # after it could use. The WAL is never reset in between (that takes a checkpoint, after 1000 pages).
-        writes = [
-            ("POST", "/api/tags", {"name": "new-tag"}),
-            ("PATCH", f"/api/models/{sha}", {"name": "lost", "meta_json": {"notes": NOTES}}),
-            ("PATCH", f"/api/models/{sha}", {"tags": ["kept", "new-tag"], "meta_json": {"notes": NOTES}}),
-        ]
-        for method, path, body in writes:
-            status, answer = await d.request(method, path, json=body)
-            assert status == 507, (path, status, answer)
-            assert "full" in answer["error"] and str(data_dir) in answer["error"], answer
-            assert "Traceback" not in answer["error"], answer
-        assert await d.get(f"/api/models/{sha}") == before
-        assert [t["name"] for t in (await d.get("/api/tags"))["tags"]] == ["kept"]
-        filler.unlink()
+        with wal_pinned(data_dir):
+            await wal_to_its_end(d, sha, data_dir)
+            before = await d.call("PATCH", f"/api/models/{sha}",
+                                  {"name": "first edit", "tags": ["kept"], "meta_json": {"description": "stays"}})
+            filler = fill(data_dir)
+            # The tag goes first: a failed write leaves the WAL grown by what it could write, room a smaller write
+            # after it could use.
+            writes = [
+                ("POST", "/api/tags", {"name": "new-tag"}),
+                ("PATCH", f"/api/models/{sha}", {"name": "lost", "meta_json": {"notes": NOTES}}),
+                ("PATCH", f"/api/models/{sha}", {"tags": ["kept", "new-tag"], "meta_json": {"notes": NOTES}}),
+            ]
+            for method, path, body in writes:
+                status, answer = await d.request(method, path, json=body)
+                assert status == 507, (path, status, answer)
+                assert "full" in answer["error"] and str(data_dir) in answer["error"], answer
+                assert "Traceback" not in answer["error"], answer
+            assert await d.get(f"/api/models/{sha}") == before
+            assert [t["name"] for t in (await d.get("/api/tags"))["tags"]] == ["kept"]
+            filler.unlink()
         # The writer is not left inside a failed transaction: the next write goes through.
         after = await d.call("PATCH", f"/api/models/{sha}", {"name": "second edit", "meta_json": {"notes": NOTES}})
         assert after["name"] == "second edit" and after["tags"] == ["kept"]
@@ -88,18 +117,20 @@ async def test_a_full_disk_pauses_the_pipeline_and_it_catches_up_by_itself(daemo
         d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data_dir)
         kept = write_model(models / "loras" / "kept.safetensors")
         (sha,) = await d.import_files(kept)
-        await d.call("PATCH", f"/api/models/{sha}", {"tags": ["mine"], "meta_json": {"notes": "typed by hand"}})
-        filler = fill(data_dir)
-        kept.unlink()
-        new = write_model(models / "loras" / "new.safetensors", size=256 * 1024)
+        with wal_pinned(data_dir):
+            await wal_to_its_end(d, sha, data_dir)
+            await d.call("PATCH", f"/api/models/{sha}", {"tags": ["mine"], "meta_json": {"notes": "typed by hand"}})
+            filler = fill(data_dir)
+            kept.unlink()
+            new = write_model(models / "loras" / "new.safetensors", size=256 * 1024)
 
-        async def paused() -> bool:
-            return "event=pipeline.disk_full" in d.log()
+            async def paused() -> bool:
+                return "event=pipeline.disk_full" in d.log()
 
-        await poll(paused, "the daemon to say it waits for room")
-        assert d.proc is not None and d.proc.poll() is None, d.log()[-3000:]
-        assert (await d.get("/api/health"))["status"] == "ok"
-        filler.unlink()
+            await poll(paused, "the daemon to say it waits for room")
+            assert d.proc is not None and d.proc.poll() is None, d.log()[-3000:]
+            assert (await d.get("/api/health"))["status"] == "ok"
+            filler.unlink()
 
         async def caught_up() -> bool:
             model = await d.get(f"/api/models/{sha}")
