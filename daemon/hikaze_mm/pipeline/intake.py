@@ -325,15 +325,9 @@ class Intake:
                 plain.append((row, HashRecord(result.sha256, result.blake3, result.stat, "ready", None,
                                               self._meta(meta, result, found))))
                 _log_hashed(path, "ready", result, None, level)  # whether it stops there or is imported at once
-            alone = await self._alone(plain, with_images) if self.import_new is not None else []
-            for row, record in alone:  # hashed and ready, if only until the import below (progress counts it)
-                self.bus.publish(PendingHashed(id=row.id, path=row.path, status="ready", sha256=record.sha256,
-                                               blake3=record.blake3, conflict_sha256=None,
-                                               size_bytes=record.stat.size))
-            imported = await self.import_new(alone) if self.import_new is not None and alone else set()
+            imported, announced = await self._import_at_once(plain, with_images)
             if imported:
                 tally["imported"] = len(imported)
-            announced = {row.id for row, _ in alone}
             recorded = [(row.id, record) for row, record in plain if row.id not in imported]
             for row in await self.store.pending.record_hashes(recorded) if recorded else []:
                 if row.id not in announced:
@@ -416,16 +410,21 @@ class Intake:
             _log_hashed(path, recorded.status, result, record.conflict_sha256, level)
         return recorded
 
-    async def _alone(self, plain: list[tuple[PendingRow, HashRecord]],
-                     with_images: set[int]) -> list[tuple[PendingRow, HashRecord]]:
-        """Of the plainly new files, those that auto-import makes models at once: no other row shares their
-        content (the importer picks the best of twins, which `import_new` does not) and they bring no images."""
-        if not plain:
-            return []
+    async def _import_at_once(self, plain: list[tuple[PendingRow, HashRecord]],
+                              with_images: set[int]) -> tuple[set[int], set[int]]:
+        """With auto-import, the plainly new files that no other row shares content with (the importer picks the
+        best of twins, which `import_new` does not) and that bring no images, made models at once: the ids
+        imported, and the ids whose hashing was announced (all that were tried)."""
+        if self.import_new is None or not plain:
+            return set(), set()
         twins = Counter(record.sha256 for _, record in plain)
         queued = await self.store.pending.hashed_shas(list(twins))
-        return [(row, record) for row, record in plain
-                if twins[record.sha256] == 1 and record.sha256 not in queued and row.id not in with_images]
+        alone = [(row, record) for row, record in plain
+                 if twins[record.sha256] == 1 and record.sha256 not in queued and row.id not in with_images]
+        for row, record in alone:  # hashed and ready, if only until the import (the progress shown counts it)
+            self.bus.publish(PendingHashed(id=row.id, path=row.path, status="ready", sha256=record.sha256,
+                                           blake3=record.blake3, conflict_sha256=None, size_bytes=record.stat.size))
+        return (await self.import_new(alone) if alone else set()), {row.id for row, _ in alone}
 
     async def refile(self, removal: Removal) -> None:
         """Files whose model was taken out of the library, back in the queue: recorded again from the hashes the
