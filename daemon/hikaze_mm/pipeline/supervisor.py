@@ -201,9 +201,10 @@ class Supervisor:
         # looked at once the set-up thread is done with the watcher.
         await self._set_up.wait()
         await self._watch_links(walk, complete)
-        if complete:
+        if complete and not await asyncio.to_thread(self.watcher.all_watched, walk.folders):
             # Folders made after watching started need a watch each; if the inotify limit ran out meanwhile
-            # they would go unwatched without a word.
+            # they would go unwatched without a word. (When inotify watches every folder the walk found, the
+            # trees need no walk of their own to tell: only hidden and non-model folders could have escaped.)
             await self._rewatch_holes("folders escaped the inotify watches", "watch.holes")
 
     async def _rewatch_holes(self, why: str, event: str) -> bool:

@@ -48,6 +48,7 @@ class WalkResult:
     unreadable_dirs: dict[str, str] = field(default_factory=dict)  # folder -> why; files below are not judged gone
     linked_dirs: dict[str, str] = field(default_factory=dict)  # symlinked folder (as seen) -> its real path
     skipped_dirs: dict[str, str] = field(default_factory=dict)  # folder not entered on purpose -> why
+    folders: set[tuple[int, int]] = field(default_factory=set)  # (device, inode) of every folder walked
     dirs: int = 0
 
 
@@ -66,7 +67,7 @@ def walk_roots(
     target holds the link (a link to `/`, to the home folder, to `..`): following it would walk the model folders
     again and everything beside them, the whole disk for a link to `/`. Both are listed with the reason."""
     result = WalkResult()
-    visited: set[tuple[int, int]] = set()
+    visited = result.folders
     pseudo = pseudo_devices()
     by_path = {r.path: r for r in roots}
     changed = result.changed
