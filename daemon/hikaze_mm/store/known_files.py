@@ -8,7 +8,7 @@ import os
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
-from hikaze_mm.store.path_table import FINGERPRINT, FP_BYTES, Fingerprint, PathTable
+from hikaze_mm.store.path_table import FINGERPRINT, FP_BYTES, Fingerprint, PathTable, split
 
 SHA_HEX = 64
 
@@ -21,11 +21,17 @@ def sha_key(sha: str) -> bytes | None:
         key = bytes.fromhex(sha)
     except ValueError:
         return None
-    return key if key.hex() == sha else None
+    # 32 bytes: no whitespace, which fromhex skips; no capital, which it reads as well
+    return key if len(key) == SHA_HEX // 2 and (sha.islower() or sha.isdigit()) else None
 
 
 def sha_of(value: bytes | str) -> str:
     return value.hex() if isinstance(value, bytes) else value
+
+
+def _folder(path: str) -> str | None:
+    parts = split(path)
+    return None if parts is None else parts[0]
 
 
 class PendingView(Mapping[str, tuple[Fingerprint, str]]):
@@ -163,7 +169,7 @@ class FileIndex:
         if path in self.pending:
             return True
         held = self._models.get(path)
-        if held is not None and isinstance(held[1], bytes) and self.models.folder_of(held[1]) == os.path.split(path)[0]:
+        if held is not None and isinstance(held[1], bytes) and self.models.folder_of(held[1]) == _folder(path):
             return True  # else the model that held the path was forgotten without it, as `models` says
         if self._odd_paths is None:
             self._odd_paths = {path for path, _, _ in self._odd.values()}

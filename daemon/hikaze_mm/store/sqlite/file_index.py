@@ -52,7 +52,9 @@ class Known:
     def track_pending(self, pending_id: int, path: str, fingerprint: Fingerprint, status: str) -> None:
         self.untrack_pending(pending_id)
         self.pending.set(path, fingerprint, sys.intern(status), pending_id)
-        self.pending_at[pending_id] = os.path.split(path)[0]
+        # a path that does not split is found among the odd ones, whatever folder is noted for it
+        parts = split(path)
+        self.pending_at[pending_id] = path if parts is None else parts[0]
 
     def untrack_pending(self, pending_id: int) -> None:
         folder = self.pending_at.pop(pending_id, None)
@@ -62,16 +64,16 @@ class Known:
 
     def track_model(self, sha256: str, path: str, fingerprint: Fingerprint, status: str) -> None:
         self._drop_model(sha256)
-        key = sha_key(sha256)
-        clean = key is not None and pack(fingerprint) is not None and split(path) is not None
+        key, parts = sha_key(sha256), split(path)
+        clean = key is not None and parts is not None and pack(fingerprint) is not None
         if status == "ok":
             held = self.models.get(path)
             if held is not None and sha_of(held[1]) != sha256:
                 self._shadow(path, held)
             self.models.set(path, fingerprint, key if clean else sha256)
         if clean and status == "ok":
-            assert key is not None
-            self.model_at[key] = os.path.split(path)[0]
+            assert key is not None and parts is not None
+            self.model_at[key] = parts[0]
         else:
             self.model_odd[sha256] = (path, fingerprint, status)
 
@@ -109,8 +111,8 @@ class Known:
     def _shadow(self, path: str, held: tuple[Fingerprint, Any]) -> None:
         """Another model takes the path of an ok model: that one keeps its record, away from the path's entry (one
         whose sha256 does not pack has its record there already)."""
-        key = held[1]
-        if isinstance(key, bytes) and self.model_at.get(key) == os.path.split(path)[0]:
+        key, parts = held[1], split(path)
+        if isinstance(key, bytes) and parts is not None and self.model_at.get(key) == parts[0]:
             del self.model_at[key]
             self.model_odd[key.hex()] = (path, held[0], "ok")
 
