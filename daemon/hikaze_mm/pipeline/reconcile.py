@@ -106,7 +106,6 @@ class Reconciler:
             # written meanwhile is looked at again below, in a snapshot taken after.
             before = await self.store.file_index()
             walk = await asyncio.to_thread(walk_roots, self.roots, before, IDLE_BUT_UNFINISHED, only, walked)
-            del before
             if self.on_walked is not None:
                 try:
                     await self.on_walked(walk, only is None)
@@ -193,7 +192,9 @@ class Reconciler:
 
 
 def _vanished(walk: WalkResult, index: FileIndex) -> set[Any]:
-    """The fingerprints of the known files the walk did not find where they were recorded."""
+    """The fingerprints of the known files the walk did not find where they were recorded, outside the walked
+    folders included, and of every model that is not ok: more than the walk's own would be harmless (a file
+    with one of them goes through the decisions one by one), fewer would hash a moved file again."""
     out = set(walk.unlisted.values())
     out |= index.fingerprints_outside(walk.walked_roots)
     return out

@@ -71,8 +71,9 @@ class Supervisor:
         return not self._set_up.is_set()
 
     async def start(self) -> list[asyncio.Task[Any]]:
-        """Note which folders exist and start the loops that keep them watched and walked. Returns those loops: they
-        run until stopped, so the caller can take their end for a failure.
+        """Note which folders exist and start the loops that keep them watched and walked. Returns those tasks: the
+        loops run until stopped and the set-up until it is done, so the caller can take a failure of any for the
+        daemon's.
 
         The first watches are set up in a task of their own, so that the API can listen and systemd hear READY=1
         meanwhile; the first walk starts only once they are in place, so a file made while they were set up, which

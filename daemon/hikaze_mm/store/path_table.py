@@ -1,7 +1,7 @@
 """Paths with a fingerprint and one value each, kept compactly for the file index of a million files: grouped by
 folder (a folder's path is held once, each file by its name), each fingerprint packed into 32 bytes of one
-bytearray per folder rather than a tuple of four Python ints per file. A dict of paths to tuples cost about 700
-bytes a file; this costs about a third of that.
+bytearray per folder rather than a tuple of four Python ints per file. The file index's dicts of paths to tuples
+took about 650 bytes a file; its tables take about 350, the ids and sha256s they are found by included.
 
 A table hands out snapshots in O(folders): a snapshot shares the folders' entries with the table, and the table
 copies a folder's entries before it changes them for the first time after a snapshot (copy on write). A snapshot
