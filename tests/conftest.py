@@ -268,6 +268,14 @@ class Daemon:
 
         return await poll(found, f"{path} to be {status}", timeout)
 
+    async def watching(self) -> dict[str, Any]:
+        """`/api/status` once the first watches are in place: the daemon answers while it sets them up."""
+        async def set_up() -> dict[str, Any] | None:
+            st = await self.get("/api/status")
+            return None if st["setting_up_watches"] else st
+
+        return await poll(set_up, "the watches to be set up")
+
     async def wait_idle(self) -> dict[str, Any]:
         async def idle() -> dict[str, Any] | None:
             st = await self.get("/api/status")

@@ -151,6 +151,7 @@ class App:
     async def drain(self) -> None:
         """Wait until the running walk is done and nothing is left to settle, hash or auto-import (for
         `hikaze-mm scan`)."""
+        await self.supervisor.started()
         while (self.reconciler.running or len(self.settler) or not self.intake.idle()
                or (self.auto_import is not None and not self.auto_import.idle())):
             await asyncio.sleep(0.1)

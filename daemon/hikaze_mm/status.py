@@ -63,6 +63,7 @@ class Status:
         return {
             "version": __version__,
             "roots": roots,
+            "setting_up_watches": self.supervisor.setting_up,
             "queues": {"settling": len(self.settler), "hashing": self.intake.hashing, "queued": self.intake.queued},
             "session": {"files_hashed": self.intake.files_hashed, "bytes_hashed": self.intake.bytes_hashed},
             "hash_workers": {

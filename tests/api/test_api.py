@@ -142,7 +142,8 @@ async def _has(items: list) -> bool:
 
 def _idle(service: App):
     async def check() -> bool:
-        return not service.reconciler.running and service.intake.idle() and not len(service.settler)
+        walked = service.reconciler.last is not None  # the start-up walk waits for the watches: it may not have begun
+        return walked and not service.reconciler.running and service.intake.idle() and not len(service.settler)
     return check
 
 

@@ -412,7 +412,7 @@ async def test_watch_limit_too_low_falls_back_to_polling(daemon_factory, models:
         (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
     env = limited_inotify(tmp_path, 5)
     d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
-    roots = (await d.get("/api/status"))["roots"]
+    roots = (await d.watching())["roots"]
     assert roots and all(r["mode"] == "partial" for r in roots), roots
     # models, its 3 type folders and 20 sets of 2: the root and four subfolders got the five watches
     assert all("could not watch 39 of 44 folders" in r["note"] and re.search(r"max_(user|inotify)_watches", r["note"])
@@ -430,7 +430,7 @@ async def test_watch_limit_running_out_later_is_noticed_by_the_next_walk(daemon_
                                                                          tmp_path: Path):
     env = limited_inotify(tmp_path, 6)  # models and its three type folders take four
     d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
-    assert {r["mode"] for r in (await d.get("/api/status"))["roots"]} == {"native"}
+    assert {r["mode"] for r in (await d.watching())["roots"]} == {"native"}
     await d.wait_idle()
     (models / "loras" / "a" / "b" / "c").mkdir(parents=True)  # a and b take the last two watches, c gets none
     await d.rescan()
@@ -459,7 +459,7 @@ async def test_the_kernels_watch_limit_too_low_gives_partial(daemon_factory, mod
         (models / "loras" / f"set-{i:02d}" / "nested").mkdir(parents=True)
     d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
                                      prefix=kernel_watch_limit(5))
-    roots = (await d.get("/api/status"))["roots"]
+    roots = (await d.watching())["roots"]
     assert all(r["mode"] == "partial" and "could not watch 39 of 44 folders" in r["note"]
                and "user.max_inotify_watches = 5" in r["note"] for r in roots), roots
     await d.wait_idle()
@@ -472,7 +472,7 @@ async def test_the_kernels_watch_limit_too_low_gives_partial(daemon_factory, mod
 async def test_no_inotify_watch_left_at_all_polls_the_whole_folder(daemon_factory, models: Path, tmp_path: Path):
     d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2",
                                      env=limited_inotify(tmp_path, 0))
-    roots = (await d.get("/api/status"))["roots"]
+    roots = (await d.watching())["roots"]
     assert [(r["mode"], r["note"]) for r in roots] == [
         ("polling", "native watching failed (inotify watch limit reached); polling every 0.2s")], roots
     await d.wait_idle()
@@ -486,7 +486,7 @@ async def test_watch_limit_new_folder_where_the_watches_ran_out_is_watched(daemo
         (models / "loras" / f"set-{i}").mkdir()
     env = limited_inotify(tmp_path, 4)  # models, checkpoints, loras, set-0: loras is watched without set-1, set-2
     d: Daemon = await daemon_factory("--models-root", str(models), "--poll-interval", "0.2", env=env)
-    roots = (await d.get("/api/status"))["roots"]
+    roots = (await d.watching())["roots"]
     assert all("could not watch 3 of 7 folders" in r["note"] for r in roots), roots
     await d.wait_idle()
     fresh = write_model(models / "loras" / "fresh" / "inside.safetensors")  # neither watched nor polled at first

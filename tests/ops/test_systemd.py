@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEADLINE_S, Daemon, run_cli
+from conftest import DEADLINE_S, Daemon, digests, run_cli, with_site, write_model
 from hikaze_mm.ops.systemd_unit import command_line, render, render_placeholder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,6 +83,57 @@ async def test_daemon_tells_systemd_ready_alive_status_and_stopping(tmp_path: Pa
         await asyncio.to_thread(notify.wait_for, lambda f: "STOPPING=1" in f, "STOPPING=1")
         assert await asyncio.to_thread(daemon.proc.wait, DEADLINE_S) == 0, daemon.log()
     finally:
+        await daemon.close()
+        notify.close()
+
+
+# The first watch waits until the test opens the FIFO for writing: a set-up as slow as the test wants.
+HOLD_WATCHES_SITE = """
+import os
+
+from hikaze_mm.pipeline import watch
+
+_real_watch = watch.Watcher.watch
+_held = []
+
+
+def _held_watch(self, *args, **kw):
+    if not _held:
+        _held.append(True)
+        with open(os.environ["HIKAZE_TEST_HOLD_WATCHES"], "rb") as fifo:
+            fifo.read()
+    return _real_watch(self, *args, **kw)
+
+
+watch.Watcher.watch = _held_watch
+"""
+
+
+async def test_ready_comes_before_the_watches_and_a_file_made_meanwhile_is_found(tmp_path: Path, models: Path):
+    """READY=1 and the API do not wait for the watches (a second or more at a million files); the start-up walk
+    does, so a file made while they are set up, which no watch sees, is found by it."""
+    notify = NotifySocket(tmp_path / "notify.sock")
+    fifo = tmp_path / "hold-watches"
+    os.mkfifo(fifo)
+    env = {**with_site(tmp_path, HOLD_WATCHES_SITE), "HIKAZE_TEST_HOLD_WATCHES": str(fifo),
+           "NOTIFY_SOCKET": str(notify.path)}
+    daemon = Daemon(tmp_path, "--models-root", str(models), "--settle-seconds", "0.1", env=env)
+    try:
+        await daemon.start()
+        await asyncio.to_thread(notify.wait_for, lambda f: "READY=1" in f, "READY=1")
+        status = await daemon.get("/api/status")
+        assert status["setting_up_watches"] and status["scan"] is None and status["last_scan"] is None, status
+        made = write_model(models / "loras" / "made-during-set-up.safetensors")
+        with open(fifo, "wb"):  # lets the set-up go on
+            pass
+        row = await daemon.wait_row(made)
+        assert row["sha256"] == digests(made)[0]
+        assert not (await daemon.watching())["setting_up_watches"]
+        later = write_model(models / "vae" / "made-after.safetensors")
+        await daemon.wait_row(later)  # no walk since the first: the watch saw it
+    finally:
+        with contextlib.suppress(OSError):  # a set-up still held (the test failed before) lets the daemon stop
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         await daemon.close()
         notify.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -48,7 +49,7 @@ async def _ready(svc: App, path: Path) -> dict | None:
 async def test_native_failure_falls_back_to_polling(start_service, models: Path, monkeypatch, caplog):
     monkeypatch.setattr(watch_module, "Observer", NoWatchesLeft)
     svc = await start_service(models_roots=[models], poll_interval=0.2)
-    status = await svc.status()
+    status = await poll(lambda: _watching(svc), "the watches to be set up")
     assert status["roots"][0]["mode"] == "polling"
     assert "inotify watch limit reached" in status["roots"][0]["note"]
     assert "native watching failed" in caplog.text
@@ -74,6 +75,42 @@ async def test_deleted_and_recreated_folder_is_watched_again(start_service, tmp_
     assert (await svc.status())["roots"][0]["mode"] == "native"
     third = write_model(root / "vae" / "third.safetensors")
     await poll(lambda: _ready(svc, third), "a file dropped into the re-watched folder")
+
+
+async def test_a_file_made_while_the_watches_are_set_up_is_found(tmp_path: Path, models: Path, monkeypatch):
+    """The daemon answers (and tells systemd it is ready) before its watches are in place; a file made meanwhile is
+    seen by no watch, so the start-up walk, which waits for them, finds it."""
+    release = threading.Event()
+    watch = watch_module.Watcher.watch
+
+    def held_watch(self, *args, **kw):  # in the set-up's thread: the loop goes on meanwhile
+        assert release.wait(30), "the test never let the watches be set up"
+        return watch(self, *args, **kw)
+
+    monkeypatch.setattr(watch_module.Watcher, "watch", held_watch)
+    svc = App(Settings(data_dir=tmp_path / "data", models_roots=[models], settle_seconds=0.1, rescan_interval=0))
+    await svc.start()
+    try:
+        status = await svc.status()
+        assert status["setting_up_watches"] and status["roots"][0]["mode"] == "off", status
+        assert status["roots"][0]["exists"]
+        assert svc.reconciler.progress is None and svc.reconciler.last is None, "a walk ran before the watches"
+        made = write_model(models / "loras" / "made-during-set-up.safetensors")
+        release.set()
+        row = await poll(lambda: _ready(svc, made), "the start-up walk to find the file")
+        assert row["sha256"] == digests(made)[0]
+        status = await svc.status()
+        assert not status["setting_up_watches"] and status["roots"][0]["mode"] == "native", status
+        later = write_model(models / "vae" / "made-after.safetensors")
+        await poll(lambda: _ready(svc, later), "the watch to report a file made after the set-up")
+    finally:
+        release.set()
+        await svc.stop()
+
+
+async def _watching(svc: App) -> dict | None:
+    status = await svc.status()
+    return None if status["setting_up_watches"] else status
 
 
 async def _idle(svc: App) -> bool:

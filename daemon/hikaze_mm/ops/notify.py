@@ -24,6 +24,8 @@ def status_line(status: dict[str, Any]) -> str:
            f"{waiting} pending"
     if pending["error"]:
         line += f", {pending['error']} unreadable"
+    if status["setting_up_watches"]:
+        line += ", setting up the watches"
     if status["scan"] is not None:
         line += ", walking the folders"
     return line

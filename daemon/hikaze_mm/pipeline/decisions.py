@@ -11,7 +11,7 @@ import logging
 import os
 from typing import Any, Protocol
 
-from hikaze_mm.config.roots import RootSet, is_partial_name, within
+from hikaze_mm.config.roots import RootSet, is_partial_name
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import (
     ModelMissing,
@@ -184,9 +184,7 @@ class FileDecisions:
         self._publish_model(ModelMissing, await self.store.models.set_model_missing(model.sha256))
 
     async def _known_below(self, folder: str) -> list[str]:
-        index = await self.store.files.file_index()
-        paths = set(index.pending) | set(index.models_ok)
-        return sorted(p for p in paths if within(p, folder))
+        return (await self.store.files.file_index()).below(folder)
 
     async def gone_below(self, folder: str) -> None:
         """A folder was deleted or moved away: everything known below it is gone. A configured folder that

@@ -22,7 +22,7 @@ from hikaze_mm.pipeline.intake import Intake
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, WalkResult, walk_roots
 from hikaze_mm.store.interfaces import FileIndexStore
-from hikaze_mm.store.records import FileIndex
+from hikaze_mm.store.known_files import FileIndex
 
 log = logging.getLogger(__name__)
 UNREADABLE_LINES = 20
@@ -102,30 +102,32 @@ class Reconciler:
                 loop.call_soon_threadsafe(self._walk_progress, progress, dirs, files)
 
         try:
-            walk = await asyncio.to_thread(walk_roots, self.roots, only, walked)
+            # The files are compared with the index while they are walked, against a snapshot taken before: a row
+            # written meanwhile is looked at again below, in a snapshot taken after.
+            before = await self.store.file_index()
+            walk = await asyncio.to_thread(walk_roots, self.roots, before, IDLE_BUT_UNFINISHED, only, walked)
             if self.on_walked is not None:
                 try:
                     await self.on_walked(walk, only is None)
                 except Exception:
                     # Watching is a step beside the walk: the files it found are still to be compared.
                     log.exception("acting on the walk's folders failed", extra={"event": "watch.failed"})
-            progress.dirs, progress.files, progress.phase = walk.dirs, len(walk.files), "comparing"
+            progress.dirs, progress.files, progress.phase = walk.dirs, walk.files, "comparing"
             progress.unreadable, progress.skipped = len(walk.unreadable_dirs), len(walk.skipped_dirs)
             _log_unreadable(walk.unreadable_dirs)
             _log_skipped(walk.skipped_dirs)
             self.bus.publish(ScanProgressed(**progress.to_wire()))
-            index = await self.store.file_index()
-            await self._compare(walk, index, progress)
+            await self._compare(walk, await self.store.file_index(), progress)
             progress.phase, progress.finished_at = "done", time.time()
             self.bus.publish(ScanProgressed(**progress.to_wire()))
             log.info("scan: %d files in %d folders, %d new or changed, %d gone, %d folders unreadable",
                      progress.files, progress.dirs, progress.new_or_changed, progress.gone, progress.unreadable, extra={
                          "event": "scan.done",
                          "duration_ms": round((progress.finished_at - progress.started_at) * 1000)})
-            # A million files' worth of paths and tuples, freed a piece at a time in a thread rather than all at
-            # once on the event loop when they go out of scope (150 ms there). The walk is still running until
-            # they are, so no second one holds as much again meanwhile.
-            await asyncio.to_thread(_release, walk.files, index.pending, index.models_ok, index.models)
+            # A first index's million new files, freed a piece at a time in a thread rather than all at once on
+            # the event loop when they go out of scope (150 ms there). The walk is still running until they are,
+            # so no second one holds as much again meanwhile.
+            await asyncio.to_thread(_release, walk.changed, walk.unlisted)
             return progress
         except Exception as e:
             # Nobody awaits a walk started in the background: the log line and the status are how it is seen.
@@ -137,29 +139,24 @@ class Reconciler:
         finally:
             self.last, self.progress = progress, None
 
-    async def _take_in(
-        self,
-        changed: list[tuple[str, str, FileStat]],
-        index: FileIndex,
-        files: dict[str, tuple[Any, str]],
-        progress: ScanProgress,
-    ) -> None:
+    async def _take_in(self, walk: WalkResult, index: FileIndex, progress: ScanProgress) -> None:
         """Files that are new, changed, or whose row was left unfinished."""
-        known_paths = set(index.pending) | {path for path, _, _ in index.models.values()}
         # A file that left its known path may be this file at a new path (a move): such files go through the
         # decisions one by one; files nothing could have moved from are queued in batches.
-        vanished = {st for path, (st, _) in index.pending.items() if path not in files}
-        vanished |= {st for path, st, _ in index.models.values() if path not in files}
+        vanished = await asyncio.to_thread(_vanished, walk, index)
         batch: list[tuple[str, str, FileStat]] = []
-        for path, type_, st in changed:
+        for path, type_, st in walk.changed:
             if path in self.settler or self.intake.has(path):
                 continue
             row = index.pending.get(path)
             if row is not None and row[0] == st:
-                await self.decisions.resume(path)
+                if row[1] in IDLE_BUT_UNFINISHED:
+                    await self.decisions.resume(path)
+                continue  # else its row was written while the walk ran, and it is unchanged since
+            if row is None and (model := index.models_ok.get(path)) is not None and model[1] == st:
                 continue
             progress.new_or_changed += 1
-            if path not in known_paths and st not in vanished:
+            if st not in vanished and not index.known(path):
                 batch.append((path, type_, st))
                 if len(batch) >= BATCH:
                     await self.decisions.seen_new(batch)
@@ -174,11 +171,9 @@ class Reconciler:
         self.bus.publish(ScanProgressed(**progress.to_wire()))
 
     async def _compare(self, walk: WalkResult, index: FileIndex, progress: ScanProgress) -> None:
-        # A quarter of a second of pure Python at 200,000 files: in a thread, the API keeps answering meanwhile
-        # (the index is the store's copy and the walk's result is ours alone, so nothing changes under it).
-        changed, recorded = await asyncio.to_thread(_differences, walk, index)
-        if changed:
-            await self._take_in(changed, index, walk.files, progress)
+        if walk.changed:
+            await self._take_in(walk, index, progress)
+        recorded = walk.unlisted
 
         # Below an unreadable folder or an empty configured folder (an unmounted share looks like that),
         # absence proves nothing.
@@ -196,31 +191,21 @@ class Reconciler:
             await self.decisions.gone(path)
 
 
-def _differences(
-    walk: WalkResult, index: FileIndex
-) -> tuple[list[tuple[str, str, FileStat]], dict[str, tuple[Any, ...]]]:
-    """The files that are new or changed, and the recorded fingerprints of the known files the walk did not see."""
-    pending, models_ok, files = index.pending, index.models_ok, walk.files
-    changed: list[tuple[str, str, FileStat]] = []
-    for path, (st, type_) in files.items():
-        row = pending.get(path)
-        if row is not None:
-            if row[0] == st and row[1] not in IDLE_BUT_UNFINISHED:
-                continue
-        else:
-            model = models_ok.get(path)
-            if model is not None and model[1] == st:
-                continue
-        changed.append((path, type_, FileStat(*st)))
-    recorded = {p: row[0] for p, row in pending.items() if p not in files}
-    recorded.update((p, row[1]) for p, row in models_ok.items() if p not in files)
-    return changed, recorded
+def _vanished(walk: WalkResult, index: FileIndex) -> set[Any]:
+    """The fingerprints of the known files the walk did not find where they were recorded, outside the walked
+    folders included, and of every model that is not ok: more than the walk's own would be harmless (a file
+    with one of them goes through the decisions one by one), fewer would hash a moved file again."""
+    out = set(walk.unlisted.values())
+    out |= index.fingerprints_outside(walk.walked_roots)
+    return out
 
 
-def _release(*dicts: dict[Any, Any]) -> None:
-    for d in dicts:
-        while d:
-            d.popitem()  # one entry per step: the interpreter lets the event loop run between steps
+def _release(changed: list[Any], unlisted: dict[str, Any]) -> None:
+    # one entry per step: the interpreter lets the event loop run between steps
+    while changed:
+        changed.pop()
+    while unlisted:
+        unlisted.popitem()
 
 
 def _unmounted(paths: list[str], recorded: dict[str, tuple[Any, ...]]) -> set[str]:

@@ -53,6 +53,9 @@ class Supervisor:
         self._tasks: list[asyncio.Task[Any]] = []
         self._event_tasks: set[asyncio.Task[None]] = set()
         self._catching_up: asyncio.Task[None] | None = None
+        self._setting_up: asyncio.Task[None] | None = None
+        self._set_up = asyncio.Event()
+        self._walk_started = asyncio.Event()
 
     def exists(self, root: str) -> bool:
         """Whether the configured folder existed when it was last looked at."""
@@ -62,20 +65,37 @@ class Supervisor:
         return sorted(self._links)
 
     # -- life cycle -------------------------------------------------------------------------------------------
+    @property
+    def setting_up(self) -> bool:
+        """Whether the first watches are still being set up (a second or more for a tree of thousands of folders)."""
+        return not self._set_up.is_set()
+
     async def start(self) -> list[asyncio.Task[Any]]:
-        """Watch the folders that exist and start the first walk. Returns the loops that keep them watched and
-        walked: they run until stopped, so the caller can take their end for a failure."""
-        await self._check_roots(initial=True)
-        self.reconciler.start()
+        """Note which folders exist and start the loops that keep them watched and walked. Returns those tasks: the
+        loops run until stopped and the set-up until it is done, so the caller can take a failure of any for the
+        daemon's.
+
+        The first watches are set up in a task of their own, so that the API can listen and systemd hear READY=1
+        meanwhile; the first walk starts only once they are in place, so a file made while they were set up, which
+        no watch saw, is found by that walk."""
+        self._present = await self._look_at_roots()
+        self._setting_up = asyncio.create_task(self._watch_first(), name="watch-setup")
         self._tasks.append(asyncio.create_task(self._supervise(), name="roots"))
         if self.rescan_interval > 0:
             self._tasks.append(asyncio.create_task(self._rescan_every(self.rescan_interval), name="rescan"))
-        return self._tasks
+        return [self._setting_up, *self._tasks]
+
+    async def started(self) -> None:
+        """Returns once the first walk has been started."""
+        await self._walk_started.wait()
 
     async def stop(self) -> None:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._setting_up is not None:
+            # Its thread cannot be stopped halfway, and a watch it made after the watcher stopped would outlive it.
+            await asyncio.gather(self._setting_up, return_exceptions=True)
         await asyncio.to_thread(self.watcher.stop)
 
     async def stop_events(self) -> None:
@@ -133,9 +153,8 @@ class Supervisor:
                 return
 
     # -- folders ----------------------------------------------------------------------------------------------
-    async def _check_roots(self, initial: bool = False) -> None:
-        """Watch folders that exist; notice folders that appear, vanish, or whose watcher died."""
-        loop = asyncio.get_running_loop()
+    async def _look_at_roots(self) -> dict[str, bool]:
+        """Which configured folders exist; says which ones appeared or vanished since they were last looked at."""
         exists = await asyncio.to_thread(lambda: {r.path: os.path.isdir(r.path) for r in self.roots})
         for root in self.roots:
             before = self._present.get(root.path)
@@ -145,6 +164,12 @@ class Supervisor:
                 log.warning("model folder %s does not exist (yet); it is picked up when it appears", root.path)
             if before is not None:
                 self.bus.publish(RootChanged(path=root.path, exists=exists[root.path]))
+        return exists
+
+    async def _check_roots(self, initial: bool = False) -> None:
+        """Watch folders that exist; notice folders that appear, vanish, or whose watcher died."""
+        loop = asyncio.get_running_loop()
+        exists = await self._look_at_roots()
         rescan = False
         for top in self.roots.top_level():
             if not exists[top.path]:
@@ -173,10 +198,14 @@ class Supervisor:
 
     async def walked(self, walk: WalkResult, complete: bool) -> None:
         """Told of every finished walk, and whether it covered every folder."""
+        # A walk asked for while the first watches are set up ends before they are in place: its folders are
+        # looked at once the set-up thread is done with the watcher.
+        await self._set_up.wait()
         await self._watch_links(walk, complete)
-        if complete:
+        if complete and not await asyncio.to_thread(self.watcher.all_watched, walk.folders):
             # Folders made after watching started need a watch each; if the inotify limit ran out meanwhile
-            # they would go unwatched without a word.
+            # they would go unwatched without a word. (When inotify watches every folder the walk found, the
+            # trees need no walk of their own to tell: only hidden and non-model folders could have escaped.)
             await self._rewatch_holes("folders escaped the inotify watches", "watch.holes")
 
     async def _rewatch_holes(self, why: str, event: str) -> bool:
@@ -212,7 +241,15 @@ class Supervisor:
             await asyncio.sleep(0.2)
         return self.reconciler.start()
 
+    async def _watch_first(self) -> None:
+        await self._check_roots(initial=True)
+        self._set_up.set()
+
     async def _supervise(self) -> None:
+        assert self._setting_up is not None
+        await asyncio.shield(self._setting_up)  # stop() waits for it rather than leave its thread running
+        await self._rescan_when_free()
+        self._walk_started.set()
         while True:
             await asyncio.sleep(ROOT_CHECK_S)
             try:

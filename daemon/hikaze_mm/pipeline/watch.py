@@ -33,7 +33,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from hikaze_mm.config.roots import within
-from hikaze_mm.pipeline.inotify_coverage import Tree, coverage, covered, plan, probe, tree, watch_limit
+from hikaze_mm.pipeline.inotify_coverage import Tree, coverage, covered, plan, probe, tree, watch_limit, watched_inodes
 from hikaze_mm.pipeline.poll_observer import CPU_SHARE, PollingObserver
 
 log = logging.getLogger(__name__)
@@ -272,6 +272,13 @@ class Watcher:
         if cov is None:
             return False
         return any(not any(within(top, p) for p in w.polled) for top in cov.tops)
+
+    @staticmethod
+    def all_watched(folders: set[tuple[int, int]]) -> bool:
+        """Whether inotify watches every one of these folders, by (device, inode) (blocking: reads /proc). When it
+        does, no folder a walk found escaped the watches, and `needs_rewatch`'s walk of each tree is not needed."""
+        watched = watched_inodes()
+        return watched is not None and all((os.major(d), os.minor(d), i) in watched for d, i in folders)
 
     def mounts_changed(self) -> bool:
         """Whether something was mounted or unmounted since the last call. A share mounted over a watched folder

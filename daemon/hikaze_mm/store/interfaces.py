@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hikaze_mm.store.known_files import FileIndex
 from hikaze_mm.store.records import (
-    FileIndex,
     FileStat,
     HashedStatus,
     HashRecord,

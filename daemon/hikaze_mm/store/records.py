@@ -111,16 +111,6 @@ class HashRecord:
 
 
 @dataclass
-class FileIndex:
-    """Every file the store knows, by path, for a walk to compare against. Fingerprints are plain
-    (size, mtime_ns, inode, device) tuples, which compare equal to the FileStat of the same values."""
-
-    pending: dict[str, tuple[Fingerprint, str]]  # path -> (fingerprint, status)
-    models_ok: dict[str, tuple[str, Fingerprint]]  # path -> (sha256, fingerprint), models whose status is ok
-    models: dict[str, tuple[str, Fingerprint, str]]  # sha256 -> (path, fingerprint, status)
-
-
-@dataclass
 class ModelQuery:
     type: str | None = None
     q: str | None = None

@@ -927,6 +927,8 @@ export interface components {
                 /** @description why it is polled, if it fell back; `partial` means inotify could not watch every subfolder (its watch limit ran out) and the ones left out are polled, which the note counts; it also counts the polled folders that cannot be listed (kept as last seen until they can be), and says when polls come less often than `poll_interval` (a poll would otherwise take more than 2% of a core) */
                 note: string | null;
             }[];
+            /** @description the folders' first watches are still being set up (the first second or so after start, for a tree of thousands of folders; each root's `mode` is `off` until its own are in place); the start-up walk follows, so no file made meanwhile is missed */
+            setting_up_watches: boolean;
             queues: {
                 settling: number;
                 hashing: number;

@@ -5,17 +5,25 @@ the whole library compares against it without a query.
 At a million files loading takes seconds, so it runs in a thread of its own while the daemon starts and serves:
 the changes committed meanwhile are noted in order and applied on top of the loaded index (each note sets a row's
 final state, so one the load already saw is applied again harmlessly). Only the walks, which read the index
-whole, wait for it."""
+whole, wait for it.
+
+The index is compact (store/path_table: paths by folder, fingerprints packed, sha256s as 32 bytes), about a third
+of the memory of dicts of tuples, and a walk's copy of it is a snapshot that shares it (copy on write)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hikaze_mm.store.records import FileIndex, FileStat, Fingerprint, ModelRow, PendingRow
+from hikaze_mm.store.known_files import FileIndex, sha_key, sha_of
+from hikaze_mm.store.path_table import PathTable, pack, split
+from hikaze_mm.store.records import FileStat, Fingerprint, ModelRow, PendingRow
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.rows import FILE_COLUMNS, MODEL_COLUMNS, PENDING_COLUMNS
 from hikaze_mm.store.sqlite.text import from_db
@@ -24,17 +32,97 @@ KNOWN_PATHS_CHUNK = 500  # far below SQLite's limit of bound values
 READ_CHUNK = 10_000  # rows fetched at a time while loading: no list of every row at once
 
 
+@dataclass
+class Known:
+    """The index's tables. A model is in `model_at` (its key -> its path's folder, its path in `models`) when its
+    status is ok and its sha256, path and fingerprint pack; any other model is in `model_odd`, and in `models` too
+    when it is ok. A pending row's id leads to its path's folder (`pending_at`), where its entry holds the id."""
+
+    pending: PathTable = field(default_factory=PathTable)  # path -> (fingerprint, status)
+    pending_at: dict[int, str] = field(default_factory=dict)  # id -> folder
+    models: PathTable = field(default_factory=PathTable)  # path -> (fingerprint, sha256 key), ok models
+    model_at: dict[bytes, str] = field(default_factory=dict)
+    model_odd: dict[str, tuple[str, Fingerprint, str]] = field(default_factory=dict)  # sha256 -> (path, fp, status)
+    copies: PathTable = field(default_factory=PathTable)  # path -> (fingerprint, sha256 key)
+
+    def snapshot(self) -> FileIndex:
+        return FileIndex(self.pending.snapshot(), self.models.snapshot(), self.copies.snapshot(),
+                         self.model_at.copy(), self.model_odd.copy())
+
+    def track_pending(self, pending_id: int, path: str, fingerprint: Fingerprint, status: str) -> None:
+        self.untrack_pending(pending_id)
+        self.pending.set(path, fingerprint, sys.intern(status), pending_id)
+        # a path that does not split is found among the odd ones, whatever folder is noted for it
+        parts = split(path)
+        self.pending_at[pending_id] = path if parts is None else parts[0]
+
+    def untrack_pending(self, pending_id: int) -> None:
+        folder = self.pending_at.pop(pending_id, None)
+        path = None if folder is None else self.pending.path_of(folder, pending_id)
+        if path is not None:
+            self.pending.pop(path)
+
+    def track_model(self, sha256: str, path: str, fingerprint: Fingerprint, status: str) -> None:
+        self._drop_model(sha256)
+        key, parts = sha_key(sha256), split(path)
+        clean = key is not None and parts is not None and pack(fingerprint) is not None
+        if status == "ok":
+            held = self.models.get(path)
+            if held is not None and sha_of(held[1]) != sha256:
+                self._shadow(path, held)
+            self.models.set(path, fingerprint, key if clean else sha256)
+        if clean and status == "ok":
+            assert key is not None and parts is not None
+            self.model_at[key] = parts[0]
+        else:
+            self.model_odd[sha256] = (path, fingerprint, status)
+
+    def forget_model(self, sha256: str, paths: list[str]) -> None:
+        self._drop_model(sha256)
+        for path in paths:
+            for table in (self.models, self.copies):
+                held = table.get(path)
+                if held is not None and sha_of(held[1]) == sha256:
+                    table.pop(path)
+
+    def set_copy(self, path: str, sha256: str, fingerprint: Fingerprint) -> None:
+        self.copies.set(path, fingerprint, sha_key(sha256) or sha256)
+
+    def move_copy(self, src: str, dest: str, fingerprint: Fingerprint) -> None:
+        held = self.copies.pop(src)
+        if held is not None:
+            self.copies.set(dest, fingerprint, held[1])
+
+    def _drop_model(self, sha256: str) -> None:
+        """Takes the model's path out of `models` if the model holds it."""
+        odd = self.model_odd.pop(sha256, None)
+        if odd is not None:
+            held = self.models.get(odd[0])
+            if held is not None and sha_of(held[1]) == sha256:
+                self.models.pop(odd[0])
+            return
+        key = sha_key(sha256)
+        folder = None if key is None else self.model_at.pop(key, None)
+        if folder is not None:
+            entries = self.models.folders[folder]
+            slot = entries.values.index(key)
+            self.models.pop(os.path.join(folder, next(n for n, s in entries.slots.items() if s == slot)))
+
+    def _shadow(self, path: str, held: tuple[Fingerprint, Any]) -> None:
+        """Another model takes the path of an ok model: that one keeps its record, away from the path's entry (one
+        whose sha256 does not pack has its record there already)."""
+        key, parts = held[1], split(path)
+        if isinstance(key, bytes) and parts is not None and self.model_at.get(key) == parts[0]:
+            del self.model_at[key]
+            self.model_odd[key.hex()] = (path, held[0], "ok")
+
+
 class SQLiteFileIndex:
     def __init__(self, db: Database):
         self._db = db
-        self._pending_files: dict[int, tuple[str, Fingerprint, str]] = {}  # id -> (path, fingerprint, status)
-        self._pending_paths: dict[str, tuple[Fingerprint, str]] = {}
-        self._model_files: dict[str, tuple[str, Fingerprint, str]] = {}  # sha256 -> (path, fingerprint, status)
-        self._model_paths: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), ok models
-        self._copies: dict[str, tuple[str, Fingerprint]] = {}  # path -> (sha256, fingerprint), other copies
+        self._known = Known()
         self._loading: asyncio.Task[None] | None = None
         self._asked = asyncio.Event()
-        self._copying = asyncio.Lock()
         # The changes committed while the index loads, in order, to apply once it is in.
         self._noted: list[tuple[Callable[..., None], tuple[Any, ...]]] | None = None
 
@@ -46,24 +134,12 @@ class SQLiteFileIndex:
             await asyncio.shield(self._loading)
 
     async def file_index(self) -> FileIndex:
-        """A copy of the index as it stands. At a million files copying takes tens of milliseconds, so it is made
-        in a thread, with the changes committed meanwhile noted and applied once it is done (the copy is of one
-        moment, and the event loop is never held for all of it)."""
+        """A snapshot of the index as it stands: made in O(folders), sharing the index's entries until they
+        change, so it costs neither a copy of a million entries nor the time to make one."""
         if self._loading is None and self._noted is not None:
             self._start_loading()
         await self.loaded()
-        async with self._copying:
-            self._noted = []
-            try:
-                return await asyncio.to_thread(self._copy)
-            finally:
-                self._apply_noted()
-
-    def _copy(self) -> FileIndex:
-        # Each copy is one step that holds the GIL (about 15 ms for 500,000 entries); between them the loop runs.
-        models_ok = self._copies.copy()
-        models_ok.update(self._model_paths)
-        return FileIndex(self._pending_paths.copy(), models_ok, self._model_files.copy())
+        return self._known.snapshot()
 
     async def rows_for_file(self, stat: FileStat) -> tuple[list[PendingRow], list[ModelRow]]:
         """Rows whose recorded file is this one (same device, inode, size and mtime): the candidates for a move."""
@@ -86,8 +162,9 @@ class SQLiteFileIndex:
 
     # -- loading --------------------------------------------------------------------------------------------
     def start_loading(self) -> None:
-        """Note every change from now on; the index itself is read when a walk first asks for it, after its own
-        walking (three threads of Python sharing the GIL at start-up would slow the API's answers)."""
+        """Note every change from now on; the index itself is read when a walk first asks for it, before it walks
+        (the start-up walk starts once the watches are in place: three threads of Python sharing the GIL at start-up
+        would slow the API's answers)."""
         self._noted = []
         self._asked = asyncio.Event()
 
@@ -102,8 +179,7 @@ class SQLiteFileIndex:
 
     async def _load(self) -> None:
         try:
-            loaded = await asyncio.to_thread(_read_index, self._db.path)
-            self._pending_files, self._pending_paths, self._model_files, self._model_paths, self._copies = loaded
+            self._known = await asyncio.to_thread(_read_index, self._db.path)
         finally:
             self._apply_noted()
 
@@ -144,79 +220,51 @@ class SQLiteFileIndex:
     def move_copy(self, src: str, dest: str, stat: FileStat) -> None:
         self._change(self._move_copy, src, dest, tuple(stat))
 
+    # Each change looks the tables up when it is applied: the load replaces them.
     def _track_pending(self, row: PendingRow) -> None:
-        self._untrack_pending(row.id)
-        fingerprint = tuple(row.stat)
-        self._pending_files[row.id] = (row.path, fingerprint, row.status)
-        self._pending_paths[row.path] = (fingerprint, row.status)
+        self._known.track_pending(row.id, row.path, tuple(row.stat), row.status)
 
     def _untrack_pending(self, pending_id: int) -> None:
-        old = self._pending_files.pop(pending_id, None)
-        if old is not None:
-            self._pending_paths.pop(old[0], None)
+        self._known.untrack_pending(pending_id)
 
     def _track_model(self, row: ModelRow) -> None:
-        old = self._model_files.get(row.sha256)
-        if old is not None and self._model_paths.get(old[0], ("",))[0] == row.sha256:
-            del self._model_paths[old[0]]
         # The fingerprint as stored, NULLs included, like the one loaded at start.
-        self._model_files[row.sha256] = (row.path, row.fingerprint, row.status)
-        if row.status == "ok":
-            self._model_paths[row.path] = (row.sha256, row.fingerprint)
+        self._known.track_model(row.sha256, row.path, row.fingerprint, row.status)
 
     def _forget_model(self, sha256: str, paths: list[str]) -> None:
-        self._model_files.pop(sha256, None)
-        for path in paths:
-            if self._model_paths.get(path, ("",))[0] == sha256:
-                del self._model_paths[path]
-            if self._copies.get(path, ("",))[0] == sha256:
-                del self._copies[path]
+        self._known.forget_model(sha256, paths)
 
     def _set_copy(self, path: str, sha256: str, fingerprint: Fingerprint) -> None:
-        self._copies[path] = (sha256, fingerprint)
+        self._known.set_copy(path, sha256, fingerprint)
 
     def _untrack_copy(self, path: str) -> None:
-        self._copies.pop(path, None)
+        self._known.copies.pop(path)
 
     def _move_copy(self, src: str, dest: str, fingerprint: Fingerprint) -> None:
-        entry = self._copies.pop(src, None)
-        if entry is not None:
-            self._copies[dest] = (entry[0], fingerprint)
+        self._known.move_copy(src, dest, fingerprint)
 
 
-Loaded = tuple[
-    dict[int, tuple[str, Fingerprint, str]], dict[str, tuple[Fingerprint, str]],
-    dict[str, tuple[str, Fingerprint, str]], dict[str, tuple[str, Fingerprint]], dict[str, tuple[str, Fingerprint]],
-]
-
-
-def _read_index(path: Path) -> Loaded:
+def _read_index(path: Path) -> Known:
     """Every file row, read on a connection of this thread's own inside one read transaction (one snapshot of
-    the database), and built into the index's dicts."""
+    the database), and built into the index's tables."""
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
     conn.text_factory = from_db
+    known = Known()
     try:
         conn.execute("BEGIN")
-        pending_files: dict[int, tuple[str, Fingerprint, str]] = {}
-        pending_paths: dict[str, tuple[Fingerprint, str]] = {}
         for rows in _chunks(conn.execute(f"SELECT id, {FILE_COLUMNS}, status FROM pending_import")):
             for r in rows:
-                fingerprint, status = r[2:6], r[6]
-                pending_files[r[0]] = (r[1], fingerprint, status)
-                pending_paths[r[1]] = (fingerprint, status)
-        model_files: dict[str, tuple[str, Fingerprint, str]] = {}
-        model_paths: dict[str, tuple[str, Fingerprint]] = {}
+                known.track_pending(r[0], r[1], r[2:6], r[6])
         for rows in _chunks(conn.execute(f"SELECT sha256, {FILE_COLUMNS}, status FROM models")):
             for r in rows:
-                model_files[r[0]] = (r[1], r[2:6], r[6])
-                if r[6] == "ok":
-                    model_paths[r[1]] = (r[0], r[2:6])
-        copies = {r[1]: (r[0], r[2:6]) for rows in _chunks(conn.execute(f"SELECT sha256, {FILE_COLUMNS} FROM "
-                                                                           "model_copies")) for r in rows}
+                known.track_model(r[0], r[1], r[2:6], r[6])
+        for rows in _chunks(conn.execute(f"SELECT sha256, {FILE_COLUMNS} FROM model_copies")):
+            for r in rows:
+                known.set_copy(r[1], r[0], r[2:6])
         conn.execute("COMMIT")
     finally:
         conn.close()
-    return pending_files, pending_paths, model_files, model_paths, copies
+    return known
 
 
 def _chunks(cursor: sqlite3.Cursor) -> Iterator[list[Any]]:
