@@ -344,7 +344,8 @@ async def test_promote_new_of_rows_just_hashed_takes_their_content_from_the_reco
                                                just_hashed("gone")])
 
     assert sorted((m.sha256, m.blake3, m.path, m.stat, m.base_model) for m in models) == [
-        (sha("f"), "c" * 64, rows["fresh"].path, OTHER, "SD 1.5"), (sha("r"), ready.blake3, ready.path, STAT, "unknown"),
+        (sha("f"), "c" * 64, rows["fresh"].path, OTHER, "SD 1.5"),
+        (sha("r"), ready.blake3, ready.path, STAT, "unknown"),
         (sha("t"), "c" * 64, rows["tagged"].path, OTHER, "SD 1.5")]
     assert await stores.models.model(sha("g")) is None
     assert await stores.pending.list_pending(None, None, 10, 0) == ([], 0)
