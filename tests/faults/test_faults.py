@@ -250,7 +250,7 @@ async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_
     """Small files take the batched path: hashed together, recorded and auto-imported a batch to a transaction.
     A kill in the middle leaves each file whole, and the restart finishes the work: every file one model, with
     its own digest, none left behind in the queue."""
-    count = 1500
+    count = 3000  # three batches at least: the kill lands with a batch or more still to go
     paths = [write_model(models / "loras" / f"d{i % 15:02d}" / f"small-{i:04d}.safetensors", size=2048)
              for i in range(count)]
     d: Daemon = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict", settle=0.1)

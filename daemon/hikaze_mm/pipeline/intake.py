@@ -47,9 +47,11 @@ log = logging.getLogger(__name__)
 # The process (EMFILE) or the system (ENFILE) is out of file descriptors: nothing is wrong with the file, so it is
 # tried again, the first time after a second and then each time after twice as long, up to a minute.
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
-# Files up to this size waiting together are hashed and recorded as one batch of up to BATCH_FILES.
+# Files up to this size waiting together are hashed and recorded as one batch of up to BATCH_FILES. A batch's
+# decisions cost a few dozen trips to the database thread however many files it holds, and they hold the decision
+# lock for a tenth of a second or so at this size (a first index is bound by that lock).
 SMALL_FILE_BYTES = INLINE_SHA_BYTES
-BATCH_FILES = 256
+BATCH_FILES = 1024
 # A batch's summary line: each outcome's field (a log key, so one word) and its words in the message.
 OUTCOMES = {"imported": "imported as new models", "ready": "ready",
             "conflict": "same content as a model in the library",
