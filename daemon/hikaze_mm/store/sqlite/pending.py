@@ -15,10 +15,11 @@ from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.rows import (
     IN_JSON,
     INSERT_PENDING,
-    INSERT_PENDING_IF_NEW,
+    INSERT_PENDING_MANY,
     PENDING_COLUMNS,
     SET_STAT,
     json_list,
+    json_rows,
     pending_row,
     pending_values,
 )
@@ -155,12 +156,8 @@ class SQLitePending:
         now = time.time()
         async with self._db.write(library=False) as db:
             # Set-wise: a trip to the database thread per row cost more than the row itself.
-            (last,) = await first_row(db, "SELECT coalesce(max(id), 0) FROM pending_import")
-            await db.executemany(INSERT_PENDING_IF_NEW,
-                                 [pending_values(path, st, type_, "settling", now) for path, type_, st in files])
-            # The ids only grow (AUTOINCREMENT) and nobody else writes inside this transaction.
-            added = [PendingRow(*row) for row in await db.execute_fetchall(
-                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id > ? ORDER BY id", (last,))]
+            values = [pending_values(path, st, type_, "settling", now) for path, type_, st in files]
+            added = await _insert_many(db, values)
         for row in added:
             self._index.track_pending(row)
         return added
@@ -172,16 +169,12 @@ class SQLitePending:
         async with self._db.write() as db:
             # A handful of trips to the database thread for the whole batch, not one per row: the writer is
             # shared, and every edit waits while a batch holds it.
-            (last,) = await first_row(db, "SELECT coalesce(max(id), 0) FROM pending_import")
-            await db.executemany(INSERT_PENDING_IF_NEW, [
+            added = await _insert_many(db, [
                 pending_values(new.path, new.stat or FileStat(0, 0, 0, 0), new.type,
                                "settling" if new.stat is not None else "error", now,
                                error=None if new.stat is not None else new.error, meta=new.meta)
                 for new in rows
             ])
-            # The ids only grow (AUTOINCREMENT) and nobody else writes inside this transaction.
-            added = [PendingRow(*row) for row in await db.execute_fetchall(
-                f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE id > ? ORDER BY id", (last,))]
             tags = {new.path: new.tags for new in rows}
             ids = {name: (await tag_ids(db, [name]))[0]
                    for name in dict.fromkeys(name for row in added for name in tags[row.path])}
@@ -308,3 +301,10 @@ class SQLitePending:
 async def _tag_pending(db: aiosqlite.Connection, pending_id: int, tags: list[str]) -> None:
     for tag_id in await tag_ids(db, tags):
         await db.execute("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)", (pending_id, tag_id))
+
+
+async def _insert_many(db: aiosqlite.Connection, values: list[tuple[Any, ...]]) -> list[PendingRow]:
+    """New rows, each given as its INSERT_PENDING arguments; the rows added (a path with a row already is left
+    alone), in the order of their ids."""
+    added = [PendingRow(*row) for row in await db.execute_fetchall(INSERT_PENDING_MANY, (json_rows(values),))]
+    return sorted(added, key=lambda row: row.id)

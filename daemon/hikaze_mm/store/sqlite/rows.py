@@ -30,6 +30,13 @@ INSERT_PENDING = (
     f"VALUES ({', '.join('?' * len(_PENDING_INSERT_COLUMNS))})"
 )
 INSERT_PENDING_IF_NEW = INSERT_PENDING + " ON CONFLICT (path) DO NOTHING"
+# Many new rows in one statement, which hands back the rows it added; its argument is `json_rows` of their
+# INSERT_PENDING arguments.
+_EACH_ARGUMENT = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_PENDING_INSERT_COLUMNS)))
+INSERT_PENDING_MANY = (
+    f"INSERT INTO pending_import ({', '.join(_PENDING_INSERT_COLUMNS)}) SELECT {_EACH_ARGUMENT} FROM json_each(?) "
+    f"WHERE true ON CONFLICT (path) DO NOTHING RETURNING {PENDING_COLUMNS}"
+)
 INSERT_COPY = (
     "INSERT OR REPLACE INTO model_copies (path, sha256, size_bytes, mtime_ns, inode, device, added_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -45,6 +52,11 @@ def pending_values(
     """The arguments of INSERT_PENDING for a new row, named after its file unless `name` says otherwise."""
     return (path, *stat, type_, os.path.basename(path) if name is None else name, status, error, sha256, blake3,
             now, hashed_at, now, json.dumps(meta or {}))
+
+
+def json_rows(rows: list[tuple[Any, ...]]) -> str:
+    """Rows of statement arguments as one JSON argument, characters kept as `json_list` keeps them."""
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def json_list(values: list[str] | list[int]) -> str:
