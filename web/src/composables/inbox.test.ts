@@ -73,6 +73,44 @@ describe("the selection", () => {
   });
 });
 
+describe("the selection as rows come and go", () => {
+  it("keeps the selection when rows arrive, and forgets rows that leave", async () => {
+    const scope = effectScope();
+    const rows = ref([{ id: 3 }, { id: 2 }, { id: 1 }]);
+    const s = scope.run(() => useSelection(rows));
+    if (!s) throw new Error("no selection");
+    s.choose(3, false);
+    s.choose(1, false);
+    rows.value = [{ id: 5 }, { id: 4 }, ...rows.value];
+    await nextTick();
+    expect(s.selectedIds.value).toEqual([3, 1]);
+    rows.value = [{ id: 5 }, { id: 4 }, { id: 2 }, { id: 1 }];
+    await nextTick();
+    expect([...s.selected.value]).toEqual([1]);
+    // A row that comes back (restored, or back in the filter) is not selected again by itself.
+    rows.value = [{ id: 5 }, { id: 4 }, { id: 3 }, { id: 2 }, { id: 1 }];
+    await nextTick();
+    expect(s.selectedIds.value).toEqual([1]);
+    scope.stop();
+  });
+
+  it("starts no range from a row that left", async () => {
+    const scope = effectScope();
+    const rows = ref([{ id: 4 }, { id: 3 }, { id: 2 }, { id: 1 }]);
+    const s = scope.run(() => useSelection(rows));
+    if (!s) throw new Error("no selection");
+    s.choose(4, false);
+    s.choose(4, false);
+    rows.value = [{ id: 3 }, { id: 2 }, { id: 1 }];
+    await nextTick();
+    rows.value = [{ id: 4 }, { id: 3 }, { id: 2 }, { id: 1 }];
+    await nextTick();
+    s.choose(2, true);
+    expect(s.selectedIds.value).toEqual([2]);
+    scope.stop();
+  });
+});
+
 describe("keyboard moves in the list", () => {
   it("moves by one, by a page, to the ends, and stays inside the list", () => {
     expect(keyTarget("ArrowDown", 3, 10, 50)).toBe(4);

@@ -1,14 +1,24 @@
-import { computed, ref, type Ref } from "vue";
+import { computed, ref, watch, type Ref } from "vue";
 import { selectRange, toggle } from "../logic/inbox";
 
 /**
- * Rows chosen by click, shift-click (a range from the last row clicked), Space and the bulk buttons. Only rows
- * still in `rows` count: a selected row that was imported or left the filter is not acted on.
+ * Rows chosen by their checkbox, Ctrl/Cmd-click, Space, Shift (a range from the last row toggled) and the bulk
+ * buttons; never by merely opening a row. Rows arriving keep the selection as it is; a row that leaves `rows`
+ * (imported, removed, or out of the filter) leaves the selection, so it is not acted on and does not come back
+ * selected if it reappears.
  */
 export function useSelection<T extends { id: number }>(rows: Readonly<Ref<readonly T[]>>) {
   const selected = ref<Set<number>>(new Set());
   let anchor: number | null = null;
   const selectedIds = computed(() => rows.value.filter((r) => selected.value.has(r.id)).map((r) => r.id));
+
+  watch(rows, (now) => {
+    if (!selected.value.size && anchor === null) return;
+    const present = new Set(now.map((r) => r.id));
+    if (anchor !== null && !present.has(anchor)) anchor = null;
+    if ([...selected.value].every((id) => present.has(id))) return;
+    selected.value = new Set([...selected.value].filter((id) => present.has(id)));
+  });
 
   function choose(id: number, range: boolean): void {
     selected.value = range

@@ -9,6 +9,7 @@ import {
   metaRows,
   parseFilter,
   percent,
+  rowClick,
   selectRange,
   toggle,
   visibleRows,
@@ -114,6 +115,25 @@ describe("filters", () => {
     expect(parseFilter("conflicts")).toBe("conflicts");
     expect(parseFilter("")).toBe("active");
     expect(parseFilter("__proto__")).toBe("active");
+  });
+});
+
+describe("a click on a row", () => {
+  const plain = { shiftKey: false, ctrlKey: false, metaKey: false };
+
+  it("opens without selecting when it is a plain click on the row", () => {
+    expect(rowClick(plain, false)).toBe("open");
+  });
+
+  it("toggles on the checkbox or with Ctrl or Cmd", () => {
+    expect(rowClick(plain, true)).toBe("toggle");
+    expect(rowClick({ ...plain, ctrlKey: true }, false)).toBe("toggle");
+    expect(rowClick({ ...plain, metaKey: true }, false)).toBe("toggle");
+  });
+
+  it("takes a range with Shift, on the row or its checkbox", () => {
+    expect(rowClick({ ...plain, shiftKey: true }, false)).toBe("range");
+    expect(rowClick({ ...plain, shiftKey: true, ctrlKey: true }, true)).toBe("range");
   });
 });
 

@@ -151,6 +151,18 @@ export function selectRange(
   return next;
 }
 
+/** What a click on an inbox row does to it. */
+export type RowClick = "open" | "toggle" | "range";
+
+/**
+ * A plain click only opens a row: looking at a file must not put it in what "Import selected" imports. The
+ * checkbox and Ctrl/Cmd-click toggle one row, Shift-click (on the checkbox too) takes a range.
+ */
+export function rowClick(mods: { shiftKey: boolean; ctrlKey: boolean; metaKey: boolean }, onCheckbox: boolean): RowClick {
+  if (mods.shiftKey) return "range";
+  return onCheckbox || mods.ctrlKey || mods.metaKey ? "toggle" : "open";
+}
+
 export function toggle(selected: ReadonlySet<number>, id: number): Set<number> {
   const next = new Set(selected);
   if (!next.delete(id)) next.add(id);
