@@ -67,7 +67,7 @@ async def open_conflict(page: Page, d: Daemon, models: Path, name: str,
     dup = write_model(models / "checkpoints" / name, seed=b"same")
     r = row(page, name)
     await expect(r).to_have_attribute("data-status", "conflict", timeout=WAIT)
-    await r.click()
+    await r.get_by_test_id("inbox-row-check").click()
     await page.get_by_test_id("inbox-import").click()
     dialog = page.get_by_test_id("conflict-dialog")
     await expect(dialog).to_be_visible()
@@ -117,11 +117,12 @@ async def test_importing_a_ready_file_moves_it_to_the_library(daemon: Daemon, mo
     r = row(page, "fresh.safetensors")
     await expect(r).to_have_attribute("data-status", "ready", timeout=WAIT)
 
-    await r.click()  # selects the row and shows its details
+    await r.click()  # shows its details
     await expect(page).to_have_url(re.compile(r"pending=\d+"))
     details = page.get_by_test_id("pending-details")
     await expect(details).to_contain_text("fresh.safetensors")
     await expect(details).to_contain_text(digests(path)[0])
+    await r.get_by_test_id("inbox-row-check").click()
     await expect(page.get_by_test_id("inbox-selected-count")).to_have_text("1 selected")
 
     await page.get_by_test_id("inbox-import").click()
@@ -148,11 +149,19 @@ async def test_range_selection_and_keyboard(daemon: Daemon, models: Path, page: 
     await expect(rows).to_have_count(4)
     count = page.get_by_test_id("inbox-selected-count")
 
-    await rows.nth(0).click()
+    await rows.nth(0).get_by_test_id("inbox-row-check").click()
     await rows.nth(3).click(modifiers=["Shift"])
     await expect(count).to_have_text("4 selected")
-    await rows.nth(2).click(modifiers=["Shift"])  # the anchor is the last row clicked: 3..2 turn off
+    await rows.nth(2).click(modifiers=["Shift"])  # the anchor is the last row toggled: 3..2 turn off
     await expect(count).to_have_text("2 selected")
+    await rows.nth(0).click(modifiers=["ControlOrMeta"])
+    await expect(count).to_have_text("1 selected")
+    await expect(rows.nth(1).get_by_test_id("inbox-row-check")).to_be_checked()
+    await page.keyboard.press("Escape")
+    await expect(count).to_have_text("0 selected")
+    await rows.nth(3).get_by_test_id("inbox-row-check").click()
+    await rows.nth(1).get_by_test_id("inbox-row-check").click(modifiers=["Shift"])
+    await expect(count).to_have_text("3 selected")
     await page.get_by_test_id("inbox-clear").click()
     await expect(count).to_have_text("0 selected")
 
@@ -168,6 +177,48 @@ async def test_range_selection_and_keyboard(daemon: Daemon, models: Path, page: 
     await expect(page.get_by_test_id("pending-details")).to_have_attribute("data-id", str(second))
     await page.get_by_test_id("inbox-select-ready").click()
     await expect(count).to_have_text("4 selected")
+
+
+async def test_opening_a_row_does_not_select_it(daemon: Daemon, models: Path, page: Page) -> None:
+    """Issue 14: a row the user only looked at was imported with the ones they chose."""
+    await daemon.wait_idle()
+    names = [f"look{i}.safetensors" for i in range(4)]
+    for name in names:
+        write_model(models / "loras" / name)
+    await daemon.ready_rows(*(models / "loras" / n for n in names))
+    await open_inbox(page, daemon)
+    rows = page.get_by_test_id("inbox-row")
+    await expect(rows).to_have_count(4)
+    count = page.get_by_test_id("inbox-selected-count")
+    import_button = page.get_by_test_id("inbox-import")
+
+    looked = row(page, "look3.safetensors")
+    await looked.click()
+    await expect(page.get_by_test_id("pending-details")).to_contain_text("look3.safetensors")
+    await expect(count).to_have_text("0 selected")
+    await expect(import_button).to_be_disabled()
+
+    await row(page, "look2.safetensors").get_by_test_id("inbox-row-check").click()
+    await row(page, "look1.safetensors").click(modifiers=["ControlOrMeta"])
+    await expect(count).to_have_text("2 selected")
+    await row(page, "look0.safetensors").click()  # looked at, not chosen
+    await expect(page.get_by_test_id("pending-details")).to_contain_text("look0.safetensors")
+    await expect(count).to_have_text("2 selected")
+
+    # A row arriving over the event stream leaves the selection as it was.
+    write_model(models / "loras" / "later.safetensors")
+    await expect(row(page, "later.safetensors")).to_have_attribute("data-status", "ready", timeout=WAIT)
+    await expect(count).to_have_text("2 selected")
+    await expect(import_button).to_contain_text("2")
+
+    await import_button.click()
+    report = page.get_by_test_id("import-report")
+    await expect(report.get_by_test_id("report-imported")).to_have_text("2 imported")
+    await page.get_by_test_id("import-report-close").click()
+    listing = await daemon.get("/api/models")
+    assert sorted(m["file_name"] for m in listing["models"]) == ["look1.safetensors", "look2.safetensors"]
+    await expect(rows).to_have_count(3)
+    await expect(count).to_have_text("0 selected")
 
 
 async def test_conflict_override_makes_the_new_file_the_models_file(daemon: Daemon, models: Path,
@@ -226,7 +277,7 @@ async def test_conflict_ignore_hides_the_row_and_restore_brings_it_back(daemon: 
     ignored = row(page, "twin.safetensors")
     await expect(ignored).to_have_attribute("data-status", "ignored")
     assert dup.exists()
-    await ignored.click()
+    await ignored.get_by_test_id("inbox-row-check").click()
     await page.get_by_test_id("inbox-restore").click()
     await expect(ignored).to_have_count(0)
     await expect(page.get_by_test_id("inbox-empty")).to_contain_text("No ignored files")
