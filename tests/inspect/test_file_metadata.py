@@ -23,6 +23,7 @@ KOHYA_METADATA = {
     "ss_tag_frequency": json.dumps(TAG_FREQUENCY),
     "ss_dataset_dirs": json.dumps({"10_mychar": {"n_repeats": 10, "img_count": 40}}),
 }
+TRAINING_TAGS = [{"tag": "mychar", "count": 40}, {"tag": "blue hair", "count": 14}, {"tag": "smile", "count": 3}]
 SDXL_LORA_TENSORS = {
     "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": [4, 768],
     "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_up.weight": [3072, 4],
@@ -41,7 +42,7 @@ def pending_image_files(d: Daemon, pending_id: int) -> list[str]:
     return sorted(p.name for p in (d.data_dir / "images" / "pending").glob(f"{pending_id}_*"))
 
 
-async def test_kohya_lora_header_gives_base_model_and_trigger_words(daemon: Daemon, models: Path):
+async def test_kohya_lora_header_gives_base_model_and_training_tags_not_trigger_words(daemon: Daemon, models: Path):
     path = models / "loras" / "mychar.safetensors"
     path.write_bytes(safetensors_bytes(SDXL_LORA_TENSORS, KOHYA_METADATA))
     row = await daemon.wait_row(path)
@@ -56,19 +57,33 @@ async def test_kohya_lora_header_gives_base_model_and_trigger_words(daemon: Daem
     assert header["metadata"]["ss_dataset_dirs"] == {"10_mychar": {"n_repeats": 10, "img_count": 40}}
     assert header["metadata"]["ss_network_dim"] == "4"
     assert (header["base_model"], header["base_model_source"], header["kind_hint"]) == ("SDXL", "kohya", "lora")
-    assert header["trigger_words"] == ["mychar", "blue hair", "smile"]  # most frequent first
     assert meta["base_model"] == "SDXL"
-    assert meta["trigger_words"] == ["mychar", "blue hair", "smile"]
+    # The captions are training tags, counted over the folders and most used first; nothing names a trigger word.
+    assert "trigger_words" not in header and "trigger_words" not in meta
+    assert detail["training_tags"] == TRAINING_TAGS
     assert "sidecars" not in meta  # none beside it
     model = await import_row(daemon, row)
     assert model["base_model"] == "SDXL"
-    assert model["meta_json"]["trigger_words"] == ["mychar", "blue hair", "smile"]
+    assert "trigger_words" not in model["meta_json"] and model["training_tags"] == TRAINING_TAGS
     assert model["header"]["metadata"]["ss_tag_frequency"] == TAG_FREQUENCY
     assert [m["name"] for m in (await daemon.get("/api/models?base_model=SDXL"))["models"]] == ["mychar"]
+    # A training tag the user makes a trigger word is one, and is searched for as one; the tags stay as they were.
+    edited = await daemon.call("PATCH", f"/api/models/{row['sha256']}", {"meta_add": {"trigger_words": ["blue hair"]}})
+    assert edited["meta_json"]["trigger_words"] == ["blue hair"] and edited["header"] == model["header"]
+    assert edited["training_tags"] == TRAINING_TAGS
     assert [m["name"] for m in (await daemon.get("/api/models?q=blue%20hair"))["models"]] == ["mychar"]
-    # The user's own trigger words win from then on; the header stays as it was.
-    edited = await daemon.call("PATCH", f"/api/models/{row['sha256']}", {"meta_json": {"trigger_words": ["mc"]}})
-    assert edited["meta_json"]["trigger_words"] == ["mc"] and edited["header"] == model["header"]
+
+
+async def test_modelspec_trigger_phrase_gives_trigger_words_beside_the_training_tags(daemon: Daemon, models: Path):
+    path = models / "loras" / "spec.safetensors"
+    metadata = {**KOHYA_METADATA, "modelspec.trigger_phrase": "mychar, Blue Hair"}
+    path.write_bytes(safetensors_bytes(SDXL_LORA_TENSORS, metadata))
+    row = await daemon.wait_row(path)
+    detail = await daemon.get(f"/api/pending/{row['id']}")
+    assert detail["meta_json"]["trigger_words"] == ["mychar", "Blue Hair"]
+    assert detail["training_tags"] == TRAINING_TAGS
+    model = await import_row(daemon, row)
+    assert model["meta_json"]["trigger_words"] == ["mychar", "Blue Hair"]
 
 
 async def test_damaged_headers_give_ready_rows_with_an_error(daemon: Daemon, models: Path):
@@ -192,9 +207,9 @@ async def test_sidecar_fills_what_the_header_lacks_and_header_wins_the_base_mode
     row = await daemon.wait_row(path)
     meta = (await daemon.get(f"/api/pending/{row['id']}"))["meta_json"]
     assert meta["base_model"] == "SDXL"  # the file's own header cannot be stale; the sidecar's claim loses
-    # sidecar words first, then the header's; the same word in another case is one word
-    assert meta["trigger_words"] == ["fromsidecar", "MyChar", "blue hair", "smile"]
+    # the sidecar's words alone: the header's captions are training tags
+    assert meta["trigger_words"] == ["fromsidecar", "MyChar"]
     assert meta["description"] == "<p>First release.</p>"
     model = await import_row(daemon, row)
     assert model["base_model"] == "SDXL"
-    assert model["meta_json"]["trigger_words"] == ["fromsidecar", "MyChar", "blue hair", "smile"]
+    assert model["meta_json"]["trigger_words"] == ["fromsidecar", "MyChar"]

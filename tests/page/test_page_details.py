@@ -163,6 +163,49 @@ async def test_trigger_words_copy_to_the_clipboard(daemon: Daemon, page: Page, t
     assert await page.evaluate("navigator.clipboard.readText()") == "one, two words"
 
 
+async def test_training_tags_are_shown_apart_and_one_click_makes_a_trigger_word(
+    daemon: Daemon, page: Page, models: Path
+) -> None:
+    """A kohya LoRA with a Civitai sidecar: the sidecar's words are the trigger words "Copy all" copies, the
+    captions sit read-only beside them with their counts, and + on one saves it as a trigger word."""
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    path = models / "loras" / "mychar.safetensors"
+    path.with_name("mychar.civitai.info").write_text(json.dumps({"trainedWords": ["mychar"]}))
+    frequency = {"10_mychar": {"1girl": 40, "solo": 30, "masterpiece": 12, "blue hair": 9},
+                 "5_extra": {"1girl": 5, "mychar": 2}}
+    path.write_bytes(safetensors_bytes({"lora_unet_x.lora_down.weight": [4, 4]},
+                                       {"ss_tag_frequency": json.dumps(frequency)}))
+    row = await daemon.wait_row(path)
+    report = await daemon.call("POST", "/api/pending/import", {"ids": [row["id"]]})
+    assert not report["failed"] and not report["conflicts"], report
+    sha = row["sha256"]
+    await page.goto(f"{daemon.url}/?model={sha}")
+
+    chips = page.get_by_test_id("details-trigger-chip").locator(".text")
+    await expect(chips).to_have_text(["mychar"])
+    section = page.get_by_test_id("details-training-tags")
+    await expect(section.get_by_test_id("details-training-tag").locator(".tag")).to_have_text(
+        ["1girl", "solo", "masterpiece", "blue hair", "mychar"])
+    await expect(section.get_by_test_id("details-training-count")).to_have_text(["45", "30", "12", "9", "2"])
+    promote = section.get_by_test_id("details-training-promote")
+    await expect(promote.last).to_be_disabled()  # mychar is a trigger word already
+
+    await page.get_by_test_id("details-trigger-copy").click()
+    await expect(page.get_by_test_id("toast").filter(has_text="Copied.")).to_be_visible()
+    assert await page.evaluate("navigator.clipboard.readText()") == "mychar"
+
+    await promote.nth(3).click()
+    await expect(chips).to_have_text(["mychar", "blue hair"])
+    await expect(promote.nth(3)).to_be_disabled()
+    async with page.expect_request(lambda r: r.method == "PATCH") as sent:
+        await page.get_by_test_id("details-save").click()
+    assert json.loads((await sent.value).post_data or "{}") == {"meta_add": {"trigger_words": ["blue hair"]}}
+    await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
+    saved = await model(daemon, sha)
+    assert saved["meta_json"]["trigger_words"] == ["mychar", "blue hair"]
+    assert [t["tag"] for t in saved["training_tags"]] == ["1girl", "solo", "masterpiece", "blue hair", "mychar"]
+
+
 async def test_images_upload_become_cover_and_delete_after_confirming(
     daemon: Daemon, page: Page, two: list[str], tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ opened, empty store in a temporary folder.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.records import FileStat, HashRecord, Meta, ModelRow, PendingRow, Promotion
+from hikaze_mm.store.sqlite.migration_functions import FUNCTIONS
 from hikaze_mm.store.sqlite.store import SQLiteStore
 
 STAT = FileStat(10, 1, 2, 3)
@@ -23,6 +25,13 @@ STAT = FileStat(10, 1, 2, 3)
 def sqlite_store(path: Path) -> SQLiteStore:
     """A SQLite store (not opened yet) applying the library's metadata rules, as the daemon builds it."""
     return SQLiteStore(path, RULES)
+
+
+def with_migration_functions(conn: sqlite3.Connection) -> sqlite3.Connection:
+    """A plain connection that can run the migrations, as the store's writer can."""
+    for name, (arity, function) in FUNCTIONS.items():
+        conn.create_function(name, arity, function, deterministic=True)
+    return conn
 
 
 async def _open_sqlite(tmp_path: Path) -> Stores:

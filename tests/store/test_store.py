@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_backends import sqlite_store
+from store_backends import sqlite_store, with_migration_functions
 
 from conftest import run_cli
 from hikaze_mm.pipeline.walk import FileStat
@@ -154,7 +154,7 @@ def _schema(db: Path, version: int) -> None:
     from hikaze_mm.store.sqlite.database import _statements
     from hikaze_mm.store.sqlite.migrations import MIGRATIONS
 
-    with sqlite3.connect(db) as conn:
+    with with_migration_functions(sqlite3.connect(db)) as conn:
         for script in MIGRATIONS[:version]:
             for statement in _statements(script):
                 conn.execute(statement)

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from store_backends import sqlite_store
+from store_backends import sqlite_store, with_migration_functions
 
 from hikaze_mm.store.records import ModelQuery
 from hikaze_mm.store.sqlite.database import _statements
@@ -69,7 +69,7 @@ WRITERS = {1: _write_v1, 2: _write_v2, 5: _write_v5}
 
 def _build(db: Path, version: int) -> dict[str, list[tuple[object, ...]]]:
     """The database at `version`, and every row of every table it has."""
-    conn = sqlite3.connect(db, isolation_level=None)
+    conn = with_migration_functions(sqlite3.connect(db, isolation_level=None))
     for number in range(1, version + 1):
         for statement in _statements(MIGRATIONS[number - 1]):
             conn.execute(statement)

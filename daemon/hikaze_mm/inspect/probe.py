@@ -19,7 +19,6 @@ from typing import Any, TypedDict
 from hikaze_mm.inspect.base_model import FLUX, SD1, SD2, SD3, SDXL, UNKNOWN, finetune_named_in, normalise, unique_words
 
 MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024  # the format's own limit
-MAX_TRIGGER_TAGS = 10
 _PREFIX = 9  # the length word and the first byte of the header it announces
 
 # Cross-attention keys of SD-style UNets, full or as LoRA down-projections; their last dim is the text context width.
@@ -55,7 +54,7 @@ class Header(_Format, total=False):
     base_model: str  # see `base_model.py`; present whenever a safetensors header was parsed
     base_model_source: str  # "modelspec" | "kohya" | "tensors" | "none", alongside base_model
     kind_hint: str  # "lora" | "checkpoint" | "embedding" | "vae", only when the tensor names say so
-    trigger_words: list[str]  # only when the metadata names some
+    trigger_words: list[str]  # only when `modelspec.trigger_phrase` names some
     error: str  # only when the file is damaged; the other keys then hold what could be read
 
 
@@ -261,21 +260,7 @@ def _kind(tensors: dict[str, Any]) -> str | None:
 
 
 def _trigger_words(metadata: dict[str, Any]) -> list[str]:
-    candidates: list[str] = []
+    """Only what the trainer named as a trigger. `ss_tag_frequency` holds the training captions (`1girl`, `solo`),
+    which are not triggers: the API shows them apart, as training tags (`library/training_tags.py`)."""
     phrase = metadata.get("modelspec.trigger_phrase")
-    if isinstance(phrase, str):
-        candidates += phrase.split(",")
-    frequency = metadata.get("ss_tag_frequency")
-    if isinstance(frequency, dict):
-        counts: dict[str, float] = {}
-        # Keys are dataset folders ("10_mychar"); the tags and their counts sit one level down.
-        for tags in frequency.values():
-            if not isinstance(tags, dict):
-                continue
-            for tag, count in tags.items():
-                word = tag.strip()
-                if word and isinstance(count, (int, float)) and not isinstance(count, bool):
-                    counts[word] = counts.get(word, 0) + count
-        # sorted() is stable, so tags with equal counts keep the order the trainer wrote them in.
-        candidates += sorted(counts, key=lambda tag: -counts[tag])[:MAX_TRIGGER_TAGS]
-    return unique_words(candidates)
+    return unique_words(phrase.split(",")) if isinstance(phrase, str) else []

@@ -25,6 +25,7 @@ from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.cursor import encode_cursor
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
+from hikaze_mm.library.training_tags import training_tags
 from hikaze_mm.store.errors import EditRefused
 from hikaze_mm.store.interfaces import ImageStore, ModelStore, PendingStore, SearchStore, TagStore
 from hikaze_mm.store.records import ModelQuery, Removal
@@ -104,6 +105,7 @@ class Library:
             image["urls"] = image_urls(sha256, image["seq"])
         cover = item["cover"]
         item["cover"] = image_urls(sha256, cover) if cover is not None else None
+        item["training_tags"] = training_tags(item["header"])
         return item
 
     async def model_path(self, sha256: str) -> dict[str, Any]:
@@ -158,6 +160,7 @@ class Library:
             raise LibraryError(404, f"no pending item with id {pending_id}")
         for image in item["images"]:
             image["urls"] = pending_image_urls(pending_id, image["seq"])
+        item["training_tags"] = training_tags(item["meta_json"].get("header"))
         return item
 
     # -- tags -----------------------------------------------------------------------------------------------

@@ -678,7 +678,13 @@ export interface components {
             tags: components["schemas"]["Tag"][];
             /** @description previews found beside the file or brought by the v1 migration, by number */
             images: components["schemas"]["ImageInfo"][];
+            training_tags: components["schemas"]["TrainingTags"];
         };
+        /** @description The captions the model was trained on, read-only: the header's `ss_tag_frequency` (kohya trainers) with each tag's count added up over the dataset folders, the 50 most used first (equal counts in the order the trainer wrote them); empty when the header names none. They are not trigger words: a client makes one of a tag by adding it to `meta_json.trigger_words` (`meta_add`). */
+        TrainingTags: {
+            tag: string;
+            count: number;
+        }[];
         /** @description the image in its three sizes */
         ImageUrls: {
             high: string;
@@ -743,6 +749,7 @@ export interface components {
             cover: components["schemas"]["CoverUrls"];
             /** @description other paths with the same content */
             copies: string[];
+            training_tags: components["schemas"]["TrainingTags"];
         };
         ModelSummary: {
             sha256: components["schemas"]["Sha256"];
@@ -762,6 +769,7 @@ export interface components {
                 positive?: string;
                 negative?: string;
             };
+            /** @description words that call up what the model was trained for: suggested from what names them as such (sidecars' `trainedWords` and `activation text`, the header's `modelspec.trigger_phrase`) and edited by the user; never the training captions (see `training_tags`) */
             trigger_words?: string[];
             nsfw?: boolean;
         } & {

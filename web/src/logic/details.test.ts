@@ -10,10 +10,12 @@ import {
   formFromDetail,
   formProblems,
   galleryIndex,
+  hasWord,
   headerRows,
   isEmptyPatch,
   isHttpUrl,
   isNewTag,
+  promoteTag,
   rebase,
   suggestTags,
   withGuard,
@@ -42,6 +44,7 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
     images: [],
     cover: null,
     copies: [],
+    training_tags: [],
   };
 }
 
@@ -293,5 +296,19 @@ describe("formatting", () => {
       ["__metadata__", '{"a":"1"}'],
       ["n", "3"],
     ]);
+  });
+});
+
+describe("training tags made trigger words", () => {
+  it("appends the tag whole, once, whatever its case", () => {
+    expect(promoteTag(["mychar"], " blue hair ")).toEqual(["mychar", "blue hair"]);
+    expect(promoteTag(["mychar"], "MyChar")).toEqual(["mychar"]);
+    expect(promoteTag([], "red hair, blue eyes")).toEqual(["red hair, blue eyes"]);
+    expect(promoteTag(["a"], "  ")).toEqual(["a"]);
+  });
+
+  it("knows a tag that is a trigger word already", () => {
+    expect(hasWord(["Blue Hair"], "blue hair")).toBe(true);
+    expect(hasWord(["blue"], "blue hair")).toBe(false);
   });
 });

@@ -204,6 +204,18 @@ export function addChips(list: readonly string[], raw: string): string[] {
   return out;
 }
 
+/** Whether `word` is one of `words` already; trigger words compare without regard to case, as chips do. */
+export function hasWord(words: readonly string[], word: string): boolean {
+  const lower = word.trim().toLowerCase();
+  return words.some((w) => w.toLowerCase() === lower);
+}
+
+/** `words` with a training tag made a trigger word, whole: a caption is one tag even with a comma in it. */
+export function promoteTag(words: readonly string[], tag: string): string[] {
+  const word = tag.trim();
+  return !word || hasWord(words, word) ? [...words] : [...words, word];
+}
+
 /** Existing tags containing `query` (case-insensitive), those starting with it first, without the ones chosen. */
 export function suggestTags(all: readonly string[], query: string, chosen: readonly string[], limit = 10): string[] {
   const q = query.trim().toLowerCase();

@@ -33,7 +33,7 @@ function row(id: number, status: PendingItem["status"] = "ready"): PendingItem {
 }
 
 function detail(id: number, status: PendingItem["status"]): PendingDetail {
-  return { ...row(id, status), meta_json: {}, tags: [], images: [] };
+  return { ...row(id, status), meta_json: {}, tags: [], images: [], training_tags: [] };
 }
 
 function list(...rows: PendingItem[]): PendingList {

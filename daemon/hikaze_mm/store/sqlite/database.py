@@ -21,6 +21,7 @@ from hikaze_mm.store.backup import backup_before_migration
 from hikaze_mm.store.errors import StorageFull
 from hikaze_mm.store.sqlite.checkpoints import BACKSTOP_PAGES, KEPT_WAL_BYTES, Checkpointer
 from hikaze_mm.store.sqlite.checks import closed_cleanly, file_state, inspect_database
+from hikaze_mm.store.sqlite.migration_functions import FUNCTIONS as MIGRATION_FUNCTIONS
 from hikaze_mm.store.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 from hikaze_mm.store.sqlite.text import from_db
 
@@ -107,6 +108,8 @@ class Database:
     async def _migrate(self) -> None:
         assert self._db is not None
         (version,) = await first_row(self._db, "PRAGMA user_version")
+        for name, (arity, function) in MIGRATION_FUNCTIONS.items():
+            await self._db.create_function(name, arity, function, deterministic=True)
         for number in range(version + 1, SCHEMA_VERSION + 1):
             async with self.write() as db:
                 for statement in _statements(MIGRATIONS[number - 1]):

@@ -294,6 +294,30 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX models_status;
     """,
+    # 8: training captions out of the trigger words. Schema 7 suggested the ten most used `ss_tag_frequency` tags
+    # as trigger words (`1girl`, `solo`); they are training tags now, read from the stored header. A list exactly as
+    # suggested loses them (`v8_trigger_words` in migration_functions.py decides); one the user edited stays whole.
+    # Only `trigger_words` is rewritten, and a model's search row with it; nothing counts as a user's edit.
+    """
+    CREATE TEMP TABLE v8_models AS SELECT sha256, words FROM
+        (SELECT sha256, v8_trigger_words(CAST(meta_json AS BLOB), 0) AS words FROM models) WHERE words IS NOT NULL;
+    CREATE TEMP TABLE v8_pending AS SELECT id, words FROM
+        (SELECT id, v8_trigger_words(CAST(meta_json AS BLOB), 1) AS words FROM pending_import)
+        WHERE words IS NOT NULL;
+    UPDATE models SET meta_json = (SELECT CASE w.words WHEN '[]' THEN json_remove(models.meta_json, '$.trigger_words')
+        ELSE json_set(models.meta_json, '$.trigger_words', json(w.words)) END FROM v8_models w
+        WHERE w.sha256 = models.sha256) WHERE sha256 IN (SELECT sha256 FROM v8_models);
+    UPDATE pending_import SET meta_json = (SELECT CASE w.words
+        WHEN '[]' THEN json_remove(pending_import.meta_json, '$.trigger_words')
+        ELSE json_set(pending_import.meta_json, '$.trigger_words', json(w.words)) END FROM v8_pending w
+        WHERE w.id = pending_import.id) WHERE id IN (SELECT id FROM v8_pending);
+    UPDATE models_fts SET trigger_words = (SELECT
+        coalesce((SELECT group_concat(j.value, ' ') FROM json_each(w.words) j), '')
+        FROM v8_models w JOIN search_ids s ON s.sha256 = w.sha256 WHERE s.id = models_fts.rowid)
+        WHERE rowid IN (SELECT s.id FROM v8_models w JOIN search_ids s ON s.sha256 = w.sha256);
+    DROP TABLE v8_models;
+    DROP TABLE v8_pending;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
