@@ -196,6 +196,9 @@ export interface paths {
          *     trash with the sidecars and previews beside it that no other model file of the same stem uses, only if
          *     it is a model file inside the model folders, not a symbolic link, and unchanged since it was hashed;
          *     otherwise the item stays and is listed under `failed` with the reason).
+         *     Whatever the strategy (but `ignore`), the tags the item's sidecars name (Civitai's `model.tags` and
+         *     `tags`, as names or `{name}` objects, at most 50, each 1 to 64 characters) join the model's tags: none
+         *     of the model's tags goes, and a tag the user took off the model (its `removed_tags`) is not put back.
          */
         post: operations["importPending"];
         delete?: never;
@@ -739,6 +742,10 @@ export interface components {
             header: Record<string, unknown> | null;
             meta_json: components["schemas"]["Meta"];
             tags: string[];
+            /** @description the tags in `tags` that an import took from a sidecar (a `.civitai.info` or `.metadata.json` beside the file) rather than the user; a tag the user takes off and puts back on is theirs */
+            sidecar_tags: string[];
+            /** @description tags the user took off this model (PATCH `tags` or `tags_remove`), oldest first, at most 1,000: no later import, merge or rescan puts them back on; putting one back on by hand forgets it here */
+            removed_tags: string[];
             images: components["schemas"]["Image"][];
             cover: components["schemas"]["CoverUrls"];
             /** @description other paths with the same content */

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiosqlite
@@ -20,6 +21,21 @@ async def tag_ids(db: aiosqlite.Connection, names: list[str]) -> list[int]:
         if tag_id not in ids:
             ids.append(tag_id)
     return ids
+
+
+async def model_tag_names(db: aiosqlite.Connection, sha256: str) -> list[str]:
+    return [r[0] for r in await db.execute_fetchall(
+        "SELECT t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = ?", (sha256,))]
+
+
+async def tag_model(db: aiosqlite.Connection, sha256: str, names: list[str]) -> None:
+    """These tags on the model, made when missing, inside the caller's transaction: two statements however many
+    names (an import of a hundred models with tags from their sidecars stays a short write)."""
+    given = json.dumps(names)
+    await db.execute("INSERT OR IGNORE INTO tags (name) SELECT value FROM json_each(?)", (given,))
+    # `t.name` brings its NOCASE collation to the comparison, so any spelling finds the tag.
+    await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, t.id FROM json_each(?) j "
+                     "JOIN tags t ON t.name = j.value", (sha256, given))
 
 
 class SQLiteTags:
