@@ -105,6 +105,9 @@ async def test_a_tag_the_user_took_off_stays_off_whatever_the_import_brings(stor
     assert detail is not None
     assert detail["tags"] == ["civitai", "kept", "v1"] and detail["sidecar_tags"] == ["civitai"]
     assert detail["removed_tags"] == ["Old"] and detail["meta_json"] == {}
+    # The file found again with a first-version row's tags: the same.
+    assert await stores.models.enrich_model(A, {}, ["old", "again"])
+    assert (await stores.models.model_detail(A) or {})["tags"] == ["again", "civitai", "kept", "v1"]
 
 
 async def test_sidecar_tags_fill_a_model_only_up_to_its_tag_limit(stores: Stores):

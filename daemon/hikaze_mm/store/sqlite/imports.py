@@ -23,7 +23,7 @@ from hikaze_mm.store.sqlite.rows import (
     json_list,
 )
 from hikaze_mm.store.sqlite.search_index import reindex, reindex_many
-from hikaze_mm.store.sqlite.tags import model_tag_names, tag_model
+from hikaze_mm.store.sqlite.tags import NOT_REMOVED, model_tag_names, tag_model
 
 # A new model made of its pending row: its content, then (main path, name, type, stat, times, metadata, nsfw flag,
 # base model, pending id); its search id too, when its search row is there already.
@@ -43,8 +43,7 @@ _INSERT_HASHED_MODEL = (
 # The pending row's tags go to the model it becomes part of (sha256, pending id), but for those the user took off it.
 _TAGS_TO_MODEL = (
     "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?1, tag_id FROM pending_tags WHERE pending_id = ?2 "
-    "AND tag_id NOT IN (SELECT t.id FROM models m, json_each(m.meta_json, '$.removed_tags') r "
-    "JOIN tags t ON t.name = r.value WHERE m.sha256 = ?1)"
+    f"AND {NOT_REMOVED}"
 )
 # The same for many rows, given as a JSON list of [pending id, sha256].
 _TAGS_TO_MODELS = (

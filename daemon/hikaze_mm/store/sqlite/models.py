@@ -26,7 +26,7 @@ from hikaze_mm.store.sqlite.rows import (
     pending_values,
 )
 from hikaze_mm.store.sqlite.search_index import reindex, unindex
-from hikaze_mm.store.sqlite.tags import model_tag_names, tag_ids
+from hikaze_mm.store.sqlite.tags import model_tag_names, tag_ids, tag_model
 
 
 def nsfw_flag(meta: Meta) -> int:
@@ -187,13 +187,13 @@ class SQLiteModels:
         return True
 
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
-        """What the model lacks of this metadata (the rules' `merge`), and these tags."""
+        """What the model lacks of this metadata (the rules' `merge`), and these tags but for those the user took
+        off it."""
         merge = self._rules.merge
         async with self._db.write() as db:
             if not await edit_meta(db, sha256, lambda stored: merge(stored, meta), time.time()):
                 return False
-            for tag_id in await tag_ids(db, tags):
-                await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)", (sha256, tag_id))
+            await tag_model(db, sha256, tags)
             await reindex(db, sha256)
         return True
 
