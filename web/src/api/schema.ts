@@ -324,7 +324,8 @@ export interface paths {
          *     `meta_add` / `meta_remove` for `trigger_words` and `community_links`. They apply to the lists as stored
          *     when the edit is written: removed items go, added ones not there yet are appended in order. A name in
          *     both the add and the remove list, or a list both replaced and edited in one request, is a 400, as is a
-         *     list that would grow past 200 items.
+         *     list that would grow past 200 items. A tag taken off the model (by `tags` or `tags_remove`) is added to
+         *     its `removed_tags`, so that no import puts it back; one put on (back) is dropped from there.
          *     `if_unchanged` names the values this client started from for single-valued fields it changes (`name`,
          *     `meta_json.description`, `notes`, `nsfw`, `prompts.positive` / `negative`; a field not stored counts as
          *     empty, nsfw as false): when one of them moved since, to a value other than the one this request writes,
