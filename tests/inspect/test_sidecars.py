@@ -116,6 +116,7 @@ def test_lora_manager_metadata(tmp_path: Path):
         "base_model": "Illustrious",
         "links": ["https://civitai.com/models/880001?modelVersionId=990001"],
         "nsfw": True,  # the model says no, but its preview is rated X
+        "tags": ["character", "anime"],
         "sources": ["mychar.metadata.json"],
     }
 
@@ -273,3 +274,28 @@ def test_a_model_name_with_dots_keeps_them_in_the_sidecar_names(tmp_path: Path):
     m = model(tmp_path, "my.char.v2.safetensors")
     sidecar(m, ".civitai.info", CIVITAI_VERSION)
     assert read_sidecars(str(m))["sources"] == ["my.char.v2.civitai.info"]
+
+
+# -- tags -----------------------------------------------------------------------------------------------------
+def test_civitai_tags_as_names_and_as_objects_from_all_files(tmp_path: Path):
+    m = model(tmp_path)
+    sidecar(m, ".civitai.info", {**CIVITAI_VERSION, "model": {"nsfw": False, "tags": ["Anime", {"name": "style"}]},
+                                 "tags": [" character ", "anime"]})
+    sidecar(m, ".metadata.json", {"civitai": {"model": {"tags": ["concept"]}}, "tags": ["STYLE", "clothing"]})
+    assert read_sidecars(str(m))["tags"] == ["concept", "STYLE", "clothing", "Anime", "character"]
+
+
+def test_hostile_tags_are_left_out_and_capped_without_failing(tmp_path: Path):
+    m = model(tmp_path)
+    many = [f"tag{i}" for i in range(100_000)]
+    junk = ["", "   ", 7, None, True, {"name": 3}, {"id": 1}, ["x"], "x" * 65, "bell\x07", "y" * 64, "ok"]
+    sidecar(m, ".civitai.info", {**CIVITAI_VERSION, "model": {"tags": [*junk, *many]}})
+    found = read_sidecars(str(m))
+    assert found["tags"][:2] == ["y" * 64, "ok"] and len(found["tags"]) == 50
+    assert found["errors"] == ["mychar.civitai.info: model.tags holds entries that are neither names nor objects "
+                               "with a name"]
+    sidecar(m, ".civitai.info", {**CIVITAI_VERSION, "model": {"tags": "style, anime"}, "tags": {"a": 1}})
+    found = read_sidecars(str(m))
+    assert "tags" not in found and found["description"] == "<p>First release.</p>"
+    assert found["errors"] == ["mychar.civitai.info: model.tags is not a list",
+                               "mychar.civitai.info: tags is not a list"]

@@ -312,7 +312,7 @@ async def test_list_item_and_detail_shapes(daemon: Daemon, models: Path):
     detail = await daemon.get(f"/api/models/{sha}")
     assert set(detail) == {"sha256", "blake3", "path", "name", "file_name", "type", "base_model", "size_bytes",
                            "status", "created_at", "updated_at", "missing_since", "header", "meta_json", "tags",
-                           "images", "cover", "copies", "training_tags"}
+                           "sidecar_tags", "removed_tags", "images", "cover", "copies", "training_tags"}
     assert (detail["sha256"], detail["blake3"]) == digests(path)
     assert detail["path"] == str(path) and detail["missing_since"] is None
     assert isinstance(detail["header"], dict) and "header" not in detail["meta_json"]

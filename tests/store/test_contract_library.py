@@ -93,6 +93,35 @@ async def test_an_absorbed_row_brings_what_the_model_lacks_and_goes(stores: Stor
     assert not await stores.imports.absorb(row.id, sha("f"), {}, [], None)
 
 
+async def test_a_tag_the_user_took_off_stays_off_whatever_the_import_brings(stores: Stores):
+    await new_model(stores, "m", A)
+    assert await stores.models.update_model(A, name=None, tags=["Old", "kept"], meta_change=None)
+    assert await stores.models.update_model(A, name=None, tags=None, meta_change=None, tags_remove=["old"])
+    row = await hashed_row(stores, "/m/loras/b.safetensors", A, status="conflict", conflict=A)
+    await stores.pending.set_pending_meta(row.id, {}, ["OLD", "v1"])  # a first-version row's own tags
+    sidecars = {"sidecars": {"tags": ["old", "civitai", "kept"]}}
+    assert await stores.imports.absorb(row.id, A, sidecars, [], None)
+    detail = await stores.models.model_detail(A)
+    assert detail is not None
+    assert detail["tags"] == ["civitai", "kept", "v1"] and detail["sidecar_tags"] == ["civitai"]
+    assert detail["removed_tags"] == ["Old"] and detail["meta_json"] == {}
+    # The file found again with a first-version row's tags: the same.
+    assert await stores.models.enrich_model(A, {}, ["old", "again"])
+    assert (await stores.models.model_detail(A) or {})["tags"] == ["again", "civitai", "kept", "v1"]
+
+
+async def test_sidecar_tags_fill_a_model_only_up_to_its_tag_limit(stores: Stores):
+    row = await hashed_row(stores, "/m/loras/a.safetensors", A)
+    mine = [f"v1_{i}" for i in range(MAX_TAGS - 2)]
+    meta = {"sidecars": {"tags": ["v1_0", "x", "y", "z"]}}
+    await stores.pending.set_pending_meta(row.id, meta, mine)
+    await stores.imports.promote_new([Promotion(row.id, A, "new", "a", "loras", "unknown", meta, row.path, STAT,
+                                                [], [])])
+    detail = await stores.models.model_detail(A)
+    assert detail is not None
+    assert len(detail["tags"]) == MAX_TAGS and detail["sidecar_tags"] == ["x", "y"]
+
+
 # -- models ---------------------------------------------------------------------------------------------------
 async def test_a_patch_merges_into_the_metadata_as_stored(stores: Stores):
     await new_model(stores, "m", A, meta={"description": "d", "prompts": {"positive": "p"},

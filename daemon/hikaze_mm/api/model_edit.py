@@ -12,9 +12,9 @@ from hikaze_mm.api.errors import BadRequest
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library.metadata import LIST_FIELDS, MAX_ITEMS, MAX_TEXT, USER_FIELDS
 from hikaze_mm.library.service import ModelEdit
-from hikaze_mm.store.records import MAX_TAGS
+from hikaze_mm.store.records import MAX_TAG_NAME, MAX_TAGS
 
-MAX_TAG = 64
+MAX_TAG = MAX_TAG_NAME
 MAX_NAME = 256
 PATCH_FIELDS = ("name", "tags", "tags_add", "tags_remove", "meta_json", "meta_add", "meta_remove", "if_unchanged")
 

@@ -22,6 +22,7 @@ from typing import Any, TypedDict
 
 from hikaze_mm.inspect.base_model import UNKNOWN, normalise, unique_words
 from hikaze_mm.inspect.folder_names import FolderNames
+from hikaze_mm.inspect.sidecar_tags import names_given, sidecar_tags
 
 MAX_SIDECAR_BYTES = 10 * 1024 * 1024
 # Civitai rates images in bit flags: 1 PG, 2 PG-13, 4 R, 8 X, 16 the strongest; R and up counts as mature.
@@ -35,6 +36,7 @@ class Sidecars(TypedDict, total=False):
     trigger_words: list[str]  # from all files, de-duplicated; lists are kept per entry, free text split on commas
     base_model: str  # the first value the probe's vocabulary recognises, else the first value given as written
     links: list[str]  # Civitai model pages
+    tags: list[str]  # the model's tags on Civitai, from all files, cleaned and capped (sidecar_tags)
     nsfw: bool  # true if any file says so, false if some file says false and none says true
     sources: list[str]  # names of the sidecar files that were read
     errors: list[str]  # "<file>: <what>" for sidecars that could not be read or held a field of the wrong type
@@ -47,6 +49,7 @@ class _Reading:
     base_model: str | None = None
     links: list[str] = field(default_factory=list)
     nsfw: bool | None = None
+    tags: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     def text(self, doc: dict[str, Any], key: str, where: str = "") -> str | None:
@@ -70,6 +73,18 @@ class _Reading:
                 self.problems.append(f"{where}{key} holds entries that are not strings")
         else:
             self.problems.append(f"{where}{key} is not a list of strings")
+
+    def tag_list(self, doc: dict[str, Any], key: str, where: str = "") -> None:
+        value = doc.get(key)
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self.problems.append(f"{where}{key} is not a list")
+            return
+        names, odd = names_given(value)
+        self.tags += names
+        if odd:
+            self.problems.append(f"{where}{key} holds entries that are neither names nor objects with a name")
 
     def flag(self, doc: dict[str, Any], key: str, where: str = "") -> None:
         value = doc.get(key)
@@ -106,9 +121,11 @@ def _civitai_version(doc: dict[str, Any], r: _Reading, where: str = "") -> None:
     model = doc.get("model")
     if isinstance(model, dict):
         r.flag(model, "nsfw", f"{where}model.")
+        r.tag_list(model, "tags", f"{where}model.")
     elif model is not None:
         r.problems.append(f"{where}model is not an object")
     r.civitai_link(r.ident(doc, "modelId", where), r.ident(doc, "id", where))
+    r.tag_list(doc, "tags", where)  # a model's JSON (rather than a version's) has them at the top
 
 
 def _lora_manager(doc: dict[str, Any], r: _Reading) -> None:
@@ -118,6 +135,7 @@ def _lora_manager(doc: dict[str, Any], r: _Reading) -> None:
     elif civitai is not None:
         r.problems.append("civitai is not an object")
     r.description = r.text(doc, "modelDescription") or r.description
+    r.tag_list(doc, "tags")
     base = r.text(doc, "base_model")
     if base is not None and base.lower() != UNKNOWN:
         r.base_model = base
@@ -230,6 +248,9 @@ def read_sidecars(model_path: str, names: FolderNames | None = None) -> Sidecars
     links = unique_words([link for r in readings for link in r.links])
     if links:
         found["links"] = links
+    tags = sidecar_tags([tag for r in readings for tag in r.tags])
+    if tags:
+        found["tags"] = tags
     flags = [r.nsfw for r in readings if r.nsfw is not None]
     if flags:
         found["nsfw"] = any(flags)

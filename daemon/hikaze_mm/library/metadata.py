@@ -1,7 +1,9 @@
 """A model's metadata: the fields a user edits, their limits, and how two records combine on edit and import.
 
 Stored in `meta_json` beside `header` (what the file's own header says) and, on pending rows, `sidecars` and
-`legacy` (what other tools and the first version knew). The user fields are the ones below: a client's edit names
+`legacy` (what other tools and the first version knew). A model's record also remembers where its tags came from:
+`sidecar_tags` (the tags an import took from sidecars) and `removed_tags` (the tags the user took off, which no
+import brings back). The user fields are the ones below: a client's edit names
 no others and keeps to these limits (the API checks both), so a typo is an error instead of a silently kept key.
 """
 
@@ -10,11 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from hikaze_mm.store.interfaces import MetadataRules
+from hikaze_mm.store.records import MAX_TAGS
 
 USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "notes")
 LIST_FIELDS = ("trigger_words", "community_links")  # the fields `meta_add` / `meta_remove` edit item by item
 MAX_TEXT = 100_000
 MAX_ITEMS = 200
+# The tags taken off a model that are remembered; the oldest are forgotten first. A bound, so that years of edits
+# cannot grow the record without end.
+MAX_REMOVED_TAGS = 1000
 
 
 class MetaError(ValueError):
@@ -104,6 +110,56 @@ def for_new_model(pending: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _folded(names: Any) -> set[str]:
+    return {name.casefold() for name in names if isinstance(name, str)} if isinstance(names, list) else set()
+
+
+def _names(meta: dict[str, Any], key: str) -> list[str]:
+    value = meta.get(key)
+    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
+
+
+def take_sidecar_tags(model: dict[str, Any], incoming: dict[str, Any],
+                      current: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The tags the incoming record's sidecars name that the model (whose tags are `current`) lacks and the user
+    never took off it, as many as fit under the model's limit; and the model's record with them noted in
+    `sidecar_tags`. Tags only ever join: the model keeps every tag it has, and one the user has stays theirs."""
+    sidecars = incoming.get("sidecars")
+    offered = _names(sidecars, "tags") if isinstance(sidecars, dict) else []
+    have = {name.casefold() for name in current}
+    refused = _folded(model.get("removed_tags"))
+    taken: list[str] = []
+    for name in offered:
+        if len(have) >= MAX_TAGS:
+            break
+        if name.casefold() not in have | refused:
+            have.add(name.casefold())
+            taken.append(name)
+    if not taken:
+        return model, []
+    return {**model, "sidecar_tags": [*_names(model, "sidecar_tags"), *taken]}, taken
+
+
+def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> dict[str, Any]:
+    """The model's record after the user changed its tags from `before` to `after`: a tag taken off is remembered
+    as removed (and is no longer the sidecar's), one put (back) on is forgotten as removed."""
+    was = {name.casefold() for name in before}
+    now = {name.casefold() for name in after}
+    gone = [name for name in before if name.casefold() not in now]
+    came = now - was
+    dropped = was - now
+    removed = [name for name in _names(model, "removed_tags")
+               if name.casefold() not in came and name.casefold() not in dropped] + gone
+    sidecar = [name for name in _names(model, "sidecar_tags") if name.casefold() not in dropped]
+    result = dict(model)
+    for key, names in (("removed_tags", removed[-MAX_REMOVED_TAGS:]), ("sidecar_tags", sidecar)):
+        if names:
+            result[key] = names
+        else:
+            result.pop(key, None)
+    return result
+
+
 # The rules as the store applies them inside its transactions (it never imports this module).
 RULES = MetadataRules(merge=merge, override=override, for_new_model=for_new_model, patch=patch,
-                      user_fields=user_fields)
+                      user_fields=user_fields, take_sidecar_tags=take_sidecar_tags, tags_edited=tags_edited)

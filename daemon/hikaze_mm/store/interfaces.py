@@ -49,6 +49,9 @@ class MetadataRules:
     for_new_model: Callable[[Meta], Meta]  # what a new model keeps of its pending row's record
     patch: Callable[[Meta, Meta, ListEdits, ListEdits], Meta]  # (stored, change, added items, removed items)
     user_fields: Callable[[Meta], Meta]  # what of a record the user entered (a row with any must outlive its file)
+    # (stored, incoming, the model's tag names): the stored record noting the sidecar tags it takes, and those
+    take_sidecar_tags: Callable[[Meta, Meta, list[str]], tuple[Meta, list[str]]]
+    tags_edited: Callable[[Meta, list[str], list[str]], Meta]  # (stored, tag names before, after) of a user's edit
 
 
 class PendingStore(Protocol):

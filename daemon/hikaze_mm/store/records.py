@@ -19,6 +19,7 @@ PENDING_STATUSES: tuple[PendingStatus, ...] = get_args(PendingStatus)
 ACTIVE_STATUSES = PENDING_STATUSES[:-1]  # the inbox: everything but what the user set aside
 SORT_KEYS = ("name", "created", "updated", "size")
 MAX_TAGS = 200  # on one model
+MAX_TAG_NAME = 64  # characters in a tag's name
 MAX_INTEGER = 2**63 - 1  # the largest id, count or image number the database holds (SQLite's integer range)
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")  # a model's key: its content's SHA-256 in lower-case hex
 

@@ -196,6 +196,9 @@ export interface paths {
          *     trash with the sidecars and previews beside it that no other model file of the same stem uses, only if
          *     it is a model file inside the model folders, not a symbolic link, and unchanged since it was hashed;
          *     otherwise the item stays and is listed under `failed` with the reason).
+         *     Whatever the strategy (but `ignore`), the tags the item's sidecars name (Civitai's `model.tags` and
+         *     `tags`, as names or `{name}` objects, at most 50, each 1 to 64 characters) join the model's tags: none
+         *     of the model's tags goes, and a tag the user took off the model (its `removed_tags`) is not put back.
          */
         post: operations["importPending"];
         delete?: never;
@@ -321,7 +324,8 @@ export interface paths {
          *     `meta_add` / `meta_remove` for `trigger_words` and `community_links`. They apply to the lists as stored
          *     when the edit is written: removed items go, added ones not there yet are appended in order. A name in
          *     both the add and the remove list, or a list both replaced and edited in one request, is a 400, as is a
-         *     list that would grow past 200 items.
+         *     list that would grow past 200 items. A tag taken off the model (by `tags` or `tags_remove`) is added to
+         *     its `removed_tags`, so that no import puts it back; one put on (back) is dropped from there.
          *     `if_unchanged` names the values this client started from for single-valued fields it changes (`name`,
          *     `meta_json.description`, `notes`, `nsfw`, `prompts.positive` / `negative`; a field not stored counts as
          *     empty, nsfw as false): when one of them moved since, to a value other than the one this request writes,
@@ -745,6 +749,10 @@ export interface components {
             header: Record<string, unknown> | null;
             meta_json: components["schemas"]["Meta"];
             tags: string[];
+            /** @description the tags in `tags` that an import took from a sidecar (a `.civitai.info` or `.metadata.json` beside the file) rather than the user; a tag the user takes off and puts back on is theirs */
+            sidecar_tags: string[];
+            /** @description tags the user took off this model (PATCH `tags` or `tags_remove`), oldest first, at most 1,000: no later import, merge or rescan puts them back on; putting one back on by hand forgets it here */
+            removed_tags: string[];
             images: components["schemas"]["Image"][];
             cover: components["schemas"]["CoverUrls"];
             /** @description other paths with the same content */

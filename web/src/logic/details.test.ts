@@ -41,6 +41,8 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
     header: null,
     meta_json: meta,
     tags: ["style"],
+    sidecar_tags: [],
+    removed_tags: [],
     images: [],
     cover: null,
     copies: [],

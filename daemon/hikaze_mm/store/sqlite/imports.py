@@ -23,6 +23,7 @@ from hikaze_mm.store.sqlite.rows import (
     json_list,
 )
 from hikaze_mm.store.sqlite.search_index import reindex, reindex_many
+from hikaze_mm.store.sqlite.tags import NOT_REMOVED, model_tag_names, tag_model
 
 # A new model made of its pending row: its content, then (main path, name, type, stat, times, metadata, nsfw flag,
 # base model, pending id); its search id too, when its search row is there already.
@@ -39,9 +40,10 @@ _INSERT_HASHED_MODEL = (
     "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, (SELECT id FROM search_ids WHERE sha256 = ?) "
     "FROM pending_import WHERE id = ?"
 )
-# The pending row's tags go to the model it becomes part of.
+# The pending row's tags go to the model it becomes part of (sha256, pending id), but for those the user took off it.
 _TAGS_TO_MODEL = (
-    "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?, tag_id FROM pending_tags WHERE pending_id = ?"
+    "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?1, tag_id FROM pending_tags WHERE pending_id = ?2 "
+    f"AND {NOT_REMOVED}"
 )
 # The same for many rows, given as a JSON list of [pending id, sha256].
 _TAGS_TO_MODELS = (
@@ -80,12 +82,40 @@ class SQLiteImports:
             await db.execute("UPDATE models SET base_model = ? WHERE sha256 = ? AND base_model = 'unknown'",
                              (base, sha256))
         await db.execute(_TAGS_TO_MODEL, (sha256, pending_id))
+        await self._take_sidecar_tags(db, sha256, meta, now)
         await db.executemany(INSERT_IMAGE, [(sha256, seq, w, h, now) for seq, w, h in images])
         if copy is not None:
             await db.execute(INSERT_COPY, copy_values(copy[0], sha256, copy[1], now))
         await db.execute("DELETE FROM pending_import WHERE id = ?", (pending_id,))
         await reindex(db, sha256)
         return True
+
+    async def _take_sidecar_tags(self, db: aiosqlite.Connection, sha256: str, incoming: Meta, now: float) -> None:
+        """The tags the incoming record's sidecars name join the model that exists (the rules'
+        `take_sidecar_tags`, against its tags as they stand in this transaction)."""
+        current = await model_tag_names(db, sha256)
+        taken: list[str] = []
+
+        def take(stored: Meta) -> Meta:
+            meta, names = self._rules.take_sidecar_tags(stored, incoming, current)
+            taken.extend(names)
+            return meta
+
+        await edit_meta(db, sha256, take, now)
+        await tag_model(db, sha256, taken)
+
+    async def _new_models_meta(self, db: aiosqlite.Connection,
+                               promotions: list[Promotion]) -> dict[int, tuple[Meta, list[str]]]:
+        """By pending id: what each new model keeps of its row's record (the rules' `for_new_model`), and the
+        tags its sidecars give it besides the row's own (`take_sidecar_tags`)."""
+        own: dict[int, list[str]] = {}
+        for pending_id, name in await db.execute_fetchall(
+                "SELECT p.pending_id, t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id "
+                f"WHERE p.pending_id IN {IN_JSON}", (json_list([p.pending_id for p in promotions]),)):
+            own.setdefault(pending_id, []).append(name)
+        return {p.pending_id: self._rules.take_sidecar_tags(self._rules.for_new_model(p.meta_json), p.meta_json,
+                                                            own.get(p.pending_id, []))
+                for p in promotions}
 
     async def promote_new(self, promotions: list[Promotion]) -> list[ModelRow]:
         """Rows whose content no model has and no other queued row shares, each a new model, all in one
@@ -99,9 +129,10 @@ class SQLiteImports:
         async with self._db.write() as db:
             await db.execute(f"INSERT OR IGNORE INTO search_ids (sha256) SELECT value FROM {IN_JSON}",
                              (json_list(shas),))
+            kept = await self._new_models_meta(db, promotions)
             values = {p.pending_id: (p.main_path, p.name, p.type, *p.main_stat, now, now, json.dumps(meta),
                                      nsfw_flag(meta), p.base_model)
-                      for p, meta in ((p, self._rules.for_new_model(p.meta_json)) for p in promotions)}
+                      for p, (meta, _) in ((p, kept[p.pending_id]) for p in promotions)}
             await db.executemany(_INSERT_MODEL, [(*values[p.pending_id], p.pending_id)
                                                  for p in promotions if p.hashed is None])
             await db.executemany(_INSERT_HASHED_MODEL, [
@@ -110,6 +141,9 @@ class SQLiteImports:
             await db.execute(f"DELETE FROM model_copies WHERE path IN {IN_JSON}",
                              (json_list([p.main_path for p in promotions]),))
             await db.execute(_TAGS_TO_MODELS, (json.dumps([[p.pending_id, p.sha256] for p in promotions]),))
+            for p in promotions:
+                if kept[p.pending_id][1]:
+                    await tag_model(db, p.sha256, kept[p.pending_id][1])
             await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for p in promotions
                                                 for seq, w, h in p.images])
             await db.execute(f"DELETE FROM pending_import WHERE id IN {IN_JSON}", (ids,))
@@ -133,9 +167,10 @@ class SQLiteImports:
         the model's as it stands in this transaction (the rules' `override` or `merge`)."""
         now = time.time()
         st = p.main_stat
+        taken: list[str] = []  # by a new model, from its sidecars
         async with self._db.write() as db:
             if p.mode == "new":
-                meta = self._rules.for_new_model(p.meta_json)
+                meta, taken = (await self._new_models_meta(db, [p]))[p.pending_id]
                 await db.execute(_INSERT_MODEL, (p.main_path, p.name, p.type, *st, now, now, json.dumps(meta),
                                                  nsfw_flag(meta), p.base_model, p.pending_id))
             else:
@@ -151,6 +186,10 @@ class SQLiteImports:
             await db.execute("DELETE FROM model_copies WHERE path = ?", (p.main_path,))
             await db.executemany(INSERT_COPY, [copy_values(path, p.sha256, cst, now) for path, cst in p.copies])
             await db.execute(_TAGS_TO_MODEL, (p.sha256, p.pending_id))
+            if p.mode == "new":
+                await tag_model(db, p.sha256, taken)
+            else:
+                await self._take_sidecar_tags(db, p.sha256, p.meta_json, now)
             await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for seq, w, h in p.images])
             await db.execute("DELETE FROM pending_import WHERE id = ?", (p.pending_id,))
             for alias in p.aliases:

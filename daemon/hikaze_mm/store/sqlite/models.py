@@ -26,7 +26,7 @@ from hikaze_mm.store.sqlite.rows import (
     pending_values,
 )
 from hikaze_mm.store.sqlite.search_index import reindex, unindex
-from hikaze_mm.store.sqlite.tags import tag_ids
+from hikaze_mm.store.sqlite.tags import model_tag_names, tag_ids, tag_model
 
 
 def nsfw_flag(meta: Meta) -> int:
@@ -92,6 +92,8 @@ class SQLiteModels:
         item["file_name"] = os.path.basename(item["path"])
         meta = json.loads(row[-1] or "{}")
         item["header"] = meta.pop("header", None)
+        sidecar = {name.casefold() for name in meta.pop("sidecar_tags", [])}
+        item["removed_tags"] = meta.pop("removed_tags", [])
         item["meta_json"] = meta
         tags = await self._db.all(
             "SELECT t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = ? "
@@ -99,6 +101,7 @@ class SQLiteModels:
             (sha256,),
         )
         item["tags"] = [name for _, name in tags]
+        item["sidecar_tags"] = [name for _, name in tags if name.casefold() in sidecar]
         images = await self._db.all(
             "SELECT seq, width, height, created_at FROM images WHERE sha256 = ? ORDER BY seq", (sha256,)
         )
@@ -165,6 +168,8 @@ class SQLiteModels:
                 patch = self._rules.patch
                 await edit_meta(db, sha256, lambda stored: patch(stored, meta_change or {}, meta_add or {},
                                                                  meta_remove or {}), now)
+            editing_tags = tags is not None or bool(tags_add or tags_remove)
+            before = await model_tag_names(db, sha256) if editing_tags else []
             if tags is not None:
                 ids = await tag_ids(db, tags)
                 await db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
@@ -174,17 +179,21 @@ class SQLiteModels:
             if tags_add or tags_remove:
                 await _edit_tags(db, sha256, tags_add or [], tags_remove or [])
                 await db.execute("UPDATE models SET updated_at = ? WHERE sha256 = ?", (now, sha256))
+            if editing_tags:
+                after = await model_tag_names(db, sha256)
+                tags_edited = self._rules.tags_edited
+                await edit_meta(db, sha256, lambda stored: tags_edited(stored, before, after), now)
             await reindex(db, sha256)
         return True
 
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
-        """What the model lacks of this metadata (the rules' `merge`), and these tags."""
+        """What the model lacks of this metadata (the rules' `merge`), and these tags but for those the user took
+        off it."""
         merge = self._rules.merge
         async with self._db.write() as db:
             if not await edit_meta(db, sha256, lambda stored: merge(stored, meta), time.time()):
                 return False
-            for tag_id in await tag_ids(db, tags):
-                await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)", (sha256, tag_id))
+            await tag_model(db, sha256, tags)
             await reindex(db, sha256)
         return True
 

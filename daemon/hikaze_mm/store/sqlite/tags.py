@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aiosqlite
@@ -20,6 +21,28 @@ async def tag_ids(db: aiosqlite.Connection, names: list[str]) -> list[int]:
         if tag_id not in ids:
             ids.append(tag_id)
     return ids
+
+
+async def model_tag_names(db: aiosqlite.Connection, sha256: str) -> list[str]:
+    return [r[0] for r in await db.execute_fetchall(
+        "SELECT t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = ?", (sha256,))]
+
+
+# A condition on `tag_id` for the model `?1`: not one of the tags the user took off it (its `removed_tags`). `t.name`
+# brings its NOCASE collation to the comparison, so any spelling finds the tag.
+NOT_REMOVED = ("tag_id NOT IN (SELECT t.id FROM models m, json_each(m.meta_json, '$.removed_tags') r "
+               "JOIN tags t ON t.name = r.value WHERE m.sha256 = ?1)")
+
+
+async def tag_model(db: aiosqlite.Connection, sha256: str, names: list[str]) -> None:
+    """These tags on the model, made when missing, but for those the user took off it, inside the caller's
+    transaction: two statements however many names (an import of a hundred models with tags from their sidecars
+    stays a short write)."""
+    given = json.dumps(names)
+    await db.execute("INSERT OR IGNORE INTO tags (name) SELECT value FROM json_each(?)", (given,))
+    await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?1, tag_id FROM (SELECT t.id AS "
+                     f"tag_id FROM json_each(?2) j JOIN tags t ON t.name = j.value) WHERE {NOT_REMOVED}",
+                     (sha256, given))
 
 
 class SQLiteTags:
