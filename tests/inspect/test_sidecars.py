@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from hikaze_mm.inspect import sidecar_tags
 from hikaze_mm.inspect.base_model import normalise
 from hikaze_mm.inspect.sidecars import MAX_SIDECAR_BYTES, read_sidecars
+from hikaze_mm.store.records import MAX_TAG_NAME
 
 CIVITAI_VERSION: dict[str, Any] = {
     "id": 128713,
@@ -299,3 +301,9 @@ def test_hostile_tags_are_left_out_and_capped_without_failing(tmp_path: Path):
     assert "tags" not in found and found["description"] == "<p>First release.</p>"
     assert found["errors"] == ["mychar.civitai.info: model.tags is not a list",
                                "mychar.civitai.info: tags is not a list"]
+
+
+def test_sidecar_tag_names_are_held_to_the_store_s_limit():
+    assert sidecar_tags.MAX_TAG_NAME == MAX_TAG_NAME
+    assert sidecar_tags.tag_name("x" * MAX_TAG_NAME) == "x" * MAX_TAG_NAME
+    assert sidecar_tags.tag_name("x" * (MAX_TAG_NAME + 1)) is None

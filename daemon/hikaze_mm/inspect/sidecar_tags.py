@@ -12,9 +12,10 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from hikaze_mm.store.records import MAX_TAG_NAME
-
 MAX_SIDECAR_TAGS = 50
+# The longest tag name the library takes: the store's MAX_TAG_NAME, which this layer may not import (a test keeps
+# the two equal).
+MAX_TAG_NAME = 64
 
 
 def tag_name(value: str) -> str | None:
