@@ -69,9 +69,28 @@ def without_root_powers() -> tuple[str, ...]:
 def write_model(path: Path, size: int = 64 * 1024, seed: bytes | None = None) -> Path:
     """A model-like file of `size` bytes whose content depends on its name (or `seed`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = hashlib.sha512(seed or path.name.encode()).digest()
-    path.write_bytes((block * (size // len(block) + 1))[:size])
+    path.write_bytes(written_bytes(seed or path.name.encode(), size, path.suffix))
     return path
+
+
+def written_bytes(seed: bytes, size: int, suffix: str) -> bytes:
+    """What `write_model` writes. A `.safetensors` file big enough is a valid one (one tensor holding the bytes), so
+    that it does not look damaged."""
+    block = hashlib.sha512(seed).digest()
+    body = (block * (size // len(block) + 1))[:size]
+    return as_safetensors(body, size) if suffix == ".safetensors" else body
+
+
+def as_safetensors(body: bytes, size: int | None = None) -> bytes:
+    """`body` behind a valid 256-byte safetensors header naming it one U8 tensor, all of it `size` bytes (the end of
+    `body` cut off to fit); `body` as it is when it is too small to hold the header."""
+    size = len(body) + 264 if size is None else size
+    data = size - 264
+    header = json.dumps({f"t{hashlib.sha256(body).hexdigest()}": {
+        "dtype": "U8", "shape": [data], "data_offsets": [0, data]}}).encode()
+    if data < 0:
+        return body
+    return (struct.pack("<Q", 256) + header.ljust(256) + body)[:size]
 
 
 async def slow_write(path: Path, chunks: int, pause: float, chunk_size: int = 256 * 1024) -> None:

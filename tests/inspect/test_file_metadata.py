@@ -120,8 +120,11 @@ async def test_damaged_headers_give_ready_rows_with_an_error(daemon: Daemon, mod
     assert "limit" in headers["huge-header.safetensors"]["error"]
     assert "not valid JSON" in headers["garbage.safetensors"]["error"]
     assert "UTF-8" in headers["latin1.safetensors"]["error"]
-    # Each imports like any other file, keeping the header's error for the user to see.
-    model = await import_row(daemon, rows[1])
+    # Each looks damaged, and imports once the user confirms, keeping the header's error for the user to see.
+    assert (await daemon.call("POST", "/api/pending/import", {"ids": [rows[1]["id"]]}))["refused"]
+    report = await daemon.call("POST", "/api/pending/import", {"ids": [rows[1]["id"]], "confirm_damaged": True})
+    assert report["imported"] == [{"id": rows[1]["id"], "sha256": rows[1]["sha256"]}], report
+    model = await daemon.get(f"/api/models/{rows[1]['sha256']}")
     assert model["base_model"] == "unknown" and "limit" in model["header"]["error"]
     st = await daemon.get("/api/status")
     assert st["counts"]["pending"]["error"] == 0

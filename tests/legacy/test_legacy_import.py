@@ -15,7 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from conftest import DEADLINE_S, Daemon, digests, free_port, poll, run_cli, with_site, write_model
+from conftest import DEADLINE_S, Daemon, digests, free_port, poll, run_cli, with_site, write_model, written_bytes
 
 V1_DDL = (
     "CREATE TABLE models (id INTEGER PRIMARY KEY, path, name, type, size_bytes INTEGER, hash_hex, "
@@ -97,8 +97,7 @@ def build_v1(tmp_path: Path, models: Path, image_row: int = 1) -> V1:
 
 def model_bytes(path: Path) -> bytes:
     """What `write_files` writes at `path`."""
-    block = hashlib.sha512(path.name.encode()).digest()
-    return (block * (65536 // len(block) + 1))[:65536]
+    return written_bytes(path.name.encode(), 65536, path.suffix)
 
 
 def write_files(v1: V1) -> None:

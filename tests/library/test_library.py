@@ -308,11 +308,13 @@ async def test_list_item_and_detail_shapes(daemon: Daemon, models: Path):
     item = (await daemon.get("/api/models"))["models"][0]
     assert item == {"sha256": sha, "name": "shape", "file_name": "shape.safetensors", "type": "loras",
                     "base_model": "unknown", "size_bytes": path.stat().st_size, "status": "ok", "tags": [],
-                    "nsfw": False, "image_count": 0, "image_seqs": [], "cover": None}
+                    "nsfw": False, "image_count": 0, "image_seqs": [], "cover": None, "damaged": False,
+                    "damaged_reason": None}
     detail = await daemon.get(f"/api/models/{sha}")
     assert set(detail) == {"sha256", "blake3", "path", "name", "file_name", "type", "base_model", "size_bytes",
                            "status", "created_at", "updated_at", "missing_since", "header", "meta_json", "tags",
-                           "sidecar_tags", "removed_tags", "images", "cover", "copies", "training_tags"}
+                           "sidecar_tags", "removed_tags", "images", "cover", "copies", "training_tags",
+                           "damaged", "damaged_reason"}
     assert (detail["sha256"], detail["blake3"]) == digests(path)
     assert detail["path"] == str(path) and detail["missing_since"] is None
     assert isinstance(detail["header"], dict) and "header" not in detail["meta_json"]
@@ -693,7 +695,7 @@ async def test_bug_4_ignore_and_delete_do_nothing_to_rows_without_conflict(daemo
     report = await daemon.call("POST", "/api/pending/import", {"ids": [row["id"]], "conflict_strategy": strategy,
                                                                "delete_files": True})
     assert report == {"imported": [{"id": row["id"], "sha256": row["sha256"]}], "conflicts": [], "ignored": [],
-                      "deleted": [], "failed": []}
+                      "deleted": [], "failed": [], "refused": []}
     assert path.exists() and digests(path)[0] == row["sha256"]
     assert len((await daemon.get(f"/api/models/{row['sha256']}"))["images"]) == 1
     assert await daemon.pending() == []

@@ -17,7 +17,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from conftest import Daemon, digests, poll, safetensors_bytes, with_site, without_root_powers, write_model
+from conftest import (
+    Daemon,
+    as_safetensors,
+    digests,
+    poll,
+    safetensors_bytes,
+    with_site,
+    without_root_powers,
+    write_model,
+)
 from hikaze_mm.ops import logs
 
 NOT_SYSTEMD = {"INVOCATION_ID": "", "JOURNAL_STREAM": ""}
@@ -89,6 +98,9 @@ def mix() -> Mix:
     for rel in m.content:
         m.mtime[rel] = HOUR_AGO
     m.mtime[m.twins[0]] = HOUR_AGO - 3600  # the original is older than its copy
+    for rel, data in m.content.items():
+        if rel.endswith(".safetensors") and data[8:9] != b"{":
+            m.content[rel] = as_safetensors(data)  # a file that is no safetensors would look damaged
     return m
 
 

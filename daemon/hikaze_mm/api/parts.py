@@ -47,7 +47,9 @@ class Listings(Protocol):
 
 
 class Imports(Protocol):
-    async def import_ids(self, ids: list[int], strategy: str | None, delete_files: bool) -> ImportReport: ...
+    async def import_ids(
+        self, ids: list[int], strategy: str | None, delete_files: bool, confirm_damaged: bool
+    ) -> ImportReport: ...
     async def restore(self, ids: list[int]) -> dict[str, list[Any]]: ...
 
 

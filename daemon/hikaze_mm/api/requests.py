@@ -150,15 +150,16 @@ class ImportRequest:
     ids: list[int]
     strategy: str | None  # what to do with a conflict; None leaves conflicts where they are
     delete_files: bool
+    confirm_damaged: bool  # the user was told which files look damaged and imports them anyway
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ImportRequest:
-        only(body, ("ids", "conflict_strategy", "delete_files"))
+        only(body, ("ids", "conflict_strategy", "delete_files", "confirm_damaged"))
         ids = _ids(body)
         strategy = body.get("conflict_strategy")
         if strategy is not None and strategy not in STRATEGIES:
             raise BadRequest(f"`conflict_strategy` must be null or one of {', '.join(STRATEGIES)}, got {strategy!r}")
-        return cls(ids, strategy, _flag(body, "delete_files"))
+        return cls(ids, strategy, _flag(body, "delete_files"), _flag(body, "confirm_damaged"))
 
 
 @dataclass(frozen=True)

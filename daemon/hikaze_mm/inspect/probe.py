@@ -56,6 +56,7 @@ class Header(_Format, total=False):
     kind_hint: str  # "lora" | "checkpoint" | "embedding" | "vae", only when the tensor names say so
     trigger_words: list[str]  # only when `modelspec.trigger_phrase` names some
     error: str  # only when the file is damaged; the other keys then hold what could be read
+    declared_length: int  # the header length the first 8 bytes announce, when no header could be read after them
 
 
 class HeaderProbe:
@@ -87,7 +88,7 @@ class HeaderProbe:
         if not self.done:
             if self._header_len is not None:
                 got = len(self._buf) - 8
-                self._stop({"format": "safetensors",
+                self._stop({"format": "safetensors", "declared_length": self._header_len,
                             "error": f"file ends {got} bytes into its {self._header_len}-byte header"})
             else:
                 self._start(complete=False)
@@ -112,12 +113,14 @@ class HeaderProbe:
         elif plausible and complete:
             self._expect_header(n)
         elif plausible:
-            self._stop({"format": "safetensors", "error": f"file ends before its {n}-byte header"})
+            self._stop({"format": "safetensors", "declared_length": n,
+                        "error": f"file ends before its {n}-byte header"})
         elif opens_object:
             problem = "too short" if n < 2 else f"over the {MAX_SAFETENSORS_HEADER}-byte limit"
-            self._stop({"format": "safetensors", "error": f"header length {n} is {problem}"})
+            self._stop({"format": "safetensors", "declared_length": n, "error": f"header length {n} is {problem}"})
         else:
-            self._stop({"format": "unknown"})
+            # Kept for a file whose name says safetensors: what its length word claims is the damage in words.
+            self._stop({"format": "unknown", "declared_length": n})
 
     def _expect_header(self, n: int) -> None:
         self._header_len = n

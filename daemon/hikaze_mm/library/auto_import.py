@@ -60,10 +60,14 @@ class AutoImport(Background):
     async def _import(self, ids: list[int]) -> None:
         """Import these rows. A failure is the row's, never the task's."""
         try:
-            report = await self.importer.import_ids(ids, None, False)
+            # Never a file that looks damaged: it waits in the queue for the user to look at it.
+            report = await self.importer.import_ids(ids, None, False, False)
         except Exception:  # the rows stay ready for the user to import
             log.exception("auto-import of %d rows failed", len(ids), extra={"event": "import.failed"})
             return
+        for refused in report.refused:
+            log.info("auto-import leaves pending row %d in the queue, its file looks damaged: %s", refused["id"],
+                     refused["reason"], extra={"event": "import.refused", "pending_id": refused["id"]})
         for failure in report.failed:
             log.warning("auto-import of pending row %d failed: %s", failure["id"], failure["error"],
                         extra={"event": "import.failed"})

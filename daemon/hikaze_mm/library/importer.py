@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelAdded, ModelUpdated, PendingRemoved, PendingUpdated
+from hikaze_mm.inspect.damage import damage
 from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.disposal import Refused, check_trashable, trash
@@ -45,6 +46,8 @@ class ImportReport:
     ignored: list[int] = field(default_factory=list)
     deleted: list[int] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    # Rows whose file looks damaged, left in the queue: {"id", "reason"}; imported only when the user confirms.
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
 
 def display_name(path: str) -> str:
@@ -82,8 +85,12 @@ class Importer:
         self.lock = lock
         self.roots = roots
 
-    async def import_ids(self, ids: list[int], strategy: str | None, delete_files: bool) -> ImportReport:
+    async def import_ids(
+        self, ids: list[int], strategy: str | None, delete_files: bool, confirm_damaged: bool
+    ) -> ImportReport:
         report = ImportReport()
+        if not confirm_damaged:
+            ids = await self._refuse_damaged(ids, report)
         batch = set(ids)
         plain: dict[int, str] = {}  # id -> path of the rows imported as plainly new models
         for start in range(0, len(ids), PLAIN_BATCH):
@@ -109,6 +116,18 @@ class Importer:
         asked = {pending_id: position for position, pending_id in enumerate(dict.fromkeys(ids))}
         report.imported.sort(key=lambda entry: asked.get(entry["id"], len(asked)))  # as asked, whichever went first
         return report
+
+    async def _refuse_damaged(self, ids: list[int], report: ImportReport) -> list[int]:
+        """The ids whose files do not look damaged; the others go into the report as refused."""
+        refused: set[int] = set()
+        for start in range(0, len(ids), PLAIN_BATCH):
+            rows = await self.store.pending.pending_rows(ids[start:start + PLAIN_BATCH])
+            for pending_id, (row, meta) in rows.items():
+                reason = damage(row.path, row.size_bytes, meta.get("header"))
+                if reason is not None and pending_id not in refused:
+                    refused.add(pending_id)
+                    report.refused.append({"id": pending_id, "reason": reason})
+        return [pending_id for pending_id in ids if pending_id not in refused]
 
     async def _import_plain(self, ids: list[int], report: ImportReport, asked: int) -> dict[int, str]:
         """The rows that are plainly new models (ready, their content in no model and in no other queued row,
@@ -144,7 +163,7 @@ class Importer:
             Promotion(pending_id=row.id, sha256=record.sha256, mode="new", name=display_name(row.path), type=row.type,
                       base_model=record.meta_json.get("base_model") or "unknown", meta_json=record.meta_json,
                       main_path=row.path, main_stat=record.stat, copies=[], images=[], hashed=record)
-            for row, record in hashed]
+            for row, record in hashed if damage(row.path, record.stat.size, record.meta_json.get("header")) is None]
         done = await self._promote_new(promotions, file_line_level(len(promotions)), "they are recorded ready")
         if len(done) > 1:
             log.info("%d files imported into the library as new models", len(done), extra={

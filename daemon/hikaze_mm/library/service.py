@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelRemoved, ModelUpdated, PendingAdded, PendingUpdated
+from hikaze_mm.inspect.damage import damage
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.cursor import encode_cursor
@@ -28,7 +29,7 @@ from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
 from hikaze_mm.library.training_tags import training_tags
 from hikaze_mm.store.errors import EditRefused
 from hikaze_mm.store.interfaces import ImageStore, ModelStore, PendingStore, SearchStore, TagStore
-from hikaze_mm.store.records import ModelQuery, Removal
+from hikaze_mm.store.records import ModelQuery, PendingStatus, Removal
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,12 @@ class ModelEdit:
     meta_add: dict[str, list[str]] = field(default_factory=dict)
     meta_remove: dict[str, list[str]] = field(default_factory=dict)
     if_unchanged: dict[str, Any] | None = None
+
+
+def flag_damage(item: dict[str, Any], reason: str | None) -> None:
+    """A pending row's or a model's wire form gains `damaged` and, when it is, the reason in words."""
+    item["damaged"] = reason is not None
+    item["damaged_reason"] = reason
 
 
 def image_urls(sha256: str, seq: int) -> dict[str, str]:
@@ -87,7 +94,9 @@ class Library:
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
         page = await self.store.search.list_models(query)
+        probes = await self.store.models.model_probes([item["sha256"] for item in page.items])
         for item in page.items:
+            flag_damage(item, damage(item["file_name"], item["size_bytes"], probes.get(item["sha256"])))
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         after = page.next_after
@@ -106,6 +115,7 @@ class Library:
         cover = item["cover"]
         item["cover"] = image_urls(sha256, cover) if cover is not None else None
         item["training_tags"] = training_tags(item["header"])
+        flag_damage(item, damage(item["path"], item["size_bytes"], item["header"]))
         return item
 
     async def model_path(self, sha256: str) -> dict[str, Any]:
@@ -154,6 +164,18 @@ class Library:
         return {"deleted": sha256, "images_removed": len(removal.seqs), "file_ignored": ignore_file}
 
     # -- the import queue's view of its items ----------------------------------------------------------------
+    async def list_pending(
+        self, statuses: tuple[PendingStatus, ...] | None, type_: str | None, limit: int, offset: int
+    ) -> dict[str, Any]:
+        rows, total = await self.store.pending.list_pending(statuses, type_, limit, offset)
+        probes = await self.store.pending.pending_probes([row.id for row in rows])
+        items = []
+        for row in rows:
+            item = row.to_wire()
+            flag_damage(item, damage(row.path, row.size_bytes, probes.get(row.id)))
+            items.append(item)
+        return {"pending": items, "total": total}
+
     async def pending(self, pending_id: int) -> dict[str, Any]:
         item = await self.store.pending.pending_detail(pending_id)
         if item is None:
@@ -161,6 +183,7 @@ class Library:
         for image in item["images"]:
             image["urls"] = pending_image_urls(pending_id, image["seq"])
         item["training_tags"] = training_tags(item["meta_json"].get("header"))
+        flag_damage(item, damage(item["path"], item["size_bytes"], item["meta_json"].get("header")))
         return item
 
     # -- tags -----------------------------------------------------------------------------------------------

@@ -662,6 +662,9 @@ export interface components {
             error: string | null;
             discovered_at: number;
             hashed_at: number | null;
+            /** @description in `GET /api/pending` (not in an import report's conflicts) */
+            damaged?: components["schemas"]["Damaged"];
+            damaged_reason?: components["schemas"]["DamagedReason"];
         };
         /** @description a pending item with its metadata and tags */
         PendingDetail: {
@@ -683,6 +686,8 @@ export interface components {
             /** @description previews found beside the file or brought by the v1 migration, by number */
             images: components["schemas"]["ImageInfo"][];
             training_tags: components["schemas"]["TrainingTags"];
+            damaged: components["schemas"]["Damaged"];
+            damaged_reason: components["schemas"]["DamagedReason"];
         };
         /** @description The captions the model was trained on, read-only: the header's `ss_tag_frequency` (kohya trainers) with each tag's count added up over the dataset folders, the 50 most used first (equal counts in the order the trainer wrote them); empty when the header names none. They are not trigger words: a client makes one of a tag by adding it to `meta_json.trigger_words` (`meta_add`). */
         TrainingTags: {
@@ -726,6 +731,8 @@ export interface components {
             /** @description the numbers of the model's images, in order (their URLs are `/api/images/{sha256}/{seq}/{tier}`) */
             image_seqs: number[];
             cover: components["schemas"]["CoverUrls"];
+            damaged: components["schemas"]["Damaged"];
+            damaged_reason: components["schemas"]["DamagedReason"];
         };
         FacetCount: {
             name: string;
@@ -758,6 +765,8 @@ export interface components {
             /** @description other paths with the same content */
             copies: string[];
             training_tags: components["schemas"]["TrainingTags"];
+            damaged: components["schemas"]["Damaged"];
+            damaged_reason: components["schemas"]["DamagedReason"];
         };
         ModelSummary: {
             sha256: components["schemas"]["Sha256"];
@@ -837,6 +846,10 @@ export interface components {
             missing: number;
             pending: number;
         };
+        /** @description the file's header cannot be read although its format is one the daemon reads (`.safetensors`, `.sft`: the whole header; `.gguf`: its magic), so it is not the model its name says; a format the daemon does not read (`.ckpt`, `.pt`, `.bin`, ...) is never flagged */
+        Damaged: boolean;
+        /** @description why, in words, when `damaged`: e.g. "the header says it is 9.2 EB long, the file is 16 bytes", "not a safetensors file: it is a Python pickle"; else null */
+        DamagedReason: string | null;
         ImportReport: {
             imported: {
                 id: number;
@@ -856,6 +869,11 @@ export interface components {
              *     changed since it was hashed), each with the reason
              */
             failed: components["schemas"]["IdError"][];
+            /** @description items whose file looks damaged (see `Damaged`), left in the queue as they were because the request did not say `confirm_damaged`, each with the reason */
+            refused: {
+                id: number;
+                reason: string;
+            }[];
         };
         LegacyReport: {
             /** @description the database's absolute path */
@@ -1506,6 +1524,11 @@ export interface operations {
                     conflict_strategy?: "override" | "merge" | "ignore" | "delete" | null;
                     /** @default false */
                     delete_files?: boolean;
+                    /**
+                     * @description import items whose file looks damaged (`damaged`) too; without it they are listed under `refused` and stay in the queue, while the other items import. Auto-import never imports them.
+                     * @default false
+                     */
+                    confirm_damaged?: boolean;
                 };
             };
         };

@@ -30,7 +30,7 @@ function conflict(id: number): ConflictEntry {
 }
 
 function report(part: Partial<ImportReport>): ImportReport {
-  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], ...part };
+  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], refused: [], ...part };
 }
 
 function imported(id: number): ImportReport["imported"] {

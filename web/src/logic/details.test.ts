@@ -38,6 +38,8 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
     created_at: 0,
     updated_at: 0,
     missing_since: null,
+    damaged: false,
+    damaged_reason: null,
     header: null,
     meta_json: meta,
     tags: ["style"],

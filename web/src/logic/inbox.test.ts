@@ -169,8 +169,8 @@ describe("imports", () => {
   it("merges reports and drops conflicts a later answer settled", () => {
     const conflict = (id: number) => ({ id, pending: row(id, "conflict"), existing: {} as never });
     const first: ImportReport = { imported: [{ id: 1, sha256: "a" }], conflicts: [conflict(2), conflict(3)],
-      ignored: [], deleted: [], failed: [] };
-    const second: ImportReport = { imported: [], conflicts: [], ignored: [2], deleted: [], failed: [] };
+      ignored: [], deleted: [], failed: [], refused: [] };
+    const second: ImportReport = { imported: [], conflicts: [], ignored: [2], deleted: [], failed: [], refused: [] };
     const merged = mergeReports([first, second]);
     expect(merged.imported).toEqual([{ id: 1, sha256: "a" }]);
     expect(merged.ignored).toEqual([2]);

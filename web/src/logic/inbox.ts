@@ -180,7 +180,7 @@ export function groupByStrategy(choices: ReadonlyMap<number, Strategy>): [Strate
 }
 
 export function emptyReport(): ImportReport {
-  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [] };
+  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], refused: [] };
 }
 
 /**
@@ -195,6 +195,7 @@ export function mergeReports(reports: readonly ImportReport[]): ImportReport {
     out.ignored.push(...r.ignored);
     out.deleted.push(...r.deleted);
     out.failed.push(...r.failed);
+    out.refused.push(...r.refused);
     for (const id of [...r.imported.map((i) => i.id), ...r.ignored, ...r.deleted, ...r.failed.map((f) => f.id)]) {
       settled.add(id);
     }

@@ -33,7 +33,8 @@ function row(id: number, status: PendingItem["status"] = "ready"): PendingItem {
 }
 
 function detail(id: number, status: PendingItem["status"]): PendingDetail {
-  return { ...row(id, status), meta_json: {}, tags: [], images: [], training_tags: [] };
+  return { ...row(id, status), meta_json: {}, tags: [], images: [], training_tags: [], damaged: false,
+    damaged_reason: null };
 }
 
 function list(...rows: PendingItem[]): PendingList {

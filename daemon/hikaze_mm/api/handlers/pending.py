@@ -13,9 +13,8 @@ from hikaze_mm.api.requests import ImportRequest, PendingIds, PendingListing
 
 async def list_pending(request: web.Request) -> web.Response:
     asked = PendingListing.from_query(request.query)
-    rows, total = await request.app[PARTS].listings.pending.list_pending(asked.statuses, asked.type, asked.limit,
-                                                                  asked.offset)
-    return web.json_response({"pending": [r.to_wire() for r in rows], "total": total})
+    return web.json_response(await request.app[PARTS].library.list_pending(asked.statuses, asked.type, asked.limit,
+                                                                           asked.offset))
 
 
 async def get_pending(request: web.Request) -> web.Response:
@@ -24,7 +23,8 @@ async def get_pending(request: web.Request) -> web.Response:
 
 async def import_pending(request: web.Request) -> web.Response:
     asked = ImportRequest.from_body(await json_body(request))
-    report = await request.app[PARTS].imports.import_ids(asked.ids, asked.strategy, asked.delete_files)
+    report = await request.app[PARTS].imports.import_ids(asked.ids, asked.strategy, asked.delete_files,
+                                                         asked.confirm_damaged)
     return web.json_response(asdict(report))
 
 

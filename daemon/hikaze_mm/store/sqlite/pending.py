@@ -17,11 +17,13 @@ from hikaze_mm.store.sqlite.rows import (
     INSERT_PENDING,
     INSERT_PENDING_MANY,
     PENDING_COLUMNS,
+    PROBE_COLUMNS,
     SET_STAT,
     json_list,
     json_rows,
     pending_row,
     pending_values,
+    probe_summary,
 )
 from hikaze_mm.store.sqlite.tags import tag_ids
 
@@ -81,6 +83,11 @@ class SQLitePending:
             (*args, limit, offset),
         )
         return [PendingRow(*r) for r in rows], total
+
+    async def pending_probes(self, ids: list[int]) -> dict[int, Meta | None]:
+        rows = await self._db.all(
+            f"SELECT id, {PROBE_COLUMNS} FROM pending_import WHERE id IN {IN_JSON}", (json_list(ids),))
+        return {r[0]: probe_summary(*r[1:]) for r in rows}
 
     async def pending_in_flight(self) -> list[PendingRow]:
         rows = await self._db.all(
