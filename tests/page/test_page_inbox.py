@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,33 @@ async def test_importing_a_ready_file_moves_it_to_the_library(daemon: Daemon, mo
     listing = await daemon.get("/api/models")
     assert [(m["file_name"], m["type"]) for m in listing["models"]] == [("fresh.safetensors", "loras")]
     await expect(details).to_contain_text("no longer pending")
+
+
+async def test_a_damaged_file_is_refused_with_its_reason_and_imported_when_the_user_insists(
+    daemon: Daemon, models: Path, page: Page
+) -> None:
+    await daemon.wait_idle()
+    await open_inbox(page, daemon)
+    broken = models / "loras" / "broken.safetensors"
+    broken.write_bytes(struct.pack("<Q", 2**63) + b"\x00" * 8)  # a header longer than any disk
+    write_model(models / "loras" / "sound.safetensors")
+    for name in ("broken.safetensors", "sound.safetensors"):
+        await expect(row(page, name)).to_have_attribute("data-status", "ready", timeout=WAIT)
+        await row(page, name).get_by_test_id("inbox-row-check").click()
+
+    await page.get_by_test_id("inbox-import").click()
+    report = page.get_by_test_id("import-report")
+    await expect(report.get_by_test_id("report-imported")).to_have_text("1 imported")
+    await expect(report.get_by_test_id("report-refused")).to_have_text("1 not imported: the file looks damaged")
+    await expect(report.get_by_test_id("report-reasons")).to_contain_text("broken.safetensors")
+    await expect(row(page, "broken.safetensors")).to_have_count(1)  # still waiting, nothing lost
+
+    await report.get_by_test_id("import-report-anyway").click()
+    await expect(report.get_by_test_id("report-imported")).to_have_text("1 imported")
+    await expect(report.get_by_test_id("report-refused")).to_have_count(0)
+    await expect(row(page, "broken.safetensors")).to_have_count(0)
+    listing = await daemon.get("/api/models")
+    assert sorted(m["file_name"] for m in listing["models"]) == ["broken.safetensors", "sound.safetensors"]
 
 
 async def test_range_selection_and_keyboard(daemon: Daemon, models: Path, page: Page) -> None:

@@ -117,11 +117,12 @@ export const api = {
   },
   pendingDetail: (id: number, signal?: AbortSignal) =>
     request<PendingDetail>("GET", `/api/pending/${id}`, undefined, signal),
-  importPending: (ids: number[], strategy: Strategy | null = null, deleteFiles = false) =>
+  importPending: (ids: number[], strategy: Strategy | null = null, deleteFiles = false, confirmDamaged = false) =>
     request<ImportReport>("POST", "/api/pending/import", {
       ids,
       conflict_strategy: strategy,
       delete_files: deleteFiles,
+      confirm_damaged: confirmDamaged,
     }),
   restorePending: (ids: number[]) =>
     request<Answer<"restorePending">>("POST", "/api/pending/restore", { ids }),

@@ -35,18 +35,27 @@ export function useImportFlow(o: ImportFlowOptions) {
   }
 
   async function importSelected(): Promise<void> {
-    const ids = o.selectedIds();
+    await importIds(o.selectedIds(), false);
+  }
+
+  /** Damaged files the first import refused, imported now that the user has seen why. */
+  async function importAnyway(ids: number[]): Promise<void> {
+    await importIds(ids, true);
+  }
+
+  async function importIds(ids: number[], confirmDamaged: boolean): Promise<void> {
     if (!ids.length || busy.value) return;
     const names = new Map(ids.map((id) => [id, nameOf(id)]));
     busy.value = true;
     try {
-      const reports: ImportReport[] = [await api.importPending(ids)];
+      const reports: ImportReport[] = [await api.importPending(ids, null, false, confirmDamaged)];
       const conflicts = reports[0]?.conflicts ?? [];
       const answer = conflicts.length ? await o.askConflicts(conflicts) : null;
       if (answer) {
         for (const [strategy, group] of groupByStrategy(answer.choices)) {
           try {
-            reports.push(await api.importPending(group, strategy, strategy === "delete" && answer.deleteFiles));
+            reports.push(await api.importPending(group, strategy, strategy === "delete" && answer.deleteFiles,
+              confirmDamaged));
           } catch (err) {
             // One strategy's request failing must not hide what the others did: it lands in the report.
             reports.push({ ...emptyReport(), failed: group.map((id) => ({ id, error: errorText(err) })) });
@@ -94,5 +103,5 @@ export function useImportFlow(o: ImportFlowOptions) {
     }
   }
 
-  return { busy, retrying, importSelected, restoreSelected, retry };
+  return { busy, retrying, importSelected, importAnyway, restoreSelected, retry };
 }
