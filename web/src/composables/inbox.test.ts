@@ -241,10 +241,10 @@ describe("the import flow", () => {
     }));
     await flow.importSelected();
     expect(api.importPending.mock.calls).toEqual([
-      [[1, 2, 3, 4]],
-      [[2], "override", false],
-      [[4], "ignore", false],
-      [[3], "delete", true],
+      [[1, 2, 3, 4], null, false, false],
+      [[2], "override", false, false],
+      [[4], "ignore", false, false],
+      [[3], "delete", true, false],
     ]);
     expect(shown[0]?.imported.map((i) => i.id)).toEqual([1, 2]);
     expect(shown[0]?.failed).toEqual([{ id: 4, error: "disk full" }]);
@@ -253,6 +253,22 @@ describe("the import flow", () => {
     // Afterwards the count and the list are read again.
     expect(api.pending).toHaveBeenCalledWith("active", 0, 0);
     expect(api.pending).toHaveBeenCalledWith("", 0, 1000, expect.any(AbortSignal));
+  });
+
+  it("imports refused damaged files only when asked to, with the confirmation", async () => {
+    api.pending.mockResolvedValue({ pending: [], total: 0 });
+    api.importPending
+      .mockResolvedValueOnce(report({ imported: imported(1), refused: [{ id: 2, reason: "not a safetensors file" }] }))
+      .mockResolvedValueOnce(report({ imported: imported(2) }));
+    const { flow, shown } = setup([1, 2], async () => null);
+    await flow.importSelected();
+    expect(shown[0]?.refused).toEqual([{ id: 2, reason: "not a safetensors file" }]);
+    await flow.importAnyway([2]);
+    expect(api.importPending.mock.calls).toEqual([
+      [[1, 2], null, false, false],
+      [[2], null, false, true],
+    ]);
+    expect(shown[1]?.imported.map((i) => i.id)).toEqual([2]);
   });
 
   it("does one bulk action at a time", async () => {
