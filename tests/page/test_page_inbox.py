@@ -150,6 +150,12 @@ async def test_a_damaged_file_is_refused_with_its_reason_and_imported_when_the_u
     for name in ("broken.safetensors", "sound.safetensors"):
         await expect(row(page, name)).to_have_attribute("data-status", "ready", timeout=WAIT)
         await row(page, name).get_by_test_id("inbox-row-check").click()
+    # The damaged file is not shown as a green Ready: its status says so, and its reason is in words.
+    await expect(row(page, "broken.safetensors").get_by_test_id("inbox-row-status")).to_have_text("Damaged")
+    await expect(row(page, "broken.safetensors")).to_contain_text("9.2 EB")
+    await expect(row(page, "sound.safetensors").get_by_test_id("inbox-row-status")).to_have_text("Ready")
+    await row(page, "broken.safetensors").click()
+    await expect(page.get_by_test_id("pending-details-damaged")).to_contain_text("The file looks damaged: the header")
 
     await page.get_by_test_id("inbox-import").click()
     report = page.get_by_test_id("import-report")
