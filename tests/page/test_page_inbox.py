@@ -171,6 +171,14 @@ async def test_a_damaged_file_is_refused_with_its_reason_and_imported_when_the_u
     listing = await daemon.get("/api/models")
     assert sorted(m["file_name"] for m in listing["models"]) == ["broken.safetensors", "sound.safetensors"]
 
+    # In the library it keeps its mark: on its card and, with the reason, in its details.
+    await report.get_by_test_id("import-report-close").click()
+    (model,) = [m for m in listing["models"] if m["file_name"] == "broken.safetensors"]
+    await page.goto(f"{daemon.url}/?model={model['sha256']}")
+    await expect(page.get_by_test_id("card-damaged")).to_have_count(1)
+    await expect(page.get_by_test_id("card-damaged")).to_have_attribute("title", re.compile("9.2 EB"))
+    await expect(page.get_by_test_id("details-damaged")).to_contain_text("Damaged: the header says")
+
 
 async def test_range_selection_and_keyboard(daemon: Daemon, models: Path, page: Page) -> None:
     await daemon.wait_idle()
