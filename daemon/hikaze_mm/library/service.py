@@ -94,9 +94,8 @@ class Library:
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
         page = await self.store.search.list_models(query)
-        probes = await self.store.models.model_probes([item["sha256"] for item in page.items])
         for item in page.items:
-            flag_damage(item, damage(item["file_name"], item["size_bytes"], probes.get(item["sha256"])))
+            flag_damage(item, damage(item["file_name"], item["size_bytes"], item.pop("probe")))
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         after = page.next_after

@@ -20,12 +20,10 @@ from hikaze_mm.store.sqlite.rows import (
     INSERT_PENDING_IF_NEW,
     MODEL_COLUMNS,
     PENDING_COLUMNS,
-    PROBE_COLUMNS,
     SET_STAT,
     json_list,
     model_row,
     pending_values,
-    probe_summary,
 )
 from hikaze_mm.store.sqlite.search_index import reindex, unindex
 from hikaze_mm.store.sqlite.tags import model_tag_names, tag_ids, tag_model
@@ -79,11 +77,6 @@ class SQLiteModels:
             model = ModelRow(*r)
             by_path[model.path] = model  # `ok` last, so it wins
         return by_sha, by_path
-
-    async def model_probes(self, shas: list[str]) -> dict[str, Meta | None]:
-        rows = await self._db.all(
-            f"SELECT sha256, {PROBE_COLUMNS} FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))
-        return {r[0]: probe_summary(*r[1:]) for r in rows}
 
     async def model_detail(self, sha256: str) -> dict[str, Any] | None:
         row = await self._db.one(

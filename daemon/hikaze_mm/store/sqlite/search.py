@@ -13,6 +13,7 @@ from typing import Any
 
 from hikaze_mm.store.records import PENDING_STATUSES, ModelPage, ModelQuery
 from hikaze_mm.store.sqlite.database import Database
+from hikaze_mm.store.sqlite.rows import PROBE_COLUMNS, probe_summary
 
 # Walking the sort order pays per model visited, collecting pays per match (a row read, then a sort); at 100,000
 # models walking won while it visited fewer than about four models per match (bench/library_scale.py).
@@ -180,7 +181,7 @@ class SQLiteSearch:
         rows = await self._db.all(
             "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
             f"(SELECT group_concat(t.name, '{SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-            " WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at "
+            f" WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, {PROBE_COLUMNS} "
             f"FROM models m WHERE m.sha256 IN ({marks})",
             tuple(page),
         )
@@ -192,13 +193,14 @@ class SQLiteSearch:
         by_sha = {r[0]: r for r in rows}
         items = []
         for sha in page:
-            _, name, path, type_, base, size, status, cover, nsfw, tags, _, _ = by_sha[sha]
+            _, name, path, type_, base, size, status, cover, nsfw, tags, _, _, *probe = by_sha[sha]
             images = seqs[sha]
             items.append({
                 "sha256": sha, "name": name, "file_name": os.path.basename(path), "type": type_, "base_model": base,
                 "size_bytes": size, "status": status, "tags": _tags(tags), "nsfw": bool(nsfw),
                 "image_count": len(images), "image_seqs": images,
                 "cover": cover if cover is not None else (images[0] if images else None),
+                "probe": probe_summary(*probe),  # what the header probe found, for the service to judge
             })
         if len(page) < query.limit:
             return ModelPage(items, total)
