@@ -406,19 +406,24 @@ async def test_rows_left_ready_are_all_imported_at_start_with_auto_import(daemon
     assert all(r["status"] == "conflict" for r in rows), {r["status"] for r in rows}
 
 
+def drop_together(staging: Path, folder: Path, sizes: dict[str, int]) -> None:
+    """Model files of these names and sizes written aside, then renamed into `folder` all at once, as an unpacked
+    archive arrives."""
+    staging.mkdir()
+    for name, size in sizes.items():
+        write_model(staging / name, size=size)
+    for name in sizes:
+        os.rename(staging / name, folder / name)
+
+
 # -- files dropped together while the daemon runs --------------------------------------------------------------------
 async def test_files_dropped_together_each_get_their_events_and_rows(daemon_factory, models: Path,
                                                                      tmp_path: Path) -> None:
     d: Daemon = await daemon_factory("--models-root", str(models))
     await d.wait_idle()
     events, task = await d.events()
-    staging = tmp_path / "staging"
-    staging.mkdir()
     names = [f"dropped-{i:02d}.safetensors" for i in range(24)]
-    for name in names:
-        write_model(staging / name, size=2048 + len(name))
-    for name in names:  # all at once, as an unpacked archive arrives
-        os.rename(staging / name, models / "loras" / name)
+    drop_together(tmp_path / "staging", models / "loras", {name: 2048 + len(name) for name in names})
     rows = [await d.wait_row(models / "loras" / name) for name in names]
     await d.wait_idle()
     for name, row in zip(names, rows, strict=True):
@@ -492,13 +497,8 @@ async def test_auto_import_makes_files_dropped_together_models_without_a_stop_at
     d: Daemon = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict", env=NOT_SYSTEMD)
     await d.wait_idle()
     events, task = await d.events()
-    staging = tmp_path / "staging"
-    staging.mkdir()
     names = [f"auto-{i:02d}.safetensors" for i in range(24)]
-    for name in names:
-        write_model(staging / name, size=2048 + len(name) + names.index(name))
-    for name in names:
-        os.rename(staging / name, models / "loras" / name)
+    drop_together(tmp_path / "staging", models / "loras", {name: 2048 + len(name) + i for i, name in enumerate(names)})
 
     async def all_models() -> bool:
         return (await d.get("/api/status"))["counts"]["models"] == len(names) and not await d.pending()
