@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import aiohttp
 import blake3
 import pytest
+from realistic_library import Library, write_library
 
 from browser import browser, context, openers, page  # noqa: F401  (fixtures for the page tests)
 from fork_server import Forked, ForkServer
@@ -422,3 +423,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.faults)
         if {item.path.stem, f"{item.path.name}::{item.name}"} & IN_CHECKOUT:
             item.add_marker(pytest.mark.xdist_group("checkout"))
+
+
+@pytest.fixture
+async def realistic(daemon_factory: Callable[..., Awaitable[Daemon]], models: Path) -> tuple[Daemon, Library]:
+    """The daemon with a realistic library (`realistic_library.py`) imported by `auto_import = "no_conflict"`:
+    every file is a model but the copy, which waits as a conflict, and the damaged file, which waits flagged."""
+    lib = write_library(models)
+    d = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict")
+    wanted = len(lib.loras) + len(lib.checkpoints)
+
+    async def imported() -> bool | None:
+        counts = (await d.get("/api/status"))["counts"]
+        return (counts["models"] >= wanted and counts["pending"]["conflict"] >= 1) or None
+
+    await poll(imported, f"{wanted} models to be imported")
+    return d, lib
