@@ -7,7 +7,10 @@ import random
 import struct
 from pathlib import Path
 
+import pytest
+
 from conftest import Daemon, poll, safetensors_bytes, write_model
+from hikaze_mm.inspect.damage import size_in_words
 
 
 def _hostile_files(loras: Path) -> dict[str, Path]:
@@ -39,7 +42,7 @@ async def test_unreadable_headers_are_flagged_with_the_reason(daemon: Daemon, mo
         for shown in (listing[name], detail):
             assert shown["damaged"] is (name not in ("good.safetensors", "old.ckpt")), (name, shown)
     reason = {name: listing[name]["damaged_reason"] for name in listing}
-    assert reason["huge-length.safetensors"] == "the header says it is 9.2 EB long, the file is 16 bytes"
+    assert reason["huge-length.safetensors"] == "the header says it is 8.00 EiB long, the file is 16 bytes"
     assert reason["random.safetensors"]
     assert reason["truncated.safetensors"].startswith("the header says it is ")
     assert reason["truncated.safetensors"].endswith("long, the file is 40 bytes")
@@ -55,7 +58,7 @@ async def test_import_refuses_damaged_rows_unless_confirmed(daemon: Daemon, mode
     report = await daemon.call("POST", "/api/pending/import", {"ids": ids})
     assert report["imported"] == [{"id": rows[2]["id"], "sha256": rows[2]["sha256"]}]
     assert [entry["id"] for entry in report["refused"]] == ids[:2]
-    assert report["refused"][0]["reason"] == "the header says it is 9.2 EB long, the file is 16 bytes"
+    assert report["refused"][0]["reason"] == "the header says it is 8.00 EiB long, the file is 16 bytes"
     assert report["failed"] == []
     assert {row["id"] for row in await daemon.pending(status="ready")} & set(ids) == set(ids[:2])
 
@@ -66,7 +69,7 @@ async def test_import_refuses_damaged_rows_unless_confirmed(daemon: Daemon, mode
     assert listing["good.safetensors"]["damaged"] is False
     detail = await daemon.get(f"/api/models/{rows[0]['sha256']}")
     assert detail["damaged"] is True
-    assert detail["damaged_reason"] == "the header says it is 9.2 EB long, the file is 16 bytes"
+    assert detail["damaged_reason"] == "the header says it is 8.00 EiB long, the file is 16 bytes"
 
 
 async def _refused_by_auto_import(d: Daemon, count: int) -> None:
@@ -103,3 +106,12 @@ async def test_a_daemon_restarted_with_auto_import_keeps_damaged_rows(daemon_fac
     await _refused_by_auto_import(d, 3)
     assert (await d.get("/api/models"))["total"] == 0
     assert len(await d.pending(status="ready")) == 3
+
+
+@pytest.mark.parametrize(("size", "words"), [
+    (1, "1 byte"), (1023, "1023 bytes"), (1536, "1.50 KiB"), (10 * 1024, "10.0 KiB"),
+    (700 * 1024**2, "700 MiB"), (2**63, "8.00 EiB"),
+])
+def test_sizes_in_reasons_use_the_units_the_page_uses(size: int, words: str):
+    # The page writes sizes in binary units (format.ts); a reason shown beside them must not say MB for MiB.
+    assert size_in_words(size) == words

@@ -565,10 +565,12 @@ async def test_bad_tag_requests_are_refused_and_change_nothing(daemon: Daemon, m
         assert await snapshot(daemon, sha) == before, (method, path, body)
 
 
-async def test_types_count_models_missing_and_pending(daemon: Daemon, models: Path):
-    a, _, _ = await import_rows(daemon, write_model(models / "loras" / "l1.safetensors"),
-                                write_model(models / "loras" / "l2.safetensors"),
-                                write_model(models / "checkpoints" / "c1.safetensors"))
+async def test_types_count_models_hidden_missing_and_pending(daemon: Daemon, models: Path):
+    a, l2, _ = await import_rows(daemon, write_model(models / "loras" / "l1.safetensors"),
+                                 write_model(models / "loras" / "l2.safetensors"),
+                                 write_model(models / "checkpoints" / "c1.safetensors"))
+    # The tabs count what the list shows: with NSFW models hidden, a tab leaves out the `hidden` ones.
+    await daemon.call("PATCH", f"/api/models/{l2}", {"tags": ["NSFW"]})
     (models / "loras" / "l1.safetensors").unlink()
 
     async def missing() -> bool:
@@ -578,9 +580,9 @@ async def test_types_count_models_missing_and_pending(daemon: Daemon, models: Pa
     await daemon.wait_row(write_model(models / "vae" / "v1.safetensors"))
     await daemon.wait_row(write_model(models / "checkpoints" / "c2.safetensors"))
     assert (await daemon.get("/api/types"))["types"] == [
-        {"type": "checkpoints", "models": 1, "missing": 0, "pending": 1},
-        {"type": "loras", "models": 1, "missing": 1, "pending": 0},
-        {"type": "vae", "models": 0, "missing": 0, "pending": 1},
+        {"type": "checkpoints", "models": 1, "hidden": 0, "missing": 0, "pending": 1},
+        {"type": "loras", "models": 1, "hidden": 1, "missing": 1, "pending": 0},
+        {"type": "vae", "models": 0, "hidden": 0, "missing": 0, "pending": 1},
     ]
 
 

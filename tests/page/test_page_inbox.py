@@ -152,7 +152,7 @@ async def test_a_damaged_file_is_refused_with_its_reason_and_imported_when_the_u
         await row(page, name).get_by_test_id("inbox-row-check").click()
     # The damaged file is not shown as a green Ready: its status says so, and its reason is in words.
     await expect(row(page, "broken.safetensors").get_by_test_id("inbox-row-status")).to_have_text("Damaged")
-    await expect(row(page, "broken.safetensors")).to_contain_text("9.2 EB")
+    await expect(row(page, "broken.safetensors")).to_contain_text("8.00 EiB")
     await expect(row(page, "sound.safetensors").get_by_test_id("inbox-row-status")).to_have_text("Ready")
     await row(page, "broken.safetensors").click()
     await expect(page.get_by_test_id("pending-details-damaged")).to_contain_text("The file looks damaged: the header")
@@ -176,7 +176,7 @@ async def test_a_damaged_file_is_refused_with_its_reason_and_imported_when_the_u
     (model,) = [m for m in listing["models"] if m["file_name"] == "broken.safetensors"]
     await page.goto(f"{daemon.url}/?model={model['sha256']}")
     await expect(page.get_by_test_id("card-damaged")).to_have_count(1)
-    await expect(page.get_by_test_id("card-damaged")).to_have_attribute("title", re.compile("9.2 EB"))
+    await expect(page.get_by_test_id("card-damaged")).to_have_attribute("title", re.compile("8.00 EiB"))
     await expect(page.get_by_test_id("details-damaged")).to_contain_text("Damaged: the header says")
 
 

@@ -223,13 +223,23 @@ async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Dae
          "strength_clip": 0.7, "enabled": False},
         {"name": "typed", "full_path": "/elsewhere/typed.safetensors", "sha256": "", "strength_model": 0.9,
          "strength_clip": 0.8, "enabled": True},
+        {"name": "gone", "full_path": "/was/gone.safetensors", "sha256": "ab" * 32, "strength_model": 1.25,
+         "strength_clip": 1, "enabled": True},
     ]}
     await trust(daemon, opener)
     popup = await open_picker(page, opener, f"{daemon.url}/?pick=loras&payload={quote(json.dumps(payload))}")
-    await expect(popup.get_by_test_id("picker-item")).to_have_count(2)
+    items = popup.get_by_test_id("picker-item")
+    await expect(items).to_have_count(3)
+    # What the node gave each entry is shown, and an entry the library cannot load is marked, not ordinary.
+    await expect(items.get_by_test_id("picker-strengths")).to_have_text(
+        ["model 0.40 · clip 0.70 · off", "model 0.90 · clip 0.80", "model 1.25 · clip 1.00"])
+    await expect(items.nth(0).get_by_test_id("picker-absent")).to_have_count(0)
+    await expect(items.nth(1).get_by_test_id("picker-absent")).to_be_visible()
+    await expect(items.nth(2).get_by_test_id("picker-absent")).to_be_visible()
     await expect(popup.get_by_test_id("tab-all")).to_have_count(0)
     await popup.locator(f'[data-testid="model-card"][data-sha="{new}"]').click()
-    await expect(popup.get_by_test_id("picker-item")).to_have_count(3)
+    await expect(items).to_have_count(4)
+    await expect(items.nth(3).get_by_test_id("picker-strengths")).to_have_text("model 1.00 · clip 1.00")
     await shot(popup, "picker-loras")
     await answer_picker(popup)
     (message,) = await received(page)
@@ -238,6 +248,7 @@ async def test_the_lora_picker_returns_the_merged_list_to_its_opener(daemon: Dae
         {"name": "old one", "full_path": str(models / "loras" / "old.safetensors"), "sha256": old,
          "strength_model": 0.4, "strength_clip": 0.7, "enabled": False},
         payload["loras"][1],
+        payload["loras"][2],
         {"name": "new", "full_path": str(models / "loras" / "new.safetensors"), "sha256": new,
          "strength_model": 1, "strength_clip": 1, "enabled": True},
     ]}}

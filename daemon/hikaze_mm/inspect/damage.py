@@ -16,7 +16,7 @@ _WHAT_IT_IS = {
     "zip-pickle": "it is a zip archive (a PyTorch checkpoint?)",
     "pickle": "it is a Python pickle",
 }
-_UNITS = ("kB", "MB", "GB", "TB", "PB", "EB", "ZB")
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB")
 
 
 def damage(path: str, size: int, header: Any) -> str | None:
@@ -47,12 +47,16 @@ def damage(path: str, size: int, header: Any) -> str | None:
 
 
 def size_in_words(n: int) -> str:
-    """`16 bytes`, `9.2 EB`: decimal units, as a file manager shows sizes."""
-    if n < 1000:
+    """`16 bytes`, `1.50 KiB`, `8.00 EiB`: binary units with three significant digits, written as the page writes
+    every size, so a reason shown beside a card's size uses the same units."""
+    if n < 1024:
         return "1 byte" if n == 1 else f"{n} bytes"
-    value = n / 1000
+    value = n / 1024
     for unit in _UNITS[:-1]:
-        if value < 999.95:
-            return f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} {_UNITS[-1]}"
+        if value < 1023.5:
+            break
+        value /= 1024
+    else:
+        unit = _UNITS[-1]
+    digits = 2 if value < 10 else 1 if value < 100 else 0
+    return f"{value:.{digits}f} {unit}"

@@ -843,6 +843,8 @@ export interface components {
             type: string;
             /** @description models whose file is there */
             models: number;
+            /** @description of `models`, those that hiding NSFW models leaves out (flagged NSFW or tagged `nsfw`) */
+            hidden: number;
             missing: number;
             pending: number;
         };

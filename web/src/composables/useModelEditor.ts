@@ -170,7 +170,14 @@ export function useModelEditor(sha256: Readonly<Ref<string | null>>) {
 
   const stopEvents = onDaemonEvent((event) => {
     const model = event.type.startsWith("model.") && "sha256" in event ? event.sha256 : null;
-    if (model && model === sha256.value && !saving.value) {
+    if (!model || model !== sha256.value) return;
+    if (event.type === "model.removed") {
+      // The event says it is gone: reading it again would only fetch a 404.
+      reads.next();
+      controller?.abort();
+      gone.value = true;
+      clear();
+    } else if (!saving.value) {
       void load(true);
     }
   });

@@ -10,7 +10,7 @@ vi.mock("../api/client", async (original) => ({ ...(await original<object>()), a
 vi.mock("../api/events", () => import("../testing/fakeEvents"));
 
 function counts(models: number): { types: TypeCounts[] } {
-  return { types: [{ type: "loras", models, missing: 0, pending: 0 }] };
+  return { types: [{ type: "loras", models, hidden: 0, missing: 0, pending: 0 }] };
 }
 
 const stops: (() => void)[] = [];

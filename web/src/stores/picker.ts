@@ -1,6 +1,6 @@
 import { defineStore } from "pinia";
 import { computed, ref } from "vue";
-import { api } from "../api/client";
+import { api, ApiError } from "../api/client";
 import type { ModelListItem } from "../api/types";
 import {
   addPick,
@@ -30,6 +30,8 @@ export const usePickerStore = defineStore("picker", () => {
   const picks = ref<PickItem[]>([]);
   /** Models the page knows (name and current path) by sha256, to fill and refresh entries. */
   const known = ref(new Map<string, PickedModel>());
+  // Payload entries whose model the library does not have (removed, or never imported on this machine).
+  const absent = ref(new Set<string>());
   const payloadError = ref("");
   let payloadVersion = 2;
 
@@ -66,6 +68,7 @@ export const usePickerStore = defineStore("picker", () => {
     const stop = () => controller.abort();
     payloadError.value = "";
     picks.value = [];
+    absent.value = new Set();
     replyChecked = checkReplyOrigin(controller.signal);
     if (pickMode.value !== "loras") return stop;
     try {
@@ -82,7 +85,9 @@ export const usePickerStore = defineStore("picker", () => {
         api
           .model(sha, controller.signal)
           .then((m) => known.value.set(sha, { sha256: sha, name: m.name, path: m.path, cover: m.cover?.low }))
-          .catch(() => undefined);
+          .catch((err) => {
+            if (err instanceof ApiError && err.status === 404) absent.value.add(sha);
+          });
       }
     }
     return stop;
@@ -149,6 +154,7 @@ export const usePickerStore = defineStore("picker", () => {
     pickerType,
     picks,
     known,
+    absent,
     payloadError,
     reply,
     startPicker,

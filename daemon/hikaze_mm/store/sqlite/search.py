@@ -265,14 +265,14 @@ class SQLiteSearch:
 
     async def model_types(self) -> list[dict[str, Any]]:
         rows = await self._db.all(
-            "SELECT type, sum(n * (status = 'ok')), sum(n * (status = 'missing')) FROM model_tally GROUP BY type "
-            "HAVING sum(n) > 0 ORDER BY type"
+            "SELECT type, sum(n * (status = 'ok')), sum(n * (status = 'ok' AND hidden)), sum(n * (status = 'missing')) "
+            "FROM model_tally GROUP BY type HAVING sum(n) > 0 ORDER BY type"
         )
         pending = dict(await self._db.all("SELECT type, sum(n) FROM pending_tally GROUP BY type HAVING sum(n) > 0"))
-        found = {t: {"type": t, "models": ok, "missing": missing, "pending": pending.get(t, 0)}
-                 for t, ok, missing in rows}
+        found = {t: {"type": t, "models": ok, "hidden": hidden, "missing": missing, "pending": pending.get(t, 0)}
+                 for t, ok, hidden, missing in rows}
         for t, n in pending.items():
-            found.setdefault(t, {"type": t, "models": 0, "missing": 0, "pending": n})
+            found.setdefault(t, {"type": t, "models": 0, "hidden": 0, "missing": 0, "pending": n})
         return [found[t] for t in sorted(found)]
 
     async def counts(self) -> dict[str, Any]:
