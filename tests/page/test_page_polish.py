@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 from playwright.async_api import ConsoleMessage, Page, Response, expect
+from realistic_library import Library
 
+from browser import shot
 from conftest import Daemon, write_model
 
 WAIT = 20_000
@@ -95,3 +97,28 @@ async def test_the_way_back_from_the_inbox_names_the_librarys_size(daemon: Daemo
     await expect(toggle).to_have_text(re.compile(r"^\s*Library\s+1\s*$"))
     await expect(toggle.get_by_test_id("pending-count")).to_have_count(0)
     await expect(toggle.get_by_test_id("library-total")).to_have_text("1")
+
+
+async def test_sidecar_tags_are_marked_and_a_pending_file_shows_its_training_tags(
+        realistic: tuple[Daemon, Library], page: Page) -> None:
+    d, lib = realistic
+    listing = (await d.get("/api/models?limit=500&hide_nsfw=false"))["models"]
+    by_path = {m["file_name"]: m["sha256"] for m in listing}
+    sha = by_path[lib.with_sidecar[1].name]
+    await d.call("PATCH", f"/api/models/{sha}", {"tags_add": ["mine"]})
+    await page.goto(f"{d.url}/?model={sha}")
+    chips = page.get_by_test_id("details-tag-chip")
+    await expect(chips).to_have_count(3)
+    # The sidecar's tags say where they came from; the one the user added does not.
+    await expect(chips.filter(has_text="character").get_by_test_id("chip-source")).to_be_visible()
+    await expect(chips.filter(has_text="mine").get_by_test_id("chip-source")).to_have_count(0)
+    await shot(page, "details-sidecar-tags")
+
+    _, copy = lib.copies[0]
+    (row,) = [r for r in await d.pending() if r["path"] == str(copy)]
+    await page.goto(f"{d.url}/?mode=inbox&pending={row['id']}")
+    training = page.get_by_test_id("pending-details").get_by_test_id("details-training-tag")
+    await expect(training.first).to_contain_text("1girl")
+    await expect(training.filter(has_text="1girl").get_by_test_id("details-training-count")).to_have_text("120")
+    # A pending file is not edited: its training tags are only shown.
+    await expect(page.get_by_test_id("details-training-promote")).to_have_count(0)
