@@ -29,6 +29,7 @@ from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import PendingRemoved
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
+from hikaze_mm.library.chores import Chores
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
@@ -75,6 +76,7 @@ class App:
         self.reconciler.on_walked = self.supervisor.walked
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
+        self.chores = Chores(self.store, self.bus)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
@@ -114,12 +116,14 @@ class App:
             essential.append(self.auto_import.start())
         for task in essential + self._tasks:
             task.add_done_callback(self._essential_done)
+        self.chores.start().add_done_callback(self._chores_done)
 
     async def stop(self) -> None:
         """Stop watching, abandon running hashes, leave no row `hashing`, close the database."""
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.chores.stop()
         await self.supervisor.stop()
         await self.reconciler.stop()
         await self.legacy.stop()
@@ -147,6 +151,13 @@ class App:
                      extra={"event": "daemon.failed"})
         if self.on_failure is not None:
             self.on_failure()
+
+    @staticmethod
+    def _chores_done(task: asyncio.Task[Any]) -> None:
+        # A chore that fails is left for the next start: the daemon's own work does not depend on it.
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a one-off chore failed; it runs again at the next start", exc_info=task.exception(),
+                      extra={"event": "chore.failed"})
 
     async def drain(self) -> None:
         """Wait until the running walk is done and nothing is left to settle, hash or auto-import (for

@@ -51,6 +51,7 @@ async def _check(stores: Stores, step: str) -> None:
     types = sorted({m["type"] for m in models} | {r.type for r in pending})
     assert await stores.search.model_types() == [
         {"type": t, "models": sum(m["type"] == t and m["status"] == "ok" for m in models),
+         "hidden": sum(m["type"] == t and m["status"] == "ok" and m["hidden"] for m in models),
          "missing": sum(m["type"] == t and m["status"] == "missing" for m in models),
          "pending": sum(r.type == t for r in pending)} for t in types], step
     tagged = Counter(t.lower() for m in models for t in m["tags"])

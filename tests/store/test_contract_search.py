@@ -64,7 +64,8 @@ async def test_counts_and_types_cover_the_library_and_the_queue(stores: Stores):
     counts = await stores.search.counts()
     assert counts["models"] == 3 and counts["missing"] == 1
     assert counts["pending"] == {"settling": 1, "hashing": 0, "ready": 1, "conflict": 0, "error": 0, "ignored": 0}
-    assert await stores.search.model_types() == [{"type": "loras", "models": 2, "missing": 1, "pending": 2}]
+    assert await stores.search.model_types() == [
+        {"type": "loras", "models": 2, "hidden": 1, "missing": 1, "pending": 2}]
 
 
 async def test_sessions_are_kept_until_they_expire_or_the_token_changes(stores: Stores):

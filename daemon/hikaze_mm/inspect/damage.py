@@ -51,12 +51,9 @@ def size_in_words(n: int) -> str:
     every size, so a reason shown beside a card's size uses the same units."""
     if n < 1024:
         return "1 byte" if n == 1 else f"{n} bytes"
-    value = n / 1024
-    for unit in _UNITS[:-1]:
-        if value < 1023.5:
-            break
+    value, unit = n / 1024, 0
+    while value >= 1023.5 and unit < len(_UNITS) - 1:
         value /= 1024
-    else:
-        unit = _UNITS[-1]
+        unit += 1
     digits = 2 if value < 10 else 1 if value < 100 else 0
-    return f"{value:.{digits}f} {unit}"
+    return f"{value:.{digits}f} {_UNITS[unit]}"

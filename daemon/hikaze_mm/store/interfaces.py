@@ -189,6 +189,17 @@ class SessionStore(Protocol):
     async def drop_sessions(self, keep_token_fp: str, now: float) -> int: ...
 
 
+class ChoreStore(Protocol):
+    """One-off work a new version does over what earlier versions stored (by name, until it is done), and what it
+    needs of the library."""
+
+    async def chores(self) -> list[str]: ...
+    async def chore_done(self, name: str) -> None: ...
+    async def model_files(self, after: str, limit: int) -> list[tuple[str, str]]: ...  # (sha256, path), by sha256
+    # By model: the tags its sidecars name that joined it (the rules' `take_sidecar_tags`; its edit time stays).
+    async def add_sidecar_tags(self, tags: dict[str, list[str]]) -> dict[str, list[str]]: ...
+
+
 class Stores(Protocol):
     """A backend's whole store: its parts over one database, opened and closed together. The app builds it and
     hands each caller the parts it uses."""
@@ -202,6 +213,7 @@ class Stores(Protocol):
     search: SearchStore
     imports: ImportStore
     sessions: SessionStore
+    chores: ChoreStore
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

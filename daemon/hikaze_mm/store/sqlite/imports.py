@@ -12,7 +12,7 @@ from hikaze_mm.store.interfaces import MetadataRules
 from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
-from hikaze_mm.store.sqlite.models import edit_meta, nsfw_flag
+from hikaze_mm.store.sqlite.models import edit_meta, nsfw_flag, take_sidecar_tags
 from hikaze_mm.store.sqlite.rows import (
     IN_JSON,
     INSERT_COPY,
@@ -23,7 +23,7 @@ from hikaze_mm.store.sqlite.rows import (
     json_list,
 )
 from hikaze_mm.store.sqlite.search_index import reindex, reindex_many
-from hikaze_mm.store.sqlite.tags import NOT_REMOVED, model_tag_names, tag_model
+from hikaze_mm.store.sqlite.tags import NOT_REMOVED, tag_model
 
 # A new model made of its pending row: its content, then (main path, name, type, stat, times, metadata, nsfw flag,
 # base model, pending id); its search id too, when its search row is there already.
@@ -82,7 +82,7 @@ class SQLiteImports:
             await db.execute("UPDATE models SET base_model = ? WHERE sha256 = ? AND base_model = 'unknown'",
                              (base, sha256))
         await db.execute(_TAGS_TO_MODEL, (sha256, pending_id))
-        await self._take_sidecar_tags(db, sha256, meta, now)
+        await take_sidecar_tags(db, self._rules, sha256, meta, now)
         await db.executemany(INSERT_IMAGE, [(sha256, seq, w, h, now) for seq, w, h in images])
         if copy is not None:
             await db.execute(INSERT_COPY, copy_values(copy[0], sha256, copy[1], now))
@@ -90,19 +90,6 @@ class SQLiteImports:
         await reindex(db, sha256)
         return True
 
-    async def _take_sidecar_tags(self, db: aiosqlite.Connection, sha256: str, incoming: Meta, now: float) -> None:
-        """The tags the incoming record's sidecars name join the model that exists (the rules'
-        `take_sidecar_tags`, against its tags as they stand in this transaction)."""
-        current = await model_tag_names(db, sha256)
-        taken: list[str] = []
-
-        def take(stored: Meta) -> Meta:
-            meta, names = self._rules.take_sidecar_tags(stored, incoming, current)
-            taken.extend(names)
-            return meta
-
-        await edit_meta(db, sha256, take, now)
-        await tag_model(db, sha256, taken)
 
     async def _new_models_meta(self, db: aiosqlite.Connection,
                                promotions: list[Promotion]) -> dict[int, tuple[Meta, list[str]]]:
@@ -189,7 +176,7 @@ class SQLiteImports:
             if p.mode == "new":
                 await tag_model(db, p.sha256, taken)
             else:
-                await self._take_sidecar_tags(db, p.sha256, p.meta_json, now)
+                await take_sidecar_tags(db, self._rules, p.sha256, p.meta_json, now)
             await db.executemany(INSERT_IMAGE, [(p.sha256, seq, w, h, now) for seq, w, h in p.images])
             await db.execute("DELETE FROM pending_import WHERE id = ?", (p.pending_id,))
             for alias in p.aliases:

@@ -318,6 +318,13 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE v8_models;
     DROP TABLE v8_pending;
     """,
+    # 9: work a new version does once over what earlier ones stored where SQL alone cannot (it reads files): a
+    # row per chore left to do, deleted when it is done. `sidecar_tags`: models imported before sidecar tags were
+    # read get them from their sidecar files.
+    """
+    CREATE TABLE chores (name TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT INTO chores (name) VALUES ('sidecar_tags');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

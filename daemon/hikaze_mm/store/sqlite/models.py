@@ -47,6 +47,22 @@ async def edit_meta(db: aiosqlite.Connection, sha256: str, edit: Callable[[Meta]
     return True
 
 
+async def take_sidecar_tags(db: aiosqlite.Connection, rules: MetadataRules, sha256: str, incoming: Meta,
+                            now: float | None) -> list[str]:
+    """The tags the incoming record's sidecars name join the model that exists (the rules' `take_sidecar_tags`,
+    against its tags as they stand in the caller's transaction); the ones that joined. With `now` None the model's
+    `updated_at` stays: tags filled in for the user are not an edit of theirs."""
+    row = await first_row(db, "SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
+    if row is None:
+        return []
+    meta, taken = rules.take_sidecar_tags(json.loads(row[0] or "{}"), incoming, await model_tag_names(db, sha256))
+    if taken:
+        await db.execute("UPDATE models SET meta_json = ?, updated_at = coalesce(?, updated_at) WHERE sha256 = ?",
+                         (json.dumps(meta), now, sha256))
+        await tag_model(db, sha256, taken)
+    return taken
+
+
 class SQLiteModels:
     def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules):
         self._db = db

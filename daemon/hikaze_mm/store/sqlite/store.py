@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hikaze_mm.store.interfaces import (
+    ChoreStore,
     CopyStore,
     FileIndexStore,
     ImageStore,
@@ -17,6 +18,7 @@ from hikaze_mm.store.interfaces import (
     SessionStore,
     TagStore,
 )
+from hikaze_mm.store.sqlite.chores import SQLiteChores
 from hikaze_mm.store.sqlite.copies import SQLiteCopies
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
@@ -43,6 +45,7 @@ class SQLiteStore:
         self.search: SearchStore = SQLiteSearch(self.db)
         self.imports: ImportStore = SQLiteImports(self.db, self._index, rules)
         self.sessions: SessionStore = SQLiteSessions(self.db)
+        self.chores: ChoreStore = SQLiteChores(self.db, rules)
 
     async def open(self) -> None:
         await self.db.open()
