@@ -58,8 +58,8 @@ async def test_a_richer_new_file_is_suggested_and_its_trashing_named_first(daemo
     await expect(existing.get_by_test_id("conflict-suggested")).to_have_count(0)
     await expect(dialog.get_by_test_id("conflict-strategy-override")).to_be_checked()
     reason = dialog.get_by_test_id("conflict-reason")
-    await expect(reason).to_have_text(
-        "Suggested because the new file has a preview, a description, more trigger words (2 vs 0), more links (1 vs 0).")
+    await expect(reason).to_have_text("Suggested because the new file has a preview, a description, "
+                                      "more trigger words (2 vs 0), more links (1 vs 0).")
     # Override trashes nothing; the dialog says where both files end up.
     fate = dialog.get_by_test_id("conflict-fate")
     await expect(fate).to_contain_text(f"{dup} becomes the model's file; {original} stays on disk as a copy")
@@ -97,7 +97,8 @@ async def test_a_richer_library_model_is_suggested_each_time_the_dialog_opens(da
     await expect(existing.get_by_test_id("conflict-suggested")).to_have_text("★ Suggested")
     await expect(dialog.locator("[data-side=pending]").get_by_test_id("conflict-suggested")).to_have_count(0)
     await expect(dialog.get_by_test_id("conflict-strategy-merge")).to_be_checked()
-    await expect(dialog.get_by_test_id("conflict-reason")).to_contain_text("Suggested because the library's model has a preview, a description")
+    reason = dialog.get_by_test_id("conflict-reason")
+    await expect(reason).to_contain_text("Suggested because the library's model has a preview, a description")
     await expect(dialog.get_by_test_id("conflict-fate")).to_have_count(0)  # merge moves and trashes nothing
     await shot(page, "conflict-suggest-existing-768")
 
