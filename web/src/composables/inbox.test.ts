@@ -126,7 +126,7 @@ describe("keyboard moves in the list", () => {
 describe("the conflict choices", () => {
   it("start as merge, follow 'for all', and ask to trash files only when a row deletes", () => {
     const entries = ref([conflict(1), conflict(2)]);
-    const c = useConflictChoices(entries);
+    const c = useConflictChoices(entries, () => null);
     c.reset();
     expect(c.forAll.value).toBe("merge");
     c.choices.set(2, "delete");

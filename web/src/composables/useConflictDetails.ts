@@ -1,6 +1,8 @@
 import { onScopeDispose, reactive } from "vue";
 import { api } from "../api/client";
 import type { ConflictEntry, ModelDetail, PendingDetail } from "../api/types";
+import { suggest, type Richness, type Suggestion } from "../logic/conflictSuggest";
+import { words } from "../logic/inbox";
 import { latest } from "../logic/latest";
 import { errorText } from "../stores/ui";
 
@@ -105,5 +107,25 @@ export function useConflictDetails() {
     return c.pending[field] !== c.existing[field];
   }
 
-  return { loaded, load, stop, tagNames, baseModel, meta, description, preview, sideError, summary, differs };
+  function richness(c: ConflictEntry, side: Side): Richness {
+    const m = meta(c, side);
+    return {
+      preview: preview(c, side) !== null,
+      description: description(c, side).trim() !== "",
+      triggerWords: words(m.trigger_words).length,
+      tags: tagNames(c, side).length,
+      links: words(m.community_links).length,
+    };
+  }
+
+  /** Which side's metadata should win, once both sides are read; none while one is missing. */
+  function suggestion(c: ConflictEntry): Suggestion | null {
+    const l = loaded.get(c.id);
+    if (!l?.pending || !l.model) return null;
+    return suggest(richness(c, "pending"), richness(c, "existing"));
+  }
+
+  return {
+    loaded, load, stop, tagNames, baseModel, meta, description, preview, sideError, summary, differs, suggestion,
+  };
 }
