@@ -1,5 +1,6 @@
 import { createI18n } from "vue-i18n";
 import { pickLanguage } from "./logic/language";
+import type enBulk from "./locales/en.bulk.json";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
 import type enInbox from "./locales/en.inbox.json";
@@ -11,6 +12,7 @@ type Messages = Record<string, unknown>;
 
 /** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
 export type MessageSchema = typeof en
+  & typeof enBulk
   & typeof enComfy
   & typeof enDetails
   & typeof enInbox

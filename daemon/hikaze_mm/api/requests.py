@@ -8,20 +8,26 @@ import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from multidict import MultiDict
+
 from hikaze_mm.api.errors import BadRequest
+from hikaze_mm.api.model_edit import clean_tag
 from hikaze_mm.api.origin_policy import origin_or_none
 from hikaze_mm.api.params import Query, bool_param, choice_param, int_param, one_of, only
 from hikaze_mm.config.roots import Root, RootSet, within
+from hikaze_mm.library.bulk import ACTIONS, MAX_BULK, Action, BulkChange, FilterSelection
 from hikaze_mm.library.cursor import BadCursor, decode_cursor
 from hikaze_mm.library.importer import STRATEGIES
 from hikaze_mm.store.records import (
     ACTIVE_STATUSES,
     MAX_INTEGER,
+    MAX_TAGS,
     PENDING_STATUSES,
     SORT_KEYS,
     ModelQuery,
     ModelStatus,
     PendingStatus,
+    is_sha256,
 )
 
 MAX_LIMIT = 1000
@@ -30,6 +36,9 @@ MAX_BATCH = 10_000
 # 1000 deep: the limits keep far below that (a model carries at most 200 tags anyway).
 MAX_FILTER_TAGS = 200
 MAX_WORDS = 100
+MAX_EXCEPT = 10_000  # models a bulk change by filter leaves out
+MAX_BASE_MODEL = 64
+FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw")
 MODEL_STATUS_FILTERS: tuple[ModelStatus | Literal["all"], ...] = ("ok", "missing", "all")
 
 
@@ -245,3 +254,82 @@ class LegacyRequest:
         if images_dir is not None and (not isinstance(images_dir, str) or "\0" in images_dir):
             raise BadRequest("`images_dir` must be a folder path or null")
         return cls(db_path, images_dir)
+
+
+@dataclass(frozen=True)
+class BulkRequest:
+    """POST /api/models/bulk: the change, and the models as sha256s or as a filter of GET /api/models (its query
+    parameters as an object of strings) with the models to leave out (`except`) and where this page starts."""
+
+    change: BulkChange
+    selection: list[str] | FilterSelection
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> BulkRequest:
+        only(body, ("action", "sha256s", "filter", "except", "after", "limit", "tags", "base_model", "nsfw"))
+        action = body.get("action")
+        refusal = f"`action` must be one of {', '.join(ACTIONS)}"
+        if not isinstance(action, str):
+            raise BadRequest(refusal)
+        return cls(_bulk_change(one_of(action, ACTIONS, refusal), body), _bulk_selection(body))
+
+
+def _bulk_change(action: Action, body: dict[str, Any]) -> BulkChange:
+    wanted = {"tags_add": "tags", "tags_remove": "tags", "set_base_model": "base_model", "set_nsfw": "nsfw"}
+    arg = wanted.get(action)
+    stray = [k for k in ("tags", "base_model", "nsfw") if k in body and k != arg]
+    if stray:
+        raise BadRequest(f"`{stray[0]}` does not go with the action {action}")
+    if arg == "tags":
+        tags = body.get("tags")
+        if not isinstance(tags, list) or not 1 <= len(tags) <= MAX_TAGS:
+            raise BadRequest(f"`tags` must be a list of 1 to {MAX_TAGS} tag names")
+        names = list(dict.fromkeys(clean_tag(t) for t in tags))
+        return BulkChange(action, tags=tuple(names))
+    if arg == "base_model":
+        base = body.get("base_model")
+        if not isinstance(base, str) or not base.strip() or len(base) > MAX_BASE_MODEL or any(
+                unicodedata.category(c).startswith("C") for c in base):
+            raise BadRequest(f"`base_model` must be a name of 1 to {MAX_BASE_MODEL} characters, without control "
+                             "characters")
+        return BulkChange("set_base_model", base_model=base.strip())
+    if arg == "nsfw":
+        if not isinstance(body.get("nsfw"), bool):
+            raise BadRequest("`nsfw` must be true or false")
+        return BulkChange("set_nsfw", nsfw=body["nsfw"])
+    return BulkChange(action)
+
+
+def _shas(body: dict[str, Any], key: str, most: int, least: int) -> list[str]:
+    value = body.get(key)
+    if not isinstance(value, list) or not least <= len(value) <= most or not all(is_sha256(v) for v in value):
+        raise BadRequest(f"`{key}` must be a list of {least} to {most} model ids (sha256s: 64 lower-case hex digits)")
+    return list(dict.fromkeys(value))
+
+
+def _bulk_selection(body: dict[str, Any]) -> list[str] | FilterSelection:
+    if ("sha256s" in body) == ("filter" in body):
+        raise BadRequest("send the models either as `sha256s` or as a `filter`, one of the two")
+    if "sha256s" in body:
+        stray = [k for k in ("except", "after", "limit") if k in body]
+        if stray:
+            raise BadRequest(f"`{stray[0]}` goes with a `filter`, not with `sha256s`")
+        return _shas(body, "sha256s", MAX_BULK, 1)
+    raw = body["filter"]
+    if not isinstance(raw, dict) or not all(
+            k in FILTER_KEYS and (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)))
+            for k, v in raw.items()):
+        raise BadRequest(f"`filter` must be an object of strings (or lists of them) under {', '.join(FILTER_KEYS)}, "
+                         "as GET /api/models takes them")
+    params: MultiDict[str] = MultiDict()
+    for key, value in raw.items():
+        for item in value if isinstance(value, list) else [value]:
+            params.add(key, item)
+    skip = frozenset(_shas(body, "except", MAX_EXCEPT, 0)) if "except" in body else frozenset()
+    after = body.get("after")
+    if after is not None and not is_sha256(after):
+        raise BadRequest("`after` must be null or the `next` of the page before (a sha256)")
+    limit = body.get("limit", MAX_BULK)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BULK:
+        raise BadRequest(f"`limit` must be a whole number from 1 to {MAX_BULK}")
+    return FilterSelection(model_query(params, paged=False), skip, after, limit)

@@ -1,4 +1,5 @@
 import { ref } from "vue";
+import type { BulkAnswer, BulkBody } from "../logic/bulk";
 import type {
   Answer,
   ImportReport,
@@ -101,6 +102,7 @@ export const api = {
   patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),
   deleteModel: (sha256: string, ignoreFile: boolean) =>
     request<Answer<"deleteModel">>("DELETE", `/api/models/${enc(sha256)}`, { ignore_file: ignoreFile }),
+  bulk: (body: BulkBody) => request<BulkAnswer>("POST", "/api/models/bulk", body),
   uploadImage(sha256: string, file: Blob, name = "image") {
     const form = new FormData();
     form.append("image", file, name);

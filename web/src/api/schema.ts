@@ -291,6 +291,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * One change to many models, with an answer per model
+         * @description `action` says what to do: `tags_add` / `tags_remove` (with `tags`), `set_base_model` (with `base_model`),
+         *     `set_nsfw` (with `nsfw`), `remove` (out of the library; the files stay and are back in the import queue,
+         *     as `DELETE /api/models/{sha256}` does) or `trash` (the model's file and its copies go to the system trash,
+         *     only when each is a model file inside the model folders, not a link, and still the file that was hashed;
+         *     otherwise nothing of that model is trashed and its answer says why; the record stays and turns missing
+         *     as any model whose file vanished, so a file restored from the trash finds its metadata again).
+         *     Each model is changed on its own, as a PATCH of it would be (an edit made meanwhile is kept); a model that
+         *     cannot be changed (gone, its file refused) is `ok: false` with the `error`, and the others go on.
+         *     The models are `sha256s` (at most 500 a request; send a larger selection in several), or a `filter`:
+         *     the query parameters of `GET /api/models` as an object of strings, less those in `except`. A filter is
+         *     walked in sha256 order, `limit` (at most 500) models a request: send the answer's `next` back as `after`
+         *     until it is null. The first page's answer also says how many models the whole selection holds
+         *     (`total`), for a progress bar.
+         */
+        post: operations["bulkModels"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/models/{sha256}": {
         parameters: {
             query?: never;
@@ -1728,6 +1760,67 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+        };
+    };
+    bulkModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    action: "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "remove" | "trash";
+                    sha256s?: components["schemas"]["Sha256"][];
+                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw), each a string or a list of strings */
+                    filter?: {
+                        [key: string]: string | string[];
+                    };
+                    /** @description models the filter matches that are left out */
+                    except?: components["schemas"]["Sha256"][];
+                    /** @description the `next` of the page before (with a `filter`) */
+                    after?: string | null;
+                    /** @default 500 */
+                    limit?: number;
+                    tags?: components["schemas"]["TagName"][];
+                    base_model?: string;
+                    nsfw?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description what happened to each model, in the order asked */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        results: {
+                            sha256: components["schemas"]["Sha256"];
+                            ok: boolean;
+                            error?: string;
+                            /** @description the files that went to the trash (the model's files, sidecars, previews) */
+                            trashed?: string[];
+                        }[];
+                        done: number;
+                        failed: number;
+                        /** @description with a `filter`, where the next page starts (send it as `after`); null at the end */
+                        next?: string | null;
+                        /** @description with a `filter` and no `after`, how many models the whole selection holds */
+                        total?: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            507: components["responses"]["DiskFull"];
         };
     };
     getModel: {

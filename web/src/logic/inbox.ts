@@ -128,12 +128,12 @@ export function countByFilter(rows: Iterable<PendingItem>): Record<InboxFilter, 
  * Shift-click: every row from the anchor (the last row clicked) to `target`, both included, takes the state the
  * target's checkbox takes. Without an anchor in view, only the target toggles.
  */
-export function selectRange(
-  selected: ReadonlySet<number>,
-  order: readonly number[],
-  anchor: number | null,
-  target: number,
-): Set<number> {
+export function selectRange<K>(
+  selected: ReadonlySet<K>,
+  order: readonly K[],
+  anchor: K | null,
+  target: K,
+): Set<K> {
   const next = new Set(selected);
   const on = !selected.has(target);
   const from = anchor === null ? -1 : order.indexOf(anchor);
@@ -144,7 +144,7 @@ export function selectRange(
     return next;
   }
   for (let i = Math.min(from, to); i <= Math.max(from, to); i++) {
-    const id = order[i] as number;
+    const id = order[i] as K;
     if (on) next.add(id);
     else next.delete(id);
   }
@@ -163,7 +163,7 @@ export function rowClick(mods: { shiftKey: boolean; ctrlKey: boolean; metaKey: b
   return onCheckbox || mods.ctrlKey || mods.metaKey ? "toggle" : "open";
 }
 
-export function toggle(selected: ReadonlySet<number>, id: number): Set<number> {
+export function toggle<K>(selected: ReadonlySet<K>, id: K): Set<K> {
   const next = new Set(selected);
   if (!next.delete(id)) next.add(id);
   return next;

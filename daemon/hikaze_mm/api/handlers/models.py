@@ -8,7 +8,7 @@ from aiohttp import web
 from hikaze_mm.api.model_edit import clean_tag, model_edit
 from hikaze_mm.api.params import json_body, model_id, only, tag_id
 from hikaze_mm.api.parts import PARTS
-from hikaze_mm.api.requests import DeleteModelRequest, model_query
+from hikaze_mm.api.requests import BulkRequest, DeleteModelRequest, model_query
 
 
 async def list_models(request: web.Request) -> web.Response:
@@ -38,6 +38,11 @@ async def patch_model(request: web.Request) -> web.Response:
 async def delete_model(request: web.Request) -> web.Response:
     asked = DeleteModelRequest.from_body(await json_body(request))
     return web.json_response(await request.app[PARTS].library.delete(model_id(request), asked.ignore_file))
+
+
+async def bulk_models(request: web.Request) -> web.Response:
+    asked = BulkRequest.from_body(await json_body(request))
+    return web.json_response(await request.app[PARTS].bulk.apply(asked.change, asked.selection))
 
 
 async def list_types(request: web.Request) -> web.Response:

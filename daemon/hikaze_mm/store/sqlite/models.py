@@ -202,6 +202,15 @@ class SQLiteModels:
             await reindex(db, sha256)
         return True
 
+    async def set_base_model(self, shas: list[str], base_model: str) -> list[str]:
+        """One base model for many models at once (one statement: the column is neither metadata nor searched
+        text, so nothing else follows it); the models that exist."""
+        async with self._db.write() as db:
+            rows = await db.execute_fetchall(
+                f"UPDATE models SET base_model = ?, updated_at = ? WHERE sha256 IN {IN_JSON} RETURNING sha256",
+                (base_model, time.time(), json_list(shas)))
+        return [r[0] for r in rows]
+
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
         """What the model lacks of this metadata (the rules' `merge`), and these tags but for those the user took
         off it."""

@@ -208,6 +208,17 @@ class SQLiteSearch:
         sort_value = {"name": last[1], "size": last[5], "created": last[10], "updated": last[11]}[query.sort]
         return ModelPage(items, total, (sort_value, last[0]))
 
+    async def model_keys(self, query: ModelQuery, after: str | None, limit: int) -> list[str]:
+        """The sha256s of a filter's matches in sha256 order, from just after `after`: a walk in an order that no
+        edit of a model changes, so a bulk change paged this way meets each match once."""
+        where, args = _matching(query)
+        if after is not None:
+            where.append("m.sha256 > ?")
+            args = (*args, after)
+        rows = await self._db.all(f"SELECT m.sha256 FROM models m{_where(where)} ORDER BY m.sha256 LIMIT ?",
+                                  (*args, limit))
+        return [r[0] for r in rows]
+
     async def _total(self, query: ModelQuery) -> int:
         if _tallied(query):
             tally, tally_args = _tally_where(query)
