@@ -74,7 +74,7 @@ class App:
                                      poll_interval=settings.poll_interval, rescan_interval=settings.rescan_interval)
         self.reconciler.on_walked = self.supervisor.walked
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
-        self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
+        self.library = Library(self.store, self.bus, self.image_files, self.intake.refile, self.roots)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
