@@ -1,5 +1,6 @@
 import { createI18n } from "vue-i18n";
 import { pickLanguage } from "./logic/language";
+import type enCards from "./locales/en.cards.json";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
 import type enInbox from "./locales/en.inbox.json";
@@ -8,7 +9,7 @@ import type en from "./locales/en.json";
 type Messages = Record<string, unknown>;
 
 /** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
-export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy;
+export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy & typeof enCards;
 
 declare module "vue-i18n" {
   // Every `t` of the page offers and resolves the keys of the English files.
