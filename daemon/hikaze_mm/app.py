@@ -76,7 +76,7 @@ class App:
                                      poll_interval=settings.poll_interval, rescan_interval=settings.rescan_interval)
         self.reconciler.on_walked = self.supervisor.walked
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
-        self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
+        self.library = Library(self.store, self.bus, self.image_files, self.intake.refile, self.roots)
         self.chores = Chores(self.store, self.bus)
         self.bulk = Bulk(self.store, self.library, self.bus, self.roots)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None

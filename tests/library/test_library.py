@@ -189,14 +189,14 @@ async def test_list_bad_parameters_are_400(daemon: Daemon, models: Path):
         ("hide_nsfw=TRUE", "`hide_nsfw`"),
         ("hide_nsfw=2", "`hide_nsfw`"),
         ("after=nonsense", "a page's `next`"),
-        ("after=" + base64.urlsafe_b64encode(b'["name", 5, "' + b"a" * 64 + b'"]').decode(), "a page's `next`"),
+        ("after=" + base64.urlsafe_b64encode(b'["name asc", 5, "' + b"a" * 64 + b'"]').decode(), "a page's `next`"),
     ):
         code, body = await daemon.request("GET", f"/api/models?{query}")
         assert code == 400 and words in body["error"], (query, body)
-    token = base64.urlsafe_b64encode(b'["size", 5, "' + b"a" * 64 + b'"]').decode()
+    token = base64.urlsafe_b64encode(b'["size desc", 5, "' + b"a" * 64 + b'"]').decode()
     assert (await daemon.get(f"/api/models?sort=size&after={token}"))["next"] is None
     code, body = await daemon.request("GET", f"/api/models?sort=name&after={token}")
-    assert code == 400 and "sorted by 'size'" in body["error"]
+    assert code == 400 and "sorted by 'size desc'" in body["error"]
 
 
 async def test_hide_nsfw_leaves_out_flagged_and_nsfw_tagged_models(daemon: Daemon, models: Path):
@@ -308,8 +308,8 @@ async def test_list_item_and_detail_shapes(daemon: Daemon, models: Path):
     item = (await daemon.get("/api/models"))["models"][0]
     assert item == {"sha256": sha, "name": "shape", "file_name": "shape.safetensors", "type": "loras",
                     "base_model": "unknown", "size_bytes": path.stat().st_size, "status": "ok", "tags": [],
-                    "nsfw": False, "image_count": 0, "image_seqs": [], "cover": None, "damaged": False,
-                    "damaged_reason": None}
+                    "nsfw": False, "favorite": False, "trigger_count": 0, "folder": "loras", "image_count": 0,
+                    "image_seqs": [], "cover": None, "damaged": False, "damaged_reason": None}
     detail = await daemon.get(f"/api/models/{sha}")
     assert set(detail) == {"sha256", "blake3", "path", "name", "file_name", "type", "base_model", "size_bytes",
                            "status", "created_at", "updated_at", "missing_since", "header", "meta_json", "tags",

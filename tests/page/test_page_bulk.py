@@ -43,7 +43,7 @@ async def test_cards_chosen_by_ctrl_and_shift_take_each_edit(daemon: Daemon, pag
                                                               width: int) -> None:
     await page.set_viewport_size({"width": width, "height": 844 if width < 768 else 900})
     await page.goto(daemon.url + "/")
-    await page.get_by_test_id("show-nsfw").check()  # another filter is another selection: chosen first
+    await page.get_by_test_id("nsfw-mode").select_option("show")  # another filter is another selection: chosen first
     await expect(page.get_by_test_id("library-count")).to_have_text("6 models")
     await expect(page.get_by_test_id("bulk-bar")).to_have_count(0)
     await card(page, "alpha").click(modifiers=["ControlOrMeta"])

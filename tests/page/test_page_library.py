@@ -52,7 +52,7 @@ async def test_nsfw_models_are_hidden_until_the_user_shows_them(daemon: Daemon, 
     await page.goto(daemon.url + "/")
     await expect(page.get_by_test_id("library-count")).to_have_text("2 models")
     assert sorted(await card_names(page)) == ["anime", "plain"]
-    await page.get_by_test_id("show-nsfw").check()
+    await page.get_by_test_id("nsfw-mode").select_option("show")
     await expect(page.get_by_test_id("library-count")).to_have_text("4 models")
     await page.reload()
     await expect(page.get_by_test_id("library-count")).to_have_text("4 models")

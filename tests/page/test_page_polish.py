@@ -78,7 +78,7 @@ async def test_tabs_are_named_in_the_pages_language_and_count_what_their_list_sh
     await expect(page.get_by_test_id("tab-all")).to_contain_text("3")
     await expect(page.get_by_test_id("tab-upscale_models")).to_have_text(re.compile(r"^\s*Upscalers\s+1\s*$"))
     await expect(page.get_by_test_id("tab-my_custom_things")).to_have_text(re.compile(r"^\s*My custom things\s+1\s*$"))
-    await page.get_by_test_id("show-nsfw").check()
+    await page.get_by_test_id("nsfw-mode").select_option("show")
     await expect(page.get_by_test_id("tab-loras")).to_contain_text("2")
     await expect(page.get_by_test_id("tab-all")).to_contain_text("4")
     await page.get_by_test_id("language").select_option("zh-CN")

@@ -1,6 +1,7 @@
 import { createI18n } from "vue-i18n";
 import { pickLanguage } from "./logic/language";
 import type enBulk from "./locales/en.bulk.json";
+import type enCards from "./locales/en.cards.json";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
 import type enInbox from "./locales/en.inbox.json";
@@ -13,6 +14,7 @@ type Messages = Record<string, unknown>;
 /** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
 export type MessageSchema = typeof en
   & typeof enBulk
+  & typeof enCards
   & typeof enComfy
   & typeof enDetails
   & typeof enInbox

@@ -120,9 +120,9 @@ def _meta_change(meta: Any) -> dict[str, Any]:
             clean[key] = _links(value)
         elif key == "trigger_words":
             clean[key] = _strings(key, value)
-        elif key == "nsfw":
+        elif key in ("nsfw", "favorite"):
             if not isinstance(value, bool):
-                raise BadRequest("`meta_json.nsfw` must be true or false")
+                raise BadRequest(f"`meta_json.{key}` must be true or false")
             clean[key] = value
         else:
             if not isinstance(value, dict) or set(value) - {"positive", "negative"}:

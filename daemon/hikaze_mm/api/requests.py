@@ -23,6 +23,7 @@ from hikaze_mm.store.records import (
     MAX_INTEGER,
     MAX_TAGS,
     PENDING_STATUSES,
+    SORT_DIRECTIONS,
     SORT_KEYS,
     ModelQuery,
     ModelStatus,
@@ -81,22 +82,24 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
         base_model=choice_param(query, "base_model", None),
         status=choice_param(query, "status", MODEL_STATUS_FILTERS) or "ok",
         hide_nsfw=bool_param(query, "hide_nsfw"),
+        favorite=bool_param(query, "favorite"),
     )
     if paged:
         sort = choice_param(query, "sort", SORT_KEYS) or "name"
-        found = replace(found, sort=sort, limit=int_param(query, "limit", 100, 0, MAX_LIMIT),
-                        offset=int_param(query, "offset", 0, 0, MAX_INTEGER), after=_after(query, sort))
+        direction = choice_param(query, "dir", SORT_DIRECTIONS)
+        found = replace(found, sort=sort, direction=direction, limit=int_param(query, "limit", 100, 0, MAX_LIMIT),
+                        offset=int_param(query, "offset", 0, 0, MAX_INTEGER), after=_after(query, sort, direction))
     if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
         raise BadRequest("`q` may not contain control characters")
     return found
 
 
-def _after(query: Query, sort: str) -> tuple[Any, str] | None:
+def _after(query: Query, sort: str, direction: str | None) -> tuple[Any, str] | None:
     token = query.get("after")
     if not token:
         return None
     try:
-        return decode_cursor(token, sort)
+        return decode_cursor(token, sort, direction)
     except BadCursor as e:
         raise BadRequest(str(e)) from None
 

@@ -1,6 +1,7 @@
 """The token a page of the library hands out for the page after it (`next`, sent back as `after`): the sort order
-and the sort key and sha256 of the page's last model, as URL-safe base64 of JSON. Opaque to clients, so its shape
-may change; a token from another sort order, or one that was altered, is refused rather than misread."""
+and its direction, and the sort key and sha256 of the page's last model, as URL-safe base64 of JSON. Opaque to
+clients, so its shape may
+change; a token from another sort order, or one that was altered, is refused rather than misread."""
 
 from __future__ import annotations
 
@@ -9,20 +10,24 @@ import binascii
 import json
 from typing import Any
 
-from hikaze_mm.store.records import is_sha256
+from hikaze_mm.store.records import NATURAL_DIRECTION, is_sha256
 
 
 class BadCursor(ValueError):
     pass
 
 
-def encode_cursor(sort: str, after: tuple[Any, str]) -> str:
-    raw = json.dumps([sort, after[0], after[1]], ensure_ascii=False, separators=(",", ":"))
+def _order(sort: str, direction: str | None) -> str:
+    return f"{sort} {direction or NATURAL_DIRECTION.get(sort, '')}"
+
+
+def encode_cursor(sort: str, direction: str | None, after: tuple[Any, str]) -> str:
+    raw = json.dumps([_order(sort, direction), after[0], after[1]], ensure_ascii=False, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(token: str, sort: str) -> tuple[Any, str]:
-    """The key a token names for this sort order; raises BadCursor saying what is wrong."""
+def decode_cursor(token: str, sort: str, direction: str | None) -> tuple[Any, str]:
+    """The key a token names for this sort order and direction; raises BadCursor saying what is wrong."""
     try:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -30,9 +35,9 @@ def decode_cursor(token: str, sort: str) -> tuple[Any, str]:
     if not (isinstance(value, list) and len(value) == 3 and is_sha256(value[2])):
         raise BadCursor("`after` is not a token this daemon gave out (a page's `next`)")
     token_sort, key, sha256 = value
-    if token_sort != sort:
-        raise BadCursor(f"`after` continues a listing sorted by {str(token_sort)[:20]!r}; ask with that `sort`, "
-                        "or start again without `after`")
+    if token_sort != _order(sort, direction):
+        raise BadCursor(f"`after` continues a listing sorted by {str(token_sort)[:20]!r}; ask with that `sort` "
+                        "and `dir`, or start again without `after`")
     kind = str if sort == "name" else int if sort == "size" else (int, float)
     if isinstance(key, bool) or not isinstance(key, kind):
         raise BadCursor("`after` is not a token this daemon gave out (a page's `next`)")

@@ -14,7 +14,7 @@ from typing import Any
 from hikaze_mm.store.interfaces import MetadataRules
 from hikaze_mm.store.records import MAX_TAGS
 
-USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "notes")
+USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "favorite", "notes")
 LIST_FIELDS = ("trigger_words", "community_links")  # the fields `meta_add` / `meta_remove` edit item by item
 MAX_TEXT = 100_000
 MAX_ITEMS = 200

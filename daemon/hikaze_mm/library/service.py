@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelRemoved, ModelUpdated, PendingAdded, PendingUpdated
 from hikaze_mm.inspect.damage import damage
@@ -82,8 +84,9 @@ class LibraryStore(Protocol):
 
 class Library:
     def __init__(self, store: LibraryStore, bus: EventBus, files: ImageFiles,
-                 released: Callable[[Removal], Awaitable[None]] | None = None):
+                 released: Callable[[Removal], Awaitable[None]] | None = None, roots: RootSet | None = None):
         self.store = store
+        self.roots = roots
         self.bus = bus
         self.files = files
         self.released = released  # files the library let go of, handed back to the import pipeline
@@ -96,11 +99,22 @@ class Library:
         page = await self.store.search.list_models(query)
         for item in page.items:
             flag_damage(item, damage(item["file_name"], item["size_bytes"], item.pop("probe")))
+            item["folder"] = self._folder(item.pop("path"))
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         after = page.next_after
         return {"models": page.items, "total": page.total,
-                "next": encode_cursor(query.sort, after) if after is not None else None}
+                "next": encode_cursor(query.sort, query.direction, after) if after is not None else None}
+
+    def _folder(self, path: str) -> str:
+        """The folder of a model's file as the user organised it: relative to its model folder, "" at its top
+        (the whole directory when no configured folder holds it any more)."""
+        directory = os.path.dirname(path)
+        root = self.roots.root_of(path) if self.roots is not None else None
+        if root is None:
+            return directory
+        relative = os.path.relpath(directory, root.path)
+        return "" if relative == "." else relative.replace(os.sep, "/")
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
         return await self.store.search.facets(query)

@@ -18,6 +18,10 @@ ModelStatus = Literal["ok", "missing"]
 PENDING_STATUSES: tuple[PendingStatus, ...] = get_args(PendingStatus)
 ACTIVE_STATUSES = PENDING_STATUSES[:-1]  # the inbox: everything but what the user set aside
 SORT_KEYS = ("name", "created", "updated", "size")
+SortDirection = Literal["asc", "desc"]
+SORT_DIRECTIONS: tuple[SortDirection, ...] = ("asc", "desc")
+# The direction each sort runs in unless asked otherwise: names A to Z, the rest newest or largest first.
+NATURAL_DIRECTION: dict[str, SortDirection] = {"name": "asc", "created": "desc", "updated": "desc", "size": "desc"}
 MAX_TAGS = 200  # on one model
 MAX_TAG_NAME = 64  # characters in a tag's name
 MAX_INTEGER = 2**63 - 1  # the largest id, count or image number the database holds (SQLite's integer range)
@@ -120,7 +124,9 @@ class ModelQuery:
     base_model: str | None = None
     status: ModelStatus | Literal["all"] = "ok"
     hide_nsfw: bool = False  # leaves out models flagged NSFW or tagged `nsfw`
+    favorite: bool = False  # keeps only the user's favourites
     sort: str = "name"
+    direction: SortDirection | None = None  # None: the sort's NATURAL_DIRECTION
     limit: int = 100
     offset: int = 0  # counted from `after` when it is set
     # Where the page starts: after the model with this sort key and sha256 (a page's `next_after`), so that the

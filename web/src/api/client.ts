@@ -75,6 +75,7 @@ function filterParams(filter: ModelFilter): URLSearchParams {
   if (filter.exclude_tags.length) p.set("exclude_tags", filter.exclude_tags.join(","));
   if (filter.status !== "ok") p.set("status", filter.status);
   if (filter.hide_nsfw) p.set("hide_nsfw", "true");
+  if (filter.favorite) p.set("favorite", "true");
   return p;
 }
 
@@ -86,10 +87,11 @@ export const api = {
   tags: () => request<Answer<"listTags">>("GET", "/api/tags"),
 
   /** A page from `offset`, or right after the page whose `next` is `after` (a seek, as fast deep in the library). */
-  models(filter: ModelFilter, sort: SortKey, from: { offset: number } | { after: string }, limit: number,
-    signal?: AbortSignal) {
+  models(filter: ModelFilter, sort: { key: SortKey; dir: "asc" | "desc" }, from: { offset: number } | { after: string },
+    limit: number, signal?: AbortSignal) {
     const p = filterParams(filter);
-    p.set("sort", sort);
+    p.set("sort", sort.key);
+    p.set("dir", sort.dir);
     if ("after" in from) p.set("after", from.after);
     else p.set("offset", String(from.offset));
     p.set("limit", String(limit));
@@ -100,6 +102,7 @@ export const api = {
   model: (sha256: string, signal?: AbortSignal) =>
     request<ModelDetail>("GET", `/api/models/${enc(sha256)}`, undefined, signal),
   patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),
+  modelPath: (sha256: string) => request<Answer<"getModelPath">>("GET", `/api/models/${enc(sha256)}/path`),
   deleteModel: (sha256: string, ignoreFile: boolean) =>
     request<Answer<"deleteModel">>("DELETE", `/api/models/${enc(sha256)}`, { ignore_file: ignoreFile }),
   bulk: (body: BulkBody) => request<BulkAnswer>("POST", "/api/models/bulk", body),

@@ -759,6 +759,15 @@ export interface components {
             tags: string[];
             /** @description `meta_json.nsfw` (a tag named `nsfw` does not set it) */
             nsfw: boolean;
+            /** @description `meta_json.favorite` */
+            favorite: boolean;
+            /** @description how many `meta_json.trigger_words` it has */
+            trigger_count: number;
+            /**
+             * @description the folder of its file relative to the model folder holding it (`/`-separated, empty at its top); the
+             *     whole directory when no configured folder holds it
+             */
+            folder: string;
             image_count: number;
             /** @description the numbers of the model's images, in order (their URLs are `/api/images/{sha256}/{seq}/{tier}`) */
             image_seqs: number[];
@@ -821,6 +830,8 @@ export interface components {
             /** @description words that call up what the model was trained for: suggested from what names them as such (sidecars' `trainedWords` and `activation text`, the header's `modelspec.trigger_phrase`) and edited by the user; never the training captions (see `training_tags`) */
             trigger_words?: string[];
             nsfw?: boolean;
+            /** @description the user's favourite */
+            favorite?: boolean;
         } & {
             [key: string]: unknown;
         };
@@ -837,6 +848,7 @@ export interface components {
             /** @description blanks and duplicates are dropped */
             trigger_words?: string[];
             nsfw?: boolean;
+            favorite?: boolean;
         };
         /** @description values of the single-valued fields (sent, the ones started from; in a 409, the stored ones) */
         GuardedFields: {
@@ -1279,6 +1291,8 @@ export interface components {
          *     `false` or `0` (the default).
          */
         hideNsfw: boolean;
+        /** @description Only the user's favourites (`meta_json.favorite`). `true` or `1`; `false` or `0` (the default). */
+        favorite: boolean;
     };
     requestBodies: never;
     headers: never;
@@ -1672,8 +1686,16 @@ export interface operations {
                  *     `false` or `0` (the default).
                  */
                 hide_nsfw?: components["parameters"]["hideNsfw"];
-                /** @description `name` ascending; `created`, `updated`, `size` newest/largest first */
+                /** @description Only the user's favourites (`meta_json.favorite`). `true` or `1`; `false` or `0` (the default). */
+                favorite?: components["parameters"]["favorite"];
+                /** @description `name` ascending; `created`, `updated`, `size` newest/largest first (unless `dir` says) */
                 sort?: "name" | "created" | "updated" | "size";
+                /**
+                 * @description the direction of `sort`: `asc` or `desc`; by default each sort's own (`name` ascending, the others
+                 *     descending). Ties are broken by sha256, reversed with the direction, so paging with `after` works
+                 *     either way.
+                 */
+                dir?: "asc" | "desc";
                 limit?: components["parameters"]["limit"];
                 /**
                  * @description models to skip: from the start, or with `after` from the model it names. A deep offset costs time in
@@ -1683,8 +1705,8 @@ export interface operations {
                 /**
                  * @description the `next` of the page before: this page starts right after that page's last model in the sort order,
                  *     as fast deep in the library as at its start. A model added or removed meanwhile neither shifts the
-                 *     pages (nothing is shown twice or skipped) nor makes the token wrong. Only good with the `sort` it was
-                 *     given out for (400 otherwise); the filters may differ.
+                 *     pages (nothing is shown twice or skipped) nor makes the token wrong. Only good with the `sort` and `dir`
+                 *     it was given out for (400 otherwise); the filters may differ.
                  */
                 after?: string;
             };
@@ -1737,6 +1759,8 @@ export interface operations {
                  *     `false` or `0` (the default).
                  */
                 hide_nsfw?: components["parameters"]["hideNsfw"];
+                /** @description Only the user's favourites (`meta_json.favorite`). `true` or `1`; `false` or `0` (the default). */
+                favorite?: components["parameters"]["favorite"];
             };
             header?: never;
             path?: never;
@@ -1775,7 +1799,7 @@ export interface operations {
                     /** @enum {string} */
                     action: "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "remove" | "trash";
                     sha256s?: components["schemas"]["Sha256"][];
-                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw), each a string or a list of strings */
+                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw, favorite), each a string or a list of strings */
                     filter?: {
                         [key: string]: string | string[];
                     };

@@ -60,4 +60,5 @@ export interface ModelFilter {
   exclude_tags: string[];
   status: NonNullable<NonNullable<operations["listModels"]["parameters"]["query"]>["status"]>;
   hide_nsfw: boolean;
+  favorite: boolean;
 }

@@ -20,6 +20,7 @@ const FILTER: ModelFilter = {
   base_model: "",
   tags: ["a", "b"],
   exclude_tags: [],
+  favorite: false,
   status: "ok",
   hide_nsfw: true,
 };

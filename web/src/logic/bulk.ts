@@ -104,6 +104,7 @@ export function filterObject(filter: ModelFilter): Record<string, string | strin
   if (filter.exclude_tags.length) out.exclude_tags = filter.exclude_tags.join(",");
   if (filter.status !== "ok") out.status = filter.status;
   if (filter.hide_nsfw) out.hide_nsfw = "true";
+  if (filter.favorite) out.favorite = "true";
   return out;
 }
 

@@ -19,13 +19,21 @@ afterEach(() => {
 
 describe("the prefs store", () => {
   it("reads saved choices, keeping them in range", () => {
-    saved["hikaze.prefs"] = JSON.stringify({ columns: 40, view: "list", hideNsfw: false, detailsWidth: 5 });
-    expect(usePrefsStore().prefs).toEqual({ columns: 10, view: "list", hideNsfw: false, detailsWidth: 18 });
+    saved["hikaze.prefs"] = JSON.stringify({ columns: 40, view: "list", nsfw: "blur", detailsWidth: 5 });
+    expect(usePrefsStore().prefs).toEqual({ columns: 10, view: "list", nsfw: "blur", detailsWidth: 18 });
+  });
+
+  it("carries the older Show NSFW checkbox over", () => {
+    saved["hikaze.prefs"] = JSON.stringify({ hideNsfw: false });
+    expect(usePrefsStore().prefs.nsfw).toBe("show");
+    setActivePinia(createPinia());
+    saved["hikaze.prefs"] = JSON.stringify({ hideNsfw: true });
+    expect(usePrefsStore().prefs.nsfw).toBe("hide");
   });
 
   it("falls back to the defaults when what was saved is not readable", () => {
     saved["hikaze.prefs"] = "{not json";
-    expect(usePrefsStore().prefs).toEqual({ columns: 5, view: "cards", hideNsfw: true, detailsWidth: 30 });
+    expect(usePrefsStore().prefs).toEqual({ columns: 5, view: "cards", nsfw: "hide", detailsWidth: 30 });
   });
 
   it("saves a change", async () => {

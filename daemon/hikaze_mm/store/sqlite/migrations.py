@@ -325,6 +325,21 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE chores (name TEXT PRIMARY KEY) WITHOUT ROWID;
     INSERT INTO chores (name) VALUES ('sidecar_tags');
     """,
+    # 10: favourites as a column kept in step with `meta_json.favorite` by triggers, so every write of a model's
+    # metadata (an edit, an import, a merge) keeps it, and the filter reads a small partial index at any size.
+    """
+    ALTER TABLE models ADD COLUMN favorite INTEGER NOT NULL DEFAULT 0;
+    UPDATE models SET favorite = 1 WHERE json_extract(meta_json, '$.favorite') IS 1;
+    CREATE INDEX models_favorite ON models (status, sha256) WHERE favorite = 1;
+    CREATE TRIGGER model_favorite_added AFTER INSERT ON models
+    WHEN (json_extract(NEW.meta_json, '$.favorite') IS 1) != NEW.favorite BEGIN
+        UPDATE models SET favorite = 1 - favorite WHERE sha256 = NEW.sha256;
+    END;
+    CREATE TRIGGER model_favorite_set AFTER UPDATE OF meta_json ON models
+    WHEN (json_extract(NEW.meta_json, '$.favorite') IS 1) != NEW.favorite BEGIN
+        UPDATE models SET favorite = 1 - favorite WHERE sha256 = NEW.sha256;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

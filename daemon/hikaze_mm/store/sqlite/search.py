@@ -11,7 +11,7 @@ import dataclasses
 import os
 from typing import Any
 
-from hikaze_mm.store.records import PENDING_STATUSES, ModelPage, ModelQuery
+from hikaze_mm.store.records import NATURAL_DIRECTION, PENDING_STATUSES, ModelPage, ModelQuery
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.rows import PROBE_COLUMNS, probe_summary
 
@@ -25,20 +25,25 @@ WALK_OVER_COLLECT = 4
 SEEK_EXCLUDED_UP_TO = 1000
 SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
 NSFW_TAG = "nsfw"  # a model carrying this tag (any case) is hidden with the NSFW-flagged ones
-SORTS = {
-    "name": "m.name COLLATE NOCASE ASC, m.sha256",
-    "created": "m.created_at DESC, m.sha256",
-    "updated": "m.updated_at DESC, m.sha256",
-    "size": "m.size_bytes DESC, m.sha256",
+# Each sort order's key. Its index runs in the sort's natural direction with ties broken by sha256 ascending; the
+# other direction reverses both, so SQLite scans the same index backwards. A page that starts after a model seeks
+# past it in that order (the first comparison bounds the range, the second breaks ties).
+SORT_COLUMNS = {
+    "name": "m.name COLLATE NOCASE",
+    "created": "m.created_at",
+    "updated": "m.updated_at",
+    "size": "m.size_bytes",
 }
-# Each sort order's key and the direction it runs in: a page that starts after a model seeks past it in the
-# order's index (the first comparison bounds the range, the second breaks ties by sha256).
-KEYSET = {
-    "name": ("m.name COLLATE NOCASE", ">"),
-    "created": ("m.created_at", "<"),
-    "updated": ("m.updated_at", "<"),
-    "size": ("m.size_bytes", "<"),
-}
+
+
+def _order(query: ModelQuery) -> tuple[str, str, str, str]:
+    """The ORDER BY of a query's sort and direction, and the comparisons past a key and past a sha256 in it."""
+    key, natural = SORT_COLUMNS[query.sort], NATURAL_DIRECTION[query.sort]
+    direction = query.direction or natural
+    forward = direction == natural
+    sha_dir = "ASC" if forward else "DESC"
+    return (f"{key} {direction.upper()}, m.sha256 {sha_dir}", key, ">" if direction == "asc" else "<",
+            ">" if forward else "<")
 
 
 def _where(conditions: list[str]) -> str:
@@ -52,7 +57,7 @@ def _select_count(where: list[str]) -> str:
 def _narrows(query: ModelQuery) -> bool:
     """Whether the filters keep a part of the library (a type, a base model, tags, words) rather than leave a few
     models out."""
-    return bool((query.q or "").split() or query.tags or query.type or query.base_model)
+    return bool((query.q or "").split() or query.tags or query.type or query.base_model or query.favorite)
 
 
 def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str], list[Any]]:
@@ -73,6 +78,8 @@ def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str],
         args.append(tag)
     if query.hide_nsfw:
         where.append("m.nsfw = 0")
+    if query.favorite:
+        where.append("m.favorite = 1")
     excluded = [*query.exclude_tags, NSFW_TAG] if query.hide_nsfw else query.exclude_tags
     if excluded:
         marks = ", ".join("?" * len(excluded))
@@ -102,8 +109,8 @@ def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
 
 def _tallied(query: ModelQuery) -> bool:
     """Whether the kept counts answer for this filter: nothing in it but type, base model, status, hiding NSFW
-    models and at most one tag."""
-    return not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1
+    models and at most one tag (favourites are few: counted over their own index)."""
+    return not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1 and not query.favorite
 
 
 def _tally_where(query: ModelQuery, *, base_model: bool = True) -> tuple[str, tuple[Any, ...]]:
@@ -164,14 +171,14 @@ class SQLiteSearch:
             status_where = ["+m.status = ?"]
             visits = total  # collecting visits every match
         where, args = _filters(query, seek_excluded=visits <= SEEK_EXCLUDED_UP_TO)
+        order, key, past_key, past_sha = _order(query)
         if query.after is not None:
-            key, direction = KEYSET[query.sort]
-            where.append(f"{key} {direction}= ? AND ({key} {direction} ? OR m.sha256 > ?)")
+            where.append(f"{key} {past_key}= ? AND ({key} {past_key} ? OR m.sha256 {past_sha} ?)")
             args.extend((query.after[0], query.after[0], query.after[1]))
         # The page's keys first, on a narrow row that the sort order's index covers; the per-model details
         # only for the models on the page.
         page = [r[0] for r in await self._db.all(
-            f"SELECT m.sha256 FROM models m{_where(status_where + where)} ORDER BY {SORTS[query.sort]} "
+            f"SELECT m.sha256 FROM models m{_where(status_where + where)} ORDER BY {order} "
             "LIMIT ? OFFSET ?",
             (*status_args, *args, query.limit, query.offset),
         )]
@@ -181,7 +188,9 @@ class SQLiteSearch:
         rows = await self._db.all(
             "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
             f"(SELECT group_concat(t.name, '{SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-            f" WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, {PROBE_COLUMNS} "
+            f" WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, m.favorite, "
+            "coalesce(json_array_length(m.meta_json, '$.trigger_words'), 0), "
+            f"{PROBE_COLUMNS} "
             f"FROM models m WHERE m.sha256 IN ({marks})",
             tuple(page),
         )
@@ -193,11 +202,12 @@ class SQLiteSearch:
         by_sha = {r[0]: r for r in rows}
         items = []
         for sha in page:
-            _, name, path, type_, base, size, status, cover, nsfw, tags, _, _, *probe = by_sha[sha]
+            _, name, path, type_, base, size, status, cover, nsfw, tags, _, _, favorite, triggers, *probe = by_sha[sha]
             images = seqs[sha]
             items.append({
                 "sha256": sha, "name": name, "file_name": os.path.basename(path), "type": type_, "base_model": base,
                 "size_bytes": size, "status": status, "tags": _tags(tags), "nsfw": bool(nsfw),
+                "favorite": bool(favorite), "trigger_count": triggers, "path": path,
                 "image_count": len(images), "image_seqs": images,
                 "cover": cover if cover is not None else (images[0] if images else None),
                 "probe": probe_summary(*probe),  # what the header probe found, for the service to judge
