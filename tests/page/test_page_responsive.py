@@ -10,10 +10,10 @@ from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Page, expect
+from realistic_library import Library
 
 from browser import open_picker, shot
 from conftest import Daemon
-from realistic_library import Library
 
 WIDTHS = (360, 390, 768, 1440, 2560)
 PHONE = 600  # below this the toolbars fold into a menu
@@ -45,8 +45,9 @@ REACHABLE = """() => {
     const outX = !xFree && (r.left < -1 || r.right > innerWidth + 1);
     const outY = !yFree && (r.top < -1 || r.bottom > innerHeight + 1);
     if (clipped || outX || outY) {
-      const name = el.dataset.testid || el.getAttribute("aria-label") || el.textContent.trim().slice(0, 30) || el.tagName;
-      problems.push(`${name} at ${Math.round(r.left)},${Math.round(r.top)} ${Math.round(r.width)}x${Math.round(r.height)}`);
+      const name = el.dataset.testid || el.getAttribute("aria-label") || el.textContent.trim().slice(0, 30);
+      const [x, y, w, h] = [r.left, r.top, r.width, r.height].map(Math.round);
+      problems.push(`${name || el.tagName} at ${x},${y} ${w}x${h}`);
     }
   }
   return problems;
