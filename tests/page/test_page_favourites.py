@@ -85,7 +85,7 @@ async def test_nsfw_hide_blur_show(realistic: tuple[Daemon, Library], page: Page
     await expect(inner).not_to_have_attribute("data-blurred", "true")
     await expect(cover).to_have_css("filter", "none")
     assert "model" not in parse_qs(urlparse(page.url).query)
-    await expect(page.get_by_test_id("details-empty")).to_be_visible()
+    await expect(page.get_by_test_id("details-panel")).to_be_hidden()
     # The next click opens it as any card.
     await shown.click()
     await expect(page.get_by_test_id("details-title")).to_have_text(flagged.stem)

@@ -53,7 +53,7 @@ async def test_importing_the_open_row_and_removing_the_open_model_ask_for_nothin
     await expect(page.get_by_test_id("details-name")).to_have_value("fresh")
     await page.get_by_test_id("details-remove").click()
     await page.get_by_test_id("confirm-ok").click()
-    await expect(page.get_by_test_id("details-empty")).to_be_visible()
+    await expect(page.get_by_test_id("details-panel")).to_be_hidden()
     # The library reloads after the removal; once it shows the empty library every read has answered.
     await expect(page.get_by_test_id("library-empty")).to_be_visible()
     await expect(page.get_by_test_id("tab-all")).to_contain_text("0")

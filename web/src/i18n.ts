@@ -6,6 +6,7 @@ import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
 import type enInbox from "./locales/en.inbox.json";
 import type enRichtext from "./locales/en.richtext.json";
+import type enLayout from "./locales/en.layout.json";
 import type en from "./locales/en.json";
 import type enTypes from "./locales/en.types.json";
 
@@ -18,6 +19,7 @@ export type MessageSchema = typeof en
   & typeof enComfy
   & typeof enDetails
   & typeof enInbox
+  & typeof enLayout
   & typeof enRichtext
   & typeof enTypes;
 
