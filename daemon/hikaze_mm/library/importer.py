@@ -48,6 +48,9 @@ class ImportReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     # Rows whose file looks damaged, left in the queue: {"id", "reason"}; imported only when the user confirms.
     refused: list[dict[str, Any]] = field(default_factory=list)
+    # Rows of `deleted` whose file went to the trash: {"id", "path", "along"} (its sidecars and previews that went
+    # with it). A row of `deleted` not here was dropped from the queue with its file left where it is.
+    trashed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def display_name(path: str) -> str:
@@ -108,7 +111,7 @@ class Importer:
                     for alias_id, sha256 in await self._one(pending_id, strategy, delete_files, report):
                         if alias_id in batch:
                             joined.add(alias_id)
-                            report.imported.append({"id": alias_id, "sha256": sha256})
+                            report.imported.append({"id": alias_id, "sha256": sha256, "how": "joined"})
             except Exception as e:
                 log.exception("importing pending row %d failed", pending_id, extra={
                     "event": "import.failed", "pending_id": pending_id})
@@ -152,7 +155,8 @@ class Importer:
         if not promotions:
             return {}
         done = await self._promote_new(promotions, file_line_level(asked), "they are imported one by one")
-        report.imported.extend({"id": pending_id, "sha256": sha256} for pending_id, (_, sha256) in done.items())
+        report.imported.extend({"id": pending_id, "sha256": sha256, "how": "new"}
+                               for pending_id, (_, sha256) in done.items())
         return {pending_id: path for pending_id, (path, _) in done.items()}
 
     async def import_hashed(self, hashed: list[tuple[PendingRow, HashRecord]]) -> set[int]:
@@ -247,11 +251,11 @@ class Importer:
             same = await asyncio.to_thread(same_as_any, row.path, own)
             if same is not None:
                 await self._join(row, existing.sha256, same)
-                report.imported.append({"id": pending_id, "sha256": existing.sha256})
+                report.imported.append({"id": pending_id, "sha256": existing.sha256, "how": "joined"})
                 return []
         if existing is None:
             model, aliases = await self._promote(row, None, "new")
-            report.imported.append({"id": pending_id, "sha256": model.sha256})
+            report.imported.append({"id": pending_id, "sha256": model.sha256, "how": "new"})
             return [(a.pending_id, model.sha256) for a in aliases]
         elif strategy is None:
             report.conflicts.append({"id": pending_id, "pending": row.to_wire(), "existing": model_summary(existing)})
@@ -263,14 +267,14 @@ class Importer:
                 self.bus.publish(PendingUpdated(id=pending_id, path=row.path, status="ignored"))
             report.ignored.append(pending_id)
         elif strategy == "delete":
-            reason = await self._delete(row, existing, delete_files)
+            reason = await self._delete(row, existing, delete_files, report)
             if reason is None:
                 report.deleted.append(pending_id)
             else:
                 report.failed.append({"id": pending_id, "error": reason})
         else:
             model, aliases = await self._promote(row, existing, strategy)
-            report.imported.append({"id": pending_id, "sha256": model.sha256})
+            report.imported.append({"id": pending_id, "sha256": model.sha256, "how": strategy})
             return [(a.pending_id, model.sha256) for a in aliases]
         return []
 
@@ -285,7 +289,7 @@ class Importer:
         self.bus.publish(PendingRemoved(id=row.id, path=row.path))
         self.bus.publish(ModelUpdated(sha256=sha256))
 
-    async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool) -> str | None:
+    async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool, report: ImportReport) -> str | None:
         """Drop a duplicate row after the model has taken what it lacked of it; with `delete_files` its file goes
         to the trash. The reason it could not be done, or None."""
         assert row.sha256 is not None
@@ -326,6 +330,7 @@ class Importer:
             log.warning("the duplicate's queue item was dropped, but its file was not trashed: %s", why, extra={
                 "event": "file.kept", "path": row.path, "sha256": row.sha256})
             return f"the item was dropped, but its file was not trashed: {why}"
+        report.trashed.append({"id": row.id, "path": row.path, "along": gone[1:]})
         log.info("moved to the trash at the user's asking", extra={
             "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": True,
             "along": [os.path.basename(p) for p in gone[1:]]})
