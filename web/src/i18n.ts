@@ -4,11 +4,12 @@ import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
 import type enInbox from "./locales/en.inbox.json";
 import type en from "./locales/en.json";
+import type enTriage from "./locales/en.triage.json";
 
 type Messages = Record<string, unknown>;
 
 /** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
-export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy;
+export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy & typeof enTriage;
 
 declare module "vue-i18n" {
   // Every `t` of the page offers and resolves the keys of the English files.
