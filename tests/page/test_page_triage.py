@@ -9,10 +9,10 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from playwright.async_api import Locator, Page, expect
+from realistic_library import Library, write_library
 
 from browser import shot
 from conftest import Daemon, poll
-from realistic_library import Library, write_library
 
 WAIT = 20_000
 WIDTHS = [390, 1440]

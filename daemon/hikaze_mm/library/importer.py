@@ -111,7 +111,7 @@ class Importer:
                     for alias_id, sha256 in await self._one(pending_id, strategy, delete_files, report):
                         if alias_id in batch:
                             joined.add(alias_id)
-                            report.imported.append({"id": alias_id, "sha256": sha256, "how": "joined"})
+                            report.imported.append({"id": alias_id, "sha256": sha256})
             except Exception as e:
                 log.exception("importing pending row %d failed", pending_id, extra={
                     "event": "import.failed", "pending_id": pending_id})
@@ -155,8 +155,7 @@ class Importer:
         if not promotions:
             return {}
         done = await self._promote_new(promotions, file_line_level(asked), "they are imported one by one")
-        report.imported.extend({"id": pending_id, "sha256": sha256, "how": "new"}
-                               for pending_id, (_, sha256) in done.items())
+        report.imported.extend({"id": pending_id, "sha256": sha256} for pending_id, (_, sha256) in done.items())
         return {pending_id: path for pending_id, (path, _) in done.items()}
 
     async def import_hashed(self, hashed: list[tuple[PendingRow, HashRecord]]) -> set[int]:
@@ -251,11 +250,11 @@ class Importer:
             same = await asyncio.to_thread(same_as_any, row.path, own)
             if same is not None:
                 await self._join(row, existing.sha256, same)
-                report.imported.append({"id": pending_id, "sha256": existing.sha256, "how": "joined"})
+                report.imported.append({"id": pending_id, "sha256": existing.sha256})
                 return []
         if existing is None:
             model, aliases = await self._promote(row, None, "new")
-            report.imported.append({"id": pending_id, "sha256": model.sha256, "how": "new"})
+            report.imported.append({"id": pending_id, "sha256": model.sha256})
             return [(a.pending_id, model.sha256) for a in aliases]
         elif strategy is None:
             report.conflicts.append({"id": pending_id, "pending": row.to_wire(), "existing": model_summary(existing)})
@@ -274,7 +273,7 @@ class Importer:
                 report.failed.append({"id": pending_id, "error": reason})
         else:
             model, aliases = await self._promote(row, existing, strategy)
-            report.imported.append({"id": pending_id, "sha256": model.sha256, "how": strategy})
+            report.imported.append({"id": pending_id, "sha256": model.sha256})
             return [(a.pending_id, model.sha256) for a in aliases]
         return []
 

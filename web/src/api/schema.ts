@@ -866,11 +866,6 @@ export interface components {
             imported: {
                 id: number;
                 sha256: components["schemas"]["Sha256"];
-                /**
-                 * @description `new`: a new model; `merge` or `override`: into the model with the same content, as asked; `joined`: the file is one of the model's own files under another name, recorded as one of its paths
-                 * @enum {string}
-                 */
-                how: "new" | "merge" | "override" | "joined";
             }[];
             /** @description items whose content is in the library; send them again with a `conflict_strategy` */
             conflicts: {

@@ -1,6 +1,6 @@
 import { reactive, ref } from "vue";
 import { api } from "../api/client";
-import type { ConflictEntry, ImportReport, PendingItem } from "../api/types";
+import type { ConflictEntry, ImportReport, PendingItem, Strategy } from "../api/types";
 import { i18n } from "../i18n";
 import { emptyReport, groupByStrategy, isDamaged, mergeReports } from "../logic/inbox";
 import { useLibraryStore } from "../stores/library";
@@ -29,6 +29,8 @@ export type DamagedAnswer = "anyway" | "skip" | "cancel";
 export interface ReportFile {
   name: string;
   path: string;
+  /** What the conflict dialog chose for it; null when it was not asked about. */
+  strategy: Strategy | null;
 }
 
 /**
@@ -70,13 +72,19 @@ export function useImportFlow(o: ImportFlowOptions) {
 
   async function importIds(ids: number[], confirmDamaged: boolean): Promise<void> {
     if (!ids.length || busy.value) return;
-    const files = new Map(ids.map((id) => [id, { name: nameOf(id), path: pending.rows.get(id)?.path ?? "" }]));
+    const files = new Map<number, ReportFile>(
+      ids.map((id) => [id, { name: nameOf(id), path: pending.rows.get(id)?.path ?? "", strategy: null }]),
+    );
     busy.value = true;
     try {
       const reports: ImportReport[] = [await api.importPending(ids, null, false, confirmDamaged)];
       const conflicts = reports[0]?.conflicts ?? [];
       const answer = conflicts.length ? await o.askConflicts(conflicts) : null;
       if (answer) {
+        for (const [id, strategy] of answer.choices) {
+          const file = files.get(id);
+          if (file) file.strategy = strategy;
+        }
         for (const [strategy, group] of groupByStrategy(answer.choices)) {
           try {
             reports.push(await api.importPending(group, strategy, strategy === "delete" && answer.deleteFiles,

@@ -211,7 +211,6 @@ export type Outcome =
   | "new"
   | "merge"
   | "override"
-  | "joined"
   | "ignored"
   | "dropped"
   | "trashed"
@@ -226,10 +225,20 @@ export interface ReportLine {
   detail: string;
 }
 
-/** The report as one line per file, in the order they were asked for; a file the report does not name is left out. */
-export function reportLines(report: ImportReport, order: readonly number[]): ReportLine[] {
+/**
+ * The report as one line per file, in the order they were asked for; a file the report does not name is left out.
+ * `strategies`: what the conflict dialog chose for a file, which is how an imported one went into its model.
+ */
+export function reportLines(
+  report: ImportReport,
+  order: readonly number[],
+  strategies: ReadonlyMap<number, Strategy> = new Map(),
+): ReportLine[] {
   const lines = new Map<number, ReportLine>();
-  for (const entry of report.imported) lines.set(entry.id, { id: entry.id, outcome: entry.how, detail: "" });
+  for (const { id } of report.imported) {
+    const s = strategies.get(id);
+    lines.set(id, { id, outcome: s === "merge" || s === "override" ? s : "new", detail: "" });
+  }
   for (const id of report.ignored) lines.set(id, { id, outcome: "ignored", detail: "" });
   for (const id of report.deleted) lines.set(id, { id, outcome: "dropped", detail: "" });
   for (const t of report.trashed) lines.set(t.id, { id: t.id, outcome: "trashed", detail: t.path });

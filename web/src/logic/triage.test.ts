@@ -79,7 +79,7 @@ describe("damage and reports", () => {
 
   it("lists each file once with what happened to it, in the order asked", () => {
     const report: ImportReport = {
-      imported: [{ id: 3, sha256: "a", how: "override" }, { id: 1, sha256: "b", how: "new" }],
+      imported: [{ id: 3, sha256: "a" }, { id: 1, sha256: "b" }],
       conflicts: [],
       ignored: [5],
       deleted: [2, 6],
@@ -87,7 +87,7 @@ describe("damage and reports", () => {
       failed: [{ id: 4, error: "boom" }],
       refused: [{ id: 7, reason: "truncated" }],
     };
-    expect(reportLines(report, [1, 2, 3, 4, 5, 6, 7])).toEqual([
+    expect(reportLines(report, [1, 2, 3, 4, 5, 6, 7], new Map([[3, "override"], [2, "delete"]]))).toEqual([
       { id: 1, outcome: "new", detail: "" },
       { id: 2, outcome: "trashed", detail: "/m/loras/dup.safetensors" },
       { id: 3, outcome: "override", detail: "" },
