@@ -61,7 +61,7 @@ async def test_health_status_and_listing_shapes(daemon: Daemon, models: Path):
     assert listing["total"] == 1 and listing["pending"][0]["type"] == "vae"
     assert set(listing["pending"][0]) == {
         "id", "path", "name", "type", "size_bytes", "status", "sha256", "blake3", "conflict_sha256", "error",
-        "discovered_at", "hashed_at", "damaged", "damaged_reason",
+        "discovered_at", "hashed_at", "damaged", "damaged_reason", "base_model", "trigger_words", "cover",
     }
     page = await daemon.get("/api/pending?limit=2&offset=2&status=ready")
     assert page["total"] == 3 and len(page["pending"]) == 1

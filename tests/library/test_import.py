@@ -30,7 +30,7 @@ async def test_ready_row_becomes_a_model(daemon: Daemon, models: Path):
     (row,) = await daemon.ready_rows(path)
     report = await _import(daemon, [row["id"]])
     assert report == {"imported": [{"id": row["id"], "sha256": row["sha256"]}], "conflicts": [], "ignored": [],
-                      "deleted": [], "failed": [], "refused": []}
+                      "deleted": [], "failed": [], "refused": [], "trashed": []}
     assert await daemon.pending() == []
     model = await daemon.get(f"/api/models/{row['sha256']}")
     assert (model["path"], model["name"], model["type"], model["status"]) == (str(path), "fresh", "loras", "ok")

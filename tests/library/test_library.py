@@ -697,7 +697,7 @@ async def test_bug_4_ignore_and_delete_do_nothing_to_rows_without_conflict(daemo
     report = await daemon.call("POST", "/api/pending/import", {"ids": [row["id"]], "conflict_strategy": strategy,
                                                                "delete_files": True})
     assert report == {"imported": [{"id": row["id"], "sha256": row["sha256"]}], "conflicts": [], "ignored": [],
-                      "deleted": [], "failed": [], "refused": []}
+                      "deleted": [], "failed": [], "refused": [], "trashed": []}
     assert path.exists() and digests(path)[0] == row["sha256"]
     assert len((await daemon.get(f"/api/models/{row['sha256']}"))["images"]) == 1
     assert await daemon.pending() == []

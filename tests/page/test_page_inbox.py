@@ -158,14 +158,21 @@ async def test_a_damaged_file_is_refused_with_its_reason_and_imported_when_the_u
     await row(page, "broken.safetensors").click()
     await expect(page.get_by_test_id("pending-details-damaged")).to_contain_text("The file looks damaged: the header")
 
+    # The page asks first, naming the damaged file and why; skipping imports the other one only.
     await page.get_by_test_id("inbox-import").click()
+    asked = page.get_by_test_id("damaged-dialog")
+    await expect(asked.get_by_test_id("damaged-files")).to_contain_text("broken.safetensors: the header")
+    await asked.get_by_test_id("damaged-skip").click()
     report = page.get_by_test_id("import-report")
     await expect(report.get_by_test_id("report-imported")).to_have_text("1 imported")
-    await expect(report.get_by_test_id("report-refused")).to_have_text("1 not imported: the file looks damaged")
-    await expect(report.get_by_test_id("report-reasons")).to_contain_text("broken.safetensors")
+    await expect(report.get_by_test_id("report-reasons")).to_contain_text("sound.safetensors")
+    await expect(report.get_by_test_id("report-reasons")).not_to_contain_text("broken.safetensors")
     await expect(row(page, "broken.safetensors")).to_have_count(1)  # still waiting, nothing lost
+    await report.get_by_test_id("import-report-close").click()
 
-    await report.get_by_test_id("import-report-anyway").click()
+    await row(page, "broken.safetensors").get_by_test_id("inbox-row-check").click()
+    await page.get_by_test_id("inbox-import").click()
+    await asked.get_by_test_id("damaged-anyway").click()
     await expect(report.get_by_test_id("report-imported")).to_have_text("1 imported")
     await expect(report.get_by_test_id("report-refused")).to_have_count(0)
     await expect(row(page, "broken.safetensors")).to_have_count(0)

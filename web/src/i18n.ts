@@ -9,6 +9,7 @@ import type enRichtext from "./locales/en.richtext.json";
 import type enLayout from "./locales/en.layout.json";
 import type en from "./locales/en.json";
 import type enTypes from "./locales/en.types.json";
+import type enTriage from "./locales/en.triage.json";
 
 type Messages = Record<string, unknown>;
 
@@ -21,6 +22,7 @@ export type MessageSchema = typeof en
   & typeof enInbox
   & typeof enLayout
   & typeof enRichtext
+  & typeof enTriage
   & typeof enTypes;
 
 declare module "vue-i18n" {

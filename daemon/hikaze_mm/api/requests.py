@@ -39,7 +39,9 @@ MAX_FILTER_TAGS = 200
 MAX_WORDS = 100
 MAX_EXCEPT = 10_000  # models a bulk change by filter leaves out
 MAX_BASE_MODEL = 64
-FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw")
+FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw", "favorite")
+# A search or folder of the inbox is typed or picked by a person: anything longer is not one.
+MAX_SEARCH = 1000
 MODEL_STATUS_FILTERS: tuple[ModelStatus | Literal["all"], ...] = ("ok", "missing", "all")
 
 
@@ -52,11 +54,35 @@ class PendingListing:
     type: str | None
     limit: int
     offset: int
+    q: str | None = None
+    # The absolute folders `folder` names (one per model folder it can be in); None for no folder filter.
+    folders: tuple[str, ...] | None = None
 
     @classmethod
-    def from_query(cls, query: Query) -> PendingListing:
+    def from_query(cls, query: Query, roots: RootSet) -> PendingListing:
+        q = query.get("q") or None
+        if q is not None and (len(q) > MAX_SEARCH or any(unicodedata.category(c) == "Cc" for c in q)):
+            raise BadRequest(f"`q` must be at most {MAX_SEARCH} characters, without control characters")
         return cls(_statuses(query), choice_param(query, "type", None), int_param(query, "limit", 100, 0, MAX_LIMIT),
-                   int_param(query, "offset", 0, 0, MAX_INTEGER))
+                   int_param(query, "offset", 0, 0, MAX_INTEGER), q, _folders(query.get("folder") or None, roots))
+
+
+def _folders(raw: str | None, roots: RootSet) -> tuple[str, ...] | None:
+    """`folder`: an absolute folder, or one relative to the model folders (`loras/characters`); the prefixes a
+    queued file's path starts with when it is inside, each ending in a separator."""
+    if raw is None:
+        return None
+    if len(raw) > MAX_SEARCH or any(unicodedata.category(c) == "Cc" for c in raw):
+        raise BadRequest(f"`folder` must be a folder path of at most {MAX_SEARCH} characters")
+    parts = raw.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise BadRequest("`folder` may not climb out of the model folders (`..`)")
+    if os.path.isabs(raw):
+        return (os.path.normpath(raw).rstrip(os.sep) + os.sep,)
+    rel = os.path.normpath(os.path.join(*[p for p in parts if p not in ("", ".")] or ["."]))
+    if rel == ".":
+        return tuple(dict.fromkeys(r.path.rstrip(os.sep) + os.sep for r in roots))
+    return tuple(dict.fromkeys(os.path.join(r.path, rel) + os.sep for r in roots))
 
 
 def _statuses(query: Query) -> tuple[PendingStatus, ...] | None:

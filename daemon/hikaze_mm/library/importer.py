@@ -48,6 +48,9 @@ class ImportReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     # Rows whose file looks damaged, left in the queue: {"id", "reason"}; imported only when the user confirms.
     refused: list[dict[str, Any]] = field(default_factory=list)
+    # Rows of `deleted` whose file went to the trash: {"id", "path", "along"} (its sidecars and previews that went
+    # with it). A row of `deleted` not here was dropped from the queue with its file left where it is.
+    trashed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def display_name(path: str) -> str:
@@ -263,7 +266,7 @@ class Importer:
                 self.bus.publish(PendingUpdated(id=pending_id, path=row.path, status="ignored"))
             report.ignored.append(pending_id)
         elif strategy == "delete":
-            reason = await self._delete(row, existing, delete_files)
+            reason = await self._delete(row, existing, delete_files, report)
             if reason is None:
                 report.deleted.append(pending_id)
             else:
@@ -285,7 +288,7 @@ class Importer:
         self.bus.publish(PendingRemoved(id=row.id, path=row.path))
         self.bus.publish(ModelUpdated(sha256=sha256))
 
-    async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool) -> str | None:
+    async def _delete(self, row: PendingRow, model: ModelRow, delete_files: bool, report: ImportReport) -> str | None:
         """Drop a duplicate row after the model has taken what it lacked of it; with `delete_files` its file goes
         to the trash. The reason it could not be done, or None."""
         assert row.sha256 is not None
@@ -326,6 +329,7 @@ class Importer:
             log.warning("the duplicate's queue item was dropped, but its file was not trashed: %s", why, extra={
                 "event": "file.kept", "path": row.path, "sha256": row.sha256})
             return f"the item was dropped, but its file was not trashed: {why}"
+        report.trashed.append({"id": row.id, "path": row.path, "along": gone[1:]})
         log.info("moved to the trash at the user's asking", extra={
             "event": "file.deleted", "path": row.path, "sha256": row.sha256, "trashed": True,
             "along": [os.path.basename(p) for p in gone[1:]]})

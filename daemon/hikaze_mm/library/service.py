@@ -68,6 +68,17 @@ def image_urls(sha256: str, seq: int) -> dict[str, str]:
     return {tier: f"/api/images/{sha256}/{seq}/{tier}" for tier in TIERS}
 
 
+def add_card(item: dict[str, Any], card: tuple[str | None, Any, int | None] | None) -> None:
+    """A pending row's wire form gains what its line in the inbox shows: base model, trigger words, cover."""
+    base, triggers, cover_seq = card or (None, None, None)
+    item["base_model"] = base if isinstance(base, str) and base != "unknown" else None
+    if isinstance(triggers, str):
+        triggers = triggers.split(",")
+    item["trigger_words"] = [w.strip() for w in triggers if isinstance(w, str) and w.strip()] \
+        if isinstance(triggers, list) else []
+    item["cover"] = pending_image_urls(item["id"], cover_seq) if cover_seq is not None else None
+
+
 def pending_image_urls(pending_id: int, seq: int) -> dict[str, str]:
     return {tier: f"/api/pending/{pending_id}/images/{seq}/{tier}" for tier in TIERS}
 
@@ -178,14 +189,18 @@ class Library:
 
     # -- the import queue's view of its items ----------------------------------------------------------------
     async def list_pending(
-        self, statuses: tuple[PendingStatus, ...] | None, type_: str | None, limit: int, offset: int
+        self, statuses: tuple[PendingStatus, ...] | None, type_: str | None, limit: int, offset: int, *,
+        q: str | None = None, folders: tuple[str, ...] | None = None,
     ) -> dict[str, Any]:
-        rows, total = await self.store.pending.list_pending(statuses, type_, limit, offset)
-        probes = await self.store.pending.pending_probes([row.id for row in rows])
+        rows, total = await self.store.pending.list_pending(statuses, type_, limit, offset, q=q, folders=folders)
+        ids = [row.id for row in rows]
+        probes = await self.store.pending.pending_probes(ids)
+        cards = await self.store.pending.pending_cards(ids)
         items = []
         for row in rows:
             item = row.to_wire()
             flag_damage(item, damage(row.path, row.size_bytes, probes.get(row.id)))
+            add_card(item, cards.get(row.id))
             items.append(item)
         return {"pending": items, "total": total}
 
@@ -197,6 +212,7 @@ class Library:
             image["urls"] = pending_image_urls(pending_id, image["seq"])
         item["training_tags"] = training_tags(item["meta_json"].get("header"))
         flag_damage(item, damage(item["path"], item["size_bytes"], item["meta_json"].get("header")))
+        add_card(item, (await self.store.pending.pending_cards([pending_id])).get(pending_id))
         return item
 
     # -- tags -----------------------------------------------------------------------------------------------

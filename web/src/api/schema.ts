@@ -697,7 +697,16 @@ export interface components {
             /** @description in `GET /api/pending` (not in an import report's conflicts) */
             damaged?: components["schemas"]["Damaged"];
             damaged_reason?: components["schemas"]["DamagedReason"];
+            base_model?: components["schemas"]["PendingBaseModel"];
+            trigger_words?: components["schemas"]["PendingTriggerWords"];
+            cover?: components["schemas"]["PendingCover"];
         };
+        /** @description in `GET /api/pending`; the base model the file's header or sidecars name, null when unknown */
+        PendingBaseModel: string | null;
+        /** @description in `GET /api/pending`; the trigger words known so far (`meta_json.trigger_words`) */
+        PendingTriggerWords: string[];
+        /** @description in `GET /api/pending`; the item's first image, null when it has none */
+        PendingCover: null | components["schemas"]["ImageUrls"];
         /** @description a pending item with its metadata and tags */
         PendingDetail: {
             id: components["schemas"]["PendingId"];
@@ -720,6 +729,9 @@ export interface components {
             training_tags: components["schemas"]["TrainingTags"];
             damaged: components["schemas"]["Damaged"];
             damaged_reason: components["schemas"]["DamagedReason"];
+            base_model: components["schemas"]["PendingBaseModel"];
+            trigger_words: components["schemas"]["PendingTriggerWords"];
+            cover: components["schemas"]["PendingCover"];
         };
         /** @description The captions the model was trained on, read-only: the header's `ss_tag_frequency` (kohya trainers) with each tag's count added up over the dataset folders, the 50 most used first (equal counts in the order the trainer wrote them); empty when the header names none. They are not trigger words: a client makes one of a tag by adding it to `meta_json.trigger_words` (`meta_add`). */
         TrainingTags: {
@@ -919,6 +931,12 @@ export interface components {
             refused: {
                 id: number;
                 reason: string;
+            }[];
+            /** @description the items of `deleted` whose file went to the trash (`delete_files`), with its path and the sidecars and previews that went along; an item of `deleted` not here left its file where it is */
+            trashed: {
+                id: number;
+                path: string;
+                along: string[];
             }[];
         };
         LegacyReport: {
@@ -1475,6 +1493,10 @@ export interface operations {
                 status?: string;
                 /** @description a model type (folder name such as `loras`) */
                 type?: string;
+                /** @description items whose file name or path holds this text, letters of any case (`%` and `_` are plain characters; CJK text matches as typed) */
+                q?: string;
+                /** @description items in this folder or below it: a folder relative to the model folders (`loras/characters`, looked for in each of them) or an absolute folder; `..` is refused */
+                folder?: string;
                 limit?: components["parameters"]["limit"];
                 offset?: components["parameters"]["offset"];
             };

@@ -6,7 +6,7 @@ import { deferred, settle } from "../testing/deferred";
 import { usePendingStore } from "../stores/pending";
 import { useConflictChoices } from "./useConflictChoices";
 import { PARALLEL_LOADS, useConflictDetails } from "./useConflictDetails";
-import { useImportFlow } from "./useImportFlow";
+import { useImportFlow, type DamagedAnswer } from "./useImportFlow";
 import { keyTarget } from "./useListKeyboard";
 import { useSelection } from "./useSelection";
 
@@ -30,7 +30,7 @@ function conflict(id: number): ConflictEntry {
 }
 
 function report(part: Partial<ImportReport>): ImportReport {
-  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], refused: [], ...part };
+  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], refused: [], trashed: [], ...part };
 }
 
 function imported(id: number): ImportReport["imported"] {
@@ -210,17 +210,48 @@ describe("the conflicts' details", () => {
 });
 
 describe("the import flow", () => {
-  function setup(selected: number[], choice: Parameters<typeof useImportFlow>[0]["askConflicts"]) {
+  function setup(
+    selected: number[],
+    choice: Parameters<typeof useImportFlow>[0]["askConflicts"],
+    damaged: DamagedAnswer = "cancel",
+  ) {
     const kept = ref(selected);
     const shown: ImportReport[] = [];
+    const asked: number[][] = [];
     const flow = useImportFlow({
       selectedIds: () => kept.value,
       retain: (keep) => (kept.value = kept.value.filter(keep)),
       askConflicts: choice,
+      askDamaged: async (rows) => {
+        asked.push(rows.map((r) => r.id));
+        return damaged;
+      },
       showReport: async (r) => void shown.push(r),
     });
-    return { flow, kept, shown };
+    return { flow, kept, shown, asked };
   }
+
+  it("asks before importing damaged files: all, all but them, or nothing", async () => {
+    const pending = usePendingStore();
+    const rows = [
+      { id: 1, name: "one", path: "/m/one", status: "ready" } as PendingItem,
+      { id: 2, name: "two", path: "/m/two", status: "ready", damaged: true } as PendingItem,
+    ];
+    for (const r of rows) pending.rows.set(r.id, r);
+    // The list read again after each import still holds both.
+    api.pending.mockResolvedValue({ pending: rows, total: 2 });
+    api.importPending.mockResolvedValue(report({}));
+    const cancelled = setup([1, 2], async () => null, "cancel");
+    await cancelled.flow.importSelected();
+    expect(cancelled.asked).toEqual([[2]]);
+    expect(api.importPending).not.toHaveBeenCalled();
+    await setup([1, 2], async () => null, "skip").flow.importSelected();
+    await setup([1, 2], async () => null, "anyway").flow.importSelected();
+    expect(api.importPending.mock.calls).toEqual([
+      [[1], null, false, false],
+      [[1, 2], null, false, true],
+    ]);
+  });
 
   it("imports, settles conflicts with one request per strategy, and shows one report", async () => {
     const pending = usePendingStore();

@@ -1,8 +1,8 @@
 import { reactive, ref } from "vue";
 import { api } from "../api/client";
-import type { ConflictEntry, ImportReport, PendingItem } from "../api/types";
+import type { ConflictEntry, ImportReport, PendingItem, Strategy } from "../api/types";
 import { i18n } from "../i18n";
-import { emptyReport, groupByStrategy, mergeReports } from "../logic/inbox";
+import { emptyReport, groupByStrategy, isDamaged, mergeReports } from "../logic/inbox";
 import { useLibraryStore } from "../stores/library";
 import { usePendingStore } from "../stores/pending";
 import { errorText, useUiStore } from "../stores/ui";
@@ -14,8 +14,23 @@ export interface ImportFlowOptions {
   retain: (keep: (id: number) => boolean) => void;
   /** Asks the user how to settle the conflicts; null when they cancelled. */
   askConflicts: (conflicts: ConflictEntry[]) => Promise<ConflictChoice | null>;
-  /** Shows what the import did; resolves when the user closed the report. */
-  showReport: (report: ImportReport, names: Map<number, string>) => Promise<void>;
+  /**
+   * Asks before importing files that look damaged (they may not load): all of the selection, all but them, or
+   * nothing.
+   */
+  askDamaged: (damaged: PendingItem[]) => Promise<DamagedAnswer>;
+  /** Shows what the import did, file by file (in the order asked); resolves when the user closed the report. */
+  showReport: (report: ImportReport, files: Map<number, ReportFile>) => Promise<void>;
+}
+
+export type DamagedAnswer = "anyway" | "skip" | "cancel";
+
+/** A file of the report as the list knew it before the import (imported rows leave the list). */
+export interface ReportFile {
+  name: string;
+  path: string;
+  /** What the conflict dialog chose for it; null when it was not asked about. */
+  strategy: Strategy | null;
 }
 
 /**
@@ -35,7 +50,19 @@ export function useImportFlow(o: ImportFlowOptions) {
   }
 
   async function importSelected(): Promise<void> {
-    await importIds(o.selectedIds(), false);
+    const ids = o.selectedIds();
+    if (!ids.length || busy.value) return;
+    const damaged = ids.flatMap((id) => {
+      const row = pending.rows.get(id);
+      return row && isDamaged(row) ? [row] : [];
+    });
+    if (!damaged.length) {
+      await importIds(ids, false);
+      return;
+    }
+    const answer = await o.askDamaged(damaged);
+    if (answer === "anyway") await importIds(ids, true);
+    else if (answer === "skip") await importIds(ids.filter((id) => !damaged.some((d) => d.id === id)), false);
   }
 
   /** Damaged files the first import refused, imported now that the user has seen why. */
@@ -45,13 +72,19 @@ export function useImportFlow(o: ImportFlowOptions) {
 
   async function importIds(ids: number[], confirmDamaged: boolean): Promise<void> {
     if (!ids.length || busy.value) return;
-    const names = new Map(ids.map((id) => [id, nameOf(id)]));
+    const files = new Map<number, ReportFile>(
+      ids.map((id) => [id, { name: nameOf(id), path: pending.rows.get(id)?.path ?? "", strategy: null }]),
+    );
     busy.value = true;
     try {
       const reports: ImportReport[] = [await api.importPending(ids, null, false, confirmDamaged)];
       const conflicts = reports[0]?.conflicts ?? [];
       const answer = conflicts.length ? await o.askConflicts(conflicts) : null;
       if (answer) {
+        for (const [id, strategy] of answer.choices) {
+          const file = files.get(id);
+          if (file) file.strategy = strategy;
+        }
         for (const [strategy, group] of groupByStrategy(answer.choices)) {
           try {
             reports.push(await api.importPending(group, strategy, strategy === "delete" && answer.deleteFiles,
@@ -64,7 +97,7 @@ export function useImportFlow(o: ImportFlowOptions) {
       }
       const report = mergeReports(reports);
       o.retain((id) => report.conflicts.some((c) => c.id === id));
-      await o.showReport(report, names);
+      await o.showReport(report, files);
       if (report.imported.length) library.libraryChanged();
     } catch (err) {
       ui.reportError(err);

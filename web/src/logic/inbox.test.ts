@@ -169,11 +169,13 @@ describe("imports", () => {
   it("merges reports and drops conflicts a later answer settled", () => {
     const conflict = (id: number) => ({ id, pending: row(id, "conflict"), existing: {} as never });
     const first: ImportReport = { imported: [{ id: 1, sha256: "a" }], conflicts: [conflict(2), conflict(3)],
-      ignored: [], deleted: [], failed: [], refused: [] };
-    const second: ImportReport = { imported: [], conflicts: [], ignored: [2], deleted: [], failed: [], refused: [] };
+      ignored: [], deleted: [], failed: [], refused: [], trashed: [] };
+    const second: ImportReport = { imported: [], conflicts: [], ignored: [2], deleted: [4], failed: [], refused: [],
+      trashed: [{ id: 4, path: "/m/4.safetensors", along: [] }] };
     const merged = mergeReports([first, second]);
     expect(merged.imported).toEqual([{ id: 1, sha256: "a" }]);
     expect(merged.ignored).toEqual([2]);
+    expect(merged.trashed.map((t) => t.path)).toEqual(["/m/4.safetensors"]);
     expect(merged.conflicts.map((c) => c.id)).toEqual([3]);
   });
 });

@@ -112,10 +112,141 @@ export function applyEvent(state: InboxState, event: DaemonEvent): number | null
 }
 
 /** The rows a filter shows, newest first (a file just dropped into a folder is at the top). */
-export function visibleRows(rows: Iterable<PendingItem>, filter: InboxFilter): PendingItem[] {
+export function visibleRows(
+  rows: Iterable<PendingItem>,
+  filter: InboxFilter,
+  triage: Triage = NO_TRIAGE,
+  roots: readonly string[] = [],
+): PendingItem[] {
   const out: PendingItem[] = [];
-  for (const row of rows) if (inFilter(row.status, filter)) out.push(row);
+  for (const row of rows) if (inFilter(row.status, filter) && inTriage(row, triage, roots)) out.push(row);
   return out.sort((a, b) => b.id - a.id);
+}
+
+/** The inbox's search box and its type and folder pickers; empty strings filter nothing. */
+export interface Triage {
+  q: string;
+  type: string;
+  /** Relative to the model folder the file is in, `/`-separated: `loras/characters`. */
+  folder: string;
+}
+
+export const NO_TRIAGE: Triage = { q: "", type: "", folder: "" };
+
+function slashes(path: string): string {
+  return path.replace(/\\/g, "/").replace(/\/+$/, "");
+}
+
+/**
+ * The folder a file is in, relative to the model folder that holds it (the deepest one): `loras/characters`, or ""
+ * for a file at a model folder's top. A file in none of `roots` keeps its absolute folder.
+ */
+export function folderOf(path: string, roots: readonly string[]): string {
+  const dir = slashes(path).split("/").slice(0, -1).join("/");
+  let best: string | null = null;
+  for (const raw of roots) {
+    const root = slashes(raw);
+    if ((dir === root || dir.startsWith(`${root}/`)) && (best === null || root.length > best.length)) best = root;
+  }
+  return best === null ? dir : dir.slice(best.length + 1);
+}
+
+export function inTriage(row: PendingItem, triage: Triage, roots: readonly string[]): boolean {
+  if (triage.type && row.type.toLowerCase() !== triage.type.toLowerCase()) return false;
+  if (triage.folder) {
+    const folder = slashes(triage.folder);
+    const dir = folderOf(row.path, roots);
+    if (dir !== folder && !dir.startsWith(`${folder}/`)) return false;
+  }
+  const q = triage.q.trim().toLocaleLowerCase();
+  return !q || row.name.toLocaleLowerCase().includes(q) || row.path.toLocaleLowerCase().includes(q);
+}
+
+/** The folders the pickers offer: every folder a row is in, and the folders above it, sorted. */
+export function folderChoices(rows: Iterable<PendingItem>, roots: readonly string[]): string[] {
+  const found = new Set<string>();
+  for (const row of rows) {
+    const parts = folderOf(row.path, roots).split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const folder = parts.slice(0, i).join("/");
+      if (folder) found.add(folder);
+    }
+  }
+  return [...found].sort((a, b) => a.localeCompare(b));
+}
+
+export function typeChoices(rows: Iterable<PendingItem>): string[] {
+  const found = new Set<string>();
+  for (const row of rows) if (row.type) found.add(row.type);
+  return [...found].sort((a, b) => a.localeCompare(b));
+}
+
+/**
+ * Rows waiting side by side with the same content (hashed, neither imported yet), each with the others: importing
+ * both would make one model of them, which the user may not expect of two files they see as two.
+ */
+export function twinsOf(rows: Iterable<PendingItem>): Map<number, PendingItem[]> {
+  const bySha = new Map<string, PendingItem[]>();
+  for (const row of rows) {
+    if (!row.sha256 || (row.status !== "ready" && row.status !== "conflict")) continue;
+    const group = bySha.get(row.sha256);
+    if (group) group.push(row);
+    else bySha.set(row.sha256, [row]);
+  }
+  const twins = new Map<number, PendingItem[]>();
+  for (const group of bySha.values()) {
+    if (group.length < 2) continue;
+    for (const row of group) twins.set(row.id, group.filter((other) => other.id !== row.id));
+  }
+  return twins;
+}
+
+/** A row the import would refuse until the user confirms: its file looks damaged (an error row says so itself). */
+export function isDamaged(row: PendingItem | undefined): boolean {
+  return Boolean(row?.damaged) && row?.status !== "error";
+}
+
+/** What the import did to one file, for the report's list. */
+export type Outcome =
+  | "new"
+  | "merge"
+  | "override"
+  | "ignored"
+  | "dropped"
+  | "trashed"
+  | "unresolved"
+  | "refused"
+  | "failed";
+
+export interface ReportLine {
+  id: number;
+  outcome: Outcome;
+  /** The reason (refused, failed) or the trashed file's path. */
+  detail: string;
+}
+
+/**
+ * The report as one line per file, in the order they were asked for; a file the report does not name is left out.
+ * `strategies`: what the conflict dialog chose for a file, which is how an imported one went into its model.
+ */
+export function reportLines(
+  report: ImportReport,
+  order: readonly number[],
+  strategies: ReadonlyMap<number, Strategy> = new Map(),
+): ReportLine[] {
+  const lines = new Map<number, ReportLine>();
+  for (const { id } of report.imported) {
+    const s = strategies.get(id);
+    lines.set(id, { id, outcome: s === "merge" || s === "override" ? s : "new", detail: "" });
+  }
+  for (const id of report.ignored) lines.set(id, { id, outcome: "ignored", detail: "" });
+  for (const id of report.deleted) lines.set(id, { id, outcome: "dropped", detail: "" });
+  for (const t of report.trashed) lines.set(t.id, { id: t.id, outcome: "trashed", detail: t.path });
+  for (const c of report.conflicts) lines.set(c.id, { id: c.id, outcome: "unresolved", detail: "" });
+  for (const r of report.refused) lines.set(r.id, { id: r.id, outcome: "refused", detail: r.reason });
+  for (const f of report.failed) lines.set(f.id, { id: f.id, outcome: "failed", detail: f.error });
+  const rank = new Map(order.map((id, i) => [id, i]));
+  return [...lines.values()].sort((a, b) => (rank.get(a.id) ?? order.length) - (rank.get(b.id) ?? order.length));
 }
 
 export function countByFilter(rows: Iterable<PendingItem>): Record<InboxFilter, number> {
@@ -180,7 +311,7 @@ export function groupByStrategy(choices: ReadonlyMap<number, Strategy>): [Strate
 }
 
 export function emptyReport(): ImportReport {
-  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], refused: [] };
+  return { imported: [], conflicts: [], ignored: [], deleted: [], failed: [], refused: [], trashed: [] };
 }
 
 /**
@@ -196,6 +327,7 @@ export function mergeReports(reports: readonly ImportReport[]): ImportReport {
     out.deleted.push(...r.deleted);
     out.failed.push(...r.failed);
     out.refused.push(...r.refused);
+    out.trashed.push(...r.trashed);
     for (const id of [...r.imported.map((i) => i.id), ...r.ignored, ...r.deleted, ...r.failed.map((f) => f.id)]) {
       settled.add(id);
     }

@@ -34,7 +34,7 @@ function row(id: number, status: PendingItem["status"] = "ready"): PendingItem {
 
 function detail(id: number, status: PendingItem["status"]): PendingDetail {
   return { ...row(id, status), meta_json: {}, tags: [], images: [], training_tags: [], damaged: false,
-    damaged_reason: null };
+    damaged_reason: null, base_model: null, trigger_words: [], cover: null };
 }
 
 function list(...rows: PendingItem[]): PendingList {

@@ -79,6 +79,8 @@ export const usePendingStore = defineStore("pending", () => {
   const loaded = ref(false);
   const loading = ref(false);
   const loadError = ref<string | null>(null);
+  /** The model folders, for naming a row's folder relative to the one it is in (the inbox's folder filter). */
+  const roots = ref<string[]>([]);
   /** The running walk, or the last one this page saw finish (until dismissed). */
   const scanProgress = ref<ScanProgress | null>(null);
 
@@ -206,6 +208,7 @@ export const usePendingStore = defineStore("pending", () => {
       .status(controller.signal)
       .then((st) => {
         if (st.scan) scanProgress.value = st.scan;
+        roots.value = st.roots.map((r) => r.path);
       })
       .catch(ui.reportError);
     return () => {
@@ -262,6 +265,7 @@ export const usePendingStore = defineStore("pending", () => {
     loading,
     loadError,
     scanProgress,
+    roots,
     reload,
     followInbox,
     startScan,

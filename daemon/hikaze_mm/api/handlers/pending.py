@@ -12,9 +12,10 @@ from hikaze_mm.api.requests import ImportRequest, PendingIds, PendingListing
 
 
 async def list_pending(request: web.Request) -> web.Response:
-    asked = PendingListing.from_query(request.query)
-    return web.json_response(await request.app[PARTS].library.list_pending(asked.statuses, asked.type, asked.limit,
-                                                                           asked.offset))
+    parts = request.app[PARTS]
+    asked = PendingListing.from_query(request.query, parts.roots)
+    return web.json_response(await parts.library.list_pending(asked.statuses, asked.type, asked.limit, asked.offset,
+                                                              q=asked.q, folders=asked.folders))
 
 
 async def get_pending(request: web.Request) -> web.Response:

@@ -66,7 +66,8 @@ class SQLitePending:
         return item
 
     async def list_pending(
-        self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int
+        self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int, *,
+        q: str | None = None, folders: tuple[str, ...] | None = None,
     ) -> tuple[list[PendingRow], int]:
         where: list[str] = []
         args: list[Any] = []
@@ -76,6 +77,15 @@ class SQLitePending:
         if type_ is not None:
             where.append("type = ? COLLATE NOCASE")
             args.append(type_)
+        if q:
+            # instr, not LIKE: `%` and `_` in what the user typed are plain characters.
+            where.append("(instr(lower(name), lower(?)) > 0 OR instr(lower(path), lower(?)) > 0)")
+            args.extend((q, q))
+        if folders is not None:
+            # An empty tuple matches nothing: a folder in no model folder holds no queued file.
+            where.append("(" + (" OR ".join("substr(path, 1, length(?)) = ?" for _ in folders) or "false") + ")")
+            for folder in folders:
+                args.extend((folder, folder))
         clause = ("WHERE " + " AND ".join(where)) if where else ""
         (total,) = await self._db.one(f"SELECT count(*) FROM pending_import {clause}", tuple(args))
         rows = await self._db.all(
@@ -88,6 +98,15 @@ class SQLitePending:
         rows = await self._db.all(
             f"SELECT id, {PROBE_COLUMNS} FROM pending_import WHERE id IN {IN_JSON}", (json_list(ids),))
         return {r[0]: probe_summary(*r[1:]) for r in rows}
+
+    async def pending_cards(self, ids: list[int]) -> dict[int, tuple[str | None, Any, int | None]]:
+        """What an inbox row shows of each row beyond its record: base model, trigger words (as stored) and the
+        seq of its first image, in one statement for the page."""
+        rows = await self._db.all(
+            "SELECT p.id, json_extract(p.meta_json, '$.base_model'), p.meta_json -> '$.trigger_words', "
+            "(SELECT min(i.seq) FROM pending_images i WHERE i.pending_id = p.id) "
+            f"FROM pending_import p WHERE p.id IN {IN_JSON}", (json_list(ids),))
+        return {r[0]: (r[1], json.loads(r[2]) if r[2] is not None else None, r[3]) for r in rows}
 
     async def pending_in_flight(self) -> list[PendingRow]:
         rows = await self._db.all(
