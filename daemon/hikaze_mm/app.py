@@ -29,6 +29,7 @@ from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import PendingRemoved
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
+from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
@@ -75,6 +76,7 @@ class App:
         self.reconciler.on_walked = self.supervisor.walked
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
+        self.folders = Folders(self.store.folders, self.roots)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
@@ -182,7 +184,7 @@ class App:
         """What the HTTP API may use of the daemon."""
         return ApiParts(access=self.settings, sessions=self.sessions, peers=self.comfy_peers, status=self.status,
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
-                        library=self.library, imports=self.importer, retries=self.decisions,
+                        library=self.library, folders=self.folders, imports=self.importer, retries=self.decisions,
                         images=self.image_files, legacy=self.legacy)
 
     async def status(self) -> dict[str, Any]:

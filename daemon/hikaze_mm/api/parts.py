@@ -16,6 +16,7 @@ from hikaze_mm.api.sessions import Sessions
 from hikaze_mm.config.roots import Root, RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.legacy.importer import LegacyJob
+from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.reconcile import ScanProgress
@@ -83,6 +84,7 @@ class ApiParts:
     scans: Scans
     listings: Listings
     library: Library
+    folders: Folders
     imports: Imports
     retries: Retries
     images: ImagePaths

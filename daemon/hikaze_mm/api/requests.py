@@ -13,6 +13,7 @@ from hikaze_mm.api.origin_policy import origin_or_none
 from hikaze_mm.api.params import Query, bool_param, choice_param, int_param, one_of, only
 from hikaze_mm.config.roots import Root, RootSet, within
 from hikaze_mm.library.cursor import BadCursor, decode_cursor
+from hikaze_mm.library.folders import FolderError, clean_folder
 from hikaze_mm.library.importer import STRATEGIES
 from hikaze_mm.store.records import (
     ACTIVE_STATUSES,
@@ -80,6 +81,17 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
     if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
         raise BadRequest("`q` may not contain control characters")
     return found
+
+
+def folder_param(query: Query) -> str | None:
+    """`folder`: a folder of the tree (`loras/styles`), its sub-folders included; empty or absent for any."""
+    raw = query.get("folder")
+    if not raw or not raw.strip("/ "):
+        return None
+    try:
+        return clean_folder(raw)
+    except FolderError as e:
+        raise BadRequest(str(e)) from None
 
 
 def _after(query: Query, sort: str) -> tuple[Any, str] | None:

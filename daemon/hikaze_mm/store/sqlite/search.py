@@ -52,7 +52,8 @@ def _select_count(where: list[str]) -> str:
 def _narrows(query: ModelQuery) -> bool:
     """Whether the filters keep a part of the library (a type, a base model, tags, words) rather than leave a few
     models out."""
-    return bool((query.q or "").split() or query.tags or query.type or query.base_model)
+    return bool((query.q or "").split() or query.tags or query.type or query.base_model
+                or query.folders is not None)
 
 
 def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str], list[Any]]:
@@ -73,6 +74,8 @@ def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str],
         args.append(tag)
     if query.hide_nsfw:
         where.append("m.nsfw = 0")
+    if query.folders is not None:
+        where.append(_in_folders(query.folders, args))
     excluded = [*query.exclude_tags, NSFW_TAG] if query.hide_nsfw else query.exclude_tags
     if excluded:
         marks = ", ".join("?" * len(excluded))
@@ -96,6 +99,19 @@ def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str],
     return where, args
 
 
+def _in_folders(folders: tuple[str, ...], args: list[Any]) -> str:
+    """A folder or anything inside it, as ranges of the folder index: below `f/` come exactly the paths that
+    start with it, up to the character after the separator (`f0`), whichever separator the folder uses."""
+    if not folders:
+        return "0"
+    ranges = []
+    for folder in folders:
+        sep = "\\" if "\\" in folder and "/" not in folder else "/"
+        ranges.append("m.dir = ? OR (m.dir > ? AND m.dir < ?)")
+        args.extend((folder, folder + sep, folder + chr(ord(sep) + 1)))
+    return "(" + " OR ".join(ranges) + ")"
+
+
 def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
     return ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
 
@@ -103,7 +119,8 @@ def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
 def _tallied(query: ModelQuery) -> bool:
     """Whether the kept counts answer for this filter: nothing in it but type, base model, status, hiding NSFW
     models and at most one tag."""
-    return not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1
+    return (not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1
+            and query.folders is None)
 
 
 def _tally_where(query: ModelQuery, *, base_model: bool = True) -> tuple[str, tuple[Any, ...]]:
