@@ -2,13 +2,14 @@ import { createI18n } from "vue-i18n";
 import { pickLanguage } from "./logic/language";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
+import type enFolders from "./locales/en.folders.json";
 import type enInbox from "./locales/en.inbox.json";
 import type en from "./locales/en.json";
 
 type Messages = Record<string, unknown>;
 
 /** The messages' shape is English's: every other language has exactly its keys (i18n.test.ts checks it). */
-export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy;
+export type MessageSchema = typeof en & typeof enDetails & typeof enInbox & typeof enComfy & typeof enFolders;
 
 declare module "vue-i18n" {
   // Every `t` of the page offers and resolves the keys of the English files.

@@ -45,8 +45,10 @@ class Folders:
         root = self.roots.root_of(folder)
         if root is None:
             return None
-        rel = os.path.relpath(folder, root.path)
-        parts = [] if rel == "." else rel.split(os.sep)
+        # Stored paths are normalised as the roots are, so the part below the root is a plain slice (relpath
+        # would look up the working folder for every one of thousands of folders).
+        rel = folder[len(root.path):].strip(os.sep)
+        parts = rel.split(os.sep) if rel else []
         if root.type is not None:
             return [root.type, *parts]
         if not parts:

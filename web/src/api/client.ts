@@ -5,6 +5,7 @@ import type {
   ModelDetail,
   ModelFilter,
   Facets,
+  FolderTree,
   ModelList,
   ModelPatch,
   PendingDetail,
@@ -74,6 +75,7 @@ function filterParams(filter: ModelFilter): URLSearchParams {
   if (filter.exclude_tags.length) p.set("exclude_tags", filter.exclude_tags.join(","));
   if (filter.status !== "ok") p.set("status", filter.status);
   if (filter.hide_nsfw) p.set("hide_nsfw", "true");
+  if (filter.folder) p.set("folder", filter.folder);
   return p;
 }
 
@@ -96,6 +98,13 @@ export const api = {
   },
   facets: (filter: ModelFilter, signal?: AbortSignal) =>
     request<Facets>("GET", `/api/facets?${filterParams(filter)}`, undefined, signal),
+  folders(filter: Pick<ModelFilter, "type" | "status" | "hide_nsfw">, signal?: AbortSignal) {
+    const p = new URLSearchParams();
+    if (filter.type) p.set("type", filter.type);
+    if (filter.status !== "ok") p.set("status", filter.status);
+    if (filter.hide_nsfw) p.set("hide_nsfw", "true");
+    return request<FolderTree>("GET", `/api/folders?${p}`, undefined, signal);
+  },
   model: (sha256: string, signal?: AbortSignal) =>
     request<ModelDetail>("GET", `/api/models/${enc(sha256)}`, undefined, signal),
   patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),
