@@ -8,9 +8,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from realistic_library import Library
 
 from conftest import Daemon, poll, write_model
-from realistic_library import Library
 
 
 def _node(tree: list[dict[str, Any]], path: str) -> dict[str, Any] | None:
