@@ -47,7 +47,7 @@ def run(workdir: Path, count: int, reps: int, warmup: int, seed: int, timeout: f
     (workdir / "config.toml").write_text("")
     generate(data_dir / "library.sqlite3", count, seed, (), more=spread(models_root, seed))
     with sqlite3.connect(data_dir / "library.sqlite3") as conn:
-        folders = conn.execute("SELECT count(DISTINCT dir) FROM models").fetchone()[0]
+        folders = conn.execute("SELECT count(DISTINCT dir) FROM folder_tally WHERE n > 0").fetchone()[0]
     port = free_port()
     log_path = workdir / "daemon.log"
     with log_path.open("wb") as log:

@@ -25,6 +25,9 @@ WALK_OVER_COLLECT = 4
 SEEK_EXCLUDED_UP_TO = 1000
 SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
 NSFW_TAG = "nsfw"  # a model carrying this tag (any case) is hidden with the NSFW-flagged ones
+# A model's folder: its path without the file name, whichever separator it uses. Written exactly as the index of
+# migration 9 is, so that SQLite finds a folder's models in that index.
+FOLDER = "substr(m.path, 1, length(rtrim(m.path, replace(replace(m.path, '/', ''), '\\', ''))) - 1)"
 SORTS = {
     "name": "m.name COLLATE NOCASE ASC, m.sha256",
     "created": "m.created_at DESC, m.sha256",
@@ -107,7 +110,7 @@ def _in_folders(folders: tuple[str, ...], args: list[Any]) -> str:
     ranges = []
     for folder in folders:
         sep = "\\" if "\\" in folder and "/" not in folder else "/"
-        ranges.append("m.dir = ? OR (m.dir > ? AND m.dir < ?)")
+        ranges.append(f"{FOLDER} = ? OR ({FOLDER} > ? AND {FOLDER} < ?)")
         args.extend((folder, folder + sep, folder + chr(ord(sep) + 1)))
     return "(" + " OR ".join(ranges) + ")"
 
