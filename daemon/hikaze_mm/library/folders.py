@@ -17,6 +17,7 @@ from hikaze_mm.store.interfaces import FolderStore
 from hikaze_mm.store.records import ModelQuery
 
 MAX_FOLDER_LENGTH = 4096
+MAX_NAMES_KEPT = 100_000
 
 
 class FolderError(ValueError):
@@ -39,6 +40,8 @@ class Folders:
     def __init__(self, store: FolderStore, roots: RootSet):
         self.store = store
         self.roots = roots
+        # Names of the folders seen so far: a library's folders change seldom, the tree asks for thousands.
+        self._names: dict[str, list[str] | None] = {}
 
     def name_of(self, folder: str) -> list[str] | None:
         """A stored folder's name as its parts, or None when it lies under no model folder's type folder."""
@@ -82,7 +85,11 @@ class Folders:
         total = 0
         for folder, n in await self.store.folder_counts(query):
             total += n
-            parts = self.name_of(folder)
+            parts = self._names.get(folder, [])
+            if parts == []:
+                if len(self._names) > MAX_NAMES_KEPT:
+                    self._names.clear()
+                parts = self._names[folder] = self.name_of(folder)
             if parts is None:
                 continue
             level = top
