@@ -31,6 +31,7 @@ from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
 from hikaze_mm.library.bulk import Bulk
 from hikaze_mm.library.chores import Chores
+from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
@@ -79,6 +80,7 @@ class App:
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile, self.roots)
         self.chores = Chores(self.store, self.bus)
         self.bulk = Bulk(self.store, self.library, self.bus, self.roots)
+        self.folders = Folders(self.store.folders, self.roots)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
@@ -195,7 +197,8 @@ class App:
         """What the HTTP API may use of the daemon."""
         return ApiParts(access=self.settings, sessions=self.sessions, peers=self.comfy_peers, status=self.status,
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
-                        library=self.library, bulk=self.bulk, imports=self.importer, retries=self.decisions,
+                        library=self.library, bulk=self.bulk, folders=self.folders, imports=self.importer,
+                        retries=self.decisions,
                         images=self.image_files, legacy=self.legacy)
 
     async def status(self) -> dict[str, Any]:

@@ -4,6 +4,7 @@ import type enBulk from "./locales/en.bulk.json";
 import type enCards from "./locales/en.cards.json";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
+import type enFolders from "./locales/en.folders.json";
 import type enInbox from "./locales/en.inbox.json";
 import type enRichtext from "./locales/en.richtext.json";
 import type enLayout from "./locales/en.layout.json";
@@ -19,6 +20,7 @@ export type MessageSchema = typeof en
   & typeof enCards
   & typeof enComfy
   & typeof enDetails
+  & typeof enFolders
   & typeof enInbox
   & typeof enLayout
   & typeof enRichtext

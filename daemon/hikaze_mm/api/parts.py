@@ -17,6 +17,7 @@ from hikaze_mm.config.roots import Root, RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.legacy.importer import LegacyJob
 from hikaze_mm.library.bulk import Bulk
+from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.reconcile import ScanProgress
@@ -85,6 +86,7 @@ class ApiParts:
     listings: Listings
     library: Library
     bulk: Bulk
+    folders: Folders
     imports: Imports
     retries: Retries
     images: ImagePaths

@@ -17,6 +17,7 @@ from hikaze_mm.api.params import Query, bool_param, choice_param, int_param, one
 from hikaze_mm.config.roots import Root, RootSet, within
 from hikaze_mm.library.bulk import ACTIONS, MAX_BULK, Action, BulkChange, FilterSelection
 from hikaze_mm.library.cursor import BadCursor, decode_cursor
+from hikaze_mm.library.folders import FolderError, clean_folder
 from hikaze_mm.library.importer import STRATEGIES
 from hikaze_mm.store.records import (
     ACTIVE_STATUSES,
@@ -39,7 +40,7 @@ MAX_FILTER_TAGS = 200
 MAX_WORDS = 100
 MAX_EXCEPT = 10_000  # models a bulk change by filter leaves out
 MAX_BASE_MODEL = 64
-FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw", "favorite")
+FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw", "favorite", "folder")
 # A search or folder of the inbox is typed or picked by a person: anything longer is not one.
 MAX_SEARCH = 1000
 MODEL_STATUS_FILTERS: tuple[ModelStatus | Literal["all"], ...] = ("ok", "missing", "all")
@@ -118,6 +119,17 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
     if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
         raise BadRequest("`q` may not contain control characters")
     return found
+
+
+def folder_param(query: Query) -> str | None:
+    """`folder`: a folder of the tree (`loras/styles`), its sub-folders included; empty or absent for any."""
+    raw = query.get("folder")
+    if not raw or not raw.strip("/ "):
+        return None
+    try:
+        return clean_folder(raw)
+    except FolderError as e:
+        raise BadRequest(str(e)) from None
 
 
 def _after(query: Query, sort: str, direction: str | None) -> tuple[Any, str] | None:
@@ -361,4 +373,4 @@ def _bulk_selection(body: dict[str, Any]) -> list[str] | FilterSelection:
     limit = body.get("limit", MAX_BULK)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BULK:
         raise BadRequest(f"`limit` must be a whole number from 1 to {MAX_BULK}")
-    return FilterSelection(model_query(params, paged=False), skip, after, limit)
+    return FilterSelection(model_query(params, paged=False), skip, after, limit, folder_param(params))

@@ -36,6 +36,7 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_get("/api/models", models.list_models)
     app.router.add_get("/api/facets", models.facets)
     app.router.add_post("/api/models/bulk", models.bulk_models)
+    app.router.add_get("/api/folders", models.folder_tree)
     app.router.add_get("/api/models/{sha256}", models.get_model)
     app.router.add_patch("/api/models/{sha256}", models.patch_model)
     app.router.add_delete("/api/models/{sha256}", models.delete_model)

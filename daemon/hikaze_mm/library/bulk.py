@@ -57,6 +57,7 @@ class FilterSelection:
     skip: frozenset[str]
     after: str | None
     limit: int
+    folder: str | None = None  # a folder of the tree, as `folder=` names it: the API narrows `query` to it
 
 
 class BulkStore(Protocol):

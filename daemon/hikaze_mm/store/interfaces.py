@@ -176,6 +176,14 @@ class SearchStore(Protocol):
     async def counts(self) -> dict[str, Any]: ...
 
 
+class FolderStore(Protocol):
+    """The folders that hold models (each a model path's parent, as stored), counted."""
+
+    # Each folder holding models that match the query's type, status and NSFW hiding (its other filters are
+    # not applied), with how many it holds itself, not counting its sub-folders.
+    async def folder_counts(self, query: ModelQuery) -> list[tuple[str, int]]: ...
+
+
 class ImportStore(Protocol):
     """Pending rows becoming (part of) models."""
 
@@ -215,6 +223,7 @@ class Stores(Protocol):
     tags: TagStore
     images: ImageStore
     search: SearchStore
+    folders: FolderStore
     imports: ImportStore
     sessions: SessionStore
     chores: ChoreStore

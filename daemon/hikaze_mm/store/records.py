@@ -132,6 +132,8 @@ class ModelQuery:
     # Where the page starts: after the model with this sort key and sha256 (a page's `next_after`), so that the
     # next page is found by a seek in the sort order rather than by counting past every model before it.
     after: tuple[Any, str] | None = None
+    # Only models whose folder is one of these (a model path's parent, as stored) or inside one; None: any folder.
+    folders: tuple[str, ...] | None = None
 
 
 class ModelPage(NamedTuple):

@@ -6,6 +6,7 @@ import type {
   ModelDetail,
   ModelFilter,
   Facets,
+  FolderTree,
   ModelList,
   ModelPatch,
   PendingDetail,
@@ -76,6 +77,7 @@ function filterParams(filter: ModelFilter): URLSearchParams {
   if (filter.status !== "ok") p.set("status", filter.status);
   if (filter.hide_nsfw) p.set("hide_nsfw", "true");
   if (filter.favorite) p.set("favorite", "true");
+  if (filter.folder) p.set("folder", filter.folder);
   return p;
 }
 
@@ -99,6 +101,13 @@ export const api = {
   },
   facets: (filter: ModelFilter, signal?: AbortSignal) =>
     request<Facets>("GET", `/api/facets?${filterParams(filter)}`, undefined, signal),
+  folders(filter: Pick<ModelFilter, "type" | "status" | "hide_nsfw">, signal?: AbortSignal) {
+    const p = new URLSearchParams();
+    if (filter.type) p.set("type", filter.type);
+    if (filter.status !== "ok") p.set("status", filter.status);
+    if (filter.hide_nsfw) p.set("hide_nsfw", "true");
+    return request<FolderTree>("GET", `/api/folders?${p}`, undefined, signal);
+  },
   model: (sha256: string, signal?: AbortSignal) =>
     request<ModelDetail>("GET", `/api/models/${enc(sha256)}`, undefined, signal),
   patchModel: (sha256: string, patch: ModelPatch) => request<ModelDetail>("PATCH", `/api/models/${enc(sha256)}`, patch),

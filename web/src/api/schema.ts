@@ -323,6 +323,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/folders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The folders models sit in, as a tree with counts
+         * @description Every folder holding models of the given type and status (NSFW models left out with `hide_nsfw`), named
+         *     by its model type and its path below that type's folder with `/` (`loras/styles/anime`): the type folders
+         *     of every models folder and `extra_model_paths.yaml` entry make one tree. A folder's `count` includes its
+         *     sub-folders'. Folders holding no such model are not listed. Counts are kept by the database, so the tree
+         *     costs the same at any library size. A folder's `path` is what `folder` takes in `GET /api/models`.
+         */
+        get: operations["folderTree"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/models/{sha256}": {
         parameters: {
             query?: never;
@@ -786,6 +810,15 @@ export interface components {
             cover: components["schemas"]["CoverUrls"];
             damaged: components["schemas"]["Damaged"];
             damaged_reason: components["schemas"]["DamagedReason"];
+        };
+        FolderNode: {
+            /** @description the folder's name from its type folder on, parts joined by `/` */
+            path: string;
+            /** @description the folder's own name */
+            name: string;
+            /** @description models in it and in its sub-folders */
+            count: number;
+            children: components["schemas"]["FolderNode"][];
         };
         FacetCount: {
             name: string;
@@ -1311,6 +1344,11 @@ export interface components {
         hideNsfw: boolean;
         /** @description Only the user's favourites (`meta_json.favorite`). `true` or `1`; `false` or `0` (the default). */
         favorite: boolean;
+        /**
+         * @description Only models in this folder of `GET /api/folders` or in its sub-folders: its `path`, parts separated by
+         *     `/` (`loras/styles/anime`); no empty, `.` or `..` part, no `\\` or control character. Empty for any folder.
+         */
+        folder: string;
     };
     requestBodies: never;
     headers: never;
@@ -1710,6 +1748,11 @@ export interface operations {
                 hide_nsfw?: components["parameters"]["hideNsfw"];
                 /** @description Only the user's favourites (`meta_json.favorite`). `true` or `1`; `false` or `0` (the default). */
                 favorite?: components["parameters"]["favorite"];
+                /**
+                 * @description Only models in this folder of `GET /api/folders` or in its sub-folders: its `path`, parts separated by
+                 *     `/` (`loras/styles/anime`); no empty, `.` or `..` part, no `\\` or control character. Empty for any folder.
+                 */
+                folder?: components["parameters"]["folder"];
                 /** @description `name` ascending; `created`, `updated`, `size` newest/largest first (unless `dir` says) */
                 sort?: "name" | "created" | "updated" | "size";
                 /**
@@ -1783,6 +1826,11 @@ export interface operations {
                 hide_nsfw?: components["parameters"]["hideNsfw"];
                 /** @description Only the user's favourites (`meta_json.favorite`). `true` or `1`; `false` or `0` (the default). */
                 favorite?: components["parameters"]["favorite"];
+                /**
+                 * @description Only models in this folder of `GET /api/folders` or in its sub-folders: its `path`, parts separated by
+                 *     `/` (`loras/styles/anime`); no empty, `.` or `..` part, no `\\` or control character. Empty for any folder.
+                 */
+                folder?: components["parameters"]["folder"];
             };
             header?: never;
             path?: never;
@@ -1867,6 +1915,42 @@ export interface operations {
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             507: components["responses"]["DiskFull"];
+        };
+    };
+    folderTree: {
+        parameters: {
+            query?: {
+                type?: components["parameters"]["modelType"];
+                /** @description `ok` (default): file present; `missing`: file gone; `all` */
+                status?: components["parameters"]["modelStatus"];
+                /**
+                 * @description Leave out models flagged NSFW (`meta_json.nsfw`) or carrying a tag named `nsfw` (any case). `true` or `1`;
+                 *     `false` or `0` (the default).
+                 */
+                hide_nsfw?: components["parameters"]["hideNsfw"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the tree */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the models counted, also those under no model folder (which no folder lists) */
+                        total: number;
+                        folders: components["schemas"]["FolderNode"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     getModel: {

@@ -42,6 +42,8 @@ export type TypeCounts = Schemas["TypeCounts"];
 export type TagCounts = Schemas["TagCounts"];
 export type Facets = Answer<"facets">;
 export type Facet = Schemas["FacetCount"];
+export type FolderTree = Answer<"folderTree">;
+export type FolderNode = Schemas["FolderNode"];
 export type ScanProgress = Schemas["ScanProgress"];
 /** A ComfyUI whose node pack announced itself: its folders, and those the daemon does not watch as that type. */
 export type ComfyPeer = Schemas["ComfyPeer"];
@@ -61,4 +63,6 @@ export interface ModelFilter {
   status: NonNullable<NonNullable<operations["listModels"]["parameters"]["query"]>["status"]>;
   hide_nsfw: boolean;
   favorite: boolean;
+  /** A folder of GET /api/folders (its sub-folders included); absent or empty for any. */
+  folder?: string;
 }

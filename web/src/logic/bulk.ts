@@ -105,6 +105,7 @@ export function filterObject(filter: ModelFilter): Record<string, string | strin
   if (filter.status !== "ok") out.status = filter.status;
   if (filter.hide_nsfw) out.hide_nsfw = "true";
   if (filter.favorite) out.favorite = "true";
+  if (filter.folder) out.folder = filter.folder;
   return out;
 }
 

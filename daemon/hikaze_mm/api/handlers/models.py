@@ -3,22 +3,31 @@ changes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from hikaze_mm.api.model_edit import clean_tag, model_edit
 from hikaze_mm.api.params import json_body, model_id, only, tag_id
 from hikaze_mm.api.parts import PARTS
-from hikaze_mm.api.requests import BulkRequest, DeleteModelRequest, model_query
+from hikaze_mm.api.requests import BulkRequest, DeleteModelRequest, folder_param, model_query
+from hikaze_mm.library.bulk import FilterSelection
 
 
 async def list_models(request: web.Request) -> web.Response:
-    query = model_query(request.query, paged=True)
-    return web.json_response(await request.app[PARTS].library.list_models(query))
+    parts = request.app[PARTS]
+    query = parts.folders.within(model_query(request.query, paged=True), folder_param(request.query))
+    return web.json_response(await parts.library.list_models(query))
 
 
 async def facets(request: web.Request) -> web.Response:
-    query = model_query(request.query, paged=False)
-    return web.json_response(await request.app[PARTS].library.facets(query))
+    parts = request.app[PARTS]
+    query = parts.folders.within(model_query(request.query, paged=False), folder_param(request.query))
+    return web.json_response(await parts.library.facets(query))
+
+
+async def folder_tree(request: web.Request) -> web.Response:
+    return web.json_response(await request.app[PARTS].folders.tree(model_query(request.query, paged=False)))
 
 
 async def get_model(request: web.Request) -> web.Response:
@@ -42,7 +51,11 @@ async def delete_model(request: web.Request) -> web.Response:
 
 async def bulk_models(request: web.Request) -> web.Response:
     asked = BulkRequest.from_body(await json_body(request))
-    return web.json_response(await request.app[PARTS].bulk.apply(asked.change, asked.selection))
+    parts = request.app[PARTS]
+    selection = asked.selection
+    if isinstance(selection, FilterSelection):
+        selection = replace(selection, query=parts.folders.within(selection.query, selection.folder))
+    return web.json_response(await parts.bulk.apply(asked.change, selection))
 
 
 async def list_types(request: web.Request) -> web.Response:

@@ -340,6 +340,53 @@ MIGRATIONS: tuple[str, ...] = (
         UPDATE models SET favorite = 1 - favorite WHERE sha256 = NEW.sha256;
     END;
     """,
+    # 11: folders. A model's folder is its path without the file name (whichever separator the path uses), worked
+    # out by SQLite from the path in an index on that expression, so no write of a path can leave it stale (a
+    # generated column would do the same, but VACUUM INTO, which backups use, cannot copy one added by ALTER
+    # TABLE). The models in each folder are counted by type, status and hidden-or-not in `folder_tally`, kept by
+    # triggers like the other tallies, so the folder tree costs the same at any library size.
+    """
+    CREATE INDEX models_dir ON models (
+        substr(path, 1, length(rtrim(path, replace(replace(path, '/', ''), '\\', ''))) - 1));
+
+    CREATE TABLE folder_tally (
+        dir    TEXT NOT NULL,
+        type   TEXT NOT NULL,
+        status TEXT NOT NULL,
+        hidden INTEGER NOT NULL,
+        n      INTEGER NOT NULL,
+        PRIMARY KEY (dir, type, status, hidden)
+    ) WITHOUT ROWID;
+    INSERT INTO folder_tally SELECT
+        substr(path, 1, length(rtrim(path, replace(replace(path, '/', ''), '\\', ''))) - 1),
+        type, status, hidden, count(*) FROM models GROUP BY 1, 2, 3, 4;
+
+    -- A new model is counted as it is inserted; `model_added` may then hide it, which `folder_moved` follows.
+    CREATE TRIGGER folder_added AFTER INSERT ON models BEGIN
+        INSERT INTO folder_tally VALUES (
+            substr(NEW.path, 1, length(rtrim(NEW.path, replace(replace(NEW.path, '/', ''), '\\', ''))) - 1),
+            NEW.type, NEW.status, NEW.hidden, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER folder_removed AFTER DELETE ON models BEGIN
+        UPDATE folder_tally SET n = n - 1 WHERE
+            dir = substr(OLD.path, 1, length(rtrim(OLD.path, replace(replace(OLD.path, '/', ''), '\\', ''))) - 1)
+            AND type = OLD.type AND status = OLD.status
+            AND hidden = OLD.hidden;
+    END;
+    CREATE TRIGGER folder_moved AFTER UPDATE OF path, type, status, hidden ON models
+    WHEN OLD.path IS NOT NEW.path OR OLD.type IS NOT NEW.type OR OLD.status IS NOT NEW.status
+        OR OLD.hidden IS NOT NEW.hidden BEGIN
+        UPDATE folder_tally SET n = n - 1 WHERE
+            dir = substr(OLD.path, 1, length(rtrim(OLD.path, replace(replace(OLD.path, '/', ''), '\\', ''))) - 1)
+            AND type = OLD.type AND status = OLD.status
+            AND hidden = OLD.hidden;
+        INSERT INTO folder_tally VALUES (
+            substr(NEW.path, 1, length(rtrim(NEW.path, replace(replace(NEW.path, '/', ''), '\\', ''))) - 1),
+            NEW.type, NEW.status, NEW.hidden, 1)
+            ON CONFLICT DO UPDATE SET n = n + 1;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

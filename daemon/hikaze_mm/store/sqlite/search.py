@@ -25,6 +25,9 @@ WALK_OVER_COLLECT = 4
 SEEK_EXCLUDED_UP_TO = 1000
 SEP = "\x1f"  # joins tag names in one column; cannot appear in a tag name
 NSFW_TAG = "nsfw"  # a model carrying this tag (any case) is hidden with the NSFW-flagged ones
+# A model's folder: its path without the file name, whichever separator it uses. Written exactly as the index of
+# migration 11 is, so that SQLite finds a folder's models in that index.
+FOLDER = "substr(m.path, 1, length(rtrim(m.path, replace(replace(m.path, '/', ''), '\\', ''))) - 1)"
 # Each sort order's key. Its index runs in the sort's natural direction with ties broken by sha256 ascending; the
 # other direction reverses both, so SQLite scans the same index backwards. A page that starts after a model seeks
 # past it in that order (the first comparison bounds the range, the second breaks ties).
@@ -57,7 +60,8 @@ def _select_count(where: list[str]) -> str:
 def _narrows(query: ModelQuery) -> bool:
     """Whether the filters keep a part of the library (a type, a base model, tags, words) rather than leave a few
     models out."""
-    return bool((query.q or "").split() or query.tags or query.type or query.base_model or query.favorite)
+    return bool((query.q or "").split() or query.tags or query.type or query.base_model or query.favorite
+                or query.folders is not None)
 
 
 def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str], list[Any]]:
@@ -80,6 +84,8 @@ def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str],
         where.append("m.nsfw = 0")
     if query.favorite:
         where.append("m.favorite = 1")
+    if query.folders is not None:
+        where.append(_in_folders(query.folders, args))
     excluded = [*query.exclude_tags, NSFW_TAG] if query.hide_nsfw else query.exclude_tags
     if excluded:
         marks = ", ".join("?" * len(excluded))
@@ -103,6 +109,19 @@ def _filters(query: ModelQuery, seek_excluded: bool = False) -> tuple[list[str],
     return where, args
 
 
+def _in_folders(folders: tuple[str, ...], args: list[Any]) -> str:
+    """A folder or anything inside it, as ranges of the folder index: below `f/` come exactly the paths that
+    start with it, up to the character after the separator (`f0`), whichever separator the folder uses."""
+    if not folders:
+        return "0"
+    ranges = []
+    for folder in folders:
+        sep = "\\" if "\\" in folder and "/" not in folder else "/"
+        ranges.append(f"{FOLDER} = ? OR ({FOLDER} > ? AND {FOLDER} < ?)")
+        args.extend((folder, folder + sep, folder + chr(ord(sep) + 1)))
+    return "(" + " OR ".join(ranges) + ")"
+
+
 def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
     return ([], []) if query.status == "all" else (["m.status = ?"], [query.status])
 
@@ -110,7 +129,8 @@ def _status(query: ModelQuery) -> tuple[list[str], list[Any]]:
 def _tallied(query: ModelQuery) -> bool:
     """Whether the kept counts answer for this filter: nothing in it but type, base model, status, hiding NSFW
     models and at most one tag (favourites are few: counted over their own index)."""
-    return not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1 and not query.favorite
+    return (not (query.q or "").split() and not query.exclude_tags and len(query.tags) <= 1 and not query.favorite
+            and query.folders is None)
 
 
 def _tally_where(query: ModelQuery, *, base_model: bool = True) -> tuple[str, tuple[Any, ...]]:

@@ -9,6 +9,7 @@ from hikaze_mm.store.interfaces import (
     ChoreStore,
     CopyStore,
     FileIndexStore,
+    FolderStore,
     ImageStore,
     ImportStore,
     MetadataRules,
@@ -22,6 +23,7 @@ from hikaze_mm.store.sqlite.chores import SQLiteChores
 from hikaze_mm.store.sqlite.copies import SQLiteCopies
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
+from hikaze_mm.store.sqlite.folders import SQLiteFolders
 from hikaze_mm.store.sqlite.images import SQLiteImages
 from hikaze_mm.store.sqlite.imports import SQLiteImports
 from hikaze_mm.store.sqlite.models import SQLiteModels
@@ -43,6 +45,7 @@ class SQLiteStore:
         self.tags: TagStore = SQLiteTags(self.db)
         self.images: ImageStore = SQLiteImages(self.db)
         self.search: SearchStore = SQLiteSearch(self.db)
+        self.folders: FolderStore = SQLiteFolders(self.db)
         self.imports: ImportStore = SQLiteImports(self.db, self._index, rules)
         self.sessions: SessionStore = SQLiteSessions(self.db)
         self.chores: ChoreStore = SQLiteChores(self.db, rules)
