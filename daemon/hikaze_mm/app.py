@@ -30,6 +30,7 @@ from hikaze_mm.events.catalog import PendingRemoved
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
 from hikaze_mm.library.chores import Chores
+from hikaze_mm.library.duplicates import Duplicates
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
@@ -77,6 +78,7 @@ class App:
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile)
         self.chores = Chores(self.store, self.bus)
+        self.duplicates = Duplicates(self.store, self.bus, self.decision_lock, self.roots)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
@@ -194,7 +196,7 @@ class App:
         return ApiParts(access=self.settings, sessions=self.sessions, peers=self.comfy_peers, status=self.status,
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
                         library=self.library, imports=self.importer, retries=self.decisions,
-                        images=self.image_files, legacy=self.legacy)
+                        images=self.image_files, legacy=self.legacy, duplicates=self.duplicates)
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()

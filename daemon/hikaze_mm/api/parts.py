@@ -16,6 +16,7 @@ from hikaze_mm.api.sessions import Sessions
 from hikaze_mm.config.roots import Root, RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.legacy.importer import LegacyJob
+from hikaze_mm.library.duplicates import Duplicates
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.reconcile import ScanProgress
@@ -87,6 +88,7 @@ class ApiParts:
     retries: Retries
     images: ImagePaths
     legacy: LegacyJobs
+    duplicates: Duplicates
 
 
 PARTS = web.AppKey("parts", ApiParts)
