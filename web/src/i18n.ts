@@ -2,6 +2,7 @@ import { createI18n } from "vue-i18n";
 import { pickLanguage } from "./logic/language";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
+import type enDuplicates from "./locales/en.duplicates.json";
 import type enInbox from "./locales/en.inbox.json";
 import type enRichtext from "./locales/en.richtext.json";
 import type en from "./locales/en.json";
@@ -13,6 +14,7 @@ type Messages = Record<string, unknown>;
 export type MessageSchema = typeof en
   & typeof enComfy
   & typeof enDetails
+  & typeof enDuplicates
   & typeof enInbox
   & typeof enRichtext
   & typeof enTypes;
