@@ -31,6 +31,7 @@ from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
 from hikaze_mm.library.bulk import Bulk
 from hikaze_mm.library.chores import Chores
+from hikaze_mm.library.duplicates import Duplicates
 from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
@@ -81,6 +82,7 @@ class App:
         self.chores = Chores(self.store, self.bus)
         self.bulk = Bulk(self.store, self.library, self.bus, self.roots)
         self.folders = Folders(self.store.folders, self.roots)
+        self.duplicates = Duplicates(self.store, self.bus, self.decision_lock, self.roots)
         self.auto_import = AutoImport(self.store, self.importer) if settings.auto_import == "no_conflict" else None
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
@@ -198,8 +200,8 @@ class App:
         return ApiParts(access=self.settings, sessions=self.sessions, peers=self.comfy_peers, status=self.status,
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
                         library=self.library, bulk=self.bulk, folders=self.folders, imports=self.importer,
-                        retries=self.decisions,
-                        images=self.image_files, legacy=self.legacy)
+                        retries=self.decisions, images=self.image_files, legacy=self.legacy,
+                        duplicates=self.duplicates)
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()

@@ -159,6 +159,9 @@ async def test_documented_shapes_on_real_data(daemon: Daemon, models: Path, tmp_
 
     model = call("GET", "/api/models/{sha256}", 200, path_parameters=sha)
     assert model["copies"] and model["tags"] == ["fuzzed", "style"] and model["cover"] is not None
+    duplicates = call("GET", "/api/duplicates", 200, query={"limit": 10, "offset": 0})
+    assert [[f["main"] for f in m["files"]] for m in duplicates["models"]] == [[True, False]]
+    call("POST", "/api/models/{sha256}/copies/trash", 404, path_parameters=sha, body={"path": "/m/x.safetensors"})
     listing = call("GET", "/api/models", 200, query={"q": "kept", "tags": "fuzzed,style", "exclude_tags": "nope",
                                                      "status": "all", "sort": "size", "limit": 5, "offset": 0})
     assert [m["sha256"] for m in listing["models"]] == [sha["sha256"]]

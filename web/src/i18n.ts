@@ -5,6 +5,7 @@ import type enCards from "./locales/en.cards.json";
 import type enComfy from "./locales/en.comfy.json";
 import type enDetails from "./locales/en.details.json";
 import type enFolders from "./locales/en.folders.json";
+import type enDuplicates from "./locales/en.duplicates.json";
 import type enInbox from "./locales/en.inbox.json";
 import type enRichtext from "./locales/en.richtext.json";
 import type enLayout from "./locales/en.layout.json";
@@ -20,6 +21,7 @@ export type MessageSchema = typeof en
   & typeof enCards
   & typeof enComfy
   & typeof enDetails
+  & typeof enDuplicates
   & typeof enFolders
   & typeof enInbox
   & typeof enLayout

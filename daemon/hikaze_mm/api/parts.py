@@ -17,6 +17,7 @@ from hikaze_mm.config.roots import Root, RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.legacy.importer import LegacyJob
 from hikaze_mm.library.bulk import Bulk
+from hikaze_mm.library.duplicates import Duplicates
 from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
@@ -91,6 +92,7 @@ class ApiParts:
     retries: Retries
     images: ImagePaths
     legacy: LegacyJobs
+    duplicates: Duplicates
 
 
 PARTS = web.AppKey("parts", ApiParts)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.api.errors import errors
-from hikaze_mm.api.handlers import comfyui, images, legacy, models, pending, scan, session
+from hikaze_mm.api.handlers import comfyui, duplicates, images, legacy, models, pending, scan, session
 from hikaze_mm.api.page import add_page_routes
 from hikaze_mm.api.parts import PARTS, ApiParts
 from hikaze_mm.api.security import SESSION_PATH, guard
@@ -47,6 +47,8 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_put("/api/models/{sha256}/cover", images.set_cover)
     app.router.add_get("/api/models/{sha256}/cover/{tier}", images.get_cover)
     app.router.add_get("/api/images/{sha256}/{seq}/{tier}", images.get_image)
+    app.router.add_get("/api/duplicates", duplicates.list_duplicates)
+    app.router.add_post("/api/models/{sha256}/copies/trash", duplicates.trash_copy)
     app.router.add_get("/api/types", models.list_types)
     app.router.add_get("/api/tags", models.list_tags)
     app.router.add_post("/api/tags", models.create_tag)

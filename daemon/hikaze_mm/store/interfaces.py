@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from hikaze_mm.store.known_files import FileIndex
 from hikaze_mm.store.records import (
+    CopiedModel,
     FileStat,
     HashedStatus,
     HashRecord,
@@ -136,6 +137,8 @@ class CopyStore(Protocol):
     async def remove_copy(self, path: str) -> None: ...
     async def move_copy(self, src: str, dest: str, stat: FileStat) -> None: ...
     async def promote_copy(self, sha256: str, path: str, type_: str, stat: FileStat) -> ModelRow | None: ...
+    # The models that have copies, by name, one page of them, and how many there are in all.
+    async def models_with_copies(self, limit: int, offset: int) -> tuple[list[CopiedModel], int]: ...
 
 
 class TagStore(Protocol):

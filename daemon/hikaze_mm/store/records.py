@@ -203,3 +203,12 @@ class Removal:
     released: list[PendingRow]
     reopened: list[PendingRow]
     header: Meta
+
+
+@dataclass(frozen=True)
+class CopiedModel:
+    """A model that has the same content in more than one file: its row (the main file) and its copies' paths
+    with the fingerprints recorded when they were hashed."""
+
+    model: ModelRow
+    copies: list[tuple[str, FileStat]]

@@ -123,6 +123,10 @@ export const api = {
   deleteImage: (sha256: string, seq: number) =>
     request<Answer<"deleteImage">>("DELETE", `/api/models/${enc(sha256)}/images/${seq}`),
   setCover: (sha256: string, seq: number) => request<Answer<"setCover">>("PUT", `/api/models/${enc(sha256)}/cover`, { seq }),
+  duplicates: (offset: number, limit: number, signal?: AbortSignal) =>
+    request<Answer<"listDuplicates">>("GET", `/api/duplicates?offset=${offset}&limit=${limit}`, undefined, signal),
+  trashModelFile: (sha256: string, path: string) =>
+    request<Answer<"trashModelCopy">>("POST", `/api/models/${enc(sha256)}/copies/trash`, { path }),
 
   pending(status: string, offset: number, limit: number, signal?: AbortSignal) {
     const p = new URLSearchParams({ offset: String(offset), limit: String(limit) });

@@ -410,6 +410,35 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/{sha256}/copies/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's id, the SHA-256 of its file */
+                sha256: components["parameters"]["sha256"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Move one of the model's files to the trash
+         * @description `path` names one of the model's files as `GET /api/duplicates` lists them: a copy, or the main file. It
+         *     goes to the system trash (never unlinked) with the sidecars and previews beside it that no other model
+         *     file of its stem uses, only when it lies inside the model folders, is not a symbolic link, is not another
+         *     name of one of the model's other files, and is still the file that was hashed (same device, inode, size
+         *     and mtime); else 409 with the reason, and nothing changes. A copy's record goes with it. The main file
+         *     goes only when a copy that is still as hashed takes its place (the first in the model's list); a model
+         *     never loses its last file this way.
+         */
+        post: operations["trashModelCopy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/models/{sha256}/images": {
         parameters: {
             query?: never;
@@ -521,6 +550,23 @@ export interface paths {
          * @description Cacheable for good (`Cache-Control: immutable`): an image number never names other pixels.
          */
         get: operations["getImage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/duplicates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Models whose content is in more than one file, by name */
+        get: operations["listDuplicates"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2110,6 +2156,63 @@ export interface operations {
             404: components["responses"]["NotFound"];
         };
     };
+    trashModelCopy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's id, the SHA-256 of its file */
+                sha256: components["parameters"]["sha256"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    path: string;
+                };
+            };
+        };
+        responses: {
+            /** @description the file is in the trash */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the paths moved to the trash, the model file first, then its sidecars and previews */
+                        trashed: string[];
+                        /** @description the model's main file afterwards */
+                        main: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description no such model, or `path` is not one of its files */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the file may not be trashed (outside the model folders, a link, changed since it was hashed, gone, or the model's only file); `error` says why */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
     listImages: {
         parameters: {
             query?: never;
@@ -2311,6 +2414,57 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+        };
+    };
+    listDuplicates: {
+        parameters: {
+            query?: {
+                limit?: components["parameters"]["limit"];
+                offset?: components["parameters"]["offset"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description one page of them and how many there are */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        total: number;
+                        models: {
+                            sha256: components["schemas"]["Sha256"];
+                            name: string;
+                            type: string;
+                            status: components["schemas"]["ModelStatus"];
+                            /** @description the size of the content as hashed */
+                            size_bytes: number;
+                            cover: components["schemas"]["CoverUrls"];
+                            /** @description the main file first, then the copies in the order they were found */
+                            files: {
+                                path: string;
+                                /** @description the models folder it lies in */
+                                root: string | null;
+                                /** @description its folder relative to `root` (`.` for the root itself) */
+                                folder: string | null;
+                                /** @description the model's main file */
+                                main: boolean;
+                                /** @description the size on disk now; null when the file is gone */
+                                size_bytes: number | null;
+                                /** @description not the file that was hashed any more (it may not be trashed) */
+                                changed: boolean;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     listTypes: {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from hikaze_mm.store.records import FileStat, ModelRow
+from hikaze_mm.store.records import CopiedModel, FileStat, ModelRow
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
-from hikaze_mm.store.sqlite.rows import MODEL_COLUMNS, SET_STAT, model_row
+from hikaze_mm.store.sqlite.rows import IN_JSON, MODEL_COLUMNS, SET_STAT, json_list, model_row
 from hikaze_mm.store.sqlite.search_index import reindex
 
 
@@ -49,3 +49,19 @@ class SQLiteCopies:
             await reindex(db, sha256)
         self._index.untrack_copy(path)
         return self._index.track_model(row)
+
+    async def models_with_copies(self, limit: int, offset: int) -> tuple[list[CopiedModel], int]:
+        # Copies are few next to models, so the page is found from model_copies' index rather than by a scan of
+        # every model.
+        rows = await self._db.all(
+            f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 IN (SELECT sha256 FROM model_copies) "
+            "ORDER BY name COLLATE NOCASE, sha256 LIMIT ? OFFSET ?", (limit, offset))
+        models = [ModelRow(*r) for r in rows]
+        copies: dict[str, list[tuple[str, FileStat]]] = {m.sha256: [] for m in models}
+        for sha256, path, size, mtime, inode, device in await self._db.all(
+            f"SELECT sha256, path, size_bytes, mtime_ns, inode, device FROM model_copies WHERE sha256 IN {IN_JSON} "
+            "ORDER BY added_at, path", (json_list(list(copies)),)):
+            copies[sha256].append((path, FileStat(size, mtime or 0, inode or 0, device or 0)))
+        total = await self._db.one("SELECT COUNT(DISTINCT sha256) FROM model_copies")
+        # A copy removed between the two reads leaves its model out rather than listed without copies.
+        return [CopiedModel(m, copies[m.sha256]) for m in models if copies[m.sha256]], total[0]
