@@ -51,7 +51,7 @@ async def test_card_badges_say_what_the_model_is(realistic: tuple[Daemon, Librar
     await page.goto(f"{daemon.url}/?q={lora.stem}")
     shown = card(page, lora.stem)
     await expect(shown.get_by_test_id("card-base")).to_have_text(item["base_model"])
-    await expect(shown.get_by_test_id("card-type")).to_have_text("loras")  # the "All" tab names the type
+    await expect(shown.get_by_test_id("card-type")).to_have_text("LoRAs")  # the "All" tab names the type, in words
     await expect(shown.get_by_test_id("card-triggers")).to_have_text("2 trigger words")
     size = await shown.get_by_test_id("card-size").text_content()
     assert size is not None and size.endswith("KiB")  # binary units, as everywhere else on the page

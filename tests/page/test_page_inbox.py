@@ -94,7 +94,7 @@ async def test_a_new_file_appears_live_settles_and_turns_ready(daemon_factory: S
     await expect(r).to_contain_text("Waiting for the file to finish writing")
     await expect(r).to_have_attribute("data-status", "ready", timeout=WAIT)
     await expect(r).to_contain_text("3.00 MiB")
-    await expect(r).to_contain_text("loras")
+    await expect(r).to_contain_text("LoRAs")
     # The way back to the library names the library's size; the queue's counts are on its filters.
     await expect(page.get_by_test_id("library-total")).to_have_text("0")
     await expect(page.get_by_test_id("inbox-filter-ready")).to_contain_text("1")

@@ -122,3 +122,16 @@ async def test_sidecar_tags_are_marked_and_a_pending_file_shows_its_training_tag
     await expect(training.filter(has_text="1girl").get_by_test_id("details-training-count")).to_have_text("120")
     # A pending file is not edited: its training tags are only shown.
     await expect(page.get_by_test_id("details-training-promote")).to_have_count(0)
+
+
+async def test_one_inbox_filter_looks_chosen(realistic: tuple[Daemon, Library], page: Page) -> None:
+    d, _ = realistic
+    await page.goto(f"{d.url}/?mode=inbox")
+    pills = page.locator("[data-testid^='inbox-filter-']")
+    for chosen in ("conflicts", "ready", "active"):
+        await page.get_by_test_id(f"inbox-filter-{chosen}").click()
+        await expect(page.get_by_test_id(f"inbox-filter-{chosen}")).to_have_attribute("aria-pressed", "true")
+        # Only the chosen pill is filled; the others' tinted count badges leave their pill looking unchosen.
+        filled = await pills.evaluate_all("ps => ps.filter(p => getComputedStyle(p).backgroundColor "
+                                          "!== 'rgba(0, 0, 0, 0)').map(p => p.dataset.testid)")
+        assert filled == [f"inbox-filter-{chosen}"], chosen
