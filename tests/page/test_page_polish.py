@@ -1,6 +1,7 @@
-"""Issue 14 item 7, the small things a new user trips over: the page asks for nothing that is gone (no 404 in the
-console after importing the open row or removing the open model), tabs are named in the page's language and count
-what their list shows, and the inbox's way back names the library's size, not the queue's."""
+"""Issue 14 item 7 (and the rest of items 3 and 4), the small things a new user trips over: the page asks for nothing
+that is gone (no 404 in the console after importing the open row or removing the open model), tabs are named in the
+page's language and count what their list shows, the inbox's way back names the library's size, not the queue's,
+one inbox filter looks chosen at a time, sidecar tags are marked and a pending file shows its training tags."""
 
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ async def test_one_inbox_filter_looks_chosen(realistic: tuple[Daemon, Library], 
     for chosen in ("conflicts", "ready", "active"):
         await page.get_by_test_id(f"inbox-filter-{chosen}").click()
         await expect(page.get_by_test_id(f"inbox-filter-{chosen}")).to_have_attribute("aria-pressed", "true")
-        # Only the chosen pill is filled; the others' tinted count badges leave their pill looking unchosen.
+        # Only the chosen pill is filled. (The Active pill used to carry the class `active` whichever was chosen.)
         filled = await pills.evaluate_all("ps => ps.filter(p => getComputedStyle(p).backgroundColor "
                                           "!== 'rgba(0, 0, 0, 0)').map(p => p.dataset.testid)")
         assert filled == [f"inbox-filter-{chosen}"], chosen
