@@ -59,6 +59,17 @@ async def test_base_model_and_nsfw_are_set(daemon: Daemon, models: Path):
     assert (await daemon.get("/api/models?hide_nsfw=true"))["total"] == 3
 
 
+async def test_favourites_are_set_and_cleared(daemon: Daemon, models: Path):
+    shas = await five(daemon, models)
+    await daemon.call("PATCH", f"/api/models/{shas[0]}", {"meta_json": {"notes": "mine"}})
+    answer = await daemon.call("POST", BULK, {"action": "set_favorite", "sha256s": shas[:3], "favorite": True})
+    assert (answer["done"], answer["failed"]) == (3, 0)
+    assert sorted(m["sha256"] for m in (await daemon.get("/api/models?favorite=true"))["models"]) == sorted(shas[:3])
+    await daemon.call("POST", BULK, {"action": "set_favorite", "sha256s": shas[:1], "favorite": False})
+    assert (await daemon.get("/api/models?favorite=true"))["total"] == 2
+    assert (await detail(daemon, shas[0]))["meta_json"]["notes"] == "mine"  # the rest of the record stays
+
+
 async def test_remove_keeps_the_files_and_queues_them_again(daemon: Daemon, models: Path):
     shas = await five(daemon, models)
     answer = await daemon.call("POST", BULK, {"action": "remove", "sha256s": shas[:2]})
@@ -179,6 +190,8 @@ BAD_BODIES = [
     {"action": "remove", "filter": {}, "after": "zz"},
     {"action": "set_nsfw", "sha256s": ["a" * 64], "nsfw": "yes"},
     {"action": "set_nsfw", "sha256s": ["a" * 64], "nsfw": True, "tags": ["x"]},
+    {"action": "set_favorite", "sha256s": ["a" * 64], "favorite": 1},
+    {"action": "set_favorite", "sha256s": ["a" * 64], "nsfw": True},
     {"action": "set_base_model", "sha256s": ["a" * 64], "base_model": ""},
     {"action": "set_base_model", "sha256s": ["a" * 64], "base_model": "x" * 65},
 ]

@@ -125,3 +125,10 @@ async def test_the_tree_follows_the_type_tab_and_works_from_the_keyboard(realist
     await expect(_row(page, "checkpoints/sd15")).to_have_count(0)
     await expect(page.get_by_test_id("library-count")).to_have_text(f"{len(lib.checkpoints)} models")
     assert _folder_in_url(page) == "checkpoints"
+    # The checkpoints tab keeps a checkpoints folder; the LoRAs tab lets it go rather than show no model.
+    await page.get_by_test_id("tab-checkpoints").click()
+    await expect(page.get_by_test_id("folder-chip")).to_have_text("checkpoints")
+    await expect(page.get_by_test_id("library-count")).to_have_text(f"{len(lib.checkpoints)} models")
+    await page.get_by_test_id("tab-loras").click()
+    await expect(page.get_by_test_id("folder-chip")).to_have_count(0)
+    assert not _folder_in_url(page)

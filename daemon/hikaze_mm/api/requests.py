@@ -307,7 +307,8 @@ class BulkRequest:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> BulkRequest:
-        only(body, ("action", "sha256s", "filter", "except", "after", "limit", "tags", "base_model", "nsfw"))
+        only(body, ("action", "sha256s", "filter", "except", "after", "limit", "tags", "base_model", "nsfw",
+                    "favorite"))
         action = body.get("action")
         refusal = f"`action` must be one of {', '.join(ACTIONS)}"
         if not isinstance(action, str):
@@ -316,9 +317,10 @@ class BulkRequest:
 
 
 def _bulk_change(action: Action, body: dict[str, Any]) -> BulkChange:
-    wanted = {"tags_add": "tags", "tags_remove": "tags", "set_base_model": "base_model", "set_nsfw": "nsfw"}
+    wanted = {"tags_add": "tags", "tags_remove": "tags", "set_base_model": "base_model", "set_nsfw": "nsfw",
+              "set_favorite": "favorite"}
     arg = wanted.get(action)
-    stray = [k for k in ("tags", "base_model", "nsfw") if k in body and k != arg]
+    stray = [k for k in ("tags", "base_model", "nsfw", "favorite") if k in body and k != arg]
     if stray:
         raise BadRequest(f"`{stray[0]}` does not go with the action {action}")
     if arg == "tags":
@@ -338,6 +340,10 @@ def _bulk_change(action: Action, body: dict[str, Any]) -> BulkChange:
         if not isinstance(body.get("nsfw"), bool):
             raise BadRequest("`nsfw` must be true or false")
         return BulkChange("set_nsfw", nsfw=body["nsfw"])
+    if arg == "favorite":
+        if not isinstance(body.get("favorite"), bool):
+            raise BadRequest("`favorite` must be true or false")
+        return BulkChange("set_favorite", favorite=body["favorite"])
     return BulkChange(action)
 
 

@@ -34,19 +34,21 @@ from hikaze_mm.store.records import FileStat, ModelQuery
 
 log = logging.getLogger(__name__)
 
-Action = Literal["tags_add", "tags_remove", "set_base_model", "set_nsfw", "remove", "trash"]
-ACTIONS: tuple[Action, ...] = ("tags_add", "tags_remove", "set_base_model", "set_nsfw", "remove", "trash")
+Action = Literal["tags_add", "tags_remove", "set_base_model", "set_nsfw", "set_favorite", "remove", "trash"]
+ACTIONS: tuple[Action, ...] = ("tags_add", "tags_remove", "set_base_model", "set_nsfw", "set_favorite", "remove",
+                               "trash")
 MAX_BULK = 500  # models one request changes; a larger selection is sent in several (or paged by its filter)
 
 
 @dataclass(frozen=True)
 class BulkChange:
-    """What to do: the action and its one argument (tag names, a base model name, the NSFW flag)."""
+    """What to do: the action and its one argument (tag names, a base model name, the NSFW or favourite flag)."""
 
     action: Action
     tags: tuple[str, ...] = ()
     base_model: str = ""
     nsfw: bool = False
+    favorite: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class Bulk:
             await self.library.patch(sha, ModelEdit(tags_remove=list(change.tags)))
         elif change.action == "set_nsfw":
             await self.library.patch(sha, ModelEdit(meta_change={"nsfw": change.nsfw}))
+        elif change.action == "set_favorite":
+            await self.library.patch(sha, ModelEdit(meta_change={"favorite": change.favorite}))
         elif change.action == "remove":
             await self.library.delete(sha, ignore_file=False)
         else:

@@ -303,8 +303,8 @@ export interface paths {
         /**
          * One change to many models, with an answer per model
          * @description `action` says what to do: `tags_add` / `tags_remove` (with `tags`), `set_base_model` (with `base_model`),
-         *     `set_nsfw` (with `nsfw`), `remove` (out of the library; the files stay and are back in the import queue,
-         *     as `DELETE /api/models/{sha256}` does) or `trash` (the model's file and its copies go to the system trash,
+         *     `set_nsfw` (with `nsfw`), `set_favorite` (with `favorite`), `remove` (out of the library; the files stay
+         *     and are back in the import queue, as `DELETE /api/models/{sha256}` does) or `trash` (the model's file and its copies go to the system trash,
          *     only when each is a model file inside the model folders, not a link, and still the file that was hashed;
          *     otherwise nothing of that model is trashed and its answer says why; the record stays and turns missing
          *     as any model whose file vanished, so a file restored from the trash finds its metadata again).
@@ -1913,7 +1913,7 @@ export interface operations {
             content: {
                 "application/json": {
                     /** @enum {string} */
-                    action: "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "remove" | "trash";
+                    action: "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "set_favorite" | "remove" | "trash";
                     sha256s?: components["schemas"]["Sha256"][];
                     /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw, favorite), each a string or a list of strings */
                     filter?: {
@@ -1928,6 +1928,7 @@ export interface operations {
                     tags?: components["schemas"]["TagName"][];
                     base_model?: string;
                     nsfw?: boolean;
+                    favorite?: boolean;
                 };
             };
         };

@@ -60,12 +60,20 @@ export function selectSwept(sel: BulkSelection, swept: readonly string[], keep: 
   return { all: false, picked: new Set([...(keep ? sel.picked : []), ...swept]), except: new Set() };
 }
 
-export type BulkAction = "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "remove" | "trash";
+export type BulkAction =
+  | "tags_add"
+  | "tags_remove"
+  | "set_base_model"
+  | "set_nsfw"
+  | "set_favorite"
+  | "remove"
+  | "trash";
 
 export interface BulkArgs {
   tags?: string[];
   base_model?: string;
   nsfw?: boolean;
+  favorite?: boolean;
 }
 
 export interface BulkResult {
