@@ -92,3 +92,12 @@ async def test_models_imported_before_get_their_sidecar_tags_once(daemon_factory
     await d.watching()
     assert sorted((await d.get(f"/api/models/{shas['plain']}"))["tags"]) == ["Style", "character"]
     assert "chore.sidecar_tags" not in d.log()
+
+
+async def test_a_new_library_has_no_chore_to_do(daemon: Daemon, tmp_path: Path):
+    # Nothing was imported before sidecar tags were read: the daemon reads no model's sidecars at start.
+    await daemon.watching()
+    db = next(tmp_path.rglob("library.sqlite3"))
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        assert conn.execute("SELECT count(*) FROM chores").fetchone() == (0,)
+    assert "chore.sidecar_tags" not in daemon.log()

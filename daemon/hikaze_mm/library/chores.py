@@ -20,6 +20,9 @@ from hikaze_mm.store.interfaces import ChoreStore
 
 log = logging.getLogger(__name__)
 PAGE = 500  # models read and written at a time
+# Between pages the chore rests: reading sidecars is Python work that competes with the API for the interpreter,
+# and a chore that runs once may take a little longer so that no request waits on it.
+REST_S = 0.05
 
 
 class ChoresStore(Protocol):
@@ -60,5 +63,6 @@ class Chores(Background):
             tagged += len(taken)
             for sha256 in taken:
                 self.bus.publish(ModelUpdated(sha256=sha256))
+            await asyncio.sleep(REST_S)
         log.info("%d of %d models got tags from their sidecar files", tagged, models,
                  extra={"event": "chore.sidecar_tags", "models": models, "tagged": tagged})

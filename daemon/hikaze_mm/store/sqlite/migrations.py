@@ -320,10 +320,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 9: work a new version does once over what earlier ones stored where SQL alone cannot (it reads files): a
     # row per chore left to do, deleted when it is done. `sidecar_tags`: models imported before sidecar tags were
-    # read get them from their sidecar files.
+    # read get them from their sidecar files (a new database has no such model, so nothing to do).
     """
     CREATE TABLE chores (name TEXT PRIMARY KEY) WITHOUT ROWID;
-    INSERT INTO chores (name) VALUES ('sidecar_tags');
+    INSERT INTO chores (name) SELECT 'sidecar_tags' WHERE EXISTS (SELECT 1 FROM models);
     """,
     # 10: favourites as a column kept in step with `meta_json.favorite` by triggers, so every write of a model's
     # metadata (an edit, an import, a merge) keeps it, and the filter reads a small partial index at any size.
