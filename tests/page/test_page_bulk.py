@@ -38,7 +38,7 @@ async def model(daemon: Daemon, sha: str) -> dict:
     return await daemon.get(f"/api/models/{sha}")
 
 
-@pytest.mark.parametrize("width", [390, 1440])
+@pytest.mark.parametrize("width", [390, 768, 1440])
 async def test_cards_chosen_by_ctrl_and_shift_take_each_edit(daemon: Daemon, page: Page, six: dict[str, str],
                                                               width: int) -> None:
     await page.set_viewport_size({"width": width, "height": 844 if width < 768 else 900})
@@ -162,7 +162,7 @@ async def _gone(path: Path) -> bool:
     return not path.exists()
 
 
-@pytest.mark.parametrize("width", [390, 1440])
+@pytest.mark.parametrize("width", [390, 768, 1440])
 async def test_select_all_in_the_filter_shows_its_count_and_progress(realistic: tuple[Daemon, Library], page: Page,
                                                                      width: int) -> None:
     daemon, _ = realistic

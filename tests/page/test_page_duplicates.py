@@ -50,11 +50,12 @@ async def test_duplicates_view_shows_each_copy_and_trashes_one_after_naming_it(
     await no_sideways_scroll(page)
     await shot(page, "duplicates-1440")
 
-    await page.set_viewport_size({"width": 390, "height": 844})
-    await page.reload()
-    await expect(files).to_have_count(2)
-    await no_sideways_scroll(page)
-    await shot(page, "duplicates-390")
+    for width, height in ((768, 1024), (390, 844)):
+        await page.set_viewport_size({"width": width, "height": height})
+        await page.reload()
+        await expect(files).to_have_count(2)
+        await no_sideways_scroll(page)
+        await shot(page, f"duplicates-{width}")
 
     await files.nth(1).get_by_test_id("dup-trash").click()
     dialog = page.get_by_test_id("confirm-dialog")

@@ -15,7 +15,7 @@ from browser import shot
 from conftest import Daemon, poll
 
 WAIT = 20_000
-WIDTHS = [390, 1440]
+WIDTHS = [390, 768, 1440]
 
 
 def row(page: Page, path: Path) -> Locator:
