@@ -4,6 +4,7 @@ Run against every backend in store_backends.BACKENDS."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -54,6 +55,9 @@ async def _check(stores: Stores, step: str) -> None:
          "hidden": sum(m["type"] == t and m["status"] == "ok" and m["hidden"] for m in models),
          "missing": sum(m["type"] == t and m["status"] == "missing" for m in models),
          "pending": sum(r.type == t for r in pending)} for t in types], step
+    for query in (ModelQuery(status="all"), ModelQuery(type="loras", hide_nsfw=True), ModelQuery(status="missing")):
+        held = Counter(os.path.dirname(m["path"]) for m in models if _matches(m, query))
+        assert dict(await stores.folders.folder_counts(query)) == held, (step, query)
     tagged = Counter(t.lower() for m in models for t in m["tags"])
     assert {t["name"].lower(): t["models"] for t in await stores.tags.list_tags() if t["models"]} == tagged, step
     for query in QUERIES:
