@@ -25,6 +25,7 @@ from realistic_library import Library, write_library
 
 from browser import browser, context, openers, page  # noqa: F401  (fixtures for the page tests)
 from fork_server import Forked, ForkServer
+from pg_server import pg_database, pg_server  # noqa: F401  (fixtures for the tests on PostgreSQL)
 
 T = TypeVar("T")
 DEADLINE_S = 30.0

@@ -1,0 +1,199 @@
+"""A throw-away PostgreSQL server for the tests: Debian's `initdb` and `pg_ctl` in a temporary folder.
+
+The server listens only on a Unix socket inside that folder (no TCP), trusts whoever reaches the socket, and is
+stopped and deleted when the session ends, even when tests fail. Each xdist worker starts its own, and only when a
+test asks for `pg_server` (or `pg_database`, a fresh database per test). PostgreSQL refuses to run as root, so under
+root the server runs as Debian's `postgres` user, which owns the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+import pytest
+
+SUPERUSER = "postgres"
+# The port only names the socket file (`.s.PGSQL.<port>`); nothing else can be in the server's own folder.
+PORT = 5432
+DEBIAN_ROOT = Path("/usr/lib/postgresql")
+# Throw-away data: durability costs time and buys nothing here.
+SETTINGS = {
+    "listen_addresses": "''",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "50",
+}
+
+
+@dataclass(frozen=True)
+class PgServer:
+    folder: Path
+    pid: int
+    user: str = SUPERUSER
+    port: int = PORT
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.folder
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@/{database}?host={quote(str(self.socket_dir))}&port={self.port}"
+
+    async def connect(self, database: str = "postgres") -> asyncpg.Connection:
+        return await asyncpg.connect(host=str(self.socket_dir), port=self.port, user=self.user, database=database)
+
+
+@dataclass(frozen=True)
+class PgDatabase:
+    server: PgServer
+    name: str
+
+    @property
+    def dsn(self) -> str:
+        return self.server.dsn(self.name)
+
+    async def connect(self) -> asyncpg.Connection:
+        return await self.server.connect(self.name)
+
+
+def bindir() -> Path:
+    """Where initdb and pg_ctl are: Debian keeps each major version apart, the newest wins; else the PATH."""
+    versions = [p.parent for p in DEBIAN_ROOT.glob("*/bin/initdb") if p.parent.parent.name.isdigit()]
+    if versions:
+        return max(versions, key=lambda b: int(b.parent.name))
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        pytest.fail("PostgreSQL is not installed: scripts/test installs Debian's postgresql package")
+    return Path(initdb).parent
+
+
+def as_server_user() -> tuple[str, ...]:
+    """The prefix that runs a command as the server's owner: the `postgres` user when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return ()
+    try:
+        pwd.getpwnam(SUPERUSER)
+    except KeyError:
+        pytest.fail("running as root needs a `postgres` user to run PostgreSQL (Debian's package creates it)")
+    if shutil.which("runuser"):
+        return ("runuser", "-u", SUPERUSER, "--")
+    return ("setpriv", f"--reuid={SUPERUSER}", f"--regid={SUPERUSER}", "--init-groups", "--")
+
+
+def _run(args: list[str], folder: Path) -> None:
+    # The server's user may not be able to enter our working directory; its own folder it can.
+    done = subprocess.run([*as_server_user(), *args], cwd=folder, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        log = folder / "server.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stdout}{done.stderr}\n{tail}")
+
+
+def _postmaster_pid(data: Path) -> int:
+    return int((data / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+def alive(pid: int) -> bool:
+    """A zombie counts as gone: it has exited, only its parent has not collected it yet."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@contextlib.contextmanager
+def running_pg_server() -> Iterator[PgServer]:
+    """A fresh server for the `with` block, stopped and deleted after it however the block ends."""
+    tools = bindir()
+    # /tmp, not pytest's base temp (root's is private to root): the `postgres` user must enter the folder, and a
+    # socket path may not exceed 107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="hikaze-pg-", dir="/tmp"))
+    data = folder / "data"
+    try:
+        if os.geteuid() == 0:
+            shutil.chown(folder, SUPERUSER, SUPERUSER)
+        _run([str(tools / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C",
+              "--no-sync", "--no-instructions"], folder)
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(f"unix_socket_directories = '{folder}'\n")
+            conf.writelines(f"{key} = {value}\n" for key, value in SETTINGS.items())
+        _run([str(tools / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-s", "start"], folder)
+        pid = _postmaster_pid(data)
+        try:
+            yield PgServer(folder, pid)
+        finally:
+            _stop(tools, data, folder, pid)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop(tools: Path, data: Path, folder: Path, pid: int) -> None:
+    # pg_ctl returns once the pid file is gone, a moment before the postmaster has exited: wait for the process.
+    # If a fast stop (which ends open sessions) hangs, an immediate one (SIGQUIT) cannot, and SIGKILL is the last word.
+    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+        _run([str(tools / "pg_ctl"), "-D", str(data), "-w", "-t", "20", "-s", "-m", "fast", "stop"], folder)
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        if _wait_gone(pid, 5.0):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    if not _wait_gone(pid, 5.0):
+        raise RuntimeError(f"the test PostgreSQL (pid {pid}) outlived SIGKILL")
+
+
+async def create_database(server: PgServer) -> PgDatabase:
+    name = f"test_{secrets.token_hex(6)}"
+    conn = await server.connect()
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return PgDatabase(server, name)
+
+
+async def drop_database(database: PgDatabase) -> None:
+    conn = await database.server.connect()
+    try:
+        # FORCE: a connection a test leaked must not keep its database alive.
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database.name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    with running_pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+async def pg_database(pg_server: PgServer) -> AsyncIterator[PgDatabase]:
+    database = await create_database(pg_server)
+    try:
+        yield database
+    finally:
+        await drop_database(database)
