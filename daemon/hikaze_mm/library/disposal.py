@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from send2trash import send2trash
 
@@ -17,6 +19,7 @@ from hikaze_mm.config.roots import RootSet, is_model_name
 from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.inspect.previews import find_previews
 from hikaze_mm.inspect.sidecars import sidecar_paths
+from hikaze_mm.pipeline.hashing import FileChanged, hash_file
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,19 @@ def check_trashable(path: str, recorded: FileStat, roots: RootSet) -> None:
         raise Refused("the file is gone; there is nothing to trash")
     if now != recorded:
         raise Refused("the file changed since it was hashed; it was not trashed (scan or retry it first)")
+
+
+def holds(path: str, recorded: FileStat, sha256: str) -> bool:
+    """Whether the file at `path` still holds the model's content, so that another of its files may go. Its
+    fingerprint is not proof enough: a file rewritten in place keeps its inode and size, and its time can be put
+    back, so its bytes are hashed again."""
+    if stat_file(path) != recorded:
+        return False
+    with ThreadPoolExecutor(1) as unused:  # never used: the hash runs on this thread (`core_free` says no core)
+        try:
+            return hash_file(path, recorded, unused, threading.Event(), core_free=lambda: False).sha256 == sha256
+        except (OSError, FileChanged):
+            return False
 
 
 def companions(path: str) -> list[str]:
