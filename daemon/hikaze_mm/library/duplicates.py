@@ -2,8 +2,9 @@
 
 A copy goes to the trash only through `disposal` (a model file inside the model folders, not a link, still the
 file that was hashed), under the decision lock so that a watcher report about the same files cannot interleave.
-The model never loses its last file this way: its main file goes only when a copy that is still as hashed takes
-its place, in the same turn of the lock.
+The model never loses its last file this way: a copy goes only while the main file still holds the content, and
+the main file goes only when a copy that still holds it takes its place, in the same turn of the lock ("holds":
+as hashed, its bytes hashed again, see `disposal.holds`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelMoved, ModelUpdated
-from hikaze_mm.library.disposal import Refused, trash
+from hikaze_mm.library.disposal import Refused, holds, trash
 from hikaze_mm.library.service import LibraryError, image_urls
 from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import stat_file
@@ -77,6 +78,10 @@ class Duplicates:
             found = await self.store.copies.copy_at(path)
             if found is None or found[0] != sha256:
                 raise LibraryError(404, f"{path[:300]!r} is not a copy of model {sha256}; nothing was trashed")
+            # The copy may be all that is left of the content: it goes only while the main file still holds it.
+            if model.status != "ok" or not await asyncio.to_thread(holds, model.path, model.stat, sha256):
+                raise LibraryError(409, "the model's main file is gone or changed since it was hashed, so this copy "
+                                        "may be its only content; it was not trashed (scan first)")
             gone = await self._trash(model, path, found[1], [model.path, *(c for c in copies if c != path)])
             await self.store.copies.remove_copy(path)
         self.bus.publish(ModelUpdated(sha256=sha256))
@@ -85,7 +90,7 @@ class Duplicates:
     async def _trash_main(self, model: ModelRow, copies: list[str]) -> dict[str, Any]:
         if model.status != "ok":
             raise LibraryError(409, "the model's main file is missing; there is nothing to trash")
-        successor = await self._successor(copies)
+        successor = await self._successor(model.sha256, copies)
         if successor is None:
             raise LibraryError(409, "this is the model's only file that is still as it was hashed; it was not "
                                     "trashed, so that the model keeps a file")
@@ -99,14 +104,13 @@ class Duplicates:
                                         old_path=model.path))
         return {"trashed": gone, "main": new_path}
 
-    async def _successor(self, copies: list[str]) -> tuple[str, str, FileStat] | None:
-        """The first copy that is still the file that was hashed, inside the model folders."""
+    async def _successor(self, sha256: str, copies: list[str]) -> tuple[str, str, FileStat] | None:
+        """The first copy inside the model folders that still holds the model's content."""
         for path in copies:
             found = await self.store.copies.copy_at(path)
-            now = await asyncio.to_thread(stat_file, path)
             type_ = self.roots.type_of(path)
-            if found is not None and now is not None and now == found[1] and type_ is not None:
-                return path, type_, now
+            if found is not None and type_ is not None and await asyncio.to_thread(holds, path, found[1], sha256):
+                return path, type_, found[1]
         return None
 
     async def _trash(self, model: ModelRow, path: str, recorded: FileStat, keep: list[str]) -> list[str]:
