@@ -429,14 +429,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 async def realistic(daemon_factory: Callable[..., Awaitable[Daemon]], models: Path) -> tuple[Daemon, Library]:
     """The daemon with a realistic library (`realistic_library.py`) imported by `auto_import = "no_conflict"`:
-    every file is a model but the copy, which waits as a conflict, and the damaged file, which waits flagged."""
-    lib = write_library(models)
+    every file is a model but the copy, which waits as a conflict, and the damaged file, which waits flagged. The
+    copy is written once the rest is imported, so that it is always the one in `loras/backup` that waits (two
+    files with the same bytes found together are hashed in no set order)."""
+    lib = write_library(models, with_copy=False)
     d = await daemon_factory("--models-root", str(models), "--auto-import", "no_conflict")
     wanted = len(lib.loras) + len(lib.checkpoints)
 
     async def imported() -> bool | None:
-        counts = (await d.get("/api/status"))["counts"]
-        return (counts["models"] >= wanted and counts["pending"]["conflict"] >= 1) or None
+        return (await d.get("/api/status"))["counts"]["models"] >= wanted or None
 
     await poll(imported, f"{wanted} models to be imported")
+    await d.wait_row(lib.add_copy(), status="conflict")
     return d, lib

@@ -39,6 +39,15 @@ class Library:
     copies: list[tuple[Path, Path]] = field(default_factory=list)  # (original, copy with the same bytes)
     damaged: list[Path] = field(default_factory=list)
 
+    def add_copy(self) -> Path:
+        """The last LoRA's bytes again in `loras/backup`: the same content as a model, in another folder."""
+        original = self.loras[-1]
+        copy = self.root / "loras" / "backup" / original.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(original.read_bytes())
+        self.copies.append((original, copy))
+        return copy
+
     @property
     def files(self) -> list[Path]:
         """Every model file (copies included), in the order written."""
@@ -88,9 +97,11 @@ def _sidecar(path: Path, i: int, base: str, nsfw: bool) -> None:
         json.dumps(doc, ensure_ascii=False), encoding="utf-8")
 
 
-def write_library(root: Path, loras: int = 150, checkpoints: int = 20, size: int = 4096) -> Library:
+def write_library(root: Path, loras: int = 150, checkpoints: int = 20, size: int = 4096,
+                  with_copy: bool = True) -> Library:
     """`loras` LoRAs spread over sub-folders (every third with a sidecar and a preview, every seventh NSFW, the
-    first five with CJK names), `checkpoints` checkpoints, one LoRA copied into a backup folder, a damaged file."""
+    first five with CJK names), `checkpoints` checkpoints, one LoRA copied into a backup folder (unless
+    `with_copy` is false: `add_copy` writes it later), a damaged file."""
     lib = Library(root)
     folders = ("", "characters", "styles/anime", "styles/photo", "concepts")
     for i in range(loras):
@@ -114,11 +125,8 @@ def write_library(root: Path, loras: int = 150, checkpoints: int = 20, size: int
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(_safetensors(f"ckpt{i}", {"modelspec.title": path.stem}, size * 2))
         lib.checkpoints.append(path)
-    original = lib.loras[-1]
-    copy = root / "loras" / "backup" / original.name
-    copy.parent.mkdir(parents=True, exist_ok=True)
-    copy.write_bytes(original.read_bytes())
-    lib.copies.append((original, copy))
+    if with_copy:
+        lib.add_copy()
     damaged = root / "loras" / "broken_download.safetensors"
     damaged.write_bytes(struct.pack("<Q", 2**63) + b"\0" * 8)
     lib.damaged.append(damaged)
