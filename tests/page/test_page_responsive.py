@@ -187,6 +187,8 @@ async def test_details_are_a_sheet_on_narrow_screens(realistic: tuple[Daemon, Li
                 await page.keyboard.press("Escape")
             await expect(panel).to_be_hidden()
             await expect(page).not_to_have_url("model=")
+            # The keyboard is back on the card the sheet was opened from.
+            await expect(page.get_by_test_id("model-card").first).to_be_focused()
         else:
             await page.goto(daemon.url + "/?type=loras")
 
