@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from conftest import Daemon, poll, write_model
+from conftest import Daemon, digests, poll, write_model
 from hikaze_mm.store.sqlite.database import _statements
 from hikaze_mm.store.sqlite.migration_functions import FUNCTIONS as MIGRATION_FUNCTIONS
 from hikaze_mm.store.sqlite.migrations import MIGRATIONS
@@ -49,6 +49,17 @@ def build_v8(db: Path, models: Path) -> dict[str, str]:
         for tag in tags:
             conn.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (tag,))
             conn.execute("INSERT INTO model_tags (sha256, tag_id) SELECT ?, id FROM tags WHERE name = ?", (sha, tag))
+    # A file hashed then, waiting in the queue: its row noted the sidecar's words but no tags.
+    waiting = write_model(models / "loras" / "waiting.safetensors")
+    waiting.with_name("waiting.civitai.info").write_text(json.dumps({"model": {"tags": ["queued", "anime"]}}))
+    st = waiting.stat()
+    sha, b3 = digests(waiting)
+    conn.execute(
+        "INSERT INTO pending_import (path, size_bytes, mtime_ns, inode, device, type, name, status, sha256, blake3, "
+        "discovered_at, hashed_at, updated_at, meta_json) "
+        "VALUES (?, ?, ?, ?, ?, 'loras', ?, 'ready', ?, ?, 1, 2, 3, ?)",
+        (str(waiting), st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, waiting.name, sha, b3,
+         json.dumps({"sidecars": {"trigger_words": ["wait"], "sources": ["waiting.civitai.info"]}})))
     conn.execute("PRAGMA user_version = 8")
     conn.close()
     return shas
@@ -62,7 +73,8 @@ async def test_models_imported_before_get_their_sidecar_tags_once(daemon_factory
     d: Daemon = await daemon_factory("--models-root", str(models), data_dir=data)
 
     async def done() -> bool:
-        return "chore.sidecar_tags" in d.log() or None  # type: ignore[return-value]
+        log = d.log()
+        return ("chore.sidecar_tags" in log and "chore.pending_sidecar_tags" in log) or None  # type: ignore[return-value]
 
     await poll(done, "the sidecar tags chore to finish")
     got = {name: await d.get(f"/api/models/{sha}") for name, sha in shas.items()}
@@ -85,13 +97,21 @@ async def test_models_imported_before_get_their_sidecar_tags_once(daemon_factory
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         assert conn.execute("SELECT count(*) FROM chores").fetchone() == (0,)
 
+    # The waiting row noted its sidecar's tags: importing it now brings them along.
+    (row,) = await d.pending()
+    assert row["path"].endswith("waiting.safetensors")
+    assert (await d.get(f"/api/pending/{row['id']}"))["meta_json"]["sidecars"]["tags"] == ["queued", "anime"]
+    report = await d.call("POST", "/api/pending/import", {"ids": [row["id"]]})
+    (imported,) = report["imported"]
+    assert sorted((await d.get(f"/api/models/{imported['sha256']}"))["tags"]) == ["anime", "queued"]
+
     # Done once: a tag the user takes off now, after the chore, is not brought back by a restart either.
     await d.call("PATCH", f"/api/models/{shas['plain']}", {"tags_remove": ["anime"]})
     await d.close()
     d = await daemon_factory("--models-root", str(models), data_dir=data)
     await d.watching()
     assert sorted((await d.get(f"/api/models/{shas['plain']}"))["tags"]) == ["Style", "character"]
-    assert "chore.sidecar_tags" not in d.log()
+    assert "chore." not in d.log()
 
 
 async def test_a_new_library_has_no_chore_to_do(daemon: Daemon, tmp_path: Path):
@@ -100,4 +120,4 @@ async def test_a_new_library_has_no_chore_to_do(daemon: Daemon, tmp_path: Path):
     db = next(tmp_path.rglob("library.sqlite3"))
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         assert conn.execute("SELECT count(*) FROM chores").fetchone() == (0,)
-    assert "chore.sidecar_tags" not in daemon.log()
+    assert "chore." not in daemon.log()

@@ -2,15 +2,16 @@
 
 `sidecar_tags`: versions before sidecar tags were read imported models without them, so a library imported then
 had an empty tag filter. Each model's sidecar files are read again and their tags join it under the import's rules
-(never one the user took off). A daemon stopped half-way does the chore again from the start; models done already
-gain nothing the second time.
+(never one the user took off). `pending_sidecar_tags`: rows hashed then wait without them; their sidecars' tags are
+noted in the row, as hashing notes them now, so that an import brings them along. A daemon stopped half-way does a
+chore again from the start; what was done already gains nothing the second time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelUpdated
@@ -19,6 +20,7 @@ from hikaze_mm.pipeline.background import Background
 from hikaze_mm.store.interfaces import ChoreStore
 
 log = logging.getLogger(__name__)
+K = TypeVar("K")  # what a file is known by: a model's sha256, a row's id
 PAGE = 500  # models read and written at a time
 # Between pages the chore rests: reading sidecars is Python work that competes with the API for the interpreter,
 # and a chore that runs once may take a little longer so that no request waits on it.
@@ -29,12 +31,12 @@ class ChoresStore(Protocol):
     chores: ChoreStore
 
 
-def _sidecar_tags(files: list[tuple[str, str]]) -> dict[str, list[str]]:
+def _sidecar_tags(files: list[tuple[K, str]]) -> dict[K, list[str]]:
     found = {}
-    for sha256, path in files:
+    for key, path in files:
         tags = read_sidecars(path).get("tags")
         if tags:
-            found[sha256] = tags
+            found[key] = tags
     return found
 
 
@@ -51,6 +53,8 @@ class Chores(Background):
         for name in await self.store.chores():
             if name == "sidecar_tags":
                 await self._sidecar_tags()
+            elif name == "pending_sidecar_tags":
+                await self._pending_sidecar_tags()
             await self.store.chore_done(name)
         self.done.set()
 
@@ -66,3 +70,13 @@ class Chores(Background):
             await asyncio.sleep(REST_S)
         log.info("%d of %d models got tags from their sidecar files", tagged, models,
                  extra={"event": "chore.sidecar_tags", "models": models, "tagged": tagged})
+
+    async def _pending_sidecar_tags(self) -> None:
+        after, rows, noted = 0, 0, 0
+        while files := await self.store.pending_files(after, PAGE):
+            after = files[-1][0]
+            rows += len(files)
+            noted += await self.store.add_pending_sidecar_tags(await asyncio.to_thread(_sidecar_tags, files))
+            await asyncio.sleep(REST_S)
+        log.info("%d of %d waiting rows got tags from their sidecar files", noted, rows,
+                 extra={"event": "chore.pending_sidecar_tags", "rows": rows, "tagged": noted})

@@ -213,6 +213,9 @@ class ChoreStore(Protocol):
     async def model_files(self, after: str, limit: int) -> list[tuple[str, str]]: ...  # (sha256, path), by sha256
     # By model: the tags its sidecars name that joined it (the rules' `take_sidecar_tags`; its edit time stays).
     async def add_sidecar_tags(self, tags: dict[str, list[str]]) -> dict[str, list[str]]: ...
+    async def pending_files(self, after: int, limit: int) -> list[tuple[int, str]]: ...  # hashed rows with no
+    # sidecar tags noted, by id; `add_pending_sidecar_tags` notes them in the row's `sidecars` (how many rows)
+    async def add_pending_sidecar_tags(self, tags: dict[int, list[str]]) -> int: ...
 
 
 class Stores(Protocol):

@@ -387,6 +387,12 @@ MIGRATIONS: tuple[str, ...] = (
             ON CONFLICT DO UPDATE SET n = n + 1;
     END;
     """,
+    # 12: rows waiting in the queue since before sidecar tags were read get them too (the `pending_sidecar_tags`
+    # chore), so that importing them later brings the tags along.
+    """
+    INSERT OR IGNORE INTO chores (name) SELECT 'pending_sidecar_tags' WHERE EXISTS (SELECT 1 FROM pending_import
+        WHERE sha256 IS NOT NULL AND json_type(meta_json, '$.sidecars.tags') IS NULL);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
