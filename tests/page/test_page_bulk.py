@@ -90,12 +90,12 @@ async def test_cards_chosen_by_ctrl_and_shift_take_each_edit(daemon: Daemon, pag
 
     await page.get_by_test_id("bulk-nsfw-on").click()
     await expect(page.get_by_test_id("bulk-report")).to_contain_text("3 done")
-    assert await _nsfw_is(daemon, chosen, True)
+    assert await _flag_is(daemon, chosen, "nsfw", True)
     await page.get_by_test_id("bulk-nsfw-off").click()
-    await poll(lambda: _nsfw_is(daemon, chosen, False), "the NSFW flag to be cleared")
+    await poll(lambda: _flag_is(daemon, chosen, "nsfw", False), "the NSFW flag to be cleared")
 
     await page.get_by_test_id("bulk-fav-on").click()
-    await poll(lambda: _favourite_is(daemon, chosen, True), "the favourites to be set")
+    await poll(lambda: _flag_is(daemon, chosen, "favorite", True), "the favourites to be set")
     assert not (await model(daemon, others[0]))["meta_json"].get("favorite")
 
     await page.keyboard.press("Escape")
@@ -115,13 +115,9 @@ async def _all_are(daemon: Daemon, shas: list[str], key: str, value: str) -> boo
     return all(f == value for f in found)
 
 
-async def _favourite_is(daemon: Daemon, shas: list[str], value: bool) -> bool:
-    found = [(await model(daemon, s))["meta_json"].get("favorite") for s in shas]
-    return all(f is value for f in found)
-
-
-async def _nsfw_is(daemon: Daemon, shas: list[str], value: bool) -> bool:
-    found = [(await model(daemon, s))["meta_json"].get("nsfw") for s in shas]
+async def _flag_is(daemon: Daemon, shas: list[str], key: str, value: bool) -> bool:
+    """Whether each model's metadata sets the flag `key` to exactly `value`."""
+    found = [(await model(daemon, s))["meta_json"].get(key) for s in shas]
     return all(f is value for f in found)
 
 

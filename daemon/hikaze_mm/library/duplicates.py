@@ -18,6 +18,7 @@ from hikaze_mm.config.roots import RootSet
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import ModelMoved, ModelUpdated
 from hikaze_mm.library.disposal import Refused, holds, trash
+from hikaze_mm.library.folders import folder_name
 from hikaze_mm.library.service import LibraryError, image_urls
 from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import stat_file
@@ -59,7 +60,7 @@ class Duplicates:
         return {
             "path": path,
             "root": root.path if root else None,
-            "folder": os.path.relpath(os.path.dirname(path), root.path) if root else None,
+            "folder": folder_name(self.roots, os.path.dirname(path)),
             "main": main,
             # What is on disk now; null when the file is gone. `changed`: not the file that was hashed any more,
             # so it may not be trashed until it is hashed again.

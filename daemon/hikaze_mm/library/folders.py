@@ -36,27 +36,35 @@ def clean_folder(raw: str) -> str:
     return name
 
 
+def folder_parts(roots: RootSet, folder: str) -> list[str] | None:
+    """A stored folder's name as its parts (`["loras", "styles"]`), or None when it lies under no model folder's
+    type folder."""
+    root = roots.root_of(folder)
+    if root is None:
+        return None
+    # Stored paths are normalised as the roots are, so the part below the root is a plain slice (relpath would
+    # look up the working folder for every one of thousands of folders).
+    rel = folder[len(root.path):].strip(os.sep)
+    parts = rel.split(os.sep) if rel else []
+    if root.type is not None:
+        return [root.type, *parts]
+    if not parts:
+        return None
+    return [model_type(parts[0]), *parts[1:]]
+
+
+def folder_name(roots: RootSet, folder: str) -> str | None:
+    """A stored folder's name in the tree (`loras/styles`), what `folder=` takes; None outside the model folders."""
+    parts = folder_parts(roots, folder)
+    return None if parts is None else "/".join(parts)
+
+
 class Folders:
     def __init__(self, store: FolderStore, roots: RootSet):
         self.store = store
         self.roots = roots
         # Names of the folders seen so far: a library's folders change seldom, the tree asks for thousands.
         self._names: dict[str, list[str] | None] = {}
-
-    def name_of(self, folder: str) -> list[str] | None:
-        """A stored folder's name as its parts, or None when it lies under no model folder's type folder."""
-        root = self.roots.root_of(folder)
-        if root is None:
-            return None
-        # Stored paths are normalised as the roots are, so the part below the root is a plain slice (relpath
-        # would look up the working folder for every one of thousands of folders).
-        rel = folder[len(root.path):].strip(os.sep)
-        parts = rel.split(os.sep) if rel else []
-        if root.type is not None:
-            return [root.type, *parts]
-        if not parts:
-            return None
-        return [model_type(parts[0]), *parts[1:]]
 
     def folders_named(self, name: str) -> tuple[str, ...]:
         """Every stored folder a name stands for: the type's folder under each root, then the rest of the name."""
@@ -70,7 +78,7 @@ class Folders:
                 found.append(os.path.join(root.path, *rest))
         # A folder under a root nested in another would be found twice; the other's part may also not be this
         # name's at all (it belongs to the nested root), so only folders that name back to it are kept.
-        return tuple(f for f in dict.fromkeys(found) if self.name_of(f) == name.split("/"))
+        return tuple(f for f in dict.fromkeys(found) if folder_parts(self.roots, f) == name.split("/"))
 
     def within(self, query: ModelQuery, folder: str | None) -> ModelQuery:
         """The query narrowed to the models in a named folder and its sub-folders."""
@@ -89,7 +97,7 @@ class Folders:
             if parts == []:
                 if len(self._names) > MAX_NAMES_KEPT:
                     self._names.clear()
-                parts = self._names[folder] = self.name_of(folder)
+                parts = self._names[folder] = folder_parts(self.roots, folder)
             if parts is None:
                 continue
             level = top

@@ -26,6 +26,7 @@ from hikaze_mm.inspect.damage import damage
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.cursor import encode_cursor
+from hikaze_mm.library.folders import folder_name
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
 from hikaze_mm.library.training_tags import training_tags
@@ -110,22 +111,14 @@ class Library:
         page = await self.store.search.list_models(query)
         for item in page.items:
             flag_damage(item, damage(item["file_name"], item["size_bytes"], item.pop("probe")))
-            item["folder"] = self._folder(item.pop("path"))
+            directory = os.path.dirname(item.pop("path"))
+            # The folder as the tree names it; a file under no model folder any more shows its whole folder.
+            item["folder"] = (folder_name(self.roots, directory) if self.roots is not None else None) or directory
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         after = page.next_after
         return {"models": page.items, "total": page.total,
                 "next": encode_cursor(query.sort, query.direction, after) if after is not None else None}
-
-    def _folder(self, path: str) -> str:
-        """The folder of a model's file as the user organised it: relative to its model folder, "" at its top
-        (the whole directory when no configured folder holds it any more)."""
-        directory = os.path.dirname(path)
-        root = self.roots.root_of(path) if self.roots is not None else None
-        if root is None:
-            return directory
-        relative = os.path.relpath(directory, root.path)
-        return "" if relative == "." else relative.replace(os.sep, "/")
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
         return await self.store.search.facets(query)

@@ -133,8 +133,9 @@ def _tallied(query: ModelQuery) -> bool:
             and query.folders is None)
 
 
-def _tally_where(query: ModelQuery, *, base_model: bool = True) -> tuple[str, tuple[Any, ...]]:
-    """The conditions on a tally table's columns for this filter (its tags apart)."""
+def tally_where(query: ModelQuery, *, base_model: bool = True) -> tuple[str, tuple[Any, ...]]:
+    """The conditions on a tally table's columns for this filter (its tags apart; `base_model=False` for a tally
+    without that column, or a count by it)."""
     where: list[str] = []
     args: list[Any] = []
     if query.type:
@@ -251,7 +252,7 @@ class SQLiteSearch:
 
     async def _total(self, query: ModelQuery) -> int:
         if _tallied(query):
-            tally, tally_args = _tally_where(query)
+            tally, tally_args = tally_where(query)
             if query.tags:
                 tally += (" AND " if tally else " WHERE ") + "tag_id = (SELECT id FROM tags WHERE name = ?)"
                 return await self._count(f"SELECT coalesce(sum(n), 0) FROM tag_tally{tally}",
@@ -287,13 +288,13 @@ class SQLiteSearch:
         return _facets(tags, bases, await self._total(query))
 
     async def _tallied_facets(self, query: ModelQuery) -> dict[str, Any]:
-        where, args = _tally_where(query)
+        where, args = tally_where(query)
         tags = await self._db.cached(
             f"SELECT t.name, c.models FROM (SELECT tag_id, sum(n) AS models FROM tag_tally{where} GROUP BY tag_id "
             "HAVING models > 0) c JOIN tags t ON t.id = c.tag_id ORDER BY c.models DESC, t.name COLLATE NOCASE",
             args,
         )
-        where, args = _tally_where(query, base_model=False)
+        where, args = tally_where(query, base_model=False)
         bases = await self._db.cached(
             f"SELECT base_model, sum(n) AS models FROM model_tally{where} GROUP BY base_model HAVING models > 0 "
             "ORDER BY models DESC, base_model COLLATE NOCASE",
