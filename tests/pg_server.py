@@ -165,11 +165,13 @@ def _stop(tools: Path, data: Path, folder: Path, pid: int) -> None:
         raise RuntimeError(f"the test PostgreSQL (pid {pid}) outlived SIGKILL")
 
 
-async def create_database(server: PgServer) -> PgDatabase:
+async def create_database(server: PgServer, template: str | None = None) -> PgDatabase:
+    """A new, empty database; or a copy of `template` (a file copy on the server, far quicker than making a
+    schema again)."""
     name = f"test_{secrets.token_hex(6)}"
     conn = await server.connect()
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     finally:
         await conn.close()
     return PgDatabase(server, name)

@@ -1,23 +1,27 @@
 """The store backends the contract tests run against, and a SQLite store for the tests of that backend alone.
 
-A second backend joins the contract suite by adding its factory to BACKENDS: an async function that builds an
-opened, empty store in a temporary folder.
+Each backend is in BACKENDS: an async context that gives an opened, empty store (SQLite in a temporary folder,
+PostgreSQL in a fresh database of the session's server) and removes it afterwards.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
+from hikaze_mm.store.postgres.database import migrate
+from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FileStat, HashRecord, Meta, ModelRow, PendingRow, Promotion
 from hikaze_mm.store.sqlite.migration_functions import FUNCTIONS
 from hikaze_mm.store.sqlite.store import SQLiteStore
+from pg_server import PgDatabase, PgServer, create_database, drop_database
 
 STAT = FileStat(10, 1, 2, 3)
 
@@ -34,21 +38,59 @@ def with_migration_functions(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-async def _open_sqlite(tmp_path: Path) -> Stores:
+HOST = "test-host"
+
+
+@asynccontextmanager
+async def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()
-    return store
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
-BACKENDS: dict[str, Callable[[Path], Awaitable[Stores]]] = {"sqlite": _open_sqlite}
+_MIGRATED: dict[Path, str] = {}  # server folder -> a database `db migrate` made, which each test's copies
+
+
+async def migrated_database(server: PgServer) -> PgDatabase:
+    """A fresh database of the server with the whole schema, as `hikaze-mm db migrate` makes it."""
+    template = _MIGRATED.get(server.folder)
+    if template is None:
+        made = await create_database(server)
+        await migrate(made.dsn)
+        _MIGRATED[server.folder] = template = made.name
+    return await create_database(server, template)
+
+
+@asynccontextmanager
+async def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    """A store on a fresh database of the session's PostgreSQL server."""
+    server: PgServer = request.getfixturevalue("pg_server")
+    database = await migrated_database(server)
+    try:
+        store = PostgresStore(database.dsn, HOST, RULES)
+        await store.open()
+        try:
+            yield store
+        finally:
+            await store.close()
+    finally:
+        await drop_database(database)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[Stores]]] = {
+    "sqlite": _sqlite,
+    "postgres": _postgres,
+}
 
 
 @pytest.fixture(name="stores", params=sorted(BACKENDS))
 async def stores_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     """An opened, empty store of each backend in turn."""
-    store = await BACKENDS[request.param](tmp_path)
-    yield store
-    await store.close()
+    async with BACKENDS[request.param](request, tmp_path) as store:
+        yield store
 
 
 def sha(c: str) -> str:
