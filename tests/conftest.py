@@ -352,11 +352,26 @@ def models(tmp_path: Path) -> Path:
     return root
 
 
+# `HIKAZE_TEST_DATABASE=postgres`: the daemons of the tests keep their library in PostgreSQL (a fresh database of
+# the worker's throw-away server each), so the suite that drives the real daemon checks that backend end to end.
+TEST_DATABASE = os.environ.get("HIKAZE_TEST_DATABASE", "sqlite")
+
+
 @pytest.fixture
-async def daemon_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
+async def daemon_factory(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
     started: list[Daemon] = []
+    databases: dict[Path, str] = {}  # a daemon started again on a data_dir finds the library it left
 
     async def start(*args: str, **kw: Any) -> Daemon:
+        if TEST_DATABASE == "postgres" and "--database-url" not in args:
+            from store.store_backends import migrated_database
+
+            data_dir = kw.get("data_dir") or tmp_path / "data"
+            if data_dir not in databases:
+                databases[data_dir] = (await migrated_database(request.getfixturevalue("pg_server"))).dsn
+            args = (*args, "--database-url", databases[data_dir])
         d = Daemon(tmp_path, *args, **kw)
         started.append(d)
         return await d.start()

@@ -16,7 +16,7 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hikaze_mm import __version__
 from hikaze_mm.api.comfy_peers import ComfyPeers
@@ -27,6 +27,7 @@ from hikaze_mm.config.roots import RootSet, build_roots
 from hikaze_mm.config.settings import ConfigError, Settings
 from hikaze_mm.events.bus import EventBus
 from hikaze_mm.events.catalog import PendingRemoved
+from hikaze_mm.events.relay import EventRelay
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
 from hikaze_mm.library.bulk import Bulk
@@ -47,6 +48,9 @@ from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.status import Status
 from hikaze_mm.store.interfaces import Stores
+
+if TYPE_CHECKING:
+    from hikaze_mm.store.postgres.notify import Notifications
 from hikaze_mm.store.sqlite.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -55,13 +59,39 @@ GC_THRESHOLDS = (700, 10, 1000)  # Python's are (700, 10, 10)
 SWITCH_INTERVAL_S = 0.001  # Python's is 0.005
 
 
+def build_store(settings: Settings) -> Stores:
+    """SQLite in data_dir unless `database_url` names a shared PostgreSQL database."""
+    url = settings.postgres_url
+    if url is None:
+        return SQLiteStore(settings.db_path, METADATA_RULES)
+    try:
+        from hikaze_mm.store.postgres.store import PostgresStore
+    except ModuleNotFoundError as e:  # asyncpg comes with the `postgres` extra
+        if e.name != "asyncpg":
+            raise
+        raise ConfigError("`database_url` names PostgreSQL, which needs asyncpg: "
+                          "pip install 'hikaze-mm[postgres]'") from None
+    return PostgresStore(url, settings.host_id, METADATA_RULES)
+
+
+def _shared_events(settings: Settings, bus: EventBus) -> tuple[EventRelay, Notifications] | None:
+    """On a shared library, the relay of events between its daemons over the database's NOTIFY."""
+    url = settings.postgres_url
+    if url is None:
+        return None
+    from hikaze_mm.store.postgres.notify import Notifications
+
+    relay = EventRelay(bus, settings.host_id)
+    return relay, Notifications(url, relay.received)
+
+
 class App:
     """The daemon's running parts, built from the settings; `watch=False` for the one-shot CLI commands."""
 
     def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
         self.roots: RootSet = build_roots(settings)
-        self.store: Stores = SQLiteStore(settings.db_path, METADATA_RULES)
+        self.store: Stores = build_store(settings)
         self.bus = EventBus()
         media = Media()
         self.workers = plan_workers(settings.hash_workers, sorted(r.path for r in self.roots), media)
@@ -95,6 +125,7 @@ class App:
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
                               self.reconciler, self.store.search, self.comfy_peers, self.legacy)
         self._tasks: list[asyncio.Task[Any]] = []
+        self.shared = _shared_events(settings, self.bus)
         self.failure: str | None = None  # why a task the daemon cannot work without ended
         self.on_failure: Callable[[], None] | None = None
 
@@ -104,6 +135,10 @@ class App:
         log.info("%d hash workers (%s); %s", self.workers.workers, self.workers.reason, media,
                  extra={"event": "hash.workers"})
         await self.store.open()
+        if self.shared is not None:
+            relay, notifications = self.shared
+            await notifications.start()
+            self._tasks.append(asyncio.create_task(relay.run(notifications.send), name="event-relay"))
         await self.sessions.forget_stale()
         reset = await self.store.pending.reset_in_flight()
         if reset:
@@ -142,6 +177,8 @@ class App:
         with contextlib.suppress(Exception):
             await self.store.pending.reset_in_flight()
         self.bus.close()
+        if self.shared is not None:
+            await self.shared[1].stop()
         await self.store.close()
 
     def _essential_done(self, task: asyncio.Task[Any]) -> None:
@@ -241,7 +278,7 @@ async def serve(settings: Settings) -> int:
     assert runner.server is not None
     await guard.listen(runner.server, sock)
     log.info("hikaze-mm %s serving http://%s:%d (database %s)", __version__, settings.host, settings.port,
-             settings.db_path, extra={"event": "daemon.serving"})
+             database_name(settings), extra={"event": "daemon.serving"})
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -259,6 +296,14 @@ async def serve(settings: Settings) -> int:
         await notifier.close()
         log.info("stopped", extra={"event": "daemon.stopped"})
     return 0 if service.failure is None else 1
+
+
+def database_name(settings: Settings) -> str:
+    """The database as the log and the status name it: a shared one's URL without a password, with this host."""
+    url = settings.postgres_url
+    if url is None:
+        return str(settings.db_path)
+    return f"{url} as host {settings.host_id}"
 
 
 async def _settle_memory(service: App) -> None:

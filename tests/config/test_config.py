@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Daemon, digests, run_cli, write_model
-from hikaze_mm.config.settings import KEYS, load_settings
+from hikaze_mm.config.settings import KEYS, add_flags, load_settings
 
 
 def _fails_with(result, *words: str) -> None:
@@ -37,6 +37,10 @@ def _fails_with(result, *words: str) -> None:
         ("allowed_origins = ['https://*']\n", ["allowed_origins", "does not name a host"]),
         ("allowed_origins = [\"http://x;script-src *\"]\n", ["allowed_origins", "does not name a host"]),
         ("allowed_origins = ['http://comfy.lan/path']\n", ["allowed_origins", "scheme://host[:port]"]),
+        ("database_url = 'mysql://me@db/lib'\n", ["database_url", "postgresql://"]),
+        ("database_url = 'postgresql://me@db.lan'\n", ["database_url", "names no database"]),
+        ("database_url = 'postgresql://me@db.lan:port/lib'\n", ["database_url", "not a valid URL"]),
+        ("database_url = 'sqlite://relative.sqlite3'\n", ["database_url", "absolute file"]),
     ],
 )
 def test_bad_toml_stops_with_exit_2(tmp_path: Path, toml: str, words: list[str]):
@@ -188,3 +192,28 @@ def test_example_config_values_load(tmp_path: Path):
     config.write_text("\n".join(lines) + "\n")
     settings = load_settings(argparse.Namespace(config=str(config)))
     assert settings.port == 8789 and settings.settle_seconds == 2.0 and settings.watch_mode == "native"
+
+
+@pytest.mark.parametrize("url", ["postgresql://me:hunter2@db.lan/lib", "postgresql://me@db.lan/lib?password=hunter2"])
+def test_a_password_in_the_database_url_is_refused_without_being_repeated(tmp_path: Path, url: str) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(f"database_url = '{url}'\n")
+    result = run_cli("status", "--config", str(config))
+    _fails_with(result, "database_url", ".pgpass")
+    assert "hunter2" not in result.stderr
+
+
+def _settings(*flags: str):
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    return load_settings(parser.parse_args(["--config", "/dev/null", *flags]))
+
+
+def test_the_database_is_sqlite_in_data_dir_unless_a_url_says_otherwise(tmp_path: Path) -> None:
+    plain = _settings("--data-dir", str(tmp_path))
+    assert plain.db_path == tmp_path / "library.sqlite3" and plain.postgres_url is None
+    assert plain.host_id == socket.gethostname()
+    elsewhere = _settings("--data-dir", str(tmp_path), "--database-url", "sqlite:///srv/lib/../lib.sqlite3")
+    assert elsewhere.db_path == Path("/srv/lib.sqlite3") and elsewhere.postgres_url is None
+    shared = _settings("--database-url", "postgresql://hikaze@nas.lan/hikaze", "--host-id", "gpu-box")
+    assert shared.postgres_url == "postgresql://hikaze@nas.lan/hikaze" and shared.host_id == "gpu-box"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from hikaze_mm.store.file_index import Known
 from hikaze_mm.store.known_files import FileIndex
-from hikaze_mm.store.sqlite.file_index import Known
 
 UNFINISHED = ("settling", "hashing", "error")
 FOLDERS = ["/m/loras", "/m/loras/sub", "/m/vae", "/m//odd", "/m/vae/"]

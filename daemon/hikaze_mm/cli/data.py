@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
@@ -31,13 +32,18 @@ def run(args: argparse.Namespace, settings: Settings, lock: Callable[[Settings],
     """`lock` takes the daemon's lock on the data_dir: restore must not swap the file under a running daemon."""
     db = Path(settings.db_path)
     try:
+        if settings.postgres_url is not None and args.command in ("backup", "restore"):
+            print(f"hikaze-mm: the library is in PostgreSQL ({settings.postgres_url}); back it up with "
+                  "`pg_dump --format=custom --file=FILE URL` and restore with `pg_restore --clean --dbname=URL "
+                  "FILE` (the images in data_dir are each host's own)", file=sys.stderr)
+            return 1
         if args.command == "backup":
             print(backup_now(db, Path(args.to).absolute() if args.to else None))
             return 0
         if args.command == "restore":
             with lock(settings):
                 return _restore(db, Path(args.file).absolute(), args.yes)
-        return _verify(db, args.changed_only, settings.hash_workers)
+        return _verify(settings, args.changed_only)
     except (FileNotFoundError, FileExistsError) as e:
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return 1
@@ -59,16 +65,20 @@ def _restore(db: Path, source: Path, yes: bool) -> int:
     return 0
 
 
-def _verify(db: Path, changed_only: bool, setting: int | str) -> int:
+def _verify(settings: Settings, changed_only: bool) -> int:
     from tqdm import tqdm
 
-    from hikaze_mm.ops.verify import recorded_files, rehash, to_check
+    from hikaze_mm.ops.verify import recorded_files, recorded_files_shared, rehash, to_check
     from hikaze_mm.pipeline.devices import Media, auto_workers
 
-    if not db.exists():
-        print(f"hikaze-mm: there is no database at {db}", file=sys.stderr)
+    setting = settings.hash_workers
+    if settings.postgres_url is not None:
+        files = asyncio.run(recorded_files_shared(settings.postgres_url, settings.host_id))
+    elif not settings.db_path.exists():
+        print(f"hikaze-mm: there is no database at {settings.db_path}", file=sys.stderr)
         return 1
-    files = recorded_files(db)
+    else:
+        files = recorded_files(settings.db_path)
     todo, findings = to_check(files, changed_only)
     bar = tqdm(total=sum(size for _, size in todo), unit="B", unit_scale=True, unit_divisor=1024,
                desc=f"verifying {len(todo)} files", disable=None, file=sys.stderr)

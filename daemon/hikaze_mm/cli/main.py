@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from hikaze_mm import __version__
 from hikaze_mm.cli import data as data_commands
+from hikaze_mm.cli import db as db_commands
 from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.settings import ConfigError, Settings, add_flags, load_settings
 from hikaze_mm.events.catalog import (
@@ -33,7 +34,7 @@ from hikaze_mm.events.catalog import (
 )
 from hikaze_mm.ops import install as service_install
 from hikaze_mm.ops import logs
-from hikaze_mm.store.errors import SchemaTooNew
+from hikaze_mm.store.errors import SchemaMissing, SchemaTooNew, StoreUnreachable
 from hikaze_mm.store.sqlite.checks import DatabaseDamaged
 
 log = logging.getLogger("hikaze_mm")
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     commands["import-legacy"].add_argument("--images", metavar="DIR", help="the v1 images folder")
     data_commands.add_arguments(commands)
     service_install.add_parser(sub)
+    db_commands.add_parser(sub)
     return parser
 
 
@@ -106,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         if keeps_log:
             _writable_data_dir(settings)  # before the log file is tried there, so the error is the one line
         _logging(settings.log_level, settings.data_dir if keeps_log else None)
+        if args.command == "db":
+            return db_commands.run(args, settings)
         if args.command == "status":
             return _status(settings)
         if args.command == "scan" and _daemon_answers(settings):
@@ -120,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 return asyncio.run(serve(settings))
             return asyncio.run(_scan(settings))
-    except (ConfigError, SchemaTooNew, DatabaseDamaged) as e:
+    except (ConfigError, SchemaTooNew, SchemaMissing, StoreUnreachable, DatabaseDamaged) as e:
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
@@ -324,14 +328,32 @@ def _status(settings: Settings) -> int:
     if live is not None:
         print(json.dumps(live, indent=2))
         return 0
-    db = Path(settings.db_path)
-    if not db.exists():
-        print(f"no daemon answers on port {settings.port} and there is no database at {db} yet")
-        return 1
-    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
-        pending = dict(conn.execute("SELECT status, count(*) FROM pending_import GROUP BY status").fetchall())
-        models = dict(conn.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
-    print(json.dumps({"daemon": "not running", "database": str(db),
+    if settings.postgres_url is not None:
+        database = settings.postgres_url
+        pending, models = asyncio.run(_shared_counts(settings.postgres_url))
+    else:
+        db = Path(settings.db_path)
+        if not db.exists():
+            print(f"no daemon answers on port {settings.port} and there is no database at {db} yet")
+            return 1
+        database = str(db)
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            pending = dict(conn.execute("SELECT status, count(*) FROM pending_import GROUP BY status").fetchall())
+            models = dict(conn.execute("SELECT status, count(*) FROM models GROUP BY status").fetchall())
+    print(json.dumps({"daemon": "not running", "database": database,
                       "counts": {"models": sum(models.values()), "missing": models.get("missing", 0),
                                  "pending": pending}}, indent=2))
     return 0
+
+
+async def _shared_counts(url: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Pending rows and models by status in a shared library, from the counts its triggers keep."""
+    from hikaze_mm.store.postgres.database import connect
+
+    conn = await connect(url)
+    try:
+        pending = await conn.fetch("SELECT status, sum(n) FROM pending_tally GROUP BY status HAVING sum(n) > 0")
+        models = await conn.fetch("SELECT status, sum(n) FROM model_tally GROUP BY status HAVING sum(n) > 0")
+    finally:
+        await conn.close()
+    return {s: int(n) for s, n in pending}, {s: int(n) for s, n in models}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import platformdirs
 
@@ -23,6 +25,8 @@ CONFIG_ENV = "HIKAZE_MM_CONFIG"
 WATCH_MODES = ("native", "polling", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 AUTO_IMPORT = ("never", "no_conflict")
+SQLITE_SCHEME = "sqlite://"  # sqlite:///abs/path.sqlite3: the path keeps its leading slash
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class ConfigError(Exception):
@@ -53,6 +57,12 @@ KEYS: tuple[Key, ...] = (
         "More extra_model_paths.yaml files to read, like ComfyUI's --extra-model-paths-config; repeatable."),
     Key("data_dir", "--data-dir", "path", None,
         "Where the database and images live (default: the user data dir). Keep it on a local disk."),
+    Key("database_url", "--database-url", "str", None,
+        "The library's database: unset for the SQLite file in data_dir; postgresql://USER@HOST/DB for one library "
+        "that the daemons of several machines share (its password from ~/.pgpass, PGPASSFILE or PGPASSWORD, "
+        "never in this URL); sqlite:///FILE for a SQLite file elsewhere."),
+    Key("host_id", "--host-id", "str", None,
+        "This machine's name in a shared library (default: its hostname): its files are (host_id, path)."),
     Key("host", "--host", "str", "127.0.0.1",
         "Address the API binds to. Keep the loopback default unless you know why."),
     Key("port", "--port", "int", 8789, "Port of the API and the manager page.", minimum=1, maximum=65535),
@@ -98,6 +108,8 @@ class Settings:
     model_folders: dict[str, list[Path]] = field(default_factory=dict)
     extra_model_paths: list[Path] = field(default_factory=list)
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
+    database_url: str | None = None
+    host_id: str = field(default_factory=socket.gethostname)
     host: str = "127.0.0.1"
     port: int = 8789
     hash_workers: int | str = "auto"
@@ -116,7 +128,17 @@ class Settings:
 
     @property
     def db_path(self) -> Path:
+        """The SQLite file: data_dir's, or the one `database_url` names."""
+        if self.database_url is not None and self.database_url.startswith(SQLITE_SCHEME):
+            return Path(self.database_url[len(SQLITE_SCHEME):])
         return self.data_dir / "library.sqlite3"
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The shared database's URL, or None for SQLite."""
+        if self.database_url is not None and self.database_url.startswith(POSTGRES_SCHEMES):
+            return self.database_url
+        return None
 
     @property
     def default_models_dir(self) -> Path:
@@ -215,6 +237,33 @@ def _typed_paths(value: Any, where: str, key: Key, base: Path | None) -> dict[st
     return folders
 
 
+def database_url(url: str | None) -> str | None:
+    """The URL as the store takes it, or a ConfigError that says what is wrong without repeating a password."""
+    if url is None:
+        return None
+    if url.startswith(SQLITE_SCHEME):
+        path = url[len(SQLITE_SCHEME):]
+        if not path.startswith("/") or path == "/":
+            raise ConfigError(f"`database_url` {url!r}: a SQLite URL names an absolute file, "
+                              "as sqlite:///home/me/library.sqlite3")
+        return SQLITE_SCHEME + os.path.normpath(os.path.expanduser(path))
+    if not url.startswith(POSTGRES_SCHEMES):
+        raise ConfigError("`database_url` must start with postgresql:// (a shared PostgreSQL database) or "
+                          "sqlite:/// (a SQLite file)")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as e:
+        raise ConfigError(f"`database_url` is not a valid URL: {e}") from None
+    if parts.password is not None or "password" in parse_qs(parts.query):
+        raise ConfigError("`database_url` holds a password: config files and service definitions are read by "
+                          "others, so put it in ~/.pgpass (or the file PGPASSFILE names, or PGPASSWORD) and "
+                          "leave it out of the URL")
+    if not parts.path.strip("/"):
+        raise ConfigError("`database_url` names no database: postgresql://USER@HOST/DATABASE")
+    return url
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Every key as a flag; unset flags stay None so the file's value or the default stands."""
     parser.add_argument(
@@ -273,6 +322,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         raise ConfigError(
             f"`host` is {settings.host}, which other machines can reach: set `auth_token` (--auth-token) too"
         )
+    settings.database_url = database_url(settings.database_url)
     try:
         settings.allowed_origins = [normalise_origin(o, "`allowed_origins`:") for o in settings.allowed_origins]
     except BadOrigin as e:

@@ -22,7 +22,7 @@ class Published:
 
     @property
     def type(self) -> str:
-        return self.event.TYPE
+        return self.event.wire_type()
 
     @property
     def data(self) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from typing import Any, ClassVar
 class Event:
     TYPE: ClassVar[str]  # the wire type: the SSE `event:` line and the data's "type"
 
+    def wire_type(self) -> str:
+        return self.TYPE
+
     def wire_data(self) -> dict[str, Any]:
         return {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self)
@@ -173,3 +176,21 @@ class LegacyDone(LegacyProgressed):
 
     TYPE: ClassVar[str] = "legacy.done"
     report: dict[str, Any]
+
+
+# -- several machines -------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Relayed(Event):
+    """An event the daemon of another host (or another daemon on this one) published on a shared library, as it
+    went on the wire there: this daemon's pages hear of changes made anywhere."""
+
+    TYPE: ClassVar[str] = "relayed"
+    type: str
+    data: dict[str, Any]
+    host: str
+
+    def wire_type(self) -> str:
+        return self.type
+
+    def wire_data(self) -> dict[str, Any]:
+        return self.data

@@ -39,6 +39,20 @@ def recorded_files(db: Path) -> list[Recorded]:
     return [Recorded(*r) for r in rows]
 
 
+async def recorded_files_shared(url: str, host: str) -> list[Recorded]:
+    """`recorded_files` of this host in a shared PostgreSQL library (other hosts' files are theirs to verify)."""
+    from hikaze_mm.store.postgres.database import connect
+
+    conn = await connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT sha256, path, size_bytes, mtime_ns FROM models WHERE host = $1 "
+            "UNION ALL SELECT sha256, path, size_bytes, mtime_ns FROM model_copies WHERE host = $1 ORDER BY 2", host)
+    finally:
+        await conn.close()
+    return [Recorded(*r) for r in rows]
+
+
 def to_check(files: list[Recorded], changed_only: bool) -> tuple[list[tuple[Recorded, int]], list[Finding]]:
     """The files to re-hash with their sizes now, and the ones already known to be gone."""
     todo: list[tuple[Recorded, int]] = []

@@ -13,3 +13,13 @@ class EditRefused(ValueError):
 
 class StorageFull(Exception):
     """The disk under the database is full: the change was not made, and nothing stored before is lost."""
+
+
+class StoreUnreachable(Exception):
+    """The database server cannot be reached or refused us (down, wrong host, no such database, bad password);
+    the message names the server without its password and what to check."""
+
+
+class SchemaMissing(Exception):
+    """A shared database without our schema, or with an older one: `hikaze-mm db migrate` makes or upgrades it
+    (a daemon never changes a schema that other hosts' daemons read)."""

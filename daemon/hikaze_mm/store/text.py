@@ -16,7 +16,11 @@ import re
 ESCAPE = "\uef00"
 _BYTE_BASE = 0xEF00  # an undecodable byte 0xXX (always 0x80-0xFF) is written as ESCAPE + chr(_BYTE_BASE + 0xXX)
 _TO_DB = re.compile(f"[{ESCAPE}\udc80-\udcff]")
-_FROM_DB = re.compile(f"{ESCAPE}([{ESCAPE}\uef80-\uefff])")
+_FROM_DB = re.compile(f"{ESCAPE}([{ESCAPE}\uef01\uef80-\uefff])")
+# PostgreSQL's text and jsonb hold no NUL at all, which SQLite's text does: there NUL is escaped too.
+_NUL = ESCAPE + "\uef01"
+# `\u0000` in JSON text: preceded by an even number of backslashes, so it is the escape, not text after a `\\`.
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _escape_one(m: re.Match[str]) -> str:
@@ -26,13 +30,28 @@ def _escape_one(m: re.Match[str]) -> str:
 
 def _unescape_one(m: re.Match[str]) -> str:
     c = m.group(1)
-    return ESCAPE if c == ESCAPE else chr(0xDC00 + ord(c) - _BYTE_BASE)
+    if c == ESCAPE:
+        return ESCAPE
+    return "\0" if c == "\uef01" else chr(0xDC00 + ord(c) - _BYTE_BASE)
 
 
 def to_db(text: str) -> str:
     if text.isascii():
         return text
     return _TO_DB.sub(_escape_one, text)
+
+
+def to_pg(text: str) -> str:
+    """`to_db`, and NUL escaped as well."""
+    escaped = to_db(text)
+    return escaped.replace("\0", _NUL) if "\0" in escaped else escaped
+
+
+def json_to_pg(text: str) -> str:
+    """JSON text for jsonb: `to_db`, and each `\\u0000` escape (jsonb refuses it) written as the escaped NUL, which
+    `from_db_text` turns back into a NUL character (then `json.loads(..., strict=False)` reads it)."""
+    escaped = to_db(text)
+    return _JSON_NUL.sub(lambda m: m.group(1) + _NUL, escaped) if "\\u0000" in escaped else escaped
 
 
 def from_db_text(text: str) -> str:

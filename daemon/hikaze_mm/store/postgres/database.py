@@ -12,6 +12,7 @@ schema is not the one it was built for, and says what to run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -21,9 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from hikaze_mm.store.errors import SchemaTooNew, StorageFull
+from hikaze_mm.store.errors import SchemaMissing, SchemaTooNew, StorageFull, StoreUnreachable
 from hikaze_mm.store.postgres.migrations import MIGRATIONS, SCHEMA_VERSION
-from hikaze_mm.store.text import from_db_text, to_db
+from hikaze_mm.store.text import from_db_text, json_to_pg, to_pg
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,6 @@ log = logging.getLogger(__name__)
 WRITE_LOCK = 0x48696B617A65  # "Hikaze"
 MAX_CACHED_ANSWERS = 256
 DISK_FULL = "53100"
-
-
-class SchemaMissing(Exception):
-    """The database has no schema of ours yet, or an older one: `hikaze-mm db migrate` makes or upgrades it."""
 
 
 def safe_url(url: str) -> str:
@@ -48,24 +45,24 @@ def safe_url(url: str) -> str:
 
 
 def _encode_json(value: Any) -> str:
-    return to_db(json.dumps(value, ensure_ascii=False))
+    return json_to_pg(json.dumps(value, ensure_ascii=False))
 
 
 def _decode_json(text: str) -> Any:
-    return json.loads(from_db_text(text))
+    return json.loads(from_db_text(text), strict=False)
 
 
 async def _setup(conn: asyncpg.Connection) -> None:
     """Text and JSON cross the boundary escaped as `store.text` says, so a path that is not UTF-8 survives; a
     list of texts goes as `jsonb` (asyncpg's arrays of text bypass these codecs) or through `texts()`."""
-    await conn.set_type_codec("text", schema="pg_catalog", encoder=to_db, decoder=from_db_text, format="text")
+    await conn.set_type_codec("text", schema="pg_catalog", encoder=to_pg, decoder=from_db_text, format="text")
     await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=_encode_json, decoder=_decode_json,
                               format="text")
 
 
 def texts(values: list[str]) -> list[str]:
     """A list of texts for a `text[]` argument, escaped as the text codec escapes one text."""
-    return [to_db(v) for v in values]
+    return [to_pg(v) for v in values]
 
 
 async def schema_version(conn: asyncpg.Connection) -> int:
@@ -76,10 +73,33 @@ async def schema_version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT version FROM schema_version"))
 
 
+# What a connection attempt raises when the server is down or refuses us: each becomes StoreUnreachable.
+_UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+                asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError,
+                asyncpg.CannotConnectNowError)
+CONNECT_TIMEOUT_S = 10
+
+
+def unreachable(url: str, error: BaseException) -> StoreUnreachable:
+    why = str(error) or type(error).__name__
+    return StoreUnreachable(f"the database {safe_url(url)} cannot be used: {why}. Check that the server runs "
+                            "and that this machine may connect (pg_hba.conf, ~/.pgpass)")
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    """One connection with our codecs, or StoreUnreachable."""
+    try:
+        conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
+    except _UNREACHABLE as e:
+        raise unreachable(url, e) from None
+    await _setup(conn)
+    return conn
+
+
 async def migrate(url: str) -> tuple[int, int]:
     """Creates or upgrades the schema, one transaction per step; (version before, version after). A newer schema
     is refused untouched. Two hosts migrating at once take turns (an advisory lock), the second finding it done."""
-    conn = await asyncpg.connect(url)
+    conn = await connect(url)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", WRITE_LOCK + 1)
         before = await schema_version(conn)
@@ -111,7 +131,11 @@ class Database:
         self._answers: dict[tuple[str, tuple[Any, ...]], tuple[int, list[Any]]] = {}
 
     async def open(self) -> None:
-        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, init=_setup)
+        try:
+            pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, init=_setup,
+                                             timeout=CONNECT_TIMEOUT_S)
+        except _UNREACHABLE as e:
+            raise unreachable(self.url, e) from None
         try:
             async with pool.acquire() as conn:
                 version = await schema_version(conn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from hikaze_mm.store.library_records import copied_models, recorded_stat
 from hikaze_mm.store.records import CopiedModel, FileStat, ModelRow
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
@@ -20,7 +21,7 @@ class SQLiteCopies:
         row = await self._db.one(
             "SELECT sha256, size_bytes, mtime_ns, inode, device FROM model_copies WHERE path = ?", (path,), fresh=True
         )
-        return (row[0], FileStat(row[1], row[2] or 0, row[3] or 0, row[4] or 0)) if row else None
+        return (row[0], recorded_stat(*row[1:])) if row else None
 
     async def copies_of(self, sha256: str) -> list[str]:
         return [r[0] for r in await self._db.all(
@@ -57,11 +58,8 @@ class SQLiteCopies:
             f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 IN (SELECT sha256 FROM model_copies) "
             "ORDER BY name COLLATE NOCASE, sha256 LIMIT ? OFFSET ?", (limit, offset))
         models = [ModelRow(*r) for r in rows]
-        copies: dict[str, list[tuple[str, FileStat]]] = {m.sha256: [] for m in models}
-        for sha256, path, size, mtime, inode, device in await self._db.all(
+        copies = await self._db.all(
             f"SELECT sha256, path, size_bytes, mtime_ns, inode, device FROM model_copies WHERE sha256 IN {IN_JSON} "
-            "ORDER BY added_at, path", (json_list(list(copies)),)):
-            copies[sha256].append((path, FileStat(size, mtime or 0, inode or 0, device or 0)))
+            "ORDER BY added_at, path", (json_list([m.sha256 for m in models]),))
         total = await self._db.one("SELECT COUNT(DISTINCT sha256) FROM model_copies")
-        # A copy removed between the two reads leaves its model out rather than listed without copies.
-        return [CopiedModel(m, copies[m.sha256]) for m in models if copies[m.sha256]], total[0]
+        return copied_models(models, copies), total[0]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from hikaze_mm.store.listing import tally_where, where
 from hikaze_mm.store.records import ModelQuery
 from hikaze_mm.store.sqlite.database import Database
-from hikaze_mm.store.sqlite.search import tally_where
+from hikaze_mm.store.sqlite.search import SQL
 
 
 class SQLiteFolders:
@@ -12,8 +13,9 @@ class SQLiteFolders:
         self._db = db
 
     async def folder_counts(self, query: ModelQuery) -> list[tuple[str, int]]:
-        clause, args = tally_where(query, base_model=False)
+        conditions, args = tally_where(query, SQL, base_model=False)
         rows = await self._db.cached(
-            f"SELECT dir, sum(n) AS models FROM folder_tally{clause} GROUP BY dir HAVING models > 0", args
+            f"SELECT dir, sum(n) AS models FROM folder_tally{where(conditions)} GROUP BY dir HAVING models > 0",
+            args.tuple(),
         )
         return [(d, n) for d, n in rows]

@@ -10,23 +10,27 @@ from typing import Any
 
 import aiosqlite
 
-from hikaze_mm.store.errors import EditRefused
+from hikaze_mm.store import library_writes as writes
 from hikaze_mm.store.interfaces import ListEdits, MetadataRules
-from hikaze_mm.store.records import MAX_TAGS, FileStat, Meta, ModelRow, PendingRow, Removal
+from hikaze_mm.store.library_records import DETAIL_COLUMNS, model_detail, removed
+from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion, Removal
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.rows import (
     IN_JSON,
+    INSERT_COPY,
+    INSERT_IMAGE,
     INSERT_PENDING_IF_NEW,
     MODEL_COLUMNS,
     PENDING_COLUMNS,
     SET_STAT,
+    copy_values,
     json_list,
     model_row,
     pending_values,
 )
-from hikaze_mm.store.sqlite.search_index import reindex, unindex
-from hikaze_mm.store.sqlite.tags import model_tag_names, tag_ids, tag_model
+from hikaze_mm.store.sqlite.search_index import reindex_many, unindex
+from hikaze_mm.store.sqlite.tags import NOT_REMOVED, model_tag_names, tag_ids, tag_model
 
 
 def nsfw_flag(meta: Meta) -> int:
@@ -34,33 +38,146 @@ def nsfw_flag(meta: Meta) -> int:
     return int(bool(meta.get("nsfw")))
 
 
-async def edit_meta(db: aiosqlite.Connection, sha256: str, edit: Callable[[Meta], Meta], now: float) -> bool:
-    """A model's metadata read, changed by `edit` and written back inside the caller's write transaction.
-    Every change of stored metadata goes through here: with the read inside the transaction, two changes
-    that arrive together each see the other's result instead of both starting from the same old record."""
-    row = await first_row(db, "SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
-    if row is None:
-        return False
-    meta = edit(json.loads(row[0] or "{}"))
-    await db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = ? WHERE sha256 = ?",
-                     (json.dumps(meta), nsfw_flag(meta), now, sha256))
-    return True
+# A new model made of its pending row: its content, then (main path, name, type, stat, times, metadata, nsfw flag,
+# base model, pending id); its search id too, when its search row is there already.
+_INSERT_MODEL = (
+    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
+    "updated_at, meta_json, nsfw, base_model, search_id) "
+    "SELECT p.sha256, p.blake3, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, s.id "
+    "FROM pending_import p LEFT JOIN search_ids s ON s.sha256 = p.sha256 WHERE p.id = ?"
+)
+# The same for a row whose hashes come with it: (sha256, blake3) first and the sha256 again for the search id last.
+_INSERT_HASHED_MODEL = (
+    "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, created_at, "
+    "updated_at, meta_json, nsfw, base_model, search_id) "
+    "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, (SELECT id FROM search_ids WHERE sha256 = ?) "
+    "FROM pending_import WHERE id = ?"
+)
+# The pending row's tags go to the model it becomes part of (sha256, pending id), but for those the user took off it.
+_TAGS_TO_MODEL = (
+    "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT ?1, tag_id FROM pending_tags WHERE pending_id = ?2 "
+    f"AND {NOT_REMOVED}"
+)
+# The same for many rows, given as a JSON list of [pending id, sha256].
+_TAGS_TO_MODELS = (
+    "INSERT OR IGNORE INTO model_tags (sha256, tag_id) SELECT json_extract(j.value, '$[1]'), t.tag_id "
+    "FROM json_each(?) j JOIN pending_tags t ON t.pending_id = json_extract(j.value, '$[0]')"
+)
+
+
+class SQLiteLibrarySql:
+    """The statements of the library's writes (`library_writes.LibrarySql`) on the connection of an open write."""
+
+    def __init__(self, db: aiosqlite.Connection):
+        self._db = db
+
+    async def meta(self, sha256: str) -> Meta | None:
+        row = await first_row(self._db, "SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
+        return None if row is None else json.loads(row[0] or "{}")
+
+    async def name_and_meta(self, sha256: str) -> tuple[str, Meta] | None:
+        row = await first_row(self._db, "SELECT name, meta_json FROM models WHERE sha256 = ?", (sha256,))
+        return None if row is None else (row[0], json.loads(row[1] or "{}"))
+
+    async def set_meta(self, sha256: str, meta: Meta, now: float | None) -> None:
+        await self._db.execute("UPDATE models SET meta_json = ?, nsfw = ?, updated_at = coalesce(?, updated_at) "
+                               "WHERE sha256 = ?", (json.dumps(meta), nsfw_flag(meta), now, sha256))
+
+    async def rename(self, sha256: str, name: str, now: float) -> None:
+        await self._db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))
+
+    async def fill_base_model(self, sha256: str, base_model: str) -> None:
+        await self._db.execute("UPDATE models SET base_model = ? WHERE sha256 = ? AND base_model = 'unknown'",
+                               (base_model, sha256))
+
+    async def refile_model(self, p: Promotion, keep_name: bool, now: float) -> None:
+        name = "CASE WHEN name = '' THEN ? ELSE name END" if keep_name else "?"
+        await self._db.execute(
+            f"UPDATE models SET path = ?, name = {name}, type = ?, {SET_STAT}, status = 'ok', missing_since = NULL, "
+            "updated_at = ?, base_model = ? WHERE sha256 = ?",
+            (p.main_path, p.name, p.type, *p.main_stat, now, p.base_model, p.sha256))
+
+    async def insert_models(self, models: list[tuple[Promotion, Meta]], now: float) -> None:
+        # Their search ids first, so that each model is written with its own (see `search_index.reindex_many`).
+        await self._db.execute(f"INSERT OR IGNORE INTO search_ids (sha256) SELECT value FROM {IN_JSON}",
+                               (json_list([p.sha256 for p, _ in models]),))
+        values = [(p, (p.main_path, p.name, p.type, *p.main_stat, now, now, json.dumps(meta), nsfw_flag(meta),
+                       p.base_model)) for p, meta in models]
+        await self._db.executemany(_INSERT_MODEL, [(*v, p.pending_id) for p, v in values if p.hashed is None])
+        await self._db.executemany(_INSERT_HASHED_MODEL, [
+            (p.hashed.sha256, p.hashed.blake3, *v, p.hashed.sha256, p.pending_id)
+            for p, v in values if p.hashed is not None])
+
+    async def model(self, sha256: str) -> ModelRow:
+        return ModelRow(*await first_row(self._db, f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?",
+                                         (sha256,)))
+
+    async def blake3s(self, shas: list[str]) -> dict[str, str | None]:
+        return {sha256: blake3 for sha256, blake3 in await self._db.execute_fetchall(
+            f"SELECT sha256, blake3 FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))}
+
+    async def tag_names(self, sha256: str) -> list[str]:
+        return await model_tag_names(self._db, sha256)
+
+    async def set_tags(self, sha256: str, names: list[str]) -> None:
+        ids = await tag_ids(self._db, names)
+        await self._db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
+        await self._db.executemany("INSERT INTO model_tags (sha256, tag_id) VALUES (?, ?)", [(sha256, i) for i in ids])
+
+    async def add_tags(self, sha256: str, names: list[str]) -> int:
+        await self._db.executemany("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)",
+                                   [(sha256, i) for i in await tag_ids(self._db, names)])
+        (count,) = await first_row(self._db, "SELECT count(*) FROM model_tags WHERE sha256 = ?", (sha256,))
+        return int(count)
+
+    async def remove_tags(self, sha256: str, names: list[str]) -> None:
+        # `name IN` a list of values compares with the column's NOCASE.
+        marks = ", ".join("?" * len(names))
+        await self._db.execute(f"DELETE FROM model_tags WHERE sha256 = ? AND tag_id IN "
+                               f"(SELECT id FROM tags WHERE name IN ({marks}))", (sha256, *names))
+
+    async def tag_model(self, sha256: str, names: list[str]) -> None:
+        await tag_model(self._db, sha256, names)
+
+    async def pending_tag_names(self, ids: list[int]) -> dict[int, list[str]]:
+        own: dict[int, list[str]] = {}
+        for pending_id, name in await self._db.execute_fetchall(
+                "SELECT p.pending_id, t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id "
+                f"WHERE p.pending_id IN {IN_JSON}", (json_list(ids),)):
+            own.setdefault(pending_id, []).append(name)
+        return own
+
+    async def pending_tags_to_model(self, sha256: str, pending_id: int) -> None:
+        await self._db.execute(_TAGS_TO_MODEL, (sha256, pending_id))
+
+    async def pending_tags_to_models(self, promotions: list[Promotion]) -> None:
+        await self._db.execute(_TAGS_TO_MODELS, (json.dumps([[p.pending_id, p.sha256] for p in promotions]),))
+
+    async def add_images(self, images: list[tuple[str, int, int, int]], now: float) -> None:
+        await self._db.executemany(INSERT_IMAGE, [(*image, now) for image in images])
+
+    async def add_copies(self, sha256: str, copies: list[tuple[str, FileStat]], now: float) -> None:
+        await self._db.executemany(INSERT_COPY, [copy_values(path, sha256, stat, now) for path, stat in copies])
+
+    async def drop_copies(self, paths: list[str]) -> None:
+        await self._db.execute(f"DELETE FROM model_copies WHERE path IN {IN_JSON}", (json_list(paths),))
+
+    async def drop_pending(self, ids: list[int]) -> None:
+        await self._db.execute(f"DELETE FROM pending_import WHERE id IN {IN_JSON}", (json_list(ids),))
+
+    async def conflict_twins(self, sha256: str, now: float) -> list[PendingRow]:
+        return [PendingRow(*r) for r in await self._db.execute_fetchall(
+            "UPDATE pending_import SET status = 'conflict', conflict_sha256 = ?, updated_at = ? "
+            f"WHERE sha256 = ? AND status = 'ready' RETURNING {PENDING_COLUMNS}", (sha256, now, sha256))]
+
+    async def reindex(self, shas: list[str]) -> None:
+        await reindex_many(self._db, shas)
 
 
 async def take_sidecar_tags(db: aiosqlite.Connection, rules: MetadataRules, sha256: str, incoming: Meta,
                             now: float | None) -> list[str]:
-    """The tags the incoming record's sidecars name join the model that exists (the rules' `take_sidecar_tags`,
-    against its tags as they stand in the caller's transaction); the ones that joined. With `now` None the model's
-    `updated_at` stays: tags filled in for the user are not an edit of theirs."""
-    row = await first_row(db, "SELECT meta_json FROM models WHERE sha256 = ?", (sha256,))
-    if row is None:
-        return []
-    meta, taken = rules.take_sidecar_tags(json.loads(row[0] or "{}"), incoming, await model_tag_names(db, sha256))
-    if taken:
-        await db.execute("UPDATE models SET meta_json = ?, updated_at = coalesce(?, updated_at) WHERE sha256 = ?",
-                         (json.dumps(meta), now, sha256))
-        await tag_model(db, sha256, taken)
-    return taken
+    """`library_writes.take_sidecar_tags` inside the caller's write transaction."""
+    return await writes.take_sidecar_tags(SQLiteLibrarySql(db), rules, sha256, incoming, now)
 
 
 class SQLiteModels:
@@ -95,39 +212,21 @@ class SQLiteModels:
         return by_sha, by_path
 
     async def model_detail(self, sha256: str) -> dict[str, Any] | None:
-        row = await self._db.one(
-            "SELECT sha256, blake3, path, name, type, base_model, size_bytes, status, created_at, updated_at, "
-            "missing_since, cover_seq, meta_json FROM models WHERE sha256 = ?",
-            (sha256,),
-        )
+        row = await self._db.one(f"SELECT {', '.join(DETAIL_COLUMNS)}, meta_json FROM models WHERE sha256 = ?",
+                                 (sha256,))
         if row is None:
             return None
-        keys = ("sha256", "blake3", "path", "name", "type", "base_model", "size_bytes", "status", "created_at",
-                "updated_at", "missing_since", "cover_seq")
-        item = dict(zip(keys, row[:-1], strict=True))
-        item["file_name"] = os.path.basename(item["path"])
-        meta = json.loads(row[-1] or "{}")
-        item["header"] = meta.pop("header", None)
-        sidecar = {name.casefold() for name in meta.pop("sidecar_tags", [])}
-        item["removed_tags"] = meta.pop("removed_tags", [])
-        item["meta_json"] = meta
         tags = await self._db.all(
-            "SELECT t.id, t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = ? "
+            "SELECT t.name FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = ? "
             "ORDER BY t.name COLLATE NOCASE",
             (sha256,),
         )
-        item["tags"] = [name for _, name in tags]
-        item["sidecar_tags"] = [name for _, name in tags if name.casefold() in sidecar]
         images = await self._db.all(
             "SELECT seq, width, height, created_at FROM images WHERE sha256 = ? ORDER BY seq", (sha256,)
         )
-        item["images"] = [{"seq": s, "width": w, "height": h, "created_at": c} for s, w, h, c in images]
-        cover = item.pop("cover_seq")
-        item["cover"] = cover if cover is not None else (images[0][0] if images else None)
-        copies = await self._db.all("SELECT path, size_bytes FROM model_copies WHERE sha256 = ? ORDER BY path",
-                                    (sha256,))
-        item["copies"] = [p for p, _ in copies]
-        return item
+        copies = await self._db.all("SELECT path FROM model_copies WHERE sha256 = ? ORDER BY path", (sha256,))
+        return model_detail(row[:-1], json.loads(row[-1] or "{}"), [r[0] for r in tags], images,
+                            [r[0] for r in copies])
 
     # -- the file -------------------------------------------------------------------------------------------
     async def relink_model(
@@ -166,41 +265,10 @@ class SQLiteModels:
         meta_add: ListEdits | None = None, meta_remove: ListEdits | None = None,
         guard: Callable[[str, Meta], None] | None = None,
     ) -> bool:
-        """A PATCH: the named fields only, in one transaction. `meta_change` holds the metadata keys to replace,
-        and the `_add` / `_remove` items go into and out of the lists; the rules' `patch` applies them to the
-        metadata as it stands in this transaction, so two tabs' changes both stay. Raises EditRefused, or what
-        the rules raise, with nothing written when a list would grow past its limit. `guard` sees the stored name
-        and metadata first, in the same transaction, and refuses the edit by raising."""
         async with self._db.write() as db:
-            row = await first_row(db, "SELECT name, meta_json FROM models WHERE sha256 = ?", (sha256,))
-            if row is None:
-                return False
-            if guard is not None:
-                guard(row[0], json.loads(row[1] or "{}"))
-            now = time.time()
-            if name is not None:
-                await db.execute("UPDATE models SET name = ?, updated_at = ? WHERE sha256 = ?", (name, now, sha256))
-            if meta_change is not None or meta_add or meta_remove:
-                patch = self._rules.patch
-                await edit_meta(db, sha256, lambda stored: patch(stored, meta_change or {}, meta_add or {},
-                                                                 meta_remove or {}), now)
-            editing_tags = tags is not None or bool(tags_add or tags_remove)
-            before = await model_tag_names(db, sha256) if editing_tags else []
-            if tags is not None:
-                ids = await tag_ids(db, tags)
-                await db.execute("DELETE FROM model_tags WHERE sha256 = ?", (sha256,))
-                await db.executemany("INSERT INTO model_tags (sha256, tag_id) VALUES (?, ?)",
-                                     [(sha256, i) for i in ids])
-                await db.execute("UPDATE models SET updated_at = ? WHERE sha256 = ?", (now, sha256))
-            if tags_add or tags_remove:
-                await _edit_tags(db, sha256, tags_add or [], tags_remove or [])
-                await db.execute("UPDATE models SET updated_at = ? WHERE sha256 = ?", (now, sha256))
-            if editing_tags:
-                after = await model_tag_names(db, sha256)
-                tags_edited = self._rules.tags_edited
-                await edit_meta(db, sha256, lambda stored: tags_edited(stored, before, after), now)
-            await reindex(db, sha256)
-        return True
+            return await writes.update_model(
+                SQLiteLibrarySql(db), self._rules, sha256, time.time(), name=name, tags=tags, meta_change=meta_change,
+                tags_add=tags_add, tags_remove=tags_remove, meta_add=meta_add, meta_remove=meta_remove, guard=guard)
 
     async def set_base_model(self, shas: list[str], base_model: str) -> list[str]:
         """One base model for many models at once (one statement: the column is neither metadata nor searched
@@ -212,15 +280,8 @@ class SQLiteModels:
         return [r[0] for r in rows]
 
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
-        """What the model lacks of this metadata (the rules' `merge`), and these tags but for those the user took
-        off it."""
-        merge = self._rules.merge
         async with self._db.write() as db:
-            if not await edit_meta(db, sha256, lambda stored: merge(stored, meta), time.time()):
-                return False
-            await tag_model(db, sha256, tags)
-            await reindex(db, sha256)
-        return True
+            return await writes.enrich_model(SQLiteLibrarySql(db), self._rules, sha256, meta, tags, time.time())
 
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None:
         """Remove the record, its copies, tags and image rows; the files stay. They are back in the queue in the
@@ -257,22 +318,7 @@ class SQLiteModels:
                 f"WHERE conflict_sha256 = ? AND status = 'conflict' RETURNING {PENDING_COLUMNS}",
                 (now, sha256),
             )]
-        self._index.forget_model(sha256, [path, *(c[0] for c in copies)])
-        for pending in [*released, *reopened]:
-            self._index.track_pending(pending)
-        return Removal(seqs, released, reopened, json.loads(meta_text or "{}").get("header") or {})
+        removal = Removal(seqs, released, reopened, json.loads(meta_text or "{}").get("header") or {})
+        removed(self._index, sha256, [path, *(c[0] for c in copies)], removal)
+        return removal
 
-
-async def _edit_tags(db: aiosqlite.Connection, sha256: str, add: list[str], remove: list[str]) -> None:
-    """Tags taken off and put on the model as it stands in the caller's transaction (names match without
-    regard to case, as the tags table compares them)."""
-    if remove:
-        marks = ", ".join("?" * len(remove))
-        await db.execute(f"DELETE FROM model_tags WHERE sha256 = ? AND tag_id IN "
-                         f"(SELECT id FROM tags WHERE name IN ({marks}))", (sha256, *remove))
-    if add:
-        await db.executemany("INSERT OR IGNORE INTO model_tags (sha256, tag_id) VALUES (?, ?)",
-                             [(sha256, i) for i in await tag_ids(db, add)])
-        (count,) = await first_row(db, "SELECT count(*) FROM model_tags WHERE sha256 = ?", (sha256,))
-        if count > MAX_TAGS:
-            raise EditRefused(f"the model would have more than {MAX_TAGS} tags; remove some first")

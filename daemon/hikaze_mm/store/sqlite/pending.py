@@ -9,6 +9,7 @@ from typing import Any
 import aiosqlite
 
 from hikaze_mm.store.interfaces import MetadataRules
+from hikaze_mm.store.pending_records import PendingChanges, arriving, hashed, pending_detail, probe_summary
 from hikaze_mm.store.records import FileStat, HashRecord, Meta, NewPending, PendingRow
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
@@ -18,17 +19,15 @@ from hikaze_mm.store.sqlite.rows import (
     INSERT_PENDING_MANY,
     PENDING_COLUMNS,
     PROBE_COLUMNS,
-    SET_STAT,
     json_list,
     json_rows,
     pending_row,
     pending_values,
-    probe_summary,
 )
 from hikaze_mm.store.sqlite.tags import tag_ids
 
 
-class SQLitePending:
+class SQLitePending(PendingChanges):
     def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules):
         self._db = db
         self._index = index
@@ -51,19 +50,15 @@ class SQLitePending:
         )
         if row is None:
             return None
-        item = PendingRow(*row[:-1]).to_wire()
-        item["meta_json"] = json.loads(row[-1] or "{}")
         tags = await self._db.all(
             "SELECT t.id, t.name FROM pending_tags p JOIN tags t ON t.id = p.tag_id "
             "WHERE p.pending_id = ? ORDER BY t.name",
             (pending_id,),
         )
-        item["tags"] = [{"id": i, "name": n} for i, n in tags]
         images = await self._db.all(
             "SELECT seq, width, height FROM pending_images WHERE pending_id = ? ORDER BY seq", (pending_id,)
         )
-        item["images"] = [{"seq": s, "width": w, "height": h} for s, w, h in images]
-        return item
+        return pending_detail(row[:-1], json.loads(row[-1] or "{}"), tags, images)
 
     async def list_pending(
         self, statuses: tuple[str, ...] | None, type_: str | None, limit: int, offset: int, *,
@@ -163,10 +158,7 @@ class SQLitePending:
                 f"RETURNING {PENDING_COLUMNS}",
                 (time.time(),),
             )
-        reset = [PendingRow(*r) for r in rows]
-        for row in reset:
-            self._index.track_pending(row)
-        return len(reset)
+        return len(self._index.track_pending_rows([PendingRow(*r) for r in rows]))
 
     async def add_pending(self, path: str, name: str, type_: str, stat: FileStat) -> PendingRow:
         async with self._db.write(library=False) as db:
@@ -184,9 +176,7 @@ class SQLitePending:
             # Set-wise: a trip to the database thread per row cost more than the row itself.
             values = [pending_values(path, st, type_, "settling", now) for path, type_, st in files]
             added = await _insert_many(db, values)
-        for row in added:
-            self._index.track_pending(row)
-        return added
+        return self._index.track_pending_rows(added)
 
     async def add_pending_with_meta(self, rows: list[NewPending]) -> list[PendingRow]:
         """Pending rows that arrive with metadata, all in one transaction; a path that has a row already is left
@@ -196,64 +186,25 @@ class SQLitePending:
             # A handful of trips to the database thread for the whole batch, not one per row: the writer is
             # shared, and every edit waits while a batch holds it.
             added = await _insert_many(db, [
-                pending_values(new.path, new.stat or FileStat(0, 0, 0, 0), new.type,
-                               "settling" if new.stat is not None else "error", now,
-                               error=None if new.stat is not None else new.error, meta=new.meta)
-                for new in rows
+                pending_values(new.path, stat, new.type, status, now, error=error, meta=new.meta)
+                for new in rows for stat, status, error in [arriving(new)]
             ])
             tags = {new.path: new.tags for new in rows}
             ids = {name: (await tag_ids(db, [name]))[0]
                    for name in dict.fromkeys(name for row in added for name in tags[row.path])}
             await db.executemany("INSERT OR IGNORE INTO pending_tags (pending_id, tag_id) VALUES (?, ?)",
                                  [(row.id, ids[name]) for row in added for name in tags[row.path]])
-        for pending in added:
-            self._index.track_pending(pending)
-        return added
+        return self._index.track_pending_rows(added)
 
-    async def _update(
-        self, pending_id: int, sets: str, args: tuple[Any, ...], stat: FileStat | None = None
-    ) -> PendingRow | None:
-        if stat is not None:
-            sets += ", " + SET_STAT
-            args = (*args, *stat)
+    async def _update(self, pending_id: int, changes: Meta) -> PendingRow | None:
+        sets = ", ".join(f"{column} = ?" for column in changes)
         async with self._db.write(library=False) as db:
             row = pending_row(await first_row(
                 db,
                 f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? RETURNING {PENDING_COLUMNS}",
-                (*args, time.time(), pending_id),
+                (*_values(changes), time.time(), pending_id),
             ))
         return self._index.track_pending(row)
-
-    async def resettle_pending(self, pending_id: int, stat: FileStat) -> PendingRow | None:
-        return await self._update(
-            pending_id,
-            "status = 'settling', sha256 = NULL, blake3 = NULL, conflict_sha256 = NULL, error = NULL, "
-            "hashed_at = NULL",
-            (),
-            stat,
-        )
-
-    async def set_pending_status(
-        self, pending_id: int, status: str, stat: FileStat | None = None
-    ) -> PendingRow | None:
-        return await self._update(pending_id, "status = ?", (status,), stat)
-
-    async def set_pending_conflict(
-        self, pending_id: int, status: str, conflict_sha256: str | None
-    ) -> PendingRow | None:
-        return await self._update(pending_id, "status = ?, conflict_sha256 = ?", (status, conflict_sha256))
-
-    async def set_pending_error(self, pending_id: int, error: str, stat: FileStat | None) -> PendingRow | None:
-        return await self._update(pending_id, "status = 'error', error = ?", (error,), stat)
-
-    async def record_hash(self, pending_id: int, record: HashRecord) -> PendingRow | None:
-        return await self._update(
-            pending_id,
-            "status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, hashed_at = ?, meta_json = ?",
-            (record.status, record.sha256, record.blake3, record.conflict_sha256, time.time(),
-             json.dumps(record.meta_json)),
-            record.stat,
-        )
 
     async def start_hashing(self, files: list[tuple[str, FileStat]]) -> list[PendingRow]:
         """The rows of these files marked `hashing` at the stat they are read at, in one transaction. A path with
@@ -270,25 +221,23 @@ class SQLitePending:
                 "p.size_bytes = f.size AND p.mtime_ns = f.mtime AND p.inode = f.inode AND p.device = f.device) "
                 f"RETURNING {PENDING_COLUMNS}",
                 (now, json.dumps([[path, *st] for path, st in files], ensure_ascii=False)))]
-        for row in rows:
-            self._index.track_pending(row)
-        return rows
+        return self._index.track_pending_rows(rows)
 
     async def record_hashes(self, records: list[tuple[int, HashRecord]]) -> list[PendingRow]:
         """`record_hash` for many rows in one transaction; a row that is no longer `hashing` is left alone."""
+        if not records:
+            return []
         now = time.time()
+        changes = [(pending_id, hashed(r, now)) for pending_id, r in records]
+        sets = ", ".join(f"{column} = ?" for column in changes[0][1])
         async with self._db.write(library=False) as db:
             await db.executemany(
-                "UPDATE pending_import SET status = ?, sha256 = ?, blake3 = ?, conflict_sha256 = ?, error = NULL, "
-                f"hashed_at = ?, meta_json = ?, {SET_STAT}, updated_at = ? WHERE id = ? AND status = 'hashing'",
-                [(r.status, r.sha256, r.blake3, r.conflict_sha256, now, json.dumps(r.meta_json), *r.stat, now,
-                  pending_id) for pending_id, r in records])
+                f"UPDATE pending_import SET {sets}, updated_at = ? WHERE id = ? AND status = 'hashing'",
+                [(*_values(change), now, pending_id) for pending_id, change in changes])
             rows = [PendingRow(*r) for r in await db.execute_fetchall(
                 f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE hashed_at = ? AND id IN {IN_JSON} ORDER BY id",
                 (now, json_list([pending_id for pending_id, _ in records])))]
-        for row in rows:
-            self._index.track_pending(row)
-        return rows
+        return self._index.track_pending_rows(rows)
 
     async def move_pending(self, pending_id: int, path: str, name: str, type_: str) -> PendingRow | None:
         async with self._db.write() as db:
@@ -322,6 +271,11 @@ class SQLitePending:
             deleted = await first_row(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,))
         self._index.untrack_pending(pending_id)
         return deleted is not None
+
+
+def _values(changes: Meta) -> list[Any]:
+    """The values of a row's changes as SQLite takes them: a record as its JSON text."""
+    return [json.dumps(value) if column == "meta_json" else value for column, value in changes.items()]
 
 
 async def _tag_pending(db: aiosqlite.Connection, pending_id: int, tags: list[str]) -> None:

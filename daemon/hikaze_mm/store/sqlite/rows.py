@@ -59,18 +59,6 @@ PROBE_COLUMNS = ("json_extract(meta_json, '$.header.format'), json_extract(meta_
                  "json_extract(meta_json, '$.header.declared_length')")
 
 
-def probe_summary(format_: str | None, error: str | None, declared: int | None) -> Meta | None:
-    """A header's format, error and declared length as a header dict; None for a file not probed yet."""
-    if format_ is None:
-        return None
-    found: Meta = {"format": format_}
-    if error is not None:
-        found["error"] = error
-    if declared is not None:
-        found["declared_length"] = declared
-    return found
-
-
 def json_rows(rows: list[tuple[Any, ...]]) -> str:
     """Rows of statement arguments as one JSON argument, characters kept as `json_list` keeps them."""
     return json.dumps(rows, ensure_ascii=False)

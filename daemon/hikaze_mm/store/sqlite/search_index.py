@@ -4,10 +4,10 @@ is found by (its name, path, tags, description or trigger words)."""
 from __future__ import annotations
 
 import json
-import os
 
 import aiosqlite
 
+from hikaze_mm.store.library_records import search_row
 from hikaze_mm.store.sqlite.rows import IN_JSON, json_list
 
 
@@ -35,8 +35,7 @@ async def reindex_many(db: aiosqlite.Connection, shas: list[str]) -> None:
     entries = []
     for search_id, _, name, path, meta_text, _, tags in rows:
         meta = json.loads(meta_text or "{}")
-        entries.append((search_id, name, os.path.basename(path), path, tags or "", meta.get("description") or "",
-                        " ".join(meta.get("trigger_words") or [])))
+        entries.append((search_id, *search_row(name, path, tags, meta.get("description"), meta.get("trigger_words"))))
     await db.executemany(
         "INSERT INTO models_fts (rowid, name, file_name, path, tags, description, trigger_words) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)", entries)

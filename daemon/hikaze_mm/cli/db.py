@@ -1,0 +1,62 @@
+"""`hikaze-mm db migrate | copy`: making a shared PostgreSQL database ready, and moving a library into it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from hikaze_mm.config.settings import ConfigError, Settings, add_flags, database_url
+
+ACTIONS = {
+    "migrate": "create the schema of the shared PostgreSQL database in `database_url`, or upgrade it",
+    "copy": "copy a whole library from one database to another (e.g. this machine's SQLite file into PostgreSQL)",
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    text = "the shared PostgreSQL database: create or upgrade its schema, copy a library into it"
+    db = sub.add_parser("db", help=text, description=text)
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    parsers = {name: actions.add_parser(name, help=help_, description=help_) for name, help_ in ACTIONS.items()}
+    for parser in parsers.values():
+        add_flags(parser)
+    parsers["copy"].add_argument("--from", dest="source", required=True, metavar="URL",
+                                 help="the library to copy: sqlite:///FILE (the daemon must be stopped)")
+    parsers["copy"].add_argument("--to", dest="target", required=True, metavar="URL",
+                                 help="where to: postgresql://USER@HOST/DB, migrated and holding no library yet")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "migrate":
+        return asyncio.run(_migrate(settings))
+    return asyncio.run(_copy(database_url(args.source), database_url(args.target), settings.host_id))
+
+
+async def _migrate(settings: Settings) -> int:
+    from hikaze_mm.store.postgres.database import migrate
+
+    url = settings.postgres_url
+    if url is None:
+        raise ConfigError("`db migrate` is for a shared PostgreSQL database: set `database_url` "
+                          "(--database-url postgresql://USER@HOST/DB); a SQLite file is upgraded by the daemon itself")
+    before, after = await migrate(url)
+    if before == after:
+        print(f"the schema is up to date (version {after})")
+    elif before == 0:
+        print(f"created the schema (version {after})")
+    else:
+        print(f"upgraded the schema from version {before} to {after}")
+    return 0
+
+
+async def _copy(source: str | None, target: str | None, host_id: str) -> int:
+    from hikaze_mm.store.transfer import CopyRefused, copy_library
+
+    try:
+        counts = await copy_library(source or "", target or "", host_id)
+    except CopyRefused as e:
+        print(f"hikaze-mm: {e}", file=sys.stderr)
+        return 1
+    print("copied " + ", ".join(f"{n} {what}" for what, n in counts.items()) + f" (files as host {host_id})")
+    return 0

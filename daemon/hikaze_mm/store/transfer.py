@@ -1,0 +1,157 @@
+"""`hikaze-mm db copy`: a whole library from a SQLite file into a shared PostgreSQL database.
+
+The source is read in one read transaction (a consistent snapshot, even of a file a daemon is writing) and the
+target written in one transaction that holds the write lock of every daemon: the counts of the target are
+compared with the source's before it commits, so a copy that fails in any way (a row the target refuses, a
+count that differs, the server gone) leaves the target as it was. The target must have the schema
+(`hikaze-mm db migrate`) and no library yet: a copy never merges into a library that is in use.
+
+What goes: models, their copies, tags, images' rows and the image numbering, pending rows with their tags and
+images, and chores not done yet; the files of the source become this host's. The page's sessions stay behind
+(a login is per daemon). Search rows are written from the copied models, as every write makes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from hikaze_mm.store.postgres.database import WRITE_LOCK, connect, safe_url, schema_version
+from hikaze_mm.store.postgres.migrations import SCHEMA_VERSION as PG_SCHEMA
+from hikaze_mm.store.postgres.search_index import reindex_many
+from hikaze_mm.store.sqlite.migrations import SCHEMA_VERSION as SQLITE_SCHEMA
+from hikaze_mm.store.sqlite.text import from_db
+
+SQLITE = "sqlite://"
+POSTGRES = ("postgresql://", "postgres://")
+BATCH = 2_000  # rows per executemany, and models per search-row rebuild
+
+
+class CopyRefused(Exception):
+    """The copy was not made; the message says why and what to do. The target is as it was."""
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table as it is copied: its SQLite columns in order, and the PostgreSQL columns they fill (with the
+    host in front for a table of files)."""
+
+    name: str
+    columns: tuple[str, ...]
+    files: bool = False  # rows are files: the target's rows get the host
+    json_column: str | None = None  # SQLite text that is jsonb on PostgreSQL
+
+    @property
+    def target_columns(self) -> tuple[str, ...]:
+        return ("host", *self.columns) if self.files else self.columns
+
+
+# In the order foreign keys need.
+TABLES: tuple[Table, ...] = (
+    Table("models", ("sha256", "blake3", "path", "name", "type", "size_bytes", "mtime_ns", "inode", "device",
+                     "status", "created_at", "updated_at", "missing_since", "meta_json", "base_model", "cover_seq"),
+          files=True, json_column="meta_json"),
+    Table("tags", ("id", "name")),
+    Table("model_tags", ("sha256", "tag_id")),
+    Table("model_copies", ("path", "sha256", "size_bytes", "mtime_ns", "inode", "device", "added_at"), files=True),
+    Table("images", ("sha256", "seq", "width", "height", "created_at")),
+    Table("image_seq", ("sha256", "next_seq")),
+    Table("pending_import", ("id", "path", "size_bytes", "mtime_ns", "inode", "device", "type", "name", "status",
+                             "sha256", "blake3", "conflict_sha256", "error", "discovered_at", "hashed_at",
+                             "updated_at", "meta_json"), files=True, json_column="meta_json"),
+    Table("pending_tags", ("pending_id", "tag_id")),
+    Table("pending_images", ("pending_id", "seq", "width", "height", "source", "created_at")),
+    Table("chores", ("name",)),
+)
+SEQUENCES = (("tags", "id"), ("pending_import", "id"))
+
+
+async def copy_library(source: str, target: str, host: str) -> dict[str, int]:
+    """Copies the library at `source` (sqlite:///FILE) into `target` (postgresql://...); rows copied by table."""
+    if not source.startswith(SQLITE):
+        raise CopyRefused(f"--from must be a SQLite library (sqlite:///FILE), got {safe_url(source)}")
+    if not target.startswith(POSTGRES):
+        raise CopyRefused(f"--to must be a PostgreSQL database (postgresql://USER@HOST/DB), got {safe_url(target)}")
+    rows = await asyncio.to_thread(_read_sqlite, source[len(SQLITE):])
+    conn = await connect(target)
+    try:
+        version = await schema_version(conn)
+        if version != PG_SCHEMA:
+            raise CopyRefused(f"{safe_url(target)} has schema {version}, not {PG_SCHEMA}: run `hikaze-mm db migrate "
+                              f"--database-url {safe_url(target)}` first")
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                held = await conn.fetchval("SELECT (SELECT count(*) FROM models) + (SELECT count(*) FROM "
+                                           "pending_import) + (SELECT count(*) FROM tags)")
+                if held:
+                    raise CopyRefused(f"{safe_url(target)} holds a library already ({held} models, pending rows "
+                                      "and tags); a copy goes only into an empty one")
+                await _write(conn, rows, host)
+                await _check(conn, rows)
+                await conn.execute("UPDATE store_state SET generation = generation + 1")
+        except asyncpg.PostgresError as e:
+            raise CopyRefused(f"{safe_url(target)} refused the copy ({e}); nothing was copied") from None
+    finally:
+        await conn.close()
+    return {table.name: len(rows[table.name]) for table in TABLES}
+
+
+def _read_sqlite(path: str) -> dict[str, list[tuple[Any, ...]]]:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        raise CopyRefused(f"{path} cannot be opened: {e}") from None
+    conn.text_factory = from_db
+    with contextlib.closing(conn):
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version != SQLITE_SCHEMA:
+                raise CopyRefused(f"{path} has schema {version}, not {SQLITE_SCHEMA}: start `hikaze-mm serve` on it "
+                                  "once with this version (it upgrades the file after a backup), then copy")
+            conn.execute("BEGIN")  # one snapshot for every table
+            return {t.name: conn.execute(f"SELECT {', '.join(t.columns)} FROM {t.name}").fetchall() for t in TABLES}
+        except sqlite3.DatabaseError as e:
+            raise CopyRefused(f"{path} cannot be read as a hikaze-mm library: {e}") from None
+
+
+async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -> None:
+    for table in TABLES:
+        columns = table.target_columns
+        places = ", ".join(f"${i + 1}" for i in range(len(columns)))
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({places})"
+        at = table.columns.index(table.json_column) if table.json_column else None
+        values = [_row(row, host if table.files else None, at) for row in rows[table.name]]
+        for start in range(0, len(values), BATCH):
+            await conn.executemany(sql, values[start:start + BATCH])
+    for table_name, column in SEQUENCES:
+        await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table_name}', '{column}'), "
+                           f"coalesce((SELECT max({column}) FROM {table_name}), 0) + 1, false)")
+    shas = [row[0] for row in rows["models"]]
+    for start in range(0, len(shas), BATCH):
+        await reindex_many(conn, shas[start:start + BATCH])
+
+
+def _row(row: tuple[Any, ...], host: str | None, json_at: int | None) -> tuple[Any, ...]:
+    values = list(row)
+    if json_at is not None:
+        values[json_at] = json.loads(values[json_at] or "{}")
+    return (host, *values) if host is not None else tuple(values)
+
+
+async def _check(conn: Any, rows: dict[str, list[tuple[Any, ...]]]) -> None:
+    """Every table holds what was read, and the counts the triggers keep agree with the rows."""
+    for table in TABLES:
+        held = await conn.fetchval(f"SELECT count(*) FROM {table.name}")
+        if held != len(rows[table.name]):
+            raise CopyRefused(f"the copy of {table.name} holds {held} rows, not {len(rows[table.name])}; "
+                              "nothing was copied")
+    tallied = await conn.fetchval("SELECT coalesce(sum(n), 0) FROM model_tally")
+    if tallied != len(rows["models"]):
+        raise CopyRefused(f"the copied models count {tallied}, not {len(rows['models'])}; nothing was copied")
