@@ -63,7 +63,7 @@ def build_store(settings: Settings) -> Stores:
     """SQLite in data_dir unless `database_url` names a shared PostgreSQL database."""
     url = settings.postgres_url
     if url is None:
-        return SQLiteStore(settings.db_path, METADATA_RULES)
+        return SQLiteStore(settings.db_path, METADATA_RULES, settings.host_id)
     try:
         from hikaze_mm.store.postgres.store import PostgresStore
     except ModuleNotFoundError as e:  # asyncpg comes with the `postgres` extra

@@ -28,7 +28,7 @@ STAT = FileStat(10, 1, 2, 3)
 
 def sqlite_store(path: Path) -> SQLiteStore:
     """A SQLite store (not opened yet) applying the library's metadata rules, as the daemon builds it."""
-    return SQLiteStore(path, RULES)
+    return SQLiteStore(path, RULES, HOST)
 
 
 def with_migration_functions(conn: sqlite3.Connection) -> sqlite3.Connection:

@@ -368,6 +368,15 @@ class Intake:
                 self.bus.publish(ModelMissing(sha256=missing.sha256, path=missing.path, status=missing.status))
         meta = await self.store.pending.pending_meta(row.id) or {}
         known = await self.store.models.model(result.sha256)
+        if known is not None and await self.store.models.elsewhere(known.sha256):
+            # A shared library's model whose files are all on other hosts: this is its file here.
+            await self.store.imports.absorb(row.id, known.sha256, self._meta(meta, result, found), [],
+                                            (path, result.stat))
+            log.log(level, "the model's file on this host (its other files are on other hosts)", extra={
+                "event": "file.here", "path": path, "sha256": known.sha256, **_timing(result)})
+            self.bus.publish(PendingRemoved(id=row.id, path=path))
+            self.bus.publish(ModelUpdated(sha256=known.sha256))
+            return None
         if known is not None:
             here = known.path == path
             if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):

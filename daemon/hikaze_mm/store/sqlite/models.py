@@ -181,8 +181,9 @@ async def take_sidecar_tags(db: aiosqlite.Connection, rules: MetadataRules, sha2
 
 
 class SQLiteModels:
-    def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules):
+    def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules, host: str):
         self._db = db
+        self._host = host
         self._index = index
         self._rules = rules
 
@@ -225,8 +226,11 @@ class SQLiteModels:
             "SELECT seq, width, height, created_at FROM images WHERE sha256 = ? ORDER BY seq", (sha256,)
         )
         copies = await self._db.all("SELECT path FROM model_copies WHERE sha256 = ? ORDER BY path", (sha256,))
-        return model_detail(row[:-1], json.loads(row[-1] or "{}"), [r[0] for r in tags], images,
-                            [r[0] for r in copies])
+        files = [(self._host, row[DETAIL_COLUMNS.index("path")], True), *((self._host, c[0], False) for c in copies)]
+        return model_detail(row[:-1], json.loads(row[-1] or "{}"), [r[0] for r in tags], images, files, self._host)
+
+    async def elsewhere(self, sha256: str) -> bool:
+        return False  # one host: every file the library knows is here
 
     # -- the file -------------------------------------------------------------------------------------------
     async def relink_model(

@@ -1,0 +1,133 @@
+"""One library for several machines: two daemons (two host_ids with their own models folders and data_dirs) on one
+real PostgreSQL. What one host files is in the other's library, a change through either reaches the other's
+event stream, content on both hosts is one model with a file on each, and a model is missing only when no host
+has its file."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from store.store_backends import migrated_database
+
+from conftest import Daemon, EventLog, digests, poll, write_model
+from pg_server import PgServer
+
+
+async def _two_hosts(
+    daemon_factory: Callable[..., Awaitable[Daemon]], pg_server: PgServer, tmp_path: Path
+) -> tuple[Daemon, Daemon, Path, Path]:
+    url = (await migrated_database(pg_server)).dsn
+    hosts = []
+    for name in ("host-a", "host-b"):
+        models = tmp_path / name / "models"
+        (models / "loras").mkdir(parents=True)
+        daemon = await daemon_factory("--models-root", str(models), "--database-url", url, "--host-id", name,
+                                      "--auto-import", "no_conflict", data_dir=tmp_path / name / "data")
+        hosts.append((daemon, models))
+    (a, a_models), (b, b_models) = hosts
+    return a, b, a_models, b_models
+
+
+@pytest.fixture
+async def hosts(
+    daemon_factory: Callable[..., Awaitable[Daemon]], pg_server: PgServer, tmp_path: Path
+) -> tuple[Daemon, Daemon, Path, Path]:
+    return await _two_hosts(daemon_factory, pg_server, tmp_path)
+
+
+async def _event(log: EventLog, type_: str, **match: Any) -> dict[str, Any]:
+    async def seen() -> dict[str, Any] | None:
+        found = log.of(type_, **match)
+        return found[0] if found else None
+
+    return await poll(seen, f"a {type_} event matching {match}")
+
+
+async def _model(d: Daemon, sha256: str) -> dict[str, Any] | None:
+    status, body = await d.request("GET", f"/api/models/{sha256}")
+    return body if status == 200 else None
+
+
+async def test_a_file_filed_on_one_host_is_in_the_other_hosts_library_and_stream(hosts) -> None:
+    a, b, a_models, _ = hosts
+    b_events, task = await b.events()
+    try:
+        lora = write_model(a_models / "loras" / "from-a.safetensors")
+        sha, _ = digests(lora)
+        started = time.monotonic()
+        added = await _event(b_events, "model.added", sha256=sha)
+        latency = time.monotonic() - started
+        assert added["path"] == str(lora)
+        model = await poll(lambda: _model(b, sha), "the model in B's library")
+        assert model["name"] == "from-a" and model["status"] == "ok"
+        assert [(f["host"], f["path"]) for f in model["files"]] == [("host-a", str(lora))]
+        listed = await b.get("/api/models?status=all")
+        assert [m["sha256"] for m in listed["models"]] == [sha]
+        print(f"file written on A to model.added on B's stream: {latency:.2f} s (settle included)")
+    finally:
+        task.cancel()
+
+
+async def test_an_edit_through_one_host_reaches_the_others_stream(hosts) -> None:
+    a, b, a_models, _ = hosts
+    sha, _ = digests(write_model(a_models / "loras" / "edited.safetensors"))
+    await poll(lambda: _model(b, sha), "the model in B's library")
+    a_events, task = await a.events()
+    try:
+        await b.call("PATCH", f"/api/models/{sha}", {"name": "Named on B", "tags": ["from-b"]})
+        await _event(a_events, "model.updated", sha256=sha)
+        model = await _model(a, sha)
+        assert model is not None and model["name"] == "Named on B" and model["tags"] == ["from-b"]
+    finally:
+        task.cancel()
+
+
+async def test_the_same_content_on_both_hosts_is_one_model_with_a_file_on_each(hosts) -> None:
+    a, b, a_models, b_models = hosts
+    on_a = write_model(a_models / "loras" / "same-a.safetensors", seed=b"twins")
+    on_b = write_model(b_models / "loras" / "same-b.safetensors", seed=b"twins")
+    sha, _ = digests(on_a)
+
+    async def on_both() -> dict[str, Any] | None:
+        model = await _model(a, sha)
+        return model if model is not None and len(model["files"]) == 2 else None
+
+    model = await poll(on_both, "one model with a file on each host")
+    assert sorted((f["host"], f["path"]) for f in model["files"]) == [("host-a", str(on_a)), ("host-b", str(on_b))]
+    for d in (a, b):
+        listed = await d.get("/api/models?status=all")
+        assert [m["sha256"] for m in listed["models"]] == [sha]
+        assert not await d.pending(), "no queue item is left on either host"
+    # Each host's nodes load their own file.
+    assert (await a.get(f"/api/models/{sha}/path"))["path"] == str(on_a)
+    assert (await b.get(f"/api/models/{sha}/path"))["path"] == str(on_b)
+
+
+async def test_a_model_is_missing_only_when_no_host_has_its_file(hosts) -> None:
+    a, b, a_models, b_models = hosts
+    on_a = write_model(a_models / "loras" / "kept.safetensors", seed=b"kept")
+    on_b = write_model(b_models / "loras" / "kept.safetensors", seed=b"kept")
+    sha, _ = digests(on_a)
+
+    async def files(d: Daemon, n: int) -> dict[str, Any] | None:
+        model = await _model(d, sha)
+        return model if model is not None and len(model["files"]) == n else None
+
+    await poll(lambda: files(a, 2), "a file on each host")
+    await b.call("PATCH", f"/api/models/{sha}", {"meta_json": {"description": "typed on B"}})
+    on_a.unlink()
+    model = await poll(lambda: files(b, 1), "A's file gone from the model")
+    assert model["status"] == "ok" and model["files"][0]["host"] == "host-b"
+    assert (await a.get(f"/api/models/{sha}/path"))["path"] != str(on_a)
+    on_b.unlink()
+
+    async def missing() -> dict[str, Any] | None:
+        model = await _model(a, sha)
+        return model if model is not None and model["status"] == "missing" else None
+
+    model = await poll(missing, "the model missing once no host has it")
+    assert model["meta_json"]["description"] == "typed on B"  # what the user typed outlives every file
