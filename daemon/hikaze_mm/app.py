@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
 GC_THRESHOLDS = (700, 10, 1000)  # Python's are (700, 10, 10)
 SWITCH_INTERVAL_S = 0.001  # Python's is 0.005
+SHARED_STRAY_AGE_S = 3600  # an image file in a shared folder with no row yet is another daemon's, being written
 
 
 def build_store(settings: Settings) -> Stores:
@@ -96,7 +97,7 @@ class App:
         media = Media()
         self.workers = plan_workers(settings.hash_workers, sorted(r.path for r in self.roots), media)
         self.pool = HashPool(self.workers.workers, media)
-        self.image_files = ImageFiles(settings.data_dir / "images")
+        self.image_files = ImageFiles(settings.image_folder)
         self.decision_lock = DecisionLock()
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
         self.decisions = FileDecisions(self.store, self.bus, self.roots, self.settler, self.decision_lock)
@@ -145,7 +146,13 @@ class App:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
         # Before the intake or the API can write an image, so no file being written is taken for a stray.
         on_disk = await asyncio.to_thread(self.image_files.stored_keys)
-        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk))
+        shared = self.settings.postgres_url is not None
+        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk),
+                                         SHARED_STRAY_AGE_S if shared else 0)
+        if shared and self.settings.images_dir is None:
+            log.warning("the library is shared, but its images are kept in this host's data_dir (%s): the other "
+                        "hosts' pages cannot show an image added here; set images_dir to a folder every host "
+                        "mounts", self.settings.image_folder, extra={"event": "images.local"})
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
         essential = [self.settler.start(), *self.intake.start()]

@@ -5,12 +5,15 @@ has its file."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from PIL import Image
 from store.store_backends import migrated_database
 
 from conftest import Daemon, EventLog, digests, poll, write_model
@@ -20,13 +23,16 @@ from pg_server import PgServer
 async def _two_hosts(
     daemon_factory: Callable[..., Awaitable[Daemon]], pg_server: PgServer, tmp_path: Path
 ) -> tuple[Daemon, Daemon, Path, Path]:
+    """Host A and host B, each with its own models folder and data_dir, on one database, with the images in one
+    folder both mount (as on a NAS)."""
     url = (await migrated_database(pg_server)).dsn
     hosts = []
     for name in ("host-a", "host-b"):
         models = tmp_path / name / "models"
         (models / "loras").mkdir(parents=True)
         daemon = await daemon_factory("--models-root", str(models), "--database-url", url, "--host-id", name,
-                                      "--auto-import", "no_conflict", data_dir=tmp_path / name / "data")
+                                      "--auto-import", "no_conflict", "--images-dir", str(tmp_path / "shared-images"),
+                                      data_dir=tmp_path / name / "data")
         hosts.append((daemon, models))
     (a, a_models), (b, b_models) = hosts
     return a, b, a_models, b_models
@@ -53,7 +59,7 @@ async def _model(d: Daemon, sha256: str) -> dict[str, Any] | None:
 
 
 async def test_a_file_filed_on_one_host_is_in_the_other_hosts_library_and_stream(hosts) -> None:
-    a, b, a_models, _ = hosts
+    _, b, a_models, _ = hosts
     b_events, task = await b.events()
     try:
         lora = write_model(a_models / "loras" / "from-a.safetensors")
@@ -131,3 +137,21 @@ async def test_a_model_is_missing_only_when_no_host_has_its_file(hosts) -> None:
 
     model = await poll(missing, "the model missing once no host has it")
     assert model["meta_json"]["description"] == "typed on B"  # what the user typed outlives every file
+
+
+async def test_an_image_added_through_one_host_is_shown_by_the_other(hosts) -> None:
+    a, b, a_models, _ = hosts
+    sha, _ = digests(write_model(a_models / "loras" / "pictured.safetensors"))
+    await poll(lambda: _model(b, sha), "the model in B's library")
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 200)).save(out, "PNG")
+    form = aiohttp.FormData()
+    form.add_field("image", out.getvalue(), filename="cover.png", content_type="image/png")
+    status, added = await a.request("POST", f"/api/models/{sha}/images", data=form)
+    assert status == 201, added
+    model = await _model(b, sha)
+    assert model is not None and [i["seq"] for i in model["images"]] == [0]
+    assert b.session is not None
+    async with b.session.get(b.url + model["images"][0]["urls"]["medium"]) as resp:
+        assert resp.status == 200 and resp.content_type == "image/webp"
+        assert Image.open(io.BytesIO(await resp.read())).size == (40, 30)

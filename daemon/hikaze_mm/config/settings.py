@@ -61,6 +61,9 @@ KEYS: tuple[Key, ...] = (
         "The library's database: unset for the SQLite file in data_dir; postgresql://USER@HOST/DB for one library "
         "that the daemons of several machines share (its password from ~/.pgpass, PGPASSFILE or PGPASSWORD, "
         "never in this URL); sqlite:///FILE for a SQLite file elsewhere."),
+    Key("images_dir", "--images-dir", "path", None,
+        "Where the models' images are kept (default: data_dir/images). In a library shared by several machines, "
+        "a folder every host mounts (on the NAS), so an image added on one is shown by all."),
     Key("host_id", "--host-id", "str", None,
         "This machine's name in a shared library (default: its hostname): its files are (host_id, path)."),
     Key("host", "--host", "str", "127.0.0.1",
@@ -109,6 +112,7 @@ class Settings:
     extra_model_paths: list[Path] = field(default_factory=list)
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     database_url: str | None = None
+    images_dir: Path | None = None
     host_id: str = field(default_factory=socket.gethostname)
     host: str = "127.0.0.1"
     port: int = 8789
@@ -132,6 +136,10 @@ class Settings:
         if self.database_url is not None and self.database_url.startswith(SQLITE_SCHEME):
             return Path(self.database_url[len(SQLITE_SCHEME):])
         return self.data_dir / "library.sqlite3"
+
+    @property
+    def image_folder(self) -> Path:
+        return self.images_dir if self.images_dir is not None else self.data_dir / "images"
 
     @property
     def postgres_url(self) -> str | None:
