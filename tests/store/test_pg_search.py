@@ -173,3 +173,15 @@ async def test_chores_go_through_this_hosts_files(hosts: tuple[PostgresStore, Po
 
     await here.chores.chore_done("sidecar_tags")
     assert await there.chores.chores() == ["pending_sidecar_tags"]
+
+
+async def test_each_hosts_daemon_keeps_its_own_sessions(hosts: tuple[PostgresStore, PostgresStore]):
+    here, there = hosts
+    await here.sessions.add_session("s" * 64, "token-here", 1.0, 100.0)
+    await there.sessions.add_session("t" * 64, "token-there", 1.0, 100.0)
+    # Each daemon drops the sessions of another token when it starts: never those of the other host's daemon.
+    assert await here.sessions.drop_sessions("token-here", 2.0) == 0
+    assert await there.sessions.session("t" * 64) == ("token-there", 100.0)
+    assert await here.sessions.session("t" * 64) is None  # a login to one daemon opens no other
+    assert await there.sessions.drop_sessions("new-token", 2.0) == 1
+    assert await here.sessions.session("s" * 64) == ("token-here", 100.0)

@@ -167,11 +167,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX model_search_doc ON model_search USING gin (doc gin_trgm_ops);
 
+    -- A login is to one host's daemon, under its auth_token.
     CREATE TABLE sessions (
-        id_sha256  text PRIMARY KEY,
+        host       text NOT NULL,
+        id_sha256  text NOT NULL,
         token_fp   text NOT NULL,
         created_at double precision NOT NULL,
-        expires_at double precision NOT NULL
+        expires_at double precision NOT NULL,
+        PRIMARY KEY (host, id_sha256)
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
 
