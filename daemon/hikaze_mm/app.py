@@ -47,7 +47,7 @@ from hikaze_mm.pipeline.reconcile import Reconciler
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.status import Status
-from hikaze_mm.store.interfaces import Stores
+from hikaze_mm.store.interfaces import ShareStore, Stores
 
 if TYPE_CHECKING:
     from hikaze_mm.store.postgres.notify import Notifications
@@ -60,11 +60,11 @@ SWITCH_INTERVAL_S = 0.001  # Python's is 0.005
 SHARED_STRAY_AGE_S = 3600  # an image file in a shared folder with no row yet is another daemon's, being written
 
 
-def build_store(settings: Settings) -> Stores:
-    """SQLite in data_dir unless `database_url` names a shared PostgreSQL database."""
+def build_store(settings: Settings) -> tuple[Stores, ShareStore | None]:
+    """SQLite in data_dir unless `database_url` names a shared PostgreSQL database (with its share folders)."""
     url = settings.postgres_url
     if url is None:
-        return SQLiteStore(settings.db_path, METADATA_RULES, settings.host_id)
+        return SQLiteStore(settings.db_path, METADATA_RULES, settings.host_id), None
     try:
         from hikaze_mm.store.postgres.store import PostgresStore
     except ModuleNotFoundError as e:  # asyncpg comes with the `postgres` extra
@@ -72,7 +72,8 @@ def build_store(settings: Settings) -> Stores:
             raise
         raise ConfigError("`database_url` names PostgreSQL, which needs asyncpg: "
                           "pip install 'hikaze-mm[postgres]'") from None
-    return PostgresStore(url, settings.host_id, METADATA_RULES)
+    store = PostgresStore(url, settings.host_id, METADATA_RULES)
+    return store, store.shares
 
 
 def _shared_events(settings: Settings, bus: EventBus) -> tuple[EventRelay, Notifications] | None:
@@ -92,7 +93,7 @@ class App:
     def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
         self.roots: RootSet = build_roots(settings)
-        self.store: Stores = build_store(settings)
+        self.store, self.shares = build_store(settings)
         self.bus = EventBus()
         media = Media()
         self.workers = plan_workers(settings.hash_workers, sorted(r.path for r in self.roots), media)
@@ -102,7 +103,7 @@ class App:
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
         self.decisions = FileDecisions(self.store, self.bus, self.roots, self.settler, self.decision_lock)
         self.intake = Intake(self.store, self.bus, self.pool, self.decisions, self.decision_lock, self.settler,
-                             self.image_files)
+                             self.image_files, self.shares)
         self.reconciler = Reconciler(self.store.files, self.bus, self.roots, self.decisions, self.settler, self.intake)
         self.supervisor = Supervisor(self.roots, self.bus, self.decisions, self.settler, self.reconciler,
                                      watch_mode=settings.watch_mode if watch else "off",
@@ -126,7 +127,7 @@ class App:
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
                               self.reconciler, self.store.search, self.comfy_peers, self.legacy)
         self._tasks: list[asyncio.Task[Any]] = []
-        self.shared = _shared_events(settings, self.bus)
+        self.relay = _shared_events(settings, self.bus)
         self.failure: str | None = None  # why a task the daemon cannot work without ended
         self.on_failure: Callable[[], None] | None = None
 
@@ -136,8 +137,10 @@ class App:
         log.info("%d hash workers (%s); %s", self.workers.workers, self.workers.reason, media,
                  extra={"event": "hash.workers"})
         await self.store.open()
-        if self.shared is not None:
-            relay, notifications = self.shared
+        if self.shares is not None:
+            await self.shares.set_shared_roots({str(root): name for root, name in self.settings.shared_roots.items()})
+        if self.relay is not None:
+            relay, notifications = self.relay
             await notifications.start()
             self._tasks.append(asyncio.create_task(relay.run(notifications.send), name="event-relay"))
         await self.sessions.forget_stale()
@@ -184,8 +187,8 @@ class App:
         with contextlib.suppress(Exception):
             await self.store.pending.reset_in_flight()
         self.bus.close()
-        if self.shared is not None:
-            await self.shared[1].stop()
+        if self.relay is not None:
+            await self.relay[1].stop()
         await self.store.close()
 
     def _essential_done(self, task: asyncio.Task[Any]) -> None:

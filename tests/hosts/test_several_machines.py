@@ -155,3 +155,34 @@ async def test_an_image_added_through_one_host_is_shown_by_the_other(hosts) -> N
     async with b.session.get(b.url + model["images"][0]["urls"]["medium"]) as resp:
         assert resp.status == 200 and resp.content_type == "image/webp"
         assert Image.open(io.BytesIO(await resp.read())).size == (40, 30)
+
+
+async def test_a_new_file_on_a_share_both_hosts_mount_is_read_once(
+    daemon_factory: Callable[..., Awaitable[Daemon]], pg_server: PgServer, tmp_path: Path
+) -> None:
+    """The NAS is one folder; host B mounts it at another path (a symlink here), and each names it `nas`."""
+    url = (await migrated_database(pg_server)).dsn
+    nas = tmp_path / "nas"
+    (nas / "loras").mkdir(parents=True)
+    (tmp_path / "b-mount").symlink_to(nas)
+    daemons = []
+    for name, mount in (("host-a", nas), ("host-b", tmp_path / "b-mount")):
+        daemons.append(await daemon_factory(
+            "--models-root", str(mount), "--shared-root", f"{mount}=nas", "--database-url", url, "--host-id", name,
+            "--auto-import", "no_conflict", data_dir=tmp_path / name / "data"))
+    a, b = daemons
+    await a.watching()
+    await b.watching()
+    lora = write_model(nas / "loras" / "on-the-nas.safetensors", 3 * 1024 * 1024)
+    sha, _ = digests(lora)
+
+    async def on_both() -> dict[str, Any] | None:
+        model = await _model(a, sha)
+        return model if model is not None and len(model["files"]) == 2 else None
+
+    model = await poll(on_both, "the NAS file recorded on both hosts")
+    assert sorted((f["host"], f["path"]) for f in model["files"]) == [
+        ("host-a", str(lora)), ("host-b", str(tmp_path / "b-mount" / "loras" / "on-the-nas.safetensors"))]
+    read = [(await d.get("/api/status"))["session"]["files_hashed"] for d in (a, b)]
+    assert sorted(read) == [0, 1], read  # one host read it; the other used its hashes
+    assert "event=hash.shared" in (a.log() + b.log())

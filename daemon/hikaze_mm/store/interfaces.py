@@ -221,6 +221,18 @@ class ChoreStore(Protocol):
     async def add_pending_sidecar_tags(self, tags: dict[int, list[str]]) -> int: ...
 
 
+class ShareStore(Protocol):
+    """Files on a share that several hosts of a shared library mount (a NAS): read by one host for all of them.
+    A file is placed by this host's share folders (`set_shared_roots`: folder -> the share's name)."""
+
+    async def set_shared_roots(self, roots: dict[str, str]) -> None: ...
+    def place(self, path: str) -> tuple[str, str] | None: ...  # (share, path in it) of a share's file, else None
+    # The hashes some host recorded for this file of the share, as it is now (size and mtime).
+    async def known_hashes(self, path: str, stat: FileStat) -> tuple[str, str] | None: ...
+    async def claim(self, path: str, stat: FileStat) -> bool: ...  # whether this host reads it (no one else is)
+    async def release(self, path: str) -> None: ...
+
+
 class Stores(Protocol):
     """A backend's whole store: its parts over one database, opened and closed together. The app builds it and
     hands each caller the parts it uses."""

@@ -178,6 +178,25 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
 
+    -- The folders each host mounts from a share that several hosts mount (a NAS), each named as on every host:
+    -- a file there is the same file on each of them, at the share's folder on that host plus its path in it.
+    CREATE TABLE shared_roots (
+        host  text NOT NULL,
+        root  text NOT NULL,
+        share text NOT NULL,
+        PRIMARY KEY (host, root)
+    );
+    -- A host hashing a share's file says so, so that the others wait for its hashes instead of reading it too.
+    CREATE TABLE share_claims (
+        share      text NOT NULL,
+        rel        text NOT NULL,
+        size_bytes bigint NOT NULL,
+        mtime_ns   bigint NOT NULL,
+        host       text NOT NULL,
+        claimed_at double precision NOT NULL,
+        PRIMARY KEY (share, rel)
+    );
+
     -- A new database has no models and no rows waiting, so none of SQLite's upgrade chores.
     CREATE TABLE chores (name text PRIMARY KEY);
 
