@@ -183,3 +183,21 @@ async def test_two_hosts_importing_one_content_at_once_make_one_model(hosts: tup
     assert [m.sha256 for m in outcome[winner]] == [A]  # type: ignore[union-attr]
     assert isinstance(outcome[loser], asyncpg.UniqueViolationError)
     assert await loser.pending.pending(rows[loser].id) == rows[loser]  # all or nothing: its row waits
+
+
+async def test_edits_of_one_model_through_two_hosts_at_once_are_all_kept(hosts: tuple[PostgresStore, PostgresStore]):
+    here, there = hosts
+    await _import(here, PATH, A)
+    edits = []
+    for i in range(20):  # each host adds its own tags and sets its own keys, all at the same moment
+        store, who = (here, "here") if i % 2 == 0 else (there, "there")
+        edits.append(store.models.update_model(A, name=None, tags=None, meta_change={f"{who}_{i}": i},
+                                               tags_add=[f"{who}-{i}"]))
+    assert all(await asyncio.gather(*edits))
+    detail = await there.models.model_detail(A)
+    assert detail is not None
+    assert sorted(detail["tags"]) == sorted(f"{'here' if i % 2 == 0 else 'there'}-{i}" for i in range(20))
+    assert {k: v for k, v in detail["meta_json"].items() if k[0] in "ht"} == {
+        f"{'here' if i % 2 == 0 else 'there'}_{i}": i for i in range(20)}
+    tags = {t["name"]: t["models"] for t in await here.tags.list_tags()}
+    assert len(tags) == 20 and set(tags.values()) == {1}  # counted once each, on both hosts' writes

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli
-from pg_server import PgServer
 from store_backends import HOST, STAT, hashed_row, migrated_database, new_model, sha, sqlite_store
 
+from conftest import run_cli
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FileStat, ModelQuery
 from hikaze_mm.store.transfer import CopyRefused, copy_library
+from pg_server import PgServer
 
 ODD_NAME = "/m/loras/caf\udce9 \u30ad\u30e3\u30e9.safetensors"  # not UTF-8, and CJK
 
@@ -105,7 +105,7 @@ async def test_a_copy_that_fails_part_way_leaves_the_target_as_it_was(tmp_path: 
                            "$$ BEGIN RAISE EXCEPTION 'no room for this row'; END $$")
         await conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON pending_images "
                            "FOR EACH ROW EXECUTE FUNCTION refuse()")
-        with pytest.raises(CopyRefused, match="no room for this row.*nothing was copied"):
+        with pytest.raises(CopyRefused, match=r"no room for this row.*nothing was copied"):
             await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", target.dsn, HOST)
         assert await _held(target.dsn, pg_server) == dict.fromkeys(
             ("models", "tags", "pending_import", "images", "model_search", "model_tally"), 0)
@@ -135,7 +135,7 @@ async def test_a_copy_goes_only_into_a_ready_empty_database(tmp_path: Path, pg_s
     with pytest.raises(CopyRefused, match="holds a library already"):
         await copy_library(source, target.dsn, "another-host")
     assert await _held(target.dsn, pg_server) == held
-    with pytest.raises(CopyRefused, match="cannot be read|cannot be opened"):
+    with pytest.raises(CopyRefused, match=r"cannot be read|cannot be opened"):
         await copy_library(f"sqlite://{tmp_path / 'nothing.sqlite3'}", target.dsn, HOST)
 
 

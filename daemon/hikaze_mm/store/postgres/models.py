@@ -111,9 +111,9 @@ class PgLibrarySql:
     async def model(self, sha256: str) -> ModelRow:
         return ModelRow(*await self._conn.fetchrow(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = $1", sha256))
 
-    async def blake3s(self, shas: list[str]) -> dict[str, str | None]:
+    async def made(self, shas: list[str], now: float) -> dict[str, str | None]:
         return {r[0]: r[1] for r in await self._conn.fetch(
-            "SELECT sha256, blake3 FROM models WHERE sha256 = ANY($1::text[])", texts(shas))}
+            "SELECT sha256, blake3 FROM models WHERE sha256 = ANY($1::text[]) AND created_at = $2", texts(shas), now)}
 
     async def tag_names(self, sha256: str) -> list[str]:
         return await model_tag_names(self._conn, sha256)

@@ -112,9 +112,9 @@ class SQLiteLibrarySql:
         return ModelRow(*await first_row(self._db, f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?",
                                          (sha256,)))
 
-    async def blake3s(self, shas: list[str]) -> dict[str, str | None]:
+    async def made(self, shas: list[str], now: float) -> dict[str, str | None]:
         return {sha256: blake3 for sha256, blake3 in await self._db.execute_fetchall(
-            f"SELECT sha256, blake3 FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))}
+            f"SELECT sha256, blake3 FROM models WHERE sha256 IN {IN_JSON} AND created_at = ?", (json_list(shas), now))}
 
     async def tag_names(self, sha256: str) -> list[str]:
         return await model_tag_names(self._db, sha256)
