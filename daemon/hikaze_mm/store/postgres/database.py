@@ -78,6 +78,10 @@ _UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
                 asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError,
                 asyncpg.CannotConnectNowError)
 CONNECT_TIMEOUT_S = 10
+# asyncpg keeps statements prepared, and after five runs PostgreSQL may plan one for any argument: a search's plan
+# then depends on the searches before it on that connection (a rare word's plan made a common one's 10x slower).
+# Each run is planned for its own arguments.
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def unreachable(url: str, error: BaseException) -> StoreUnreachable:
@@ -133,7 +137,7 @@ class Database:
     async def open(self) -> None:
         try:
             pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, init=_setup,
-                                             timeout=CONNECT_TIMEOUT_S)
+                                             timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
         except _UNREACHABLE as e:
             raise unreachable(self.url, e) from None
         try:
