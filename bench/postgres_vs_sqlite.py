@@ -6,8 +6,8 @@ against two SQLite daemons doing the same on their own files, and against one of
 The libraries are `library_scale`'s (the same seed, so the same models, tags, images and search text), with every
 model's file on disk (`big_library`'s tree: 64 to 191 bytes each, real fingerprints) and, at 100,000, ready pending
 rows with files of their own for the import batches. Each is written once into a SQLite file, and that file is
-copied into a PostgreSQL database row for row (as `hikaze-mm db copy` copies, but a transaction per 2,000 rows, then
-`VACUUM ANALYZE`, the state autovacuum brings a loaded database to). The PostgreSQL server is the tests' throw-away
+copied into a PostgreSQL database by `hikaze-mm db copy`'s own code (its time is reported), then `VACUUM ANALYZE`,
+the state autovacuum brings a loaded database to. The PostgreSQL server is the tests' throw-away
 one (`tests/pg_server.py`: its defaults, fsync and synchronous_commit off); SQLite runs as the daemon sets it up
 (WAL, synchronous NORMAL). Every request kind is sent to the four daemons in turn, request by request, so a busy
 patch of the machine lands on all of them.
@@ -46,8 +46,7 @@ from library_scale import BASE_MODELS, FACET_TAG, TAG_FILTER, TAGS, TYPES, Libra
 from memory import free_port, idle
 
 from hikaze_mm.store.postgres.database import connect, migrate
-from hikaze_mm.store.postgres.search_index import reindex_many
-from hikaze_mm.store.transfer import BATCH, SEQUENCES, TABLES, _read_sqlite, _row
+from hikaze_mm.store.transfer import copy_library
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from pg_server import PgServer, running_pg_server  # the tests' throw-away server
@@ -115,35 +114,16 @@ def build(workdir: Path, name: str, size: int, ready: int, seed: int) -> Built:
 
 
 async def fill_postgres(sqlite_file: Path, dsn: str, host: str) -> float:
-    """The SQLite library copied into a migrated PostgreSQL database: each table in transactions of BATCH rows
-    (the tally triggers update one row per insert, so a single huge transaction grows quadratically), the search
-    rows rebuilt as every write builds them, then VACUUM ANALYZE. Seconds it took."""
+    """The SQLite library copied into a migrated PostgreSQL database by `hikaze-mm db copy`'s own code (one
+    transaction, the counts made once at the end), then VACUUM ANALYZE, the state autovacuum brings a loaded
+    database to. Seconds it took."""
     started = time.perf_counter()
     await migrate(dsn)
-    rows = await asyncio.to_thread(_read_sqlite, str(sqlite_file))
+    counts = await copy_library(f"sqlite://{sqlite_file}", dsn, host)
+    if not counts["models"]:
+        raise RuntimeError(f"the copy holds no models: {counts}")
     conn = await connect(dsn)
     try:
-        for table in TABLES:
-            columns = table.target_columns
-            places = ", ".join(f"${i + 1}" for i in range(len(columns)))
-            sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({places})"
-            at = table.columns.index(table.json_column) if table.json_column else None
-            values = [_row(row, host if table.files else None, at) for row in rows[table.name]]
-            for start in range(0, len(values), BATCH):
-                async with conn.transaction():
-                    await conn.executemany(sql, values[start:start + BATCH])
-        for table_name, column in SEQUENCES:
-            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table_name}', '{column}'), "
-                               f"coalesce((SELECT max({column}) FROM {table_name}), 0) + 1, false)")
-        shas = [row[0] for row in rows["models"]]
-        for start in range(0, len(shas), BATCH):
-            async with conn.transaction():
-                await reindex_many(conn, shas[start:start + BATCH])
-        await conn.execute("UPDATE store_state SET generation = generation + 1")
-        for table in TABLES:
-            held = await conn.fetchval(f"SELECT count(*) FROM {table.name}")
-            if held != len(rows[table.name]):
-                raise RuntimeError(f"PostgreSQL holds {held} rows of {table.name}, SQLite {len(rows[table.name])}")
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()

@@ -6,37 +6,28 @@ of every host. And a tag put on a model that has it already is counted once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from store_backends import STAT, hashed_row, migrated_database, new_model, sha, stores_fixture  # noqa: F401
+from store_backends import (  # noqa: F401
+    STAT,
+    dsn_fixture,
+    hashed_row,
+    hosts_fixture,
+    migrated_database,
+    new_model,
+    sha,
+    stores_fixture,
+)
 
-from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FileStat, ModelQuery, Promotion
-from pg_server import PgServer, drop_database
 
 OTHER = FileStat(20, 2, 3, 4)
 PATH = "/m/loras/a.safetensors"
 COPY = "/m/loras/copy.safetensors"
 A, B = sha("a"), sha("b")
-
-
-@pytest.fixture(name="hosts")
-async def hosts_fixture(pg_server: PgServer) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    """The stores of two hosts on one database."""
-    database = await migrated_database(pg_server)
-    here, there = PostgresStore(database.dsn, "here", RULES), PostgresStore(database.dsn, "there", RULES)
-    try:
-        await here.open()
-        await there.open()
-        yield here, there
-    finally:
-        await there.close()
-        await here.close()
-        await drop_database(database)
 
 
 async def _import(store: Stores, path: str, sha256: str, copies: list[tuple[str, FileStat]] | None = None,

@@ -8,35 +8,25 @@ a chore's files are only ever this host's."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from store_backends import STAT, hashed_row, migrated_database, new_model, sha, stores_fixture  # noqa: F401
+from store_backends import (  # noqa: F401
+    STAT,
+    dsn_fixture,
+    hashed_row,
+    hosts_fixture,
+    migrated_database,
+    new_model,
+    sha,
+    stores_fixture,
+)
 
-from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import ModelQuery, Promotion
-from pg_server import PgServer, drop_database
 
 A, B, C = sha("a"), sha("b"), sha("c")
 NOT_UTF8 = os.fsdecode(b"caf\xe9")
-
-
-@pytest.fixture(name="hosts")
-async def hosts_fixture(pg_server: PgServer) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    """The stores of two hosts on one database."""
-    database = await migrated_database(pg_server)
-    here, there = PostgresStore(database.dsn, "here", RULES), PostgresStore(database.dsn, "there", RULES)
-    try:
-        await here.open()
-        await there.open()
-        yield here, there
-    finally:
-        await there.close()
-        await here.close()
-        await drop_database(database)
 
 
 async def _model(stores: Stores, path: str, sha256: str, meta: dict[str, Any] | None = None) -> None:
