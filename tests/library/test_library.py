@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -313,9 +314,11 @@ async def test_list_item_and_detail_shapes(daemon: Daemon, models: Path):
     detail = await daemon.get(f"/api/models/{sha}")
     assert set(detail) == {"sha256", "blake3", "path", "name", "file_name", "type", "base_model", "size_bytes",
                            "status", "created_at", "updated_at", "missing_since", "header", "meta_json", "tags",
-                           "sidecar_tags", "removed_tags", "images", "cover", "copies", "training_tags",
+                           "sidecar_tags", "removed_tags", "images", "cover", "copies", "files", "training_tags",
                            "damaged", "damaged_reason"}
     assert (detail["sha256"], detail["blake3"]) == digests(path)
+    # One machine: its hostname names it (the `host_id` a shared library would know it by).
+    assert detail["files"] == [{"host": socket.gethostname(), "path": str(path), "main": True, "here": True}]
     assert detail["path"] == str(path) and detail["missing_since"] is None
     assert isinstance(detail["header"], dict) and "header" not in detail["meta_json"]
     assert await daemon.get(f"/api/models/{sha}/path") == {"path": str(path), "status": "ok"}
