@@ -7,9 +7,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+import asyncpg
 import blake3
 import pytest
 from realistic_library import Library, write_library
@@ -220,6 +223,19 @@ class Daemon:
         # The trash the daemon sends files to lives in the test's folder, never the user's.
         self.env = {"HIKAZE_MM_CONFIG": "", "XDG_DATA_HOME": str(tmp / "xdg-data"), **(env or {})}
 
+    @property
+    def database_args(self) -> tuple[str, ...]:
+        """`--database-url` and the URL when the daemon's library is not the SQLite file in its data_dir."""
+        if "--database-url" not in self.args:
+            return ()
+        return ("--database-url", self.args[self.args.index("--database-url") + 1])
+
+    @property
+    def db(self) -> LibraryDb:
+        """The daemon's library as another program sees it."""
+        url = self.database_args[1] if self.database_args else ""
+        return LibraryDb(self.data_dir, url if url.startswith(("postgresql://", "postgres://")) else None)
+
     async def start(self) -> Daemon:
         env = {**os.environ, **self.env}
         if _fork_daemons and not self.prefix and fork_server().can_start(env):
@@ -354,24 +370,105 @@ def models(tmp_path: Path) -> Path:
 
 # `HIKAZE_TEST_DATABASE=postgres`: the daemons of the tests keep their library in PostgreSQL (a fresh database of
 # the worker's throw-away server each), so the suite that drives the real daemon checks that backend end to end.
+# Tests about SQLite itself (its file, its WAL, its schema upgrades) are marked `sqlite_only` and skipped there.
 TEST_DATABASE = os.environ.get("HIKAZE_TEST_DATABASE", "sqlite")
+SQL = str | dict[str, str]  # one statement for both backends, or one per backend ("sqlite", "postgres")
+
+
+class LibraryDb:
+    """A daemon's library database as another program sees it, on either backend. The tables and columns are the
+    same on both (PostgreSQL's rows of files name their host too), so a test's SQL, with `?` placeholders, runs
+    on either; where they differ, the test gives one statement per backend. Text comes back as it is stored (on
+    PostgreSQL without the store's codecs); each statement is a connection and a transaction of its own."""
+
+    def __init__(self, data_dir: Path, url: str | None):
+        self.data_dir = data_dir
+        self.path = data_dir / "library.sqlite3"
+        self.url = url
+        self.backend = "sqlite" if url is None else "postgres"
+
+    async def rows(self, sql: SQL, *args: Any) -> list[tuple[Any, ...]]:
+        """The statement's rows (none for a write, which is committed)."""
+        text = sql if isinstance(sql, str) else sql[self.backend]
+        if self.url is None:
+            return await asyncio.to_thread(self._sqlite_rows, text, args)
+        conn = await asyncpg.connect(self.url)
+        try:
+            numbered = iter(range(1, len(args) + 1))
+            return [tuple(r) for r in await conn.fetch(re.sub(r"\?", lambda _: f"${next(numbered)}", text), *args)]
+        finally:
+            await conn.close()
+
+    def _sqlite_rows(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with contextlib.closing(sqlite3.connect(self.path, timeout=DEADLINE_S)) as conn, conn:
+            return conn.execute(sql, args).fetchall()
+
+    async def damage(self) -> list[tuple[Any, ...]]:
+        """What SQLite's checks of its file and of its foreign keys find wrong. PostgreSQL's server keeps its own
+        files whole (the tests kill daemons, never the server) and checks every foreign key on every write: there,
+        nothing, once the library answers."""
+        if self.url is not None:
+            await self.rows("SELECT version FROM schema_version")
+            return []
+        return [r for r in await self.rows("PRAGMA integrity_check") if r != ("ok",)] + await self.rows(
+            "PRAGMA foreign_key_check")
+
+
+class Databases:
+    """The library database of each data_dir of a test: the SQLite file in it, or on PostgreSQL a fresh database
+    with the schema, made when a data_dir is first named, so a daemon started again on it finds the library it
+    left, and a test can fill a library before its daemon starts."""
+
+    def __init__(self, request: pytest.FixtureRequest):
+        self._request = request
+        self._urls: dict[Path, str] = {}
+
+    async def url(self, data_dir: Path) -> str | None:
+        if TEST_DATABASE != "postgres":
+            return None
+        if data_dir not in self._urls:
+            from store.store_backends import migrated_database
+
+            self._urls[data_dir] = (await migrated_database(self._request.getfixturevalue("pg_server"))).dsn
+        return self._urls[data_dir]
+
+    async def args(self, data_dir: Path) -> tuple[str, ...]:
+        """What tells a command (`serve`, `verify`, `import-legacy`) where the data_dir's library is."""
+        url = await self.url(data_dir)
+        return ("--database-url", url) if url else ()
+
+    async def of(self, data_dir: Path) -> LibraryDb:
+        return LibraryDb(data_dir, await self.url(data_dir))
+
+    async def filled(self, data_dir: Path, fill: Callable[[Path], Awaitable[Any]]) -> LibraryDb:
+        """The data_dir's library as `fill(file)` writes it into a SQLite file: that file is the data_dir's own,
+        or on PostgreSQL one beside the data_dir, copied into its database as `hikaze-mm db copy` does."""
+        db = await self.of(data_dir)
+        if db.url is None:
+            await fill(db.path)
+            return db
+        from hikaze_mm.store.transfer import copy_library
+
+        source = data_dir.with_name(f"{data_dir.name}-copied.sqlite3")
+        await fill(source)
+        await copy_library(f"sqlite://{source}", db.url, socket.gethostname())
+        return db
+
+
+@pytest.fixture
+def databases(request: pytest.FixtureRequest) -> Databases:
+    return Databases(request)
 
 
 @pytest.fixture
 async def daemon_factory(
-    tmp_path: Path, request: pytest.FixtureRequest
+    tmp_path: Path, databases: Databases
 ) -> AsyncIterator[Callable[..., Awaitable[Daemon]]]:
     started: list[Daemon] = []
-    databases: dict[Path, str] = {}  # a daemon started again on a data_dir finds the library it left
 
     async def start(*args: str, **kw: Any) -> Daemon:
-        if TEST_DATABASE == "postgres" and "--database-url" not in args:
-            from store.store_backends import migrated_database
-
-            data_dir = kw.get("data_dir") or tmp_path / "data"
-            if data_dir not in databases:
-                databases[data_dir] = (await migrated_database(request.getfixturevalue("pg_server"))).dsn
-            args = (*args, "--database-url", databases[data_dir])
+        if "--database-url" not in args:
+            args = (*args, *await databases.args(kw.get("data_dir") or tmp_path / "data"))
         d = Daemon(tmp_path, *args, **kw)
         started.append(d)
         return await d.start()
@@ -439,6 +536,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.faults)
         if {item.path.stem, f"{item.path.name}::{item.name}"} & IN_CHECKOUT:
             item.add_marker(pytest.mark.xdist_group("checkout"))
+        only = item.get_closest_marker("sqlite_only")
+        if only is not None and TEST_DATABASE == "postgres":
+            item.add_marker(pytest.mark.skip(reason=f"about SQLite itself: {only.kwargs['reason']}"))
 
 
 @pytest.fixture

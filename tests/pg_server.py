@@ -136,6 +136,9 @@ def running_pg_server() -> Iterator[PgServer]:
     try:
         if os.geteuid() == 0:
             shutil.chown(folder, SUPERUSER, SUPERUSER)
+        # Anyone may reach the socket (a daemon the tests run without root's powers, or as root of a user
+        # namespace, is "anyone" to a folder it does not own); only the server lists or reads the folder.
+        folder.chmod(0o711)
         _run([str(tools / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C",
               "--no-sync", "--no-instructions"], folder)
         with (data / "postgresql.conf").open("a") as conf:

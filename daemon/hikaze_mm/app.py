@@ -150,8 +150,11 @@ class App:
         # Before the intake or the API can write an image, so no file being written is taken for a stray.
         on_disk = await asyncio.to_thread(self.image_files.stored_keys)
         shared = self.settings.postgres_url is not None
+        # Only a folder other hosts write to may hold another daemon's image whose row is not committed yet; the
+        # images in this host's data_dir are this daemon's alone.
+        in_shared_folder = shared and self.settings.images_dir is not None
         strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk),
-                                         SHARED_STRAY_AGE_S if shared else 0)
+                                         SHARED_STRAY_AGE_S if in_shared_folder else 0)
         if shared and self.settings.images_dir is None:
             log.warning("the library is shared, but its images are kept in this host's data_dir (%s): the other "
                         "hosts' pages cannot show an image added here; set images_dir to a folder every host "

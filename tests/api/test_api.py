@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from conftest import Daemon, free_port, poll, write_model
+from conftest import Daemon, Databases, free_port, poll, write_model
 from hikaze_mm.api.routes import create_app
 from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
@@ -99,9 +99,10 @@ async def test_same_origin_post_is_allowed(daemon: Daemon):
 
 
 @pytest.fixture
-async def service(tmp_path: Path, models: Path) -> AsyncIterator[App]:
+async def service(tmp_path: Path, models: Path, databases: Databases) -> AsyncIterator[App]:
     settings = Settings(models_roots=[models], data_dir=tmp_path / "data", settle_seconds=0.1,
-                        watch_mode="off", rescan_interval=0, port=free_port())
+                        watch_mode="off", rescan_interval=0, port=free_port(),
+                        database_url=await databases.url(tmp_path / "data"))
     svc = App(settings, watch=False)
     await svc.start()
     yield svc

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -65,7 +63,7 @@ async def test_the_page_trades_the_token_for_a_session_cookie(daemon_factory, mo
     assert "s3cret" not in cookie.value and len(cookie.value) >= 40
     again, _ = await session_cookie(d)
     assert again.value != cookie.value
-    rows = sessions(d)
+    rows = await sessions(d)
     assert len(rows) == 2 and hashlib.sha256(cookie.value.encode()).hexdigest() in {r[0] for r in rows}
     assert not any(cookie.value in str(r) or "s3cret" in str(r) for r in rows)
     for _, created, expires in rows:
@@ -88,9 +86,8 @@ async def with_cookie(d: Daemon, value: str) -> int:
     return (await d.request("GET", "/api/status", headers={"Cookie": f"hikaze_mm_session={value}"}))[0]
 
 
-def sessions(d: Daemon) -> list[tuple[str, float, float]]:
-    with contextlib.closing(sqlite3.connect(f"file:{d.data_dir / 'library.sqlite3'}?mode=ro", uri=True)) as db:
-        return db.execute("SELECT id_sha256, created_at, expires_at FROM sessions").fetchall()
+async def sessions(d: Daemon) -> list[tuple[Any, ...]]:
+    return await d.db.rows("SELECT id_sha256, created_at, expires_at FROM sessions")
 
 
 async def test_a_session_expires(daemon_factory, models: Path):
@@ -98,9 +95,8 @@ async def test_a_session_expires(daemon_factory, models: Path):
     old, _ = await session_cookie(d)
     fresh, _ = await session_cookie(d)
     # Thirty days pass for the first session: its expiry is moved into the past, in the daemon's own database.
-    with contextlib.closing(sqlite3.connect(d.data_dir / "library.sqlite3")) as db, db:
-        db.execute("UPDATE sessions SET expires_at = ? WHERE id_sha256 = ?",
-                   (time.time() - 1, hashlib.sha256(old.value.encode()).hexdigest()))
+    await d.db.rows("UPDATE sessions SET expires_at = ? WHERE id_sha256 = ?",
+                    time.time() - 1, hashlib.sha256(old.value.encode()).hexdigest())
     assert await with_cookie(d, old.value) == 401
     assert await with_cookie(d, fresh.value) == 200
 
@@ -117,7 +113,7 @@ async def test_a_new_token_ends_every_session(daemon_factory, models: Path, tmp_
     await d.close()
     d = await daemon_factory("--models-root", str(models), "--auth-token", "n3w-token", data_dir=data)
     assert await with_cookie(d, cookie.value) == 401
-    assert sessions(d) == []
+    assert await sessions(d) == []
     await d.close()
     # Going back to the old token does not bring the session back.
     d = await daemon_factory("--models-root", str(models), "--auth-token", "s3cret", data_dir=data)
@@ -136,7 +132,7 @@ async def test_wrong_tokens_are_rate_limited(daemon_factory, models: Path):
             assert resp.status == 429 and "try again" in body["error"], body
             assert 1 <= int(resp.headers["Retry-After"]) <= 60
             assert "Set-Cookie" not in resp.headers
-    assert sessions(d) == []
+    assert await sessions(d) == []
     # The limit is on trading tokens, not on using one.
     assert (await d.request("GET", "/api/status", headers={"Authorization": "Bearer s3cret"}))[0] == 200
 
@@ -235,8 +231,7 @@ async def library_snapshot(d: Daemon, models: Path) -> dict[str, Any]:
     images = [(await d.request("GET", f"/api/models/{m['sha256']}/images", headers=BEARER))[1]
               for m in models_now["models"]]
     status = (await d.request("GET", "/api/status", headers=BEARER))[1]
-    with contextlib.closing(sqlite3.connect(f"file:{d.data_dir / 'library.sqlite3'}?mode=ro", uri=True)) as db:
-        sessions = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    [(sessions,)] = await d.db.rows("SELECT count(*) FROM sessions")
     return {
         "models": details,
         "images": images,

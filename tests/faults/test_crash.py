@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sqlite3
 from pathlib import Path
 
 from conftest import Daemon, poll
@@ -26,10 +25,8 @@ async def test_sigkill_mid_hash_then_restart_finishes(daemon_factory, models: Pa
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
-    db = first.data_dir / "library.sqlite3"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        assert conn.execute("SELECT status, sha256 FROM pending_import").fetchall() == [("hashing", None)]
+    assert await first.db.damage() == []
+    assert await first.db.rows("SELECT status, sha256 FROM pending_import") == [("hashing", None)]
 
     expected = await asyncio.to_thread(_sha256, big)
     second: Daemon = await daemon_factory("--models-root", str(models), settle=0.1, data_dir=first.data_dir)
@@ -48,8 +45,7 @@ async def test_sigterm_leaves_no_row_hashing(daemon_factory, models: Path):
     assert d.terminate() == 0
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    with sqlite3.connect(d.data_dir / "library.sqlite3") as conn:
-        assert conn.execute("SELECT status FROM pending_import").fetchall() == [("settling",)]
+    assert await d.db.rows("SELECT status FROM pending_import") == [("settling",)]
     assert "stopped" in d.log()
 
 

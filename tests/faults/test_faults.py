@@ -1,7 +1,7 @@
 """Faults the always-on daemon must survive: SIGKILL mid-upload and mid-import, a database locked by another
 process, a watched folder that vanishes or turns unreadable, an inotify watch limit too low, a full disk, a file
-rewritten while it is hashed. After each one the database passes `integrity_check`, no row is left `hashing`,
-and every image file belongs to a row and every row has its files."""
+rewritten while it is hashed. After each one the database passes `integrity_check` (on SQLite), no row is left
+`hashing`, and every image file belongs to a row and every row has its files."""
 
 from __future__ import annotations
 
@@ -21,12 +21,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 import pytest
 from PIL import Image
 
 from conftest import (
     DEADLINE_S,
     Daemon,
+    Databases,
+    LibraryDb,
     broken_walk,
     free_port,
     poll,
@@ -36,6 +39,7 @@ from conftest import (
     write_model,
 )
 from hikaze_mm.library.importer import PLAIN_BATCH
+from hikaze_mm.store.postgres.database import WRITE_LOCK
 
 TIERS = ("high", "medium", "low")
 
@@ -106,25 +110,24 @@ def small_tmpfs(where: Path, size_kib: int) -> Iterator[None]:
 
 
 # -- invariants ---------------------------------------------------------------------------------------------------
-def db_rows(data_dir: Path, sql: str) -> list[tuple]:
-    with contextlib.closing(sqlite3.connect(data_dir / "library.sqlite3", timeout=DEADLINE_S)) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def assert_consistent(data_dir: Path) -> None:
+async def assert_consistent(db: LibraryDb) -> None:
     """What must hold after any fault, once the daemon has started again."""
-    assert db_rows(data_dir, "PRAGMA integrity_check") == [("ok",)]
-    assert db_rows(data_dir, "SELECT path FROM pending_import WHERE status = 'hashing'") == []
-    images = data_dir / "images"
+    assert await db.damage() == []
+    assert await db.rows("SELECT path FROM pending_import WHERE status = 'hashing'") == []
+    images = db.data_dir / "images"
     on_disk = {p.name for p in images.glob("*") if p.is_file()} if images.is_dir() else set()
-    rows = {f"{s}_{q}_{t}.webp" for s, q in db_rows(data_dir, "SELECT sha256, seq FROM images") for t in TIERS}
+    rows = {f"{s}_{q}_{t}.webp" for s, q in await db.rows("SELECT sha256, seq FROM images") for t in TIERS}
     assert on_disk == rows, f"orphans: {sorted(on_disk - rows)}, missing: {sorted(rows - on_disk)}"
     pending_dir = images / "pending"
     pending_disk = {p.name for p in pending_dir.glob("*")} if pending_dir.is_dir() else set()
     pending_rows = {
-        f"{i}_{q}_{t}.webp" for i, q in db_rows(data_dir, "SELECT pending_id, seq FROM pending_images") for t in TIERS
+        f"{i}_{q}_{t}.webp" for i, q in await db.rows("SELECT pending_id, seq FROM pending_images") for t in TIERS
     }
     assert pending_disk == pending_rows, f"pending orphans: {sorted(pending_disk - pending_rows)}"
+
+
+# The models that have their search row.
+SEARCHABLE = {"sqlite": "SELECT sha256 FROM search_ids", "postgres": "SELECT sha256 FROM model_search"}
 
 
 def big_png() -> bytes:
@@ -171,12 +174,12 @@ async def test_sigkill_during_image_upload_leaves_no_orphan_files(daemon_factory
         d.kill()
         await asyncio.gather(upload, return_exceptions=True)
         d = await daemon_factory("--models-root", str(models), data_dir=d.data_dir)
-        assert_consistent(d.data_dir)
+        await assert_consistent(d.db)
         assert (await d.get(f"/api/models/{sha}"))["images"][0]["seq"] == 0
 
     # A kill between writing the tier files and committing their row leaves them with no row; the window is too
     # short to hit by timing, so this is the state such a kill leaves, made by hand.
-    (seq,) = [n for (n,) in db_rows(d.data_dir, f"SELECT next_seq FROM image_seq WHERE sha256 = '{sha}'")]
+    (seq,) = [n for (n,) in await d.db.rows("SELECT next_seq FROM image_seq WHERE sha256 = ?", sha)]
     d.kill()
     images = d.data_dir / "images"
     for tier in TIERS:
@@ -188,11 +191,11 @@ async def test_sigkill_during_image_upload_leaves_no_orphan_files(daemon_factory
     d = await daemon_factory("--models-root", str(models), data_dir=d.data_dir)
     assert (images / "notes.txt").exists()
     (images / "notes.txt").unlink()
-    assert_consistent(d.data_dir)
+    await assert_consistent(d.db)
     status, body = await d.request("POST", f"/api/models/{sha}/images", data=form(small_png((10, 200, 10))))
     assert status == 201, body
     assert (images / f"{sha}_{body['seq']}_high.webp").read_bytes()[:4] == b"RIFF", "a stray file was served"
-    assert_consistent(d.data_dir)
+    await assert_consistent(d.db)
 
 
 # -- 2. SIGKILL during an import batch -----------------------------------------------------------------------------
@@ -211,14 +214,14 @@ async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory,
     batch = asyncio.create_task(d.request("POST", "/api/pending/import", json={"ids": [r["id"] for r in rows]}))
 
     async def far_enough() -> int | None:
-        (n,) = (await asyncio.to_thread(db_rows, d.data_dir, "SELECT count(*) FROM models"))[0]
+        (n,) = (await d.db.rows("SELECT count(*) FROM models"))[0]
         return n if n >= imported_at_kill else None
 
     await poll(far_enough, f"{imported_at_kill} imports")
     d.kill()
     await asyncio.gather(batch, return_exceptions=True)
-    assert_consistent(d.data_dir)
-    models_now = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    await assert_consistent(d.db)
+    models_now = dict(await d.db.rows("SELECT path, sha256 FROM models"))
     assert imported_at_kill <= len(models_now) < count, "the kill did not land inside the batch"
     # Every row asked is plainly new: the import goes PLAIN_BATCH rows to a transaction, in the order asked, so a
     # kill leaves a whole number of transactions, never part of one.
@@ -228,18 +231,18 @@ async def test_sigkill_during_import_batch_leaves_each_row_whole(daemon_factory,
 
     d = await daemon_factory("--models-root", str(models), settle=0.1, data_dir=d.data_dir)
     await d.wait_idle()
-    assert_consistent(d.data_dir)
+    await assert_consistent(d.db)
     pending = {r["path"]: r for r in [*await d.pending(), *await d.pending(offset="1000")]}
-    imported = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    imported = dict(await d.db.rows("SELECT path, sha256 FROM models"))
     assert imported == models_now, "the restart changed what was imported"
     assert len(pending) + len(imported) == count
     for p in map(str, paths):
         assert (p in pending) != (p in imported), f"{p} is both or neither pending and imported"
         if p in pending:
             assert pending[p]["status"] == "ready"
-    searchable = {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")}
+    searchable = {s for (s,) in await d.db.rows(SEARCHABLE)}
     assert searchable == set(imported.values()), "an import is half done: model and search index disagree"
-    no_meta = db_rows(d.data_dir, "SELECT path FROM models WHERE meta_json IS NULL OR name IS NULL")
+    no_meta = await d.db.rows("SELECT path FROM models WHERE meta_json IS NULL OR name IS NULL")
     assert no_meta == []
     rest = await d.call("POST", "/api/pending/import", {"ids": [pending[p]["id"] for p in pending]})
     assert not rest["failed"] and len(rest["imported"]) == len(pending), rest
@@ -257,7 +260,7 @@ async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_
     kill_at = random.randint(50, 600)
 
     async def models_count() -> int:
-        return (await asyncio.to_thread(db_rows, d.data_dir, "SELECT count(*) FROM models"))[0][0]
+        return (await d.db.rows("SELECT count(*) FROM models"))[0][0]
 
     async def far_enough() -> int | None:
         n = await models_count()
@@ -268,14 +271,14 @@ async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_
     # As the kill left it (rows still `hashing` are fine until the restart): each file whole, a model with its own
     # digest and its search row, or a row, never both; what was hashed has its file's digest.
     digest = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
-    assert db_rows(d.data_dir, "PRAGMA integrity_check") == [("ok",)]
-    at_kill = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    assert await d.db.damage() == []
+    at_kill = dict(await d.db.rows("SELECT path, sha256 FROM models"))
     assert kill_at <= len(at_kill) < count, "the kill did not land inside the first index"
     assert at_kill == {p: digest[p] for p in at_kill}
-    assert {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")} == set(at_kill.values())
-    queued = dict(db_rows(d.data_dir, "SELECT path, status FROM pending_import"))
+    assert {s for (s,) in await d.db.rows(SEARCHABLE)} == set(at_kill.values())
+    queued = dict(await d.db.rows("SELECT path, status FROM pending_import"))
     assert not set(queued) & set(at_kill), "a file is both a model and a row"
-    hashed = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM pending_import WHERE status IN ('ready', 'conflict')"))
+    hashed = dict(await d.db.rows("SELECT path, sha256 FROM pending_import WHERE status IN ('ready', 'conflict')"))
     assert hashed == {p: digest[p] for p in hashed}
     assert set(queued.values()) <= {"settling", "hashing", "ready"}, queued
 
@@ -286,10 +289,10 @@ async def test_sigkill_during_a_first_index_of_small_files_loses_nothing(daemon_
         return await models_count() == count and not await d.pending()
 
     await poll(all_imported, f"all {count} files imported after the restart", timeout=120)
-    assert_consistent(d.data_dir)
-    imported = dict(db_rows(d.data_dir, "SELECT path, sha256 FROM models"))
+    await assert_consistent(d.db)
+    imported = dict(await d.db.rows("SELECT path, sha256 FROM models"))
     assert imported == digest
-    searchable = {s for (s,) in db_rows(d.data_dir, "SELECT sha256 FROM search_ids")}
+    searchable = {s for (s,) in await d.db.rows(SEARCHABLE)}
     assert searchable == set(imported.values())
     # Nothing whole at the kill is read again: the rows left ready are imported as they are, the models kept.
     status = await d.wait_idle()
@@ -314,7 +317,20 @@ async def test_writes_wait_for_a_database_locked_by_another_process(daemon: Daem
         finally:
             conn.close()
 
-    holder = asyncio.create_task(asyncio.to_thread(hold_lock))
+    async def hold_write_lock() -> None:
+        """On PostgreSQL, another daemon's long write: it holds the one write lock every daemon takes."""
+        assert daemon.db.url is not None
+        conn = await asyncpg.connect(daemon.db.url)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                locked.set()
+                await asyncio.sleep(LOCK_S)  # the length of the fault
+        finally:
+            await conn.close()
+
+    holder = asyncio.create_task(
+        asyncio.to_thread(hold_lock) if daemon.db.backend == "sqlite" else hold_write_lock())
     assert await asyncio.to_thread(locked.wait, DEADLINE_S)
     started = time.monotonic()
     patch = asyncio.create_task(daemon.request("PATCH", f"/api/models/{sha}", json={"name": "renamed under lock"}))
@@ -330,7 +346,7 @@ async def test_writes_wait_for_a_database_locked_by_another_process(daemon: Daem
     assert time.monotonic() - started >= LOCK_S * 0.9
     row = await daemon.wait_row(dropped)
     assert row["sha256"] == hashlib.sha256(dropped.read_bytes()).hexdigest()
-    assert_consistent(daemon.data_dir)
+    await assert_consistent(daemon.db)
 
 
 # -- 4. a watched folder deleted, re-created, made unreadable ------------------------------------------------------
@@ -352,7 +368,7 @@ async def test_deleted_and_recreated_root_is_watched_again(daemon_factory, tmp_p
     assert {r["mode"] for r in st["roots"]} <= {"native", "polling"}, st["roots"]
     third = write_model(root / "vae" / "third.safetensors")
     await d.wait_row(third)
-    assert_consistent(d.data_dir)
+    await assert_consistent(d.db)
 
 
 
@@ -376,7 +392,7 @@ async def test_unreadable_root_keeps_rows_and_is_picked_up_again(daemon_factory,
     await d.wait_row(second)  # no walk: the folder's watch outlived the chmod
     await d.rescan()
     assert sorted(r["path"] for r in await d.pending()) == sorted([str(first), str(second)])
-    assert_consistent(d.data_dir)
+    await assert_consistent(d.db)
 
 
 async def test_unmounted_and_remounted_folder_is_watched_again(daemon_factory, models: Path):
@@ -398,7 +414,7 @@ async def test_unmounted_and_remounted_folder_is_watched_again(daemon_factory, m
         await d.wait_row(third)
         assert (await d.get(f"/api/models/{sha}"))["status"] == "ok"
         assert "event=model.missing" not in d.log()
-        assert_consistent(d.data_dir)
+        await assert_consistent(d.db)
         await d.close()
 
 
@@ -521,10 +537,10 @@ async def test_disk_full_while_writing_an_image(daemon_factory, models: Path, tm
         filler.unlink()
         assert {p.name: p.read_bytes() for p in images.glob("*.webp")} == before
         assert [i["seq"] for i in (await d.get(f"/api/models/{sha}"))["images"]] == [first["seq"]]
-        assert_consistent(data_dir)
+        await assert_consistent(d.db)
         status, again = await d.request("POST", f"/api/models/{sha}/images", data=form(small_png((9, 99, 9))))
         assert status == 201, again
-        assert_consistent(data_dir)
+        await assert_consistent(d.db)
         await d.close()
 
 
@@ -553,7 +569,7 @@ async def test_file_rewritten_during_its_hash_never_keeps_the_stale_hash(daemon_
     assert [(r["status"], r["sha256"]) for r in rows] == [("ready", expected)]
     filed = {e.get("sha256") for e in events.of("pending.updated", path=str(big))} - {None}
     assert filed <= {expected}, f"a stale hash was published: {filed}"
-    assert_consistent(d.data_dir)
+    await assert_consistent(d.db)
 
 
 # -- 8. a task the daemon cannot work without ends -----------------------------------------------------------------
@@ -569,7 +585,7 @@ settle.Settler._run = _broken
 """
 
 
-def test_a_broken_essential_task_stops_the_daemon_with_an_error(tmp_path: Path, models: Path):
+async def test_a_broken_essential_task_stops_the_daemon_with_an_error(tmp_path: Path, models: Path):
     """Answering while no longer settling or hashing would hide the fault; exiting non-zero lets systemd's
     Restart=on-failure (or whoever started it) start a fresh daemon."""
     data_dir = tmp_path / "data"
@@ -579,7 +595,7 @@ def test_a_broken_essential_task_stops_the_daemon_with_an_error(tmp_path: Path, 
     assert re.search(r"level=CRITICAL event=daemon.failed msg=\"the settler task failed: "
                      r"RuntimeError\('injected: the settler broke'\); stopping", done.stderr), done.stderr
     assert "event=daemon.stopped" in done.stderr
-    assert_consistent(data_dir)
+    await assert_consistent(LibraryDb(data_dir, None))
 
 
 # -- 9. a symlinked folder to / and folders that cannot be listed ---------------------------------------------------
@@ -722,14 +738,14 @@ async def test_a_polled_share_unmounted_and_mounted_again_loses_nothing(daemon_f
         await d.wait_row(second)
         assert (await d.get(f"/api/models/{sha}"))["status"] == "ok"
         assert "event=model.missing" not in d.log() and "event=file.gone" not in d.log()
-        assert_consistent(d.data_dir)
+        await assert_consistent(d.db)
         await d.close()
 
 
-def test_a_failed_scan_makes_the_scan_command_fail(tmp_path: Path, models: Path):
+async def test_a_failed_scan_makes_the_scan_command_fail(tmp_path: Path, models: Path, databases: Databases):
     write_model(models / "loras" / "never-reached.safetensors")
     done = run_cli("scan", "--models-root", str(models), "--data-dir", str(tmp_path / "data"),
-                   env=broken_walk(tmp_path, 1))
+                   *await databases.args(tmp_path / "data"), env=broken_walk(tmp_path, 1))
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "hikaze-mm: the scan failed: RuntimeError: injected: the walk broke" in done.stderr
     assert "Traceback" in done.stderr and "event=scan.failed" in done.stderr  # the log line keeps the whole story

@@ -378,7 +378,8 @@ async def test_bad_requests_are_400_and_lose_nothing(daemon_factory, models: Pat
 
 
 # -- through the command line ---------------------------------------------------------------------------------
-async def test_cli_without_a_daemon_then_the_daemon_sees_the_rows(daemon_factory, models: Path, tmp_path: Path):
+async def test_cli_without_a_daemon_then_the_daemon_sees_the_rows(daemon_factory, databases, models: Path,
+                                                                  tmp_path: Path):
     # The image is on a row whose file is gone, so the report does not depend on whether the start-up walk or
     # the migration reaches the two existing files first.
     v1 = build_v1(tmp_path, models, image_row=3)
@@ -386,7 +387,7 @@ async def test_cli_without_a_daemon_then_the_daemon_sees_the_rows(daemon_factory
     before_v1 = fingerprint(v1.db)
     data = tmp_path / "data"
     common = ["--models-root", str(models), "--data-dir", str(data), "--port", str(free_port()),
-              "--settle-seconds", "0.2"]
+              "--settle-seconds", "0.2", *await databases.args(data)]
     result = run_cli("import-legacy", str(v1.db), "--images", str(v1.images), *common)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)

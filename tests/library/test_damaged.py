@@ -61,6 +61,9 @@ async def test_import_refuses_damaged_rows_unless_confirmed(daemon: Daemon, mode
     assert report["refused"][0]["reason"] == "the header says it is 8.00 EiB long, the file is 16 bytes"
     assert report["failed"] == []
     assert {row["id"] for row in await daemon.pending(status="ready")} & set(ids) == set(ids[:2])
+    # Refused in the order asked, whichever order the store answers in.
+    again = await daemon.call("POST", "/api/pending/import", {"ids": ids[1::-1]})
+    assert [entry["id"] for entry in again["refused"]] == ids[1::-1] and again["imported"] == []
 
     report = await daemon.call("POST", "/api/pending/import", {"ids": ids[:2], "confirm_damaged": True})
     assert [entry["id"] for entry in report["imported"]] == ids[:2] and report["refused"] == []

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from pathlib import Path
 
-from conftest import Daemon, digests, run_cli, write_model
+from conftest import Daemon, Databases, digests, run_cli, write_model
 
 
-def test_scan_without_daemon_hashes_everything_then_exits(tmp_path: Path, models: Path):
+async def test_scan_without_daemon_hashes_everything_then_exits(tmp_path: Path, models: Path, databases: Databases):
     a = write_model(models / "loras" / "a.safetensors", 300_000)
     b = write_model(models / "checkpoints" / "b.ckpt", 200_000)
     data = tmp_path / "data"
-    result = run_cli("scan", "--models-root", str(models), "--data-dir", str(data), "--settle-seconds", "0")
+    where = await databases.args(data)
+    result = run_cli("scan", "--models-root", str(models), "--data-dir", str(data), "--settle-seconds", "0", *where)
     assert result.returncode == 0, result.stderr
     assert "ready 2, conflict 0, error 0" in result.stdout
-    with sqlite3.connect(data / "library.sqlite3") as conn:
-        rows = dict(conn.execute("SELECT path, sha256 FROM pending_import WHERE status = 'ready'").fetchall())
+    db = await databases.of(data)
+    rows = dict(await db.rows("SELECT path, sha256 FROM pending_import WHERE status = 'ready'"))
     assert rows == {str(a): digests(a)[0], str(b): digests(b)[0]}
 
-    again = run_cli("scan", "--models-root", str(models), "--data-dir", str(data), "--settle-seconds", "0")
+    again = run_cli("scan", "--models-root", str(models), "--data-dir", str(data), "--settle-seconds", "0", *where)
     assert again.returncode == 0 and "ready 2" in again.stdout
 
 
-def test_status_reads_the_database_when_no_daemon_runs(tmp_path: Path, models: Path):
+async def test_status_reads_the_database_when_no_daemon_runs(tmp_path: Path, models: Path, databases: Databases):
     write_model(models / "vae" / "v.safetensors")
     data = tmp_path / "data"
-    assert run_cli("scan", "--models-root", str(models), "--data-dir", str(data)).returncode == 0
-    result = run_cli("status", "--data-dir", str(data), "--port", "1")
+    where = await databases.args(data)
+    assert run_cli("scan", "--models-root", str(models), "--data-dir", str(data), *where).returncode == 0
+    result = run_cli("status", "--data-dir", str(data), "--port", "1", *where)
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["daemon"] == "not running" and answer["counts"]["pending"] == {"ready": 1}

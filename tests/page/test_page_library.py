@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Page, Route, expect
 
 from browser import answer_picker, open_picker, received, shot
-from conftest import DEADLINE_S, Daemon, poll, write_model
+from conftest import DEADLINE_S, Daemon, Databases, poll, write_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from library_scale import generate
@@ -22,10 +22,11 @@ from library_scale import generate
 DaemonFactory = Callable[..., Awaitable[Daemon]]
 
 
-async def generated_daemon(daemon_factory: DaemonFactory, tmp_path: Path, count: int) -> Daemon:
+async def generated_daemon(daemon_factory: DaemonFactory, databases: Databases, tmp_path: Path,
+                           count: int) -> Daemon:
     data = tmp_path / f"library-{count}"
     data.mkdir()
-    await asyncio.to_thread(generate, data / "library.sqlite3", count, 11, ())
+    await databases.filled(data, lambda file: asyncio.to_thread(generate, file, count, 11, ()))
     (tmp_path / "empty-root").mkdir()
     return await daemon_factory("--models-root", str(tmp_path / "empty-root"), data_dir=data)
 
@@ -148,8 +149,8 @@ async def test_missing_models_show_a_badge_and_can_be_listed_alone(daemon: Daemo
 
 
 async def test_a_grid_of_100000_models_keeps_few_cards_in_the_page(daemon_factory: DaemonFactory, page: Page,
-                                                                   tmp_path: Path) -> None:
-    daemon = await generated_daemon(daemon_factory, tmp_path, 100_000)
+                                                                   databases: Databases, tmp_path: Path) -> None:
+    daemon = await generated_daemon(daemon_factory, databases, tmp_path, 100_000)
     total = (await daemon.get("/api/models?hide_nsfw=true&limit=0"))["total"]
     await page.goto(daemon.url + "/")
     await expect(page.get_by_test_id("library-count")).to_have_text(f"{total:,} models")
@@ -172,8 +173,8 @@ async def test_a_grid_of_100000_models_keeps_few_cards_in_the_page(daemon_factor
 
 
 async def test_scrolling_on_asks_for_the_page_after_the_last_one_shown(daemon_factory: DaemonFactory, page: Page,
-                                                                        tmp_path: Path) -> None:
-    daemon = await generated_daemon(daemon_factory, tmp_path, 1_000)
+                                                                        databases: Databases, tmp_path: Path) -> None:
+    daemon = await generated_daemon(daemon_factory, databases, tmp_path, 1_000)
     total = (await daemon.get("/api/models?hide_nsfw=true&limit=0"))["total"]
     asked: list[dict[str, list[str]]] = []
     page.on("request", lambda r: asked.append(parse_qs(urlparse(r.url).query)) if "/api/models?" in r.url else None)

@@ -5,6 +5,7 @@ again, new or changed content is hashed, a vanished file's model keeps everythin
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,13 +14,15 @@ from typing import Any
 import pytest
 from fake_clock import FakeClock
 
-from conftest import digests, write_model
+from conftest import Databases, digests, write_model
 from hikaze_mm.config.roots import Root, RootSet
 from hikaze_mm.events.bus import EventBus, Subscription
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import stat_file
+from hikaze_mm.store.interfaces import Stores
+from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FILE_GONE, FileStat, HashRecord, ModelRow, PendingRow, Promotion
 from hikaze_mm.store.sqlite.store import SQLiteStore
 
@@ -32,7 +35,7 @@ class World:
 
     models: Path
     clock: FakeClock
-    store: SQLiteStore
+    store: Stores
     bus: EventBus
     sub: Subscription
     settler: Settler = field(init=False)
@@ -101,8 +104,10 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    store = SQLiteStore(tmp_path / "data" / "library.sqlite3", RULES)
+async def world(tmp_path: Path, databases: Databases) -> AsyncIterator[World]:
+    url = await databases.url(tmp_path / "data")
+    store: Stores = (SQLiteStore(tmp_path / "data" / "library.sqlite3", RULES) if url is None
+                     else PostgresStore(url, socket.gethostname(), RULES))
     await store.open()
     bus = EventBus()
     for folder in ("loras", "checkpoints"):

@@ -4,7 +4,6 @@ that are not UTF-8 (a name written under another system's encoding)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 from conftest import Daemon, poll, run_cli, write_model
@@ -50,8 +49,7 @@ async def test_hostile_names_are_listed_and_imported(daemon: Daemon, models: Pat
     assert "Traceback" not in daemon.log()
 
     # the database holds valid UTF-8 text; another program reading it sees the escaped form, not garbage
-    with sqlite3.connect(daemon.data_dir / "library.sqlite3") as conn:
-        stored = [r[0] for r in conn.execute("SELECT path FROM models")]
+    stored = [r[0] for r in await daemon.db.rows("SELECT path FROM models")]
     assert len(stored) == len(paths) and "caf\uef00\uefe9-latin1.safetensors" in {Path(p).name for p in stored}
 
 
@@ -65,5 +63,5 @@ async def test_not_utf8_names_move_and_verify(daemon: Daemon, models: Path) -> N
         return (await daemon.get(f"/api/models/{sha}"))["path"] == str(moved)
 
     await poll(followed, "the model to follow its file")
-    done = run_cli("verify", "--data-dir", str(daemon.data_dir))
+    done = run_cli("verify", "--data-dir", str(daemon.data_dir), *daemon.database_args)
     assert done.returncode == 0 and "checked 1 of 1 files: 0 problems" in done.stdout, done.stdout + done.stderr

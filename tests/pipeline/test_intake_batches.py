@@ -461,14 +461,15 @@ async def test_the_pending_images_of_rows_removed_together_go_with_them(daemon_f
 
 # -- an import batch that fails as a whole ----------------------------------------------------------------------------
 BROKEN_BATCH_SITE = """
-from hikaze_mm.store.sqlite import imports
+from hikaze_mm.store.postgres.imports import PgImports
+from hikaze_mm.store.sqlite.imports import SQLiteImports
 
 
 async def _broken(self, promotions):
     raise RuntimeError("injected: the batch broke")
 
 
-imports.SQLiteImports.promote_new = _broken
+SQLiteImports.promote_new = PgImports.promote_new = _broken
 """
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 
-from conftest import digests, poll, write_model
+from conftest import Databases, digests, poll, write_model
 from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 from hikaze_mm.pipeline import poll_observer, poll_tree
@@ -264,12 +264,14 @@ async def _not_walking(svc: App) -> bool:
     return not svc.reconciler.running
 
 
-async def test_a_file_changed_in_place_is_found_by_the_safety_net_walk(tmp_path: Path, models: Path, monkeypatch):
+async def test_a_file_changed_in_place_is_found_by_the_safety_net_walk(tmp_path: Path, models: Path, monkeypatch,
+                                                                       databases: Databases):
     """An old file written in place does not stamp its folder, so no poll sees it: the walk every
     `rescan_interval` does. A poll sees it only while the file is young (test above)."""
     old = write_model(models / "loras" / "old.safetensors")
     svc = App(Settings(data_dir=tmp_path / "data", models_roots=[models], watch_mode="polling",
-                       poll_interval=INTERVAL_S, settle_seconds=0.1, rescan_interval=0))
+                       poll_interval=INTERVAL_S, settle_seconds=0.1, rescan_interval=0,
+                       database_url=await databases.url(tmp_path / "data")))
     await svc.start()
     try:
         before = await poll(lambda: _row(svc, old), "the start-up walk to hash the file")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from watchdog.observers import Observer
 
-from conftest import digests, poll, write_model
+from conftest import Databases, digests, poll, write_model
 from hikaze_mm.app import App
 from hikaze_mm.config.settings import Settings
 from hikaze_mm.pipeline import watch as watch_module
@@ -26,11 +26,12 @@ class NoWatchesLeft(Observer):  # type: ignore[misc,valid-type]
 
 
 @pytest.fixture
-async def start_service(tmp_path: Path) -> AsyncIterator:
+async def start_service(tmp_path: Path, databases: Databases) -> AsyncIterator:
     services: list[App] = []
 
     async def start(**kw) -> App:
-        settings = Settings(data_dir=tmp_path / "data", settle_seconds=0.1, rescan_interval=0, **kw)
+        settings = Settings(data_dir=tmp_path / "data", settle_seconds=0.1, rescan_interval=0,
+                            database_url=await databases.url(tmp_path / "data"), **kw)
         svc = App(settings)
         await svc.start()
         services.append(svc)
@@ -77,7 +78,8 @@ async def test_deleted_and_recreated_folder_is_watched_again(start_service, tmp_
     await poll(lambda: _ready(svc, third), "a file dropped into the re-watched folder")
 
 
-async def test_a_file_made_while_the_watches_are_set_up_is_found(tmp_path: Path, models: Path, monkeypatch):
+async def test_a_file_made_while_the_watches_are_set_up_is_found(tmp_path: Path, models: Path, monkeypatch,
+                                                                  databases: Databases):
     """The daemon answers (and tells systemd it is ready) before its watches are in place; a file made meanwhile is
     seen by no watch, so the start-up walk, which waits for them, finds it."""
     release = threading.Event()
@@ -88,7 +90,8 @@ async def test_a_file_made_while_the_watches_are_set_up_is_found(tmp_path: Path,
         return watch(self, *args, **kw)
 
     monkeypatch.setattr(watch_module.Watcher, "watch", held_watch)
-    svc = App(Settings(data_dir=tmp_path / "data", models_roots=[models], settle_seconds=0.1, rescan_interval=0))
+    svc = App(Settings(data_dir=tmp_path / "data", models_roots=[models], settle_seconds=0.1, rescan_interval=0,
+                       database_url=await databases.url(tmp_path / "data")))
     await svc.start()
     try:
         status = await svc.status()

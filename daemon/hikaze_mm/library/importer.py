@@ -121,11 +121,16 @@ class Importer:
         return report
 
     async def _refuse_damaged(self, ids: list[int], report: ImportReport) -> list[int]:
-        """The ids whose files do not look damaged; the others go into the report as refused."""
+        """The ids whose files do not look damaged; the others go into the report as refused, as asked (the
+        store answers in an order of its own)."""
         refused: set[int] = set()
         for start in range(0, len(ids), PLAIN_BATCH):
-            rows = await self.store.pending.pending_rows(ids[start:start + PLAIN_BATCH])
-            for pending_id, (row, meta) in rows.items():
+            chunk = ids[start:start + PLAIN_BATCH]
+            rows = await self.store.pending.pending_rows(chunk)
+            for pending_id in chunk:
+                if pending_id not in rows:
+                    continue
+                row, meta = rows[pending_id]
                 reason = damage(row.path, row.size_bytes, meta.get("header"))
                 if reason is not None and pending_id not in refused:
                     refused.add(pending_id)
@@ -138,7 +143,7 @@ class Importer:
         leaves, or a batch that fails as a whole, goes row by row. `asked`: how many rows the whole import has,
         which sets whether each gets its own line at info."""
         rows = await self.store.pending.pending_rows(ids)
-        ready = {i: (row, meta) for i, (row, meta) in rows.items() if row.status == "ready" and row.sha256}
+        ready = {i: rows[i] for i in ids if i in rows and rows[i][0].status == "ready" and rows[i][0].sha256}
         if not ready:
             return {}
         shas = [row.sha256 for row, _ in ready.values() if row.sha256]
