@@ -1147,6 +1147,7 @@ export interface components {
                 /** @enum {string} */
                 mode: "native" | "polling" | "partial";
             }[];
+            /** @description what the library holds; while `database.state` is `unreachable`, the last counts read */
             counts: {
                 /** @description every model */
                 models: number;
@@ -1168,6 +1169,21 @@ export interface components {
             comfyui: components["schemas"]["ComfyPeer"][];
             /** @description the running v1 migration, else the last one since the daemon started, else null */
             legacy: components["schemas"]["LegacyJob"] | null;
+            /** @description the library's database: whether it answers (a shared PostgreSQL server can go away while the daemon runs; a SQLite file never does). While it is away the daemon keeps watching and walking the folders, and each file it would record waits in memory, up to 100,000 of them; past that the waiting ones are dropped and every folder is walked once the database answers, which finds them again. The requests that need it answer 503 meanwhile. */
+            database: {
+                /** @enum {string} */
+                backend: "sqlite" | "postgresql";
+                /** @enum {string} */
+                state: "ok" | "unreachable";
+                /** @description when the state began: the daemon's start, or the change */
+                since: number;
+                /** @description while `unreachable`: the server (without its password) and why it does not answer */
+                error: string | null;
+                /** @description files (paths) whose decision waits for the database, and those it is catching up with; each is looked at again as it is then (a file hashed meanwhile is not read again if it is unchanged) */
+                queued_decisions: number;
+                /** @description every folder is walked once the database answers (the queue overflowed, or a walk could not run without it) */
+                walk_owed: boolean;
+            };
         };
         /** @description the `data` of one event of `GET /api/events`, told apart by `type` */
         DaemonEvent: components["schemas"]["PendingAddedEvent"] | components["schemas"]["PendingUpdatedEvent"] | components["schemas"]["PendingRemovedEvent"] | components["schemas"]["HashProgressEvent"] | components["schemas"]["ScanProgressEvent"] | components["schemas"]["ModelAddedEvent"] | components["schemas"]["ModelUpdatedEvent"] | components["schemas"]["ModelRemovedEvent"] | components["schemas"]["ModelPathEvent"] | components["schemas"]["RootChangedEvent"] | components["schemas"]["LegacyProgressEvent"] | components["schemas"]["LegacyDoneEvent"];
@@ -1358,6 +1374,21 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description the library's database (a shared PostgreSQL server, `database_url`) cannot be reached now: `error` says
+         *     `the library's database is unreachable (<server>: <why>); the daemon retries, ...`, `Retry-After` how many
+         *     seconds to wait; `GET /api/status` `database` follows it. A change answered this way was not made, or
+         *     (the connection broke at its commit) may have been: read it back once the database answers.
+         */
+        DatabaseUnreachable: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         limit: number;
@@ -1499,6 +1530,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     events: {
@@ -1605,6 +1637,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getPending: {
@@ -1631,6 +1664,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getPendingImage: {
@@ -1661,6 +1695,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     importPending: {
@@ -1701,6 +1736,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     restorePending: {
@@ -1735,6 +1771,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     retryPending: {
@@ -1769,6 +1806,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listModels: {
@@ -1847,6 +1885,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     facets: {
@@ -1900,6 +1939,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     bulkModels: {
@@ -1961,6 +2001,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -1998,6 +2039,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getModel: {
@@ -2025,6 +2067,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     deleteModel: {
@@ -2065,6 +2108,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     patchModel: {
@@ -2124,6 +2168,7 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2155,6 +2200,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     trashModelCopy: {
@@ -2212,6 +2258,7 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listImages: {
@@ -2242,6 +2289,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     uploadImage: {
@@ -2286,6 +2334,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2319,6 +2368,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     setCover: {
@@ -2356,6 +2406,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getCover: {
@@ -2384,6 +2435,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getImage: {
@@ -2415,6 +2467,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listDuplicates: {
@@ -2466,6 +2519,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listTypes: {
@@ -2490,6 +2544,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listTags: {
@@ -2514,6 +2569,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     createTag: {
@@ -2552,6 +2608,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2582,6 +2639,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     renameTag: {
@@ -2614,6 +2672,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     migrateLegacy: {
@@ -2657,6 +2716,7 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     pickerOriginCheck: {
