@@ -15,7 +15,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("hash_throughput", "hash_workers", "reconcile", "settle_latency", "memory", "image_memory",
               "library_scale", "folder_tree", "page_render", "burst_load", "api_load", "big_library", "million",
-              "legacy_import", "watch_setup", "scan_once", "first_index", "poll_idle")
+              "legacy_import", "watch_setup", "scan_once", "first_index", "poll_idle", "postgres_vs_sqlite")
 
 
 def main() -> int:

@@ -49,7 +49,7 @@ from hikaze_mm.pipeline.reconcile import Reconciler
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.status import Status
-from hikaze_mm.store.interfaces import Stores
+from hikaze_mm.store.interfaces import ShareStore, Stores
 
 if TYPE_CHECKING:
     from hikaze_mm.store.postgres.notify import Notifications
@@ -59,13 +59,14 @@ log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
 GC_THRESHOLDS = (700, 10, 1000)  # Python's are (700, 10, 10)
 SWITCH_INTERVAL_S = 0.001  # Python's is 0.005
+SHARED_STRAY_AGE_S = 3600  # an image file in a shared folder with no row yet is another daemon's, being written
 
 
-def build_store(settings: Settings) -> Stores:
-    """SQLite in data_dir unless `database_url` names a shared PostgreSQL database."""
+def build_store(settings: Settings) -> tuple[Stores, ShareStore | None]:
+    """SQLite in data_dir unless `database_url` names a shared PostgreSQL database (with its share folders)."""
     url = settings.postgres_url
     if url is None:
-        return SQLiteStore(settings.db_path, METADATA_RULES)
+        return SQLiteStore(settings.db_path, METADATA_RULES, settings.host_id), None
     try:
         from hikaze_mm.store.postgres.store import PostgresStore
     except ModuleNotFoundError as e:  # asyncpg comes with the `postgres` extra
@@ -73,7 +74,8 @@ def build_store(settings: Settings) -> Stores:
             raise
         raise ConfigError("`database_url` names PostgreSQL, which needs asyncpg: "
                           "pip install 'hikaze-mm[postgres]'") from None
-    return PostgresStore(url, settings.host_id, METADATA_RULES)
+    store = PostgresStore(url, settings.host_id, METADATA_RULES)
+    return store, store.shares
 
 
 def _shared_events(settings: Settings, bus: EventBus) -> tuple[EventRelay, Notifications] | None:
@@ -93,19 +95,19 @@ class App:
     def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
         self.roots: RootSet = build_roots(settings)
-        self.store: Stores = build_store(settings)
+        self.store, self.shares = build_store(settings)
         self.bus = EventBus()
         media = Media()
         self.workers = plan_workers(settings.hash_workers, sorted(r.path for r in self.roots), media)
         self.pool = HashPool(self.workers.workers, media)
-        self.image_files = ImageFiles(settings.data_dir / "images")
+        self.image_files = ImageFiles(settings.image_folder)
         self.decision_lock = DecisionLock()
         self.outage = Outage("sqlite" if settings.postgres_url is None else "postgresql")
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
         self.decisions = FileDecisions(self.store, self.bus, self.roots, self.settler, self.decision_lock,
                                        self.outage)
         self.intake = Intake(self.store, self.bus, self.pool, self.decisions, self.decision_lock, self.settler,
-                             self.image_files)
+                             self.image_files, self.shares)
         self.reconciler = Reconciler(self.store.files, self.bus, self.roots, self.decisions, self.settler, self.intake)
         self.catch_up = CatchUp(self.outage, self.store.ping, self.store.files, self.roots, self.decisions,
                                 self.intake, self.settler, self.reconciler)
@@ -132,7 +134,7 @@ class App:
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
                               self.reconciler, self.store.search, self.comfy_peers, self.legacy, self.outage)
         self._tasks: list[asyncio.Task[Any]] = []
-        self.shared = _shared_events(settings, self.bus)
+        self.relay = _shared_events(settings, self.bus)
         self.failure: str | None = None  # why a task the daemon cannot work without ended
         self.on_failure: Callable[[], None] | None = None
 
@@ -142,8 +144,10 @@ class App:
         log.info("%d hash workers (%s); %s", self.workers.workers, self.workers.reason, media,
                  extra={"event": "hash.workers"})
         await self.store.open()
-        if self.shared is not None:
-            relay, notifications = self.shared
+        if self.shares is not None:
+            await self.shares.set_shared_roots({str(root): name for root, name in self.settings.shared_roots.items()})
+        if self.relay is not None:
+            relay, notifications = self.relay
             await notifications.start()
             self._tasks.append(asyncio.create_task(relay.run(notifications.send), name="event-relay"))
         await self.sessions.forget_stale()
@@ -152,7 +156,13 @@ class App:
             log.info("%d files were being hashed when the daemon stopped; they are hashed again", reset)
         # Before the intake or the API can write an image, so no file being written is taken for a stray.
         on_disk = await asyncio.to_thread(self.image_files.stored_keys)
-        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk))
+        shared = self.settings.postgres_url is not None
+        strays = await asyncio.to_thread(self.image_files.sweep, *await self.store.images.image_keys_among(*on_disk),
+                                         SHARED_STRAY_AGE_S if shared else 0)
+        if shared and self.settings.images_dir is None:
+            log.warning("the library is shared, but its images are kept in this host's data_dir (%s): the other "
+                        "hosts' pages cannot show an image added here; set images_dir to a folder every host "
+                        "mounts", self.settings.image_folder, extra={"event": "images.local"})
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
         essential = [self.settler.start(), *self.intake.start(), self.catch_up.start()]
@@ -185,8 +195,8 @@ class App:
         with contextlib.suppress(Exception):
             await self.store.pending.reset_in_flight()
         self.bus.close()
-        if self.shared is not None:
-            await self.shared[1].stop()
+        if self.relay is not None:
+            await self.relay[1].stop()
         await self.store.close()
 
     def _essential_done(self, task: asyncio.Task[Any]) -> None:

@@ -41,6 +41,9 @@ def _fails_with(result, *words: str) -> None:
         ("database_url = 'postgresql://me@db.lan'\n", ["database_url", "names no database"]),
         ("database_url = 'postgresql://me@db.lan:port/lib'\n", ["database_url", "not a valid URL"]),
         ("database_url = 'sqlite://relative.sqlite3'\n", ["database_url", "absolute file"]),
+        ("shared_roots = 5\n", ["shared_roots", "DIR=NAME"]),
+        ("shared_roots = {'/mnt/nas' = 'a/b'}\n", ["shared_roots", "share name (no slash)"]),
+        ("shared_roots = {'/mnt/nas' = 'nas'}\n", ["shared_roots", "database_url"]),
     ],
 )
 def test_bad_toml_stops_with_exit_2(tmp_path: Path, toml: str, words: list[str]):

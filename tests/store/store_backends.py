@@ -28,7 +28,7 @@ STAT = FileStat(10, 1, 2, 3)
 
 def sqlite_store(path: Path) -> SQLiteStore:
     """A SQLite store (not opened yet) applying the library's metadata rules, as the daemon builds it."""
-    return SQLiteStore(path, RULES)
+    return SQLiteStore(path, RULES, HOST)
 
 
 def with_migration_functions(conn: sqlite3.Connection) -> sqlite3.Connection:
@@ -78,6 +78,29 @@ async def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
             await store.close()
     finally:
         await drop_database(database)
+
+
+@pytest.fixture(name="dsn")
+async def dsn_fixture(pg_server: PgServer) -> AsyncIterator[str]:
+    """A fresh migrated database of the session's PostgreSQL server, dropped afterwards."""
+    database = await migrated_database(pg_server)
+    try:
+        yield database.dsn
+    finally:
+        await drop_database(database)
+
+
+@pytest.fixture(name="hosts")
+async def hosts_fixture(dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """The stores of two hosts, `here` and `there`, on one database."""
+    here, there = PostgresStore(dsn, "here", RULES), PostgresStore(dsn, "there", RULES)
+    await here.open()
+    await there.open()
+    try:
+        yield here, there
+    finally:
+        await there.close()
+        await here.close()
 
 
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], AbstractAsyncContextManager[Stores]]] = {

@@ -277,7 +277,7 @@ async def test_promote_new_gives_the_same_model_as_promoting_the_row_alone(store
     await stores.imports.promote_new([_new(together, sha("b"), meta), _new(other, sha("c"))])
     one, many = await stores.models.model_detail(sha("a")), await stores.models.model_detail(sha("b"))
     assert one is not None and many is not None
-    different = {"sha256", "blake3", "path", "name", "file_name", "created_at", "updated_at"}
+    different = {"sha256", "blake3", "path", "name", "file_name", "files", "created_at", "updated_at"}
     assert {k: v for k, v in one.items() if k not in different} == {k: v for k, v in many.items()
                                                                    if k not in different}
 

@@ -293,3 +293,12 @@ async def test_pending_images_belong_to_their_row(stores: Stores):
     asked = ({(sha("b"), 4), (sha("b"), 5), (sha("c"), 4)}, {(row.id, 0), (row.id, 1), (row.id + 1, 0)})
     assert await stores.images.image_keys_among(*asked) == ({(sha("b"), 4)}, {(row.id, 0)})
     assert await stores.images.image_keys_among(set(), set()) == (set(), set())
+
+
+async def test_one_pending_row_imported_twice_at_once_makes_one_model(stores: Stores):
+    row = await hashed_row(stores, "/m/loras/a.safetensors", A)
+    promotion = Promotion(row.id, A, "new", "a", "loras", "unknown", {}, row.path, STAT, [], [])
+    outcomes = await asyncio.gather(stores.imports.promote_new([promotion]), stores.imports.promote_new([promotion]),
+                                    return_exceptions=True)
+    assert sorted(len(o) for o in outcomes if isinstance(o, list)) == [0, 1], outcomes  # the other found it gone
+    assert (await stores.search.counts())["models"] == 1 and await stores.pending.pending(row.id) is None

@@ -6,37 +6,28 @@ of every host. And a tag put on a model that has it already is counted once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from store_backends import STAT, hashed_row, migrated_database, new_model, sha, stores_fixture  # noqa: F401
+from store_backends import (  # noqa: F401
+    STAT,
+    dsn_fixture,
+    hashed_row,
+    hosts_fixture,
+    migrated_database,
+    new_model,
+    sha,
+    stores_fixture,
+)
 
-from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FileStat, ModelQuery, Promotion
-from pg_server import PgServer, drop_database
 
 OTHER = FileStat(20, 2, 3, 4)
 PATH = "/m/loras/a.safetensors"
 COPY = "/m/loras/copy.safetensors"
 A, B = sha("a"), sha("b")
-
-
-@pytest.fixture(name="hosts")
-async def hosts_fixture(pg_server: PgServer) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    """The stores of two hosts on one database."""
-    database = await migrated_database(pg_server)
-    here, there = PostgresStore(database.dsn, "here", RULES), PostgresStore(database.dsn, "there", RULES)
-    try:
-        await here.open()
-        await there.open()
-        yield here, there
-    finally:
-        await there.close()
-        await here.close()
-        await drop_database(database)
 
 
 async def _import(store: Stores, path: str, sha256: str, copies: list[tuple[str, FileStat]] | None = None,
@@ -76,43 +67,55 @@ async def test_one_path_on_two_hosts_is_two_files(hosts: tuple[PostgresStore, Po
     assert dict((await here.files.file_index()).models_ok.items()) == {PATH: (A, tuple(STAT)), COPY: (A, tuple(OTHER))}
 
 
-async def test_a_host_marks_missing_only_its_own_main_file(hosts: tuple[PostgresStore, PostgresStore]):
+async def test_a_model_is_missing_only_when_no_host_has_a_file(hosts: tuple[PostgresStore, PostgresStore]):
     here, there = hosts
     await _import(here, PATH, A)
-    assert await there.models.set_model_missing(A) is None
-    model = await here.models.model(A)
-    assert model is not None and model.status == "ok" and (await here.search.counts())["missing"] == 0
-    # The file found on the other host: the model's main file is that host's now, and only it can lose it.
+    assert await there.models.set_model_missing(A) is None  # the main file is not there's to lose
+    assert await there.models.elsewhere(A) and not await here.models.elsewhere(A)
+    # The file found on the other host is the model's file there, beside the main file here.
     row = await hashed_row(there, "/n/a.safetensors", A, status="conflict", conflict=A, stat=OTHER)
     relinked = await there.models.relink_model(A, row.path, "loras", OTHER, row.id)
-    assert relinked is not None and relinked.path == "/n/a.safetensors"
-    assert await there.models.model_by_path("/n/a.safetensors") == relinked
-    assert await here.models.model_by_path(PATH) is None
+    assert relinked is not None and relinked.path == "/n/a.safetensors" and relinked.status == "ok"
+    assert await there.models.model(A) == relinked  # each host sees its own file
+    assert (await here.models.model(A) or relinked).path == PATH
+    assert not await there.models.elsewhere(A) and await there.copies.copies_of(A) == ["/n/a.safetensors"]
+    assert await there.pending.pending(row.id) is None
+    # Here loses its file: the other host's takes over as the main file, and the model stays in the library.
+    kept = await here.models.set_model_missing(A)
+    assert kept is not None and kept.status == "ok" and kept.path == "/n/a.safetensors"
+    assert await here.models.elsewhere(A) and await there.models.model_by_path("/n/a.safetensors") is not None
+    detail = await here.models.model_detail(A)
+    assert detail is not None and detail["files"] == [
+        {"host": "there", "path": "/n/a.safetensors", "main": True, "here": False}]
+    # Only when the last host loses its file is the model missing.
     assert await here.models.set_model_missing(A) is None
     missing = await there.models.set_model_missing(A)
     assert missing is not None and missing.status == "missing"
+    assert (await here.search.counts())["missing"] == 1
 
 
-async def test_a_content_imported_on_one_host_makes_the_others_twins_conflicts(
+async def test_a_content_imported_on_one_host_leaves_the_others_rows_to_them(
         hosts: tuple[PostgresStore, PostgresStore]):
     here, there = hosts
     twin = await hashed_row(there, "/n/twin.safetensors", A)
+    mine = await hashed_row(here, "/m/loras/twin.safetensors", A)
     row = await hashed_row(here, PATH, A)
     model, twins = await here.imports.promote(Promotion(row.id, A, "new", "a", "loras", "unknown", {}, PATH, STAT,
                                                         [], []))
-    assert twins == []  # none of this host's
-    theirs = await there.pending.pending(twin.id)
-    assert theirs is not None and (theirs.status, theirs.conflict_sha256) == ("conflict", A)
+    assert [t.id for t in twins] == [mine.id]  # this host's twin is a duplicate to decide about
+    assert await there.pending.pending(twin.id) == twin  # the other host's is that host's file of the model
     # A second `new` model of the content fails whole, whichever host makes it.
     with pytest.raises(Exception):  # noqa: B017  (the constraint's error)
         await there.imports.promote_new([Promotion(twin.id, A, "new", "t", "loras", "unknown", {}, twin.path, STAT,
                                                    [], [])])
-    assert await there.pending.pending(twin.id) == theirs and await here.models.model(A) == model
-    # The other host's row joins the model as a copy on that host.
+    assert await there.pending.pending(twin.id) == twin and await here.models.model(A) == model
+    # The other host's row joins the model as its file there.
     assert await there.imports.absorb(twin.id, A, {}, [], (twin.path, STAT))
     assert await there.copies.copies_of(A) == [twin.path] and await here.copies.copies_of(A) == []
     detail = await here.models.model_detail(A)
-    assert detail is not None and detail["copies"] == [twin.path]  # the library's view: every host's copies
+    assert detail is not None and detail["copies"] == []  # copies are this host's other paths
+    assert [(f["host"], f["path"], f["main"], f["here"]) for f in detail["files"]] == [
+        ("here", PATH, True, True), ("there", twin.path, False, False)]
 
 
 async def test_a_pending_row_of_another_host_makes_no_model_here(hosts: tuple[PostgresStore, PostgresStore]):
@@ -171,3 +174,21 @@ async def test_two_hosts_importing_one_content_at_once_make_one_model(hosts: tup
     assert [m.sha256 for m in outcome[winner]] == [A]  # type: ignore[union-attr]
     assert isinstance(outcome[loser], asyncpg.UniqueViolationError)
     assert await loser.pending.pending(rows[loser].id) == rows[loser]  # all or nothing: its row waits
+
+
+async def test_edits_of_one_model_through_two_hosts_at_once_are_all_kept(hosts: tuple[PostgresStore, PostgresStore]):
+    here, there = hosts
+    await _import(here, PATH, A)
+    edits = []
+    for i in range(20):  # each host adds its own tags and sets its own keys, all at the same moment
+        store, who = (here, "here") if i % 2 == 0 else (there, "there")
+        edits.append(store.models.update_model(A, name=None, tags=None, meta_change={f"{who}_{i}": i},
+                                               tags_add=[f"{who}-{i}"]))
+    assert all(await asyncio.gather(*edits))
+    detail = await there.models.model_detail(A)
+    assert detail is not None
+    assert sorted(detail["tags"]) == sorted(f"{'here' if i % 2 == 0 else 'there'}-{i}" for i in range(20))
+    assert {k: v for k, v in detail["meta_json"].items() if k[0] in "ht"} == {
+        f"{'here' if i % 2 == 0 else 'there'}_{i}": i for i in range(20)}
+    tags = {t["name"]: t["models"] for t in await here.tags.list_tags()}
+    assert len(tags) == 20 and set(tags.values()) == {1}  # counted once each, on both hosts' writes

@@ -5,43 +5,19 @@ host's, read a chunk at a time while writes go on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from store_backends import STAT, migrated_database, sha
+from store_backends import STAT, dsn_fixture, hosts_fixture, sha  # noqa: F401  (the fixtures `dsn` and `hosts`)
 
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.postgres import file_index as pg_file_index
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FileStat, HashRecord, Promotion
-from pg_server import PgServer, drop_database
 
 OTHER = FileStat(20, 2, 3, 4)
 PATH = "/m/loras/a.safetensors"
-
-
-@pytest.fixture(name="dsn")
-async def dsn_fixture(pg_server: PgServer) -> AsyncIterator[str]:
-    database = await migrated_database(pg_server)
-    try:
-        yield database.dsn
-    finally:
-        await drop_database(database)
-
-
-@pytest.fixture(name="hosts")
-async def hosts_fixture(dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    """The stores of two hosts on one database."""
-    here, there = PostgresStore(dsn, "here", RULES), PostgresStore(dsn, "there", RULES)
-    await here.open()
-    await there.open()
-    try:
-        yield here, there
-    finally:
-        await there.close()
-        await here.close()
 
 
 def _record(sha256: str, stat: FileStat = STAT) -> HashRecord:

@@ -8,35 +8,25 @@ a chore's files are only ever this host's."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from store_backends import STAT, hashed_row, migrated_database, new_model, sha, stores_fixture  # noqa: F401
+from store_backends import (  # noqa: F401
+    STAT,
+    dsn_fixture,
+    hashed_row,
+    hosts_fixture,
+    migrated_database,
+    new_model,
+    sha,
+    stores_fixture,
+)
 
-from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import ModelQuery, Promotion
-from pg_server import PgServer, drop_database
 
 A, B, C = sha("a"), sha("b"), sha("c")
 NOT_UTF8 = os.fsdecode(b"caf\xe9")
-
-
-@pytest.fixture(name="hosts")
-async def hosts_fixture(pg_server: PgServer) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    """The stores of two hosts on one database."""
-    database = await migrated_database(pg_server)
-    here, there = PostgresStore(database.dsn, "here", RULES), PostgresStore(database.dsn, "there", RULES)
-    try:
-        await here.open()
-        await there.open()
-        yield here, there
-    finally:
-        await there.close()
-        await here.close()
-        await drop_database(database)
 
 
 async def _model(stores: Stores, path: str, sha256: str, meta: dict[str, Any] | None = None) -> None:
@@ -130,7 +120,9 @@ async def test_a_pending_rows_images_are_its_hosts(hosts: tuple[PostgresStore, P
     assert not await here.images.pending_image_exists(theirs.id, 1)
     assert await there.images.pending_images(theirs.id) == [(1, 7, 8)]
     assert await here.images.with_pending_images([mine.id, theirs.id]) == {mine.id}
-    assert await here.images.image_keys_among(set(), {(mine.id, 0), (theirs.id, 1)}) == (set(), {(mine.id, 0)})
+    # The start-up sweep keeps the files of every host's rows: an image folder may be shared by the hosts.
+    assert await here.images.image_keys_among(set(), {(mine.id, 0), (theirs.id, 1), (theirs.id, 2)}) == (
+        set(), {(mine.id, 0), (theirs.id, 1)})
 
 
 async def test_a_models_images_and_their_numbers_are_every_hosts(hosts: tuple[PostgresStore, PostgresStore]):
@@ -171,3 +163,15 @@ async def test_chores_go_through_this_hosts_files(hosts: tuple[PostgresStore, Po
 
     await here.chores.chore_done("sidecar_tags")
     assert await there.chores.chores() == ["pending_sidecar_tags"]
+
+
+async def test_each_hosts_daemon_keeps_its_own_sessions(hosts: tuple[PostgresStore, PostgresStore]):
+    here, there = hosts
+    await here.sessions.add_session("s" * 64, "token-here", 1.0, 100.0)
+    await there.sessions.add_session("t" * 64, "token-there", 1.0, 100.0)
+    # Each daemon drops the sessions of another token when it starts: never those of the other host's daemon.
+    assert await here.sessions.drop_sessions("token-here", 2.0) == 0
+    assert await there.sessions.session("t" * 64) == ("token-there", 100.0)
+    assert await here.sessions.session("t" * 64) is None  # a login to one daemon opens no other
+    assert await there.sessions.drop_sessions("new-token", 2.0) == 1
+    assert await here.sessions.session("s" * 64) == ("token-here", 100.0)

@@ -37,7 +37,7 @@ class ConfigError(Exception):
 class Key:
     name: str
     flag: str
-    kind: str  # path | paths | str | int | float | choice | int_or_auto
+    kind: str  # path | paths | typed_paths | shares | strings | str | int | float | choice | int_or_auto
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -61,6 +61,12 @@ KEYS: tuple[Key, ...] = (
         "The library's database: unset for the SQLite file in data_dir; postgresql://USER@HOST/DB for one library "
         "that the daemons of several machines share (its password from ~/.pgpass, PGPASSFILE or PGPASSWORD, "
         "never in this URL); sqlite:///FILE for a SQLite file elsewhere."),
+    Key("images_dir", "--images-dir", "path", None,
+        "Where the models' images are kept (default: data_dir/images). In a library shared by several machines, "
+        "a folder every host mounts (on the NAS), so an image added on one is shown by all."),
+    Key("shared_roots", "--shared-root", "shares", {},
+        "Folders other hosts of a shared library mount too (a NAS), each as DIR=NAME with one NAME for the share "
+        "on every host: a file there is hashed once for all hosts; repeatable."),
     Key("host_id", "--host-id", "str", None,
         "This machine's name in a shared library (default: its hostname): its files are (host_id, path)."),
     Key("host", "--host", "str", "127.0.0.1",
@@ -109,6 +115,8 @@ class Settings:
     extra_model_paths: list[Path] = field(default_factory=list)
     data_dir: Path = field(default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)))
     database_url: str | None = None
+    images_dir: Path | None = None
+    shared_roots: dict[Path, str] = field(default_factory=dict)
     host_id: str = field(default_factory=socket.gethostname)
     host: str = "127.0.0.1"
     port: int = 8789
@@ -132,6 +140,10 @@ class Settings:
         if self.database_url is not None and self.database_url.startswith(SQLITE_SCHEME):
             return Path(self.database_url[len(SQLITE_SCHEME):])
         return self.data_dir / "library.sqlite3"
+
+    @property
+    def image_folder(self) -> Path:
+        return self.images_dir if self.images_dir is not None else self.data_dir / "images"
 
     @property
     def postgres_url(self) -> str | None:
@@ -170,6 +182,8 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
         return [_expand(v, base) for v in value]
     if key.kind == "typed_paths":
         return _typed_paths(value, where, key, base)
+    if key.kind == "shares":
+        return _shares(value, where, key, base)
     if key.kind == "strings":
         if isinstance(value, str):
             value = [value]
@@ -264,6 +278,25 @@ def database_url(url: str | None) -> str | None:
     return url
 
 
+def _shares(value: Any, where: str, key: Key, base: Path | None) -> dict[Path, str]:
+    """`{dir = name}` (a TOML table) or `["dir=name", ...]` (the flag, repeated) -> {absolute dir: name}."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        pairs = [tuple(v.rsplit("=", 1)) if "=" in v else (v, None) for v in value]
+    else:
+        raise ConfigError(f"{where}: `{key.name}` must be a table of folder = share name or a list of DIR=NAME, "
+                          f"got {value!r}")
+    shares: dict[Path, str] = {}
+    for folder, name in pairs:
+        if not isinstance(folder, str) or not folder.strip() or "\0" in folder:
+            raise ConfigError(f"{where}: `{key.name}` needs a folder before each share name, as DIR=NAME")
+        if not isinstance(name, str) or not name.strip() or "/" in name:
+            raise ConfigError(f"{where}: `{key.name}` {folder!r} needs a share name (no slash), as DIR=NAME")
+        shares[_expand(folder, base)] = name.strip()
+    return shares
+
+
 def add_flags(parser: argparse.ArgumentParser) -> None:
     """Every key as a flag; unset flags stay None so the file's value or the default stands."""
     parser.add_argument(
@@ -271,8 +304,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     )
     for key in KEYS:
         metavar = key.name.upper() if key.kind != "choice" else "{" + ",".join(key.choices) + "}"
-        if key.kind in ("paths", "strings", "typed_paths"):
-            metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR"}[key.kind]
+        if key.kind in ("paths", "strings", "typed_paths", "shares"):
+            metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR", "shares": "DIR=NAME"}[key.kind]
             parser.add_argument(key.flag, dest=key.name, action="append", metavar=metavar, help=key.help)
         else:
             parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=key.help)
@@ -323,6 +356,9 @@ def load_settings(args: argparse.Namespace) -> Settings:
             f"`host` is {settings.host}, which other machines can reach: set `auth_token` (--auth-token) too"
         )
     settings.database_url = database_url(settings.database_url)
+    if settings.shared_roots and settings.postgres_url is None:
+        raise ConfigError("`shared_roots` name folders the hosts of a shared library mount together: it needs "
+                          "`database_url` to name that library's PostgreSQL database")
     try:
         settings.allowed_origins = [normalise_origin(o, "`allowed_origins`:") for o in settings.allowed_origins]
     except BadOrigin as e:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -90,14 +91,17 @@ class ImageFiles:
         return ({key for key, tmp, _ in self._ours(False) if not tmp},
                 {key for key, tmp, _ in self._ours(True) if not tmp})
 
-    def sweep(self, models: set[tuple[str, int]], pending: set[tuple[int, int]]) -> int:
+    def sweep(self, models: set[tuple[str, int]], pending: set[tuple[int, int]], min_age_s: float = 0) -> int:
         """Remove the files a crash left behind: tiers whose row was never committed or is gone (`models` and
         `pending` are the keys that have a row, of at least the files on disk), and half-written `.tmp` files.
-        Only names of our own pattern are touched. Call it before anything writes images."""
+        Only names of our own pattern are touched. Call it before this daemon writes images; in a folder the
+        daemons of several hosts share, another may be writing one whose row it has not committed yet: only files
+        older than `min_age_s` are taken then."""
         removed = 0
+        newest = time.time() - min_age_s
         for is_pending, keys in ((False, models), (True, pending)):
             for key, tmp, path in self._ours(is_pending):
-                if tmp or key not in keys:
+                if (tmp or key not in keys) and (not min_age_s or _mtime(path) < newest):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
                     removed += 1
@@ -123,3 +127,10 @@ class ImageFiles:
             if entry.name.partition("_")[0] in ids:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return float("inf")  # gone already: nothing to take

@@ -253,7 +253,7 @@ class Importer:
         if existing is not None:
             own = [existing.path, *await self.store.copies.copies_of(existing.sha256)]
             same = await asyncio.to_thread(same_as_any, row.path, own)
-            if same is not None:
+            if same is not None or await self.store.models.elsewhere(existing.sha256):
                 await self._join(row, existing.sha256, same)
                 report.imported.append({"id": pending_id, "sha256": existing.sha256})
                 return []
@@ -282,14 +282,20 @@ class Importer:
             return [(a.pending_id, model.sha256) for a in aliases]
         return []
 
-    async def _join(self, row: PendingRow, sha256: str, same_as: str) -> None:
-        """The row's file is one of the model's own files under another name: it becomes one of its paths."""
+    async def _join(self, row: PendingRow, sha256: str, same_as: str | None) -> None:
+        """The row's file is one of the model's own files under another name (`same_as`), or the model's file on
+        this host when its other files are on other hosts of a shared library (None): it becomes one of its
+        paths, never a duplicate."""
         st = await asyncio.to_thread(stat_file, row.path) or row.stat
         meta = await self.store.pending.pending_meta(row.id) or {}
         await self.store.imports.absorb(row.id, sha256, meta, [], (row.path, st))
         await asyncio.to_thread(self.files.remove_pending, row.id)
-        log.info("another name of the model's own file: recorded as one of its paths, never a duplicate", extra={
-            "event": "file.alias", "path": row.path, "sha256": sha256, "same_as": same_as})
+        if same_as is not None:
+            log.info("another name of the model's own file: recorded as one of its paths, never a duplicate",
+                     extra={"event": "file.alias", "path": row.path, "sha256": sha256, "same_as": same_as})
+        else:
+            log.info("the model's file on this host (its other files are on other hosts): recorded as one of its "
+                     "paths", extra={"event": "file.here", "path": row.path, "sha256": sha256})
         self.bus.publish(PendingRemoved(id=row.id, path=row.path))
         self.bus.publish(ModelUpdated(sha256=sha256))
 

@@ -111,6 +111,18 @@ def _thread_buffers() -> tuple[memoryview, memoryview]:
     return buffers
 
 
+def probe_file(path: str, expected: FileStat) -> Header:
+    """The file's header alone, for a file whose hashes are known already (another host of a shared library read
+    it): the first chunks it needs, not the whole file. FileChanged if the file is not as `expected`."""
+    probe = HeaderProbe()
+    with open(path, "rb", buffering=0) as f:
+        if FileStat.of(os.fstat(f.fileno())) != expected:
+            raise FileChanged(path)
+        while not probe.done and (chunk := f.read(CHUNK)):
+            probe.feed(memoryview(chunk))
+    return probe.finish()
+
+
 def hash_file(
     path: str,
     expected: FileStat | None,

@@ -40,11 +40,18 @@ from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import EncodedImage, ImageError, encode_tiers_from_file
 from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
 from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
-from hikaze_mm.pipeline.hashing import INLINE_SHA_BYTES, FileChanged, HashCancelled, HashPool, HashResult
+from hikaze_mm.pipeline.hashing import (
+    INLINE_SHA_BYTES,
+    FileChanged,
+    HashCancelled,
+    HashPool,
+    HashResult,
+    probe_file,
+)
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.errors import StorageFull, StoreUnreachable
-from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
+from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore, ShareStore
 from hikaze_mm.store.records import HashedStatus, HashRecord, PendingRow, Removal
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 # decisions cost a few dozen trips to the database thread however many files it holds, and they hold the decision
 # lock for a tenth of a second or so at this size (a first index is bound by that lock).
 SMALL_FILE_BYTES = INLINE_SHA_BYTES
+SHARE_WAIT_S = 2.0  # how soon a share's file another host is reading is looked at again
 BATCH_FILES = 1024
 # A batch's summary line: each outcome's field (a log key, so one word) and its words in the message.
 OUTCOMES = {"imported": "imported as new models", "ready": "ready",
@@ -97,8 +105,9 @@ class IntakeStore(Protocol):
 
 class Intake:
     def __init__(self, store: IntakeStore, bus: EventBus, pool: HashPool, decisions: FileDecisions, lock: DecisionLock,
-                 settler: Settler, files: ImageFiles):
+                 settler: Settler, files: ImageFiles, shares: ShareStore | None = None):
         self.store = store
+        self.shares = shares  # a shared library's share folders: their files are read by one host for all
         self.bus = bus
         self.pool = pool
         self.decisions = decisions
@@ -152,7 +161,9 @@ class Intake:
         self._queued.add(path)
         # Small files go in the order they settled, which is mostly a walk's folder by folder: a batch then
         # lists a few folders to look beside its files, not one folder for each file.
-        self._queue.put_nowait((0 if st.size <= SMALL_FILE_BYTES else st.size, next(self._order), path, st))
+        # A share's file goes on its own, whatever its size: another host may be reading it, or have read it.
+        small = st.size <= SMALL_FILE_BYTES and (self.shares is None or self.shares.place(path) is None)
+        self._queue.put_nowait((0 if small else max(st.size, 1), next(self._order), path, st))
 
     async def _worker(self) -> None:
         while True:
@@ -204,21 +215,57 @@ class Intake:
         def progress(done: int, total: int) -> None:
             self.bus.publish(HashProgressed(id=row.id, path=path, bytes_done=done, bytes_total=total))
 
+        shares = self.shares if self.shares is not None and self.shares.place(path) is not None else None
         try:
-            result = await self.pool.hash(path, st, progress)
-        except HashCancelled:
-            return
+            if shares is not None:
+                known = await shares.known_hashes(path, st)
+                if known is not None:
+                    await self._record_shared(row, path, st, known)
+                    return
+                if not await shares.claim(path, st):
+                    await self._wait_for_share(row, path, st)
+                    return
+            try:
+                result = await self.pool.hash(path, st, progress)
+            except HashCancelled:
+                return
+            except (FileChanged, OSError) as e:
+                await self._failed(row.id, path, e)
+                return
+            self._out_of_descriptors.pop(path, None)
+            self.files_hashed += 1
+            self.bytes_hashed += result.stat.size
+            try:
+                await self._record(row.id, path, result)
+            except StoreUnreachable:
+                self.decisions.outage.park(path, result)
+                raise
+        finally:
+            if shares is not None:
+                await shares.release(path)
+
+    async def _record_shared(self, row: PendingRow, path: str, st: FileStat, known: tuple[str, str]) -> None:
+        """A share's file that another host of the library has read: its hashes are used, and only its header is
+        read here (for what it says of the model)."""
+        try:
+            header = await asyncio.to_thread(probe_file, path, st)
         except (FileChanged, OSError) as e:
             await self._failed(row.id, path, e)
             return
-        self._out_of_descriptors.pop(path, None)
-        self.files_hashed += 1
-        self.bytes_hashed += result.stat.size
-        try:
-            await self._record(row.id, path, result)
-        except StoreUnreachable:
-            self.decisions.outage.park(path, result)
-            raise
+        log.info("hashed by another host of the library: its hashes are used", extra={
+            "event": "hash.shared", "path": path, "sha256": known[0]})
+        await self._record(row.id, path, HashResult(known[0], known[1], st, header, 0.0))
+
+    async def _wait_for_share(self, row: PendingRow, path: str, st: FileStat) -> None:
+        """Another host of the library is reading this file of the share: the row waits, and the file is looked
+        at again shortly, when its hashes are likely recorded (or the other host's claim has gone stale)."""
+        async with self.decisions.deciding():
+            waiting = await self.store.pending.set_pending_status(row.id, "settling", st)
+        if waiting is not None:
+            self.bus.publish(PendingUpdated(id=row.id, path=path, status="settling"))
+            log.debug("another host of the library is reading this file; waiting for its hashes", extra={
+                "event": "hash.waiting", "path": path})
+            self.settler.touch(path, SHARE_WAIT_S)
 
     async def _hash_batch(self, files: list[tuple[str, FileStat]]) -> None:
         """Small files hashed together: marked `hashing` in one transaction, read one after another in one
@@ -409,6 +456,15 @@ class Intake:
                 self.bus.publish(ModelMissing(sha256=missing.sha256, path=missing.path, status=missing.status))
         meta = await self.store.pending.pending_meta(row.id) or {}
         known = await self.store.models.model(result.sha256)
+        if known is not None and await self.store.models.elsewhere(known.sha256):
+            # A shared library's model whose files are all on other hosts: this is its file here.
+            await self.store.imports.absorb(row.id, known.sha256, self._meta(meta, result, found), [],
+                                            (path, result.stat))
+            log.log(level, "the model's file on this host (its other files are on other hosts)", extra={
+                "event": "file.here", "path": path, "sha256": known.sha256, **_timing(result)})
+            self.bus.publish(PendingRemoved(id=row.id, path=path))
+            self.bus.publish(ModelUpdated(sha256=known.sha256))
+            return None
         if known is not None:
             here = known.path == path
             if here or known.status == "missing" or not await asyncio.to_thread(os.path.isfile, known.path):

@@ -115,6 +115,9 @@ class ModelStore(Protocol):
         self, shas: list[str], paths: list[str]
     ) -> tuple[dict[str, ModelRow], dict[str, ModelRow]]: ...
     async def model_detail(self, sha256: str) -> dict[str, Any] | None: ...
+    # Whether the model's files are all on other hosts of a shared library (never, with one host): a file of its
+    # content found here is then its file here, not a duplicate to decide about.
+    async def elsewhere(self, sha256: str) -> bool: ...
     async def relink_model(
         self, sha256: str, path: str, type_: str, stat: FileStat, pending_id: int | None
     ) -> ModelRow | None: ...
@@ -217,6 +220,18 @@ class ChoreStore(Protocol):
     async def pending_files(self, after: int, limit: int) -> list[tuple[int, str]]: ...  # hashed rows with no
     # sidecar tags noted, by id; `add_pending_sidecar_tags` notes them in the row's `sidecars` (how many rows)
     async def add_pending_sidecar_tags(self, tags: dict[int, list[str]]) -> int: ...
+
+
+class ShareStore(Protocol):
+    """Files on a share that several hosts of a shared library mount (a NAS): read by one host for all of them.
+    A file is placed by this host's share folders (`set_shared_roots`: folder -> the share's name)."""
+
+    async def set_shared_roots(self, roots: dict[str, str]) -> None: ...
+    def place(self, path: str) -> tuple[str, str] | None: ...  # (share, path in it) of a share's file, else None
+    # The hashes some host recorded for this file of the share, as it is now (size and mtime).
+    async def known_hashes(self, path: str, stat: FileStat) -> tuple[str, str] | None: ...
+    async def claim(self, path: str, stat: FileStat) -> bool: ...  # whether this host reads it (no one else is)
+    async def release(self, path: str) -> None: ...
 
 
 class Stores(Protocol):

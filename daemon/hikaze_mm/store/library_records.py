@@ -18,11 +18,18 @@ DETAIL_COLUMNS = ("sha256", "blake3", "path", "name", "type", "base_model", "siz
 
 
 def model_detail(row: Sequence[Any], meta: Meta, tags: list[str], images: Iterable[Sequence[Any]],
-                 copies: list[str]) -> dict[str, Any]:
-    """The detail of a model: its DETAIL_COLUMNS, its metadata with what the store keeps in it for itself taken
-    out (the header, the tags its sidecars gave and those the user took off), its tag names, its images as
-    (seq, width, height, created_at) by seq, and its copies' paths."""
+                 files: Iterable[Sequence[Any]], host: str) -> dict[str, Any]:
+    """The detail of a model as this host sees it: its DETAIL_COLUMNS, its metadata with what the store keeps in
+    it for itself taken out (the header, the tags its sidecars gave and those the user took off), its tag names,
+    its images as (seq, width, height, created_at) by seq, and its files on every host as (host, path, main), the
+    main file first. Its `path` is its file on this host (the main file if that is here, else its first copy
+    here; another host's main file when this host has none), and its `copies` are its other paths here."""
     item = dict(zip(DETAIL_COLUMNS, row, strict=True))
+    every = [{"host": h, "path": p, "main": bool(main), "here": h == host} for h, p, main in files]
+    here = [f["path"] for f in every if f["here"]]
+    if here and not any(f["main"] and f["here"] for f in every):
+        item["path"] = here[0]
+    item["files"] = every
     item["file_name"] = os.path.basename(item["path"])
     meta = dict(meta)
     item["header"] = meta.pop("header", None)
@@ -34,7 +41,7 @@ def model_detail(row: Sequence[Any], meta: Meta, tags: list[str], images: Iterab
     item["images"] = [{"seq": s, "width": w, "height": h, "created_at": c} for s, w, h, c in images]
     cover = item.pop("cover_seq")
     item["cover"] = cover if cover is not None else (item["images"][0]["seq"] if item["images"] else None)
-    item["copies"] = copies
+    item["copies"] = [path for path in here if path != item["path"]]
     return item
 
 

@@ -30,7 +30,8 @@ class LibrarySql(Protocol):
     async def refile_model(self, p: Promotion, keep_name: bool, now: float) -> None: ...
     async def insert_models(self, models: list[tuple[Promotion, Meta]], now: float) -> None: ...  # from their rows
     async def model(self, sha256: str) -> ModelRow: ...
-    async def blake3s(self, shas: list[str]) -> dict[str, str | None]: ...  # of the models that exist
+    # The blake3 of the models of these contents that this write made (created at `now`, its time).
+    async def made(self, shas: list[str], now: float) -> dict[str, str | None]: ...
 
     async def tag_names(self, sha256: str) -> list[str]: ...
     async def set_tags(self, sha256: str, names: list[str]) -> None: ...
@@ -167,7 +168,7 @@ async def promote_new(sql: LibrarySql, rules: MetadataRules, promotions: list[Pr
     shas = [p.sha256 for p in promotions]
     await sql.reindex(shas)
     # Which rows made a model (a row gone meanwhile made none); the rest of each model is as written here.
-    made = await sql.blake3s(shas)
+    made = await sql.made(shas, now)
     return [ModelRow(p.sha256, made[p.sha256], p.main_path, p.name, p.type, *p.main_stat, "ok", now, now,
                      p.base_model, None) for p in promotions if p.sha256 in made]
 

@@ -124,6 +124,11 @@ def fill(statement: str, **parts: str) -> str:
     return statement
 
 
+# Walking the sort order pays per model visited, collecting pays per match (a row read, then a sort); at 100,000
+# models walking won while it visited fewer than about four models per match (bench/library_scale.py).
+WALK_OVER_COLLECT = 4
+
+
 def status(query: ModelQuery, args: Args) -> list[str]:
     return [] if query.status == "all" else [f"m.status = {args(query.status)}"]
 
@@ -249,6 +254,13 @@ def _facets(tags: Iterable[Sequence[Any]], bases: Iterable[Sequence[Any]], total
     }
 
 
+def collects(query: ModelQuery, total: int, visits: float) -> bool:
+    """Two ways to a sorted page: walk the sort order's index and test each model against the filter, or collect
+    the filter's matches and sort them. Walking wins when matches are common enough that a page fills after a short
+    stretch of the index (`visits`, by `Search._walk_visits`); this says when collecting does."""
+    return narrows(query) and query.status != "all" and visits >= total * WALK_OVER_COLLECT
+
+
 class Search(ABC):
     """Finding and counting models over a backend's SQL (`sql`) and its reads."""
 
@@ -274,6 +286,12 @@ class Search(ABC):
     async def _page_conditions(self, query: ModelQuery, total: int) -> tuple[list[str], Args]:
         """The conditions of a page of the listing, of `total` matches."""
         return self._matching(query)
+
+    async def _walk_visits(self, query: ModelQuery, total: int) -> float:
+        """How many models a walk of the sort order's index visits to fill this page of `total` matches."""
+        population = await self._total(ModelQuery(status=query.status))
+        return (query.offset + query.limit) * population / total
+
 
     async def list_models(self, query: ModelQuery) -> ModelPage:
         total = await self._total(query)

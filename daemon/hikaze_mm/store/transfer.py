@@ -70,6 +70,22 @@ TABLES: tuple[Table, ...] = (
     Table("chores", ("name",)),
 )
 SEQUENCES = (("tags", "id"), ("pending_import", "id"))
+# The triggers that count row by row. A count row updated once per inserted row grows a chain of row versions
+# that each later update walks, so one transaction of a whole library would take time quadratic in its size:
+# they are off while the rows go in, and the counts are made once from the rows (all in the one transaction, so
+# a failed copy leaves them on).
+COUNTING_TRIGGERS = (("models", "model_tally"), ("model_tags", "model_tag_adding"), ("pending_import", "pending_added"))
+RECOUNT = (
+    "DELETE FROM model_tally",
+    "INSERT INTO model_tally SELECT type, base_model, status, hidden, count(*) FROM models GROUP BY 1, 2, 3, 4",
+    "DELETE FROM folder_tally",
+    "INSERT INTO folder_tally SELECT dir, type, status, hidden, count(*) FROM models GROUP BY 1, 2, 3, 4",
+    "DELETE FROM tag_tally",
+    "INSERT INTO tag_tally SELECT mt.tag_id, m.type, m.base_model, m.status, m.hidden, count(*) "
+    "FROM model_tags mt JOIN models m ON m.sha256 = mt.sha256 GROUP BY 1, 2, 3, 4, 5",
+    "DELETE FROM pending_tally",
+    "INSERT INTO pending_tally SELECT type, status, count(*) FROM pending_import GROUP BY 1, 2",
+)
 
 
 async def copy_library(source: str, target: str, host: str) -> dict[str, int]:
@@ -122,6 +138,8 @@ def _read_sqlite(path: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -> None:
+    for table_name, trigger in COUNTING_TRIGGERS:
+        await conn.execute(f"ALTER TABLE {table_name} DISABLE TRIGGER {trigger}")
     for table in TABLES:
         columns = table.target_columns
         places = ", ".join(f"${i + 1}" for i in range(len(columns)))
@@ -133,6 +151,10 @@ async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -
     for table_name, column in SEQUENCES:
         await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table_name}', '{column}'), "
                            f"coalesce((SELECT max({column}) FROM {table_name}), 0) + 1, false)")
+    for statement in RECOUNT:
+        await conn.execute(statement)
+    for table_name, trigger in COUNTING_TRIGGERS:
+        await conn.execute(f"ALTER TABLE {table_name} ENABLE TRIGGER {trigger}")
     shas = [row[0] for row in rows["models"]]
     for start in range(0, len(shas), BATCH):
         await reindex_many(conn, shas[start:start + BATCH])

@@ -873,7 +873,7 @@ export interface components {
         ModelDetail: {
             sha256: components["schemas"]["Sha256"];
             blake3: components["schemas"]["Hex64OrNull"];
-            /** @description the main file */
+            /** @description the model's file on this daemon's host: its main file, or in a library shared by several machines its first file here; the main file on another host when this one has none (see `files`) */
             path: string;
             name: string;
             file_name: string;
@@ -894,8 +894,18 @@ export interface components {
             removed_tags: string[];
             images: components["schemas"]["Image"][];
             cover: components["schemas"]["CoverUrls"];
-            /** @description other paths with the same content */
+            /** @description other paths with the same content on this daemon's host */
             copies: string[];
+            /** @description every file of the model on every host (one host unless the library is shared through PostgreSQL), the main file first */
+            files: {
+                /** @description the host_id of the machine the file is on */
+                host: string;
+                path: string;
+                /** @description the model's main file */
+                main: boolean;
+                /** @description on this daemon's host */
+                here: boolean;
+            }[];
             training_tags: components["schemas"]["TrainingTags"];
             damaged: components["schemas"]["Damaged"];
             damaged_reason: components["schemas"]["DamagedReason"];

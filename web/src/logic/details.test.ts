@@ -48,6 +48,7 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
     images: [],
     cover: null,
     copies: [],
+    files: [],
     training_tags: [],
   };
 }

@@ -80,6 +80,10 @@ _UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, 
                 asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError,
                 asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
 CONNECT_TIMEOUT_S = 10
+# asyncpg keeps statements prepared, and after five runs PostgreSQL may plan one for any argument: a search's plan
+# then depends on the searches before it on that connection (a rare word's plan made a common one's 10x slower).
+# Each run is planned for its own arguments.
+SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def is_unreachable(error: BaseException) -> bool:
@@ -154,7 +158,7 @@ class Database:
     async def open(self) -> None:
         try:
             pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, init=_setup,
-                                             timeout=CONNECT_TIMEOUT_S)
+                                             timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
         except Exception as e:
             if not is_unreachable(e):
                 raise

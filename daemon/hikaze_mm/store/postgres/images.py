@@ -90,13 +90,14 @@ class PgImages:
         self, models: set[tuple[str, int]], pending: set[tuple[int, int]]
     ) -> tuple[set[tuple[str, int]], set[tuple[int, int]]]:
         """Which of these (sha256, seq) and (pending id, seq) have an image row: one statement each, whatever the
-        number of keys (no limit of bound values to stay under here)."""
+        number of keys (no limit of bound values to stay under here). Every host's pending rows count: in an
+        image folder the hosts share, another host's row owns its files."""
         found_models = {(r[0], r[1]) for r in await self._db.all(
             "SELECT sha256, seq FROM images WHERE (sha256, seq) IN "
             "(SELECT * FROM unnest($1::text[], $2::bigint[]))",
             (texts([sha for sha, _ in models]), [seq for _, seq in models]))} if models else set()
         found_pending = {(r[0], r[1]) for r in await self._db.all(
-            f"SELECT i.pending_id, i.seq FROM {_OWN_PENDING_IMAGES} WHERE (i.pending_id, i.seq) IN "
-            "(SELECT * FROM unnest($2::bigint[], $3::bigint[]))",
-            (self._host, [i for i, _ in pending], [seq for _, seq in pending]))} if pending else set()
+            "SELECT pending_id, seq FROM pending_images WHERE (pending_id, seq) IN "
+            "(SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+            ([i for i, _ in pending], [seq for _, seq in pending]))} if pending else set()
         return found_models, found_pending

@@ -4,9 +4,9 @@ folds a row into a model that exists; each is one transaction, pending row and m
 The rows promoted are this host's (a pending id of another host's row makes nothing), and the model's main file
 and the copies they bring are files on this host. A content is one model however many hosts import it at once:
 the write lock serialises promotions, and `models.sha256` as the primary key stands behind it, so a second `new`
-model of one content fails whole instead of making a twin. The ready rows that share a promoted content turn
-`conflict` on every host (the content is in the library for all of them); the promotion hands back and tracks
-those of this host."""
+model of one content fails whole instead of making a twin. The ready rows of this host that share a promoted
+content turn `conflict`; another host's are its own daemon's to decide (its importer makes such a row the model's
+file on that host, `ModelStore.elsewhere`)."""
 
 from __future__ import annotations
 

@@ -167,13 +167,35 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX model_search_doc ON model_search USING gin (doc gin_trgm_ops);
 
+    -- A login is to one host's daemon, under its auth_token.
     CREATE TABLE sessions (
-        id_sha256  text PRIMARY KEY,
+        host       text NOT NULL,
+        id_sha256  text NOT NULL,
         token_fp   text NOT NULL,
         created_at double precision NOT NULL,
-        expires_at double precision NOT NULL
+        expires_at double precision NOT NULL,
+        PRIMARY KEY (host, id_sha256)
     );
     CREATE INDEX sessions_expiry ON sessions (expires_at);
+
+    -- The folders each host mounts from a share that several hosts mount (a NAS), each named as on every host:
+    -- a file there is the same file on each of them, at the share's folder on that host plus its path in it.
+    CREATE TABLE shared_roots (
+        host  text NOT NULL,
+        root  text NOT NULL,
+        share text NOT NULL,
+        PRIMARY KEY (host, root)
+    );
+    -- A host hashing a share's file says so, so that the others wait for its hashes instead of reading it too.
+    CREATE TABLE share_claims (
+        share      text NOT NULL,
+        rel        text NOT NULL,
+        size_bytes bigint NOT NULL,
+        mtime_ns   bigint NOT NULL,
+        host       text NOT NULL,
+        claimed_at double precision NOT NULL,
+        PRIMARY KEY (share, rel)
+    );
 
     -- A new database has no models and no rows waiting, so none of SQLite's upgrade chores.
     CREATE TABLE chores (name text PRIMARY KEY);

@@ -21,6 +21,8 @@ from hikaze_mm.store.library_records import DETAIL_COLUMNS, model_detail, record
 from hikaze_mm.store.postgres.database import texts
 from hikaze_mm.store.postgres.file_index import PgFileIndex
 from hikaze_mm.store.postgres.rows import (
+    HERE_COLUMNS,
+    HERE_MODEL,
     INSERT_COPY,
     INSERT_IMAGE,
     INSERT_PENDING_IF_NEW,
@@ -67,9 +69,9 @@ _TAGS_TO_MODELS = (
 
 class PgLibrarySql:
     """The statements of the library's writes (`library_writes.LibrarySql`) on the connection of an open write.
-    The files they make or take are this host's: a model's main file and copies, and the pending rows promoted
-    (another host's pending id names no row here). The twins a content makes conflicts are every host's, since
-    the content is in the library for all of them; this host's are handed back. A row is read `FOR UPDATE`
+    The files they make or take are this host's: a model's main file and copies, the pending rows promoted
+    (another host's pending id names no row here), and the twins a content makes conflicts: another host's twin
+    is that host's file of the model, which its own daemon makes one when it imports it. A row is read `FOR UPDATE`
     before it is combined with what arrives, the row lock as well as the write lock."""
 
     def __init__(self, conn: asyncpg.Connection, host: str):
@@ -109,9 +111,9 @@ class PgLibrarySql:
     async def model(self, sha256: str) -> ModelRow:
         return ModelRow(*await self._conn.fetchrow(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = $1", sha256))
 
-    async def blake3s(self, shas: list[str]) -> dict[str, str | None]:
+    async def made(self, shas: list[str], now: float) -> dict[str, str | None]:
         return {r[0]: r[1] for r in await self._conn.fetch(
-            "SELECT sha256, blake3 FROM models WHERE sha256 = ANY($1::text[])", texts(shas))}
+            "SELECT sha256, blake3 FROM models WHERE sha256 = ANY($1::text[]) AND created_at = $2", texts(shas), now)}
 
     async def tag_names(self, sha256: str) -> list[str]:
         return await model_tag_names(self._conn, sha256)
@@ -167,10 +169,10 @@ class PgLibrarySql:
                                  self._host)
 
     async def conflict_twins(self, sha256: str, now: float) -> list[PendingRow]:
-        return [PendingRow(*r[1:]) for r in await self._conn.fetch(
+        return [PendingRow(*r) for r in await self._conn.fetch(
             "UPDATE pending_import SET status = 'conflict', conflict_sha256 = $1, updated_at = $2 "
-            f"WHERE sha256 = $1 AND status = 'ready' RETURNING host, {PENDING_COLUMNS}", sha256, now)
-            if r[0] == self._host]
+            f"WHERE sha256 = $1 AND status = 'ready' AND host = $3 RETURNING {PENDING_COLUMNS}", sha256, now,
+            self._host)]
 
     async def reindex(self, shas: list[str]) -> None:
         await reindex_many(self._conn, shas)
@@ -190,7 +192,13 @@ class PgModels:
 
     # -- reading --------------------------------------------------------------------------------------------
     async def model(self, sha256: str) -> ModelRow | None:
-        return model_row(await self._ctx.db.one(f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = $1", (sha256,)))
+        return model_row(await self._ctx.db.one(
+            f"SELECT {HERE_COLUMNS} FROM {HERE_MODEL.format(host='$2')} WHERE m.sha256 = $1", (sha256, self._ctx.host)))
+
+    async def elsewhere(self, sha256: str) -> bool:
+        return bool(await self._ctx.db.value(
+            "SELECT m.host != $2 AND m.status = 'ok' AND NOT EXISTS (SELECT 1 FROM model_copies c "
+            "WHERE c.sha256 = m.sha256 AND c.host = $2) FROM models m WHERE m.sha256 = $1", (sha256, self._ctx.host)))
 
     async def model_by_path(self, path: str) -> ModelRow | None:
         return model_row(await self._ctx.db.one(
@@ -202,14 +210,15 @@ class PgModels:
         (the one whose file is there if two name it): what a batch of hashed files is compared with."""
         db = self._ctx.db
         by_sha = {r[0]: ModelRow(*r) for r in await db.all(
-            f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ANY($1::text[])", (texts(shas),))}
+            f"SELECT {HERE_COLUMNS} FROM {HERE_MODEL.format(host='$2')} WHERE m.sha256 = ANY($1::text[])",
+            (texts(shas), self._ctx.host))}
         by_path = {r[2]: ModelRow(*r) for r in await db.all(
             f"SELECT DISTINCT ON (path) {MODEL_COLUMNS} FROM models WHERE host = $1 AND path = ANY($2::text[]) "
             "ORDER BY path, status = 'ok' DESC", (self._ctx.host, texts(paths)))}
         return by_sha, by_path
 
     async def model_detail(self, sha256: str) -> dict[str, Any] | None:
-        """The model's detail; its copies are those of every host (the detail is the library's, not a host's)."""
+        """The model's detail as this host sees it, with its files on every host."""
         db = self._ctx.db
         row = await db.one(f"SELECT {', '.join(DETAIL_COLUMNS)}, meta_json FROM models WHERE sha256 = $1",
                            (sha256,))
@@ -219,33 +228,66 @@ class PgModels:
                             "ORDER BY t.name", (sha256,))
         images = await db.all("SELECT seq, width, height, created_at FROM images WHERE sha256 = $1 ORDER BY seq",
                               (sha256,))
-        copies = await db.all("SELECT path FROM model_copies WHERE sha256 = $1 ORDER BY path, host", (sha256,))
-        return model_detail(row[:-1], row[-1], [r[0] for r in tags], images, [r[0] for r in copies])
+        files = await db.all("SELECT host, path, true FROM models WHERE sha256 = $1 UNION ALL (SELECT host, path, "
+                             "false FROM model_copies WHERE sha256 = $1 ORDER BY added_at, path)", (sha256,))
+        return model_detail(row[:-1], row[-1], [r[0] for r in tags], images, files, self._ctx.host)
 
     # -- the file -------------------------------------------------------------------------------------------
     async def relink_model(
         self, sha256: str, path: str, type_: str, stat: FileStat, pending_id: int | None
     ) -> ModelRow | None:
         now = time.time()
+        host = self._ctx.host
         async with self._ctx.db.write() as conn:
             if pending_id is not None:
-                await conn.execute("DELETE FROM pending_import WHERE id = $1 AND host = $2", pending_id,
-                                   self._ctx.host)
-            row = model_row(await conn.fetchrow(
+                await conn.execute("DELETE FROM pending_import WHERE id = $1 AND host = $2", pending_id, host)
+            if await conn.fetchval("SELECT host != $2 AND status = 'ok' FROM models WHERE sha256 = $1 FOR UPDATE",
+                                   sha256, host):
+                # Another host has the main file: this file is the model's file here, beside it.
+                await conn.execute(INSERT_COPY, *copy_values(host, path, sha256, stat, now))
+                here = model_row(await conn.fetchrow(
+                    f"SELECT {HERE_COLUMNS} FROM {HERE_MODEL.format(host='$2')} WHERE m.sha256 = $1", sha256, host))
+            else:
+                here = None
+            row = here or model_row(await conn.fetchrow(
                 f"UPDATE models SET {set_file(1)}, name = CASE WHEN name = '' THEN $7 ELSE name END, type = $8, "
                 f"status = 'ok', missing_since = NULL, updated_at = $9 WHERE sha256 = $10 RETURNING {MODEL_COLUMNS}",
-                self._ctx.host, path, *stat, os.path.basename(path), type_, now, sha256))
+                host, path, *stat, os.path.basename(path), type_, now, sha256))
         if pending_id is not None:
             self._index.untrack_pending(pending_id)
+        if here is not None:
+            self._index.track_copy(path, sha256, stat)
+            return here
         return self._index.track_model(row)
 
     async def set_model_missing(self, sha256: str) -> ModelRow | None:
-        """The model's main file is gone; None when there is no such model or its main file is another host's."""
+        """The model's main file here is gone, and no copy here remains: a file of another host takes over as its
+        main file, and only when no host has one is the model missing. None when there is no such model or its
+        main file is another host's."""
         now = time.time()
+        host = self._ctx.host
         async with self._ctx.db.write() as conn:
-            row = model_row(await conn.fetchrow(
-                "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, $1), updated_at = $1 "
-                f"WHERE sha256 = $2 AND host = $3 RETURNING {MODEL_COLUMNS}", now, sha256, self._ctx.host))
+            main = await conn.fetchval("SELECT path FROM models WHERE sha256 = $1 AND host = $2 FOR UPDATE",
+                                       sha256, host)
+            if main is None:
+                return None
+            other = await conn.fetchrow(
+                "DELETE FROM model_copies WHERE (host, path) = (SELECT host, path FROM model_copies WHERE sha256 = $1 "
+                "AND host != $2 ORDER BY added_at, path LIMIT 1) RETURNING host, path, size_bytes, mtime_ns, inode, "
+                "device", sha256, host)
+            if other is not None:
+                await conn.execute(f"UPDATE models SET {set_file(1)}, status = 'ok', missing_since = NULL, "
+                                   "updated_at = $7 WHERE sha256 = $8", other["host"], other["path"],
+                                   *recorded_stat(*other[2:]), now, sha256)
+                row = model_row(await conn.fetchrow(
+                    f"SELECT {HERE_COLUMNS} FROM {HERE_MODEL.format(host='$2')} WHERE m.sha256 = $1", sha256, host))
+            else:
+                row = model_row(await conn.fetchrow(
+                    "UPDATE models SET status = 'missing', missing_since = coalesce(missing_since, $1), "
+                    f"updated_at = $1 WHERE sha256 = $2 RETURNING {MODEL_COLUMNS}", now, sha256))
+        if other is not None:
+            self._index.forget_model(sha256, [main])
+            return row
         return self._index.track_model(row)
 
     # -- what the user entered ------------------------------------------------------------------------------

@@ -16,6 +16,19 @@ from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow
 PENDING_COLUMNS = ", ".join(f.name for f in fields(PendingRow))
 MODEL_COLUMNS = ", ".join(f.name for f in fields(ModelRow))
 
+# A model as this host sees it (`HERE_MODEL.format(host="$n")` is a FROM clause, `HERE_COLUMNS` its columns in
+# ModelRow's order): its main file when that is here, else its first copy here by the time it was found, else the
+# main file of another host (its status says whether any host has a file). So what this host decides about a
+# model's file, and the path its nodes load, is always one of this host's files when it has one.
+_FILE_FIELDS = ("path", "mtime_ns", "inode", "device")
+HERE_COLUMNS = ", ".join(f"coalesce(here.{f}, m.{f})" if f in _FILE_FIELDS else f"m.{f}"
+                         for f in (f.name for f in fields(ModelRow)))
+HERE_MODEL = (
+    "models m LEFT JOIN LATERAL (SELECT c.path, c.mtime_ns, c.inode, c.device FROM model_copies c "
+    "WHERE c.sha256 = m.sha256 AND c.host = {host} AND m.host != {host} ORDER BY c.added_at, c.path LIMIT 1) here "
+    "ON true"
+)
+
 _PENDING_INSERT_COLUMNS = (
     "host", "path", "size_bytes", "mtime_ns", "inode", "device", "type", "name", "status", "error", "sha256",
     "blake3", "discovered_at", "hashed_at", "updated_at", "meta_json",

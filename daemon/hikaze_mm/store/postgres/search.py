@@ -15,6 +15,7 @@ from hikaze_mm.store import listing
 from hikaze_mm.store.listing import Args, folder_separator, like_pattern
 from hikaze_mm.store.postgres.database import Database, texts
 from hikaze_mm.store.postgres.rows import PROBE_COLUMNS, PgContext
+from hikaze_mm.store.records import ModelQuery
 
 # Only the models whose trigger words are a list have a count of them (jsonb_array_length refuses anything else).
 _TRIGGER_COUNT = ("CASE WHEN jsonb_typeof(m.meta_json -> 'trigger_words') = 'array' "
@@ -107,3 +108,14 @@ class PgSearch(listing.Search):
 
     async def _cached(self, statement: str, args: tuple[Any, ...], *, slow: bool = False) -> list[Any]:
         return await self._db.cached(statement, args)
+
+    async def _page_conditions(self, query: ModelQuery, total: int) -> tuple[list[str], Args]:
+        """Walk the sort order's index, or collect the matches and sort them (`listing.collects`). PostgreSQL
+        estimates how far a walk goes as if the matches were spread evenly along the index; matches that all sort
+        together (`juggernaut` under "j") made it walk 46,000 models of 100,000 for a page (bench/
+        postgres_vs_sqlite.py: 250 ms, against 5 ms collected). A status it cannot match to the index makes it
+        collect."""
+        if not listing.collects(query, total, await self._walk_visits(query, total)):
+            return self._matching(query)
+        args = Args(self.sql.numbered)
+        return [f"(m.status || '') = {args(query.status)}", *listing.filters(query, self.sql, args)], args

@@ -15,6 +15,7 @@ from hikaze_mm.store.interfaces import (
     PendingStore,
     SearchStore,
     SessionStore,
+    ShareStore,
     TagStore,
 )
 from hikaze_mm.store.postgres.chores import PgChores
@@ -29,6 +30,7 @@ from hikaze_mm.store.postgres.pending import PgPending
 from hikaze_mm.store.postgres.rows import PgContext
 from hikaze_mm.store.postgres.search import PgSearch
 from hikaze_mm.store.postgres.sessions import PgSessions
+from hikaze_mm.store.postgres.shares import PgShares
 from hikaze_mm.store.postgres.tags import PgTags
 
 
@@ -50,6 +52,7 @@ class PostgresStore:
         self.imports: ImportStore = PgImports(ctx, self._index)
         self.sessions: SessionStore = PgSessions(ctx)
         self.chores: ChoreStore = PgChores(ctx)
+        self.shares: ShareStore = PgShares(ctx)
 
     async def open(self) -> None:
         await self.db.open()

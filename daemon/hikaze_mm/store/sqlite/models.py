@@ -112,9 +112,9 @@ class SQLiteLibrarySql:
         return ModelRow(*await first_row(self._db, f"SELECT {MODEL_COLUMNS} FROM models WHERE sha256 = ?",
                                          (sha256,)))
 
-    async def blake3s(self, shas: list[str]) -> dict[str, str | None]:
+    async def made(self, shas: list[str], now: float) -> dict[str, str | None]:
         return {sha256: blake3 for sha256, blake3 in await self._db.execute_fetchall(
-            f"SELECT sha256, blake3 FROM models WHERE sha256 IN {IN_JSON}", (json_list(shas),))}
+            f"SELECT sha256, blake3 FROM models WHERE sha256 IN {IN_JSON} AND created_at = ?", (json_list(shas), now))}
 
     async def tag_names(self, sha256: str) -> list[str]:
         return await model_tag_names(self._db, sha256)
@@ -181,8 +181,9 @@ async def take_sidecar_tags(db: aiosqlite.Connection, rules: MetadataRules, sha2
 
 
 class SQLiteModels:
-    def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules):
+    def __init__(self, db: Database, index: SQLiteFileIndex, rules: MetadataRules, host: str):
         self._db = db
+        self._host = host
         self._index = index
         self._rules = rules
 
@@ -225,8 +226,11 @@ class SQLiteModels:
             "SELECT seq, width, height, created_at FROM images WHERE sha256 = ? ORDER BY seq", (sha256,)
         )
         copies = await self._db.all("SELECT path FROM model_copies WHERE sha256 = ? ORDER BY path", (sha256,))
-        return model_detail(row[:-1], json.loads(row[-1] or "{}"), [r[0] for r in tags], images,
-                            [r[0] for r in copies])
+        files = [(self._host, row[DETAIL_COLUMNS.index("path")], True), *((self._host, c[0], False) for c in copies)]
+        return model_detail(row[:-1], json.loads(row[-1] or "{}"), [r[0] for r in tags], images, files, self._host)
+
+    async def elsewhere(self, sha256: str) -> bool:
+        return False  # one host: every file the library knows is here
 
     # -- the file -------------------------------------------------------------------------------------------
     async def relink_model(

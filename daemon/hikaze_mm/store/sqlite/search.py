@@ -15,9 +15,6 @@ from hikaze_mm.store.records import ModelQuery
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.rows import PROBE_COLUMNS
 
-# Walking the sort order pays per model visited, collecting pays per match (a row read, then a sort); at 100,000
-# models walking won while it visited fewer than about four models per match (bench/library_scale.py).
-WALK_OVER_COLLECT = 4
 # A model is tested against excluded tags with one index seek (about 2 us at 100,000 models), or looked up in a
 # list of every model carrying them, built first (1.7 ms for the 8,000 models of one tag there) and cheaper per
 # test: seeking is no slower while a query visits up to about a thousand models, as a page near the start does
@@ -133,14 +130,12 @@ class SQLiteSearch(listing.Search):
         return [UNINDEXED_STATUS if c == STATUS else c for c in conditions], args
 
     async def _page_conditions(self, query: ModelQuery, total: int) -> tuple[list[str], Args]:
-        """Two ways to a sorted page: walk the sort order's index and test each model against the filter, or
-        collect the filter's matches and sort them. Walking wins when matches are common enough that a page fills
-        after a short stretch of the index."""
+        """Walk the sort order's index, or collect the matches and sort them (`listing.collects`); a query that
+        visits few models tests excluded tags model by model."""
         args = Args(self.sql.numbered)
         status = listing.status(query, args)
-        population = await self._total(ModelQuery(status=query.status))
-        visits = (query.offset + query.limit) * population / total  # by a walk, to fill this page
-        if narrows(query) and status and visits >= total * WALK_OVER_COLLECT:
+        visits = await self._walk_visits(query, total)
+        if listing.collects(query, total, visits):
             status = [UNINDEXED_STATUS]
             visits = total  # collecting visits every match
         return status + listing.filters(query, self.sql, args, seek_excluded=visits <= SEEK_EXCLUDED_UP_TO), args

@@ -3,6 +3,7 @@ single writer) and the one file index that every write keeps in step."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from hikaze_mm.store.interfaces import (
@@ -34,13 +35,14 @@ from hikaze_mm.store.sqlite.tags import SQLiteTags
 
 
 class SQLiteStore:
-    def __init__(self, path: Path, rules: MetadataRules):
+    def __init__(self, path: Path, rules: MetadataRules, host: str | None = None):
+        """`host` names this machine in the details' list of a model's files (default: its hostname)."""
         self.path = path
         self.db = Database(path)
         self._index = SQLiteFileIndex(self.db)
         self.pending: PendingStore = SQLitePending(self.db, self._index, rules)
         self.files: FileIndexStore = self._index
-        self.models: ModelStore = SQLiteModels(self.db, self._index, rules)
+        self.models: ModelStore = SQLiteModels(self.db, self._index, rules, host or socket.gethostname())
         self.copies: CopyStore = SQLiteCopies(self.db, self._index)
         self.tags: TagStore = SQLiteTags(self.db)
         self.images: ImageStore = SQLiteImages(self.db)

@@ -1,0 +1,151 @@
+"""`hikaze-mm db copy`: a SQLite library moved whole into PostgreSQL, read back the same through every part of
+the store; a copy into a database that is not ready or not empty is refused; a copy that fails part way leaves
+the target as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from store_backends import HOST, STAT, hashed_row, migrated_database, new_model, sha, sqlite_store
+
+from conftest import run_cli
+from hikaze_mm.library.metadata import RULES
+from hikaze_mm.store.interfaces import Stores
+from hikaze_mm.store.postgres.store import PostgresStore
+from hikaze_mm.store.records import FileStat, ModelQuery
+from hikaze_mm.store.transfer import CopyRefused, copy_library
+from pg_server import PgServer
+
+ODD_NAME = "/m/loras/caf\udce9 \u30ad\u30e3\u30e9.safetensors"  # not UTF-8, and CJK
+
+
+async def _library(path: Path) -> None:
+    """A small library with something of everything the copy moves."""
+    store = sqlite_store(path)
+    await store.open()
+    try:
+        await new_model(store, "Alpha", sha("a"), meta={"description": "<p>x</p>", "trigger_words": ["alp"]},
+                        images=[(0, 64, 96), (1, 32, 32)])
+        await new_model(store, "Beta", sha("b"), meta={"nsfw": True, "favorite": True})
+        await store.models.update_model(sha("a"), name=None, tags=["Style", "nsfw"], meta_change=None)
+        await store.images.set_cover(sha("a"), 1)
+        await store.images.reserve_image_seqs(sha("a"), 3)  # numbers given out and not used stay given out
+        twin = await hashed_row(store, "/m/loras/backup/alpha.safetensors", sha("a"), status="conflict",
+                                conflict=sha("a"))
+        await store.imports.absorb(twin.id, sha("a"), {}, [], ("/m/loras/backup/alpha.safetensors", STAT))
+        waiting = await hashed_row(store, ODD_NAME, sha("c"), meta={"trigger_words": ["w"]})
+        await store.pending.set_pending_meta(waiting.id, {"trigger_words": ["w"]}, ["Style", "queued"])
+        await store.images.add_pending_image(waiting.id, 0, 10, 10, "preview.png")
+        broken = await store.pending.add_pending("/m/loras/broken.safetensors", "broken.safetensors", "loras",
+                                                 FileStat(3, 1, 2, 3))
+        await store.pending.set_pending_error(broken.id, "not a model file", None)
+        await store.models.set_model_missing(sha("b"))
+    finally:
+        await store.close()
+
+
+async def _view(stores: Stores) -> dict[str, Any]:
+    """What the library looks like through the store's parts, without what differs by nature (row ids)."""
+    page = await stores.search.list_models(ModelQuery(status="all", limit=100))
+    details = {item["sha256"]: await stores.models.model_detail(item["sha256"]) for item in page.items}
+    pending, total = await stores.pending.list_pending(None, None, 100, 0)
+    return {
+        "counts": await stores.search.counts(),
+        "models": page.items,
+        "details": details,
+        "types": await stores.search.model_types(),
+        "tags": [(t["name"], t["models"], t["pending"]) for t in await stores.tags.list_tags()],
+        "search": [i["sha256"] for i in (await stores.search.list_models(ModelQuery(q="alp"))).items],
+        "pending": [(r.path, r.status, r.sha256, r.error, await stores.pending.pending_tag_names(r.id),
+                     await stores.images.pending_images(r.id)) for r in pending],
+        "pending_total": total,
+        "index": (await stores.files.file_index()).pending,
+        "next_image": await stores.images.reserve_image_seqs(sha("a"), 1),
+    }
+
+
+async def test_a_whole_library_reads_back_the_same_from_postgresql(tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    target = await migrated_database(pg_server)
+    counts = await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", target.dsn, HOST)
+    assert counts["models"] == 2 and counts["pending_import"] == 2 and counts["model_copies"] == 1
+    before = sqlite_store(tmp_path / "lib.sqlite3")
+    after = PostgresStore(target.dsn, HOST, RULES)
+    await before.open()
+    await after.open()
+    try:
+        seen_before, seen_after = await _view(before), await _view(after)
+        assert seen_after == seen_before
+        assert seen_after["next_image"] == [3]  # 0 and 1 used, 2 to 4 reserved: the numbering went along
+        # The copy is this host's library: new rows continue the copied ids.
+        row = await after.pending.add_pending("/m/loras/new.safetensors", "new.safetensors", "loras", STAT)
+        assert row.id > max(r.id for r in (await after.pending.list_pending(None, None, 100, 0))[0] if r.id != row.id)
+    finally:
+        await before.close()
+        await after.close()
+
+
+async def _held(dsn: str, server: PgServer) -> dict[str, int]:
+    conn = await server.connect(dsn.split("?")[0].rsplit("/", 1)[1])
+    try:
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}")
+                for t in ("models", "tags", "pending_import", "images", "model_search", "model_tally")}
+    finally:
+        await conn.close()
+
+
+async def test_a_copy_that_fails_part_way_leaves_the_target_as_it_was(tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    target = await migrated_database(pg_server)
+    conn = await target.connect()
+    try:  # the target refuses a row late in the copy (as a full disk or a lost server would, mid-way)
+        await conn.execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN RAISE EXCEPTION 'no room for this row'; END $$")
+        await conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON pending_images "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse()")
+        with pytest.raises(CopyRefused, match=r"no room for this row.*nothing was copied"):
+            await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", target.dsn, HOST)
+        assert await _held(target.dsn, pg_server) == dict.fromkeys(
+            ("models", "tags", "pending_import", "images", "model_search", "model_tally"), 0)
+        disabled = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgenabled = 'D'")
+        assert disabled == 0  # the counting triggers are on again
+        await conn.execute("DROP TRIGGER refuse ON pending_images")
+    finally:
+        await conn.close()
+    await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", target.dsn, HOST)
+    assert (await _held(target.dsn, pg_server))["models"] == 2
+
+
+async def test_a_copy_goes_only_into_a_ready_empty_database(tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    source = f"sqlite://{tmp_path / 'lib.sqlite3'}"
+    unready = await migrated_database(pg_server)
+    conn = await unready.connect()
+    try:
+        await conn.execute("UPDATE schema_version SET version = 0")
+    finally:
+        await conn.close()
+    with pytest.raises(CopyRefused, match="db migrate"):
+        await copy_library(source, unready.dsn, HOST)
+    target = await migrated_database(pg_server)
+    await copy_library(source, target.dsn, HOST)
+    held = await _held(target.dsn, pg_server)
+    with pytest.raises(CopyRefused, match="holds a library already"):
+        await copy_library(source, target.dsn, "another-host")
+    assert await _held(target.dsn, pg_server) == held
+    with pytest.raises(CopyRefused, match=r"cannot be read|cannot be opened"):
+        await copy_library(f"sqlite://{tmp_path / 'nothing.sqlite3'}", target.dsn, HOST)
+
+
+async def test_the_copy_command_says_what_it_copied(tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    target = await migrated_database(pg_server)
+    result = run_cli("db", "copy", "--from", f"sqlite://{tmp_path / 'lib.sqlite3'}", "--to", target.dsn,
+                     "--host-id", "gpu-box", "--data-dir", str(tmp_path / "data"))
+    assert result.returncode == 0, result.stderr
+    assert "2 models" in result.stdout and "files as host gpu-box" in result.stdout
+    again = run_cli("db", "copy", "--from", f"sqlite://{tmp_path / 'lib.sqlite3'}", "--to", target.dsn,
+                    "--data-dir", str(tmp_path / "data"))
+    assert again.returncode == 1 and "holds a library already" in again.stderr
