@@ -109,8 +109,7 @@ class App:
         self.intake = Intake(self.store, self.bus, self.pool, self.decisions, self.decision_lock, self.settler,
                              self.image_files, self.shares)
         self.reconciler = Reconciler(self.store.files, self.bus, self.roots, self.decisions, self.settler, self.intake)
-        self.catch_up = CatchUp(self.outage, self.store.ping, self.store.files, self.roots, self.decisions,
-                                self.intake, self.settler, self.reconciler)
+        self.catch_up = CatchUp(self.reconciler, self.store.ping)
         self.supervisor = Supervisor(self.roots, self.bus, self.decisions, self.settler, self.reconciler,
                                      watch_mode=settings.watch_mode if watch else "off",
                                      poll_interval=settings.poll_interval, rescan_interval=settings.rescan_interval)

@@ -22,17 +22,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from hikaze_mm.config.roots import RootSet
 from hikaze_mm.pipeline.background import Background
 from hikaze_mm.pipeline.decisions import FileDecisions
 from hikaze_mm.pipeline.hashing import HashResult
 from hikaze_mm.pipeline.intake import Intake
 from hikaze_mm.pipeline.outage import Outage
 from hikaze_mm.pipeline.reconcile import Reconciler
-from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, stat_file
 from hikaze_mm.store.errors import StoreUnreachable
-from hikaze_mm.store.interfaces import FileIndexStore
 from hikaze_mm.store.known_files import FileIndex
 from hikaze_mm.store.path_table import Fingerprint
 
@@ -45,17 +42,15 @@ CAUGHT_UP = "the watcher while the database was away"
 class CatchUp(Background):
     task_name = "database-watch"
 
-    def __init__(self, outage: Outage, ping: Callable[[], Awaitable[None]], index: FileIndexStore, roots: RootSet,
-                 decisions: FileDecisions, intake: Intake, settler: Settler, reconciler: Reconciler):
+    def __init__(self, reconciler: Reconciler, ping: Callable[[], Awaitable[None]]):
+        """`reconciler`: the walks, and through them the pipeline's parts (the decisions and their outage, the
+        intake, the settler, the file index); `ping`: the store's round trip to its database."""
         super().__init__()
-        self.outage = outage
-        self._ping = ping
-        self._index = index
-        self.roots = roots
-        self.decisions = decisions
-        self.intake = intake
-        self.settler = settler
         self.reconciler = reconciler
+        self._ping = ping
+        self.outage: Outage = reconciler.decisions.outage
+        self.decisions: FileDecisions = reconciler.decisions
+        self.intake: Intake = reconciler.intake
         # Told each time the database answers again and the parked decisions are written (auto-import looks for
         # rows it could not import meanwhile).
         self.after: list[Callable[[], None]] = []
@@ -96,7 +91,7 @@ class CatchUp(Background):
         try:
             stats = await asyncio.to_thread(lambda: [stat_file(p) for p in paths])
             try:
-                index = await self._index.file_index()
+                index = await self.reconciler.store.file_index()
             except StoreUnreachable as e:  # it went away again before the index could be loaded
                 self.outage.lost(e)
                 for path, result in parked.items():
@@ -107,9 +102,9 @@ class CatchUp(Background):
             vanished = self._vanished(index, gone)
             new: list[tuple[str, str, FileStat]] = []
             for path, st in here:
-                type_ = self.roots.type_of(path)
+                type_ = self.reconciler.roots.type_of(path)
                 result = parked[path]
-                if path in self.settler or self.intake.has(path):
+                if path in self.reconciler.settler or self.intake.has(path):
                     pass
                 elif result is not None and result.stat == st:
                     await self.intake.record_kept(path, result)
@@ -138,7 +133,7 @@ class CatchUp(Background):
     def _vanished(self, index: FileIndex, gone: list[str]) -> set[Fingerprint]:
         """The fingerprints a file found here may have had at another path: those of the parked files that are
         gone, of the known files outside the folders and of the models that are not ok (as a walk reckons them)."""
-        out = index.fingerprints_outside([r.path for r in self.roots])
+        out = index.fingerprints_outside([r.path for r in self.reconciler.roots])
         for path in gone:
             pending = index.pending.get(path)
             model = index.models_ok.get(path)
