@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from PIL import Image
+from playwright.async_api import Page, expect
 from store.store_backends import migrated_database
 
 from conftest import Daemon, EventLog, digests, poll, write_model
@@ -186,3 +187,28 @@ async def test_a_new_file_on_a_share_both_hosts_mount_is_read_once(
     read = [(await d.get("/api/status"))["session"]["files_hashed"] for d in (a, b)]
     assert sorted(read) == [0, 1], read  # one host read it; the other used its hashes
     assert "event=hash.shared" in (a.log() + b.log())
+
+
+async def test_the_page_of_one_host_names_the_other_hosts_files(hosts, page: Page) -> None:
+    _, b, a_models, b_models = hosts
+    on_a = write_model(a_models / "loras" / "both-a.safetensors", seed=b"both")
+    write_model(b_models / "loras" / "both-b.safetensors", seed=b"both")
+    only_a = write_model(a_models / "loras" / "only-a.safetensors")
+    sha, _ = digests(on_a)
+    sha_only, _ = digests(only_a)
+
+    async def on_both() -> dict[str, Any] | None:
+        model = await _model(b, sha)
+        return model if model is not None and len(model["files"]) == 2 else None
+
+    await poll(on_both, "a file on each host")
+    await poll(lambda: _model(b, sha_only), "A's other model in B's library")
+    await page.goto(f"{b.url}/?model={sha}")
+    hosts_list = page.get_by_test_id("details-hosts")
+    await expect(hosts_list).to_contain_text("host-a")
+    await expect(hosts_list).to_contain_text(str(on_a))
+    await expect(page.get_by_test_id("details-path")).to_have_text(str(b_models / "loras" / "both-b.safetensors"))
+    # A model with no file on this host says where its file is.
+    await page.goto(f"{b.url}/?model={sha_only}")
+    await expect(page.get_by_test_id("details-info")).to_contain_text("on host-a")
+    await expect(page.get_by_test_id("details-path")).to_have_text(str(only_a))
