@@ -49,7 +49,7 @@ class DaemonClient:
                 return json.load(resp)
         except HTTPError as e:
             if e.code != 404:
-                self.problem = f"the daemon at {self.url} answered HTTP {e.code}"
+                self.problem = f"the daemon at {self.url} answered HTTP {e.code}{_said(e)}"
         except (URLError, HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             self.problem = f"the daemon at {self.url} did not answer ({reason})"
@@ -77,3 +77,12 @@ class DaemonClient:
         reachable = isinstance(answer, dict) and answer.get("status") == "ok"
         version = answer.get("version") if reachable else None
         return {"url": self.url, "reachable": reachable, "version": version if isinstance(version, str) else None}
+
+
+def _said(error: HTTPError) -> str:
+    """What the daemon's error answer says (`{"error": ...}`), e.g. that its database is unreachable (503)."""
+    try:
+        said = json.loads(error.read(4096) or b"{}").get("error")
+    except (OSError, HTTPException, ValueError, AttributeError):
+        return ""
+    return f": {said}" if isinstance(said, str) and said else ""

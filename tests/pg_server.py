@@ -4,6 +4,9 @@ The server listens only on a Unix socket inside that folder (no TCP), trusts who
 stopped and deleted when the session ends, even when tests fail. Each xdist worker starts its own, and only when a
 test asks for `pg_server` (or `pg_database`, a fresh database per test). PostgreSQL refuses to run as root, so under
 root the server runs as Debian's `postgres` user, which owns the folder.
+
+A test of its own server (`running_pg_server()`) may stop it as an administrator would (`stop_server`) and start it
+again on the same data (`start_server`), to see what a daemon does meanwhile.
 """
 
 from __future__ import annotations
@@ -144,14 +147,40 @@ def running_pg_server() -> Iterator[PgServer]:
         with (data / "postgresql.conf").open("a") as conf:
             conf.write(f"unix_socket_directories = '{folder}'\n")
             conf.writelines(f"{key} = {value}\n" for key, value in SETTINGS.items())
-        _run([str(tools / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-s", "start"], folder)
-        pid = _postmaster_pid(data)
+        server = start_server(PgServer(folder, 0))
         try:
-            yield PgServer(folder, pid)
+            yield server
         finally:
-            _stop(tools, data, folder, pid)
+            pid = _running_pid(data)  # started again since, or stopped by the test
+            if pid is not None:
+                _stop(tools, data, folder, pid)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def start_server(server: PgServer) -> PgServer:
+    """Starts the server on its data folder (again, after `stop_server`); the server as it now runs."""
+    data = server.folder / "data"
+    _run([str(bindir() / "pg_ctl"), "-D", str(data), "-l", str(server.folder / "server.log"), "-w", "-s", "start"],
+         server.folder)
+    return PgServer(server.folder, _postmaster_pid(data))
+
+
+def stop_server(server: PgServer) -> None:
+    """Stops the server as an administrator would (a fast shutdown: open sessions are ended), and returns once its
+    process is gone, so that nothing answers on its socket any more."""
+    data = server.folder / "data"
+    pid = _running_pid(data)
+    if pid is not None:
+        _stop(bindir(), data, server.folder, pid)
+
+
+def _running_pid(data: Path) -> int | None:
+    try:
+        pid = _postmaster_pid(data)
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
 
 
 def _stop(tools: Path, data: Path, folder: Path, pid: int) -> None:

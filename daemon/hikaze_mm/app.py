@@ -39,10 +39,12 @@ from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
 from hikaze_mm.library.service import Library
 from hikaze_mm.ops.notify import Notifier
+from hikaze_mm.pipeline.catch_up import CatchUp
 from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
 from hikaze_mm.pipeline.devices import Media, plan_workers
 from hikaze_mm.pipeline.hashing import HashPool
 from hikaze_mm.pipeline.intake import Intake
+from hikaze_mm.pipeline.outage import Outage
 from hikaze_mm.pipeline.reconcile import Reconciler
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
@@ -100,11 +102,14 @@ class App:
         self.pool = HashPool(self.workers.workers, media)
         self.image_files = ImageFiles(settings.image_folder)
         self.decision_lock = DecisionLock()
+        self.outage = Outage("sqlite" if settings.postgres_url is None else "postgresql")
         self.settler = Settler(settings.settle_seconds, self._stable, self._vanished)
-        self.decisions = FileDecisions(self.store, self.bus, self.roots, self.settler, self.decision_lock)
+        self.decisions = FileDecisions(self.store, self.bus, self.roots, self.settler, self.decision_lock,
+                                       self.outage)
         self.intake = Intake(self.store, self.bus, self.pool, self.decisions, self.decision_lock, self.settler,
                              self.image_files, self.shares)
         self.reconciler = Reconciler(self.store.files, self.bus, self.roots, self.decisions, self.settler, self.intake)
+        self.catch_up = CatchUp(self.reconciler, self.store.ping)
         self.supervisor = Supervisor(self.roots, self.bus, self.decisions, self.settler, self.reconciler,
                                      watch_mode=settings.watch_mode if watch else "off",
                                      poll_interval=settings.poll_interval, rescan_interval=settings.rescan_interval)
@@ -119,13 +124,14 @@ class App:
         if self.auto_import is not None:
             self.intake.on_ready = self.auto_import.ready
             self.intake.import_new = self.importer.import_hashed
+            self.catch_up.after.append(self.auto_import.again)
         self.legacy = LegacyImporter(self.store, self.bus, self.roots, self.decisions, self.decision_lock,
                                      self.settler, self.image_files)
         own_names = [*settings.allowed_hosts, *([] if settings.host in WILDCARD_HOSTS else [settings.host])]
         self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
         self.sessions = Sessions(self.store.sessions, settings.auth_token)
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
-                              self.reconciler, self.store.search, self.comfy_peers, self.legacy)
+                              self.reconciler, self.store.search, self.comfy_peers, self.legacy, self.outage)
         self._tasks: list[asyncio.Task[Any]] = []
         self.relay = _shared_events(settings, self.bus)
         self.failure: str | None = None  # why a task the daemon cannot work without ended
@@ -161,7 +167,7 @@ class App:
                         "mounts", self.settings.image_folder, extra={"event": "images.local"})
         if strays:
             log.info("removed %d image files a crash left without a database row", strays)
-        essential = [self.settler.start(), *self.intake.start()]
+        essential = [self.settler.start(), *self.intake.start(), self.catch_up.start()]
         for row in await self.store.pending.pending_in_flight():
             await self.decisions.requeue(row)
         essential += await self.supervisor.start()
@@ -183,6 +189,7 @@ class App:
         await self.legacy.stop()
         await self.supervisor.stop_events()
         await self.settler.stop()
+        await self.catch_up.stop()
         await asyncio.to_thread(self.pool.close)
         await self.intake.stop()
         if self.auto_import is not None:
@@ -217,10 +224,11 @@ class App:
 
     async def drain(self) -> None:
         """Wait until the running walk is done and nothing is left to settle, hash or auto-import (for
-        `hikaze-mm scan`)."""
+        `hikaze-mm scan`); a shared database that went away meanwhile is waited for, and caught up with."""
         await self.supervisor.started()
         while (self.reconciler.running or len(self.settler) or not self.intake.idle()
-               or (self.auto_import is not None and not self.auto_import.idle())):
+               or (self.auto_import is not None and not self.auto_import.idle())
+               or self.outage.away or len(self.outage) or self.outage.replaying or self.outage.walk_owed):
             await asyncio.sleep(0.1)
 
     # -- wiring ---------------------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ class App:
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
                         library=self.library, bulk=self.bulk, folders=self.folders, imports=self.importer,
                         retries=self.decisions, images=self.image_files, legacy=self.legacy,
-                        duplicates=self.duplicates)
+                        duplicates=self.duplicates, database=self.outage)
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()

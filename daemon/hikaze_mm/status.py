@@ -1,6 +1,9 @@
 """The daemon's status document (`GET /api/status`, `hikaze-mm status`, the line in `systemctl status`): the
 model folders and how each is watched, the queues, what is being hashed, the last and the running walk, the
-ComfyUI instances that announced themselves, the v1 migration.
+ComfyUI instances that announced themselves, the v1 migration, and whether the library's database answers.
+
+It answers while the database is away too: the counts are then the last ones read (zeros if none was), and
+`database` says since when it is away and how many file decisions wait for it.
 
 It reads the running parts and changes nothing. It imports the pipeline, the v1 importer and the store's
 interfaces; the API gets the document through the app and never imports this module.
@@ -9,7 +12,7 @@ interfaces; the API gets the document through the app and never imports this mod
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hikaze_mm import __version__
@@ -18,10 +21,15 @@ from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.pipeline.devices import WorkerPlan
 from hikaze_mm.pipeline.hashing import HashPool
 from hikaze_mm.pipeline.intake import Intake
+from hikaze_mm.pipeline.outage import Outage
 from hikaze_mm.pipeline.reconcile import Reconciler
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import SearchStore
+
+NO_COUNTS: dict[str, Any] = {"models": 0, "missing": 0, "pending": dict.fromkeys(
+    ("settling", "hashing", "ready", "conflict", "error", "ignored"), 0)}
 
 
 class Peer(Protocol):
@@ -44,6 +52,16 @@ class Status:
     store: SearchStore
     comfy_peers: Peers
     legacy: LegacyImporter
+    outage: Outage
+    _counts: dict[str, Any] = field(default_factory=lambda: dict(NO_COUNTS))  # the last ones read
+
+    async def counts(self) -> dict[str, Any]:
+        if not self.outage.away:
+            try:
+                self._counts.update(await self.store.counts())
+            except StoreUnreachable as e:
+                self.outage.lost(e)
+        return dict(self._counts)
 
     async def document(self) -> dict[str, Any]:
         watches = self.supervisor.watcher.watches
@@ -80,9 +98,10 @@ class Status:
                 {"path": p, "real": watches[p].real, "mode": watches[p].mode}
                 for p in self.supervisor.linked_folders() if p in watches
             ],
-            "counts": await self.store.counts(),
+            "counts": await self.counts(),
             "scan": running.to_wire() if running else None,
             "last_scan": self.reconciler.last.to_wire() if self.reconciler.last else None,
             "comfyui": [peer.to_wire() for peer in self.comfy_peers.peers()],
             "legacy": self.legacy.job.to_wire() if self.legacy.job else None,
+            "database": self.outage.to_wire(),
         }

@@ -10,10 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
+from hikaze_mm.api.parts import PARTS
 from hikaze_mm.library.service import LibraryError
-from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.errors import StorageFull, StoreUnreachable
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5  # about how soon the daemon has asked an absent database again
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -36,6 +38,12 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error(e.status, str(e), e.details)
     except StorageFull as e:  # from any write of the store, so every write route answers it alike
         return error(507, str(e))
+    except StoreUnreachable as e:  # a shared database's server is away: from any route that needs it
+        request.app[PARTS].database.lost(e)
+        response = error(503, f"the library's database is unreachable ({e}); the daemon retries, and what it "
+                              "finds in the folders meanwhile waits for it")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     except web.HTTPException as e:
         if e.status < 400:
             raise

@@ -22,6 +22,7 @@ from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.reconcile import ScanProgress
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import ImageStore, PendingStore, SearchStore, TagStore
 
 
@@ -71,6 +72,12 @@ class ImagePaths(Protocol):
     def pending_file(self, pending_id: int, seq: int, tier: str) -> Path: ...
 
 
+class Database(Protocol):
+    """Told when a request found the library's database away, so that the daemon's state says so at once."""
+
+    def lost(self, error: StoreUnreachable) -> None: ...
+
+
 class LegacyJobs(Protocol):
     async def start(self, db_path: str, images_dir: str | None) -> LegacyJob: ...
 
@@ -93,6 +100,7 @@ class ApiParts:
     images: ImagePaths
     legacy: LegacyJobs
     duplicates: Duplicates
+    database: Database
 
 
 PARTS = web.AppKey("parts", ApiParts)

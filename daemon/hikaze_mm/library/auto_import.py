@@ -4,16 +4,21 @@ The intake hands over the ids of rows it recorded ready and goes back to hashing
 gathered, a batch at a time, so hashing and importing overlap and the batches are as large as the backlog (the
 importer writes plainly new models PLAIN_BATCH to a transaction). At start, rows left ready (the daemon stopped
 between hashing and importing them, or auto-import was off then) join the backlog.
+
+While the library's database is away, an import that cannot be written leaves its rows ready in the database; the
+daemon calls `again` once it answers, and every row left ready is imported then (the start's sweep, once more).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.pipeline.background import Background
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import PendingStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +40,13 @@ class AutoImport(Background):
         self._backlog: list[int] = []
         self._wake = asyncio.Event()
         self._busy = False
+        self._sweep_due = True  # at start, and after the database was away
+
+    def again(self) -> None:
+        """The database answers again: rows left ready meanwhile (an import it refused, rows recorded ready just
+        before it went away) are swept up."""
+        self._sweep_due = True
+        self._wake.set()
 
     def idle(self) -> bool:
         return not self._backlog and not self._busy
@@ -45,10 +57,11 @@ class AutoImport(Background):
         self._wake.set()
 
     async def _run(self) -> None:
-        await self._sweep()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            if self._sweep_due:
+                self._sweep_due = False
+                with contextlib.suppress(StoreUnreachable):  # swept again when the database is back
+                    await self._sweep()
             while self._backlog:
                 ids, self._backlog = self._backlog[:BATCH], self._backlog[BATCH:]
                 self._busy = True
@@ -56,12 +69,16 @@ class AutoImport(Background):
                     await self._import(ids)
                 finally:
                     self._busy = False
+            await self._wake.wait()
+            self._wake.clear()
 
     async def _import(self, ids: list[int]) -> None:
         """Import these rows. A failure is the row's, never the task's."""
         try:
             # Never a file that looks damaged: it waits in the queue for the user to look at it.
             report = await self.importer.import_ids(ids, None, False, False)
+        except StoreUnreachable:  # they stay ready, and are swept up once the database answers
+            return
         except Exception:  # the rows stay ready for the user to import
             log.exception("auto-import of %d rows failed", len(ids), extra={"event": "import.failed"})
             return

@@ -28,6 +28,7 @@ from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
 from hikaze_mm.pipeline.decisions import DecisionLock
 from hikaze_mm.pipeline.walk import FileStat, stat_file
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore
 from hikaze_mm.store.records import Alias, HashedStatus, HashRecord, ModelRow, PendingRow, Promotion
 
@@ -112,6 +113,8 @@ class Importer:
                         if alias_id in batch:
                             joined.add(alias_id)
                             report.imported.append({"id": alias_id, "sha256": sha256})
+            except StoreUnreachable:
+                raise  # the whole import waits for the database, not this row alone
             except Exception as e:
                 log.exception("importing pending row %d failed", pending_id, extra={
                     "event": "import.failed", "pending_id": pending_id})
@@ -183,6 +186,8 @@ class Importer:
         fails as a whole makes none (`fallback`: what happens to its rows then, for the log)."""
         try:
             models = {m.sha256: m for m in await self.store.imports.promote_new(promotions)}
+        except StoreUnreachable:
+            raise
         except Exception:
             log.warning("importing %d rows together failed; %s", len(promotions), fallback, exc_info=True,
                         extra={"event": "import.batch_failed"})

@@ -28,6 +28,9 @@ def status_line(status: dict[str, Any]) -> str:
         line += ", setting up the watches"
     if status["scan"] is not None:
         line += ", walking the folders"
+    database = status["database"]
+    if database["state"] == "unreachable":
+        line += f", the database is unreachable ({_count(database['queued_decisions'], 'file decision')} waiting)"
     return line
 
 

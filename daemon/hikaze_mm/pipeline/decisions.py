@@ -2,13 +2,20 @@
 
 Every decision about a file runs under the one `DecisionLock` so that two reports about the same path can never
 both act on a stale read. Reads of the disk happen in threads; the store does the writing.
+
+A report that cannot be decided because the library's database is away (a shared PostgreSQL server down or out of
+reach) is parked in the `Outage` (pipeline/outage.py) rather than failing: the watcher's, the walks' and the hash
+intake's reports alike. Each entry point below parks its paths itself, so none of them raises for it; the catch-up
+(pipeline/catch_up.py) hands the paths back here, through `caught_up`, when the database answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from hikaze_mm.config.roots import RootSet, is_partial_name
@@ -22,9 +29,11 @@ from hikaze_mm.events.catalog import (
     PendingUpdated,
 )
 from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
+from hikaze_mm.pipeline.outage import Outage
 from hikaze_mm.pipeline.placement import Placer
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, stat_file
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import CopyStore, FileIndexStore, ModelStore, PendingStore
 from hikaze_mm.store.records import FILE_GONE, ModelRow, PendingRow
 
@@ -58,12 +67,32 @@ class DecisionStore(Protocol):
 class FileDecisions:
     """Decides what a file event (from the watcher, a walk, the hash intake or the user) means for the store."""
 
-    def __init__(self, store: DecisionStore, bus: EventBus, roots: RootSet, settler: Settler, lock: DecisionLock):
+    def __init__(self, store: DecisionStore, bus: EventBus, roots: RootSet, settler: Settler, lock: DecisionLock,
+                 outage: Outage | None = None):
         self.store = store
         self.bus = bus
         self.roots = roots
         self._settler = settler
         self._lock = lock
+        self.outage = outage if outage is not None else Outage("sqlite")
+
+    @contextlib.asynccontextmanager
+    async def parking(self, *paths: str) -> AsyncIterator[None]:
+        """Around a report about these paths: if the database is away, they are parked and the report is done."""
+        try:
+            yield
+        except StoreUnreachable as e:
+            self.outage.lost(e)
+            for path in paths:
+                self.outage.park(path)
+
+    @contextlib.asynccontextmanager
+    async def deciding(self) -> AsyncIterator[None]:
+        """The decision lock, once it is this decision's turn; StoreUnreachable instead while the database is known
+        to be away (nothing waits on a server that is not there)."""
+        async with self._lock:
+            self.outage.check()
+            yield
 
     # -- reports from the watcher and the walks ---------------------------------------------------------------
     async def seen(self, path: str, st: FileStat | None = None) -> None:
@@ -75,8 +104,21 @@ class FileDecisions:
             st = await asyncio.to_thread(stat_file, path)
             if st is None:
                 return  # gone again already; its delete event follows
-        async with self._lock:
+        async with self.parking(path), self.deciding():
             await self._seen(path, type_, st)
+
+    async def caught_up(self, path: str, st: FileStat) -> None:
+        """A parked report, looked at again once the database answers: the file is here as `st`. As `seen`, and a
+        row left `hashing` by a hash whose outcome could not be written goes back to settling (the caller knows
+        that nothing is hashing it now)."""
+        type_ = self.roots.type_of(path)
+        if type_ is None:
+            return
+        async with self.parking(path), self.deciding():
+            await self._seen(path, type_, st)
+            row = await self.store.pending.pending_by_path(path)
+            if row is not None and row.status == "hashing" and row.stat == st:
+                await self._requeue(row)
 
     async def _seen(self, path: str, type_: str, st: FileStat) -> None:
         row = await self.store.pending.pending_by_path(path)
@@ -112,20 +154,23 @@ class FileDecisions:
         self._publish_pending(PendingAdded, row)
         self._settler.touch(path)
 
-    async def seen_new(self, files: list[tuple[str, str, FileStat]]) -> None:
-        """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write."""
-        async with self._lock:
+    async def seen_new(self, files: list[tuple[str, str, FileStat]], found_by: str = "a walk") -> None:
+        """Files a walk found that no row knows, by path or by inode: straight into the queue, in one write.
+        `found_by`: what found them, for the log."""
+        added: list[PendingRow] = []
+        async with self.parking(*(path for path, _, _ in files)), self.deciding():
             added = await self.store.pending.add_pending_many(files)
             level = file_line_level(len(added))
             for row in added:
-                _log_new(row.path, row.type, row.stat, "found by a walk; hashed once it has been quiet for a while",
-                         level)
+                _log_new(row.path, row.type, row.stat,
+                         f"found by {found_by}; hashed once it has been quiet for a while", level)
                 self._publish_pending(PendingAdded, row)
                 self._settler.offer(row.path)
         if len(added) > 1:
-            log.info("%d new files found by a walk; each is hashed once it has been quiet for a while", len(added),
-                     extra={"event": "walk.new", "files": len(added), "size": sum(row.size_bytes for row in added),
-                            **batch_fields([row.path for row in added])})
+            log.info("%d new files found by %s; each is hashed once it has been quiet for a while", len(added),
+                     found_by, extra={"event": "walk.new", "files": len(added),
+                                      "size": sum(row.size_bytes for row in added),
+                                      **batch_fields([row.path for row in added])})
 
     async def _moved_here(self, path: str, type_: str, st: FileStat) -> bool:
         """A known file that now lives at `path` (same device, inode, size and mtime) is moved, not re-hashed."""
@@ -141,7 +186,7 @@ class FileDecisions:
         return False
 
     async def gone(self, path: str) -> None:
-        async with self._lock:
+        async with self.parking(path), self.deciding():
             if await asyncio.to_thread(stat_file, path) is not None:
                 return  # recreated meanwhile; its own event will come
             await self._gone(path)
@@ -191,13 +236,22 @@ class FileDecisions:
         vanishes as a whole is offline (an unmounted share), not emptied: the walks judge it when it is back."""
         if any(r.path == folder for r in self.roots):
             return
-        for path in await self._known_below(folder):
+        for path in await self._below(folder):
             await self.gone(path)
 
     async def moved_below(self, src: str, dest: str) -> None:
         """A folder was renamed: every known file below it moves along (its own move events may follow)."""
-        for path in await self._known_below(src):
+        for path in await self._below(src):
             await self.moved(path, dest + path[len(src):])
+
+    async def _below(self, folder: str) -> list[str]:
+        """The known files below the folder; none, with a walk owed, while the file index cannot be loaded."""
+        try:
+            return await self._known_below(folder)
+        except StoreUnreachable as e:
+            self.outage.lost(e)
+            self.outage.owe_walk()
+            return []
 
     async def moved(self, src: str, dest: str) -> None:
         type_ = self.roots.type_of(dest)
@@ -206,7 +260,7 @@ class FileDecisions:
                 return
             await self.gone(src)  # renamed to a name we do not track, or out of the folders
             return
-        async with self._lock:
+        async with self.parking(src, dest), self.deciding():
             self._settler.forget(src)
             row = await self.store.pending.pending_by_path(src)
             if row is not None:
@@ -227,13 +281,13 @@ class FileDecisions:
 
     async def requeue(self, row: PendingRow) -> None:
         """A row left settling or hashing (by a restart) goes back to settling."""
-        async with self._lock:
+        async with self.parking(row.path), self.deciding():
             await self._requeue(row)
 
     async def resume(self, path: str) -> None:
         """A walk found the row's file unchanged but the row unfinished: settling or hashing with nothing
         working on it, or an error worth another try (a permission fixed, a disk back)."""
-        async with self._lock:
+        async with self.parking(path), self.deciding():
             row = await self.store.pending.pending_by_path(path)
             if row is None or row.status not in ("settling", "hashing", "error"):
                 return

@@ -2,6 +2,10 @@
 
 Small files go first, so a batch of LoRAs is not stuck behind a 20 GB checkpoint; files over SMALL_FILE_BYTES go
 smallest first.
+
+While the library's database is away, nothing is hashed (a file's row must say `hashing` first) and a hash whose
+outcome cannot be written is parked with the file's path (pipeline/outage.py): `record_kept` writes it once the
+database answers, if the file is unchanged, so the file is not read again.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from hikaze_mm.pipeline.hashing import (
 )
 from hikaze_mm.pipeline.settle import DISK_FULL_RETRY_S, Settler, disk_full
 from hikaze_mm.pipeline.walk import FileStat, stat_file
-from hikaze_mm.store.errors import StorageFull
+from hikaze_mm.store.errors import StorageFull, StoreUnreachable
 from hikaze_mm.store.interfaces import CopyStore, ImageStore, ImportStore, ModelStore, PendingStore, ShareStore
 from hikaze_mm.store.records import HashedStatus, HashRecord, PendingRow, Removal
 
@@ -183,6 +187,11 @@ class Intake:
                     await self._hash_batch([(path, st) for _, _, path, st in batch])
             except asyncio.CancelledError:
                 raise
+            except StoreUnreachable as e:
+                # Parked as they are (a hash already made is parked with its result where it was made).
+                self.decisions.outage.lost(e)
+                for path in paths:
+                    self.decisions.outage.park(path)
             except StorageFull as e:
                 disk_full(e, paths)
                 for path in paths:
@@ -194,7 +203,7 @@ class Intake:
                 self._hashing.difference_update(paths)
 
     async def _hash_one(self, path: str, st: FileStat) -> None:
-        async with self.lock:
+        async with self.decisions.deciding():
             row = await self.store.pending.pending_by_path(path)
             if row is None or (row.status in ("ready", "conflict", "ignored") and row.stat == st):
                 return  # gone, or already hashed as it is
@@ -226,7 +235,11 @@ class Intake:
             self._out_of_descriptors.pop(path, None)
             self.files_hashed += 1
             self.bytes_hashed += result.stat.size
-            await self._record(row.id, path, result)
+            try:
+                await self._record(row.id, path, result)
+            except StoreUnreachable:
+                self.decisions.outage.park(path, result)
+                raise
         finally:
             if shares is not None:
                 await shares.release(path)
@@ -246,7 +259,7 @@ class Intake:
     async def _wait_for_share(self, row: PendingRow, path: str, st: FileStat) -> None:
         """Another host of the library is reading this file of the share: the row waits, and the file is looked
         at again shortly, when its hashes are likely recorded (or the other host's claim has gone stale)."""
-        async with self.lock:
+        async with self.decisions.deciding():
             waiting = await self.store.pending.set_pending_status(row.id, "settling", st)
         if waiting is not None:
             self.bus.publish(PendingUpdated(id=row.id, path=path, status="settling"))
@@ -257,7 +270,7 @@ class Intake:
     async def _hash_batch(self, files: list[tuple[str, FileStat]]) -> None:
         """Small files hashed together: marked `hashing` in one transaction, read one after another in one
         thread, and those that turn out plainly new recorded in one transaction."""
-        async with self.lock:
+        async with self.decisions.deciding():
             rows = await self.store.pending.start_hashing(files)
         for row in rows:
             self.bus.publish(PendingUpdated(id=row.id, path=row.path, status="hashing"))
@@ -274,15 +287,43 @@ class Intake:
         except HashCancelled:
             return
         hashed: list[tuple[int, str, HashResult, Beside]] = []
-        for row, outcome in zip(rows, outcomes, strict=True):
-            if isinstance(outcome, tuple):
-                self._out_of_descriptors.pop(row.path, None)
-                self.files_hashed += 1
-                self.bytes_hashed += outcome[0].stat.size
-                hashed.append((row.id, row.path, *outcome))
-            else:
-                await self._failed(row.id, row.path, outcome)
-        await self._record_many(hashed, with_images)
+        try:
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if isinstance(outcome, tuple):
+                    self._out_of_descriptors.pop(row.path, None)
+                    self.files_hashed += 1
+                    self.bytes_hashed += outcome[0].stat.size
+                    hashed.append((row.id, row.path, *outcome))
+                else:
+                    await self._failed(row.id, row.path, outcome)
+            await self._record_many(hashed, with_images)
+        except StoreUnreachable:
+            for _, path, result, _ in hashed:
+                self.decisions.outage.park(path, result)
+            raise
+
+    async def record_kept(self, path: str, result: HashResult) -> None:
+        """A hash parked while the database was away, written now: the file is as it was hashed (the caller saw
+        it so). Its row is taken back to `hashing` and the result recorded as if just made; a row that has been
+        recorded meanwhile (the outcome was written before the connection broke) is left as it is."""
+        try:
+            async with self.decisions.deciding():
+                row = await self.store.pending.pending_by_path(path)
+                if row is None or row.stat != result.stat or row.status in ("ready", "conflict", "ignored"):
+                    row = None
+                elif row.status != "hashing":
+                    row = await self.store.pending.set_pending_status(row.id, "hashing", result.stat)
+            if row is None:
+                await self.decisions.caught_up(path, result.stat)
+                return
+            self._hashing.add(path)
+            try:
+                await self._record(row.id, path, result)
+            finally:
+                self._hashing.discard(path)
+        except StoreUnreachable as e:
+            self.decisions.outage.lost(e)
+            self.decisions.outage.park(path, result)
 
     async def _failed(self, pending_id: int, path: str, error: FileChanged | OSError) -> None:
         """The file could not be hashed as it was: it changed (hashed again once quiet), vanished, or could not be
@@ -322,7 +363,7 @@ class Intake:
         wait = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1))
         log.warning("cannot be opened now (%s); it is tried again in %g s", error.strerror or error, wait, extra={
             "event": "file.retry_later", "path": path})
-        async with self.lock:
+        async with self.decisions.deciding():
             row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path or row.status != "hashing":
                 return
@@ -334,7 +375,7 @@ class Intake:
 
     async def _error(self, pending_id: int, path: str, reason: str) -> None:
         log.warning("cannot be hashed", extra={"event": "file.error", "path": path, "reason": reason})
-        async with self.lock:
+        async with self.decisions.deciding():
             row = await self.store.pending.pending(pending_id)
             if row is None or row.path != path:
                 return
@@ -359,7 +400,7 @@ class Intake:
         tally: Counter[str] = Counter()
         level = file_line_level(len(hashed))
         others: list[tuple[int, str, HashResult, Beside]] = []
-        async with self.lock:
+        async with self.decisions.deciding():
             rows = await self.store.pending.pending_rows([pending_id for pending_id, _, _, _ in hashed])
             by_sha, by_path = await self.store.models.models_of(
                 [result.sha256 for _, _, result, _ in hashed], [path for _, path, _, _ in hashed])
@@ -384,7 +425,7 @@ class Intake:
                 tally["ready"] += 1
                 ready.append(row.id)
         for pending_id, path, result, found in others:
-            async with self.lock:
+            async with self.decisions.deciding():
                 now = await self.store.pending.pending(pending_id)
                 if now is None or now.path != path or now.status != "hashing":
                     continue

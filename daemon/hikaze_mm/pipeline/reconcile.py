@@ -2,6 +2,10 @@
 
 A file whose fingerprint matches its row is not opened. Runs at start-up, every `rescan_interval` and on demand;
 it is the safety net for events the watcher never delivered (overflowing queues, network shares, downtime).
+
+While the library's database is away a walk still runs against the file index in memory, and what it finds is
+parked by the decisions; a walk that cannot even load the index fails, and one is owed for when the database
+answers (pipeline/outage.py).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from hikaze_mm.pipeline.decisions import FileDecisions
 from hikaze_mm.pipeline.intake import Intake
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.walk import FileStat, WalkResult, walk_roots
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import FileIndexStore
 from hikaze_mm.store.known_files import FileIndex
 
@@ -81,16 +86,27 @@ class Reconciler:
     def start(self, only: list[Root] | None = None) -> asyncio.Task[ScanProgress]:
         if self.running:
             raise ScanRunning("a scan is already running")
-        self._task = asyncio.create_task(self._run(only), name="reconcile")
+        # The walk is running from now on, as the status says, not from when its task first runs.
+        self.progress = ScanProgress()
+        self._task = asyncio.create_task(self._run(only, self.progress), name="reconcile")
         return self._task
+
+    async def free(self) -> None:
+        """Returns once no walk runs."""
+        while self.running:
+            await asyncio.sleep(0.2)
+
+    async def start_when_free(self) -> asyncio.Task[ScanProgress]:
+        """A walk of every folder, once the one running (if any) is over."""
+        await self.free()
+        return self.start()
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _run(self, only: list[Root] | None) -> ScanProgress:
-        progress = self.progress = ScanProgress()
+    async def _run(self, only: list[Root] | None, progress: ScanProgress) -> ScanProgress:
         loop = asyncio.get_running_loop()
         last_report = 0.0
 
@@ -128,6 +144,15 @@ class Reconciler:
             # the event loop when they go out of scope (150 ms there). The walk is still running until they are,
             # so no second one holds as much again meanwhile.
             await asyncio.to_thread(_release, walk.changed, walk.unlisted)
+            return progress
+        except StoreUnreachable as e:
+            log.warning("scan stopped: the library's database is unreachable (%s); every folder is walked once it "
+                        "answers", e, extra={"event": "scan.failed"})
+            self.decisions.outage.lost(e)
+            self.decisions.outage.owe_walk()
+            progress.phase, progress.finished_at = "failed", time.time()
+            progress.error = f"the library's database is unreachable: {e}"
+            self.bus.publish(ScanProgressed(**progress.to_wire()))
             return progress
         except Exception as e:
             # Nobody awaits a walk started in the background: the log line and the status are how it is seen.

@@ -237,9 +237,7 @@ class Supervisor:
                 self._links.add(path)
 
     async def _rescan_when_free(self) -> asyncio.Task[ScanProgress]:
-        while self.reconciler.running:
-            await asyncio.sleep(0.2)
-        return self.reconciler.start()
+        return await self.reconciler.start_when_free()
 
     async def _watch_first(self) -> None:
         await self._check_roots(initial=True)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.known_files import FileIndex, sha_key, sha_of
 from hikaze_mm.store.path_table import PathTable, pack, split
 from hikaze_mm.store.records import FileStat, Fingerprint, ModelRow, PendingRow
@@ -178,8 +179,16 @@ class KeptFileIndex(ABC):
     async def _load(self) -> None:
         try:
             self._known = await self._read()
-        finally:
+        except StoreUnreachable:
+            # The database's server went away meanwhile: the next walk that asks loads it again, and the changes
+            # noted since the start still wait for that load.
+            self._loading = None
+            self._asked.clear()
+            raise
+        except BaseException:
             self._apply_noted()
+            raise
+        self._apply_noted()
 
     def _apply_noted(self) -> None:
         noted, self._noted = self._noted or [], None

@@ -6,7 +6,8 @@ second backend (PostgreSQL, for several machines) implements the same protocols.
 implementation; `tests/store/test_contract_*.py` run the same tests against every backend.
 
 Every write is one transaction: all of it or none of it. Methods raise `errors.StorageFull` when the disk
-under the database is full.
+under the database is full, and `errors.StoreUnreachable` when the database's server cannot be reached (a shared
+PostgreSQL that is down or out of reach; nothing of the change was made, or its outcome is not known).
 """
 
 from __future__ import annotations
@@ -251,3 +252,6 @@ class Stores(Protocol):
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Returns once the database answers; raises `errors.StoreUnreachable` while its server is away."""

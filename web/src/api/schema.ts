@@ -1157,6 +1157,7 @@ export interface components {
                 /** @enum {string} */
                 mode: "native" | "polling" | "partial";
             }[];
+            /** @description what the library holds; while `database.state` is `unreachable`, the last counts read */
             counts: {
                 /** @description every model */
                 models: number;
@@ -1178,6 +1179,21 @@ export interface components {
             comfyui: components["schemas"]["ComfyPeer"][];
             /** @description the running v1 migration, else the last one since the daemon started, else null */
             legacy: components["schemas"]["LegacyJob"] | null;
+            /** @description the library's database: whether it answers (a shared PostgreSQL server can go away while the daemon runs; a SQLite file never does). While it is away the daemon keeps watching and walking the folders, and each file it would record waits in memory, up to 100,000 of them; past that the waiting ones are dropped and every folder is walked once the database answers, which finds them again. The requests that need it answer 503 meanwhile. */
+            database: {
+                /** @enum {string} */
+                backend: "sqlite" | "postgresql";
+                /** @enum {string} */
+                state: "ok" | "unreachable";
+                /** @description when the state began: the daemon's start, or the change */
+                since: number;
+                /** @description while `unreachable`: the server (without its password) and why it does not answer */
+                error: string | null;
+                /** @description files (paths) whose decision waits for the database, and those it is catching up with; each is looked at again as it is then (a file hashed meanwhile is not read again if it is unchanged) */
+                queued_decisions: number;
+                /** @description every folder is walked once the database answers (the queue overflowed, or a walk could not run without it) */
+                walk_owed: boolean;
+            };
         };
         /** @description the `data` of one event of `GET /api/events`, told apart by `type` */
         DaemonEvent: components["schemas"]["PendingAddedEvent"] | components["schemas"]["PendingUpdatedEvent"] | components["schemas"]["PendingRemovedEvent"] | components["schemas"]["HashProgressEvent"] | components["schemas"]["ScanProgressEvent"] | components["schemas"]["ModelAddedEvent"] | components["schemas"]["ModelUpdatedEvent"] | components["schemas"]["ModelRemovedEvent"] | components["schemas"]["ModelPathEvent"] | components["schemas"]["RootChangedEvent"] | components["schemas"]["LegacyProgressEvent"] | components["schemas"]["LegacyDoneEvent"];
@@ -1368,6 +1384,21 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description the library's database (a shared PostgreSQL server, `database_url`) cannot be reached now: `error` says
+         *     `the library's database is unreachable (<server>: <why>); the daemon retries, ...`, `Retry-After` how many
+         *     seconds to wait; `GET /api/status` `database` follows it. A change answered this way was not made, or
+         *     (the connection broke at its commit) may have been: read it back once the database answers.
+         */
+        DatabaseUnreachable: {
+            headers: {
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
+            };
+        };
     };
     parameters: {
         limit: number;
@@ -1509,6 +1540,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     events: {
@@ -1615,6 +1647,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getPending: {
@@ -1641,6 +1674,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getPendingImage: {
@@ -1671,6 +1705,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     importPending: {
@@ -1711,6 +1746,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     restorePending: {
@@ -1745,6 +1781,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     retryPending: {
@@ -1779,6 +1816,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listModels: {
@@ -1857,6 +1895,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     facets: {
@@ -1910,6 +1949,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     bulkModels: {
@@ -1971,6 +2011,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2008,6 +2049,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getModel: {
@@ -2035,6 +2077,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     deleteModel: {
@@ -2075,6 +2118,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     patchModel: {
@@ -2134,6 +2178,7 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2165,6 +2210,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     trashModelCopy: {
@@ -2222,6 +2268,7 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listImages: {
@@ -2252,6 +2299,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     uploadImage: {
@@ -2296,6 +2344,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2329,6 +2378,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     setCover: {
@@ -2366,6 +2416,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getCover: {
@@ -2394,6 +2445,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     getImage: {
@@ -2425,6 +2477,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listDuplicates: {
@@ -2476,6 +2529,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listTypes: {
@@ -2500,6 +2554,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     listTags: {
@@ -2524,6 +2579,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     createTag: {
@@ -2562,6 +2618,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
         };
     };
@@ -2592,6 +2649,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     renameTag: {
@@ -2624,6 +2682,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     migrateLegacy: {
@@ -2667,6 +2726,7 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     pickerOriginCheck: {

@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,10 +73,12 @@ async def schema_version(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT version FROM schema_version"))
 
 
-# What a connection attempt raises when the server is down or refuses us: each becomes StoreUnreachable.
-_UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError,
-                asyncpg.CannotConnectNowError)
+# What the server being away looks like: down, starting or shutting down, the network or the socket gone, the
+# connection cut under a statement, the pool or a connection attempt timing out, and a server that refuses us (the
+# database dropped, the password changed, no connection slot free).
+_UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError,
+                asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
 CONNECT_TIMEOUT_S = 10
 # asyncpg keeps statements prepared, and after five runs PostgreSQL may plan one for any argument: a search's plan
 # then depends on the searches before it on that connection (a rare word's plan made a common one's 10x slower).
@@ -84,17 +86,36 @@ CONNECT_TIMEOUT_S = 10
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
+def is_unreachable(error: BaseException) -> bool:
+    """Whether `error` (from asyncpg or the socket under it) means that the server cannot be reached now, rather
+    than that a statement is wrong: the one place that tells them apart, at start-up and while the daemon runs."""
+    if isinstance(error, _UNREACHABLE):
+        return True
+    # asyncpg's own word for a connection the server closed under a pooled connection's feet
+    return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
+
+
+def _why(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
 def unreachable(url: str, error: BaseException) -> StoreUnreachable:
-    why = str(error) or type(error).__name__
-    return StoreUnreachable(f"the database {safe_url(url)} cannot be used: {why}. Check that the server runs "
+    return StoreUnreachable(f"the database {safe_url(url)} cannot be used: {_why(error)}. Check that the server runs "
                             "and that this machine may connect (pg_hba.conf, ~/.pgpass)")
+
+
+def lost(url: str, error: BaseException) -> StoreUnreachable:
+    """The server went away while the daemon ran: the message names it (without its password) and why."""
+    return StoreUnreachable(f"{safe_url(url)}: {_why(error)}")
 
 
 async def connect(url: str) -> asyncpg.Connection:
     """One connection with our codecs, or StoreUnreachable."""
     try:
         conn = await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S)
-    except _UNREACHABLE as e:
+    except Exception as e:
+        if not is_unreachable(e):
+            raise
         raise unreachable(url, e) from None
     await _setup(conn)
     return conn
@@ -138,7 +159,9 @@ class Database:
         try:
             pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, init=_setup,
                                              timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
-        except _UNREACHABLE as e:
+        except Exception as e:
+            if not is_unreachable(e):
+                raise
             raise unreachable(self.url, e) from None
         try:
             async with pool.acquire() as conn:
@@ -165,16 +188,34 @@ class Database:
         assert self._pool is not None, "store is not open"
         return self._pool
 
+    @contextmanager
+    def reaching(self) -> Iterator[None]:
+        """Around every use of the pool: a server that is away raises StoreUnreachable (the pipeline queues what it
+        decides meanwhile, the API answers 503), whatever asyncpg or the socket said."""
+        try:
+            yield
+        except StoreUnreachable:
+            raise
+        except Exception as e:
+            if is_unreachable(e):
+                raise lost(self.url, e) from e
+            raise
+
+    async def ping(self) -> None:
+        """A round trip to the server, or StoreUnreachable."""
+        await self.value("SELECT 1")
+
     @asynccontextmanager
     async def write(self, library: bool = True) -> AsyncIterator[asyncpg.Connection]:
         """One logical change: all of it or none of it, after every earlier write of any daemon. A change that
         touches the library (`library=True`) moves the generation the cached counts of every daemon compare."""
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-                yield conn
-                if library:
-                    await conn.execute("UPDATE store_state SET generation = generation + 1")
+            with self.reaching():
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+                    yield conn
+                    if library:
+                        await conn.execute("UPDATE store_state SET generation = generation + 1")
         except asyncpg.PostgresError as e:
             if e.sqlstate == DISK_FULL:
                 raise StorageFull("the change could not be saved: the disk under the PostgreSQL database is "
@@ -182,18 +223,26 @@ class Database:
             raise
 
     async def one(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return await self.pool.fetchrow(sql, *args)
+        with self.reaching():
+            return await self.pool.fetchrow(sql, *args)
 
     async def all(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        return list(await self.pool.fetch(sql, *args))
+        with self.reaching():
+            return list(await self.pool.fetch(sql, *args))
 
     async def value(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        return await self.pool.fetchval(sql, *args)
+        with self.reaching():
+            return await self.pool.fetchval(sql, *args)
 
     async def cached(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
         """Counts and tallies are taken once per state of the library: paging through a result asks for the same
         total again and again. The state is the database's generation, so another daemon's write counts too."""
         key = (sql, args)
+        with self.reaching():
+            return await self._cached(key)
+
+    async def _cached(self, key: tuple[str, tuple[Any, ...]]) -> list[Any]:
+        sql, args = key
         async with self.pool.acquire() as conn:
             generation = await conn.fetchval("SELECT generation FROM store_state")
             cached = self._answers.get(key)

@@ -47,9 +47,11 @@ class PgFileIndex(KeptFileIndex):
             (known.load_models, f"SELECT sha256, {FILE_COLUMNS}, status FROM models WHERE host = $1"),
             (known.load_copies, f"SELECT sha256, {FILE_COLUMNS} FROM model_copies WHERE host = $1"),
         )
-        async with self._ctx.db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            for load, sql in loads:
-                cursor = await conn.cursor(sql, self._ctx.host)
-                while rows := await cursor.fetch(READ_CHUNK):
-                    load(rows)
+        db = self._ctx.db
+        with db.reaching():
+            async with db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                for load, sql in loads:
+                    cursor = await conn.cursor(sql, self._ctx.host)
+                    while rows := await cursor.fetch(READ_CHUNK):
+                        load(rows)
         return known

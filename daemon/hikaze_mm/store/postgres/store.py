@@ -58,6 +58,9 @@ class PostgresStore:
         await self.db.open()
         self._index.start_loading()
 
+    async def ping(self) -> None:
+        await self.db.ping()
+
     async def close(self) -> None:
         await self._index.stop_loading()
         await self.db.close()

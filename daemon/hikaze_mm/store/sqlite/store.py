@@ -56,6 +56,9 @@ class SQLiteStore:
         await self.db.open()
         self._index.start_loading()
 
+    async def ping(self) -> None:
+        """A file on this machine's disk is never away."""
+
     async def close(self) -> None:
         await self._index.stop_loading()
         await self.db.close()
