@@ -219,11 +219,14 @@ class Intake:
         try:
             if shares is not None:
                 known = await shares.known_hashes(path, st)
+                if known is None:
+                    if not await shares.claim(path, st):
+                        await self._wait_for_share(row, path, st)
+                        return
+                    # Another host may have read it, recorded it and let its claim go since the first look.
+                    known = await shares.known_hashes(path, st)
                 if known is not None:
                     await self._record_shared(row, path, st, known)
-                    return
-                if not await shares.claim(path, st):
-                    await self._wait_for_share(row, path, st)
                     return
             try:
                 result = await self.pool.hash(path, st, progress)
