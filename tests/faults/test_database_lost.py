@@ -265,3 +265,28 @@ async def test_the_nodes_load_from_saved_paths_while_the_database_is_away(
         with pytest.raises(FileNotFoundError, match=f"answered HTTP 503: {UNREACHABLE}"):
             await asyncio.to_thread(load, str(tmp_path / "elsewhere" / "hero.safetensors"))
         still_running(d)
+
+
+async def test_a_logged_in_page_still_reads_the_status_while_the_database_is_away(
+    daemon_factory: Callable[..., Awaitable[Daemon]], models: Path
+) -> None:
+    with running_pg_server() as server:
+        database = await migrated_database(server)
+        d = await daemon_factory("--models-root", str(models), "--database-url", database.dsn, "--auth-token", "s3cret")
+        assert d.session is not None
+        async with d.session.post(d.url + "/api/session", json={"token": "s3cret"}) as resp:
+            assert resp.status == 200
+            cookie = {"Cookie": f"hikaze_mm_session={resp.cookies['hikaze_mm_session'].value}"}
+        assert (await d.request("GET", "/api/status", headers=cookie))[0] == 200
+        await asyncio.to_thread(stop_server, server)
+
+        async def says_unreachable() -> dict[str, Any] | None:
+            code, status = await d.request("GET", "/api/status", headers=cookie)
+            assert code == 200, status  # the session the database said was valid is still taken
+            return status if status["database"]["state"] == "unreachable" else None
+
+        await poll(says_unreachable, "the status to say the database is away")
+        # A session the daemon never saw cannot be checked until the database is back: no way in without it.
+        code, body = await d.request("GET", "/api/status", headers={"Cookie": "hikaze_mm_session=" + "x" * 43})
+        assert code == 503 and body["error"].startswith(UNREACHABLE), body
+        still_running(d)

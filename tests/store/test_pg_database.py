@@ -5,13 +5,16 @@ UTF-8 survives the round trip."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from pathlib import Path
 
 import pytest
 
 from hikaze_mm.store.errors import SchemaMissing, SchemaTooNew, StoreUnreachable
 from hikaze_mm.store.postgres.database import Database, migrate, safe_url
 from hikaze_mm.store.postgres.migrations import SCHEMA_VERSION
-from pg_server import PgDatabase, PgServer
+from pg_server import PgDatabase, PgServer, create_database, running_pg_server
 
 
 async def test_migrate_creates_the_schema_once_and_then_finds_it_done(pg_database: PgDatabase) -> None:
@@ -106,3 +109,37 @@ async def test_cached_counts_follow_a_write_by_another_daemon(pg_database: PgDat
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_server_that_stops_answering_counts_as_away() -> None:
+    """A frozen server (SIGSTOP: the connection stays open, nothing answers) does not hold a query for good."""
+    with running_pg_server() as server:
+        database = await create_database(server)
+        await migrate(database.dsn)
+        db = Database(database.dsn, command_timeout=1.0)
+        await db.open()
+        frozen = [server.pid, *children(server.pid)]
+        try:
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            with pytest.raises(StoreUnreachable):
+                await db.value("SELECT 1")
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        assert await db.value("SELECT 1") == 1
+        await db.close()
+
+
+def children(pid: int) -> list[int]:
+    """The processes the postmaster started (its backends)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found

@@ -14,6 +14,7 @@ import secrets
 import time
 from collections import OrderedDict, deque
 
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import SessionStore
 
 SESSION_DAYS = 30
@@ -23,6 +24,7 @@ MAX_FAILURES_ALL = 30  # and all of them together: past this everyone waits, the
 FAILURE_WINDOW_S = 60.0
 MAX_TRACKED = 4096  # client networks remembered; the one unheard from longest goes first
 EVERYONE = "*"
+MAX_SEEN = 1024  # valid sessions remembered for an outage of a shared database; the longest unused goes first
 
 
 def client_network(client: str) -> str:
@@ -53,6 +55,7 @@ class Sessions:
         self._store = store
         self._token = token
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[str, float]] = OrderedDict()  # sessions the database last said are valid
 
     def token_matches(self, given: str) -> bool:
         return self._token is not None and hmac.compare_digest(given.encode("utf-8", "surrogatepass"),
@@ -73,13 +76,26 @@ class Sessions:
         return session_id
 
     async def valid(self, session_id: str) -> bool:
+        """Whether the session is one of the current token's and has not expired, as the database says; while a
+        shared database is out of reach, as it said when this daemon last asked (so a page that is logged in can
+        still read the status, which says the database is away). A session it never saw cannot be checked then."""
         if self._token is None or not session_id or len(session_id) > 200:
             return False
-        found = await self._store.session(_sha256(session_id))
-        if found is None:
-            return False
-        fingerprint, expires_at = found
-        return hmac.compare_digest(fingerprint, token_fingerprint(self._token)) and time.time() < expires_at
+        key = _sha256(session_id)
+        try:
+            found = await self._store.session(key)
+        except StoreUnreachable:
+            found = self._seen.get(key)
+            if found is None:
+                raise
+        fingerprint, expires_at = found if found is not None else ("", 0.0)
+        valid = hmac.compare_digest(fingerprint, token_fingerprint(self._token)) and time.time() < expires_at
+        self._seen.pop(key, None)
+        if valid:
+            self._seen[key] = (fingerprint, expires_at)
+            while len(self._seen) > MAX_SEEN:
+                self._seen.popitem(last=False)
+        return valid
 
     def retry_after(self, client: str) -> int | None:
         """Seconds until `client` may try again, or None when it may now."""

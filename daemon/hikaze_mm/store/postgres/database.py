@@ -80,6 +80,11 @@ _UNREACHABLE = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, 
                 asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError,
                 asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidCatalogNameError)
 CONNECT_TIMEOUT_S = 10
+# A statement that has not answered in this long: a server that stopped answering without closing the connection
+# (a frozen host, a network that drops packets) counts as away, rather than holding a request or a decision for
+# good. A write waiting its turn behind another daemon's takes seconds at most (`db copy` of 100,000 models holds
+# the lock for about 80 s, into an empty library no daemon writes to).
+COMMAND_TIMEOUT_S = 60.0
 # asyncpg keeps statements prepared, and after five runs PostgreSQL may plan one for any argument: a search's plan
 # then depends on the searches before it on that connection (a rare word's plan made a common one's 10x slower).
 # Each run is planned for its own arguments.
@@ -149,16 +154,18 @@ async def migrate(url: str) -> tuple[int, int]:
 
 
 class Database:
-    def __init__(self, url: str, *, pool_size: int = 8):
+    def __init__(self, url: str, *, pool_size: int = 8, command_timeout: float = COMMAND_TIMEOUT_S):
         self.url = url
         self._pool_size = pool_size
+        self._command_timeout = command_timeout
         self._pool: asyncpg.Pool | None = None
         self._answers: dict[tuple[str, tuple[Any, ...]], tuple[int, list[Any]]] = {}
 
     async def open(self) -> None:
         try:
             pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self._pool_size, init=_setup,
-                                             timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
+                                             timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS,
+                                             command_timeout=self._command_timeout)
         except Exception as e:
             if not is_unreachable(e):
                 raise
