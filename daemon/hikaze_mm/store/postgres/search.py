@@ -94,18 +94,7 @@ class _Sql:
         return f"m.sha256 IN (SELECT s.sha256 FROM model_search s WHERE {likes})"
 
 
-class _WalkSql(_Sql):
-    """The conditions of a page that walks the sort order's index: each model visited is tested on its own search
-    row (a lookup by its key), where the plain form has PostgreSQL find every match first (a trigram scan of
-    thousands of rows for a common word) to test the hundred models a page visits."""
-
-    def long_words(self, words: list[str], args: Args) -> str:
-        doc = "(SELECT s.doc FROM model_search s WHERE s.sha256 = m.sha256)"  # a scalar: planned per model
-        return " AND ".join(f"{doc} LIKE lower({args(like_pattern(w))})" for w in words)
-
-
 SQL = _Sql()
-WALK_SQL = _WalkSql()
 
 
 class PgSearch(listing.Search):
@@ -126,7 +115,7 @@ class PgSearch(listing.Search):
         together (`juggernaut` under "j") made it walk 46,000 models of 100,000 for a page (bench/
         postgres_vs_sqlite.py: 250 ms, against 5 ms collected). A status it cannot match to the index makes it
         collect."""
-        args = Args(self.sql.numbered)
         if not listing.collects(query, total, await self._walk_visits(query, total)):
-            return listing.status(query, args) + listing.filters(query, WALK_SQL, args), args
+            return self._matching(query)
+        args = Args(self.sql.numbered)
         return [f"(m.status || '') = {args(query.status)}", *listing.filters(query, self.sql, args)], args
