@@ -50,10 +50,10 @@ from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.status import Status
 from hikaze_mm.store.interfaces import ShareStore, Stores
-
-if TYPE_CHECKING:
-    from hikaze_mm.store.postgres.notify import Notifications
 from hikaze_mm.store.sqlite.store import SQLiteStore
+
+if TYPE_CHECKING:  # asyncpg, under it, comes with the `postgres` extra: imported only for a shared library
+    from hikaze_mm.store.postgres.notify import Notifications
 
 log = logging.getLogger(__name__)
 MAX_LINE_BYTES = 64 * 1024
