@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from conftest import poll
 from hikaze_mm.events.bus import EventBus, Published, Subscription
 from hikaze_mm.events.catalog import HashProgressed, ModelUpdated, PendingAdded, Relayed
 from hikaze_mm.events.relay import EventRelay
@@ -89,10 +90,10 @@ async def test_a_lost_connection_is_made_again(pair: tuple[Daemon, Daemon], pg_d
                             "WHERE datname = current_database() AND pid != pg_backend_pid()")
     finally:
         await admin.close()
-    async with asyncio.timeout(DEADLINE_S):
-        while not (a.notifications.listening.is_set() and b.notifications.listening.is_set()
-                   and a.notifications.connected() and b.notifications.connected()):
-            await asyncio.sleep(0.05)
+    async def listening_again() -> bool:
+        return all(d.notifications.listening.is_set() and d.notifications.connected() for d in (a, b))
+
+    await poll(listening_again, "both daemons listening again", DEADLINE_S)
     with b.bus.subscribe() as on_b:
         a.bus.publish(ModelUpdated("d" * 64))
         assert (await _next_relayed(on_b)).data == {"sha256": "d" * 64}
