@@ -27,9 +27,9 @@ from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import SearchStore
+from hikaze_mm.store.records import PENDING_STATUSES
 
-NO_COUNTS: dict[str, Any] = {"models": 0, "missing": 0, "pending": dict.fromkeys(
-    ("settling", "hashing", "ready", "conflict", "error", "ignored"), 0)}
+NO_COUNTS: dict[str, Any] = {"models": 0, "missing": 0, "pending": dict.fromkeys(PENDING_STATUSES, 0)}
 
 
 class Peer(Protocol):
