@@ -5,6 +5,7 @@ UTF-8 survives the round trip."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -121,14 +122,19 @@ async def test_a_server_that_stops_answering_counts_as_away() -> None:
         frozen = [server.pid, *children(server.pid)]
         try:
             for pid in frozen:
-                os.kill(pid, signal.SIGSTOP)
+                signal_if_there(pid, signal.SIGSTOP)
             with pytest.raises(StoreUnreachable):
                 await db.value("SELECT 1")
         finally:
             for pid in frozen:
-                os.kill(pid, signal.SIGCONT)
+                signal_if_there(pid, signal.SIGCONT)
         assert await db.value("SELECT 1") == 1
         await db.close()
+
+
+def signal_if_there(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # a helper process of the server that has ended meanwhile
+        os.kill(pid, sig)
 
 
 def children(pid: int) -> list[int]:
