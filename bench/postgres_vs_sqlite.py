@@ -321,7 +321,7 @@ async def hosts_importing(workdir: Path, roots: dict[str, Path], per_host: int, 
         if pg is not None:
             by_host = dict(await pg.fetch("SELECT host, count(*) FROM models GROUP BY host"))
             tallied = await pg.fetchval("SELECT coalesce(sum(n), 0) FROM model_tally")
-            searchable = await pg.fetchval("SELECT count(*) FROM model_search")
+            searchable = await pg.fetchval("SELECT count(*) FROM models WHERE search_doc != ''")
             pending = await pg.fetchval("SELECT count(*) FROM pending_import")
             total = per_host * len(roots)
             if by_host != dict.fromkeys(roots, per_host) or tallied != total or searchable != total or pending:

@@ -12,9 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.errors import SchemaMissing, SchemaTooNew, StoreUnreachable
 from hikaze_mm.store.postgres.database import Database, migrate, safe_url
-from hikaze_mm.store.postgres.migrations import SCHEMA_VERSION
+from hikaze_mm.store.postgres.migrations import MIGRATIONS, SCHEMA_VERSION
+from hikaze_mm.store.postgres.rows import PgContext
+from hikaze_mm.store.postgres.search import PgSearch
+from hikaze_mm.store.records import ModelQuery
 from pg_server import PgDatabase, PgServer, create_database, running_pg_server
 
 
@@ -59,6 +63,39 @@ async def test_a_newer_schema_is_refused_and_left_untouched(pg_database: PgDatab
         assert await conn.fetchval("SELECT to_regclass('from_the_future')") is not None
     finally:
         await conn.close()
+
+
+async def test_step_2_moves_each_models_search_text_into_its_row(pg_database: PgDatabase) -> None:
+    """A library written at step 1 (its search text in `model_search`) is found by the same words after step 2,
+    with its counts as they were and every trigger back on."""
+    conn = await pg_database.connect()
+    try:
+        async with conn.transaction():
+            await conn.execute(MIGRATIONS[0])
+            await conn.execute("CREATE TABLE schema_version (version integer NOT NULL)")
+            await conn.execute("INSERT INTO schema_version VALUES (1)")
+        for n, name in enumerate(("Juggernaut XL", "Dreamshaper")):
+            sha = f"{n:064x}"
+            await conn.execute("INSERT INTO models (sha256, host, path, name, type, size_bytes, created_at, "
+                               "updated_at) VALUES ($1, 'a', $2, $3, 'checkpoints', 1, 0, 0)",
+                               sha, f"/m/{name}.safetensors", name)
+            await conn.execute("INSERT INTO model_search (sha256, name, path, description) VALUES ($1, $2, $3, $4)",
+                               sha, name, f"/m/{name}.safetensors", f"Description of {name}")
+        tallied = await conn.fetch("SELECT * FROM model_tally ORDER BY 1, 2, 3, 4")
+        assert await migrate(pg_database.dsn) == (1, SCHEMA_VERSION)
+        assert await conn.fetchval("SELECT to_regclass('model_search')") is None
+        assert await conn.fetch("SELECT * FROM model_tally ORDER BY 1, 2, 3, 4") == tallied
+        assert await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgenabled = 'D'") == 0
+    finally:
+        await conn.close()
+    db = Database(pg_database.dsn)
+    await db.open()
+    try:
+        search = PgSearch(PgContext(db, "a", RULES))
+        for words, names in (("naut", ["Juggernaut XL"]), ("DESCRIPTION", ["Dreamshaper", "Juggernaut XL"])):
+            assert [m["name"] for m in (await search.list_models(ModelQuery(q=words))).items] == names
+    finally:
+        await db.close()
 
 
 async def test_an_unreachable_server_is_one_clear_error_without_the_password(pg_server: PgServer) -> None:

@@ -87,11 +87,13 @@ async def test_a_whole_library_reads_back_the_same_from_postgresql(tmp_path: Pat
         await after.close()
 
 
+HELD = ("models", "tags", "pending_import", "images", "model_tally")
+
+
 async def _held(dsn: str, server: PgServer) -> dict[str, int]:
     conn = await server.connect(dsn.split("?")[0].rsplit("/", 1)[1])
     try:
-        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}")
-                for t in ("models", "tags", "pending_import", "images", "model_search", "model_tally")}
+        return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in HELD}
     finally:
         await conn.close()
 
@@ -107,8 +109,7 @@ async def test_a_copy_that_fails_part_way_leaves_the_target_as_it_was(tmp_path: 
                            "FOR EACH ROW EXECUTE FUNCTION refuse()")
         with pytest.raises(CopyRefused, match=r"no room for this row.*nothing was copied"):
             await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", target.dsn, HOST)
-        assert await _held(target.dsn, pg_server) == dict.fromkeys(
-            ("models", "tags", "pending_import", "images", "model_search", "model_tally"), 0)
+        assert await _held(target.dsn, pg_server) == dict.fromkeys(HELD, 0)
         disabled = await conn.fetchval("SELECT count(*) FROM pg_trigger WHERE tgenabled = 'D'")
         assert disabled == 0  # the counting triggers are on again
         await conn.execute("DROP TRIGGER refuse ON pending_images")

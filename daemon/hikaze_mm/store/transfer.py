@@ -151,13 +151,14 @@ async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -
     for table_name, column in SEQUENCES:
         await conn.execute(f"SELECT setval(pg_get_serial_sequence('{table_name}', '{column}'), "
                            f"coalesce((SELECT max({column}) FROM {table_name}), 0) + 1, false)")
+    # The search text is written while the tallies are off too: it moves no count.
+    shas = [row[0] for row in rows["models"]]
+    for start in range(0, len(shas), BATCH):
+        await reindex_many(conn, shas[start:start + BATCH])
     for statement in RECOUNT:
         await conn.execute(statement)
     for table_name, trigger in COUNTING_TRIGGERS:
         await conn.execute(f"ALTER TABLE {table_name} ENABLE TRIGGER {trigger}")
-    shas = [row[0] for row in rows["models"]]
-    for start in range(0, len(shas), BATCH):
-        await reindex_many(conn, shas[start:start + BATCH])
 
 
 def _row(row: tuple[Any, ...], host: str | None, json_at: int | None) -> tuple[Any, ...]:

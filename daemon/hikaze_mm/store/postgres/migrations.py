@@ -9,8 +9,11 @@ code writes the same columns on both backends. Differences a reader of the store
 - `meta_json` is `jsonb`; `nsfw`, `favorite`, `hidden` and `dir` are the database's to keep (a BEFORE trigger and
   a generated column), so no write can leave them out of step with the metadata, the tags or the path.
 - Tag names are `citext` (case-insensitive like SQLite's NOCASE); model names sort by `lower(name)`.
-- Full-text search is a row per model in `model_search` with a trigram index (`pg_trgm`) on its text, in place of
-  FTS5's trigram tokenizer.
+- Full-text search is a trigram index (`pg_trgm`) on each model's searchable text, in place of FTS5's trigram
+  tokenizer. Step 1 kept that text in a table of its own (`model_search`); step 2 moved it into the model's row
+  (`models.search_doc`), so that a search walking a sort order's index tests each model on the row it reads
+  anyway rather than looking it up elsewhere (a common word's search at 100,000 models: 6.7 ms of which 4.4 for
+  the lookups, 2 ms with the text in the row; bench/postgres_vs_sqlite.py).
 """
 
 from __future__ import annotations
@@ -368,6 +371,16 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER tag_renamed AFTER UPDATE OF name ON tags
         FOR EACH ROW WHEN ((OLD.name = 'nsfw') IS DISTINCT FROM (NEW.name = 'nsfw'))
         EXECUTE FUNCTION hikaze_tag_renamed();
+    """,
+    # 2: the searchable text in the model's row. The rows are rewritten with the triggers off: nothing they keep
+    # (flags, tallies, folders) depends on the new column.
+    r"""
+    ALTER TABLE models ADD COLUMN search_doc text NOT NULL DEFAULT '';
+    ALTER TABLE models DISABLE TRIGGER USER;
+    UPDATE models m SET search_doc = s.doc FROM model_search s WHERE s.sha256 = m.sha256;
+    ALTER TABLE models ENABLE TRIGGER USER;
+    DROP TABLE model_search;
+    CREATE INDEX models_search_doc ON models USING gin (search_doc gin_trgm_ops);
     """,
 )
 

@@ -1,11 +1,11 @@
 """Finding and counting models on PostgreSQL: a page of a filtered, sorted library, the counts beside it, and the
 overview of types and queue states. What a query asks for is `store.listing`'s; the SQL is here.
 
-Words are looked up in `model_search.doc`, each model's searchable text in lower case under a trigram index, in
-place of SQLite's FTS5 table. The counts by type, base model, status, hidden-or-not and tag are kept by triggers
-in the `*_tally` tables, as on SQLite: a filter made only of those reads its totals and facets from them. Counts
-are taken once per generation of the database, which a library write of any host's daemon moves. The library is
-every host's: nothing here is filtered by host."""
+Words are looked up in `models.search_doc`, each model's searchable text in lower case under a trigram index, in
+place of SQLite's FTS5 table: a walk of a sort order's index tests them on the row it reads anyway. The counts by
+type, base model, status, hidden-or-not and tag are kept by triggers in the `*_tally` tables, as on SQLite: a filter
+made only of those reads its totals and facets from them. Counts are taken once per generation of the database, which
+a library write of any host's daemon moves. The library is every host's: nothing here is filtered by host."""
 
 from __future__ import annotations
 
@@ -89,9 +89,8 @@ class _Sql:
         return f"(m.name ILIKE {args(pattern)} OR m.path ILIKE {args(pattern)})"
 
     def long_words(self, words: list[str], args: Args) -> str:
-        # Lowered by the database, as `doc` is, so both fold case alike whatever the database's locale.
-        likes = " AND ".join(f"s.doc LIKE lower({args(like_pattern(w))})" for w in words)
-        return f"m.sha256 IN (SELECT s.sha256 FROM model_search s WHERE {likes})"
+        # Lowered by the database, as `search_doc` is, so both fold case alike whatever the database's locale.
+        return " AND ".join(f"m.search_doc LIKE lower({args(like_pattern(w))})" for w in words)
 
 
 SQL = _Sql()
