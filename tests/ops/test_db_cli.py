@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import free_port, run_cli
+from hikaze_mm.store.postgres.migrations import SCHEMA_VERSION
 from pg_server import PgDatabase, PgServer
 
 
@@ -22,7 +23,7 @@ def _one_error_line(result, *words: str) -> None:
 def test_db_migrate_creates_the_schema_then_finds_it_up_to_date(pg_database: PgDatabase, tmp_path: Path) -> None:
     first = run_cli("db", "migrate", "--database-url", pg_database.dsn, "--data-dir", str(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "created the schema (version 1)" in first.stdout
+    assert f"created the schema (version {SCHEMA_VERSION})" in first.stdout
     again = run_cli("db", "migrate", "--database-url", pg_database.dsn, "--data-dir", str(tmp_path))
     assert again.returncode == 0 and "up to date" in again.stdout
 
