@@ -29,6 +29,7 @@ from realistic_library import Library, write_library
 from browser import browser, context, openers, page  # noqa: F401  (fixtures for the page tests)
 from fork_server import Forked, ForkServer
 from pg_server import pg_database, pg_server  # noqa: F401  (fixtures for the tests on PostgreSQL)
+from web_sources import web_sources_fixture  # noqa: F401  (the metadata sources on loopback)
 
 T = TypeVar("T")
 DEADLINE_S = 30.0

@@ -44,6 +44,12 @@ def _fails_with(result, *words: str) -> None:
         ("shared_roots = 5\n", ["shared_roots", "DIR=NAME"]),
         ("shared_roots = {'/mnt/nas' = 'a/b'}\n", ["shared_roots", "share name (no slash)"]),
         ("shared_roots = {'/mnt/nas' = 'nas'}\n", ["shared_roots", "database_url"]),
+        ("metadata_sources = ['civitai', 'huggingface']\n", ["metadata_sources", "civitai, civarchive"]),
+        ("metadata_sources = 'civitai'\nmetadata_auto = 'always'\n", ["metadata_auto", "never, on_import"]),
+        ("civitai_api_base = 'ftp://civitai.com'\n", ["civitai_api_base", "http:// or https://"]),
+        ("civitai_api_base = 'https://me:pw@civitai.com'\n", ["civitai_api_base", "http:// or https://"]),
+        ("civarchive_api_base = 'https://civarchive.com/?x=1'\n", ["civarchive_api_base", "http:// or https://"]),
+        ("metadata_rate = 0\n", ["metadata_rate", "at least 0.05"]),
     ],
 )
 def test_bad_toml_stops_with_exit_2(tmp_path: Path, toml: str, words: list[str]):
@@ -51,6 +57,15 @@ def test_bad_toml_stops_with_exit_2(tmp_path: Path, toml: str, words: list[str])
     config.write_text(f"data_dir = '{tmp_path / 'data'}'\n" + toml)
     _fails_with(run_cli("serve", "--config", str(config)), str(config) if "TOML" in words[0] else "", *words)
     assert not (tmp_path / "data" / "library.sqlite3").exists()
+
+
+def test_metadata_sources_none_turns_the_lookups_off_and_bases_lose_their_slash() -> None:
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    settings = load_settings(parser.parse_args(["--metadata-source", "none", "--civitai-api-base", "http://127.0.0.1:9/"]))
+    assert settings.metadata_sources == [] and settings.civitai_api_base == "http://127.0.0.1:9"
+    settings = load_settings(parser.parse_args(["--metadata-source", "civarchive", "--metadata-source", "civitai"]))
+    assert settings.metadata_sources == ["civarchive", "civitai"]
 
 
 def test_bad_flag_value_names_the_flag(tmp_path: Path):

@@ -6,6 +6,7 @@ import argparse
 import os
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,9 @@ CONFIG_ENV = "HIKAZE_MM_CONFIG"
 WATCH_MODES = ("native", "polling", "off")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 AUTO_IMPORT = ("never", "no_conflict")
+METADATA_SOURCES = ("civitai", "civarchive")
+METADATA_AUTO = ("never", "on_import")
+NO_SOURCES = "none"  # the flag's way to say an empty list: `--metadata-source none`
 SQLITE_SCHEME = "sqlite://"  # sqlite:///abs/path.sqlite3: the path keeps its leading slash
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -37,7 +41,8 @@ class ConfigError(Exception):
 class Key:
     name: str
     flag: str
-    kind: str  # path | paths | typed_paths | shares | strings | str | int | float | choice | int_or_auto
+    # path | paths | typed_paths | shares | strings | str | url | int | float | choice | choices | int_or_auto
+    kind: str
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -103,6 +108,22 @@ KEYS: tuple[Key, ...] = (
     Key("max_connections", "--max-connections", "int", 256,
         "Open connections at most (never more than half the open files limit); the longest waiting goes first.",
         minimum=8, maximum=65536),
+    Key("metadata_sources", "--metadata-source", "choices", list(METADATA_SOURCES),
+        "Where a model's metadata is looked up by its sha256, in this order; `none` (or an empty list) turns the "
+        "lookups off; repeatable.", choices=METADATA_SOURCES),
+    Key("metadata_auto", "--metadata-auto", "choice", "on_import",
+        "on_import: a new model (and a hashed pending file) is looked up by itself; never: only when you ask.",
+        choices=METADATA_AUTO),
+    Key("civitai_api_base", "--civitai-api-base", "url", "https://civitai.com",
+        "Civitai's address (the lookups and the model pages)."),
+    Key("civarchive_api_base", "--civarchive-api-base", "url", "https://civarchive.com",
+        "CivArchive's address (models deleted from Civitai)."),
+    Key("civitai_api_key", "--civitai-api-key", "str", None,
+        "A Civitai API key, for models only a logged-in user may see: sent to civitai_api_base alone, never "
+        "logged or shown."),
+    Key("metadata_rate", "--metadata-rate", "float", 1.0,
+        "Requests per second to each metadata source, at most (two at a time; a source's 429 slows it down more).",
+        minimum=0.05, maximum=50),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 
@@ -132,6 +153,12 @@ class Settings:
     auth_token: str | None = None
     request_timeout: float = 20.0
     max_connections: int = 256
+    metadata_sources: list[str] = field(default_factory=lambda: list(METADATA_SOURCES))
+    metadata_auto: str = "on_import"
+    civitai_api_base: str = "https://civitai.com"
+    civarchive_api_base: str = "https://civarchive.com"
+    civitai_api_key: str | None = None
+    metadata_rate: float = 1.0
     config_file: Path | None = None
 
     @property
@@ -194,6 +221,16 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
         if not isinstance(value, str) or not value.strip():
             raise bad("a non-empty string")
         return value.strip()
+    if key.kind == "url":
+        return _base_url(value, bad)
+    if key.kind == "choices":
+        if isinstance(value, str):
+            value = [value]
+        if value == [NO_SOURCES]:
+            return []
+        if not isinstance(value, list) or not all(v in key.choices for v in value):
+            raise bad(f"a list of {', '.join(key.choices)} (or {NO_SOURCES})")
+        return list(dict.fromkeys(value))
     if key.kind == "choice":
         if value not in key.choices:
             raise bad("one of " + ", ".join(key.choices))
@@ -222,6 +259,22 @@ def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
     if key.maximum is not None and number > key.maximum:
         raise bad(f"at most {key.maximum:g}")
     return float(number) if key.kind == "float" else int(number)
+
+
+def _base_url(value: Any, bad: Callable[[str], ConfigError]) -> str:
+    """An http(s) address with no user, query or fragment, without its trailing slash."""
+    expected = "an http:// or https:// address such as https://civitai.com"
+    if not isinstance(value, str):
+        raise bad(expected)
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise bad(expected) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password \
+            or parts.query or parts.fragment:
+        raise bad(expected)
+    return value.strip().rstrip("/")
 
 
 def _typed_paths(value: Any, where: str, key: Key, base: Path | None) -> dict[str, list[Path]]:
@@ -303,9 +356,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--config", metavar="FILE", help=f"TOML settings file (else ${CONFIG_ENV}, else the user config dir)"
     )
     for key in KEYS:
-        metavar = key.name.upper() if key.kind != "choice" else "{" + ",".join(key.choices) + "}"
-        if key.kind in ("paths", "strings", "typed_paths", "shares"):
-            metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR", "shares": "DIR=NAME"}[key.kind]
+        metavar = key.name.upper() if key.kind not in ("choice", "choices") else "{" + ",".join(key.choices) + "}"
+        if key.kind in ("paths", "strings", "typed_paths", "shares", "choices"):
+            metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR", "shares": "DIR=NAME",
+                       "choices": "{" + ",".join((*key.choices, NO_SOURCES)) + "}"}[key.kind]
             parser.add_argument(key.flag, dest=key.name, action="append", metavar=metavar, help=key.help)
         else:
             parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=key.help)
