@@ -65,6 +65,7 @@ async def test_concurrent_patches_of_different_fields_all_stay(daemon: Daemon, m
             "description": f"description {r}", "notes": f"notes {r}", "trigger_words": [f"word{r}"],
             "prompts": {"positive": f"positive {r}", "negative": f"negative {r}"},
             "community_links": [f"https://example.com/{r}"], "nsfw": r % 2 == 1,
+            "user_set": ["community_links", "description", "nsfw", "trigger_words"],  # no fetch fills them now
         }, f"round {r}"
         assert model["cover"]["high"].endswith(f"/{cover}/high")
         # The search index follows the last write too.

@@ -357,7 +357,7 @@ async def test_patch_name_tags_and_meta(daemon: Daemon, models: Path):
     assert model["meta_json"] == {
         "description": "first", "prompts": {"positive": "a cat", "negative": "blurry"},
         "trigger_words": ["tw1", "tw2"], "community_links": ["https://civitai.com/models/1"], "nsfw": True,
-        "notes": "n",
+        "notes": "n", "user_set": ["community_links", "description", "nsfw", "trigger_words"],
     }
     model = await daemon.call("PATCH", f"/api/models/{sha}", {"meta_json": {"description": "second"}})
     assert model["meta_json"]["description"] == "second" and model["meta_json"]["notes"] == "n"
@@ -629,7 +629,8 @@ async def test_bug_2_patch_does_not_replace_meta_wholesale(daemon: Daemon, model
     model = await daemon.call("PATCH", f"/api/models/{sha}", {"meta_json": {"notes": "n2",
                                                                             "prompts": {"negative": "neg2"}}})
     assert model["meta_json"] == {"description": "d", "notes": "n2", "trigger_words": ["w"],
-                                  "prompts": {"positive": "pos", "negative": "neg2"}}
+                                  "prompts": {"positive": "pos", "negative": "neg2"},
+                                  "user_set": ["description", "trigger_words"]}
     assert model["header"] == header and len(model["images"]) == 1
     # A client cannot send back a (stale) image count at all.
     for body in ({"images_count": 0}, {"meta_json": {"images_count": 0}}):

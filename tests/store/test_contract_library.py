@@ -132,7 +132,7 @@ async def test_a_patch_merges_into_the_metadata_as_stored(stores: Stores):
     detail = await stores.models.model_detail(A)
     assert detail is not None and detail["name"] == "renamed"
     assert detail["meta_json"] == {"description": "d", "prompts": {"positive": "p", "negative": "n"},
-                                   "trigger_words": ["two", "three"]}
+                                   "trigger_words": ["two", "three"], "user_set": ["trigger_words"]}
     assert not await stores.models.update_model(sha("f"), name="x", tags=None, meta_change=None)
 
 

@@ -120,7 +120,7 @@ def _meta_change(meta: Any) -> dict[str, Any]:
             clean[key] = _links(value)
         elif key == "trigger_words":
             clean[key] = _strings(key, value)
-        elif key in ("nsfw", "favorite"):
+        elif key in ("nsfw", "favorite", "never_fetch"):
             if not isinstance(value, bool):
                 raise BadRequest(f"`meta_json.{key}` must be true or false")
             clean[key] = value

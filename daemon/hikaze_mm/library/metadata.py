@@ -1,20 +1,23 @@
 """A model's metadata: the fields a user edits, their limits, and how two records combine on edit and import.
 
-Stored in `meta_json` beside `header` (what the file's own header says) and, on pending rows, `sidecars` and
-`legacy` (what other tools and the first version knew). A model's record also remembers where its tags came from:
-`sidecar_tags` (the tags an import took from sidecars) and `removed_tags` (the tags the user took off, which no
-import brings back). The user fields are the ones below: a client's edit names
-no others and keeps to these limits (the API checks both), so a typo is an error instead of a silently kept key.
+Stored in `meta_json` beside `header` (what the file's own header says) and, on pending rows, `sidecars` and `legacy`
+(what other tools and the first version knew). A model's record also remembers where its tags came from:
+`sidecar_tags` and `web_tags` (the tags an import took from sidecars, a fetch from the web) and `removed_tags` (the
+tags the user took off, which neither brings back); and what came from the web (`library.fetched`). The user fields
+are the ones below: a client's edit names no others and keeps to these limits (the API checks both), so a typo is an
+error instead of a silently kept key.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hikaze_mm.library.fetched import FILLED, noted_user_edit, web_fill
 from hikaze_mm.store.interfaces import MetadataRules
 from hikaze_mm.store.records import MAX_TAGS
 
-USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "favorite", "notes")
+USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "favorite", "notes",
+               "never_fetch")
 LIST_FIELDS = ("trigger_words", "community_links")  # the fields `meta_add` / `meta_remove` edit item by item
 MAX_TEXT = 100_000
 MAX_ITEMS = 200
@@ -67,8 +70,10 @@ def patched(stored: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
 def patch(stored: dict[str, Any], change: dict[str, Any], added: dict[str, list[str]],
           removed: dict[str, list[str]]) -> dict[str, Any]:
     """A PATCH of the metadata, applied by the store to the record as it stands in the write: the changed keys
-    (`patched`), then the list items put in and taken out (`edited_lists`). Raises MetaError."""
-    return edited_lists(patched(stored, change), added, removed)
+    (`patched`), then the list items put in and taken out (`edited_lists`); every field it names that a fetch
+    from the web could fill is the user's from now on (no fetch changes it again). Raises MetaError."""
+    return noted_user_edit(edited_lists(patched(stored, change), added, removed),
+                           {*change, *added, *removed} & set(FILLED))
 
 
 def override(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
@@ -151,8 +156,9 @@ def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> d
     removed = [name for name in _names(model, "removed_tags")
                if name.casefold() not in came and name.casefold() not in dropped] + gone
     sidecar = [name for name in _names(model, "sidecar_tags") if name.casefold() not in dropped]
+    web = [name for name in _names(model, "web_tags") if name.casefold() not in dropped]
     result = dict(model)
-    for key, names in (("removed_tags", removed[-MAX_REMOVED_TAGS:]), ("sidecar_tags", sidecar)):
+    for key, names in (("removed_tags", removed[-MAX_REMOVED_TAGS:]), ("sidecar_tags", sidecar), ("web_tags", web)):
         if names:
             result[key] = names
         else:
@@ -162,4 +168,5 @@ def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> d
 
 # The rules as the store applies them inside its transactions (it never imports this module).
 RULES = MetadataRules(merge=merge, override=override, for_new_model=for_new_model, patch=patch,
-                      user_fields=user_fields, take_sidecar_tags=take_sidecar_tags, tags_edited=tags_edited)
+                      user_fields=user_fields, take_sidecar_tags=take_sidecar_tags, tags_edited=tags_edited,
+                      web_fill=web_fill)

@@ -22,6 +22,7 @@ from hikaze_mm.store.records import (
     FileStat,
     HashedStatus,
     HashRecord,
+    LookupState,
     Meta,
     ModelPage,
     ModelQuery,
@@ -30,7 +31,9 @@ from hikaze_mm.store.records import (
     PendingRow,
     PendingStatus,
     Promotion,
+    QueuedLookup,
     Removal,
+    WebTaken,
 )
 
 ListEdits = dict[str, list[str]]  # list field -> items
@@ -54,6 +57,9 @@ class MetadataRules:
     # (stored, incoming, the model's tag names): the stored record noting the sidecar tags it takes, and those
     take_sidecar_tags: Callable[[Meta, Meta, list[str]], tuple[Meta, list[str]]]
     tags_edited: Callable[[Meta, list[str], list[str]], Meta]  # (stored, tag names before, after) of a user's edit
+    # (stored, a record from the web, the model's tag names, now): the stored record with what it may fill filled,
+    # and the record's tags to add
+    web_fill: Callable[[Meta, Meta, list[str], float], tuple[Meta, list[str]]]
 
 
 class PendingStore(Protocol):
@@ -129,6 +135,10 @@ class ModelStore(Protocol):
         guard: Callable[[str, Meta], None] | None = None,
     ) -> bool: ...
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool: ...
+    # A record from the web (the rules' `web_fill`), a base model where there is none, the fetched images (seq,
+    # width, height; their files written): None when there is no such model.
+    async def take_web_record(self, sha256: str, record: Meta, base_model: str | None,
+                              images: list[tuple[int, int, int]]) -> WebTaken | None: ...
     async def set_base_model(self, shas: list[str], base_model: str) -> list[str]: ...
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None: ...
 
@@ -208,6 +218,22 @@ class SessionStore(Protocol):
     async def drop_sessions(self, keep_token_fp: str, now: float) -> int: ...
 
 
+class LookupStore(Protocol):
+    """The metadata lookups by content: what the sources last said (one state per sha256, every host's), and this
+    host's queue of contents to look up, kept across restarts."""
+
+    async def lookup_state(self, sha256: str) -> LookupState | None: ...
+    async def save_lookup(self, state: LookupState) -> None: ...
+    # Queued with the ones already there (forced if either asks).
+    async def queue_lookups(self, shas: list[str], force: bool, now: float) -> None: ...
+    async def due_lookups(self, now: float, limit: int) -> list[QueuedLookup]: ...  # oldest first
+    async def delay_lookup(self, sha256: str, not_before: float) -> None: ...  # one more failed attempt
+    async def drop_lookup(self, sha256: str) -> None: ...
+    async def queued_lookups(self) -> int: ...
+    # Models no source was asked about yet and not kept from the lookups by the user, by sha256.
+    async def unlooked_models(self, after: str, limit: int) -> list[str]: ...
+
+
 class ChoreStore(Protocol):
     """One-off work a new version does over what earlier versions stored (by name, until it is done), and what it
     needs of the library."""
@@ -249,6 +275,7 @@ class Stores(Protocol):
     imports: ImportStore
     sessions: SessionStore
     chores: ChoreStore
+    lookups: LookupStore
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

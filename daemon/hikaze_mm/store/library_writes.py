@@ -14,7 +14,7 @@ from typing import Protocol
 
 from hikaze_mm.store.errors import EditRefused
 from hikaze_mm.store.interfaces import ListEdits, MetadataRules
-from hikaze_mm.store.records import MAX_TAGS, FileStat, Meta, ModelRow, PendingRow, Promotion
+from hikaze_mm.store.records import MAX_TAGS, FileStat, Meta, ModelRow, PendingRow, Promotion, WebTaken
 
 
 class LibrarySql(Protocol):
@@ -118,6 +118,31 @@ async def enrich_model(sql: LibrarySql, rules: MetadataRules, sha256: str, meta:
     await sql.tag_model(sha256, tags)
     await sql.reindex([sha256])
     return True
+
+
+# A record's bookkeeping in the metadata: not fields the user sees change.
+_BOOKKEEPING = ("web", "fetched", "web_tags")
+
+
+async def take_web_record(sql: LibrarySql, rules: MetadataRules, sha256: str, record: Meta, base_model: str | None,
+                          images: list[tuple[int, int, int]], now: float) -> WebTaken | None:
+    """A record from the web into the model that exists: the fields it may fill (the rules' `web_fill`), its tags
+    but for those the user took off, a base model where the model has none, and the given images (the record's
+    that were fetched, numbered as the model's). The model's `updated_at` stays: this is not an edit of the
+    user's. None when there is no such model."""
+    stored = await sql.meta(sha256)
+    if stored is None:
+        return None
+    meta, taken = rules.web_fill(stored, record, await sql.tag_names(sha256), now)
+    await sql.set_meta(sha256, meta, None)
+    if taken:
+        await sql.tag_model(sha256, taken)
+    if base_model is not None:
+        await sql.fill_base_model(sha256, base_model)
+    await sql.add_images([(sha256, *image) for image in images], now)
+    await sql.reindex([sha256])
+    changed = sorted(k for k in {*stored, *meta} if k not in _BOOKKEEPING and stored.get(k) != meta.get(k))
+    return WebTaken(changed, taken, len(images))
 
 
 async def absorb(sql: LibrarySql, rules: MetadataRules, pending_id: int, sha256: str, meta: Meta,

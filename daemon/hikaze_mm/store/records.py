@@ -212,3 +212,36 @@ class CopiedModel:
 
     model: ModelRow
     copies: list[tuple[str, FileStat]]
+
+
+LOOKUP_STATES = ("found", "not_found", "failed")
+
+
+@dataclass(frozen=True)
+class LookupState:
+    """What the metadata sources last said about a content (its sha256), shared by every host of a library."""
+
+    sha256: str
+    state: str  # one of LOOKUP_STATES
+    source: str | None  # the source that knew it (found)
+    checked_at: float
+    notes: list[str]  # what the sources said besides: errors, answers about other files
+    record: Meta | None  # the source's record (found): `webmeta.sources.WebRecord.to_json()`
+
+
+@dataclass(frozen=True)
+class QueuedLookup:
+    """A content waiting to be looked up (`force`: even if "not found" was said less than a week ago)."""
+
+    sha256: str
+    force: bool
+    attempts: int  # lookups of it that failed so far
+
+
+@dataclass(frozen=True)
+class WebTaken:
+    """What a record from the web changed of a model: the user fields it filled, the tags and images it added."""
+
+    fields: list[str]
+    tags: list[str]
+    images: int

@@ -382,6 +382,28 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE model_search;
     CREATE INDEX models_search_doc ON models USING gin (search_doc gin_trgm_ops);
     """,
+    # 3: metadata from the web, as SQLite's step 13: what the sources said about a content is every host's; the
+    # queue of lookups is each host's own (its daemon drains it).
+    r"""
+    CREATE TABLE web_lookups (
+        sha256     text PRIMARY KEY,
+        state      text NOT NULL CHECK (state IN ('found', 'not_found', 'failed')),
+        source     text,
+        checked_at double precision NOT NULL,
+        notes      jsonb NOT NULL DEFAULT '[]',
+        record     jsonb
+    );
+    CREATE TABLE lookup_queue (
+        host       text NOT NULL,
+        sha256     text NOT NULL,
+        force      boolean NOT NULL DEFAULT false,
+        queued_at  double precision NOT NULL,
+        not_before double precision NOT NULL,
+        attempts   integer NOT NULL DEFAULT 0,
+        PRIMARY KEY (host, sha256)
+    );
+    CREATE INDEX lookup_queue_due ON lookup_queue (host, not_before, queued_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

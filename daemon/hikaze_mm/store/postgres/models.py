@@ -35,7 +35,7 @@ from hikaze_mm.store.postgres.rows import (
 )
 from hikaze_mm.store.postgres.search_index import reindex_many
 from hikaze_mm.store.postgres.tags import NOT_ON_MODEL, NOT_REMOVED, model_tag_names, tag_ids, tag_model
-from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion, Removal
+from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion, Removal, WebTaken
 
 
 def set_file(n: int) -> str:
@@ -315,6 +315,12 @@ class PgModels:
         async with self._ctx.db.write() as conn:
             return await writes.enrich_model(PgLibrarySql(conn, self._ctx.host), self._ctx.rules, sha256, meta, tags,
                                              time.time())
+
+    async def take_web_record(self, sha256: str, record: Meta, base_model: str | None,
+                              images: list[tuple[int, int, int]]) -> WebTaken | None:
+        async with self._ctx.db.write() as conn:
+            return await writes.take_web_record(PgLibrarySql(conn, self._ctx.host), self._ctx.rules, sha256, record,
+                                                base_model, images, time.time())
 
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None:
         """Remove the record, its copies, tags and image rows (the foreign keys cascade, the search row too); the

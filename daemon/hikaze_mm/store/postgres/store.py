@@ -10,6 +10,7 @@ from hikaze_mm.store.interfaces import (
     FolderStore,
     ImageStore,
     ImportStore,
+    LookupStore,
     MetadataRules,
     ModelStore,
     PendingStore,
@@ -25,6 +26,7 @@ from hikaze_mm.store.postgres.file_index import PgFileIndex
 from hikaze_mm.store.postgres.folders import PgFolders
 from hikaze_mm.store.postgres.images import PgImages
 from hikaze_mm.store.postgres.imports import PgImports
+from hikaze_mm.store.postgres.lookups import PgLookups
 from hikaze_mm.store.postgres.models import PgModels
 from hikaze_mm.store.postgres.pending import PgPending
 from hikaze_mm.store.postgres.rows import PgContext
@@ -52,6 +54,7 @@ class PostgresStore:
         self.imports: ImportStore = PgImports(ctx, self._index)
         self.sessions: SessionStore = PgSessions(ctx)
         self.chores: ChoreStore = PgChores(ctx)
+        self.lookups: LookupStore = PgLookups(ctx)
         self.shares: ShareStore = PgShares(ctx)
 
     async def open(self) -> None:

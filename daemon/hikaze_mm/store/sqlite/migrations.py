@@ -393,6 +393,26 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT OR IGNORE INTO chores (name) SELECT 'pending_sidecar_tags' WHERE EXISTS (SELECT 1 FROM pending_import
         WHERE sha256 IS NOT NULL AND json_type(meta_json, '$.sidecars.tags') IS NULL);
     """,
+    # 13: metadata from the web. What the sources last said about a content (its record when one knew it), and
+    # the queue of contents to look up, so a bulk lookup goes on after a restart.
+    """
+    CREATE TABLE web_lookups (
+        sha256     TEXT PRIMARY KEY,
+        state      TEXT NOT NULL CHECK (state IN ('found', 'not_found', 'failed')),
+        source     TEXT,
+        checked_at REAL NOT NULL,
+        notes      TEXT NOT NULL DEFAULT '[]',
+        record     TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE lookup_queue (
+        sha256     TEXT PRIMARY KEY,
+        force      INTEGER NOT NULL DEFAULT 0,
+        queued_at  REAL NOT NULL,
+        not_before REAL NOT NULL,
+        attempts   INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE INDEX lookup_queue_due ON lookup_queue (not_before, queued_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

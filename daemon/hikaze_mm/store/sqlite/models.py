@@ -13,7 +13,7 @@ import aiosqlite
 from hikaze_mm.store import library_writes as writes
 from hikaze_mm.store.interfaces import ListEdits, MetadataRules
 from hikaze_mm.store.library_records import DETAIL_COLUMNS, model_detail, removed
-from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion, Removal
+from hikaze_mm.store.records import FileStat, Meta, ModelRow, PendingRow, Promotion, Removal, WebTaken
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.rows import (
@@ -286,6 +286,12 @@ class SQLiteModels:
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
         async with self._db.write() as db:
             return await writes.enrich_model(SQLiteLibrarySql(db), self._rules, sha256, meta, tags, time.time())
+
+    async def take_web_record(self, sha256: str, record: Meta, base_model: str | None,
+                              images: list[tuple[int, int, int]]) -> WebTaken | None:
+        async with self._db.write() as db:
+            return await writes.take_web_record(SQLiteLibrarySql(db), self._rules, sha256, record, base_model, images,
+                                                time.time())
 
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None:
         """Remove the record, its copies, tags and image rows; the files stay. They are back in the queue in the

@@ -13,6 +13,7 @@ from hikaze_mm.store.interfaces import (
     FolderStore,
     ImageStore,
     ImportStore,
+    LookupStore,
     MetadataRules,
     ModelStore,
     PendingStore,
@@ -27,6 +28,7 @@ from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
 from hikaze_mm.store.sqlite.folders import SQLiteFolders
 from hikaze_mm.store.sqlite.images import SQLiteImages
 from hikaze_mm.store.sqlite.imports import SQLiteImports
+from hikaze_mm.store.sqlite.lookups import SQLiteLookups
 from hikaze_mm.store.sqlite.models import SQLiteModels
 from hikaze_mm.store.sqlite.pending import SQLitePending
 from hikaze_mm.store.sqlite.search import SQLiteSearch
@@ -51,6 +53,7 @@ class SQLiteStore:
         self.imports: ImportStore = SQLiteImports(self.db, self._index, rules)
         self.sessions: SessionStore = SQLiteSessions(self.db)
         self.chores: ChoreStore = SQLiteChores(self.db, rules)
+        self.lookups: LookupStore = SQLiteLookups(self.db)
 
     async def open(self) -> None:
         await self.db.open()

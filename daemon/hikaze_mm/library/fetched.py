@@ -1,0 +1,108 @@
+"""What a record from the web does to a model's metadata: it fills, it never overrides the user.
+
+A fetched value goes into a user field only when the user has not set that field: the field is empty, or holds
+what an earlier fetch put there, and the user never edited it (`user_set`, which every PATCH of the field notes,
+whether it set, changed or cleared it). Each field a fetch filled remembers its source and time (`fetched`), shown
+read-only in the details. The record's tags join as sidecar tags do: never one the user took off the model. The
+record itself is kept under `web` (names, links, what it says of the file), with the images it gave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hikaze_mm.store.records import MAX_TAGS
+from hikaze_mm.webmeta.sources import NSFW_FROM_LEVEL
+
+# The record's fields a user field is filled from; nsfw only ever turns on (a model the source calls safe may be
+# anything but, for the user).
+FILLED = ("description", "trigger_words", "community_links", "nsfw")
+# What `web` keeps of the record: the names and facts that are the source's, not a user field's.
+KEPT = ("source", "model_id", "version_id", "model_name", "version_name", "model_type", "base_model", "page_url",
+        "nsfw_level", "deleted", "confirmed_by", "listed_sha256")
+
+
+def values(record: dict[str, Any]) -> dict[str, Any]:
+    """The user-field values a record offers (only those it has)."""
+    offered: dict[str, Any] = {}
+    if isinstance(record.get("description"), str) and record["description"].strip():
+        offered["description"] = record["description"]
+    words = [w for w in record.get("trigger_words") or [] if isinstance(w, str)]
+    if words:
+        offered["trigger_words"] = words
+    if isinstance(record.get("page_url"), str) and record["page_url"]:
+        offered["community_links"] = [record["page_url"]]
+    level = record.get("nsfw_level")
+    if isinstance(level, int) and level >= NSFW_FROM_LEVEL:
+        offered["nsfw"] = True
+    return offered
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value is False
+
+
+def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[str],
+             now: float) -> tuple[dict[str, Any], list[str]]:
+    """The model's record with the web record's values in the fields it may fill, the record noted under `web`;
+    and the record's tags the model lacks and the user never took off it, as many as fit."""
+    result = dict(stored)
+    user_set = set(_names(stored, "user_set"))
+    fetched = dict(stored["fetched"]) if isinstance(stored.get("fetched"), dict) else {}
+    for key, value in values(record).items():
+        if key in user_set or not (_empty(stored.get(key)) or key in fetched):
+            continue
+        result[key] = value
+        fetched[key] = {"source": record.get("source"), "at": now}
+    if fetched:
+        result["fetched"] = fetched
+    web = dict(stored["web"]) if isinstance(stored.get("web"), dict) else {}
+    web.update({key: record.get(key) for key in KEPT})
+    web["checked_at"] = now
+    # The images taken from it (the caller numbered them as the model's): known by their address, so a later fetch
+    # takes none of them again, not even one the user deleted.
+    taken_images = [{k: image.get(k) for k in ("url", "seq", "meta", "nsfw_level", "width", "height")}
+                    for image in record.get("images") or [] if isinstance(image, dict) and "seq" in image]
+    earlier = web.get("images")
+    web["images"] = [*(earlier if isinstance(earlier, list) else []), *taken_images]
+    result["web"] = web
+    have = {name.casefold() for name in current_tags}
+    refused = {name.casefold() for name in _names(stored, "removed_tags")}
+    taken: list[str] = []
+    for name in record.get("tags") or []:
+        if len(have) >= MAX_TAGS:
+            break
+        if isinstance(name, str) and name.strip() and name.casefold() not in have | refused:
+            have.add(name.casefold())
+            taken.append(name.strip())
+    if taken:
+        result["web_tags"] = [*_names(stored, "web_tags"), *taken]
+    return result, taken
+
+
+def fetched_image_urls(meta: dict[str, Any]) -> set[str]:
+    """The addresses of the images earlier fetches took for this model."""
+    web = meta.get("web")
+    images = web.get("images") if isinstance(web, dict) else None
+    return {i["url"] for i in images if isinstance(i, dict) and isinstance(i.get("url"), str)} \
+        if isinstance(images, list) else set()
+
+
+def noted_user_edit(meta: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    """The record after the user edited these fields: theirs from now on, no longer the web's."""
+    if not keys:
+        return meta
+    result = dict(meta)
+    result["user_set"] = sorted(set(_names(meta, "user_set")) | keys)
+    if isinstance(meta.get("fetched"), dict):
+        fetched = {k: v for k, v in meta["fetched"].items() if k not in keys}
+        if fetched:
+            result["fetched"] = fetched
+        else:
+            result.pop("fetched")
+    return result
+
+
+def _names(meta: dict[str, Any], key: str) -> list[str]:
+    value = meta.get(key)
+    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
