@@ -15,6 +15,9 @@ from pathlib import Path
 GIB = 1024**3
 MIB = 1024**2
 
+# The daemon as the benchmarks start it: no metadata source, so nothing is looked up on the internet.
+SERVE = (sys.executable, "-m", "hikaze_mm", "serve", "--metadata-source", "none")
+
 
 def make_library(models: Path, folders: int, per_folder: int, size: int, subfolder: str = "loras") -> int:
     """A tree of small `.safetensors` files with distinct content, so every file hashes to its own model."""
@@ -83,7 +86,7 @@ def start_daemon(workdir: Path, models: Path, port: int, env: dict[str, str] | N
     empty config file, so a user's own settings stay out of the measurement. `flags` come last, so they win."""
     config = workdir / "config.toml"
     config.write_text("")
-    cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(config), "--models-root", str(models),
+    cmd = [*SERVE, "--config", str(config), "--models-root", str(models),
            "--data-dir", str(workdir / "data"), "--port", str(port), "--settle-seconds", "0",
            "--rescan-interval", "0", "--log-level", "warning", *flags]
     with (workdir / "daemon.log").open("wb") as log:

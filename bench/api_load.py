@@ -18,14 +18,13 @@ import random
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import aiohttp
-from _common import stop_daemon, verdict, vm_sizes
+from _common import SERVE, stop_daemon, verdict, vm_sizes
 from library_scale import generate
 from memory import free_port, idle, kib, wait_for
 
@@ -115,7 +114,7 @@ def main() -> int:
         port = free_port()
         with (workdir / "daemon.log").open("wb") as log:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data), "--models-root",
+                [*SERVE, "--data-dir", str(data), "--models-root",
                  str(workdir / "empty"), "--port", str(port), "--rescan-interval", "0", "--log-level", "warning"],
                 stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "HIKAZE_MM_CONFIG": str(workdir / "config.toml")},

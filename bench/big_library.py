@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import MIB, in_workdir, stop_daemon, verdict, vm_sizes, walk_and_stat
+from _common import MIB, SERVE, in_workdir, stop_daemon, verdict, vm_sizes, walk_and_stat
 from library_scale import ARCHITECTURE, BASE_MODELS, TYPES, generate, model_name
 from memory import BASELINE_CODE, free_port, kib
 
@@ -195,7 +195,7 @@ class Daemon:
     def __init__(self, workdir: Path, name: str, models: Path, data: Path):
         self.port = free_port()
         self.log_path = workdir / f"{name}.log"
-        self.cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data), "--models-root",
+        self.cmd = [*SERVE, "--data-dir", str(data), "--models-root",
                     str(models), "--port", str(self.port), "--rescan-interval", "0", "--log-level", "warning"]
         sock_path = workdir / f"{name}.notify"
         sock_path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import stop_daemon, verdict, vm_sizes
+from _common import SERVE, stop_daemon, verdict, vm_sizes
 from memory import free_port, idle, kib, wait_for
 
 LATENCY_GOAL = 20.0
@@ -68,7 +68,7 @@ def run(count: int, size: int, timeout: float, workdir: Path) -> bool:
     log_path = workdir / "daemon.log"
     with log_path.open("wb") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(workdir / "data"), "--models-root",
+            [*SERVE, "--data-dir", str(workdir / "data"), "--models-root",
              str(models), "--port", str(port), "--settle-seconds", "1", "--rescan-interval", "0",
              "--log-level", "warning"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HIKAZE_MM_CONFIG": str(workdir / "config.toml")},

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _common import in_workdir, stop_daemon, verdict
+from _common import SERVE, in_workdir, stop_daemon, verdict
 from library_scale import LIBRARY_ROOT, generate, percentile95, timed_gets
 from memory import free_port, idle, wait_for
 
@@ -54,7 +54,7 @@ def run(workdir: Path, count: int, reps: int, warmup: int, seed: int, timeout: f
     log_path = workdir / "daemon.log"
     with log_path.open("wb") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data_dir), "--models-root",
+            [*SERVE, "--data-dir", str(data_dir), "--models-root",
              str(models_root), "--port", str(port), "--rescan-interval", "0", "--log-level", "warning"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HIKAZE_MM_CONFIG": str(workdir / "config.toml")},
         )

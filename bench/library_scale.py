@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import MIB, stop_daemon, verdict, vm_sizes
+from _common import MIB, SERVE, stop_daemon, verdict, vm_sizes
 from memory import BASELINE_CODE, free_port, idle, kib, wait_for
 
 from hikaze_mm.library.metadata import RULES
@@ -284,7 +284,7 @@ def serve(workdir: Path, data_dir: Path, queries: list[tuple[str, str, int, bool
     port = free_port()
     log_path = workdir / f"{data_dir.name}.log"
     log = log_path.open("wb")
-    cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data_dir), "--models-root",
+    cmd = [*SERVE, "--data-dir", str(data_dir), "--models-root",
            str(workdir / "empty-models"), "--port", str(port), "--rescan-interval", "0", "--log-level", "warning"]
     # An empty config file keeps a user's own settings out of the measurement.
     env = {**os.environ, "HIKAZE_MM_CONFIG": str(workdir / "config.toml")}

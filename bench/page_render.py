@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import stop_daemon, verdict
+from _common import SERVE, stop_daemon, verdict
 from library_scale import generate
 from memory import free_port, idle, wait_for
 from playwright.sync_api import Browser, sync_playwright
@@ -94,7 +94,7 @@ def measure(workdir: Path, size: int, seed: int, runs: int, rows: int, step: int
     log_path = workdir / f"{size}.log"
     with log_path.open("wb") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "hikaze_mm", "serve", "--data-dir", str(data_dir), "--models-root",
+            [*SERVE, "--data-dir", str(data_dir), "--models-root",
              str(workdir / "empty-models"), "--port", str(port), "--rescan-interval", "0", "--log-level", "warning"],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HIKAZE_MM_CONFIG": str(workdir / "config.toml")},
         )

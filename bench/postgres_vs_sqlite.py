@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-from _common import MIB, cpu_seconds, in_workdir, stop_daemon, verdict, walk_and_stat
+from _common import MIB, SERVE, cpu_seconds, in_workdir, stop_daemon, verdict, walk_and_stat
 from big_library import Daemon, StartUp, Tree, body, header_meta, start_up, unchanged_walk, walk_problem
 from first_index import safetensors_body
 from library_scale import BASE_MODELS, FACET_TAG, TAG_FILTER, TAGS, TYPES, Library, generate, model_name
@@ -278,7 +278,7 @@ async def hosts_importing(workdir: Path, roots: dict[str, Path], per_host: int, 
             home.mkdir()
             (home / "config.toml").write_text("")
             ports[host] = free_port()
-            cmd = [sys.executable, "-m", "hikaze_mm", "serve", "--config", str(home / "config.toml"), "--models-root",
+            cmd = [*SERVE, "--config", str(home / "config.toml"), "--models-root",
                    str(root), "--data-dir", str(home / "data"), "--port", str(ports[host]), "--settle-seconds", "0",
                    "--rescan-interval", "0", "--log-level", "warning", "--auto-import", "no_conflict"]
             if dsn:

@@ -213,9 +213,11 @@ class Daemon:
         self.port = free_port()
         self.prefix = prefix  # a command the daemon runs under, e.g. setpriv to take capabilities away
         self.data_dir = data_dir or tmp / "data"
+        # No test reaches the internet: the metadata sources are off unless a test names its own (on loopback).
+        sources = () if "--metadata-source" in args else ("--metadata-source", "none")
         self.args = [
             "--data-dir", str(self.data_dir), "--port", str(self.port),
-            "--settle-seconds", str(settle), "--log-level", "debug", *args,
+            "--settle-seconds", str(settle), "--log-level", "debug", *sources, *args,
         ]
         self.log_path = tmp / f"daemon-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | Forked | None = None

@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
+
 from hikaze_mm import __version__
 from hikaze_mm.api.comfy_peers import ComfyPeers
 from hikaze_mm.api.parts import ApiParts
@@ -26,7 +28,7 @@ from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.roots import RootSet, build_roots
 from hikaze_mm.config.settings import ConfigError, Settings
 from hikaze_mm.events.bus import EventBus
-from hikaze_mm.events.catalog import PendingRemoved
+from hikaze_mm.events.catalog import ModelAdded, PendingRemoved
 from hikaze_mm.events.relay import EventRelay
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
@@ -38,6 +40,7 @@ from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
 from hikaze_mm.library.service import Library
+from hikaze_mm.library.web_lookups import WebLookups
 from hikaze_mm.ops.notify import Notifier
 from hikaze_mm.pipeline.catch_up import CatchUp
 from hikaze_mm.pipeline.decisions import DecisionLock, FileDecisions
@@ -51,6 +54,8 @@ from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.status import Status
 from hikaze_mm.store.interfaces import ShareStore, Stores
 from hikaze_mm.store.sqlite.store import SQLiteStore
+from hikaze_mm.webmeta.lookup import SourceSite
+from hikaze_mm.webmeta.lookup import build as build_lookup
 
 if TYPE_CHECKING:  # asyncpg, under it, comes with the `postgres` extra: imported only for a shared library
     from hikaze_mm.store.postgres.notify import Notifications
@@ -94,6 +99,7 @@ class App:
 
     def __init__(self, settings: Settings, *, watch: bool = True):
         self.settings = settings
+        self._serving = watch
         self.roots: RootSet = build_roots(settings)
         self.store, self.shares = build_store(settings)
         self.bus = EventBus()
@@ -117,6 +123,9 @@ class App:
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile, self.roots)
         self.chores = Chores(self.store, self.bus)
+        self.web = WebLookups(self.store, None, self.image_files, self.bus, self.library.encoding)
+        self._http: aiohttp.ClientSession | None = None  # the lookups' connections to the metadata sources
+        self._lookups: asyncio.Task[None] | None = None
         self.bulk = Bulk(self.store, self.library, self.bus, self.roots)
         self.folders = Folders(self.store.folders, self.roots)
         self.duplicates = Duplicates(self.store, self.bus, self.decision_lock, self.roots)
@@ -131,7 +140,7 @@ class App:
         self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
         self.sessions = Sessions(self.store.sessions, settings.auth_token)
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
-                              self.reconciler, self.store.search, self.comfy_peers, self.legacy, self.outage)
+                              self.reconciler, self.store.search, self.comfy_peers, self.legacy, self.outage, self.web)
         self._tasks: list[asyncio.Task[Any]] = []
         self.relay = _shared_events(settings, self.bus)
         self.failure: str | None = None  # why a task the daemon cannot work without ended
@@ -177,12 +186,53 @@ class App:
         for task in essential + self._tasks:
             task.add_done_callback(self._essential_done)
         self.chores.start().add_done_callback(self._chores_done)
+        self._start_lookups()
+
+    def _start_lookups(self) -> None:
+        """The lookups by content, when a source is configured: the queue drained in the background, and each new
+        model queued as it arrives (`metadata_auto = "on_import"`)."""
+        settings = self.settings
+        if not settings.metadata_sources or not self._serving:  # a one-shot command contacts no one
+            return
+        bases = {"civitai": settings.civitai_api_base, "civarchive": settings.civarchive_api_base}
+        self._http = aiohttp.ClientSession()
+        sites = [SourceSite(name, bases[name]) for name in settings.metadata_sources]
+        self.web.lookup = build_lookup(self._http, sites, settings.metadata_rate, settings.civitai_api_key,
+                                       f"hikaze-mm/{__version__}")
+        self._lookups = asyncio.create_task(self._run_lookups(), name="web-lookups")
+
+    async def _run_lookups(self) -> None:
+        # A failing lookup worker (a bug, a full disk) is logged and left stopped: the daemon's own work does not
+        # depend on it, and the queue waits in the database for the next start.
+        try:
+            if self.settings.metadata_auto == "on_import":
+                await asyncio.gather(self.web.run(), self._queue_new_models())
+            else:
+                await self.web.run()
+        except Exception:
+            log.exception("the metadata lookups stopped; they go on at the next start",
+                          extra={"event": "lookups.failed"})
+
+    async def _queue_new_models(self) -> None:
+        with self.bus.subscribe() as sub:
+            while (first := await sub.get()) is not None:
+                batch = [first, *sub.waiting()]
+                shas = [p.event.sha256 for p in batch if p is not None and isinstance(p.event, ModelAdded)]
+                if shas:
+                    await self.web.queue(shas, False)
+                if None in batch:
+                    return
 
     async def stop(self) -> None:
         """Stop watching, abandon running hashes, leave no row `hashing`, close the database."""
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._lookups is not None:
+            self._lookups.cancel()
+            await asyncio.gather(self._lookups, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
         await self.chores.stop()
         await self.supervisor.stop()
         await self.reconciler.stop()
@@ -259,7 +309,7 @@ class App:
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
                         library=self.library, bulk=self.bulk, folders=self.folders, imports=self.importer,
                         retries=self.decisions, images=self.image_files, legacy=self.legacy,
-                        duplicates=self.duplicates, database=self.outage)
+                        duplicates=self.duplicates, database=self.outage, lookups=self.web)
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()

@@ -40,6 +40,10 @@ class Peers(Protocol):
     def peers(self) -> Iterable[Peer]: ...
 
 
+class Lookups(Protocol):
+    async def status(self) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Status:
     roots: RootSet
@@ -53,6 +57,7 @@ class Status:
     comfy_peers: Peers
     legacy: LegacyImporter
     outage: Outage
+    lookups: Lookups
     _counts: dict[str, Any] = field(default_factory=lambda: dict(NO_COUNTS))  # the last ones read
 
     async def counts(self) -> dict[str, Any]:
@@ -104,4 +109,5 @@ class Status:
             "comfyui": [peer.to_wire() for peer in self.comfy_peers.peers()],
             "legacy": self.legacy.job.to_wire() if self.legacy.job else None,
             "database": self.outage.to_wire(),
+            "lookups": await self.lookups.status(),
         }

@@ -85,6 +85,18 @@ async def test_a_429_is_waited_out_as_its_retry_after_asks(web_sources: WebSourc
     assert second.at - first.at >= 1.0
 
 
+async def test_a_long_pause_asked_for_fails_the_lookup_at_once_and_the_next_without_asking(
+        web_sources: WebSources, session: aiohttp.ClientSession) -> None:
+    web_sources.add(sample_version(15, sha(15)))
+    web_sources.fail("by-hash", 429, retry_after="3600")
+    look = lookup(session, web_sources, names=("civitai",))
+    first = await look.lookup(sha(15), None)
+    assert first.state == FAILED and first.retry_after == 3600
+    second = await look.lookup(sha(15), None)
+    assert second.state == FAILED and second.retry_after is not None and second.retry_after > 3500
+    assert web_sources.count("by-hash") == 1  # the source was not asked again during its pause
+
+
 @pytest.mark.parametrize(("status", "body", "content_type"), [
     (500, None, "application/json"),
     (503, "<html><title>Just a moment...</title></html>", "text/html"),

@@ -24,6 +24,7 @@ from hikaze_mm.library.service import Library
 from hikaze_mm.pipeline.reconcile import ScanProgress
 from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import ImageStore, PendingStore, SearchStore, TagStore
+from hikaze_mm.store.records import ModelQuery
 
 
 class Access(Protocol):
@@ -78,6 +79,15 @@ class Database(Protocol):
     def lost(self, error: StoreUnreachable) -> None: ...
 
 
+class Lookups(Protocol):
+    """The lookups of models' metadata on the web (`library.web_lookups.WebLookups`)."""
+
+    async def fetch_model(self, sha256: str, force: bool) -> dict[str, Any]: ...
+    async def queue(self, shas: list[str], force: bool) -> int: ...
+    async def queue_matching(self, query: ModelQuery, force: bool) -> int: ...
+    async def queue_unlooked(self) -> int: ...
+
+
 class LegacyJobs(Protocol):
     async def start(self, db_path: str, images_dir: str | None) -> LegacyJob: ...
 
@@ -101,6 +111,7 @@ class ApiParts:
     legacy: LegacyJobs
     duplicates: Duplicates
     database: Database
+    lookups: Lookups
 
 
 PARTS = web.AppKey("parts", ApiParts)

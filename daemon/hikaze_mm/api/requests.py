@@ -362,7 +362,20 @@ def _bulk_selection(body: dict[str, Any]) -> list[str] | FilterSelection:
         if stray:
             raise BadRequest(f"`{stray[0]}` goes with a `filter`, not with `sha256s`")
         return _shas(body, "sha256s", MAX_BULK, 1)
-    raw = body["filter"]
+    query, folder = filter_query(body["filter"])
+    skip = frozenset(_shas(body, "except", MAX_EXCEPT, 0)) if "except" in body else frozenset()
+    after = body.get("after")
+    if after is not None and not is_sha256(after):
+        raise BadRequest("`after` must be null or the `next` of the page before (a sha256)")
+    limit = body.get("limit", MAX_BULK)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BULK:
+        raise BadRequest(f"`limit` must be a whole number from 1 to {MAX_BULK}")
+    return FilterSelection(query, skip, after, limit, folder)
+
+
+def filter_query(raw: Any) -> tuple[ModelQuery, str | None]:
+    """A `filter` of a request body (GET /api/models's query parameters as an object of strings): its query, and
+    the folder it names."""
     if not isinstance(raw, dict) or not all(
             k in FILTER_KEYS and (isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)))
             for k, v in raw.items()):
@@ -372,11 +385,36 @@ def _bulk_selection(body: dict[str, Any]) -> list[str] | FilterSelection:
     for key, value in raw.items():
         for item in value if isinstance(value, list) else [value]:
             params.add(key, item)
-    skip = frozenset(_shas(body, "except", MAX_EXCEPT, 0)) if "except" in body else frozenset()
-    after = body.get("after")
-    if after is not None and not is_sha256(after):
-        raise BadRequest("`after` must be null or the `next` of the page before (a sha256)")
-    limit = body.get("limit", MAX_BULK)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BULK:
-        raise BadRequest(f"`limit` must be a whole number from 1 to {MAX_BULK}")
-    return FilterSelection(model_query(params, paged=False), skip, after, limit, folder_param(params))
+    return model_query(params, paged=False), folder_param(params)
+
+
+@dataclass(frozen=True)
+class FetchRequest:
+    """POST /api/metadata/fetch: the models to look up (as sha256s, as a filter of GET /api/models, or when
+    neither is sent every model no source was asked about yet), and whether a week-old "not found" is asked
+    again (`force`)."""
+
+    force: bool
+    sha256s: list[str] | None
+    filter: tuple[ModelQuery, str | None] | None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> FetchRequest:
+        only(body, ("force", "sha256s", "filter"))
+        if "sha256s" in body and "filter" in body:
+            raise BadRequest("send the models as `sha256s` or as a `filter`, not both")
+        return cls(_force(body), _shas(body, "sha256s", MAX_BULK, 1) if "sha256s" in body else None,
+                   filter_query(body["filter"]) if "filter" in body else None)
+
+
+def fetch_force(body: dict[str, Any]) -> bool:
+    """POST /api/models/{sha256}/metadata/fetch: `force` only."""
+    only(body, ("force",))
+    return _force(body)
+
+
+def _force(body: dict[str, Any]) -> bool:
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise BadRequest("`force` must be true or false")
+    return force

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.api.errors import errors
-from hikaze_mm.api.handlers import comfyui, duplicates, images, legacy, models, pending, scan, session
+from hikaze_mm.api.handlers import comfyui, duplicates, images, legacy, lookups, models, pending, scan, session
 from hikaze_mm.api.page import add_page_routes
 from hikaze_mm.api.parts import PARTS, ApiParts
 from hikaze_mm.api.security import SESSION_PATH, guard
@@ -36,6 +36,8 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_get("/api/models", models.list_models)
     app.router.add_get("/api/facets", models.facets)
     app.router.add_post("/api/models/bulk", models.bulk_models)
+    app.router.add_post("/api/models/{sha256}/metadata/fetch", lookups.fetch_model_metadata)
+    app.router.add_post("/api/metadata/fetch", lookups.fetch_metadata)
     app.router.add_get("/api/folders", models.folder_tree)
     app.router.add_get("/api/models/{sha256}", models.get_model)
     app.router.add_patch("/api/models/{sha256}", models.patch_model)

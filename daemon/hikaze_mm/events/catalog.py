@@ -178,6 +178,21 @@ class LegacyDone(LegacyProgressed):
     report: dict[str, Any]
 
 
+# -- metadata from the web ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LookupProgressed(Event):
+    """The background lookups by content: waiting, whether they run, and what this run found so far."""
+
+    TYPE: ClassVar[str] = "lookup.progress"
+    queued: int
+    running: bool
+    done: int
+    found: int
+    not_found: int
+    failed: int
+    last_error: str | None
+
+
 # -- several machines -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Relayed(Event):

@@ -104,7 +104,7 @@ class Library:
         self.released = released  # files the library let go of, handed back to the import pipeline
         # Uploads queue here for their turn to be decoded (the image module decodes one image at a time), so that a
         # queued upload waits without holding a worker thread.
-        self._encoding = asyncio.Semaphore(1)
+        self.encoding = asyncio.Semaphore(1)
 
     # -- models ---------------------------------------------------------------------------------------------
     async def list_models(self, query: ModelQuery) -> dict[str, Any]:
@@ -239,7 +239,7 @@ class Library:
                 except OSError as e:
                     raise self._not_saved(e) from None
             try:
-                async with self._encoding:
+                async with self.encoding:
                     encoded = await asyncio.to_thread(encode_tiers, spool)
             except ImageError as e:
                 raise LibraryError(415 if "not an image" in str(e) else 400, str(e)) from None

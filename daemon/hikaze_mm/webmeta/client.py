@@ -27,12 +27,14 @@ MAX_JSON_BYTES = 8 * 1024 * 1024  # a version with its images' generation parame
 MAX_IMAGE_BYTES = 40 * 1024 * 1024  # the upload limit's order: a preview larger than this is not a preview
 CONCURRENCY = 2  # requests at once per origin
 MAX_REDIRECTS = 3
-RETRIES = 4  # attempts after the first, for the transient failures
+# Attempts after the first, for the transient failures: a lookup someone waits for fails soon, and the queue of
+# lookups tries it again later (with its own, longer backoff).
+RETRIES = 2
 BACKOFF_BASE_S = 1.0  # Civitai's guidance: back off from about a second up to about thirty
 BACKOFF_CAP_S = 30.0
 # A Retry-After longer than this is not waited out within one lookup: the lookup fails now (as an error, not "not
 # found") and is tried again later, while the origin's gate stays paused.
-LONGEST_WAIT_S = 120.0
+LONGEST_WAIT_S = 10.0
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=20)
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
@@ -86,6 +88,9 @@ class Gate:
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def paused_for(self) -> float:
+        return max(0.0, self._paused_until - time.monotonic())
 
     async def __aenter__(self) -> None:
         await self._slots.acquire()
@@ -177,6 +182,9 @@ class WebClient:
                                   lasting=True)
             where = origin(url)
             gate = self.gate(where)
+            wait = gate.paused_for()
+            if wait > LONGEST_WAIT_S:  # a limit the source set: asking again before it is over would not help
+                raise SourceError(f"{_host(url)} asked for a pause of {wait:.0f} s more", retry_after=wait)
             async with gate:
                 try:
                     async with self._session.get(url, headers=self._headers.get(where, {}), allow_redirects=False,

@@ -59,6 +59,14 @@ class WebRecord:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> WebRecord:
+        """A record as `to_json` stored it."""
+        fields = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        fields["images"] = [WebImage(**{k: v for k, v in i.items() if k in WebImage.__dataclass_fields__})
+                            for i in doc.get("images") or []]
+        return cls(**fields)
+
 
 class Unconfirmed(ValueError):
     """An answer none of whose files has our sha256 or BLAKE3."""

@@ -323,6 +323,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/models/{sha256}/metadata/fetch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Look one model up on the web by its content, now, and take what the user has not set
+         * @description The model's sha256 is looked up in `metadata_sources`, in order (Civitai, then CivArchive for models
+         *     Civitai no longer has); never by name. A record found fills only the user fields the user has not set
+         *     (an empty field, or one an earlier fetch filled and the user never edited), adds its tags but for those
+         *     the user took off the model, a base model where the model has none, and its preview images not fetched
+         *     before (re-encoded to the three WebP tiers, metadata stripped, generation parameters kept in
+         *     `meta_json.web.images`). What the sources said is kept by content: "not found" is answered from memory
+         *     for a week unless `force` is true; an outage or a limit is never taken for "not found" (502, nothing
+         *     remembered, an earlier record kept).
+         */
+        post: operations["fetchModelMetadata"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/metadata/fetch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queue many models for the lookups in the background
+         * @description The models are `sha256s` (at most 500), a `filter` (the query parameters of `GET /api/models` as an object
+         *     of strings), or, with neither, every model no source was asked about yet. They are looked up one after
+         *     another at `metadata_rate`, as `POST /api/models/{sha256}/metadata/fetch` would, by a queue kept in the
+         *     database: a restart goes on where it stopped, a lookup that failed is tried again later with backoff.
+         *     Follow it with `lookup.progress` events or `lookups` in `GET /api/status`. A model kept away from the
+         *     web (`never_fetch`) is skipped.
+         */
+        post: operations["fetchMetadata"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/folders": {
         parameters: {
             query?: never;
@@ -933,6 +985,23 @@ export interface components {
             nsfw?: boolean;
             /** @description the user's favourite */
             favorite?: boolean;
+            /** @description the user keeps this model away from the web: it is never looked up */
+            never_fetch?: boolean;
+            /** @description the fields the user edited, which no fetch from the web fills or changes again */
+            user_set?: string[];
+            /** @description the fields a fetch from the web filled (and the user has not edited since), each with its source */
+            fetched?: {
+                [key: string]: {
+                    /** @enum {string} */
+                    source?: "civitai" | "civarchive";
+                    /** @description when */
+                    at?: number;
+                };
+            };
+            /** @description what the last source that knew this file said of it (its names, page, base model, NSFW level, whether the model was taken off Civitai, how the file was confirmed and a sha256 the source lists that is not this file's), and the images fetched from it with their generation parameters */
+            web?: Record<string, unknown>;
+            /** @description the tags a fetch from the web added */
+            web_tags?: string[];
         } & {
             [key: string]: unknown;
         };
@@ -950,6 +1019,7 @@ export interface components {
             trigger_words?: string[];
             nsfw?: boolean;
             favorite?: boolean;
+            never_fetch?: boolean;
         };
         /** @description values of the single-valued fields (sent, the ones started from; in a 409, the stored ones) */
         GuardedFields: {
@@ -1194,9 +1264,10 @@ export interface components {
                 /** @description every folder is walked once the database answers (the queue overflowed, or a walk could not run without it) */
                 walk_owed: boolean;
             };
+            lookups: components["schemas"]["LookupProgress"];
         };
         /** @description the `data` of one event of `GET /api/events`, told apart by `type` */
-        DaemonEvent: components["schemas"]["PendingAddedEvent"] | components["schemas"]["PendingUpdatedEvent"] | components["schemas"]["PendingRemovedEvent"] | components["schemas"]["HashProgressEvent"] | components["schemas"]["ScanProgressEvent"] | components["schemas"]["ModelAddedEvent"] | components["schemas"]["ModelUpdatedEvent"] | components["schemas"]["ModelRemovedEvent"] | components["schemas"]["ModelPathEvent"] | components["schemas"]["RootChangedEvent"] | components["schemas"]["LegacyProgressEvent"] | components["schemas"]["LegacyDoneEvent"];
+        DaemonEvent: components["schemas"]["PendingAddedEvent"] | components["schemas"]["PendingUpdatedEvent"] | components["schemas"]["PendingRemovedEvent"] | components["schemas"]["HashProgressEvent"] | components["schemas"]["ScanProgressEvent"] | components["schemas"]["ModelAddedEvent"] | components["schemas"]["ModelUpdatedEvent"] | components["schemas"]["ModelRemovedEvent"] | components["schemas"]["ModelPathEvent"] | components["schemas"]["RootChangedEvent"] | components["schemas"]["LegacyProgressEvent"] | components["schemas"]["LegacyDoneEvent"] | components["schemas"]["LookupProgressEvent"];
         /** @description a file joined the import queue */
         PendingAddedEvent: {
             /** @constant */
@@ -1300,6 +1371,54 @@ export interface components {
             started_at: components["schemas"]["LegacyJob"]["started_at"];
             finished_at: components["schemas"]["LegacyJob"]["finished_at"];
             error: components["schemas"]["LegacyJob"]["error"];
+        };
+        /** @description the background lookups of metadata on the web moved on (after each model, and once idle) */
+        LookupProgressEvent: {
+            /** @constant */
+            type: "lookup.progress";
+            queued: components["schemas"]["LookupProgress"]["queued"];
+            running: components["schemas"]["LookupProgress"]["running"];
+            done: components["schemas"]["LookupProgress"]["done"];
+            found: components["schemas"]["LookupProgress"]["found"];
+            not_found: components["schemas"]["LookupProgress"]["not_found"];
+            failed: components["schemas"]["LookupProgress"]["failed"];
+            last_error: components["schemas"]["LookupProgress"]["last_error"];
+        };
+        /** @description the background lookups of metadata on the web, since they last started from an empty queue */
+        LookupProgress: {
+            /** @description models waiting to be looked up (some may wait after a failure) */
+            queued: number;
+            running: boolean;
+            /** @description looked up (found or not found) */
+            done: number;
+            found: number;
+            not_found: number;
+            /** @description lookups put back for later after an outage or a limit */
+            failed: number;
+            last_error: string | null;
+        };
+        LookupAnswer: {
+            /** @enum {string} */
+            state: "found" | "not_found";
+            /** @enum {string|null} */
+            source: "civitai" | "civarchive" | null;
+            /** @description when the sources were asked */
+            checked_at: number;
+            /** @description answered from memory (a "not found" less than a week old) */
+            remembered: boolean;
+            /** @description what the sources said besides (an answer about another file, an error of one source) */
+            notes: string[];
+            /** @description the source's record, as given (its text untrusted; the description is HTML) */
+            record: Record<string, unknown> | null;
+            /** @description what the record changed (null when nothing was found) */
+            changed: {
+                /** @description the user fields it filled */
+                fields: string[];
+                /** @description the tags it added */
+                tags: string[];
+                /** @description the preview images it added */
+                images: number;
+            } | null;
         };
         /** @description the v1 migration ended (`state` `done` or `failed`); the whole LegacyJob */
         LegacyDoneEvent: {
@@ -2013,6 +2132,115 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             503: components["responses"]["DatabaseUnreachable"];
             507: components["responses"]["DiskFull"];
+        };
+    };
+    fetchModelMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the model's id, the SHA-256 of its file */
+                sha256: components["parameters"]["sha256"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description ask again though "not found" is less than a week old
+                     * @default false
+                     */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description what the sources said, and what changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LookupAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description the lookups are off (`metadata_sources` is empty), or the model is kept away from the web (`meta_json.never_fetch`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description no source gave an answer to go by (an outage, a limit, a timeout); `details.notes` says what each said, `details.retry_after` how long a source asked to wait */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["DatabaseUnreachable"];
+            507: components["responses"]["DiskFull"];
+        };
+    };
+    fetchMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default false */
+                    force?: boolean;
+                    sha256s?: components["schemas"]["Sha256"][];
+                    /** @description the filters of `GET /api/models`, each a string or a list of strings */
+                    filter?: {
+                        [key: string]: string | string[];
+                    };
+                };
+            };
+        };
+        responses: {
+            /** @description queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description the lookups waiting now */
+                        queued: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            /** @description the lookups are off (`metadata_sources` is empty) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
         };
     };
     folderTree: {

@@ -1,0 +1,268 @@
+"""Looking models up on the web by their content, and what the library keeps of the answers.
+
+One model at once when the user asks (`fetch_model`, answered with what changed), or many through the queue in
+the database (`queue`, drained by `run` in the background; a restart resumes it). What the sources said is kept by
+content: "found" with its record, "not found" for a week (a lookup within it answers from memory unless forced),
+and an outage never counts as either: the lookup waits and is tried again, with backoff, and an earlier record
+stays as it was. A model the user keeps away from the web (`never_fetch`) is never looked up.
+
+The record fills what the user has not set (`library.fetched`, applied by the store in one write); its preview
+images are downloaded from the hosts the lookup allows, checked and re-encoded like uploads, each fetched once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hikaze_mm.events.bus import EventBus
+from hikaze_mm.events.catalog import LookupProgressed, ModelUpdated
+from hikaze_mm.inspect.base_model import normalise
+from hikaze_mm.library.fetched import fetched_image_urls
+from hikaze_mm.library.image_files import ImageFiles
+from hikaze_mm.library.images import ImageError, encode_tiers
+from hikaze_mm.library.service import LibraryError
+from hikaze_mm.store.interfaces import ImageStore, LookupStore, ModelStore, SearchStore
+from hikaze_mm.store.records import LookupState, ModelQuery, QueuedLookup, WebTaken
+from hikaze_mm.webmeta.client import SourceError
+from hikaze_mm.webmeta.lookup import FAILED, FOUND, NOT_FOUND, Lookup, Outcome
+from hikaze_mm.webmeta.sources import WebRecord
+
+log = logging.getLogger(__name__)
+
+NOT_FOUND_KEPT_S = 7 * 86400  # a "not found" is believed this long
+RETRY_BASE_S = 60.0  # a failed lookup waits this long, doubling per failure, up to RETRY_CAP_S
+RETRY_CAP_S = 6 * 3600.0
+MAX_ATTEMPTS = 12  # about two days of trying: then it leaves the queue, and the user may ask again
+BATCH = 16  # queued lookups read at once
+IDLE_WAKE_S = 60.0  # how often an idle worker looks at the queue for lookups that are due again
+
+
+class LookupStores(Protocol):
+    models: ModelStore
+    images: ImageStore
+    lookups: LookupStore
+    search: SearchStore
+
+
+@dataclass
+class Progress:
+    """This run of the queue, since the daemon started or the queue was last empty."""
+
+    done: int = 0
+    found: int = 0
+    not_found: int = 0
+    failed: int = 0  # lookups put back for later after an outage or a limit
+    last_error: str | None = None
+
+    def to_wire(self, queued: int, running: bool) -> dict[str, Any]:
+        return {"queued": queued, "running": running, "done": self.done, "found": self.found,
+                "not_found": self.not_found, "failed": self.failed, "last_error": self.last_error}
+
+
+class WebLookups:
+    def __init__(self, store: LookupStores, lookup: Lookup | None, files: ImageFiles, bus: EventBus,
+                 encoding: asyncio.Semaphore, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.lookup = lookup  # None: the lookups are off (`metadata_sources` is empty)
+        self.files = files
+        self.bus = bus
+        self._encoding = encoding  # the library's: one image decoded at a time
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self.progress = Progress()
+        self._running = False
+        self._queued = 0
+
+    # -- one model, now -------------------------------------------------------------------------------------------
+    async def fetch_model(self, sha256: str, force: bool) -> dict[str, Any]:
+        """Look one model up and take what its record offers; what happened, and what changed."""
+        lookup = self._enabled()
+        await self._lookable(sha256)
+        now = self._clock()
+        remembered = await self.store.lookups.lookup_state(sha256)
+        if not force and _believed_not_found(remembered, now):
+            assert remembered is not None
+            return _answer(remembered, None, remembered=True)
+        model = await self.store.models.model(sha256)
+        outcome = await lookup.lookup(sha256, model.blake3 if model else None)
+        if outcome.state == FAILED:
+            retry = f" (try again in {outcome.retry_after:.0f} s)" if outcome.retry_after else ""
+            raise LibraryError(502, f"the metadata sources gave no answer to go by{retry}: " + "; ".join(outcome.notes),
+                               {"notes": outcome.notes, "retry_after": outcome.retry_after})
+        state = await self._remember(sha256, outcome, now)
+        taken = await self._take(sha256, outcome.record) if outcome.record is not None else None
+        return _answer(state, taken, remembered=False)
+
+    def _enabled(self) -> Lookup:
+        if self.lookup is None:
+            raise LibraryError(409, "the metadata lookups are off: `metadata_sources` names no source")
+        return self.lookup
+
+    async def _lookable(self, sha256: str) -> None:
+        detail = await self.store.models.model_detail(sha256)
+        if detail is None:
+            raise LibraryError(404, f"no model with sha256 {sha256}")
+        if detail["meta_json"].get("never_fetch") is True:
+            raise LibraryError(409, "this model is kept away from the web (`never_fetch`); clear that to look it up")
+
+    async def _remember(self, sha256: str, outcome: Outcome, now: float) -> LookupState:
+        record = outcome.record
+        state = LookupState(sha256, outcome.state, record.source if record else None, now, outcome.notes,
+                            record.to_json() if record else None)
+        await self.store.lookups.save_lookup(state)
+        return state
+
+    async def _take(self, sha256: str, record: WebRecord) -> WebTaken | None:
+        """The record into the model: its images not fetched before (pictures only) downloaded and encoded, then
+        one write of the store. The images' files are removed again if the model went meanwhile."""
+        detail = await self.store.models.model_detail(sha256)
+        if detail is None:
+            return None
+        known = fetched_image_urls(detail["meta_json"])
+        doc = record.to_json()
+        fresh = [i for i in doc["images"] if i["kind"] == "image" and i["url"] not in known]
+        encoded = await self._download(fresh)
+        seqs = await self.store.images.reserve_image_seqs(sha256, len(encoded)) if encoded else []
+        images: list[tuple[int, int, int]] = []
+        for seq, (image, picture) in zip(seqs, encoded, strict=True):
+            await asyncio.to_thread(self.files.write_model, sha256, seq, picture)
+            image.update(seq=seq, width=picture.width, height=picture.height)
+            images.append((seq, picture.width, picture.height))
+        taken = await self.store.models.take_web_record(sha256, doc, normalise(record.base_model), images)
+        if taken is None and seqs:
+            await asyncio.to_thread(self.files.remove_model, sha256, seqs)
+        if taken is not None:
+            self.bus.publish(ModelUpdated(sha256=sha256))
+        return taken
+
+    async def _download(self, images: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
+        """Each image's bytes, checked and encoded as an upload is; one that fails is left out (and tried again
+        by the next fetch, since it was not taken)."""
+        assert self.lookup is not None
+        done = []
+        for image in images:
+            try:
+                data, _ = await self.lookup.client.image(image["url"])
+                async with self._encoding:
+                    picture = await asyncio.to_thread(encode_tiers, data)
+            except (SourceError, ImageError) as e:
+                log.info("a preview of a looked-up model was not taken: %s", e)
+                continue
+            done.append((image, picture))
+        return done
+
+    # -- many models, in the background ---------------------------------------------------------------------------
+    async def queue(self, shas: list[str], force: bool) -> int:
+        """Queued for the background lookups; how many are waiting now."""
+        self._enabled()
+        if shas:
+            await self.store.lookups.queue_lookups(shas, force, self._clock())
+            self._wake.set()
+        self._queued = await self.store.lookups.queued_lookups()
+        return self._queued
+
+    async def queue_unlooked(self) -> int:
+        """Every model no source was asked about yet (and not kept away) queued; how many are waiting now."""
+        after = ""
+        while page := await self.store.lookups.unlooked_models(after, 1000):
+            await self.queue(page, False)
+            after = page[-1]
+        return await self.queue([], False)
+
+    async def queue_matching(self, query: ModelQuery, force: bool) -> int:
+        """Every model matching a filter of the library queued; how many are waiting now."""
+        after = None
+        while keys := await self.store.search.model_keys(query, after, 1000):
+            await self.queue(keys, force)
+            after = keys[-1]
+        return await self.queue([], force)
+
+    async def status(self) -> dict[str, Any]:
+        return self.progress.to_wire(self._queued, self._running)
+
+    async def run(self) -> None:
+        """Drain the queue for as long as the daemon runs: what is due, oldest first; idle, wait to be woken."""
+        if self.lookup is None:
+            return
+        self._queued = await self.store.lookups.queued_lookups()
+        while True:
+            self._wake.clear()
+            due = await self.store.lookups.due_lookups(self._clock(), BATCH)
+            if not due:
+                if self._running:
+                    self._running = False
+                    self._publish()
+                    self.progress = Progress()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_S)
+                continue
+            self._running = True
+            for item in due:
+                await self._one(item)
+                self._queued = await self.store.lookups.queued_lookups()
+                self._publish()
+
+    async def _one(self, item: QueuedLookup) -> None:
+        now = self._clock()
+        sha256 = item.sha256
+        try:
+            await self._lookable(sha256)
+        except LibraryError:  # gone from the library, or kept away since it was queued
+            await self.store.lookups.drop_lookup(sha256)
+            return
+        remembered = await self.store.lookups.lookup_state(sha256)
+        if not item.force and remembered is not None and (
+                _believed_not_found(remembered, now) or (remembered.state == FOUND and remembered.record)):
+            # Asked about before (as a pending file, or on another host of a shared library): no request needed.
+            if remembered.record is not None:
+                await self._take(sha256, WebRecord.from_json(remembered.record))
+            self._count(remembered.state)
+            await self.store.lookups.drop_lookup(sha256)
+            return
+        assert self.lookup is not None
+        model = await self.store.models.model(sha256)
+        outcome = await self.lookup.lookup(sha256, model.blake3 if model else None)
+        if outcome.state == FAILED:
+            self.progress.failed += 1
+            self.progress.last_error = "; ".join(outcome.notes)[:500]
+            if item.attempts + 1 >= MAX_ATTEMPTS:
+                log.warning("gave up looking up %s after %d tries: %s", sha256, MAX_ATTEMPTS, self.progress.last_error)
+                await self.store.lookups.drop_lookup(sha256)
+                return
+            wait = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** item.attempts) * random.uniform(0.8, 1.2)
+            await self.store.lookups.delay_lookup(sha256, now + max(wait, outcome.retry_after or 0.0))
+            return
+        await self._remember(sha256, outcome, now)
+        if outcome.record is not None:
+            await self._take(sha256, outcome.record)
+        self._count(outcome.state)
+        await self.store.lookups.drop_lookup(sha256)
+
+    def _count(self, state: str) -> None:
+        self.progress.done += 1
+        if state == FOUND:
+            self.progress.found += 1
+        else:
+            self.progress.not_found += 1
+
+    def _publish(self) -> None:
+        self.bus.publish(LookupProgressed(**self.progress.to_wire(self._queued, self._running)))
+
+
+def _believed_not_found(state: LookupState | None, now: float) -> bool:
+    return state is not None and state.state == NOT_FOUND and now - state.checked_at < NOT_FOUND_KEPT_S
+
+
+def _answer(state: LookupState, taken: WebTaken | None, *, remembered: bool) -> dict[str, Any]:
+    return {
+        "state": state.state, "source": state.source, "checked_at": state.checked_at, "remembered": remembered,
+        "notes": state.notes, "record": state.record,
+        "changed": {"fields": taken.fields, "tags": taken.tags, "images": taken.images} if taken else None,
+    }

@@ -1,0 +1,156 @@
+"""The real daemon looking its models up in the fixture sources on loopback (`web_sources`): the record fills what
+the user has not set and nothing they set or removed, the previews are stored in three tiers, "not found" is
+remembered and errors are not, new models are looked up by themselves, a bulk lookup runs in the background and
+goes on after a restart, and the key is never shown."""
+
+from __future__ import annotations
+
+import io
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from conftest import Daemon, digests, poll, write_model
+from web_sources import WebSources, sample_version
+
+KEY = "civitai-secret-key-42"
+Start = Callable[..., Awaitable[Daemon]]
+
+
+def source_args(sources: WebSources, *more: str) -> tuple[str, ...]:
+    return ("--metadata-source", "civitai", "--metadata-source", "civarchive",
+            "--civitai-api-base", sources.civitai, "--civarchive-api-base", sources.civarchive,
+            "--civitai-api-key", KEY, "--metadata-rate", "50", *more)
+
+
+async def imported(daemon: Daemon, path: Path) -> str:
+    (sha,) = await daemon.import_files(path)
+    return sha
+
+
+async def test_a_fetch_fills_the_model_and_stores_its_previews(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    path = write_model(models / "loras" / "nimbus.safetensors")
+    sha, _ = digests(path)
+    version = web_sources.add(sample_version(1, sha))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    await imported(daemon, path)
+    answer = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
+    assert answer["state"] == "found" and answer["source"] == "civitai" and not answer["remembered"]
+    assert answer["changed"] == {"fields": ["community_links", "description", "trigger_words"],
+                                 "tags": version.tags, "images": 2}
+    model = await daemon.get(f"/api/models/{sha}")
+    meta = model["meta_json"]
+    assert meta["description"] == version.description and meta["trigger_words"] == version.trained_words
+    assert meta["fetched"]["description"]["source"] == "civitai"
+    assert meta["web"]["model_name"] == version.model_name and meta["web"]["version_id"] == version.version_id
+    assert meta["web"]["images"][0]["meta"] == version.images[0].meta  # generation parameters kept beside it
+    assert sorted(model["tags"]) == sorted(version.tags)
+    assert model["base_model"] != "unknown"
+    assert [(i["width"], i["height"]) for i in model["images"]] == [(640, 960), (512, 512)]
+    for tier in ("low", "medium", "high"):
+        async with daemon.session.get(daemon.url + model["images"][0]["urls"][tier]) as resp:  # type: ignore[union-attr]
+            assert resp.status == 200
+            picture = Image.open(io.BytesIO(await resp.read()))
+            assert picture.format == "WEBP" and not picture.info.get("exif")
+    assert KEY not in daemon.log() and KEY not in str(answer) and KEY not in str(await daemon.get("/api/status"))
+
+
+async def test_what_the_user_set_or_removed_stays_as_they_left_it(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    path = write_model(models / "loras" / "mine.safetensors")
+    sha, _ = digests(path)
+    version = web_sources.add(sample_version(2, sha))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    await imported(daemon, path)
+    await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
+    removed = version.tags[0]
+    await daemon.call("PATCH", f"/api/models/{sha}", {
+        "meta_json": {"description": "my own words", "trigger_words": []}, "tags_remove": [removed]})
+    again = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch", {"force": True})
+    assert again["state"] == "found" and again["changed"]["fields"] == [] and again["changed"]["tags"] == []
+    assert again["changed"]["images"] == 0  # each preview is fetched once
+    model = await daemon.get(f"/api/models/{sha}")
+    assert model["meta_json"]["description"] == "my own words" and model["meta_json"]["trigger_words"] == []
+    assert removed not in model["tags"] and len(model["images"]) == 2
+
+
+async def test_not_found_is_remembered_for_a_week_and_an_error_never(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    path = write_model(models / "loras" / "unknown.safetensors")
+    sha, _ = digests(path)
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    await imported(daemon, path)
+    web_sources.fail("by-hash", 503, times=3, body="<title>Just a moment...</title>", content_type="text/html")
+    status, answer = await daemon.request("POST", f"/api/models/{sha}/metadata/fetch")
+    assert status == 502 and "no answer to go by" in answer["error"]
+    first = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
+    assert first["state"] == "not_found" and not first["remembered"]  # the outage was not taken for "not found"
+    asked = web_sources.count("by-hash")
+    second = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
+    assert second["state"] == "not_found" and second["remembered"] and web_sources.count("by-hash") == asked
+    forced = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch", {"force": True})
+    assert not forced["remembered"] and web_sources.count("by-hash") == asked + 1
+
+
+async def test_a_model_kept_away_from_the_web_is_never_looked_up(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    path = write_model(models / "loras" / "private.safetensors")
+    sha, _ = digests(path)
+    web_sources.add(sample_version(3, sha))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    await imported(daemon, path)
+    await daemon.call("PATCH", f"/api/models/{sha}", {"meta_json": {"never_fetch": True}})
+    status, answer = await daemon.request("POST", f"/api/models/{sha}/metadata/fetch", json={"force": True})
+    assert status == 409 and "never_fetch" in answer["error"]
+    assert (await daemon.call("POST", "/api/metadata/fetch", {}, expect=202))["queued"] == 0
+    assert web_sources.requests == []
+
+
+async def test_a_new_model_is_looked_up_by_itself(daemon_factory: Start, models: Path,
+                                                  web_sources: WebSources) -> None:
+    path = write_model(models / "loras" / "fresh.safetensors")
+    sha, _ = digests(path)
+    version = web_sources.add(sample_version(4, sha))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources))
+    await imported(daemon, path)
+
+    async def filled() -> dict[str, Any] | None:
+        model = await daemon.get(f"/api/models/{sha}")
+        return model if model["meta_json"].get("web") and len(model["images"]) == 2 else None
+
+    model = await poll(filled, "the new model to be looked up")
+    assert model["meta_json"]["trigger_words"] == version.trained_words
+
+
+async def test_a_bulk_lookup_reports_progress_and_goes_on_after_a_restart(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    paths = [write_model(models / "loras" / f"bulk{n}.safetensors") for n in range(6)]
+    shas = [digests(p)[0] for p in paths]
+    for n, sha in enumerate(shas[:5]):
+        web_sources.add(sample_version(10 + n, sha))  # the sixth is known nowhere
+    args = ("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    daemon = await daemon_factory(*args)
+    await daemon.import_files(*paths)
+    web_sources.slow("by-hash", 0.5, times=100)  # slow enough that the daemon is stopped part way
+    log, task = await daemon.events()
+    assert (await daemon.call("POST", "/api/metadata/fetch", {}, expect=202))["queued"] == 6
+    await web_sources.wait_for("by-hash", 2)
+    assert daemon.proc is not None
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(30) == 0
+    task.cancel()
+    assert log.of("lookup.progress"), "no progress on the event stream"
+    daemon = await daemon_factory(*args, data_dir=daemon.data_dir)
+
+    async def done() -> dict[str, Any] | None:
+        lookups = (await daemon.get("/api/status"))["lookups"]
+        return lookups if lookups["queued"] == 0 and not lookups["running"] else None
+
+    await poll(done, "the queue to be drained after the restart", timeout=60)
+    for sha in shas[:5]:
+        assert (await daemon.get(f"/api/models/{sha}"))["meta_json"]["web"]["source"] == "civitai"
+    assert "web" not in (await daemon.get(f"/api/models/{shas[5]}"))["meta_json"]
