@@ -123,7 +123,7 @@ KEYS: tuple[Key, ...] = (
         "logged or shown."),
     Key("metadata_rate", "--metadata-rate", "float", 1.0,
         "Requests per second to each metadata source, at most (two at a time; a source's 429 slows it down more).",
-        minimum=0.05, maximum=50),
+        minimum=0.05, maximum=1000),
 )
 KEYS_BY_NAME = {k.name: k for k in KEYS}
 

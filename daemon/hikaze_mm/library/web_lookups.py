@@ -53,7 +53,7 @@ class LookupStores(Protocol):
 
 @dataclass
 class Progress:
-    """This run of the queue, since the daemon started or the queue was last empty."""
+    """The last run of the queue: from the moment it found lookups due to the moment it found none."""
 
     done: int = 0
     found: int = 0
@@ -199,11 +199,12 @@ class WebLookups:
                 if self._running:
                     self._running = False
                     self._publish()
-                    self.progress = Progress()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_S)
                 continue
-            self._running = True
+            if not self._running:  # a new run: the last one's totals stay shown until now
+                self._running = True
+                self.progress = Progress()
             for item in due:
                 await self._one(item)
                 self._queued = await self.store.lookups.queued_lookups()
