@@ -154,3 +154,18 @@ async def test_a_bulk_lookup_reports_progress_and_goes_on_after_a_restart(
     for sha in shas[:5]:
         assert (await daemon.get(f"/api/models/{sha}"))["meta_json"]["web"]["source"] == "civitai"
     assert "web" not in (await daemon.get(f"/api/models/{shas[5]}"))["meta_json"]
+
+
+async def test_the_daemon_hashes_and_answers_while_a_lookup_hangs(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    first = write_model(models / "loras" / "waiting.safetensors")
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    await imported(daemon, first)
+    web_sources.slow("by-hash", 20, times=1)  # the source holds the answer back (under the lookups' timeout)
+    await daemon.call("POST", "/api/metadata/fetch", {}, expect=202)
+    await web_sources.wait_for("by-hash", 1)
+    second = write_model(models / "loras" / "meanwhile.safetensors")
+    row = await daemon.wait_row(second, timeout=10)  # hashed while the lookup waits
+    assert row["sha256"] == digests(second)[0]
+    lookups = (await daemon.get("/api/status"))["lookups"]
+    assert lookups["running"] and lookups["done"] == 0  # the lookup is still waiting for its answer

@@ -28,6 +28,7 @@ from hikaze_mm.library.fetched import fetched_image_urls
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import ImageError, encode_tiers
 from hikaze_mm.library.service import LibraryError
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import ImageStore, LookupStore, ModelStore, SearchStore
 from hikaze_mm.store.records import LookupState, ModelQuery, QueuedLookup, WebTaken
 from hikaze_mm.webmeta.client import SourceError
@@ -206,7 +207,17 @@ class WebLookups:
                 self._running = True
                 self.progress = Progress()
             for item in due:
-                await self._one(item)
+                try:
+                    await self._one(item)
+                except StoreUnreachable:  # a shared database away: its lookups wait in it for its return
+                    await asyncio.sleep(IDLE_WAKE_S)
+                    break
+                except Exception as e:  # one content's trouble (a record the library refused): not the queue's
+                    log.exception("looking up %s failed; it is tried again in %d h", item.sha256,
+                                  RETRY_CAP_S // 3600, extra={"event": "lookup.failed"})
+                    self.progress.failed += 1
+                    self.progress.last_error = str(e)[:500]
+                    await self.store.lookups.delay_lookup(item.sha256, self._clock() + RETRY_CAP_S)
                 self._queued = await self.store.lookups.queued_lookups()
                 self._publish()
 
