@@ -31,13 +31,23 @@ async def imported(daemon: Daemon, path: Path) -> str:
     return sha
 
 
+async def one_model(start: Start, models: Path, sources: WebSources, name: str,
+                    known: int | None) -> tuple[Daemon, str]:
+    """A daemon on the fixture sources (looking up only when asked) with one model imported, which the sources
+    know as sample version `known` (None: unknown everywhere); the daemon and the model's sha256."""
+    path = write_model(models / "loras" / f"{name}.safetensors")
+    sha, _ = digests(path)
+    if known is not None:
+        sources.add(sample_version(known, sha))
+    daemon = await start("--models-root", str(models), *source_args(sources, "--metadata-auto", "never"))
+    await imported(daemon, path)
+    return daemon, sha
+
+
 async def test_a_fetch_fills_the_model_and_stores_its_previews(
         daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
-    path = write_model(models / "loras" / "nimbus.safetensors")
-    sha, _ = digests(path)
-    version = web_sources.add(sample_version(1, sha))
-    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
-    await imported(daemon, path)
+    daemon, sha = await one_model(daemon_factory, models, web_sources, "nimbus", 1)
+    version = web_sources.versions[-1]
     answer = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
     assert answer["state"] == "found" and answer["source"] == "civitai" and not answer["remembered"]
     assert answer["changed"] == {"fields": ["community_links", "description", "trigger_words"],
@@ -61,11 +71,8 @@ async def test_a_fetch_fills_the_model_and_stores_its_previews(
 
 async def test_what_the_user_set_or_removed_stays_as_they_left_it(
         daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
-    path = write_model(models / "loras" / "mine.safetensors")
-    sha, _ = digests(path)
-    version = web_sources.add(sample_version(2, sha))
-    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
-    await imported(daemon, path)
+    daemon, sha = await one_model(daemon_factory, models, web_sources, "mine", 2)
+    version = web_sources.versions[-1]
     await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
     removed = version.tags[0]
     await daemon.call("PATCH", f"/api/models/{sha}", {
@@ -80,10 +87,7 @@ async def test_what_the_user_set_or_removed_stays_as_they_left_it(
 
 async def test_not_found_is_remembered_for_a_week_and_an_error_never(
         daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
-    path = write_model(models / "loras" / "unknown.safetensors")
-    sha, _ = digests(path)
-    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
-    await imported(daemon, path)
+    daemon, sha = await one_model(daemon_factory, models, web_sources, "unknown", None)
     web_sources.fail("by-hash", 503, times=3, body="<title>Just a moment...</title>", content_type="text/html")
     status, answer = await daemon.request("POST", f"/api/models/{sha}/metadata/fetch")
     assert status == 502 and "no answer to go by" in answer["error"]
