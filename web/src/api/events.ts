@@ -37,6 +37,7 @@ const EVENT_TYPES: Record<DaemonEventType, true> = {
   "root.changed": true,
   "legacy.progress": true,
   "legacy.done": true,
+  "lookup.progress": true,
 };
 
 function dispatch(message: MessageEvent<string>): void {
