@@ -12,6 +12,7 @@ import type enLayout from "./locales/en.layout.json";
 import type en from "./locales/en.json";
 import type enTypes from "./locales/en.types.json";
 import type enTriage from "./locales/en.triage.json";
+import type enWebmeta from "./locales/en.webmeta.json";
 
 type Messages = Record<string, unknown>;
 
@@ -27,7 +28,8 @@ export type MessageSchema = typeof en
   & typeof enLayout
   & typeof enRichtext
   & typeof enTriage
-  & typeof enTypes;
+  & typeof enTypes
+  & typeof enWebmeta;
 
 declare module "vue-i18n" {
   // Every `t` of the page offers and resolves the keys of the English files.

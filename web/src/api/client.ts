@@ -9,6 +9,8 @@ import type {
   FolderTree,
   ModelList,
   ModelPatch,
+  FetchMetadataBody,
+  LookupAnswer,
   PendingDetail,
   PendingList,
   SortKey,
@@ -125,6 +127,12 @@ export const api = {
   setCover: (sha256: string, seq: number) => request<Answer<"setCover">>("PUT", `/api/models/${enc(sha256)}/cover`, { seq }),
   duplicates: (offset: number, limit: number, signal?: AbortSignal) =>
     request<Answer<"listDuplicates">>("GET", `/api/duplicates?offset=${offset}&limit=${limit}`, undefined, signal),
+  /** Looks one model up on the web now; `force` asks again though "not found" is less than a week old. */
+  fetchModelMetadata: (sha256: string, force = false) =>
+    request<LookupAnswer>("POST", `/api/models/${enc(sha256)}/metadata/fetch`, force ? { force: true } : undefined),
+  /** Queues lookups in the background (202); how many wait now. */
+  fetchMetadata: (body: FetchMetadataBody) =>
+    request<Answer<"fetchMetadata", 202>>("POST", "/api/metadata/fetch", body),
   trashModelFile: (sha256: string, path: string) =>
     request<Answer<"trashModelCopy">>("POST", `/api/models/${enc(sha256)}/copies/trash`, { path }),
 

@@ -48,6 +48,15 @@ export type ScanProgress = Schemas["ScanProgress"];
 /** A ComfyUI whose node pack announced itself: its folders, and those the daemon does not watch as that type. */
 export type ComfyPeer = Schemas["ComfyPeer"];
 export type Status = Schemas["Status"];
+/** The model's metadata: the user fields, and what the daemon keeps beside them (`fetched`, `web`, `never_fetch`). */
+export type Meta = Schemas["Meta"];
+/** The background lookups of metadata on the web (`lookups` of the status, and `lookup.progress` events). */
+export type LookupProgress = Schemas["LookupProgress"];
+/** What POST /api/models/{sha256}/metadata/fetch answers: what the sources said, and what changed. */
+export type LookupAnswer = Schemas["LookupAnswer"];
+/** The body of POST /api/metadata/fetch: the models as sha256s or as a filter, or neither (every model not
+ *  looked up yet). */
+export type FetchMetadataBody = RequestOf<"fetchMetadata">;
 
 /** What `GET /api/events` sends: the event's type and its data, flattened. */
 export type DaemonEvent = Schemas["DaemonEvent"];

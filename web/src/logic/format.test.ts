@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatDate, formatNumber } from "./format";
+import { formatBytes, formatDate, formatDay, formatNumber } from "./format";
 
 describe("formatting", () => {
   it("writes sizes in binary units with at most three significant digits", () => {
@@ -26,5 +26,12 @@ describe("formatting", () => {
     expect(formatDate(seconds, "zh-CN")).toContain("2024年3月");
     expect(formatDate(null, "en")).toBe("");
     expect(formatDate(0, "en")).toBe("");
+  });
+
+  it("writes a day without its time", () => {
+    const seconds = Date.UTC(2024, 2, 5, 12, 0) / 1000;
+    expect(formatDay(seconds, "en")).toBe("Mar 5, 2024");
+    expect(formatDay(seconds, "zh-CN")).toBe("2024年3月5日");
+    expect(formatDay(null, "en")).toBe("");
   });
 });

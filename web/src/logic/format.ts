@@ -27,3 +27,9 @@ export function formatDate(seconds: number | null | undefined, locale: string): 
   if (!seconds) return "";
   return new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short" }).format(seconds * 1000);
 }
+
+/** A daemon time (Unix seconds) as a date alone; "" when there is none. */
+export function formatDay(seconds: number | null | undefined, locale: string): string {
+  if (!seconds) return "";
+  return new Intl.DateTimeFormat(locale, { dateStyle: "medium" }).format(seconds * 1000);
+}

@@ -22,6 +22,18 @@ describe("the ui store", () => {
     expect(ui.toasts).toEqual([]);
   });
 
+  it("keeps a message that offers a button until it is used or its longer time is up", () => {
+    const ui = useUiStore();
+    const asked: string[] = [];
+    ui.notify("not found", "info", undefined, { label: "Ask again", run: () => asked.push("again") });
+    vi.advanceTimersByTime(9000);
+    expect(ui.toasts.map((t) => [t.text, t.action?.label])).toEqual([["not found", "Ask again"]]);
+    ui.toasts[0]?.action?.run();
+    expect(asked).toEqual(["again"]);
+    vi.advanceTimersByTime(3000);
+    expect(ui.toasts).toEqual([]);
+  });
+
   it("reports failures but not cancelled requests or a missing token", () => {
     const ui = useUiStore();
     ui.reportError(new DOMException("gone", "AbortError"));

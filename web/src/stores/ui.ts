@@ -4,11 +4,21 @@ import { ApiError } from "../api/client";
 
 /** Page-wide messages and the one confirmation dialog; never the browser's alert/confirm. */
 
+/** A button a message offers (e.g. "Ask again"); the message goes once it is clicked. */
+export interface ToastAction {
+  label: string;
+  run: () => void;
+}
+
 export interface Toast {
   id: number;
   kind: "error" | "info";
   text: string;
+  action?: ToastAction;
 }
+
+// How long a message stays: an error longer, one that offers a button longer still, so it can be reached.
+const TOAST_MS = { info: 3500, error: 9000, action: 12000 };
 
 export interface ConfirmRequest {
   title: string;
@@ -35,8 +45,9 @@ export const useUiStore = defineStore("ui", () => {
     if (i >= 0) toasts.value.splice(i, 1);
   }
 
-  function notify(text: string, kind: Toast["kind"] = "info", ms = kind === "error" ? 9000 : 3500): void {
-    const toast = { id: nextToast++, kind, text };
+  function notify(text: string, kind: Toast["kind"] = "info", ms?: number, action?: ToastAction): void {
+    const toast: Toast = { id: nextToast++, kind, text, ...(action ? { action } : {}) };
+    ms ??= action ? TOAST_MS.action : TOAST_MS[kind];
     toasts.value.push(toast);
     setTimeout(() => dismiss(toast.id), ms);
   }
