@@ -28,7 +28,7 @@ from hikaze_mm.config.origins import WILDCARD_HOSTS
 from hikaze_mm.config.roots import RootSet, build_roots
 from hikaze_mm.config.settings import ConfigError, Settings
 from hikaze_mm.events.bus import EventBus
-from hikaze_mm.events.catalog import ModelAdded, PendingRemoved
+from hikaze_mm.events.catalog import Event, ModelAdded, PendingHashed, PendingRemoved
 from hikaze_mm.events.relay import EventRelay
 from hikaze_mm.legacy.importer import LegacyImporter
 from hikaze_mm.library.auto_import import AutoImport
@@ -190,7 +190,7 @@ class App:
 
     def _start_lookups(self) -> None:
         """The lookups by content, when a source is configured: the queue drained in the background, and each new
-        model queued as it arrives (`metadata_auto = "on_import"`)."""
+        model and newly hashed file queued as it arrives (`metadata_auto = "on_import"`)."""
         settings = self.settings
         if not settings.metadata_sources or not self._serving:  # a one-shot command contacts no one
             return
@@ -217,7 +217,8 @@ class App:
         with self.bus.subscribe() as sub:
             while (first := await sub.get()) is not None:
                 batch = [first, *sub.waiting()]
-                shas = [p.event.sha256 for p in batch if p is not None and isinstance(p.event, ModelAdded)]
+                # New models, and new files of the queue once hashed (so the inbox shows what they are).
+                shas = [sha for sha in (_new_content(p.event) for p in batch if p is not None) if sha is not None]
                 if shas:
                     await self.web.queue(shas, False)
                 if None in batch:
@@ -313,6 +314,13 @@ class App:
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()
+
+
+def _new_content(event: Event) -> str | None:
+    """The content of a new model, or of a file of the queue just hashed as new."""
+    if isinstance(event, ModelAdded):
+        return event.sha256
+    return event.sha256 if isinstance(event, PendingHashed) and event.status == "ready" else None
 
 
 async def serve(settings: Settings) -> int:

@@ -173,3 +173,35 @@ async def test_the_daemon_hashes_and_answers_while_a_lookup_hangs(
     assert row["sha256"] == digests(second)[0]
     lookups = (await daemon.get("/api/status"))["lookups"]
     assert lookups["running"] and lookups["done"] == 0  # the lookup is still waiting for its answer
+
+
+async def test_a_hashed_file_is_looked_up_before_import_and_its_model_takes_the_record_from_memory(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    path = write_model(models / "loras" / "inbox.safetensors")
+    sha, _ = digests(path)
+    version = web_sources.add(sample_version(5, sha))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources))
+    row = await daemon.wait_row(path)
+
+    async def shown() -> dict[str, Any] | None:
+        detail = await daemon.get(f"/api/pending/{row['id']}")
+        return detail if detail["meta_json"].get("web") and len(detail["images"]) == 2 else None
+
+    detail = await poll(shown, "the queued file to be looked up")
+    assert detail["meta_json"]["web"]["model_name"] == version.model_name
+    assert "description" not in detail["meta_json"]  # nothing filled before the user imports it
+    asked = len(web_sources.requests)
+    await daemon.call("POST", "/api/pending/import", {"ids": [row["id"]]})
+
+    async def filled() -> dict[str, Any] | None:
+        model = await daemon.get(f"/api/models/{sha}")
+        return model if model["meta_json"].get("description") else None
+
+    model = await poll(filled, "the model to take the remembered record")
+    assert model["meta_json"]["trigger_words"] == version.trained_words
+    assert sorted(model["tags"]) == sorted(version.tags)
+    assert len(model["images"]) == 2 and len(web_sources.requests) == asked  # no request, no preview twice
+    seqs = {i["seq"] for i in model["images"]}
+    assert {i["seq"] for i in model["meta_json"]["web"]["images"]} == seqs  # numbered as the model's images
+    status, answer = await daemon.request("POST", "/api/pending/999999/metadata/fetch")
+    assert status == 404, answer

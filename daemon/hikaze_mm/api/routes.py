@@ -37,6 +37,7 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_get("/api/facets", models.facets)
     app.router.add_post("/api/models/bulk", models.bulk_models)
     app.router.add_post("/api/models/{sha256}/metadata/fetch", lookups.fetch_model_metadata)
+    app.router.add_post("/api/pending/{id}/metadata/fetch", lookups.fetch_pending_metadata)
     app.router.add_post("/api/metadata/fetch", lookups.fetch_metadata)
     app.router.add_get("/api/folders", models.folder_tree)
     app.router.add_get("/api/models/{sha256}", models.get_model)

@@ -56,16 +56,7 @@ def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[
         fetched[key] = {"source": record.get("source"), "at": now}
     if fetched:
         result["fetched"] = fetched
-    web = dict(stored["web"]) if isinstance(stored.get("web"), dict) else {}
-    web.update({key: record.get(key) for key in KEPT})
-    web["checked_at"] = now
-    # The images taken from it (the caller numbered them as the model's): known by their address, so a later fetch
-    # takes none of them again, not even one the user deleted.
-    taken_images = [{k: image.get(k) for k in ("url", "seq", "meta", "nsfw_level", "width", "height")}
-                    for image in record.get("images") or [] if isinstance(image, dict) and "seq" in image]
-    earlier = web.get("images")
-    web["images"] = [*(earlier if isinstance(earlier, list) else []), *taken_images]
-    result["web"] = web
+    result["web"] = web_summary(stored.get("web"), record, now)
     have = {name.casefold() for name in current_tags}
     refused = {name.casefold() for name in _names(stored, "removed_tags")}
     taken: list[str] = []
@@ -78,6 +69,31 @@ def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[
     if taken:
         result["web_tags"] = [*_names(stored, "web_tags"), *taken]
     return result, taken
+
+
+def web_summary(earlier: Any, record: dict[str, Any], now: float) -> dict[str, Any]:
+    """What a record's `web` entry keeps (of a model or a pending row): the source's facts, and the images taken
+    from it so far. The images the caller took this time carry their `seq` (numbered as the model's or the row's):
+    known by their address, so a later fetch takes none of them again, not even one the user deleted."""
+    web = dict(earlier) if isinstance(earlier, dict) else {}
+    web.update({key: record.get(key) for key in KEPT})
+    web["checked_at"] = now
+    taken = [{k: image.get(k) for k in ("url", "seq", "meta", "nsfw_level", "width", "height")}
+             for image in record.get("images") or [] if isinstance(image, dict) and "seq" in image]
+    before = web.get("images")
+    web["images"] = [*(before if isinstance(before, list) else []), *taken]
+    return web
+
+
+def renumbered(meta: dict[str, Any], seqs: dict[int, int]) -> dict[str, Any]:
+    """A pending row's `web` entry for the model it becomes: its images numbered as the model's (`seqs`, row's
+    number -> model's); one the row no longer has keeps its address only, so it is not fetched again."""
+    web = meta.get("web")
+    if not isinstance(web, dict) or not isinstance(web.get("images"), list):
+        return meta
+    images = [{**i, "seq": seqs.get(i["seq"]) if isinstance(i.get("seq"), int) else None}
+              for i in web["images"] if isinstance(i, dict)]
+    return {**meta, "web": {**web, "images": images}}
 
 
 def fetched_image_urls(meta: dict[str, Any]) -> set[str]:

@@ -24,6 +24,7 @@ from hikaze_mm.inspect.damage import damage
 from hikaze_mm.inspect.file_identity import same_as_any
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.disposal import Refused, check_trashable, trash
+from hikaze_mm.library.fetched import renumbered
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.pipeline.batch_lines import batch_fields, file_line_level
 from hikaze_mm.pipeline.decisions import DecisionLock
@@ -384,9 +385,11 @@ class Importer:
         images = await self.store.images.pending_images(row.id)
         seqs = await self.store.images.reserve_image_seqs(row.sha256, len(images))
         await asyncio.to_thread(self._adopt, row.id, row.sha256, images, seqs)
+        numbers = {pending_seq: seq for (pending_seq, _, _), seq in zip(images, seqs, strict=True)}
         promotion = Promotion(
             pending_id=row.id, sha256=row.sha256, mode="new" if existing is None else mode, name=name, type=type_,
-            base_model=base_model, meta_json=pending_meta, main_path=main_path, main_stat=main_stat, copies=copies,
+            base_model=base_model, meta_json=renumbered(pending_meta, numbers), main_path=main_path,
+            main_stat=main_stat, copies=copies,
             images=[(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)], aliases=aliases,
         )
         try:

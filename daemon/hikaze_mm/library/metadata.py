@@ -107,9 +107,10 @@ def merge(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
 
 
 def for_new_model(pending: dict[str, Any]) -> dict[str, Any]:
-    """What a freshly imported model keeps of its pending row's metadata."""
+    """What a freshly imported model keeps of its pending row's metadata (its `web` entry numbered as the model's
+    images by the importer)."""
     result = user_fields(pending)
-    for kept in ("header", "legacy"):
+    for kept in ("header", "legacy", "web"):
         if pending.get(kept):
             result[kept] = pending[kept]
     return result

@@ -22,15 +22,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hikaze_mm.events.bus import EventBus
-from hikaze_mm.events.catalog import LookupProgressed, ModelUpdated
+from hikaze_mm.events.catalog import LookupProgressed, ModelUpdated, PendingUpdated
 from hikaze_mm.inspect.base_model import normalise
-from hikaze_mm.library.fetched import fetched_image_urls
+from hikaze_mm.library.fetched import fetched_image_urls, web_summary
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import ImageError, encode_tiers
 from hikaze_mm.library.service import LibraryError
 from hikaze_mm.store.errors import StoreUnreachable
-from hikaze_mm.store.interfaces import ImageStore, LookupStore, ModelStore, SearchStore
-from hikaze_mm.store.records import LookupState, ModelQuery, QueuedLookup, WebTaken
+from hikaze_mm.store.interfaces import ImageStore, LookupStore, ModelStore, PendingStore, SearchStore
+from hikaze_mm.store.records import LookupState, ModelQuery, PendingRow, QueuedLookup, WebTaken
 from hikaze_mm.webmeta.client import SourceError
 from hikaze_mm.webmeta.lookup import FAILED, FOUND, NOT_FOUND, Lookup, Outcome
 from hikaze_mm.webmeta.sources import WebRecord
@@ -47,6 +47,7 @@ IDLE_WAKE_S = 60.0  # how often an idle worker looks at the queue for lookups th
 
 class LookupStores(Protocol):
     models: ModelStore
+    pending: PendingStore
     images: ImageStore
     lookups: LookupStore
     search: SearchStore
@@ -84,22 +85,44 @@ class WebLookups:
     # -- one model, now -------------------------------------------------------------------------------------------
     async def fetch_model(self, sha256: str, force: bool) -> dict[str, Any]:
         """Look one model up and take what its record offers; what happened, and what changed."""
-        lookup = self._enabled()
+        self._enabled()
         await self._lookable(sha256)
+        model = await self.store.models.model(sha256)
+        state, record, remembered = await self._ask(sha256, model.blake3 if model else None, force)
+        taken = await self._take(sha256, record) if record is not None else None
+        return _answer(state, (taken.fields, taken.tags, taken.images) if taken else None, remembered=remembered)
+
+    async def fetch_pending(self, pending_id: int, force: bool) -> dict[str, Any]:
+        """Look a hashed file of the queue up, so its row shows the source's names and previews before it is
+        imported (the model it becomes then takes the record from memory)."""
+        self._enabled()
+        row = await self.store.pending.pending(pending_id)
+        if row is None:
+            raise LibraryError(404, f"no pending item {pending_id}")
+        if row.sha256 is None:
+            raise LibraryError(409, "this file is not hashed yet: it is looked up by its content")
+        meta = await self.store.pending.pending_meta(pending_id) or {}
+        if meta.get("never_fetch") is True:
+            raise LibraryError(409, "this file is kept away from the web (`never_fetch`); clear that to look it up")
+        state, record, remembered = await self._ask(row.sha256, row.blake3, force)
+        images = await self._take_pending(row, record) if record is not None else 0
+        return _answer(state, ([], [], images) if record is not None else None, remembered=remembered)
+
+    async def _ask(self, sha256: str, blake3: str | None, force: bool) -> tuple[LookupState, WebRecord | None, bool]:
+        """What the sources say of a content: from memory when they said "not found" less than a week ago (unless
+        forced), else asked now and remembered; an answer that is no answer raises (502), remembering nothing."""
+        assert self.lookup is not None
         now = self._clock()
         remembered = await self.store.lookups.lookup_state(sha256)
         if not force and _believed_not_found(remembered, now):
             assert remembered is not None
-            return _answer(remembered, None, remembered=True)
-        model = await self.store.models.model(sha256)
-        outcome = await lookup.lookup(sha256, model.blake3 if model else None)
+            return remembered, None, True
+        outcome = await self.lookup.lookup(sha256, blake3)
         if outcome.state == FAILED:
             retry = f" (try again in {outcome.retry_after:.0f} s)" if outcome.retry_after else ""
             raise LibraryError(502, f"the metadata sources gave no answer to go by{retry}: " + "; ".join(outcome.notes),
                                {"notes": outcome.notes, "retry_after": outcome.retry_after})
-        state = await self._remember(sha256, outcome, now)
-        taken = await self._take(sha256, outcome.record) if outcome.record is not None else None
-        return _answer(state, taken, remembered=False)
+        return await self._remember(sha256, outcome, now), outcome.record, False
 
     def _enabled(self) -> Lookup:
         if self.lookup is None:
@@ -142,6 +165,30 @@ class WebLookups:
         if taken is not None:
             self.bus.publish(ModelUpdated(sha256=sha256))
         return taken
+
+    async def _take_pending(self, row: PendingRow, record: WebRecord) -> int:
+        """The record's previews (not taken before) as the row's images, and the source's facts noted in its
+        metadata; how many images it took."""
+        pending_id = row.id
+        meta = await self.store.pending.pending_meta(pending_id)
+        if meta is None:
+            return 0
+        known = fetched_image_urls(meta)
+        doc = record.to_json()
+        fresh = [i for i in doc["images"] if i["kind"] == "image" and i["url"] not in known]
+        encoded = await self._download(fresh)
+        have = [seq for seq, _, _ in await self.store.images.pending_images(pending_id)]
+        first = max(have, default=-1) + 1
+        for seq, (image, picture) in enumerate(encoded, start=first):
+            await asyncio.to_thread(self.files.write_pending, pending_id, seq, picture)
+            await self.store.images.add_pending_image(pending_id, seq, picture.width, picture.height, "web")
+            image.update(seq=seq, width=picture.width, height=picture.height)
+        if not await self.store.pending.note_pending_web(pending_id, web_summary(meta.get("web"), doc,
+                                                                                  self._clock())):
+            await asyncio.to_thread(self.files.remove_pending, pending_id)
+            return 0
+        self.bus.publish(PendingUpdated(id=row.id, path=row.path, status=row.status, sha256=row.sha256))
+        return len(encoded)
 
     async def _download(self, images: list[dict[str, Any]]) -> list[tuple[dict[str, Any], Any]]:
         """Each image's bytes, checked and encoded as an upload is; one that fails is left out (and tried again
@@ -222,40 +269,51 @@ class WebLookups:
                 self._publish()
 
     async def _one(self, item: QueuedLookup) -> None:
+        """One queued content: the model that has it, else the first hashed file of the queue that has it."""
         now = self._clock()
         sha256 = item.sha256
-        try:
-            await self._lookable(sha256)
-        except LibraryError:  # gone from the library, or kept away since it was queued
-            await self.store.lookups.drop_lookup(sha256)
+        model = await self.store.models.model_detail(sha256)
+        rows = [] if model is not None else await self.store.pending.pending_twins(sha256)
+        meta = model["meta_json"] if model is not None else (
+            await self.store.pending.pending_meta(rows[0].id) or {} if rows else {})
+        if (model is None and not rows) or meta.get("never_fetch") is True:
+            await self.store.lookups.drop_lookup(sha256)  # gone, or kept away since it was queued
             return
+        record: WebRecord | None = None
         remembered = await self.store.lookups.lookup_state(sha256)
         if not item.force and remembered is not None and (
                 _believed_not_found(remembered, now) or (remembered.state == FOUND and remembered.record)):
             # Asked about before (as a pending file, or on another host of a shared library): no request needed.
-            if remembered.record is not None:
-                await self._take(sha256, WebRecord.from_json(remembered.record))
-            self._count(remembered.state)
-            await self.store.lookups.drop_lookup(sha256)
-            return
-        assert self.lookup is not None
-        model = await self.store.models.model(sha256)
-        outcome = await self.lookup.lookup(sha256, model.blake3 if model else None)
-        if outcome.state == FAILED:
-            self.progress.failed += 1
-            self.progress.last_error = "; ".join(outcome.notes)[:500]
-            if item.attempts + 1 >= MAX_ATTEMPTS:
-                log.warning("gave up looking up %s after %d tries: %s", sha256, MAX_ATTEMPTS, self.progress.last_error)
-                await self.store.lookups.drop_lookup(sha256)
+            state = remembered.state
+            record = WebRecord.from_json(remembered.record) if remembered.record is not None else None
+        else:
+            assert self.lookup is not None
+            blake3 = model.get("blake3") if model is not None else rows[0].blake3
+            outcome = await self.lookup.lookup(sha256, blake3)
+            if outcome.state == FAILED:
+                await self._put_back(item, outcome, now)
                 return
-            wait = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** item.attempts) * random.uniform(0.8, 1.2)
-            await self.store.lookups.delay_lookup(sha256, now + max(wait, outcome.retry_after or 0.0))
-            return
-        await self._remember(sha256, outcome, now)
-        if outcome.record is not None:
-            await self._take(sha256, outcome.record)
-        self._count(outcome.state)
+            await self._remember(sha256, outcome, now)
+            state, record = outcome.state, outcome.record
+        if record is not None:
+            if model is not None:
+                await self._take(sha256, record)
+            else:
+                await self._take_pending(rows[0], record)
+        self._count(state)
         await self.store.lookups.drop_lookup(sha256)
+
+    async def _put_back(self, item: QueuedLookup, outcome: Outcome, now: float) -> None:
+        """A lookup that got no answer to go by waits in the queue: a minute, then twice as long each time."""
+        self.progress.failed += 1
+        self.progress.last_error = "; ".join(outcome.notes)[:500]
+        if item.attempts + 1 >= MAX_ATTEMPTS:
+            log.warning("gave up looking up %s after %d tries: %s", item.sha256, MAX_ATTEMPTS,
+                        self.progress.last_error)
+            await self.store.lookups.drop_lookup(item.sha256)
+            return
+        wait = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** item.attempts) * random.uniform(0.8, 1.2)
+        await self.store.lookups.delay_lookup(item.sha256, now + max(wait, outcome.retry_after or 0.0))
 
     def _count(self, state: str) -> None:
         self.progress.done += 1
@@ -272,9 +330,11 @@ def _believed_not_found(state: LookupState | None, now: float) -> bool:
     return state is not None and state.state == NOT_FOUND and now - state.checked_at < NOT_FOUND_KEPT_S
 
 
-def _answer(state: LookupState, taken: WebTaken | None, *, remembered: bool) -> dict[str, Any]:
+def _answer(state: LookupState, changed: tuple[list[str], list[str], int] | None, *,
+            remembered: bool) -> dict[str, Any]:
+    """The API's answer: what the sources said, and what it changed (fields filled, tags and images added)."""
     return {
         "state": state.state, "source": state.source, "checked_at": state.checked_at, "remembered": remembered,
         "notes": state.notes, "record": state.record,
-        "changed": {"fields": taken.fields, "tags": taken.tags, "images": taken.images} if taken else None,
+        "changed": {"fields": changed[0], "tags": changed[1], "images": changed[2]} if changed else None,
     }

@@ -350,6 +350,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/pending/{id}/metadata/fetch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Look a hashed file of the queue up on the web by its content, so the inbox shows what it is
+         * @description As `POST /api/models/{sha256}/metadata/fetch`, for a file waiting in the queue: the source's facts go to
+         *     the row's `meta_json.web` and its preview images (not taken before) become the row's images; no user
+         *     field is filled yet. Imported as a new model, the file takes the record from memory, with no request,
+         *     and its previews are not fetched again. `metadata_auto = "on_import"` does this by itself for every
+         *     file hashed as new.
+         */
+        post: operations["fetchPendingMetadata"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/metadata/fetch": {
         parameters: {
             query?: never;
@@ -843,10 +867,10 @@ export interface components {
             error: string | null;
             discovered_at: number;
             hashed_at: number | null;
-            /** @description what is known so far (file header, sidecar files, v1 data, user fields) */
+            /** @description what is known so far (file header, sidecar files, v1 data, user fields, and under `web` what a source on the web said of its content, as a model's `meta_json.web`) */
             meta_json: Record<string, unknown>;
             tags: components["schemas"]["Tag"][];
-            /** @description previews found beside the file or brought by the v1 migration, by number */
+            /** @description previews found beside the file, brought by the v1 migration or fetched from the web, by number */
             images: components["schemas"]["ImageInfo"][];
             training_tags: components["schemas"]["TrainingTags"];
             damaged: components["schemas"]["Damaged"];
@@ -2181,6 +2205,61 @@ export interface operations {
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             /** @description no source gave an answer to go by (an outage, a limit, a timeout); `details.notes` says what each said, `details.retry_after` how long a source asked to wait */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            503: components["responses"]["DatabaseUnreachable"];
+            507: components["responses"]["DiskFull"];
+        };
+    };
+    fetchPendingMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["pendingId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @default false */
+                    force?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description what the sources said; `changed.images` is how many previews the row took */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LookupAnswer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            /** @description the lookups are off, the file is not hashed yet, or it is kept away from the web */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            /** @description no source gave an answer to go by; nothing was remembered */
             502: {
                 headers: {
                     [name: string]: unknown;

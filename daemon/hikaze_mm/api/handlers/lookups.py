@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from hikaze_mm.api.params import json_body, model_id
+from hikaze_mm.api.params import json_body, model_id, pending_id
 from hikaze_mm.api.parts import PARTS
 from hikaze_mm.api.requests import FetchRequest, fetch_force
 
@@ -12,6 +12,11 @@ from hikaze_mm.api.requests import FetchRequest, fetch_force
 async def fetch_model_metadata(request: web.Request) -> web.Response:
     force = fetch_force(await json_body(request))
     return web.json_response(await request.app[PARTS].lookups.fetch_model(model_id(request), force))
+
+
+async def fetch_pending_metadata(request: web.Request) -> web.Response:
+    force = fetch_force(await json_body(request))
+    return web.json_response(await request.app[PARTS].lookups.fetch_pending(pending_id(request), force))
 
 
 async def fetch_metadata(request: web.Request) -> web.Response:

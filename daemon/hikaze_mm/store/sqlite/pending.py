@@ -266,6 +266,13 @@ class SQLitePending(PendingChanges):
                 await _tag_pending(db, pending_id, tags)
         return updated is not None
 
+    async def note_pending_web(self, pending_id: int, web: Meta) -> bool:
+        async with self._db.write() as db:
+            updated = await first_row(
+                db, "UPDATE pending_import SET meta_json = json_set(coalesce(meta_json, '{}'), '$.web', json(?)), "
+                "updated_at = ? WHERE id = ? RETURNING id", (json.dumps(web), time.time(), pending_id))
+        return updated is not None
+
     async def delete_pending(self, pending_id: int) -> bool:
         async with self._db.write() as db:
             deleted = await first_row(db, "DELETE FROM pending_import WHERE id = ? RETURNING id", (pending_id,))
