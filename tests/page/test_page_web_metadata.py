@@ -415,3 +415,27 @@ async def test_a_lookup_put_back_after_an_outage_is_counted_with_its_error_and_s
     # A page opened now reads the waiting lookup from the status.
     await page.reload()
     await expect(line.locator(".text")).to_have_text("Looking up on the web: 0 done of 1 — 0 found, 0 not found")
+
+
+async def test_the_inbox_shows_what_the_web_says_of_a_file_before_it_is_imported(
+        daemon_factory: Any, models: Path, web_sources: WebSources, page: Page) -> None:
+    path = write_model(models / "loras" / "queued.safetensors", seed=b"queued")
+    sha, _ = digests(path)
+    version = web_sources.add(sample_version(7, sha, model_name="<b>Nimbus</b> & co"))
+    args = [a for a in source_args(web_sources) if a not in ("--metadata-auto", "never")]
+    daemon = await daemon_factory("--models-root", str(models), *args)  # looks new files up by itself
+    (row,) = await daemon.ready_rows(path)
+
+    async def looked_up() -> bool:
+        detail = await daemon.get(f"/api/pending/{row['id']}")
+        return bool(detail["meta_json"].get("web")) and len(detail["images"]) == 2
+
+    await poll(looked_up, "the queued file to be looked up")
+    await page.goto(f"{daemon.url}/?mode=inbox&pending={row['id']}")
+    details = page.get_by_test_id("pending-details")
+    web = details.get_by_test_id("details-web")
+    link = web.get_by_test_id("details-web-link")
+    await expect(link).to_contain_text(f"{version.model_name} · {version.version_name}")  # markup shown as text
+    await expect(link).to_have_attribute("rel", "noopener noreferrer")
+    await expect(details.get_by_test_id("pending-meta")).not_to_contain_text("model_name")  # not as raw metadata
+    await expect(details.locator(".thumbs button")).to_have_count(2)  # the fetched previews
