@@ -103,9 +103,11 @@ async def measure(daemon: subprocess.Popen[bytes], port: int, sources: WebSource
             await asyncio.sleep(1 / args.page_rate)  # the page's request rate while the lookups run
         seconds = time.monotonic() - started
         filled = await count_filled(http, base, models)
-    print(f"  queued {queued:,}; drained in {seconds:.0f} s; found {status.get('found')}, not found "
+    print(f"  {queued:,} waiting after the request; drained in {seconds:.0f} s; found {status.get('found')}, not found "
           f"{status.get('not_found')}, failed {status.get('failed')} (last error: {status.get('last_error')})")
-    ok = queued == models and filled == known and status.get("queued") == 0 and not status.get("failed")
+    # (`queued` counts the lookups waiting when the answer left: the first ones may be done by then.)
+    ok = (0 < queued <= models and status.get("found") == known and status.get("not_found") == models - known
+          and filled == known and status.get("queued") == 0 and not status.get("failed"))
     if not ok:
         print(f"  WRONG: {filled:,} models filled of the {known:,} the sources know")
     for site in ("civitai", "civarchive"):
@@ -166,11 +168,11 @@ async def wait_until(http: aiohttp.ClientSession, base: str, daemon: subprocess.
 
 
 async def count_filled(http: aiohttp.ClientSession, base: str, models: int) -> int:
-    """Models whose record names a source, counted through the API's pages."""
+    """Models whose record names a source, counted through the API's pages (missing models too)."""
     filled = 0
     offset = 0
     while offset < models:
-        async with http.get(f"{base}/api/models?limit=500&offset={offset}") as resp:
+        async with http.get(f"{base}/api/models?limit=500&offset={offset}&status=all") as resp:
             page = (await resp.json())["models"]
         for item in page:
             async with http.get(f"{base}/api/models/{item['sha256']}") as resp:
