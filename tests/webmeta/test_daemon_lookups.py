@@ -205,3 +205,21 @@ async def test_a_hashed_file_is_looked_up_before_import_and_its_model_takes_the_
     assert {i["seq"] for i in model["meta_json"]["web"]["images"]} == seqs  # numbered as the model's images
     status, answer = await daemon.request("POST", "/api/pending/999999/metadata/fetch")
     assert status == 404, answer
+
+
+async def test_files_of_the_queue_are_looked_up_in_bulk(daemon_factory: Start, models: Path,
+                                                        web_sources: WebSources) -> None:
+    paths = [write_model(models / "loras" / f"queued{n}.safetensors") for n in range(3)]
+    for n, path in enumerate(paths):
+        web_sources.add(sample_version(30 + n, digests(path)[0]))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    rows = await daemon.ready_rows(*paths)
+    await daemon.call("POST", "/api/metadata/fetch", {"pending_ids": [r["id"] for r in rows]}, expect=202)
+
+    async def shown() -> bool:
+        details = [await daemon.get(f"/api/pending/{r['id']}") for r in rows]
+        return all(d["meta_json"].get("web") for d in details)
+
+    await poll(shown, "the queued files to be looked up")
+    status, answer = await daemon.request("POST", "/api/metadata/fetch", json={"pending_ids": [1], "sha256s": []})
+    assert status == 400 and "not several" in answer["error"]

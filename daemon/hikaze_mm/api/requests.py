@@ -165,12 +165,12 @@ def picker_origin(query: Query) -> str:
 
 
 # -- JSON bodies ------------------------------------------------------------------------------------------------
-def _ids(body: dict[str, Any]) -> list[int]:
-    ids = body.get("ids")
+def _ids(body: dict[str, Any], key: str = "ids") -> list[int]:
+    ids = body.get(key)
     if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH:
-        raise BadRequest(f"`ids` must be a list of 1 to {MAX_BATCH} pending ids")
+        raise BadRequest(f"`{key}` must be a list of 1 to {MAX_BATCH} pending ids")
     if not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= MAX_INTEGER for i in ids):
-        raise BadRequest("`ids` must hold pending ids (positive whole numbers)")
+        raise BadRequest(f"`{key}` must hold pending ids (positive whole numbers)")
     return list(dict.fromkeys(ids))
 
 
@@ -391,30 +391,25 @@ def filter_query(raw: Any) -> tuple[ModelQuery, str | None]:
 @dataclass(frozen=True)
 class FetchRequest:
     """POST /api/metadata/fetch: the models to look up (as sha256s, as a filter of GET /api/models, or when
-    neither is sent every model no source was asked about yet), and whether a week-old "not found" is asked
-    again (`force`)."""
+    nothing names any, every model no source was asked about yet) or the files of the queue (`pending_ids`), and
+    whether a "not found" less than a week old is asked again (`force`)."""
 
     force: bool
     sha256s: list[str] | None
     filter: tuple[ModelQuery, str | None] | None
+    pending_ids: list[int] | None
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> FetchRequest:
-        only(body, ("force", "sha256s", "filter"))
-        if "sha256s" in body and "filter" in body:
-            raise BadRequest("send the models as `sha256s` or as a `filter`, not both")
-        return cls(_force(body), _shas(body, "sha256s", MAX_BULK, 1) if "sha256s" in body else None,
-                   filter_query(body["filter"]) if "filter" in body else None)
+        only(body, ("force", "sha256s", "filter", "pending_ids"))
+        if sum(k in body for k in ("sha256s", "filter", "pending_ids")) > 1:
+            raise BadRequest("send one of `sha256s`, `filter` and `pending_ids`, not several")
+        return cls(_flag(body, "force"), _shas(body, "sha256s", MAX_BULK, 1) if "sha256s" in body else None,
+                   filter_query(body["filter"]) if "filter" in body else None,
+                   _ids(body, "pending_ids") if "pending_ids" in body else None)
 
 
 def fetch_force(body: dict[str, Any]) -> bool:
     """POST /api/models/{sha256}/metadata/fetch: `force` only."""
     only(body, ("force",))
-    return _force(body)
-
-
-def _force(body: dict[str, Any]) -> bool:
-    force = body.get("force", False)
-    if not isinstance(force, bool):
-        raise BadRequest("`force` must be true or false")
-    return force
+    return _flag(body, "force")

@@ -216,6 +216,11 @@ class WebLookups:
         self._queued = await self.store.lookups.queued_lookups()
         return self._queued
 
+    async def queue_pending(self, ids: list[int], force: bool) -> int:
+        """The hashed files among these rows of the queue queued; how many lookups are waiting now."""
+        rows = await self.store.pending.pending_rows(ids)
+        return await self.queue([row.sha256 for row, _ in rows.values() if row.sha256 is not None], force)
+
     async def queue_unlooked(self) -> int:
         """Every model no source was asked about yet (and not kept away) queued; how many are waiting now."""
         after = ""

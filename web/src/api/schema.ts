@@ -386,7 +386,8 @@ export interface paths {
         /**
          * Queue many models for the lookups in the background
          * @description The models are `sha256s` (at most 500), a `filter` (the query parameters of `GET /api/models` as an object
-         *     of strings), or, with neither, every model no source was asked about yet. They are looked up one after
+         *     of strings), or, with neither, every model no source was asked about yet; or files of the queue,
+         *     `pending_ids` (at most 10,000; those not hashed yet are left out). They are looked up one after
          *     another at `metadata_rate`, as `POST /api/models/{sha256}/metadata/fetch` would, by a queue kept in the
          *     database: a restart goes on where it stopped, a lookup that failed is tried again later with backoff.
          *     Follow it with `lookup.progress` events or `lookups` in `GET /api/status`. A model kept away from the
@@ -2285,6 +2286,7 @@ export interface operations {
                     /** @default false */
                     force?: boolean;
                     sha256s?: components["schemas"]["Sha256"][];
+                    pending_ids?: number[];
                     /** @description the filters of `GET /api/models`, each a string or a list of strings */
                     filter?: {
                         [key: string]: string | string[];

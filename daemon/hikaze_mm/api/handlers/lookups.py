@@ -24,6 +24,8 @@ async def fetch_metadata(request: web.Request) -> web.Response:
     parts = request.app[PARTS]
     if asked.sha256s is not None:
         queued = await parts.lookups.queue(asked.sha256s, asked.force)
+    elif asked.pending_ids is not None:
+        queued = await parts.lookups.queue_pending(asked.pending_ids, asked.force)
     elif asked.filter is not None:
         query, folder = asked.filter
         queued = await parts.lookups.queue_matching(parts.folders.within(query, folder), asked.force)
