@@ -24,27 +24,30 @@ async def test_the_last_word_on_a_content_replaces_the_one_before(stores: Stores
 
 async def test_the_queue_keeps_each_content_once_forced_if_any_asked(stores: Stores) -> None:
     await stores.lookups.queue_lookups([sha("b")], False, 1.0)
-    await stores.lookups.queue_lookups([sha("a")], False, 1.5)
+    await stores.lookups.queue_lookups([sha("a"), sha("a")], False, 1.5)  # twice in one call: once
     await stores.lookups.queue_lookups([sha("a"), sha("c")], True, 2.0)
     await stores.lookups.queue_lookups([sha("a")], False, 3.0)
     assert await stores.lookups.queued_lookups() == 3
     # Oldest first: being asked for again neither moves a content back nor takes its force away.
     assert await stores.lookups.due_lookups(5.0, 10) == [
-        QueuedLookup(sha("b"), False, 0), QueuedLookup(sha("a"), True, 0), QueuedLookup(sha("c"), True, 0)]
-    assert await stores.lookups.due_lookups(1.2, 10) == [QueuedLookup(sha("b"), False, 0)]
-    assert await stores.lookups.due_lookups(5.0, 2) == [
-        QueuedLookup(sha("b"), False, 0), QueuedLookup(sha("a"), True, 0)]
+        QueuedLookup(sha("b"), False, 0, 1), QueuedLookup(sha("a"), True, 0, 3), QueuedLookup(sha("c"), True, 0, 1)]
+    assert await stores.lookups.due_lookups(1.2, 10) == [QueuedLookup(sha("b"), False, 0, 1)]
+    assert [q.sha256 for q in await stores.lookups.due_lookups(5.0, 2)] == [sha("b"), sha("a")]
 
 
-async def test_a_delayed_lookup_waits_and_counts_its_attempts(stores: Stores) -> None:
+async def test_a_delayed_lookup_waits_and_counts_its_attempts_until_asked_for_again(stores: Stores) -> None:
     await stores.lookups.queue_lookups([sha("a"), sha("b")], False, 1.0)
     await stores.lookups.delay_lookup(sha("a"), 100.0)
     assert [q.sha256 for q in await stores.lookups.due_lookups(50.0, 10)] == [sha("b")]
-    assert await stores.lookups.due_lookups(100.0, 10) == [QueuedLookup(sha("b"), False, 0),
-                                                             QueuedLookup(sha("a"), False, 1)]
-    await stores.lookups.drop_lookup(sha("b"))
-    await stores.lookups.drop_lookup(sha("b"))  # gone already: nothing to do
-    assert await stores.lookups.queued_lookups() == 1
+    assert await stores.lookups.due_lookups(100.0, 10) == [QueuedLookup(sha("b"), False, 0, 1),
+                                                             QueuedLookup(sha("a"), False, 1, 1)]
+    await stores.lookups.queue_lookups([sha("a")], False, 60.0)  # asked for again: due at once, failures forgotten
+    assert await stores.lookups.due_lookups(60.0, 10) == [QueuedLookup(sha("b"), False, 0, 1),
+                                                            QueuedLookup(sha("a"), False, 0, 2)]
+    await stores.lookups.drop_lookup(sha("b"), 1)
+    await stores.lookups.drop_lookup(sha("b"), 1)  # gone already: nothing to do
+    await stores.lookups.drop_lookup(sha("a"), 1)  # asked for again since that read: it stays
+    assert [q.sha256 for q in await stores.lookups.due_lookups(100.0, 10)] == [sha("a")]
 
 
 async def test_unlooked_models_leave_out_the_looked_up_and_the_kept_away(stores: Stores) -> None:

@@ -102,6 +102,10 @@ async def test_a_long_pause_asked_for_fails_the_lookup_at_once_and_the_next_with
     (503, "<html><title>Just a moment...</title></html>", "text/html"),
     (200, "<html><title>Just a moment...</title></html>", "text/html"),  # a check page answered 200
     (404, "<html><h1>404</h1></html>", "text/html"),  # a web page, not the source's own "not found"
+    (200, "[]", "application/json"),  # JSON, but not an answer
+    (200, "null", "application/json"),
+    (200, '{"id": 1, "nsfwLevel": NaN}', "application/json"),  # not JSON, though Python would read it
+    (200, "[" * 100_000, "application/json"),  # nested past what a parser may recurse
 ])
 async def test_an_outage_is_a_failure_never_not_found(web_sources: WebSources, session: aiohttp.ClientSession,
                                                       status: int, body: str | None, content_type: str) -> None:

@@ -17,7 +17,7 @@ from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.web_lookups import NOT_FOUND_KEPT_S, RETRY_BASE_S, WebLookups
 from hikaze_mm.store.sqlite.store import SQLiteStore
 from hikaze_mm.webmeta.lookup import SourceSite, build
-from web_sources import WebSources, sample_version
+from web_sources import Image, WebSources, sample_version
 
 
 class Clock:
@@ -95,3 +95,18 @@ async def test_a_deleted_preview_is_not_fetched_again(store: SQLiteStore, web_so
     assert again["changed"]["images"] == 0 and web_sources.count("image") == 2
     detail = await store.models.model_detail(sha("c"))
     assert detail is not None and [i["seq"] for i in detail["images"]] == [1]
+
+
+async def test_previews_come_only_from_allowed_hosts_and_within_the_size_cap(
+        store: SQLiteStore, web_sources: WebSources, lookups: tuple[WebLookups, Clock]) -> None:
+    web, _ = lookups
+    await new_model(store, "hosted", sha("d"))
+    images = [Image("here.png", 64, 64), Image("elsewhere.png", 64, 64, site="cdn"), Image("big.png", 64, 64)]
+    web_sources.add(sample_version(3, sha("d"), images=images))
+    web_sources.oversize("image", 41 * 1024 * 1024)  # the first image asked for: over the cap
+    answer = await web.fetch_model(sha("d"), False)
+    assert answer["state"] == "found" and answer["changed"]["images"] == 1
+    assert [r for r in web_sources.requests if r.site == "cdn"] == []  # never asked
+    assert answer["changed"]["fields"]  # the record's text is taken though some previews were not
+    detail = await store.models.model_detail(sha("d"))
+    assert detail is not None and [i["width"] for i in detail["images"]] == [64]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hikaze_mm.inspect.sidecar_tags import sidecar_tags
 from hikaze_mm.store.records import MAX_TAGS
 from hikaze_mm.webmeta.sources import NSFW_FROM_LEVEL
 
@@ -45,7 +46,10 @@ def _empty(value: Any) -> bool:
 def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[str],
              now: float) -> tuple[dict[str, Any], list[str]]:
     """The model's record with the web record's values in the fields it may fill, the record noted under `web`;
-    and the record's tags the model lacks and the user never took off it, as many as fit."""
+    and the record's tags the model lacks and the user never took off it, as many as fit. A model the user keeps
+    away from the web (`never_fetch`, set while the lookup ran) takes nothing."""
+    if stored.get("never_fetch") is True:
+        return stored, []
     result = dict(stored)
     user_set = set(_names(stored, "user_set"))
     fetched = dict(stored["fetched"]) if isinstance(stored.get("fetched"), dict) else {}
@@ -60,23 +64,27 @@ def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[
     have = {name.casefold() for name in current_tags}
     refused = {name.casefold() for name in _names(stored, "removed_tags")}
     taken: list[str] = []
-    for name in record.get("tags") or []:
+    offered = record.get("tags")
+    for name in sidecar_tags([n for n in offered if isinstance(n, str)] if isinstance(offered, list) else []):
         if len(have) >= MAX_TAGS:
             break
-        if isinstance(name, str) and name.strip() and name.casefold() not in have | refused:
+        if name.casefold() not in have | refused:
             have.add(name.casefold())
-            taken.append(name.strip())
+            taken.append(name)
     if taken:
         result["web_tags"] = [*_names(stored, "web_tags"), *taken]
     return result, taken
 
 
-def web_summary(earlier: Any, record: dict[str, Any], now: float) -> dict[str, Any]:
+def web_summary(earlier: Any, record: dict[str, Any], now: float, sha256: str | None = None) -> dict[str, Any]:
     """What a record's `web` entry keeps (of a model or a pending row): the source's facts, and the images taken
     from it so far. The images the caller took this time carry their `seq` (numbered as the model's or the row's):
-    known by their address, so a later fetch takes none of them again, not even one the user deleted."""
+    known by their address, so a later fetch takes none of them again, not even one the user deleted. A row's
+    entry names the content it is about (`sha256`): its file may change before it is imported."""
     web = dict(earlier) if isinstance(earlier, dict) else {}
     web.update({key: record.get(key) for key in KEPT})
+    if sha256 is not None:
+        web["sha256"] = sha256
     web["checked_at"] = now
     taken = [{k: image.get(k) for k in ("url", "seq", "meta", "nsfw_level", "width", "height")}
              for image in record.get("images") or [] if isinstance(image, dict) and "seq" in image]
@@ -85,10 +93,13 @@ def web_summary(earlier: Any, record: dict[str, Any], now: float) -> dict[str, A
     return web
 
 
-def renumbered(meta: dict[str, Any], seqs: dict[int, int]) -> dict[str, Any]:
-    """A pending row's `web` entry for the model it becomes: its images numbered as the model's (`seqs`, row's
-    number -> model's); one the row no longer has keeps its address only, so it is not fetched again."""
+def renumbered(meta: dict[str, Any], seqs: dict[int, int], sha256: str) -> dict[str, Any]:
+    """A pending row's `web` entry for the model of content `sha256` it becomes: its images numbered as the
+    model's (`seqs`, row's number -> model's); one the row no longer has keeps its address only, so it is not
+    fetched again. An entry about another content (the file changed since) is left behind."""
     web = meta.get("web")
+    if isinstance(web, dict) and web.get("sha256", sha256) != sha256:
+        return {k: v for k, v in meta.items() if k != "web"}
     if not isinstance(web, dict) or not isinstance(web.get("images"), list):
         return meta
     images = [{**i, "seq": seqs.get(i["seq"]) if isinstance(i.get("seq"), int) else None}
@@ -108,8 +119,14 @@ def noted_user_edit(meta: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     """The record after the user edited these fields: theirs from now on, no longer the web's."""
     if not keys:
         return meta
-    result = dict(meta)
+    result = not_fetched(meta, keys)
     result["user_set"] = sorted(set(_names(meta, "user_set")) | keys)
+    return result
+
+
+def not_fetched(meta: dict[str, Any], keys: set[str]) -> dict[str, Any]:
+    """The record with these fields no longer marked as the web's (something else put their values there)."""
+    result = dict(meta)
     if isinstance(meta.get("fetched"), dict):
         fetched = {k: v for k, v in meta["fetched"].items() if k not in keys}
         if fetched:

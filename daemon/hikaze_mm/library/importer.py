@@ -388,7 +388,7 @@ class Importer:
         numbers = {pending_seq: seq for (pending_seq, _, _), seq in zip(images, seqs, strict=True)}
         promotion = Promotion(
             pending_id=row.id, sha256=row.sha256, mode="new" if existing is None else mode, name=name, type=type_,
-            base_model=base_model, meta_json=renumbered(pending_meta, numbers), main_path=main_path,
+            base_model=base_model, meta_json=renumbered(pending_meta, numbers, row.sha256), main_path=main_path,
             main_stat=main_stat, copies=copies,
             images=[(seq, w, h) for seq, (_, w, h) in zip(seqs, images, strict=True)], aliases=aliases,
         )

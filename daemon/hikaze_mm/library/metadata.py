@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hikaze_mm.library.fetched import FILLED, noted_user_edit, web_fill
+from hikaze_mm.library.fetched import FILLED, not_fetched, noted_user_edit, web_fill
 from hikaze_mm.store.interfaces import MetadataRules
 from hikaze_mm.store.records import MAX_TAGS
 
@@ -78,8 +78,9 @@ def patch(stored: dict[str, Any], change: dict[str, Any], added: dict[str, list[
 
 def override(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     """Import with `override`: every user field the incoming record has a value for replaces the model's."""
-    result = dict(model)
-    for key, value in user_fields(incoming).items():
+    replaced = user_fields(incoming)
+    result = not_fetched(model, set(replaced))  # what replaced them is not the web's
+    for key, value in replaced.items():
         if key == "prompts":
             result["prompts"] = {**(result.get("prompts") or {}), **{k: v for k, v in value.items() if v}}
         else:

@@ -81,6 +81,9 @@ class WebLookups:
         self.progress = Progress()
         self._running = False
         self._queued = 0
+        # One taking of a record per content at a time: a click while the queue takes the same content would
+        # otherwise download its previews twice.
+        self._taking: dict[str, asyncio.Lock] = {}
 
     # -- one model, now -------------------------------------------------------------------------------------------
     async def fetch_model(self, sha256: str, force: bool) -> dict[str, Any]:
@@ -143,9 +146,23 @@ class WebLookups:
         await self.store.lookups.save_lookup(state)
         return state
 
+    def _lock(self, sha256: str) -> asyncio.Lock:
+        lock = self._taking.get(sha256)
+        if lock is None:
+            lock = self._taking[sha256] = asyncio.Lock()
+        return lock
+
     async def _take(self, sha256: str, record: WebRecord) -> WebTaken | None:
         """The record into the model: its images not fetched before (pictures only) downloaded and encoded, then
-        one write of the store. The images' files are removed again if the model went meanwhile."""
+        one write of the store. The images' files are removed again if the write did not take them."""
+        async with self._lock(sha256):
+            try:
+                return await self._take_now(sha256, record)
+            finally:
+                if not self._lock(sha256).locked():
+                    self._taking.pop(sha256, None)
+
+    async def _take_now(self, sha256: str, record: WebRecord) -> WebTaken | None:
         detail = await self.store.models.model_detail(sha256)
         if detail is None:
             return None
@@ -155,13 +172,16 @@ class WebLookups:
         encoded = await self._download(fresh)
         seqs = await self.store.images.reserve_image_seqs(sha256, len(encoded)) if encoded else []
         images: list[tuple[int, int, int]] = []
-        for seq, (image, picture) in zip(seqs, encoded, strict=True):
-            await asyncio.to_thread(self.files.write_model, sha256, seq, picture)
-            image.update(seq=seq, width=picture.width, height=picture.height)
-            images.append((seq, picture.width, picture.height))
-        taken = await self.store.models.take_web_record(sha256, doc, normalise(record.base_model), images)
-        if taken is None and seqs:
-            await asyncio.to_thread(self.files.remove_model, sha256, seqs)
+        taken: WebTaken | None = None
+        try:
+            for seq, (image, picture) in zip(seqs, encoded, strict=True):
+                await asyncio.to_thread(self.files.write_model, sha256, seq, picture)
+                image.update(seq=seq, width=picture.width, height=picture.height)
+                images.append((seq, picture.width, picture.height))
+            taken = await self.store.models.take_web_record(sha256, doc, normalise(record.base_model), images)
+        finally:
+            if taken is None and seqs:
+                await asyncio.to_thread(self.files.remove_model, sha256, seqs)
         if taken is not None:
             self.bus.publish(ModelUpdated(sha256=sha256))
         return taken
@@ -169,6 +189,11 @@ class WebLookups:
     async def _take_pending(self, row: PendingRow, record: WebRecord) -> int:
         """The record's previews (not taken before) as the row's images, and the source's facts noted in its
         metadata; how many images it took."""
+        assert row.sha256 is not None
+        async with self._lock(row.sha256):
+            return await self._take_pending_now(row, row.sha256, record)
+
+    async def _take_pending_now(self, row: PendingRow, sha256: str, record: WebRecord) -> int:
         pending_id = row.id
         meta = await self.store.pending.pending_meta(pending_id)
         if meta is None:
@@ -180,13 +205,15 @@ class WebLookups:
         have = [seq for seq, _, _ in await self.store.images.pending_images(pending_id)]
         first = max(have, default=-1) + 1
         for seq, (image, picture) in enumerate(encoded, start=first):
+            image.update(seq=seq, width=picture.width, height=picture.height)
+        # Noted first, only while the row still holds this content (its file may have changed meanwhile): a row
+        # that went or changed takes no image.
+        if not await self.store.pending.note_pending_web(pending_id, sha256,
+                                                         web_summary(meta.get("web"), doc, self._clock(), sha256)):
+            return 0
+        for seq, (_, picture) in enumerate(encoded, start=first):
             await asyncio.to_thread(self.files.write_pending, pending_id, seq, picture)
             await self.store.images.add_pending_image(pending_id, seq, picture.width, picture.height, "web")
-            image.update(seq=seq, width=picture.width, height=picture.height)
-        if not await self.store.pending.note_pending_web(pending_id, web_summary(meta.get("web"), doc,
-                                                                                  self._clock())):
-            await asyncio.to_thread(self.files.remove_pending, pending_id)
-            return 0
         self.bus.publish(PendingUpdated(id=row.id, path=row.path, status=row.status, sha256=row.sha256))
         return len(encoded)
 
@@ -203,6 +230,9 @@ class WebLookups:
             except (SourceError, ImageError) as e:
                 log.info("a preview of a looked-up model was not taken: %s", e)
                 continue
+            except Exception:  # one odd preview does not keep the record's text from the model
+                log.exception("a preview of a looked-up model was not taken")
+                continue
             done.append((image, picture))
         return done
 
@@ -211,7 +241,7 @@ class WebLookups:
         """Queued for the background lookups; how many are waiting now."""
         self._enabled()
         if shas:
-            await self.store.lookups.queue_lookups(shas, force, self._clock())
+            await self.store.lookups.queue_lookups(list(dict.fromkeys(shas)), force, self._clock())
             self._wake.set()
         self._queued = await self.store.lookups.queued_lookups()
         return self._queued
@@ -241,37 +271,40 @@ class WebLookups:
         return self.progress.to_wire(self._queued, self._running)
 
     async def run(self) -> None:
-        """Drain the queue for as long as the daemon runs: what is due, oldest first; idle, wait to be woken."""
+        """Drain the queue for as long as the daemon runs: what is due, oldest first; idle, wait to be woken. A
+        shared database that went away is waited for: the queue is in it."""
         if self.lookup is None:
             return
-        self._queued = await self.store.lookups.queued_lookups()
         while True:
-            self._wake.clear()
-            due = await self.store.lookups.due_lookups(self._clock(), BATCH)
-            if not due:
-                if self._running:
-                    self._running = False
-                    self._publish()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_S)
-                continue
-            if not self._running:  # a new run: the last one's totals stay shown until now
-                self._running = True
-                self.progress = Progress()
-            for item in due:
-                try:
-                    await self._one(item)
-                except StoreUnreachable:  # a shared database away: its lookups wait in it for its return
-                    await asyncio.sleep(IDLE_WAKE_S)
-                    break
-                except Exception as e:  # one content's trouble (a record the library refused): not the queue's
-                    log.exception("looking up %s failed; it is tried again in %d h", item.sha256,
-                                  RETRY_CAP_S // 3600, extra={"event": "lookup.failed"})
-                    self.progress.failed += 1
-                    self.progress.last_error = str(e)[:500]
-                    await self.store.lookups.delay_lookup(item.sha256, self._clock() + RETRY_CAP_S)
-                self._queued = await self.store.lookups.queued_lookups()
+            try:
+                await self._pass()
+            except StoreUnreachable:
+                await asyncio.sleep(IDLE_WAKE_S)
+
+    async def _pass(self) -> None:
+        self._queued = await self.store.lookups.queued_lookups()
+        self._wake.clear()
+        due = await self.store.lookups.due_lookups(self._clock(), BATCH)
+        if not due:
+            if self._running:
+                self._running = False
                 self._publish()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_S)
+            return
+        if not self._running:  # a new run: the last one's totals stay shown until now
+            self._running = True
+            self.progress = Progress()
+        for item in due:
+            try:
+                await self._one(item)
+            except StoreUnreachable:
+                raise
+            except Exception as e:  # one content's trouble (a record the library refused): not the queue's
+                log.exception("looking up %s failed", item.sha256, extra={"event": "lookup.failed"})
+                await self._put_back(item, Outcome(FAILED, notes=[str(e)]), self._clock())
+            self._queued = await self.store.lookups.queued_lookups()
+            self._publish()
 
     async def _one(self, item: QueuedLookup) -> None:
         """One queued content: the model that has it, else the first hashed file of the queue that has it."""
@@ -282,7 +315,7 @@ class WebLookups:
         meta = model["meta_json"] if model is not None else (
             await self.store.pending.pending_meta(rows[0].id) or {} if rows else {})
         if (model is None and not rows) or meta.get("never_fetch") is True:
-            await self.store.lookups.drop_lookup(sha256)  # gone, or kept away since it was queued
+            await self.store.lookups.drop_lookup(sha256, item.asks)  # gone, or kept away since it was queued
             return
         record: WebRecord | None = None
         remembered = await self.store.lookups.lookup_state(sha256)
@@ -306,7 +339,7 @@ class WebLookups:
             else:
                 await self._take_pending(rows[0], record)
         self._count(state)
-        await self.store.lookups.drop_lookup(sha256)
+        await self.store.lookups.drop_lookup(sha256, item.asks)
 
     async def _put_back(self, item: QueuedLookup, outcome: Outcome, now: float) -> None:
         """A lookup that got no answer to go by waits in the queue: a minute, then twice as long each time."""
@@ -315,7 +348,7 @@ class WebLookups:
         if item.attempts + 1 >= MAX_ATTEMPTS:
             log.warning("gave up looking up %s after %d tries: %s", item.sha256, MAX_ATTEMPTS,
                         self.progress.last_error)
-            await self.store.lookups.drop_lookup(item.sha256)
+            await self.store.lookups.drop_lookup(item.sha256, item.asks)
             return
         wait = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** item.attempts) * random.uniform(0.8, 1.2)
         await self.store.lookups.delay_lookup(item.sha256, now + max(wait, outcome.retry_after or 0.0))

@@ -129,11 +129,13 @@ async def take_web_record(sql: LibrarySql, rules: MetadataRules, sha256: str, re
     """A record from the web into the model that exists: the fields it may fill (the rules' `web_fill`), its tags
     but for those the user took off, a base model where the model has none, and the given images (the record's
     that were fetched, numbered as the model's). The model's `updated_at` stays: this is not an edit of the
-    user's. None when there is no such model."""
+    user's. None when there is no such model, or the rules refused the record (its images are then not added)."""
     stored = await sql.meta(sha256)
     if stored is None:
         return None
     meta, taken = rules.web_fill(stored, record, await sql.tag_names(sha256), now)
+    if meta is stored:  # the rules refused the record: the model takes nothing of it, images neither
+        return None
     await sql.set_meta(sha256, meta, None)
     if taken:
         await sql.tag_model(sha256, taken)

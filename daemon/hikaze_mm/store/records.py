@@ -236,6 +236,7 @@ class QueuedLookup:
     sha256: str
     force: bool
     attempts: int  # lookups of it that failed so far
+    asks: int  # how often it was asked for: `drop_lookup` takes it out only if no one asked again since
 
 
 @dataclass(frozen=True)

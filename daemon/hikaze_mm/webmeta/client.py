@@ -35,6 +35,8 @@ BACKOFF_CAP_S = 30.0
 # A Retry-After longer than this is not waited out within one lookup: the lookup fails now (as an error, not "not
 # found") and is tried again later, while the origin's gate stays paused.
 LONGEST_WAIT_S = 10.0
+# A pause a source asks for is believed up to this long: a year's Retry-After would shelve every lookup for a year.
+LONGEST_PAUSE_S = 6 * 3600.0
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=20)
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
@@ -68,13 +70,13 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), LONGEST_PAUSE_S)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return min(max(0.0, when.timestamp() - (time.time() if now is None else now)), LONGEST_PAUSE_S)
+    except (TypeError, ValueError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class Gate:
@@ -147,9 +149,11 @@ class WebClient:
             raise SourceError(f"{_host(url)} answered {status} with {content_type or 'no content type'}, not "
                               "JSON (a check page or maintenance?)")
         try:
-            doc = json.loads(body)
-        except ValueError:
+            doc = json.loads(body, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             raise SourceError(f"{_host(url)} answered {status} with JSON that does not parse") from None
+        if not isinstance(doc, dict):  # every answer of theirs is an object: anything else is no answer
+            raise SourceError(f"{_host(url)} answered {status} with JSON that is not an object")
         return Answer(status, doc)
 
     async def image(self, url: str) -> tuple[bytes, str]:
@@ -199,7 +203,8 @@ class WebClient:
                             gate.pause(retry_after if retry_after is not None else self._backoff)
                         raise SourceError(f"{_host(url)} answered {resp.status}", retry_after=retry_after,
                                           lasting=resp.status not in TRANSIENT_STATUSES)
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:
+                    # (ValueError: an address aiohttp cannot use, such as a host name IDNA refuses.)
                     raise SourceError(f"{_host(url)} could not be reached: {_reason(e)}") from None
         raise SourceError(f"{_host(url)} redirected more than {MAX_REDIRECTS} times", lasting=True)
 
@@ -215,6 +220,11 @@ async def _body(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
         if len(body) > cap:
             raise SourceError(f"{_host(url)} answered more than the {cap} bytes accepted", lasting=True)
     return bytes(body)
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (Python reads them; the databases would refuse the record)."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _host(url: str) -> str:

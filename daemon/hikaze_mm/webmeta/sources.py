@@ -9,6 +9,7 @@ differs from ours is reported, never adopted.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ MAX_TAGS = 100
 MAX_IMAGES = 20
 MAX_TEXT = 100_000
 MAX_NAME = 500
+MAX_IMAGE_META = 16 * 1024  # an image's generation parameters as JSON: a workflow beyond this is left out
 # Civitai's NSFW levels are bit flags: PG 1, PG-13 2, R 4, X 8, XXX 16. R and up is what the library calls NSFW.
 NSFW_FROM_LEVEL = 4
 
@@ -160,6 +162,10 @@ def _images(value: Any) -> list[WebImage]:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             continue
         meta = image.get("meta")
+        if isinstance(meta, dict) and len(json.dumps(meta, default=str)) > MAX_IMAGE_META:
+            meta = {k: v for k, v in meta.items() if k != "comfy"}  # ComfyUI's whole workflow, first to go
+            if len(json.dumps(meta, default=str)) > MAX_IMAGE_META:
+                meta = None
         found.append(WebImage(
             url=url, kind="video" if image.get("type") == "video" else "image",
             width=_int(image.get("width")), height=_int(image.get("height")),

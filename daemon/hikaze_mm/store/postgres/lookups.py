@@ -32,23 +32,26 @@ class PgLookups:
             await conn.execute(
                 "INSERT INTO lookup_queue (host, sha256, force, queued_at, not_before) "
                 "SELECT $1, sha, $3, $4, $4 FROM unnest($2::text[]) AS sha "
-                "ON CONFLICT (host, sha256) DO UPDATE SET force = lookup_queue.force OR EXCLUDED.force",
-                self._host, texts(shas), force, now)
+                "ON CONFLICT (host, sha256) DO UPDATE SET force = lookup_queue.force OR EXCLUDED.force, "
+                "not_before = least(lookup_queue.not_before, EXCLUDED.not_before), attempts = 0, "
+                "asks = lookup_queue.asks + 1",
+                self._host, texts(list(dict.fromkeys(shas))), force, now)
 
     async def due_lookups(self, now: float, limit: int) -> list[QueuedLookup]:
-        rows = await self._db.all("SELECT sha256, force, attempts FROM lookup_queue WHERE host = $1 "
+        rows = await self._db.all("SELECT sha256, force, attempts, asks FROM lookup_queue WHERE host = $1 "
                                   "AND not_before <= $2 ORDER BY not_before, queued_at LIMIT $3",
                                   (self._host, now, limit))
-        return [QueuedLookup(r[0], r[1], r[2]) for r in rows]
+        return [QueuedLookup(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def delay_lookup(self, sha256: str, not_before: float) -> None:
         async with self._db.write(library=False) as conn:
             await conn.execute("UPDATE lookup_queue SET not_before = $3, attempts = attempts + 1 "
                                "WHERE host = $1 AND sha256 = $2", self._host, sha256, not_before)
 
-    async def drop_lookup(self, sha256: str) -> None:
+    async def drop_lookup(self, sha256: str, asks: int) -> None:
         async with self._db.write(library=False) as conn:
-            await conn.execute("DELETE FROM lookup_queue WHERE host = $1 AND sha256 = $2", self._host, sha256)
+            await conn.execute("DELETE FROM lookup_queue WHERE host = $1 AND sha256 = $2 AND asks = $3",
+                               self._host, sha256, asks)
 
     async def queued_lookups(self) -> int:
         return int(await self._db.value("SELECT count(*) FROM lookup_queue WHERE host = $1", (self._host,)))

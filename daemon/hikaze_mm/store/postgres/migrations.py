@@ -400,6 +400,7 @@ MIGRATIONS: tuple[str, ...] = (
         queued_at  double precision NOT NULL,
         not_before double precision NOT NULL,
         attempts   integer NOT NULL DEFAULT 0,
+        asks       integer NOT NULL DEFAULT 1,
         PRIMARY KEY (host, sha256)
     );
     CREATE INDEX lookup_queue_due ON lookup_queue (host, not_before, queued_at);

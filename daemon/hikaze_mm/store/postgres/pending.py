@@ -252,11 +252,12 @@ class PgPending(PendingChanges):
                 await _tag_pending(conn, [(pending_id, name) for name in tags])
         return updated is not None
 
-    async def note_pending_web(self, pending_id: int, web: Meta) -> bool:
+    async def note_pending_web(self, pending_id: int, sha256: str, web: Meta) -> bool:
         async with self._db.write() as conn:
             updated = await conn.fetchval(
                 "UPDATE pending_import SET meta_json = jsonb_set(meta_json, '{web}', $3::jsonb), updated_at = $4 "
-                "WHERE id = $1 AND host = $2 RETURNING id", pending_id, self._host, web, time.time())
+                "WHERE id = $1 AND host = $2 AND sha256 = $5 RETURNING id",
+                pending_id, self._host, web, time.time(), sha256)
         return updated is not None
 
     async def delete_pending(self, pending_id: int) -> bool:

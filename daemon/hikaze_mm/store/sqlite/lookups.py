@@ -32,22 +32,23 @@ class SQLiteLookups:
         async with self._db.write(library=False) as db:
             await db.executemany(
                 "INSERT INTO lookup_queue (sha256, force, queued_at, not_before) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (sha256) DO UPDATE SET force = max(force, excluded.force)",
-                [(sha, int(force), now, now) for sha in shas])
+                "ON CONFLICT (sha256) DO UPDATE SET force = max(force, excluded.force), "
+                "not_before = min(not_before, excluded.not_before), attempts = 0, asks = asks + 1",
+                [(sha, int(force), now, now) for sha in dict.fromkeys(shas)])
 
     async def due_lookups(self, now: float, limit: int) -> list[QueuedLookup]:
-        rows = await self._db.all("SELECT sha256, force, attempts FROM lookup_queue WHERE not_before <= ? "
+        rows = await self._db.all("SELECT sha256, force, attempts, asks FROM lookup_queue WHERE not_before <= ? "
                                   "ORDER BY not_before, queued_at LIMIT ?", (now, limit))
-        return [QueuedLookup(r[0], bool(r[1]), r[2]) for r in rows]
+        return [QueuedLookup(r[0], bool(r[1]), r[2], r[3]) for r in rows]
 
     async def delay_lookup(self, sha256: str, not_before: float) -> None:
         async with self._db.write(library=False) as db:
             await db.execute("UPDATE lookup_queue SET not_before = ?, attempts = attempts + 1 WHERE sha256 = ?",
                              (not_before, sha256))
 
-    async def drop_lookup(self, sha256: str) -> None:
+    async def drop_lookup(self, sha256: str, asks: int) -> None:
         async with self._db.write(library=False) as db:
-            await db.execute("DELETE FROM lookup_queue WHERE sha256 = ?", (sha256,))
+            await db.execute("DELETE FROM lookup_queue WHERE sha256 = ? AND asks = ?", (sha256, asks))
 
     async def queued_lookups(self) -> int:
         return int((await self._db.one("SELECT count(*) FROM lookup_queue"))[0])

@@ -409,7 +409,8 @@ MIGRATIONS: tuple[str, ...] = (
         force      INTEGER NOT NULL DEFAULT 0,
         queued_at  REAL NOT NULL,
         not_before REAL NOT NULL,
-        attempts   INTEGER NOT NULL DEFAULT 0
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        asks       INTEGER NOT NULL DEFAULT 1  -- how often it was asked for: one asked again while it ran stays
     ) WITHOUT ROWID;
     CREATE INDEX lookup_queue_due ON lookup_queue (not_before, queued_at);
     """,

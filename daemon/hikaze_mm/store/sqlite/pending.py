@@ -266,11 +266,12 @@ class SQLitePending(PendingChanges):
                 await _tag_pending(db, pending_id, tags)
         return updated is not None
 
-    async def note_pending_web(self, pending_id: int, web: Meta) -> bool:
+    async def note_pending_web(self, pending_id: int, sha256: str, web: Meta) -> bool:
         async with self._db.write() as db:
             updated = await first_row(
                 db, "UPDATE pending_import SET meta_json = json_set(coalesce(meta_json, '{}'), '$.web', json(?)), "
-                "updated_at = ? WHERE id = ? RETURNING id", (json.dumps(web), time.time(), pending_id))
+                "updated_at = ? WHERE id = ? AND sha256 = ? RETURNING id",
+                (json.dumps(web), time.time(), pending_id, sha256))
         return updated is not None
 
     async def delete_pending(self, pending_id: int) -> bool:
