@@ -216,6 +216,17 @@ class WebLookups:
         self._queued = await self.store.lookups.queued_lookups()
         return self._queued
 
+    async def queue_remembered(self, shas: list[str]) -> None:
+        """Those of these contents a source has a record of in memory queued, to take it with no request (a file of
+        the queue looked up before its import, then imported as a new model)."""
+        known = []
+        for sha in shas:
+            state = await self.store.lookups.lookup_state(sha)
+            if state is not None and state.state == FOUND and state.record is not None:
+                known.append(sha)
+        if known:
+            await self.queue(known, False)
+
     async def queue_pending(self, ids: list[int], force: bool) -> int:
         """The hashed files among these rows of the queue queued; how many lookups are waiting now."""
         rows = await self.store.pending.pending_rows(ids)
