@@ -316,6 +316,9 @@ class WebLookups:
                 await self._take(sha256, record)
             else:
                 await self._take_pending(rows[0], record)
+                # Imported while it was looked up: the model it became takes the record too (the row's previews
+                # it took along are known to it; any the row had not yet are fetched for it).
+                await self._take(sha256, record)
         self._count(state)
         await self.store.lookups.drop_lookup(sha256)
 
