@@ -190,7 +190,9 @@ class App:
 
     def _start_lookups(self) -> None:
         """The lookups by content, when a source is configured: the queue drained in the background, and each new
-        model and newly hashed file queued as it arrives (`metadata_auto = "on_import"`)."""
+        model and newly hashed file queued as it arrives (`metadata_auto = "on_import"`); with `never`, only a new
+        model whose content the sources were asked about already (a file of the queue looked up before its import),
+        which takes the record from memory."""
         settings = self.settings
         if not settings.metadata_sources or not self._serving:  # a one-shot command contacts no one
             return
@@ -205,22 +207,25 @@ class App:
         # A failing lookup worker (a bug, a full disk) is logged and left stopped: the daemon's own work does not
         # depend on it, and the queue waits in the database for the next start.
         try:
-            if self.settings.metadata_auto == "on_import":
-                await asyncio.gather(self.web.run(), self._queue_new_models())
-            else:
-                await self.web.run()
+            await asyncio.gather(self.web.run(), self._queue_new_models(self.settings.metadata_auto == "on_import"))
         except Exception:
             log.exception("the metadata lookups stopped; they go on at the next start",
                           extra={"event": "lookups.failed"})
 
-    async def _queue_new_models(self) -> None:
+    async def _queue_new_models(self, every: bool) -> None:
         with self.bus.subscribe() as sub:
             while (first := await sub.get()) is not None:
                 batch = [first, *sub.waiting()]
-                # New models, and new files of the queue once hashed (so the inbox shows what they are).
-                shas = [sha for sha in (_new_content(p.event) for p in batch if p is not None) if sha is not None]
-                if shas:
-                    await self.web.queue(shas, False)
+                if every:
+                    # New models, and new files of the queue once hashed (so the inbox shows what they are).
+                    shas = [sha for sha in (_new_content(p.event) for p in batch if p is not None) if sha is not None]
+                    if shas:
+                        await self.web.queue(shas, False)
+                else:
+                    # Only what the user asked for: a file looked up in the queue fills its model when imported.
+                    added = [p.event.sha256 for p in batch if p is not None and isinstance(p.event, ModelAdded)]
+                    if added:
+                        await self.web.queue_remembered(added)
                 if None in batch:
                     return
 

@@ -3,7 +3,10 @@ Civitai and CivArchive on loopback (`web_sources`): Fetch from Civitai fills the
 filled field says where it came from until the user edits it, what the source said is shown as text (the
 description's script and handler never run), not found is remembered and "Ask again" asks again, a model kept away
 from the web cannot be fetched, a bulk selection's lookups run in the background with a progress line, "Fetch
-missing metadata" queues the rest, lookups that are off are offered no more, and a phone's width holds it all."""
+missing metadata" queues the rest, lookups that are off are offered no more, and a phone's width holds it all. In the
+inbox, a hashed file is looked up from its details or with others from the selection's toolbar: its row takes the
+source's names and previews, and the model it becomes the rest of the record, from memory; a file not hashed yet
+cannot be, and says why."""
 
 from __future__ import annotations
 
@@ -440,3 +443,154 @@ async def test_the_inbox_shows_what_the_web_says_of_a_file_before_it_is_imported
     await expect(link).to_have_attribute("rel", "noopener noreferrer")
     await expect(details.get_by_test_id("pending-meta")).not_to_contain_text("model_name")  # not as raw metadata
     await expect(details.locator(".thumbs button")).to_have_count(2)  # the fetched previews
+
+
+def inbox_row(page: Page, name: str):
+    return page.get_by_test_id("inbox-row").filter(has_text=name)
+
+
+def thumbnail(page: Page, name: str):
+    return inbox_row(page, name).get_by_test_id("inbox-row-thumb").locator("img")
+
+
+def lookups_idle(daemon: Daemon):
+    async def idle() -> bool:
+        lookups = (await daemon.get("/api/status"))["lookups"]
+        return not lookups["running"] and lookups["queued"] == 0
+
+    return idle
+
+
+async def test_a_queued_file_is_looked_up_from_its_details_and_its_model_takes_the_rest_at_import(
+        web_daemon: Daemon, page: Page, models: Path, web_sources: WebSources) -> None:
+    daemon = web_daemon  # looks up only when asked
+    path = write_model(models / "loras" / "drifter.safetensors", seed=b"drifter")
+    sha, _ = digests(path)
+    version = web_sources.add(sample_version(40, sha))
+    (row,) = await daemon.ready_rows(path)
+    await page.goto(f"{daemon.url}/?mode=inbox&pending={row['id']}")
+    details = page.get_by_test_id("pending-details")
+    await expect(details.locator("h2")).to_have_text("drifter.safetensors")
+    await expect(details.get_by_test_id("details-web")).to_have_count(0)  # nothing from the web yet
+    await expect(details.locator(".preview")).to_have_count(0)
+    assert web_sources.requests == []
+
+    fetch = details.get_by_test_id("pending-fetch")
+    await expect(fetch).to_have_text("Look up on Civitai")
+    async with page.expect_request(lambda r: r.url.endswith(f"/api/pending/{row['id']}/metadata/fetch")) as sent:
+        await fetch.click()
+    assert (await sent.value).post_data in (None, "")  # not forced
+    await expect(said(page, "Found on Civitai")).to_have_text(
+        "Found on Civitai: 2 previews added; the description, trigger words and tags are filled in at import.")
+
+    # What the source said, and its two previews, in the details; the row shows the first as its thumbnail.
+    web = details.get_by_test_id("details-web")
+    await expect(web.get_by_test_id("details-web-link")).to_contain_text(
+        f"{version.model_name} · {version.version_name}")
+    await expect(web.get_by_test_id("details-web-source")).to_have_text("Civitai")
+    await expect(details.locator(".thumbs button")).to_have_count(2)
+    await expect(thumbnail(page, "drifter.safetensors")).to_be_visible()
+    await shot(page, "web-metadata-inbox-details")
+    asked = len(web_sources.requests)
+
+    # Imported, the model takes the rest of the record from memory: no request to the sources.
+    await inbox_row(page, "drifter.safetensors").get_by_test_id("inbox-row-check").click()
+    await page.get_by_test_id("inbox-import").click()
+    await expect(page.get_by_test_id("import-report").get_by_test_id("report-imported")).to_have_text("1 imported")
+
+    async def filled() -> dict[str, Any] | None:
+        stored = await model(daemon, sha)
+        return stored if stored["meta_json"].get("description") else None
+
+    stored = await poll(filled, "the imported model to take the remembered record")
+    assert stored["meta_json"]["trigger_words"] == version.trained_words
+    assert sorted(stored["tags"]) == sorted(version.tags) and len(stored["images"]) == 2
+    await poll(lookups_idle(daemon), "the lookups to finish")
+    assert len(web_sources.requests) == asked
+
+    await page.goto(f"{daemon.url}/?model={sha}")
+    await expect(page.get_by_test_id("details-trigger-chip").locator(".text")).to_have_text(version.trained_words)
+    await expect(page.locator('[data-testid="fetched-badge"][data-field="description"]')).to_contain_text(
+        "from Civitai")
+    await expect(page.get_by_test_id("gallery-dot")).to_have_count(2)  # the previews were not fetched twice
+    assert len(web_sources.requests) == asked
+
+
+async def test_the_selected_files_of_the_queue_are_looked_up_in_the_background(
+        web_daemon: Daemon, page: Page, models: Path, web_sources: WebSources) -> None:
+    daemon = web_daemon
+    names = ("harbor", "lantern", "meadow")
+    paths = {n: write_model(models / "loras" / f"{n}.safetensors", seed=n.encode()) for n in names}
+    versions = {n: web_sources.add(sample_version(41 + i, digests(paths[n])[0])) for i, n in enumerate(names)}
+    rows = dict(zip(names, await daemon.ready_rows(*paths.values()), strict=True))
+    web_sources.slow("by-hash", 0.4, times=100)  # slow enough to see the progress line
+    await page.goto(f"{daemon.url}/?mode=inbox")
+    fetch = page.get_by_test_id("inbox-fetch")
+    await expect(fetch).to_be_disabled()  # nothing selected
+    chosen = names[:2]
+    for n in chosen:
+        await inbox_row(page, f"{n}.safetensors").get_by_test_id("inbox-row-check").click()
+    await expect(page.get_by_test_id("inbox-selected-count")).to_have_text("2 selected")
+
+    async with page.expect_request(lambda r: r.url.endswith("/api/metadata/fetch")) as sent:
+        await fetch.click()
+    body = json.loads((await sent.value).post_data or "{}")
+    assert sorted(body) == ["pending_ids"] and sorted(body["pending_ids"]) == sorted(rows[n]["id"] for n in chosen)
+    await expect(said(page, "Queued")).to_have_text(re.compile(r"^Queued for a lookup on the web: [1-2] waiting\.$"))
+    line = page.get_by_test_id("lookup-progress")  # the library's line, above the queue
+    await expect(line).to_have_text(re.compile(r"^\s*Looking up on the web: [0-1] done of 2 — \d found, \d not found"))
+    await expect(said(page, "finished")).to_have_text(
+        "Lookups on the web finished: 2 done — 2 found, 0 not found.", timeout=30_000)
+    await expect(line).to_have_count(0)
+
+    # Both rows took their previews (the first is their thumbnail); the one not chosen was not looked up.
+    for n in chosen:
+        await expect(thumbnail(page, f"{n}.safetensors")).to_be_visible()
+    await expect(thumbnail(page, "meadow.safetensors")).to_have_count(0)
+    assert web_sources.count("by-hash") == 2
+    await inbox_row(page, "lantern.safetensors").click()
+    details = page.get_by_test_id("pending-details")
+    await expect(details.get_by_test_id("details-web-link")).to_contain_text(versions["lantern"].model_name)
+    await expect(details.locator(".thumbs button")).to_have_count(2)
+
+
+async def test_a_file_not_hashed_yet_cannot_be_looked_up_and_says_why(
+        daemon_factory: Any, models: Path, web_sources: WebSources, page: Page) -> None:
+    # A long settle period keeps the new file waiting, not hashed, for the whole test.
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources), settle=60.0)
+    await daemon.wait_idle()
+    await page.goto(f"{daemon.url}/?mode=inbox")
+    write_model(models / "loras" / "unsettled.safetensors")
+    row = inbox_row(page, "unsettled.safetensors")
+    await expect(row).to_have_attribute("data-status", "settling", timeout=20_000)
+    await row.click()
+    details = page.get_by_test_id("pending-details")
+    fetch = details.get_by_test_id("pending-fetch")
+    await expect(fetch).to_be_disabled()
+    await expect(details.get_by_test_id("pending-fetch-why")).to_have_text(
+        "Not hashed yet: the file is looked up by its content once it is hashed.")
+    await expect(fetch).to_have_attribute("aria-describedby", "pending-fetch-why")
+    await row.get_by_test_id("inbox-row-check").click()
+    await expect(page.get_by_test_id("inbox-fetch")).to_be_disabled()
+    await expect(page.get_by_test_id("inbox-fetch")).to_have_attribute(
+        "title", "None of the selected files is hashed yet: they are looked up by their content.")
+    assert web_sources.requests == []
+
+
+async def test_lookups_that_are_off_are_offered_no_more_in_the_inbox(daemon: Daemon, page: Page,
+                                                                     models: Path) -> None:
+    path = write_model(models / "loras" / "offline.safetensors")  # the daemon names no metadata source
+    (row,) = await daemon.ready_rows(path)
+    await page.goto(f"{daemon.url}/?mode=inbox&pending={row['id']}")
+    details = page.get_by_test_id("pending-details")
+    await expect(page.get_by_test_id("inbox-fetch")).to_be_visible()
+    await details.get_by_test_id("pending-fetch").click()
+    message = "the metadata lookups are off: `metadata_sources` names no source"
+    await expect(said(page, "metadata lookups are off")).to_have_text(message)
+    await expect(details.get_by_test_id("pending-fetch")).to_have_count(0)
+    await expect(details.get_by_test_id("pending-fetch-off")).to_have_text(message)
+    await expect(page.get_by_test_id("inbox-fetch")).to_have_count(0)
+    # The same switch as the library's: its actions are gone too.
+    await page.get_by_test_id("pending-toggle").click()
+    await expect(page.get_by_test_id("library-count")).to_be_visible()
+    await expect(page.get_by_test_id("fetch-missing")).to_have_count(0)

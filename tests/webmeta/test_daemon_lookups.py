@@ -207,6 +207,38 @@ async def test_a_hashed_file_is_looked_up_before_import_and_its_model_takes_the_
     assert status == 404, answer
 
 
+async def test_with_lookups_only_when_asked_a_file_looked_up_in_the_queue_still_fills_its_model_at_import(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    asked_for = write_model(models / "loras" / "asked.safetensors")
+    left = write_model(models / "loras" / "left.safetensors")
+    version = web_sources.add(sample_version(6, digests(asked_for)[0]))
+    web_sources.add(sample_version(8, digests(left)[0]))
+    daemon = await daemon_factory("--models-root", str(models), *source_args(web_sources, "--metadata-auto", "never"))
+    rows = await daemon.ready_rows(asked_for, left)
+    answer = await daemon.call("POST", f"/api/pending/{rows[0]['id']}/metadata/fetch", {})
+    assert answer["state"] == "found" and answer["changed"] == {"fields": [], "tags": [], "images": 2}
+    asked = len(web_sources.requests)
+    sha, other = await daemon.import_files(asked_for, left)
+
+    async def filled() -> dict[str, Any] | None:
+        model = await daemon.get(f"/api/models/{sha}")
+        return model if model["meta_json"].get("description") else None
+
+    model = await poll(filled, "the model to take the remembered record")
+    assert model["meta_json"]["trigger_words"] == version.trained_words and len(model["images"]) == 2
+    await poll(idle_lookups(daemon), "the lookups to finish")
+    assert len(web_sources.requests) == asked  # from memory; the file not asked about is not looked up
+    assert "web" not in (await daemon.get(f"/api/models/{other}"))["meta_json"]
+
+
+def idle_lookups(daemon: Daemon) -> Callable[[], Awaitable[bool]]:
+    async def idle() -> bool:
+        lookups = (await daemon.get("/api/status"))["lookups"]
+        return not lookups["running"] and lookups["queued"] == 0
+
+    return idle
+
+
 async def test_files_of_the_queue_are_looked_up_in_bulk(daemon_factory: Start, models: Path,
                                                         web_sources: WebSources) -> None:
     paths = [write_model(models / "loras" / f"queued{n}.safetensors") for n in range(3)]

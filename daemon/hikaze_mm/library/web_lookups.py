@@ -246,6 +246,17 @@ class WebLookups:
         self._queued = await self.store.lookups.queued_lookups()
         return self._queued
 
+    async def queue_remembered(self, shas: list[str]) -> None:
+        """Those of these contents a source has a record of in memory queued, to take it with no request (a file of
+        the queue looked up before its import, then imported as a new model)."""
+        known = []
+        for sha in shas:
+            state = await self.store.lookups.lookup_state(sha)
+            if state is not None and state.state == FOUND and state.record is not None:
+                known.append(sha)
+        if known:
+            await self.queue(known, False)
+
     async def queue_pending(self, ids: list[int], force: bool) -> int:
         """The hashed files among these rows of the queue queued; how many lookups are waiting now."""
         rows = await self.store.pending.pending_rows(ids)
@@ -338,6 +349,9 @@ class WebLookups:
                 await self._take(sha256, record)
             else:
                 await self._take_pending(rows[0], record)
+                # Imported while it was looked up: the model it became takes the record too (the row's previews
+                # it took along are known to it; any the row had not yet are fetched for it).
+                await self._take(sha256, record)
         self._count(state)
         await self.store.lookups.drop_lookup(sha256, item.asks)
 

@@ -130,6 +130,9 @@ export const api = {
   /** Looks one model up on the web now; `force` asks again though "not found" is less than a week old. */
   fetchModelMetadata: (sha256: string, force = false) =>
     request<LookupAnswer>("POST", `/api/models/${enc(sha256)}/metadata/fetch`, force ? { force: true } : undefined),
+  /** Looks a hashed file of the queue up on the web now: its row takes the previews, its model the rest at import. */
+  fetchPendingMetadata: (id: number, force = false) =>
+    request<LookupAnswer>("POST", `/api/pending/${id}/metadata/fetch`, force ? { force: true } : undefined),
   /** Queues lookups in the background (202); how many wait now. */
   fetchMetadata: (body: FetchMetadataBody) =>
     request<Answer<"fetchMetadata", 202>>("POST", "/api/metadata/fetch", body),

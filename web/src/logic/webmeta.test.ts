@@ -3,6 +3,7 @@ import type { LookupAnswer, Meta, ModelFilter } from "../api/types";
 import { EMPTY, type BulkSelection } from "./bulk";
 import {
   IDLE,
+  MAX_QUEUED_PENDING,
   MAX_QUEUED_SHAS,
   fetchOutcome,
   fetchedMarks,
@@ -10,6 +11,7 @@ import {
   nothingNew,
   progressShown,
   progressTotal,
+  queuePending,
   queueSelection,
   sourceName,
   webInfo,
@@ -244,6 +246,34 @@ describe("queueing a selection's lookups", () => {
     const list = async () => ({ shas: [sha(1)], next: null });
     const sel: BulkSelection = { all: true, picked: new Set(), except: new Set([sha(1)]) };
     expect(await queueSelection(send, sel, FILTER, list)).toBeNull();
+    expect(bodies).toEqual([]);
+  });
+});
+
+describe("queueing the lookups of files of the queue", () => {
+  function recorder() {
+    const bodies: { pending_ids: number[] }[] = [];
+    const send = async (body: { pending_ids: number[] }) => {
+      bodies.push(body);
+      return { queued: 100 + bodies.length };
+    };
+    return { bodies, send };
+  }
+  const row = (id: number, hashed = true) => ({ id, sha256: hashed ? sha(id) : null });
+
+  it("sends the hashed rows' ids only, at most 10,000 a request, and answers the daemon's last count", async () => {
+    const rows = Array.from({ length: MAX_QUEUED_PENDING + 5 }, (_, i) => row(i + 1, i !== 3));
+    const { bodies, send } = recorder();
+    expect(await queuePending(send, rows)).toBe(102);
+    const ids = rows.filter((r) => r.sha256 !== null).map((r) => r.id);
+    expect(bodies).toEqual([{ pending_ids: ids.slice(0, MAX_QUEUED_PENDING) }, { pending_ids: ids.slice(MAX_QUEUED_PENDING) }]);
+    expect(bodies.flatMap((b) => b.pending_ids)).not.toContain(4);
+  });
+
+  it("sends nothing when no row is hashed yet", async () => {
+    const { bodies, send } = recorder();
+    expect(await queuePending(send, [row(1, false), row(2, false)])).toBeNull();
+    expect(await queuePending(send, [])).toBeNull();
     expect(bodies).toEqual([]);
   });
 });

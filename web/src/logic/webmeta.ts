@@ -211,3 +211,23 @@ export async function queueSelection(
   await sendShas(batch);
   return queued;
 }
+
+/** The daemon takes at most this many files of the queue a request. */
+export const MAX_QUEUED_PENDING = 10_000;
+
+/**
+ * Queues the lookups of files of the queue: those among `rows` that are hashed (the others cannot be looked up by
+ * their content yet), in requests of at most `MAX_QUEUED_PENDING`. The daemon's count of the lookups waiting after
+ * the last request, or null when no row was hashed.
+ */
+export async function queuePending(
+  send: (body: { pending_ids: number[] }) => Promise<{ queued: number }>,
+  rows: Iterable<{ id: number; sha256: string | null }>,
+): Promise<number | null> {
+  const ids = [...rows].filter((r) => r.sha256 !== null).map((r) => r.id);
+  let queued: number | null = null;
+  for (let i = 0; i < ids.length; i += MAX_QUEUED_PENDING) {
+    queued = (await send({ pending_ids: ids.slice(i, i + MAX_QUEUED_PENDING) })).queued;
+  }
+  return queued;
+}
