@@ -99,7 +99,8 @@ async def measure(daemon: subprocess.Popen[bytes], port: int, sources: WebSource
             if status["queued"] == 0 and not status["running"]:
                 break
             if len(during) % 50 == 0:
-                print(f"    {time.monotonic() - started:.0f} s: {status}", flush=True)
+                print(f"    {time.monotonic() - started:4.0f} s: {status['done']:,} done ({status['found']:,} found, "
+                      f"{status['not_found']:,} not found), {status['queued']:,} waiting", flush=True)
             await asyncio.sleep(1 / args.page_rate)  # the page's request rate while the lookups run
         seconds = time.monotonic() - started
         filled = await count_filled(http, base, models)
