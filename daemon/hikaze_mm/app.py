@@ -52,6 +52,7 @@ from hikaze_mm.pipeline.reconcile import Reconciler
 from hikaze_mm.pipeline.settle import Settler
 from hikaze_mm.pipeline.supervisor import Supervisor
 from hikaze_mm.status import Status
+from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import ShareStore, Stores
 from hikaze_mm.store.sqlite.store import SQLiteStore
 from hikaze_mm.webmeta.lookup import SourceSite
@@ -216,16 +217,20 @@ class App:
         with self.bus.subscribe() as sub:
             while (first := await sub.get()) is not None:
                 batch = [first, *sub.waiting()]
-                if every:
-                    # New models, and new files of the queue once hashed (so the inbox shows what they are).
-                    shas = [sha for sha in (_new_content(p.event) for p in batch if p is not None) if sha is not None]
-                    if shas:
-                        await self.web.queue(shas, False)
-                else:
-                    # Only what the user asked for: a file looked up in the queue fills its model when imported.
-                    added = [p.event.sha256 for p in batch if p is not None and isinstance(p.event, ModelAdded)]
-                    if added:
-                        await self.web.queue_remembered(added)
+                # A shared database gone between the event and its queueing leaves those contents unlooked (as
+                # "Fetch missing metadata" finds them), not the daemon without lookups until its restart.
+                with contextlib.suppress(StoreUnreachable):
+                    if every:
+                        # New models, and new files of the queue once hashed (so the inbox shows what they are).
+                        shas = [sha for sha in (_new_content(p.event) for p in batch if p is not None)
+                                if sha is not None]
+                        if shas:
+                            await self.web.queue(shas, False)
+                    else:
+                        # Only what the user asked for: a file looked up in the queue fills its model when imported.
+                        added = [p.event.sha256 for p in batch if p is not None and isinstance(p.event, ModelAdded)]
+                        if added:
+                            await self.web.queue_remembered(added)
                 if None in batch:
                     return
 
