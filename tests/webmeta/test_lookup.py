@@ -200,6 +200,7 @@ async def test_a_gate_lets_two_through_at_once() -> None:
     gate = Gate(rate=1000.0)
     inside = 0
     most = 0
+    two_in = asyncio.Event()
     release = asyncio.Event()
 
     async def one() -> None:
@@ -207,15 +208,14 @@ async def test_a_gate_lets_two_through_at_once() -> None:
         async with gate:
             inside += 1
             most = max(most, inside)
+            if inside == 2:
+                two_in.set()
             await release.wait()
             inside -= 1
 
     tasks = [asyncio.create_task(one()) for _ in range(5)]
-    while inside < 2:
-        await asyncio.sleep(0)
-    for _ in range(20):
-        await asyncio.sleep(0)  # every task had its chance to get in
-    assert inside == 2
+    await asyncio.wait_for(two_in.wait(), 5)
+    assert gate._slots.locked() and inside == 2  # the other three wait for a slot
     release.set()
     await asyncio.gather(*tasks)
     assert most == 2

@@ -19,7 +19,8 @@ MAX_IMAGES = 20
 MAX_TEXT = 100_000
 MAX_NAME = 500
 MAX_IMAGE_META = 16 * 1024  # an image's generation parameters as JSON: a workflow beyond this is left out
-# Civitai's NSFW levels are bit flags: PG 1, PG-13 2, R 4, X 8, XXX 16. R and up is what the library calls NSFW.
+# Civitai's NSFW levels are bit flags, from PG (1) through PG-13 (2), R (4) and X (8) to the highest (16). R and up
+# is what the library calls NSFW.
 NSFW_FROM_LEVEL = 4
 
 
