@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hikaze_mm.inspect.sidecar_tags import sidecar_tags
-from hikaze_mm.store.records import MAX_TAGS
+from hikaze_mm.library.tag_joining import joining, names_in
 from hikaze_mm.webmeta.sources import NSFW_FROM_LEVEL
 
 # The record's fields a user field is filled from; nsfw only ever turns on (a model the source calls safe may be
@@ -51,7 +51,7 @@ def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[
     if stored.get("never_fetch") is True:
         return stored, []
     result = dict(stored)
-    user_set = set(_names(stored, "user_set"))
+    user_set = set(names_in(stored, "user_set"))
     fetched = dict(stored["fetched"]) if isinstance(stored.get("fetched"), dict) else {}
     for key, value in values(record).items():
         if key in user_set or not (_empty(stored.get(key)) or key in fetched):
@@ -61,18 +61,11 @@ def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[
     if fetched:
         result["fetched"] = fetched
     result["web"] = web_summary(stored.get("web"), record, now)
-    have = {name.casefold() for name in current_tags}
-    refused = {name.casefold() for name in _names(stored, "removed_tags")}
-    taken: list[str] = []
     offered = record.get("tags")
-    for name in sidecar_tags([n for n in offered if isinstance(n, str)] if isinstance(offered, list) else []):
-        if len(have) >= MAX_TAGS:
-            break
-        if name.casefold() not in have | refused:
-            have.add(name.casefold())
-            taken.append(name)
+    taken = joining(sidecar_tags([n for n in offered if isinstance(n, str)] if isinstance(offered, list) else []),
+                    current_tags, stored)
     if taken:
-        result["web_tags"] = [*_names(stored, "web_tags"), *taken]
+        result["web_tags"] = [*names_in(stored, "web_tags"), *taken]
     return result, taken
 
 
@@ -120,7 +113,7 @@ def noted_user_edit(meta: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     if not keys:
         return meta
     result = not_fetched(meta, keys)
-    result["user_set"] = sorted(set(_names(meta, "user_set")) | keys)
+    result["user_set"] = sorted(set(names_in(meta, "user_set")) | keys)
     return result
 
 
@@ -135,7 +128,3 @@ def not_fetched(meta: dict[str, Any], keys: set[str]) -> dict[str, Any]:
             result.pop("fetched")
     return result
 
-
-def _names(meta: dict[str, Any], key: str) -> list[str]:
-    value = meta.get(key)
-    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from hikaze_mm.library.fetched import FILLED, not_fetched, noted_user_edit, web_fill
+from hikaze_mm.library.tag_joining import joining, names_in
 from hikaze_mm.store.interfaces import MetadataRules
-from hikaze_mm.store.records import MAX_TAGS
 
 USER_FIELDS = ("description", "community_links", "prompts", "trigger_words", "nsfw", "favorite", "notes",
                "never_fetch")
@@ -117,34 +117,16 @@ def for_new_model(pending: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _folded(names: Any) -> set[str]:
-    return {name.casefold() for name in names if isinstance(name, str)} if isinstance(names, list) else set()
-
-
-def _names(meta: dict[str, Any], key: str) -> list[str]:
-    value = meta.get(key)
-    return [name for name in value if isinstance(name, str)] if isinstance(value, list) else []
-
-
 def take_sidecar_tags(model: dict[str, Any], incoming: dict[str, Any],
                       current: list[str]) -> tuple[dict[str, Any], list[str]]:
     """The tags the incoming record's sidecars name that the model (whose tags are `current`) lacks and the user
     never took off it, as many as fit under the model's limit; and the model's record with them noted in
     `sidecar_tags`. Tags only ever join: the model keeps every tag it has, and one the user has stays theirs."""
     sidecars = incoming.get("sidecars")
-    offered = _names(sidecars, "tags") if isinstance(sidecars, dict) else []
-    have = {name.casefold() for name in current}
-    refused = _folded(model.get("removed_tags"))
-    taken: list[str] = []
-    for name in offered:
-        if len(have) >= MAX_TAGS:
-            break
-        if name.casefold() not in have | refused:
-            have.add(name.casefold())
-            taken.append(name)
+    taken = joining(names_in(sidecars, "tags") if isinstance(sidecars, dict) else [], current, model)
     if not taken:
         return model, []
-    return {**model, "sidecar_tags": [*_names(model, "sidecar_tags"), *taken]}, taken
+    return {**model, "sidecar_tags": [*names_in(model, "sidecar_tags"), *taken]}, taken
 
 
 def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> dict[str, Any]:
@@ -155,10 +137,10 @@ def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> d
     gone = [name for name in before if name.casefold() not in now]
     came = now - was
     dropped = was - now
-    removed = [name for name in _names(model, "removed_tags")
+    removed = [name for name in names_in(model, "removed_tags")
                if name.casefold() not in came and name.casefold() not in dropped] + gone
-    sidecar = [name for name in _names(model, "sidecar_tags") if name.casefold() not in dropped]
-    web = [name for name in _names(model, "web_tags") if name.casefold() not in dropped]
+    sidecar = [name for name in names_in(model, "sidecar_tags") if name.casefold() not in dropped]
+    web = [name for name in names_in(model, "web_tags") if name.casefold() not in dropped]
     result = dict(model)
     for key, names in (("removed_tags", removed[-MAX_REMOVED_TAGS:]), ("sidecar_tags", sidecar), ("web_tags", web)):
         if names:

@@ -89,9 +89,8 @@ class WebLookups:
     async def fetch_model(self, sha256: str, force: bool) -> dict[str, Any]:
         """Look one model up and take what its record offers; what happened, and what changed."""
         self._enabled()
-        await self._lookable(sha256)
-        model = await self.store.models.model(sha256)
-        state, record, remembered = await self._ask(sha256, model.blake3 if model else None, force)
+        model = await self._lookable(sha256)
+        state, record, remembered = await self._ask(sha256, model["blake3"], force)
         taken = await self._take(sha256, record) if record is not None else None
         return _answer(state, (taken.fields, taken.tags, taken.images) if taken else None, remembered=remembered)
 
@@ -127,17 +126,18 @@ class WebLookups:
                                {"notes": outcome.notes, "retry_after": outcome.retry_after})
         return await self._remember(sha256, outcome, now), outcome.record, False
 
-    def _enabled(self) -> Lookup:
+    def _enabled(self) -> None:
         if self.lookup is None:
             raise LibraryError(409, "the metadata lookups are off: `metadata_sources` names no source")
-        return self.lookup
 
-    async def _lookable(self, sha256: str) -> None:
+    async def _lookable(self, sha256: str) -> dict[str, Any]:
+        """The model's detail, when it may be looked up."""
         detail = await self.store.models.model_detail(sha256)
         if detail is None:
             raise LibraryError(404, f"no model with sha256 {sha256}")
         if detail["meta_json"].get("never_fetch") is True:
             raise LibraryError(409, "this model is kept away from the web (`never_fetch`); clear that to look it up")
+        return detail
 
     async def _remember(self, sha256: str, outcome: Outcome, now: float) -> LookupState:
         record = outcome.record
