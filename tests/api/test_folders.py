@@ -108,9 +108,9 @@ async def test_cjk_names_spaces_and_moves(daemon_factory: Callable[..., Awaitabl
         node = _node(tree["folders"], path)
         return tree if node is not None and node["count"] == count else None
 
-    await poll(lambda: tree_has("loras/人物 风格/sub dir", 1), "the CJK folder in the tree")
-    tree = await d.get("/api/folders")
-    assert _node(tree["folders"], "loras")["count"] == 2  # type: ignore[index]
+    # Both files are filed in their own time: wait for the pair, then check where each went.
+    tree = await poll(lambda: tree_has("loras", 2), "both models under loras")
+    assert _node(tree["folders"], "loras/人物 风格/sub dir")["count"] == 1  # type: ignore[index]
     page = await d.get("/api/models?folder=" + quote("loras/人物 风格"))
     assert [m["file_name"] for m in page["models"]] == [old.name]
 
