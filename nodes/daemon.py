@@ -1,4 +1,5 @@
-"""A small client for the daemon's API: where a model's file is now, its trigger words, whether the daemon runs.
+"""A small client for the daemon's API: where a model's file is now, its trigger words (by sha256 or by the file's
+path), whether the daemon runs.
 
 The nodes work without the daemon, so every question has a one-second timeout and a failed answer is just None.
 """
@@ -62,10 +63,12 @@ class DaemonClient:
         return path if isinstance(path, str) and path else None
 
     def trigger_words(self, sha256: str) -> list[str]:
-        answer = self._call(f"/api/models/{quote(sha256)}")
-        meta = answer.get("meta_json") if isinstance(answer, dict) else None
-        words = meta.get("trigger_words") if isinstance(meta, dict) else None
-        return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
+        return _trigger_words(self._call(f"/api/models/{quote(sha256)}"))
+
+    def trigger_words_at(self, path: str) -> list[str]:
+        """The words of the model whose file is at `path` on this host; [] when the daemon knows no such file."""
+        # surrogateescape: a name that is not UTF-8 travels as its own bytes, as the daemon stores it.
+        return _trigger_words(self._call("/api/models/by-path?path=" + quote(path, safe="", errors="surrogateescape")))
 
     def announce(self, origin: str, folders: dict[str, list[str]]) -> Any:
         """Tell the daemon where this ComfyUI listens and what it loads from; its answer, or None."""
@@ -77,6 +80,12 @@ class DaemonClient:
         reachable = isinstance(answer, dict) and answer.get("status") == "ok"
         version = answer.get("version") if reachable else None
         return {"url": self.url, "reachable": reachable, "version": version if isinstance(version, str) else None}
+
+
+def _trigger_words(model: Any) -> list[str]:
+    meta = model.get("meta_json") if isinstance(model, dict) else None
+    words = meta.get("trigger_words") if isinstance(meta, dict) else None
+    return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
 
 
 def _said(error: HTTPError) -> str:
