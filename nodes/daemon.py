@@ -32,9 +32,10 @@ class DaemonClient:
         self.url = url or daemon_url()
         self.problem: str | None = None  # why the daemon gave no answers, once it did not
 
-    def _call(self, path: str, body: Any = None) -> Any:
-        """The JSON answer, or None when the daemon does not know the thing (404) or does not answer. With a
-        body, a POST of it as JSON (no Origin: the daemon treats a request without one as a plain client's)."""
+    def _call(self, path: str, body: Any = None, unknown: tuple[int, ...] = (404,)) -> Any:
+        """The JSON answer, or None when the daemon does not know the thing (an `unknown` status) or does not
+        answer. With a body, a POST of it as JSON (no Origin: the daemon treats a request without one as a plain
+        client's)."""
         if self.problem is not None:
             return None
         headers = {"Accept": "application/json"}
@@ -49,7 +50,7 @@ class DaemonClient:
             with _opener.open(Request(self.url + path, data=data, headers=headers), timeout=TIMEOUT_S) as resp:
                 return json.load(resp)
         except HTTPError as e:
-            if e.code != 404:
+            if e.code not in unknown:
                 self.problem = f"the daemon at {self.url} answered HTTP {e.code}{_said(e)}"
         except (URLError, HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
@@ -68,7 +69,10 @@ class DaemonClient:
     def trigger_words_at(self, path: str) -> list[str]:
         """The words of the model whose file is at `path` on this host; [] when the daemon knows no such file."""
         # surrogateescape: a name that is not UTF-8 travels as its own bytes, as the daemon stores it.
-        return _trigger_words(self._call("/api/models/by-path?path=" + quote(path, safe="", errors="surrogateescape")))
+        query = "/api/models/by-path?path=" + quote(path, safe="", errors="surrogateescape")
+        # A daemon older than the route reads "by-path" as a malformed sha256 (400): it knows no such file, and the
+        # other LoRAs' words are still asked for.
+        return _trigger_words(self._call(query, unknown=(400, 404)))
 
     def announce(self, origin: str, folders: dict[str, list[str]]) -> Any:
         """Tell the daemon where this ComfyUI listens and what it loads from; its answer, or None."""

@@ -317,6 +317,34 @@ async def test_a_symlinked_path_finds_its_model_and_a_daemon_that_is_down_gives_
     assert words == "" and model.patches == ((str(loras / "linked" / "hero.safetensors"), 1.0),)
 
 
+async def test_a_daemon_without_the_by_path_route_still_gives_the_words_it_knows_by_sha256(
+    pack: ModuleType, comfy: Comfy, loras: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_model(loras / "a.safetensors")
+    b = write_model(loras / "b.safetensors")
+    fake = FakeDaemon()
+    fake.add(SHA_B, b, ["city"])
+
+    async def older(request: web.Request) -> web.Response:  # its only model route: "by-path" is no sha256
+        if request.match_info["sha256"] == "by-path":
+            fake.asked.append(request.raw_path)
+            return web.json_response({"error": "a model id is a sha256"}, status=400)
+        return await fake.by_sha(request)
+
+    app = web.Application()
+    app.router.add_get("/api/models/{sha256}", older)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    monkeypatch.setenv("HIKAZE_MM_URL", str(server.make_url("")).rstrip("/"))
+    try:
+        payload = json.dumps([{"lora": "a", "strength": 1}, {"full_path": str(b), "sha256": SHA_B}])
+        _, _, words = await asyncio.to_thread(apply, pack, payload)
+    finally:
+        await server.close()
+    assert words == "city"
+    assert [q.split("?")[0] for q in fake.asked] == ["/api/models/by-path", f"/api/models/{SHA_B}"]
+
+
 # -- the panel's route on ComfyUI's server ------------------------------------------------------------------------
 async def test_the_panel_asks_comfyui_for_a_rows_words(
     fake_daemon: FakeDaemon, pack: ModuleType, comfy: Comfy, loras: Path, monkeypatch: pytest.MonkeyPatch
