@@ -1,4 +1,5 @@
-"""A small client for the daemon's API: where a model's file is now, its trigger words, whether the daemon runs.
+"""A small client for the daemon's API: where a model's file is now, its trigger words (by sha256 or by the file's
+path), whether the daemon runs.
 
 The nodes work without the daemon, so every question has a one-second timeout and a failed answer is just None.
 """
@@ -31,9 +32,10 @@ class DaemonClient:
         self.url = url or daemon_url()
         self.problem: str | None = None  # why the daemon gave no answers, once it did not
 
-    def _call(self, path: str, body: Any = None) -> Any:
-        """The JSON answer, or None when the daemon does not know the thing (404) or does not answer. With a
-        body, a POST of it as JSON (no Origin: the daemon treats a request without one as a plain client's)."""
+    def _call(self, path: str, body: Any = None, unknown: tuple[int, ...] = (404,)) -> Any:
+        """The JSON answer, or None when the daemon does not know the thing (an `unknown` status) or does not
+        answer. With a body, a POST of it as JSON (no Origin: the daemon treats a request without one as a plain
+        client's)."""
         if self.problem is not None:
             return None
         headers = {"Accept": "application/json"}
@@ -48,7 +50,7 @@ class DaemonClient:
             with _opener.open(Request(self.url + path, data=data, headers=headers), timeout=TIMEOUT_S) as resp:
                 return json.load(resp)
         except HTTPError as e:
-            if e.code != 404:
+            if e.code not in unknown:
                 self.problem = f"the daemon at {self.url} answered HTTP {e.code}{_said(e)}"
         except (URLError, HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
@@ -62,10 +64,15 @@ class DaemonClient:
         return path if isinstance(path, str) and path else None
 
     def trigger_words(self, sha256: str) -> list[str]:
-        answer = self._call(f"/api/models/{quote(sha256)}")
-        meta = answer.get("meta_json") if isinstance(answer, dict) else None
-        words = meta.get("trigger_words") if isinstance(meta, dict) else None
-        return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
+        return _trigger_words(self._call(f"/api/models/{quote(sha256)}"))
+
+    def trigger_words_at(self, path: str) -> list[str]:
+        """The words of the model whose file is at `path` on this host; [] when the daemon knows no such file."""
+        # surrogateescape: a name that is not UTF-8 travels as its own bytes, as the daemon stores it.
+        query = "/api/models/by-path?path=" + quote(path, safe="", errors="surrogateescape")
+        # A daemon older than the route reads "by-path" as a malformed sha256 (400): it knows no such file, and the
+        # other LoRAs' words are still asked for.
+        return _trigger_words(self._call(query, unknown=(400, 404)))
 
     def announce(self, origin: str, folders: dict[str, list[str]]) -> Any:
         """Tell the daemon where this ComfyUI listens and what it loads from; its answer, or None."""
@@ -77,6 +84,12 @@ class DaemonClient:
         reachable = isinstance(answer, dict) and answer.get("status") == "ok"
         version = answer.get("version") if reachable else None
         return {"url": self.url, "reachable": reachable, "version": version if isinstance(version, str) else None}
+
+
+def _trigger_words(model: Any) -> list[str]:
+    meta = model.get("meta_json") if isinstance(model, dict) else None
+    words = meta.get("trigger_words") if isinstance(meta, dict) else None
+    return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
 
 
 def _said(error: HTTPError) -> str:

@@ -17,7 +17,7 @@ CHECKPOINT_DEFAULT = '{"ckpt_path": "", "sha256": ""}'
 LORA_DEFAULT = '{"version": 2, "loras": []}'
 LIST_KEYS = ("loras", "LoRAs", "LoRAList", "loRAList")  # the canonical key first, then the first version's aliases
 CHECKPOINT_FIELDS = ("ckpt_path", "sha256", "name")
-LORA_FIELDS = ("name", "full_path", "sha256", "strength_model", "strength_clip", "enabled")
+LORA_FIELDS = ("name", "full_path", "sha256", "strength_model", "strength_clip", "enabled", "trigger_words")
 RGTHREE_FIELDS = ("on", "lora", "strength", "strengthTwo")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -42,6 +42,8 @@ class LoraEntry:
     strength_model: float
     strength_clip: float
     enabled: bool
+    # The words the user ticked, in their order; None: all the LoRA's words, as the daemon knows them.
+    trigger_words: tuple[str, ...] | None = None
 
     @property
     def active(self) -> bool:
@@ -110,7 +112,7 @@ def _entry(number: int, row: Any) -> LoraEntry:
         entry = LoraEntry(
             number, _string(row, "name", where), _string(row, "full_path", where), _sha256(row, where),
             _strength(row, "strength_model", where, 1.0), _strength(row, "strength_clip", where, 1.0),
-            _flag(row, "enabled", where),
+            _flag(row, "enabled", where), _words(row, "trigger_words", where),
         )
     if entry.active and not (entry.full_path or entry.name):
         raise PayloadError(f"{where}: no file; set full_path (or name), or turn the entry off")
@@ -171,6 +173,16 @@ def _flag(data: dict[str, Any], field: str, where: str) -> bool:
     if not isinstance(value, bool):
         raise PayloadError(f"{where}: {field} must be true or false, got {_show(value)}")
     return value
+
+
+def _words(data: dict[str, Any], field: str, where: str) -> tuple[str, ...] | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(word, str) for word in value):
+        raise PayloadError(f"{where}: {field} must be a list of words (strings), got {_show(value)}; "
+                           "remove the field to output all of the LoRA's words")
+    return tuple(word.strip() for word in value if word.strip())
 
 
 def _show(value: Any) -> str:

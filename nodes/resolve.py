@@ -74,9 +74,10 @@ def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
     raise FileNotFoundError(f"{wanted.label}: file not found; tried " + "; ".join(tried))
 
 
-def fingerprint(payload: str, wanted: Iterable[Wanted]) -> str:
-    """IS_CHANGED's answer: the payload and each resolved file's size and mtime, so a file replaced under the same
-    name loads again. A file that cannot be found gets a marker; its node fails, and a failed node always runs again."""
+def fingerprint(inputs: str, wanted: Iterable[Wanted]) -> str:
+    """IS_CHANGED's answer: the node's text inputs and each resolved file's size and mtime, so a file replaced under
+    the same name loads again. A file that cannot be found gets a marker; its node fails, and a failed node always
+    runs again."""
     daemon = DaemonClient()
     files: list[list[object]] = []
     for w in wanted:
@@ -87,7 +88,7 @@ def fingerprint(payload: str, wanted: Iterable[Wanted]) -> str:
             files.append([w.label, "not found"])
         else:
             files.append([path, st.st_size, st.st_mtime_ns])
-    return json.dumps([payload, files])
+    return json.dumps([inputs, files])
 
 
 def _with_suffix(name: str) -> list[str]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from aiohttp import web
 
 from . import autostart
 from .announce import announce_in_background
 from .daemon import DaemonClient
+from .lora_words import panel_words
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def register_with_comfyui() -> None:
@@ -34,6 +38,7 @@ async def _announce_on_startup(app: web.Application) -> None:
 def register(routes: web.RouteTableDef) -> None:
     routes.get("/hikaze/daemon")(daemon_status)
     routes.post("/hikaze/daemon/start")(start_daemon)
+    routes.get("/hikaze/lora/trigger-words")(lora_trigger_words)
 
 
 async def daemon_status(request: web.Request) -> web.Response:
@@ -44,3 +49,15 @@ async def daemon_status(request: web.Request) -> web.Response:
 async def start_daemon(request: web.Request) -> web.Response:
     """{"started", "reason"}; the front end asks only when the user turned on the autostart setting."""
     return web.json_response(await asyncio.to_thread(autostart.start))
+
+
+async def lora_trigger_words(request: web.Request) -> web.Response:
+    """`?sha256=&path=` (either; sha256 wins) -> {"words", "reachable"}: a LoRA row's words for its toggles. The
+    daemon sends no CORS headers, so the panel asks ComfyUI, same-origin, and ComfyUI asks the daemon."""
+    sha256 = request.query.get("sha256", "").strip().lower()
+    path = request.query.get("path", "").strip()
+    if sha256 and not SHA256.fullmatch(sha256):
+        return web.json_response({"error": f"sha256 must be 64 hex digits, got {sha256[:80]!r}"}, status=400)
+    if not sha256 and not path:
+        return web.json_response({"error": "give the LoRA's sha256 or its path"}, status=400)
+    return web.json_response(await asyncio.to_thread(panel_words, sha256, path))

@@ -91,6 +91,7 @@ def test_inside_comfyui_the_import_registers_the_routes_and_nothing_else(
     import_pack(monkeypatch)
     assert set(threading.enumerate()) == threads
     assert sorted((r.method, r.path) for r in comfy.routes) == [("GET", "/hikaze/daemon"),
+                                                                 ("GET", "/hikaze/lora/trigger-words"),
                                                                  ("POST", "/hikaze/daemon/start")]
     assert comfy.checkpoints == comfy.torch_loads == comfy.lora_calls == []
     heavy = [m for m in set(sys.modules) - modules if m.split(".")[0] in HEAVY]
@@ -109,9 +110,10 @@ def test_the_node_classes_use_the_classic_api(pack: ModuleType) -> None:
     inputs = lora.INPUT_TYPES()
     assert inputs["required"]["model"] == ("MODEL",) and inputs["optional"]["clip"] == ("CLIP",)
     assert json.loads(inputs["required"]["hikaze_payload"][1]["default"]) == {"version": 2, "loras": []}
+    # ComfyUI skips its own checks for the inputs VALIDATE_INPUTS names, and for all of them with **kwargs.
+    assert list(inspect.signature(ckpt.VALIDATE_INPUTS).parameters) == ["hikaze_payload"]
+    assert list(inspect.signature(lora.VALIDATE_INPUTS).parameters) == ["hikaze_payload", "lora_text"]
     for node in (ckpt, lora):
-        # ComfyUI skips its own checks for the inputs VALIDATE_INPUTS names, and for all of them with **kwargs.
-        assert list(inspect.signature(node.VALIDATE_INPUTS).parameters) == ["hikaze_payload"]
         assert callable(getattr(node, node.FUNCTION))
         assert node.CATEGORY == "Hikaze"
 
@@ -348,9 +350,11 @@ def test_is_changed_takes_every_input_as_comfyui_passes_them(pack: ModuleType, l
     assert node.IS_CHANGED(model=None, hikaze_payload=payload) == alone  # clip is optional, so it may be absent
     assert node.IS_CHANGED(model=None, clip=None, hikaze_payload=None) == ""
     assert checkpoint_loader(pack).IS_CHANGED(hikaze_payload=json.dumps({"ckpt_path": "x"})) != ""
-    for loader in (node, checkpoint_loader(pack)):
-        # ComfyUI still checks the other inputs itself: VALIDATE_INPUTS names only the payload.
-        assert list(inspect.signature(loader.VALIDATE_INPUTS).parameters) == ["hikaze_payload"]
+    # lora_text, optional, may be absent too, or given
+    assert node.IS_CHANGED(model=None, clip=None, hikaze_payload=payload, lora_text="") == alone
+    # ComfyUI still checks the other inputs itself: VALIDATE_INPUTS names only the texts.
+    assert list(inspect.signature(node.VALIDATE_INPUTS).parameters) == ["hikaze_payload", "lora_text"]
+    assert list(inspect.signature(checkpoint_loader(pack).VALIDATE_INPUTS).parameters) == ["hikaze_payload"]
 
 
 # -- with the real daemon --------------------------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 """The built ComfyUI extension (web/comfyui/hikaze-model-manager.js) in real Chromium against the real daemon.
 
 A small aiohttp app on another loopback port plays ComfyUI: it serves a stub `/scripts/app.js`, the
-`/hikaze/daemon` route and the shipped bundle at `/extensions/hikaze/`, and a page that builds fake Hikaze nodes
-and hands them to the extension's `nodeCreated`. The picker itself is the daemon's real page in the modal's iframe.
+`/hikaze/daemon` route, the node pack's own `/hikaze/lora/trigger-words` route (over stand-ins of ComfyUI's modules)
+and the shipped bundle at `/extensions/hikaze/` (or the one built into `HIKAZE_EXT_OUT`), and a page that builds fake
+Hikaze nodes and hands them to the extension's `nodeCreated`. The picker itself is the daemon's real page in the
+modal's iframe.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,11 @@ from aiohttp import web
 from playwright.async_api import FrameLocator, Page, expect
 
 from browser import shot
+from comfy_stubs import import_pack, install
 from conftest import Daemon, free_port, write_model
 
-BUNDLE = Path(__file__).resolve().parents[2] / "web" / "comfyui" / "hikaze-model-manager.js"
+EXTENSION_DIR = Path(os.environ.get("HIKAZE_EXT_OUT") or Path(__file__).resolve().parents[2] / "web" / "comfyui")
+BUNDLE = EXTENSION_DIR / "hikaze-model-manager.js"
 
 APP_JS = """
 export const app = {
@@ -78,9 +83,11 @@ ComfyFactory = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-async def comfy() -> AsyncIterator[ComfyFactory]:
+async def comfy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[ComfyFactory]:
     """Starts the stand-in ComfyUI; `route` is what its `GET /hikaze/daemon` does: "up", "down" or "missing"."""
     runners: list[web.AppRunner] = []
+    pack_routes = install(monkeypatch, tmp_path / "ComfyUI").routes
+    import_pack(monkeypatch)
 
     async def start(daemon_url: str, lora_payload: dict[str, Any], route: str = "up") -> str:
         async def page(_: web.Request) -> web.Response:
@@ -104,6 +111,8 @@ async def comfy() -> AsyncIterator[ComfyFactory]:
         app.router.add_get("/scripts/app.js", app_js)
         app.router.add_get("/extensions/hikaze/hikaze-model-manager.js", bundle)
         app.router.add_get("/hikaze/daemon", daemon_route)
+        monkeypatch.setenv("HIKAZE_MM_URL", daemon_url)  # where the pack's routes ask the daemon
+        app.add_routes([r for r in pack_routes if r.path == "/hikaze/lora/trigger-words"])
         runner = web.AppRunner(app)
         await runner.setup()
         runners.append(runner)
@@ -356,3 +365,56 @@ async def test_after_an_undo_the_rebuilt_nodes_panel_replaces_the_one_still_show
     assert json.loads(await payload(page, "loraNode"))["loras"][0]["enabled"] is True  # untouched since
     assert await page.evaluate("() => rebuilt.widgets.at(-1).element.isConnected") is True
     assert await page.evaluate("() => window.inputElRead === undefined")  # `element` is read, not `inputEl`
+
+
+async def test_a_rows_trigger_words_are_toggles_kept_in_the_payload(
+    daemon: Daemon, page: Page, models: Path, comfy: ComfyFactory
+) -> None:
+    hero_path, ink_path = models / "loras" / "hero.safetensors", models / "loras" / "ink.safetensors"
+    hero, ink = await daemon.import_files(write_model(hero_path), write_model(ink_path))
+    await daemon.call("PATCH", f"/api/models/{hero}", {"meta_json": {"trigger_words": ["hero", "red cape", "mask"]}})
+    await daemon.call("PATCH", f"/api/models/{ink}", {"meta_json": {"trigger_words": ["ink"]}})
+    entry = {"name": "Hero", "full_path": str(hero_path), "sha256": hero, "strength_model": 1, "strength_clip": 1,
+             "enabled": True}
+    second = {"name": "ink", "full_path": str(ink_path), "sha256": ink, "strength_model": 0.5, "strength_clip": 0.5,
+              "enabled": True}
+    await open_comfy(page, await comfy(daemon.url, {"version": 2, "loras": [entry, second]}))
+    lines = page.get_by_test_id("hikaze-trigger-words")
+    words = lines.first.get_by_test_id("hikaze-trigger-word")
+    await expect(words).to_have_text(["hero", "red cape", "mask"])
+    await expect(lines.nth(1).get_by_test_id("hikaze-trigger-word")).to_have_text(["ink"])
+    for i in range(3):
+        await expect(words.nth(i).get_by_role("checkbox")).to_be_checked()
+    untouched = await payload(page, "loraNode")
+
+    await words.nth(1).get_by_role("checkbox").uncheck()
+    await words.nth(0).get_by_role("checkbox").uncheck()
+    assert (await loras(page))[0]["trigger_words"] == ["mask"]
+    assert "trigger_words" not in (await loras(page))[1]
+    await expect(words.nth(1).get_by_role("checkbox")).not_to_be_checked()
+    assert "hikaze_payload" in await page.evaluate("() => loraNode.changes")
+    await shot(page, "comfy-lora-trigger-words")
+
+    # Saved with the workflow and loaded again (a reload, an undo): the toggles show what the payload holds.
+    saved = await payload(page, "loraNode")
+    await page.evaluate("t => { loraNode.widgets[0].value = t; ext.loadedGraphNode(loraNode); }", untouched)
+    await expect(words.nth(0).get_by_role("checkbox")).to_be_checked()
+    await page.evaluate("t => { loraNode.widgets[0].value = t; ext.loadedGraphNode(loraNode); }", saved)
+    await expect(words.nth(0).get_by_role("checkbox")).not_to_be_checked()
+    await expect(words.nth(2).get_by_role("checkbox")).to_be_checked()
+
+    # Ticking every word again takes the list away: the node outputs all of the LoRA's words, as before.
+    await words.nth(0).get_by_role("checkbox").check()
+    await words.nth(1).get_by_role("checkbox").check()
+    assert json.loads(await payload(page, "loraNode")) == json.loads(untouched)
+
+    # A row turned off keeps its words, dimmed; the picker's round trip keeps the ticked ones.
+    await words.nth(2).get_by_role("checkbox").uncheck()
+    await page.get_by_test_id("hikaze-row-toggle").first.uncheck()
+    assert (await loras(page))[0]["trigger_words"] == ["hero", "red cape"]
+    await expect(lines.first).to_have_class("hikaze-words hikaze-off")
+    await page.get_by_test_id("hikaze-add-loras").click()
+    await expect(picker(page).get_by_test_id("picker-item")).to_have_count(2)
+    await picker(page).get_by_test_id("picker-confirm").click()
+    await expect(page.get_by_test_id("hikaze-picker-modal")).to_have_count(0)
+    assert (await loras(page))[0]["trigger_words"] == ["hero", "red cape"]

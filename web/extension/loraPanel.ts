@@ -14,18 +14,22 @@ import {
   removeEntry,
   setEnabled,
   setStrength,
+  setWord,
   strengthMode,
   toggleAll,
+  wordToggles,
   writeDocument,
   type LoraDocument,
   type StrengthField,
 } from "./loraRows";
+import { knownWords, loadWords } from "./loraWords";
 import { fitNode } from "./nodeSize";
 import { openPicker } from "./pickerModal";
 import { markChanged, payloadText, payloadWidget, watchPayload, writePayload } from "./payloadWidget";
 import { defaultStrengthMode } from "./settings";
 
 const ROW_PX = 26;
+const WORDS_PX = 20;
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, text?: string): HTMLElementTagNameMap[K] {
   const node = document.createElement(tag);
@@ -89,7 +93,12 @@ export class LoraPanel {
   minHeight(): number {
     const rows = this.doc ? Math.max(1, this.doc.loras.length) + 1 : 0;
     const extra = (this.notice.hidden ? 0 : 64) + (this.error.hidden ? 0 : 48);
-    return 12 + rows * ROW_PX + 32 + extra;
+    // A row's words wrap to the node's width: their drawn height, or one line before they are laid out.
+    let words = 0;
+    for (const line of this.list.querySelectorAll<HTMLElement>(".hikaze-words:not([hidden])")) {
+      words += Math.max(line.offsetHeight, WORDS_PX) + 2;
+    }
+    return 12 + rows * ROW_PX + words + 32 + extra;
   }
 
   /** After a workflow loaded into the node: its text, whatever we showed before. */
@@ -146,7 +155,7 @@ export class LoraPanel {
     if (doc) {
       this.list.append(this.header(doc, single));
       if (!doc.loras.length) this.list.append(el("div", "hikaze-empty", "No LoRAs yet: “+ Add LoRAs” picks some."));
-      doc.loras.forEach((_, index) => this.list.append(this.row(doc, index, single)));
+      doc.loras.forEach((_, index) => this.list.append(this.row(doc, index, single), this.words(doc, index)));
     }
     fitNode(this.node);
   }
@@ -183,6 +192,48 @@ export class LoraPanel {
       else this.commit(next, false);
     });
     return input;
+  }
+
+  /** The row's trigger words as toggles; an unticked word is left out of the node's `trigger_words` output. */
+  private words(doc: LoraDocument, index: number): HTMLElement {
+    const line = el("div", "hikaze-words");
+    line.dataset.testid = "hikaze-trigger-words";
+    const draw = () => {
+      const entry = this.doc?.loras[index];
+      const toggles = entry ? wordToggles(entry, knownWords(entry)) : [];
+      line.hidden = !toggles.length;
+      line.classList.toggle("hikaze-off", entry?.enabled === false);
+      line.replaceChildren(
+        ...toggles.map(({ word, on }) => {
+          const label = el("label", `hikaze-word${on ? "" : " hikaze-word-off"}`);
+          label.dataset.testid = "hikaze-trigger-word";
+          label.title = on ? "Ticked: in the trigger_words output" : "Unticked: left out of the trigger_words output";
+          const box = el("input", "hikaze-check");
+          box.type = "checkbox";
+          box.checked = on;
+          box.addEventListener("change", () => {
+            const current = this.doc?.loras[index];
+            if (!current) return;
+            this.commit(setWord(this.doc!, index, word, box.checked, knownWords(current)), false);
+            draw();
+            line.querySelectorAll<HTMLInputElement>("input")[toggles.findIndex((t) => t.word === word)]?.focus();
+          });
+          label.append(box, el("span", "", word));
+          return label;
+        }),
+      );
+    };
+    draw();
+    const entry = doc.loras[index];
+    if (entry) {
+      void loadWords(entry).then(() => {
+        // Drawn again only if this line is still the row's: a redraw meanwhile made a new one.
+        if (!line.isConnected) return;
+        draw();
+        fitNode(this.node);
+      });
+    }
+    return line;
   }
 
   private row(doc: LoraDocument, index: number, single: boolean): HTMLElement {

@@ -10,8 +10,10 @@ import {
   removeEntry,
   setEnabled,
   setStrength,
+  setWord,
   strengthMode,
   toggleAll,
+  wordToggles,
   writeDocument,
   type LoraDocument,
   type LoraEntry,
@@ -117,6 +119,74 @@ describe("row edits", () => {
   });
 });
 
+describe("trigger word toggles", () => {
+  const known = ["hero", "cape", "mask"];
+  const words = (d: LoraDocument, i = 2) => d.loras[i]?.trigger_words;
+
+  it("shows every word ticked while the entry has no list, as the node then outputs them all", () => {
+    expect(wordToggles(doc.loras[2]!, known)).toEqual([
+      { word: "hero", on: true },
+      { word: "cape", on: true },
+      { word: "mask", on: true },
+    ]);
+    expect(wordToggles(doc.loras[2]!, null)).toEqual([]);
+  });
+
+  it("writes the ticked words in the LoRA's order when one is unticked, and ticks them back", () => {
+    const one = setWord(doc, 2, "cape", false, known);
+    expect(words(one)).toEqual(["hero", "mask"]);
+    const two = setWord(one, 2, "hero", false, known);
+    expect(words(two)).toEqual(["mask"]);
+    expect(wordToggles(two.loras[2]!, known).map((t) => t.on)).toEqual([false, false, true]);
+    const none = setWord(two, 2, "mask", false, known);
+    expect(words(none)).toEqual([]); // none ticked is not "all": the list stays, empty
+    expect(words(setWord(none, 2, "cape", true, known))).toEqual(["cape"]);
+    expect(words(setWord(two, 2, "hero", true, known))).toEqual(["hero", "mask"]);
+    expect(doc.loras[2]).not.toHaveProperty("trigger_words"); // edits return a new document
+    expect(one.loras[0]).toBe(doc.loras[0]);
+  });
+
+  it("drops the list when every word is ticked again, so words added in the manager later are output too", () => {
+    const back = setWord(setWord(doc, 2, "cape", false, known), 2, "cape", true, known);
+    expect(back.loras[2]).not.toHaveProperty("trigger_words");
+    expect(back.loras[2]).toEqual(doc.loras[2]);
+    expect(writeDocument(back)).toBe(writeDocument(doc));
+  });
+
+  it("keeps a ticked word the daemon no longer lists, and never reads a list as 'all' without the daemon", () => {
+    const ticked = { ...doc, loras: [entry("light", B, { trigger_words: ["old word", "cape"] })] };
+    expect(wordToggles(ticked.loras[0]!, known)).toEqual([
+      { word: "hero", on: false },
+      { word: "cape", on: true },
+      { word: "mask", on: false },
+      { word: "old word", on: true },
+    ]);
+    expect(words(setWord(ticked, 0, "old word", false, known), 0)).toEqual(["cape"]);
+    // The daemon is down: only the ticked words are known, and unticking the last leaves an empty list.
+    expect(wordToggles(ticked.loras[0]!, null).map((t) => t.word)).toEqual(["old word", "cape"]);
+    const down = setWord(setWord(ticked, 0, "cape", false, null), 0, "old word", false, null);
+    expect(words(down, 0)).toEqual([]);
+  });
+
+  it("saves the ticked words with the payload and reads them back; a list of anything else is refused", () => {
+    const saved = writeDocument(setWord(doc, 2, "mask", false, known));
+    expect(JSON.parse(saved).loras[2].trigger_words).toEqual(["hero", "cape"]);
+    expect(readDocument(saved).doc?.loras[2]?.trigger_words).toEqual(["hero", "cape"]);
+    expect(readDocument('{"loras": [{"name": "x", "trigger_words": [" a ", "", "b"]}]}').doc?.loras[0]).toMatchObject(
+      { trigger_words: ["a", "b"] },
+    );
+    expect(readDocument('{"loras": [{"name": "x", "trigger_words": null}]}').doc?.loras[0]).not.toHaveProperty(
+      "trigger_words",
+    );
+    expect(readDocument('{"loras": [{"name": "x", "trigger_words": "a, b"}]}').error).toBe(
+      "LoRA 1 trigger_words is not a list of words",
+    );
+    expect(readDocument('{"loras": [{"name": "x", "trigger_words": [1]}]}').error).toBe(
+      "LoRA 1 trigger_words is not a list of words",
+    );
+  });
+});
+
 describe("merging the picker's answer", () => {
   it("keeps the node's strengths and state, takes the picker's order, members and paths, adds new ones at 1.0", () => {
     const picked = {
@@ -136,6 +206,14 @@ describe("merging the picker's answer", () => {
     expect(merged.loras[1]).toMatchObject({ strength_model: 0.4, strength_clip: 0.7, enabled: false });
     expect(merged.loras[2]).toEqual(doc.loras[1]);
     expect(merged.loras[3]).toMatchObject({ strength_model: 1, strength_clip: 1, enabled: true });
+  });
+
+  it("keeps the node's ticked words, and takes none from the answer for an entry the node has no list for", () => {
+    const current = setWord(doc, 2, "cape", false, ["hero", "cape"]);
+    const picked = { loras: [{ ...doc.loras[2], trigger_words: ["stale"] }, { ...doc.loras[0], trigger_words: ["x"] }] };
+    const merged = mergePicked(current, picked);
+    expect(merged.loras[0]?.trigger_words).toEqual(["hero"]);
+    expect(merged.loras[1]).not.toHaveProperty("trigger_words");
   });
 
   it("drops what the user removed in the picker and works without a current list", () => {

@@ -88,6 +88,48 @@ export function setStrength(doc: LoraDocument, index: number, field: StrengthFie
   }));
 }
 
+/** One trigger word of a row, ticked (output by the node) or not. */
+export interface WordToggle {
+  word: string;
+  on: boolean;
+}
+
+/** The row's words: the LoRA's own (`known`, from the daemon; null while unknown), then any ticked word the daemon
+ * no longer lists, so that it can still be unticked. */
+function rowWords(entry: LoraEntry, known: readonly string[] | null): string[] {
+  const words = [...(known ?? [])];
+  for (const word of entry.trigger_words ?? []) if (!words.includes(word)) words.push(word);
+  return words;
+}
+
+export function wordToggles(entry: LoraEntry, known: readonly string[] | null): WordToggle[] {
+  const ticked = entry.trigger_words;
+  return rowWords(entry, known).map((word) => ({ word, on: ticked === undefined || ticked.includes(word) }));
+}
+
+/**
+ * Ticks or unticks one word. The entry keeps the ticked words in the row's order; with every word of the LoRA
+ * ticked the field goes, so the node outputs all of its words again, also those added in the manager later.
+ */
+export function setWord(
+  doc: LoraDocument,
+  index: number,
+  word: string,
+  on: boolean,
+  known: readonly string[] | null,
+): LoraDocument {
+  return withEntry(doc, index, (entry) => {
+    const words = rowWords(entry, known);
+    const ticked = new Set(entry.trigger_words ?? words);
+    if (on) ticked.add(word);
+    else ticked.delete(word);
+    const { trigger_words: _old, ...rest } = entry;
+    const next = words.filter((w) => ticked.has(w));
+    const everything = known !== null && next.length === known.length && known.every((w) => ticked.has(w));
+    return everything ? rest : { ...rest, trigger_words: next };
+  });
+}
+
 function sameLora(a: LoraEntry, b: LoraEntry): boolean {
   if (a.sha256 || b.sha256) return a.sha256 === b.sha256;
   return a.full_path === b.full_path && a.name === b.name;
@@ -95,16 +137,18 @@ function sameLora(a: LoraEntry, b: LoraEntry): boolean {
 
 /**
  * The picker's answer is the new list (its order, its members, its refreshed paths); an entry the node already
- * has keeps the node's strengths and on/off state, so a round trip through the picker never resets them.
+ * has keeps the node's strengths, on/off state and ticked words, so a round trip through the picker never resets
+ * them.
  */
 export function mergePicked(current: LoraDocument | null, picked: unknown): LoraDocument {
   const result = parseLoraPayload(JSON.stringify(picked));
   const previous = current?.loras ?? [];
   const loras = result.loras.map((entry) => {
     const old = previous.find((candidate) => sameLora(candidate, entry));
-    return old
-      ? { ...entry, strength_model: old.strength_model, strength_clip: old.strength_clip, enabled: old.enabled }
-      : entry;
+    if (!old) return entry;
+    const { trigger_words: _picked, ...rest } = entry;
+    const kept = { ...rest, strength_model: old.strength_model, strength_clip: old.strength_clip, enabled: old.enabled };
+    return old.trigger_words ? { ...kept, trigger_words: old.trigger_words } : kept;
   });
   return { version: result.version, loras };
 }

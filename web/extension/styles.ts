@@ -29,6 +29,11 @@ const CSS = `
   border: 1px solid var(--border-color, #555); border-radius: 3px; padding: 1px 2px; text-align: right; }
 .hikaze-actions { display: flex; gap: 2px; justify-content: flex-end; }
 .hikaze-actions .hikaze-btn { padding: 0 4px; font-size: 10px; line-height: 18px; }
+.hikaze-words { display: flex; flex-wrap: wrap; gap: 2px 8px; padding: 0 4px 2px 26px; color: var(--descrip-text, #bbb); }
+.hikaze-words[hidden] { display: none; }
+.hikaze-word { display: inline-flex; gap: 3px; align-items: center; cursor: pointer; overflow-wrap: anywhere; }
+.hikaze-word-off span { text-decoration: line-through; opacity: .6; }
+.hikaze-words.hikaze-off { opacity: .45; }
 .hikaze-empty { padding: 6px 4px; color: var(--descrip-text, #999); }
 .hikaze-footer { display: flex; gap: 6px; align-items: center; }
 .hikaze-spacer { flex: 1; }

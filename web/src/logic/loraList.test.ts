@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { reactive } from "vue";
 import {
   addPick,
   buildLoraDocument,
@@ -62,6 +63,18 @@ describe("the picker's merge", () => {
       { name: "hand-typed", full_path: "/m/loras/old.safetensors", sha256: "", strength_model: 0.9, strength_clip: 0.9, enabled: true },
       { name: "Style", full_path: "/m/loras/style.safetensors", sha256: B, strength_model: 1, strength_clip: 1, enabled: true },
     ]);
+  });
+
+  it("carries an entry's ticked trigger words through the picker untouched", () => {
+    const ticked = JSON.stringify({ loras: [{ name: "detail", sha256: A, trigger_words: ["cape", "hero"] }] });
+    const doc = buildLoraDocument(2, itemsFromDocument(parseLoraPayload(ticked)), known);
+    expect(doc.loras[0]).toMatchObject({ full_path: "/m/loras/moved/detail.safetensors", trigger_words: ["cape", "hero"] });
+    // The picker keeps its items reactive; its answer goes through postMessage, which clones no proxy.
+    const answer = buildLoraDocument(2, reactive(itemsFromDocument(parseLoraPayload(ticked))), new Map());
+    expect(structuredClone(answer).loras[0]?.trigger_words).toEqual(["cape", "hero"]);
+    expect(() => parseLoraPayload(JSON.stringify([{ name: "x", trigger_words: {} }]))).toThrow(
+      "LoRA 1 trigger_words is not a list of words",
+    );
   });
 
   it("does not add a model twice, and collapses duplicate sha256 entries to the first", () => {

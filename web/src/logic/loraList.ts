@@ -10,6 +10,8 @@ export interface LoraEntry {
   strength_model: number;
   strength_clip: number;
   enabled: boolean;
+  /** The words the user ticked, in order; absent: all of the LoRA's trigger words go to the node's output. */
+  trigger_words?: string[];
 }
 
 export interface LoraDocument {
@@ -63,7 +65,7 @@ function readEntry(raw: unknown, index: number): LoraEntry {
       enabled: raw.on !== false,
     };
   }
-  return {
+  const entry: LoraEntry = {
     name: text(raw.name),
     full_path: text(raw.full_path),
     sha256: text(raw.sha256).toLowerCase(),
@@ -71,6 +73,18 @@ function readEntry(raw: unknown, index: number): LoraEntry {
     strength_clip: num(raw.strength_clip, 1, `${where} strength_clip`),
     enabled: raw.enabled !== false,
   };
+  const ticked = words(raw.trigger_words, `${where} trigger_words`);
+  if (ticked) entry.trigger_words = ticked;
+  return entry;
+}
+
+/** The ticked words as the node reads them (strings, trimmed, blanks dropped); null or absent means "all". */
+function words(value: unknown, where: string): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) || !value.every((word) => typeof word === "string")) {
+    throw new Error(`${where} is not a list of words`);
+  }
+  return (value as string[]).map((word) => word.trim()).filter(Boolean);
 }
 
 /** Parses the node's payload; an empty payload is an empty list. Throws with a message naming what is wrong. */
@@ -137,9 +151,12 @@ export function buildLoraDocument(version: number, items: PickItem[], known: Map
   const loras = items.map((item): LoraEntry => {
     if (item.entry) {
       const current = item.entry.sha256 ? known.get(item.entry.sha256) : undefined;
-      return current
+      const entry = current
         ? { ...item.entry, full_path: current.path, name: item.entry.name || current.name }
         : { ...item.entry };
+      // The picker's items are reactive: a nested array would still be a proxy, which postMessage cannot clone.
+      if (entry.trigger_words) entry.trigger_words = [...entry.trigger_words];
+      return entry;
     }
     const model = item.model as PickedModel;
     return {
