@@ -8,6 +8,7 @@ import type { ReferenceStatus, WorkflowCheck, WorkflowReference } from "../src/a
 import { returnFocus, trapFocus } from "../src/logic/dialog";
 import { groupReferences, referencePlace } from "../src/logic/workflowCheck";
 import { comfyRoute } from "./daemon";
+import { injectStyles } from "./styles";
 import { applyRewrites, planRewrites, type RewriteReport } from "./workflowRewrite";
 
 /** The command's id and label, as scripts/check-comfyui and a person looking in ComfyUI's menus find it. */
@@ -145,6 +146,7 @@ let closeOpen: (() => void) | null = null;
 
 export function checkThisWorkflow(): void {
   closeOpen?.();
+  injectStyles();
   const opener = document.activeElement;
   const backdrop = el("div", "hikaze-modal");
   backdrop.dataset.testid = "hikaze-check-modal";
