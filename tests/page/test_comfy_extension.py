@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,10 @@ from playwright.async_api import FrameLocator, Page, expect
 from browser import shot
 from conftest import Daemon, free_port, write_model
 
-BUNDLE = Path(__file__).resolve().parents[2] / "web" / "comfyui" / "hikaze-model-manager.js"
+# A folder the extension was built into (`HIKAZE_EXT_OUT`) may stand in for the committed one, as
+# HIKAZE_MM_WEB_DIST does for the page.
+BUNDLE = Path(os.environ.get("HIKAZE_MM_EXT_DIST") or Path(__file__).resolve().parents[2] / "web" / "comfyui") \
+    / "hikaze-model-manager.js"
 
 APP_JS = """
 export const app = {
@@ -314,7 +318,8 @@ async def test_without_the_comfy_route_the_browser_asks_the_daemon_and_the_sideb
     await page.evaluate("() => app.sidebarTabs[0].render(document.getElementById('sidebar'))")
     await expect(page.locator("#sidebar")).to_contain_text(f"{daemon.url}: running")
     await expect(page.get_by_test_id("hikaze-daemon-status").first).to_be_hidden()
-    assert await page.evaluate("() => ext.commands.map(c => c.label)") == ["Hikaze Model Manager"]
+    assert await page.evaluate("() => ext.commands.map(c => c.label)") == ["Hikaze Model Manager",
+                                                                           "Check this workflow's models"]
 
 
 async def test_after_an_undo_the_rebuilt_nodes_panel_replaces_the_one_still_shown(
