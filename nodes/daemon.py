@@ -16,6 +16,8 @@ from urllib.request import ProxyHandler, Request, build_opener
 
 DEFAULT_URL = "http://127.0.0.1:8789"
 TIMEOUT_S = 1.0
+# A request the user waits for (a workflow check of a large image) may take longer than a node's lookup.
+RELAY_TIMEOUT_S = 60.0
 # The daemon is local: a proxy from the environment would only send these requests somewhere else.
 _opener = build_opener(ProxyHandler({}))
 
@@ -38,10 +40,7 @@ class DaemonClient:
         client's)."""
         if self.problem is not None:
             return None
-        headers = {"Accept": "application/json"}
-        token = os.environ.get("HIKAZE_MM_TOKEN")
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = _headers()
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -51,11 +50,27 @@ class DaemonClient:
                 return json.load(resp)
         except HTTPError as e:
             if e.code not in unknown:
-                self.problem = f"the daemon at {self.url} answered HTTP {e.code}{_said(e)}"
+                said = _said(e)
+                self.problem = f"the daemon at {self.url} answered HTTP {e.code}" + (f": {said}" if said else "")
         except (URLError, HTTPException, OSError, ValueError) as e:
             reason = getattr(e, "reason", e)
             self.problem = f"the daemon at {self.url} did not answer ({reason})"
         return None
+
+    def relay(self, path: str, body: bytes, content_type: str) -> tuple[int, Any]:
+        """A POST for the front end passed on as it came (its body and type): the daemon's status and JSON answer,
+        its error answers too, or 502 with the reason when there is no answer to pass on."""
+        headers = {**_headers(), "Content-Type": content_type}
+        request = Request(self.url + path, data=body, headers=headers, method="POST")
+        try:
+            with _opener.open(request, timeout=RELAY_TIMEOUT_S) as resp:
+                return resp.status, json.load(resp)
+        except HTTPError as e:
+            return e.code, {"error": _said(e) or f"the daemon at {self.url} answered HTTP {e.code}"}
+        except ValueError:
+            return 502, {"error": f"the daemon at {self.url} answered with something that is not JSON"}
+        except (URLError, HTTPException, OSError) as e:
+            return 502, {"error": f"the daemon at {self.url} did not answer ({getattr(e, 'reason', e)})"}
 
     def path_for(self, sha256: str) -> str | None:
         """Where the daemon last saw the model's file; None when it does not know the model or does not answer."""
@@ -92,10 +107,18 @@ def _trigger_words(model: Any) -> list[str]:
     return [w.strip() for w in words if isinstance(w, str) and w.strip()] if isinstance(words, list) else []
 
 
+def _headers() -> dict[str, str]:
+    headers = {"Accept": "application/json"}
+    token = os.environ.get("HIKAZE_MM_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 def _said(error: HTTPError) -> str:
     """What the daemon's error answer says (`{"error": ...}`), e.g. that its database is unreachable (503)."""
     try:
         said = json.loads(error.read(4096) or b"{}").get("error")
     except (OSError, HTTPException, ValueError, AttributeError):
         return ""
-    return f": {said}" if isinstance(said, str) and said else ""
+    return said if isinstance(said, str) else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -39,6 +40,7 @@ def register(routes: web.RouteTableDef) -> None:
     routes.get("/hikaze/daemon")(daemon_status)
     routes.post("/hikaze/daemon/start")(start_daemon)
     routes.get("/hikaze/lora/trigger-words")(lora_trigger_words)
+    routes.post("/hikaze/workflows/check")(check_workflow)
 
 
 async def daemon_status(request: web.Request) -> web.Response:
@@ -61,3 +63,29 @@ async def lora_trigger_words(request: web.Request) -> web.Response:
     if not sha256 and not path:
         return web.json_response({"error": "give the LoRA's sha256 or its path"}, status=400)
     return web.json_response(await asyncio.to_thread(panel_words, sha256, path))
+
+
+# The daemon reads no larger workflow or image; a larger body is refused here before it is read.
+MAX_CHECK_BYTES = 64 * 1024 * 1024
+
+
+async def check_workflow(request: web.Request) -> web.Response:
+    """The daemon's workflow check (POST /api/workflows/check) for the front end, which cannot read the daemon's
+    answer itself: the daemon sends no CORS headers, so only a same-origin route can hand it over. The body and its
+    type go as they came, with the `comfyui` origin the front end names; the answer comes back as the daemon gave it."""
+    if (request.content_length or 0) > MAX_CHECK_BYTES:
+        return _too_big()
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > MAX_CHECK_BYTES:
+            return _too_big()
+    origin = request.query.get("comfyui", "")
+    path = "/api/workflows/check" + (f"?{urlencode({'comfyui': origin})}" if origin else "")
+    content_type = request.headers.get("Content-Type", "application/octet-stream")
+    status, answer = await asyncio.to_thread(DaemonClient().relay, path, bytes(body), content_type)
+    return web.json_response(answer, status=status)
+
+
+def _too_big() -> web.Response:
+    return web.json_response({"error": "the body is larger than 64 MiB; the workflow check reads no more"}, status=413)

@@ -23,6 +23,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+# The extension bundle under test: a folder it was built into (`HIKAZE_EXT_OUT` at build time) may stand in for the
+# committed one, as HIKAZE_MM_WEB_DIST does for the page.
+EXTENSION_DIR = Path(os.environ.get("HIKAZE_MM_EXT_DIST") or Path(__file__).resolve().parents[1] / "web" / "comfyui")
+EXTENSION_BUNDLE = EXTENSION_DIR / "hikaze-model-manager.js"
 ARTIFACTS = Path(os.environ.get("HIKAZE_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
 
 

@@ -92,7 +92,8 @@ def test_inside_comfyui_the_import_registers_the_routes_and_nothing_else(
     assert set(threading.enumerate()) == threads
     assert sorted((r.method, r.path) for r in comfy.routes) == [("GET", "/hikaze/daemon"),
                                                                  ("GET", "/hikaze/lora/trigger-words"),
-                                                                 ("POST", "/hikaze/daemon/start")]
+                                                                 ("POST", "/hikaze/daemon/start"),
+                                                                 ("POST", "/hikaze/workflows/check")]
     assert comfy.checkpoints == comfy.torch_loads == comfy.lora_calls == []
     heavy = [m for m in set(sys.modules) - modules if m.split(".")[0] in HEAVY]
     assert heavy == []
@@ -483,6 +484,87 @@ async def test_the_start_route_starts_one_daemon_watching_exactly_comfyuis_folde
         await client.close()
         await asyncio.to_thread(autostart.stop)
     assert autostart._child.returncode is not None
+
+
+# -- the workflow check, passed on ------------------------------------------------------------------------------------
+CHECK_ANSWER = {"source": "ui", "references": [], "counts": {"found": 0, "elsewhere": 0, "missing": 0}}
+
+
+class CheckStandIn:
+    """Stands in for the daemon's POST /api/workflows/check (built on another branch of issue 17): it keeps what
+    arrived and answers a contract-6 document, or the error it is given."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[str, str], str, bytes, str]] = []
+        self.answer: tuple[int, dict[str, Any]] = (200, CHECK_ANSWER)
+
+    async def check(self, request: web.Request) -> web.Response:
+        self.seen.append((dict(request.query), request.content_type, await request.read(),
+                          request.headers.get("Authorization", "")))
+        status, body = self.answer
+        return web.json_response(body, status=status)
+
+    async def start(self) -> TestServer:
+        app = web.Application(client_max_size=65 * 1024 * 1024)
+        app.router.add_post("/api/workflows/check", self.check)
+        server = TestServer(app)
+        await server.start_server()
+        return server
+
+
+async def test_the_check_route_passes_the_workflow_and_its_type_on_and_the_daemons_answer_back(
+    pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stand_in = CheckStandIn()
+    server = await stand_in.start()
+    monkeypatch.setenv("HIKAZE_MM_URL", str(server.make_url("")).rstrip("/"))
+    monkeypatch.setenv("HIKAZE_MM_TOKEN", "s3cret")
+    client = await routes_client(comfy)
+    try:
+        workflow = json.dumps({"workflow": {"nodes": [{"id": 3, "type": "LoraLoader"}]}}).encode()
+        resp = await client.post("/hikaze/workflows/check", params={"comfyui": "http://127.0.0.1:8188"},
+                                 data=workflow, headers={"Content-Type": "application/json"})
+        assert (resp.status, await resp.json()) == (200, CHECK_ANSWER)
+        png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+        resp = await client.post("/hikaze/workflows/check", data=png, headers={"Content-Type": "image/png"})
+        assert resp.status == 200
+        assert stand_in.seen == [
+            ({"comfyui": "http://127.0.0.1:8188"}, "application/json", workflow, "Bearer s3cret"),
+            ({}, "image/png", png, "Bearer s3cret"),
+        ]
+
+        # The daemon's refusal comes back with its status and its words.
+        stand_in.answer = (400, {"error": "the image carries no workflow: no workflow or prompt text chunk"})
+        resp = await client.post("/hikaze/workflows/check", data=png, headers={"Content-Type": "image/png"})
+        assert (resp.status, await resp.json()) == (400, {"error": stand_in.answer[1]["error"]})
+
+        # Past the daemon's limit nothing is passed on.
+        resp = await client.post("/hikaze/workflows/check", data=b"{" + b" " * (64 * 1024 * 1024),
+                                 headers={"Content-Type": "application/json"})
+        assert resp.status == 413 and "64 MiB" in (await resp.json())["error"]
+        assert len(stand_in.seen) == 3
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_the_check_route_says_when_the_daemon_does_not_answer_or_lacks_the_route(
+    daemon: Daemon, pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await routes_client(comfy)
+    try:
+        down = os.environ["HIKAZE_MM_URL"]
+        resp = await client.post("/hikaze/workflows/check", json={"nodes": []})
+        assert resp.status == 502
+        assert (await resp.json())["error"].startswith(f"the daemon at {down} did not answer (")
+
+        # A daemon without the route (an older one, or this branch's) gives its own answer back, never a 5xx here.
+        monkeypatch.setenv("HIKAZE_MM_URL", daemon.url)
+        resp = await client.post("/hikaze/workflows/check", json={"nodes": []})
+        answer = await resp.json()
+        assert 400 <= resp.status < 500 and isinstance(answer["error"], str) and answer["error"], (resp.status, answer)
+    finally:
+        await client.close()
 
 
 async def start_comfyui(comfy: Comfy) -> TestServer:

@@ -2,7 +2,7 @@
 
 A small aiohttp app on another loopback port plays ComfyUI: it serves a stub `/scripts/app.js`, the
 `/hikaze/daemon` route, the node pack's own `/hikaze/lora/trigger-words` route (over stand-ins of ComfyUI's modules)
-and the shipped bundle at `/extensions/hikaze/` (or the one built into `HIKAZE_EXT_OUT`), and a page that builds fake
+and the shipped bundle at `/extensions/hikaze/` (or the one `HIKAZE_MM_EXT_DIST` names), and a page that builds fake
 Hikaze nodes and hands them to the extension's `nodeCreated`. The picker itself is the daemon's real page in the
 modal's iframe.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import FrameLocator, Page, expect
 
+from browser import EXTENSION_BUNDLE as BUNDLE
 from browser import shot
 from comfy_stubs import import_pack, install
 from conftest import Daemon, free_port, write_model
-
-EXTENSION_DIR = Path(os.environ.get("HIKAZE_EXT_OUT") or Path(__file__).resolve().parents[2] / "web" / "comfyui")
-BUNDLE = EXTENSION_DIR / "hikaze-model-manager.js"
 
 APP_JS = """
 export const app = {
@@ -323,7 +320,8 @@ async def test_without_the_comfy_route_the_browser_asks_the_daemon_and_the_sideb
     await page.evaluate("() => app.sidebarTabs[0].render(document.getElementById('sidebar'))")
     await expect(page.locator("#sidebar")).to_contain_text(f"{daemon.url}: running")
     await expect(page.get_by_test_id("hikaze-daemon-status").first).to_be_hidden()
-    assert await page.evaluate("() => ext.commands.map(c => c.label)") == ["Hikaze Model Manager"]
+    assert await page.evaluate("() => ext.commands.map(c => c.label)") == ["Hikaze Model Manager",
+                                                                           "Check this workflow's models"]
 
 
 async def test_after_an_undo_the_rebuilt_nodes_panel_replaces_the_one_still_shown(

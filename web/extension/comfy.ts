@@ -37,9 +37,30 @@ export interface ComfyNode {
   onRemoved?: (...args: unknown[]) => unknown;
   onAdded?: (...args: unknown[]) => unknown;
   /** The (sub)graph the node is in; absent before it is added. */
-  graph?: { id?: string; getNodeById?: (id: number | string) => ComfyNode | null | undefined } | null;
+  graph?: ComfyGraph | null;
+  /** A subgraph node's inner graph (front end 1.24+). */
+  subgraph?: ComfyGraph | null;
   computeSize?: () => [number, number];
   setSize?: (size: [number, number]) => void;
+}
+
+/** A litegraph graph: the root one (`app.graph`) or a subgraph. */
+export interface ComfyGraph {
+  id?: string;
+  getNodeById?: (id: number | string) => ComfyNode | null | undefined;
+  /** The workflow as ComfyUI saves it (the UI format, subgraph definitions included). */
+  serialize?: () => unknown;
+  setDirtyCanvas?: (foreground: boolean, background?: boolean) => void;
+  /** Litegraph's bracket around several changes, passed on to the canvases. */
+  beforeChange?: () => void;
+  afterChange?: () => void;
+  change?: () => void;
+}
+
+/** The open workflow's undo history (front end 1.3+): changes between beforeChange and afterChange are one step. */
+export interface ChangeTracker {
+  beforeChange?: () => void;
+  afterChange?: () => void;
 }
 
 export interface SettingDefinition {
@@ -67,6 +88,8 @@ export interface ComfyExtension {
   settings?: SettingDefinition[];
   commands?: { id: string; label: string; icon?: string; function: () => void }[];
   menuCommands?: { path: string[]; commands: string[] }[];
+  /** Items for the canvas's context menu; null is a separator. */
+  getCanvasMenuItems?: (canvas: unknown) => ({ content: string; callback: () => void } | null)[];
   setup?: () => void | Promise<void>;
   beforeRegisterNodeDef?: (nodeType: Record<string, unknown>, nodeData: { name?: string }) => void;
   nodeCreated?: (node: ComfyNode) => void;
@@ -75,10 +98,11 @@ export interface ComfyExtension {
 
 export interface ComfyApp {
   registerExtension(extension: ComfyExtension): void;
-  graph?: { setDirtyCanvas?: (foreground: boolean, background?: boolean) => void };
+  graph?: ComfyGraph;
   extensionManager?: {
     setting?: { get?: (id: string) => unknown };
     registerSidebarTab?: (tab: SidebarTab) => void;
+    workflow?: { activeWorkflow?: { changeTracker?: ChangeTracker | null } | null };
   };
   ui?: { settings?: { getSettingValue?: (id: string, fallback?: unknown) => unknown } };
   api?: { apiURL?: (route: string) => string };

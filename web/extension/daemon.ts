@@ -24,7 +24,7 @@ let checkedAt = 0;
 // Many nodes ask at once when a workflow loads; one answer serves them for a while.
 const FRESH_MS = 10_000;
 
-/** A route of ComfyUI's own server (its base path may not be the root). */
+/** A route of ComfyUI's own server (the node pack's `/hikaze/...`), under the prefix the front end uses. */
 export function comfyRoute(route: string): string {
   return app.api?.apiURL?.(route) ?? route;
 }

@@ -14,6 +14,7 @@ import { openManagerTab } from "./pickerModal";
 import { settingDefinitions } from "./settings";
 import { renderSidebar } from "./sidebar";
 import { injectStyles } from "./styles";
+import { CHECK_COMMAND, CHECK_LABEL, checkThisWorkflow } from "./workflowCheck";
 
 const CHECKPOINT = "HikazeCheckpointLoader";
 const LORAS = "HikazeLoraPowerLoader";
@@ -88,8 +89,13 @@ app.registerExtension({
   settings: settingDefinitions(() => {
     if (started) void checkDaemon(true);
   }),
-  commands: [{ id: OPEN_COMMAND, label: "Hikaze Model Manager", icon: "pi pi-database", function: openManagerTab }],
-  menuCommands: [{ path: ["Extensions"], commands: [OPEN_COMMAND] }],
+  commands: [
+    { id: OPEN_COMMAND, label: "Hikaze Model Manager", icon: "pi pi-database", function: openManagerTab },
+    { id: CHECK_COMMAND, label: CHECK_LABEL, icon: "pi pi-search", function: checkThisWorkflow },
+  ],
+  menuCommands: [{ path: ["Extensions"], commands: [OPEN_COMMAND, CHECK_COMMAND] }],
+  // The canvas's right-click menu (front ends that ask extensions for items; others never call this).
+  getCanvasMenuItems: () => [null, { content: CHECK_LABEL, callback: checkThisWorkflow }],
 
   setup() {
     started = true;

@@ -56,6 +56,25 @@ const CSS = `
   font: 12px system-ui, sans-serif; box-shadow: 0 4px 16px rgba(0, 0, 0, .5); }
 .hikaze-tip-path { color: var(--descrip-text, #999); overflow-wrap: anywhere; margin: 2px 0; }
 .hikaze-tip img { display: block; max-width: 100%; max-height: 260px; margin-top: 4px; border-radius: 4px; }
+.hikaze-check-dialog { width: min(760px, 94vw); height: auto; max-height: 88vh; }
+.hikaze-check-body { flex: 1; min-height: 0; overflow: auto; padding: 0 12px 8px; color: var(--input-text, #ddd);
+  font: 13px/1.4 system-ui, sans-serif; }
+.hikaze-check-summary { font-weight: 600; }
+.hikaze-check-group h3 { margin: 10px 0 4px; font-size: 13px; }
+.hikaze-check-missing h3 { color: #f07070; }
+.hikaze-check-elsewhere h3 { color: #e0b040; }
+.hikaze-check-found h3 { color: #60c080; }
+.hikaze-check-list { list-style: none; margin: 0; padding: 0; }
+.hikaze-check-ref { padding: 6px 8px; margin-bottom: 4px; border-radius: 4px; background: var(--comfy-input-bg, #222);
+  overflow-wrap: anywhere; }
+.hikaze-check-head { display: flex; flex-wrap: wrap; gap: 2px 8px; align-items: baseline; }
+.hikaze-check-says, .hikaze-check-name, .hikaze-check-hash { font-family: ui-monospace, monospace; font-size: 12px; }
+.hikaze-check-use { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; margin-top: 2px; }
+.hikaze-check-use .hikaze-mode { max-width: 100%; }
+.hikaze-dim { color: var(--descrip-text, #999); }
+.hikaze-check-footer { padding: 8px 12px; border-top: 1px solid var(--border-color, #555); flex-wrap: wrap;
+  color: var(--input-text, #ddd); font: 13px system-ui, sans-serif; }
+.hikaze-check-report { white-space: pre-wrap; }
 .hikaze-sidebar { display: flex; flex-direction: column; gap: 8px; padding: 12px; }
 `;
 

@@ -13,6 +13,7 @@ import type en from "./locales/en.json";
 import type enTypes from "./locales/en.types.json";
 import type enTriage from "./locales/en.triage.json";
 import type enWebmeta from "./locales/en.webmeta.json";
+import type enWorkflows from "./locales/en.workflows.json";
 
 type Messages = Record<string, unknown>;
 
@@ -29,7 +30,8 @@ export type MessageSchema = typeof en
   & typeof enRichtext
   & typeof enTriage
   & typeof enTypes
-  & typeof enWebmeta;
+  & typeof enWebmeta
+  & typeof enWorkflows;
 
 declare module "vue-i18n" {
   // Every `t` of the page offers and resolves the keys of the English files.

@@ -3,7 +3,7 @@ import { createRouter, createWebHistory, type LocationQuery, type LocationQueryR
 
 /**
  * Everything a reload or the back button must bring back lives in the query string:
- *   mode=inbox, type, q, tags (include), not (exclude), base, sort, missing=1, model (sha256),
+ *   mode (inbox, duplicates, check), type, q, tags (include), not (exclude), base, sort, missing=1, model (sha256),
  *   pending (id), show (inbox filter), pick + payload (picker mode for ComfyUI).
  */
 export const router = createRouter({

@@ -17,6 +17,7 @@ import type {
   Status,
   Strategy,
 } from "./types";
+import type { WorkflowCheck } from "./workflowCheck";
 
 /** Set when the daemon wants its auth token: the page then asks for it once (see TokenDialog). */
 export const authNeeded = ref(false);
@@ -34,10 +35,21 @@ export class ApiError extends Error {
   }
 }
 
+/** A body sent as it is with its own type (an image's bytes), instead of as JSON. */
+class RawBody {
+  constructor(
+    readonly data: Blob | string,
+    readonly type: string,
+  ) {}
+}
+
 async function request<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
   const init: RequestInit = { method, signal, headers: {} };
   if (body instanceof FormData) {
     init.body = body;
+  } else if (body instanceof RawBody) {
+    init.body = body.data;
+    (init.headers as Record<string, string>)["Content-Type"] = body.type;
   } else if (method !== "GET" && method !== "HEAD") {
     // The daemon takes a change only with this type, also without a body: a page of another site cannot send
     // it without asking first.
@@ -159,6 +171,9 @@ export const api = {
     request<Answer<"retryPending">>("POST", "/api/pending/retry", { ids }),
   scan: () => request<Answer<"startScan", 202>>("POST", "/api/scan"),
   session: (token: string) => request<Answer<"startSession">>("POST", "/api/session", { token }),
+  /** Every model a workflow refers to, classified against the daemon's own folders. */
+  checkWorkflow: (body: Blob | string, type: string, signal?: AbortSignal) =>
+    request<WorkflowCheck>("POST", "/api/workflows/check", new RawBody(body, type), signal),
   pickerOriginCheck: (origin: string, signal?: AbortSignal) =>
     request<Answer<"pickerOriginCheck">>("GET", `/api/picker/origin-check?origin=${enc(origin)}`, undefined, signal),
 };

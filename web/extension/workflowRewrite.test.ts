@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import type { WorkflowReference } from "../src/api/workflowCheck";
+import type { ComfyWidget } from "./comfy";
+import { applyRewrites, findNode, pathFor, planRewrites, rewrittenValue, type RewriteGraph, type RewriteNode } from "./workflowRewrite";
+
+function ref(over: Partial<WorkflowReference>): WorkflowReference {
+  return {
+    node_id: "1", node_type: "LoraLoader", widget: "lora_name", entry: null, kind: "loras", name: "old.safetensors",
+    sha256: null, autov2: null, status: "elsewhere", use: "new/old.safetensors", path: "/m/loras/new/old.safetensors",
+    model: null, by: "name", choices: [], ...over,
+  };
+}
+
+/** A node as litegraph keeps one: widgets by name, with a callback ComfyUI's widgets have. */
+function node(widgets: Record<string, unknown>, subgraph?: RewriteGraph): RewriteNode & { calls: string[] } {
+  const calls: string[] = [];
+  const list: ComfyWidget[] = Object.entries(widgets).map(([name, value]) => ({
+    name,
+    value,
+    callback: (v: unknown) => calls.push(`${name}=${typeof v === "string" ? v : JSON.stringify(v)}`),
+  }));
+  return {
+    widgets: list,
+    calls,
+    subgraph,
+    onWidgetChanged: (name) => calls.push(`changed ${name}`),
+  };
+}
+
+function graph(nodes: Record<number, RewriteNode>): RewriteGraph {
+  return { getNodeById: (id) => nodes[Number(id)] };
+}
+
+const value = (n: RewriteNode, name: string) => n.widgets?.find((w) => w.name === name)?.value;
+
+describe("findNode", () => {
+  it("finds a node by id, and one inside a subgraph by outer:inner", () => {
+    const inner = node({});
+    const deep = node({});
+    const outer = node({}, graph({ 12: inner, 7: node({}, graph({ 3: deep })) }));
+    const g = graph({ 5: outer });
+    expect(findNode(g, "5")).toBe(outer);
+    expect(findNode(g, "5:12")).toBe(inner);
+    expect(findNode(g, "5:7:3")).toBe(deep);
+    expect(findNode(g, "5:99")).toBeNull();
+    expect(findNode(g, "6")).toBeNull();
+    expect(findNode(graph({ 5: node({}) }), "5:12")).toBeNull();
+  });
+});
+
+describe("rewrittenValue", () => {
+  it("gives a plain loader widget the name to use", () => {
+    expect(rewrittenValue(ref({}), "old.safetensors", "new/old.safetensors")).toEqual({ value: "new/old.safetensors" });
+  });
+
+  it("sets an rgthree row's lora and keeps its switch and strengths", () => {
+    const row = { on: false, lora: "old.safetensors", strength: 0.6, strengthTwo: null };
+    expect(rewrittenValue(ref({ widget: "lora_2" }), row, "new/old.safetensors")).toEqual({
+      value: { on: false, lora: "new/old.safetensors", strength: 0.6, strengthTwo: null },
+    });
+    expect(row.lora).toBe("old.safetensors");
+    expect(rewrittenValue(ref({ widget: "lora_2" }), "text", "x")).toEqual({ skipped: "the row is not a LoRA row" });
+  });
+
+  it("sets our payload entry's full_path, keeps its name and every other field, and keeps the layout", () => {
+    const doc = {
+      version: 2,
+      loras: [
+        { name: "first", full_path: "/a.safetensors", sha256: "", strength_model: 1, strength_clip: 1, enabled: true },
+        { name: "Old style", full_path: "/gone/old.safetensors", strength_model: 0.7, strength_clip: 0.5, enabled: false },
+      ],
+    };
+    const r = ref({ widget: "hikaze_payload", entry: 2 });
+    const out = rewrittenValue(r, JSON.stringify(doc, null, 2), "new/old.safetensors");
+    const expected = structuredClone(doc);
+    expected.loras[1]!.full_path = "/m/loras/new/old.safetensors";
+    expect(out).toEqual({ value: JSON.stringify(expected, null, 2) });
+    expect(rewrittenValue(r, JSON.stringify(doc), "new/old.safetensors")).toEqual({ value: JSON.stringify(expected) });
+  });
+
+  it("reads the payload's aliases and rgthree-shaped entries, and a checkpoint payload", () => {
+    const alias = JSON.stringify({ LoRAs: [{ on: true, lora: "old.safetensors", strength: 1 }] });
+    expect(rewrittenValue(ref({ widget: "hikaze_payload", entry: 1 }), alias, "new/old.safetensors")).toEqual({
+      value: JSON.stringify({ LoRAs: [{ on: true, lora: "new/old.safetensors", strength: 1 }] }),
+    });
+    const ckpt = JSON.stringify({ ckpt_path: "/old/x.safetensors", sha256: "", name: "X" });
+    expect(
+      rewrittenValue(ref({ widget: "hikaze_payload", kind: "checkpoints", path: "/m/ckpt/x.safetensors", use: "x.safetensors" }),
+        ckpt, "x.safetensors"),
+    ).toEqual({ value: JSON.stringify({ ckpt_path: "/m/ckpt/x.safetensors", sha256: "", name: "X" }) });
+  });
+
+  it("leaves a payload alone that changed since the check, saying why", () => {
+    const r = ref({ widget: "hikaze_payload", entry: 3 });
+    expect(rewrittenValue(r, '{"loras": []}', "x")).toEqual({ skipped: "the payload has no entry 3 any more" });
+    expect(rewrittenValue(r, "{oops", "x")).toEqual({ skipped: "the payload is not valid JSON any more" });
+    expect(rewrittenValue({ ...r, path: null }, '{"loras": [{"name": "a"}, {}, {"name": "c"}]}', "c.safetensors")).toEqual({
+      skipped: "the daemon named no file for it",
+    });
+  });
+});
+
+describe("pathFor", () => {
+  it("is the daemon's path for its own name, and the same folder joined to another choice", () => {
+    const r = ref({ use: "a/x.safetensors", path: "/m/loras/a/x.safetensors", choices: ["a/x.safetensors", "b/x.safetensors"] });
+    expect(pathFor(r, "a/x.safetensors")).toBe("/m/loras/a/x.safetensors");
+    expect(pathFor(r, "b/x.safetensors")).toBe("/m/loras/b/x.safetensors");
+    const win = ref({ use: "a/x.safetensors", path: "D:\\m\\loras\\a\\x.safetensors" });
+    expect(pathFor(win, "b/x.safetensors")).toBe("D:\\m\\loras\\b\\x.safetensors");
+    expect(pathFor(ref({ use: "a/x.safetensors", path: "/elsewhere/y.safetensors" }), "b/x.safetensors")).toBeNull();
+  });
+});
+
+describe("planRewrites and applyRewrites", () => {
+  it("rewrites every elsewhere entry with the user's pick, in one pass over one payload's entries", () => {
+    const payload = JSON.stringify({
+      version: 2,
+      loras: [
+        { name: "one", full_path: "/gone/one.safetensors" },
+        { name: "two", full_path: "/gone/two.safetensors" },
+      ],
+    });
+    const loader = node({ lora_name: "old.safetensors", strength_model: 1 });
+    const rg = node({ lora_1: { on: true, lora: "x.safetensors", strength: 1 } });
+    const inner = node({ hikaze_payload: payload });
+    const g = graph({ 3: loader, 4: rg, 5: node({}, graph({ 12: inner })) });
+    const refs = [
+      ref({ node_id: "3", choices: ["new/old.safetensors", "other/old.safetensors"] }),
+      ref({ node_id: "4", widget: "lora_1", use: "y/x.safetensors" }),
+      ref({ node_id: "5:12", widget: "hikaze_payload", entry: 1, use: "l/one.safetensors", path: "/m/loras/l/one.safetensors" }),
+      ref({ node_id: "5:12", widget: "hikaze_payload", entry: 2, use: "l/two.safetensors", path: "/m/loras/l/two.safetensors" }),
+      ref({ node_id: "3", status: "found", use: "old.safetensors" }),
+      ref({ node_id: "3", status: "missing", use: null }),
+      ref({ node_id: "9" }),
+    ];
+    const plan = planRewrites(refs, new Map([[refs[0]!, "other/old.safetensors"]]));
+    expect(plan.map((p) => p.use)).toEqual([
+      "other/old.safetensors", "y/x.safetensors", "l/one.safetensors", "l/two.safetensors", "new/old.safetensors",
+    ]);
+
+    const report = applyRewrites(g, plan);
+    expect(report.changed).toBe(4);
+    expect(report.skipped).toEqual([{ ref: refs[6], reason: "no node 9 in the graph" }]);
+    expect(value(loader, "lora_name")).toBe("other/old.safetensors");
+    expect(value(loader, "strength_model")).toBe(1);
+    expect(loader.calls).toEqual(["lora_name=other/old.safetensors", "changed lora_name"]);
+    expect(value(rg, "lora_1")).toEqual({ on: true, lora: "y/x.safetensors", strength: 1 });
+    expect(JSON.parse(value(inner, "hikaze_payload") as string)).toEqual({
+      version: 2,
+      loras: [
+        { name: "one", full_path: "/m/loras/l/one.safetensors" },
+        { name: "two", full_path: "/m/loras/l/two.safetensors" },
+      ],
+    });
+  });
+
+  it("names a widget the node does not have", () => {
+    const g = graph({ 3: node({ ckpt_name: "a" }) });
+    const r = ref({ node_id: "3", widget: "lora_name" });
+    expect(applyRewrites(g, planRewrites([r], new Map()))).toEqual({ changed: 0, skipped: [{ ref: r, reason: "no widget lora_name" }] });
+  });
+});

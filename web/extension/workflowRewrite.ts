@@ -1,0 +1,147 @@
+/**
+ * "Use the names found here": each `elsewhere` reference of a workflow check written into the widget that holds it.
+ * Pure over graph-shaped objects (nodes found by id, widgets by name), so it is tested without ComfyUI.
+ */
+import type { WorkflowReference } from "../src/api/workflowCheck";
+import type { ComfyWidget } from "./comfy";
+
+export const PAYLOAD_WIDGET = "hikaze_payload";
+const RGTHREE_ROW = /^lora_\d+$/;
+// The LoRA payload's list, under its name or the first version's aliases (nodes/payload.py reads the same).
+const LIST_KEYS = ["loras", "LoRAs", "LoRAList", "loRAList"];
+const HIKAZE_FIELDS = ["name", "full_path", "sha256", "strength_model", "strength_clip", "enabled"];
+
+export interface RewriteGraph {
+  getNodeById?: (id: number | string) => RewriteNode | null | undefined;
+}
+
+export interface RewriteNode {
+  widgets?: ComfyWidget[];
+  onWidgetChanged?: (name: string, value: unknown, oldValue: unknown, widget: ComfyWidget) => void;
+  /** A subgraph node's inner graph (ComfyUI front end 1.24+). */
+  subgraph?: RewriteGraph | null;
+}
+
+/** The node a reference names: "12", or "5:12" for node 12 inside the subgraph of node 5 (deeper: "5:7:12"). */
+export function findNode(graph: RewriteGraph | null | undefined, nodeId: string): RewriteNode | null {
+  let current: RewriteGraph | null | undefined = graph;
+  let node: RewriteNode | null = null;
+  for (const part of nodeId.split(":")) {
+    if (!current?.getNodeById) return null;
+    // Litegraph keys its nodes by number; an id that is not one (a UUID) is asked for as it is.
+    node = current.getNodeById(/^\d+$/.test(part) ? Number(part) : part) ?? null;
+    if (!node) return null;
+    current = node.subgraph;
+  }
+  return node;
+}
+
+/** Where an `elsewhere` entry can be rewritten, and the name the user chose among its choices. */
+export interface Rewrite {
+  ref: WorkflowReference;
+  use: string;
+}
+
+/** The `elsewhere` references with the name to write: the user's pick among `choices`, else the daemon's `use`. */
+export function planRewrites(refs: readonly WorkflowReference[], picked: ReadonlyMap<WorkflowReference, string>): Rewrite[] {
+  return refs.flatMap((ref) => {
+    if (ref.status !== "elsewhere") return [];
+    const use = picked.get(ref) ?? ref.use;
+    return use ? [{ ref, use }] : [];
+  });
+}
+
+/**
+ * The absolute path of `use`: the daemon gives the path of its own `use` only, and a choice is a name relative to
+ * the same kind's folder, so the choice's path is that folder joined to it. Null when `path` does not end with
+ * `use` (then nothing tells where the choice lives).
+ */
+export function pathFor(ref: WorkflowReference, use: string): string | null {
+  if (!ref.path) return null;
+  if (use === ref.use) return ref.path;
+  const sep = ref.path.includes("\\") && !ref.path.includes("/") ? "\\" : "/";
+  const norm = (text: string) => text.replace(/[\\/]/g, "/");
+  const tail = "/" + norm(ref.use ?? "");
+  if (!ref.use || !norm(ref.path).endsWith(tail)) return null;
+  const folder = ref.path.slice(0, ref.path.length - tail.length);
+  return folder + sep + use.split(/[\\/]/).join(sep);
+}
+
+export type NewValue = { value: unknown } | { skipped: string };
+
+function rowsOf(doc: unknown): unknown[] | null {
+  if (Array.isArray(doc)) return doc;
+  if (!doc || typeof doc !== "object") return null;
+  const key = LIST_KEYS.find((k) => k in doc);
+  const rows = key ? (doc as Record<string, unknown>)[key] : undefined;
+  return Array.isArray(rows) ? rows : null;
+}
+
+/** Our payload with one entry's file changed, everything else as it was (the order of fields too). */
+function payloadValue(ref: WorkflowReference, current: unknown, use: string): NewValue {
+  if (typeof current !== "string") return { skipped: "the payload is not text" };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(current);
+  } catch {
+    return { skipped: "the payload is not valid JSON any more" };
+  }
+  const path = pathFor(ref, use);
+  if (ref.entry === null) {
+    if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { skipped: "the payload is not a checkpoint" };
+    if (!path) return { skipped: "the daemon named no file for it" };
+    (doc as Record<string, unknown>).ckpt_path = path;
+  } else {
+    const row = rowsOf(doc)?.[ref.entry - 1];
+    if (!row || typeof row !== "object") return { skipped: `the payload has no entry ${ref.entry} any more` };
+    const fields = row as Record<string, unknown>;
+    // An rgthree-shaped row in our payload names its file by `lora`; a full_path beside it would mix the shapes.
+    if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) fields.lora = use;
+    else if (path) fields.full_path = path;
+    else return { skipped: "the daemon named no file for it" };
+  }
+  // Written back as it was laid out: the picker's documents are indented, hand-typed ones often are not.
+  return { value: current.includes("\n") ? JSON.stringify(doc, null, 2) : JSON.stringify(doc) };
+}
+
+/** The value a widget takes for a rewrite, or why it is left as it is. */
+export function rewrittenValue(ref: WorkflowReference, current: unknown, use: string): NewValue {
+  if (ref.widget === PAYLOAD_WIDGET) return payloadValue(ref, current, use);
+  if (RGTHREE_ROW.test(ref.widget)) {
+    if (!current || typeof current !== "object" || !("lora" in current)) return { skipped: "the row is not a LoRA row" };
+    return { value: { ...(current as Record<string, unknown>), lora: use } };
+  }
+  return { value: use };
+}
+
+export interface RewriteReport {
+  changed: number;
+  skipped: { ref: WorkflowReference; reason: string }[];
+}
+
+/**
+ * Writes every rewrite into its widget the way an edit would (value, callback, the node's change hook). Entries
+ * of one payload are applied one after the other, each to what the one before left.
+ */
+export function applyRewrites(graph: RewriteGraph | null | undefined, rewrites: readonly Rewrite[]): RewriteReport {
+  const report: RewriteReport = { changed: 0, skipped: [] };
+  for (const { ref, use } of rewrites) {
+    const node = findNode(graph, ref.node_id);
+    const widget = node?.widgets?.find((w) => w.name === ref.widget);
+    if (!node || !widget) {
+      report.skipped.push({ ref, reason: node ? `no widget ${ref.widget}` : `no node ${ref.node_id} in the graph` });
+      continue;
+    }
+    const next = rewrittenValue(ref, widget.value, use);
+    if ("skipped" in next) {
+      report.skipped.push({ ref, reason: next.skipped });
+      continue;
+    }
+    const old = widget.value;
+    widget.value = next.value;
+    widget.callback?.(next.value);
+    node.onWidgetChanged?.(widget.name, next.value, old, widget);
+    report.changed++;
+  }
+  return report;
+}
