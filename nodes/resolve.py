@@ -41,12 +41,10 @@ def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
             return saved
         tried.append(f"{saved} (no such file)")
     else:
-        names = _with_suffix(saved)
-        for name in names:
-            found = _full_path(folder_paths, wanted.kind, name)
-            if found:
-                return found
-        tried.append(f"{' and '.join(names)} in ComfyUI's {wanted.kind} folders")
+        found = find_in_folders(folder_paths, wanted.kind, saved)
+        if found:
+            return found
+        tried.append(f"{' and '.join(_with_suffix(saved))} in ComfyUI's {wanted.kind} folders")
 
     if wanted.sha256:
         moved = daemon.path_for(wanted.sha256)
@@ -89,6 +87,15 @@ def fingerprint(inputs: str, wanted: Iterable[Wanted]) -> str:
         else:
             files.append([path, st.st_size, st.st_mtime_ns])
     return json.dumps([inputs, files])
+
+
+def find_in_folders(folder_paths: ModuleType, kind: str, name: str) -> str | None:
+    """The file a relative name stands for in ComfyUI's folders of that kind, also with ".safetensors" added."""
+    for candidate in _with_suffix(name):
+        found = _full_path(folder_paths, kind, candidate)
+        if found:
+            return found
+    return None
 
 
 def _with_suffix(name: str) -> list[str]:
