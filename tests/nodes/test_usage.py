@@ -284,13 +284,13 @@ async def test_batches_hold_at_most_1000_uses(pack: ModuleType, queue: PromptQue
     assert sum(a["unknown"] for a in daemon.answers) == 2500  # files the library does not have: dropped there
 
 
-def test_uses_beyond_the_cap_drop_the_oldest_with_one_log_line(
+async def test_uses_beyond_the_cap_drop_the_oldest_with_a_line_when_it_starts_and_one_when_it_ends(
     pack: ModuleType, caplog: pytest.LogCaptureFixture
 ) -> None:
     reporter_module, walk = part(pack, "usage_reporter"), part(pack, "usage_walk")
     refused: list[list[dict[str, Any]]] = []
     taken: list[list[dict[str, Any]]] = []
-    daemon_up, tried, delivered = threading.Event(), threading.Event(), threading.Event()
+    daemon_up, tried = threading.Event(), threading.Event()
 
     def send(batch: list[dict[str, Any]]) -> tuple[int, str]:
         if not daemon_up.is_set():
@@ -298,21 +298,21 @@ def test_uses_beyond_the_cap_drop_the_oldest_with_one_log_line(
             tried.set()
             return 0, "the daemon at x did not answer (refused)"
         taken.append(list(batch))
-        delivered.set()
         return 200, ""
 
     caplog.set_level(logging.INFO, "hikaze.nodes")
     reporter = reporter_module.Reporter(send, capacity=5, retry_s=0.05)
     refs = [walk.Reference("LoraLoader", "loras", f"/library/l{i}.safetensors", False) for i in range(8)]
     reporter.submit(time.time(), refs)
-    assert tried.wait(10)
+    await until(tried.is_set, "a first attempt")
     daemon_up.set()
-    assert delivered.wait(10)
+    await until(lambda: "dropped in all" in caplog.text, "the line with the total")
 
     assert [u["path"] for u in refused[0]] == [f"/library/l{i}.safetensors" for i in range(3, 8)]
     assert taken == [refused[0]]  # the same uses, ids and all, once the daemon answers
     drops = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
-    assert drops == ["Hikaze: 3 model uses waiting for the daemon were dropped, the oldest, to keep 5"]
+    assert drops == ["Hikaze: more than 5 model uses wait for the daemon; the oldest are dropped until it takes them",
+                     "Hikaze: 3 model uses were dropped in all, the oldest, while more than 5 waited"]
 
 
 # -- the hook in ComfyUI -------------------------------------------------------------------------------------------
