@@ -26,6 +26,14 @@ _failures = 0
 def install_usage_hook() -> str:
     """Hook ComfyUI's server if it runs; which hook: "task_done", "on_prompt", "already" or "none"."""
     try:
+        return _install()
+    except Exception:  # a ComfyUI shaped otherwise must still load the nodes; only the usage goes unreported
+        log.warning("Hikaze: the usage hook could not be installed; model uses are not reported", exc_info=True)
+        return "none"
+
+
+def _install() -> str:
+    try:
         from server import PromptServer  # ComfyUI's own module: only there when ComfyUI loads the pack
     except ImportError:
         return "none"

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -56,7 +57,7 @@ def pack(queue: PromptQueue, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 
 def part(pack: ModuleType, name: str) -> Any:
-    return __import__("sys").modules[f"{pack.__name__}.nodes.{name}"]
+    return sys.modules[f"{pack.__name__}.nodes.{name}"]
 
 
 def sha(path: Path) -> str:
@@ -400,3 +401,18 @@ def test_a_comfyui_without_either_hook_is_told_in_its_log(
     assert "offers no hook to see the prompts it runs" in caplog.text
     assert part(pack, "usage").install_usage_hook() == "none"
     assert set(threading.enumerate()) == threads
+
+
+def test_a_server_the_hook_cannot_read_still_loads_the_nodes(
+    comfy: Comfy, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Unreadable:
+        @property
+        def task_done(self) -> Any:
+            raise RuntimeError("a server shaped otherwise")
+
+    comfy.prompt_server.prompt_queue = Unreadable()
+    caplog.set_level(logging.INFO, "hikaze.nodes")
+    pack = import_pack(monkeypatch)
+    assert set(pack.NODE_CLASS_MAPPINGS) == {"HikazeCheckpointLoader", "HikazeLoraPowerLoader"}
+    assert "the usage hook could not be installed" in caplog.text and "a server shaped otherwise" in caplog.text
