@@ -59,12 +59,10 @@ def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
         tried.append("the daemon (not asked: the payload has no sha256)")
 
     base = re.split(r"[\\/]", saved)[-1]
-    matches = _named(folder_paths, wanted.kind, base)
-    if len(matches) == 1:
-        found = _full_path(folder_paths, wanted.kind, matches[0])
-        if found:
-            log.warning("%s: %s not found; loading %s, the only file of that name", wanted.label, wanted.path, found)
-            return found
+    found, matches = only_file_named(folder_paths, wanted.kind, saved)
+    if found:
+        log.warning("%s: %s not found; loading %s, the only file of that name", wanted.label, wanted.path, found)
+        return found
     if len(matches) > 1:
         tried.append(f"files named {base} in ComfyUI's {wanted.kind} folders (several: {', '.join(matches[:5])})")
     else:
@@ -96,6 +94,13 @@ def find_in_folders(folder_paths: ModuleType, kind: str, name: str) -> str | Non
         if found:
             return found
     return None
+
+
+def only_file_named(folder_paths: ModuleType, kind: str, path: str) -> tuple[str | None, list[str]]:
+    """The one file in the kind's folders named as the path's last part (a bare name also with a model suffix), and
+    the relative names of all that are; None when there is not exactly one."""
+    matches = _named(folder_paths, kind, re.split(r"[\\/]", path)[-1])
+    return (_full_path(folder_paths, kind, matches[0]) if len(matches) == 1 else None), matches
 
 
 def _with_suffix(name: str) -> list[str]:

@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
+from .lora_text import parse_lora_text
 from .payload import PayloadError, parse_checkpoint, parse_lora_list
-from .resolve import find_in_folders
-from .usage_walk import Reference
+from .resolve import find_in_folders, only_file_named
+from .usage_walk import CHECKPOINT_PAYLOAD, LORA_PAYLOAD, NAME, Reference
 
 log = logging.getLogger("hikaze.nodes")
 
@@ -39,19 +40,28 @@ def uses_of(at: float, refs: Iterable[Reference]) -> list[dict[str, Any]]:
 
 def _files(ref: Reference, folder_paths: ModuleType | None) -> list[tuple[str, str, str]]:
     """(kind, absolute path or "", sha256 or "") of each file the reference loads."""
-    if not ref.payload:
+    if ref.form == NAME:
         return [(ref.kind, _find(folder_paths, ref.kind, ref.text), "")]
     try:
-        if ref.kind == "checkpoints":
+        if ref.form == CHECKPOINT_PAYLOAD:
             ckpt = parse_checkpoint(ref.text)
-            saved = [(ckpt.path, ckpt.sha256)]
-        else:
-            saved = [(e.full_path or e.name, e.sha256) for e in parse_lora_list(ref.text) if e.active]
+            return [(ref.kind, _find(folder_paths, ref.kind, ckpt.path), ckpt.sha256)]
+        if ref.form == LORA_PAYLOAD:
+            return [(ref.kind, _find(folder_paths, ref.kind, e.full_path or e.name), e.sha256)
+                    for e in parse_lora_list(ref.text) if e.active]
+        return [(ref.kind, _written(folder_paths, ref.kind, e.name), "") for e in parse_lora_text(ref.text) if e.active]
     except PayloadError as e:
         # The node itself fails on it, and ComfyUI shows why; nothing of it was loaded.
-        log.debug("Hikaze: a %s payload that cannot be read is not reported: %s", ref.node, e)
+        log.debug("Hikaze: a %s %s that cannot be read is not reported: %s", ref.node, ref.form, e)
         return []
-    return [(ref.kind, _find(folder_paths, ref.kind, path), sha256) for path, sha256 in saved]
+
+
+def _written(folder_paths: ModuleType | None, kind: str, name: str) -> str:
+    """A name in lora_text, found as the node finds it: sub-folders and the suffix may be left out."""
+    found = _find(folder_paths, kind, name)
+    if found or folder_paths is None:
+        return found
+    return only_file_named(folder_paths, kind, name)[0] or ""
 
 
 def _find(folder_paths: ModuleType | None, kind: str, name: str) -> str:

@@ -35,14 +35,19 @@ LORA_STRENGTHS: dict[str, tuple[str, ...]] = {
     "LoraLoaderModelOnly": ("strength_model",),
 }
 RGTHREE_LORAS = "Power Lora Loader (rgthree)"
-PAYLOAD_KINDS = {"HikazeCheckpointLoader": "checkpoints", "HikazeLoraPowerLoader": "loras"}
+# What a reference's text is: a file name as ComfyUI's loaders take it, or an input of ours read as that node reads it
+NAME, CHECKPOINT_PAYLOAD, LORA_PAYLOAD, LORA_TEXT = "name", "checkpoint payload", "LoRA payload", "LoRA text"
+OUR_INPUTS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "HikazeCheckpointLoader": (("hikaze_payload", "checkpoints", CHECKPOINT_PAYLOAD),),
+    "HikazeLoraPowerLoader": (("hikaze_payload", "loras", LORA_PAYLOAD), ("lora_text", "loras", LORA_TEXT)),
+}
 
 
 class Reference(NamedTuple):
     node: str  # the class_type that loads it
     kind: str  # the ComfyUI folder name
-    text: str  # a file name in the kind's folders, or (payload) a node's hikaze_payload
-    payload: bool
+    text: str  # a file name in the kind's folders, or one of our nodes' inputs
+    form: str  # NAME, CHECKPOINT_PAYLOAD, LORA_PAYLOAD or LORA_TEXT
 
 
 def references(prompt: Any) -> list[Reference]:
@@ -62,17 +67,18 @@ def references(prompt: Any) -> list[Reference]:
             for field, kind in named:
                 value = inputs.get(field)
                 if isinstance(value, str) and value:
-                    found.append(Reference(class_type, kind, value, False))
+                    found.append(Reference(class_type, kind, value, NAME))
         elif class_type in LORA_STRENGTHS:
             value = inputs.get("lora_name")
             if isinstance(value, str) and value and not _all_zero(inputs.get(f) for f in LORA_STRENGTHS[class_type]):
-                found.append(Reference(class_type, "loras", value, False))
+                found.append(Reference(class_type, "loras", value, NAME))
         elif class_type == RGTHREE_LORAS:
             found.extend(_rgthree_rows(inputs))
-        elif class_type in PAYLOAD_KINDS:
-            value = inputs.get("hikaze_payload")
-            if isinstance(value, str):
-                found.append(Reference(class_type, PAYLOAD_KINDS[class_type], value, True))
+        elif class_type in OUR_INPUTS:
+            for field, kind, form in OUR_INPUTS[class_type]:
+                value = inputs.get(field)
+                if isinstance(value, str) and value:
+                    found.append(Reference(class_type, kind, value, form))
     return found
 
 
@@ -85,7 +91,7 @@ def _rgthree_rows(inputs: dict[str, Any]) -> list[Reference]:
         name = row.get("lora")
         if isinstance(name, str) and name and name != "None" and not _all_zero(
                 (row.get("strength"), row.get("strengthTwo"))):
-            rows.append(Reference(RGTHREE_LORAS, "loras", name, False))
+            rows.append(Reference(RGTHREE_LORAS, "loras", name, NAME))
     return rows
 
 

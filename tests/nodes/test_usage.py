@@ -128,13 +128,13 @@ def test_the_walk_reads_every_loaders_file_inputs_and_skips_links(pack: ModuleTy
                    lora_4={"on": True, "lora": "clip-only.safetensors", "strength": 0, "strengthTwo": 0.5},
                    **{"➕ Add Lora": ""}),
         "21": node("HikazeCheckpointLoader", hikaze_payload=payload),
-        "22": node("HikazeLoraPowerLoader", model=["21", 0], hikaze_payload=["40", 0]),
+        "22": node("HikazeLoraPowerLoader", model=["21", 0], hikaze_payload=["40", 0], lora_text="<lora:x:0.5>"),
         "23": "not a node",
         "24": {"class_type": 5, "inputs": {}},
         "25": node("LoraLoader", lora_name="a.safetensors"),  # a duplicate: the reporter makes it one use
     }
 
-    found = [(r.node, r.kind, r.text, r.payload) for r in walk.references(the_prompt)]
+    found = [(r.node, r.kind, r.text, r.form != walk.NAME) for r in walk.references(the_prompt)]
 
     assert found == [
         ("CheckpointLoaderSimple", "checkpoints", "sd15.safetensors", False),
@@ -157,6 +157,7 @@ def test_the_walk_reads_every_loaders_file_inputs_and_skips_links(pack: ModuleTy
         ("Power Lora Loader (rgthree)", "loras", "style/ink.safetensors", False),
         ("Power Lora Loader (rgthree)", "loras", "clip-only.safetensors", False),
         ("HikazeCheckpointLoader", "checkpoints", payload, True),
+        ("HikazeLoraPowerLoader", "loras", "<lora:x:0.5>", True),
         ("LoraLoader", "loras", "a.safetensors", False),
     ]
     assert walk.references(None) == walk.references([1, 2]) == walk.references({}) == []
@@ -171,8 +172,9 @@ async def test_every_model_a_prompt_loaded_reaches_the_daemon_once_per_prompt(
     lora_a = write_model(comfy.folders["loras"][0] / "style" / "a.safetensors")
     lora_b = write_model(comfy.folders["loras"][0] / "b.safetensors")
     vae = write_model(comfy.folders["vae"][0] / "ae.safetensors")
+    deep = write_model(comfy.folders["loras"][0] / "sub" / "folder" / "deep.safetensors")
     (comfy.folders["loras"][0] / "same-as-a.safetensors").symlink_to(lora_a)
-    daemon = UsageDaemon({sha(f): [str(f)] for f in (ckpt, lora_a, lora_b, vae)})
+    daemon = UsageDaemon({sha(f): [str(f)] for f in (ckpt, lora_a, lora_b, vae, deep)})
     the_prompt = prompt(
         node("CheckpointLoaderSimple", ckpt_name="sd15.safetensors"),
         node("LoraLoader", model=["1", 0], clip=["1", 1], lora_name="style/a.safetensors", strength_model=1.0,
@@ -184,7 +186,8 @@ async def test_every_model_a_prompt_loaded_reaches_the_daemon_once_per_prompt(
             {"name": "A", "full_path": str(lora_a), "sha256": sha(lora_a)},
             {"name": "b"},  # a name in ComfyUI's folders, ".safetensors" added as the node adds it
             {"full_path": "/nowhere/off.safetensors", "enabled": False},
-        )),
+        ), lora_text="a prompt with <lora:deep:0.5> (the node finds it in its sub-folder), <lora:zero:0:0> and "
+                     "<lora:b>, which the list has"),
         node("HikazeCheckpointLoader", hikaze_payload=json.dumps({"ckpt_path": str(ckpt), "sha256": sha(ckpt)})),
         node("VAELoader", vae_name="ae.safetensors"),
         node("VAELoader", vae_name="pixel_space"),  # not a file: nothing the daemon could count
@@ -195,9 +198,9 @@ async def test_every_model_a_prompt_loaded_reaches_the_daemon_once_per_prompt(
         before = time.time()
         prompt_id = queue.run(the_prompt)
         after = time.time()
-        await until(lambda: len(daemon.counted_ids) >= 4, "the first prompt's uses")
+        await until(lambda: len(daemon.counted_ids) >= 5, "the first prompt's uses")
         queue.run(the_prompt, success=False)  # a failed prompt still loaded its models (or meant to)
-        await until(lambda: len(daemon.counted_ids) >= 8, "the second prompt's uses")
+        await until(lambda: len(daemon.counted_ids) >= 10, "the second prompt's uses")
 
     # The queue did what ComfyUI's does: the prompt moved from running to the history.
     assert queue.currently_running == {} and queue.history[prompt_id]["status"]["status_str"] == "success"
@@ -207,12 +210,13 @@ async def test_every_model_a_prompt_loaded_reaches_the_daemon_once_per_prompt(
         ("LoraLoader", "loras", str(lora_a), sha(lora_a)),
         ("HikazeLoraPowerLoader", "loras", str(lora_b), None),
         ("VAELoader", "vae", str(vae), None),
+        ("HikazeLoraPowerLoader", "loras", str(deep), None),
     ])
     for use in first:
         assert len(use["id"]) == 32 and set(use["id"]) <= HEX
         assert before <= use["at"] <= after
-    assert len(daemon.counted_ids) == 8 and len(daemon.uses_received()) == 8
-    assert daemon.use_count == {sha(f): 2 for f in (ckpt, lora_a, lora_b, vae)}
+    assert len(daemon.counted_ids) == 10 and len(daemon.uses_received()) == 10
+    assert daemon.use_count == {sha(f): 2 for f in (ckpt, lora_a, lora_b, vae, deep)}
     assert {r["authorization"] for r in daemon.requests} == {"Bearer s3cret-token"}
     reporter = [t for t in threading.enumerate() if t.name == "hikaze-usage"]
     assert reporter and all(t.daemon for t in reporter)  # ComfyUI's exit never waits for it
@@ -303,7 +307,7 @@ async def test_uses_beyond_the_cap_drop_the_oldest_with_a_line_when_it_starts_an
 
     caplog.set_level(logging.INFO, "hikaze.nodes")
     reporter = reporter_module.Reporter(send, capacity=5, retry_s=0.05)
-    refs = [walk.Reference("LoraLoader", "loras", f"/library/l{i}.safetensors", False) for i in range(8)]
+    refs = [walk.Reference("LoraLoader", "loras", f"/library/l{i}.safetensors", walk.NAME) for i in range(8)]
     reporter.submit(time.time(), refs)
     await until(tried.is_set, "a first attempt")
     daemon_up.set()
