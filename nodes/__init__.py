@@ -3,6 +3,10 @@ from their saved paths with no daemon running. Imports stay relative because Com
 
 from .checkpoint import HikazeCheckpointLoader
 from .lora import HikazeLoraPowerLoader
+from .usage import install_usage_hook
+
+# Outside ComfyUI (tests, scripts) there is no server to hook and nothing happens.
+install_usage_hook()
 
 NODE_CLASS_MAPPINGS = {
     "HikazeCheckpointLoader": HikazeCheckpointLoader,

@@ -41,12 +41,10 @@ def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
             return saved
         tried.append(f"{saved} (no such file)")
     else:
-        names = _with_suffix(saved)
-        for name in names:
-            found = _full_path(folder_paths, wanted.kind, name)
-            if found:
-                return found
-        tried.append(f"{' and '.join(names)} in ComfyUI's {wanted.kind} folders")
+        found = find_in_folders(folder_paths, wanted.kind, saved)
+        if found:
+            return found
+        tried.append(f"{' and '.join(_with_suffix(saved))} in ComfyUI's {wanted.kind} folders")
 
     if wanted.sha256:
         moved = daemon.path_for(wanted.sha256)
@@ -61,12 +59,10 @@ def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
         tried.append("the daemon (not asked: the payload has no sha256)")
 
     base = re.split(r"[\\/]", saved)[-1]
-    matches = _named(folder_paths, wanted.kind, base)
-    if len(matches) == 1:
-        found = _full_path(folder_paths, wanted.kind, matches[0])
-        if found:
-            log.warning("%s: %s not found; loading %s, the only file of that name", wanted.label, wanted.path, found)
-            return found
+    found, matches = only_file_named(folder_paths, wanted.kind, saved)
+    if found:
+        log.warning("%s: %s not found; loading %s, the only file of that name", wanted.label, wanted.path, found)
+        return found
     if len(matches) > 1:
         tried.append(f"files named {base} in ComfyUI's {wanted.kind} folders (several: {', '.join(matches[:5])})")
     else:
@@ -89,6 +85,22 @@ def fingerprint(inputs: str, wanted: Iterable[Wanted]) -> str:
         else:
             files.append([path, st.st_size, st.st_mtime_ns])
     return json.dumps([inputs, files])
+
+
+def find_in_folders(folder_paths: ModuleType, kind: str, name: str) -> str | None:
+    """The file a relative name stands for in ComfyUI's folders of that kind, also with ".safetensors" added."""
+    for candidate in _with_suffix(name):
+        found = _full_path(folder_paths, kind, candidate)
+        if found:
+            return found
+    return None
+
+
+def only_file_named(folder_paths: ModuleType, kind: str, path: str) -> tuple[str | None, list[str]]:
+    """The one file in the kind's folders named as the path's last part (a bare name also with a model suffix), and
+    the relative names of all that are; None when there is not exactly one."""
+    matches = _named(folder_paths, kind, re.split(r"[\\/]", path)[-1])
+    return (_full_path(folder_paths, kind, matches[0]) if len(matches) == 1 else None), matches
 
 
 def _with_suffix(name: str) -> list[str]:

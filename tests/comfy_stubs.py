@@ -2,18 +2,24 @@
 
 They behave like the real ones as far as the nodes can tell (ecosystem notes 1.5-1.7: `get_full_path` normalises
 the name and returns the first existing file or None, LoRAs are applied to new objects, never in place) and record
-every call so tests can check what the nodes asked for.
+every call so tests can check what the nodes asked for. The server's instance has no prompt queue unless a test
+gives it one (`PromptQueue`, shaped like ComfyUI's `execution.PromptQueue`), so the usage hook installs only then.
 """
 
 from __future__ import annotations
 
+import copy
+import heapq
 import importlib.util
+import logging
 import os
 import sys
+import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from aiohttp import web
@@ -42,6 +48,7 @@ class Comfy:
     # comfy.cli_args.args: what ComfyUI listens on
     args: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(
         listen="127.0.0.1", port=8188, tls_keyfile=None, tls_certfile=None))
+    prompt_server: Any = None  # PromptServer.instance, once server() made it
 
     def folder_paths(self) -> ModuleType:
         m = ModuleType("folder_paths")
@@ -119,7 +126,83 @@ class Comfy:
             instance = type("Instance", (), {"routes": self.routes, "app": self.app})()
 
         m.PromptServer = PromptServer
+        self.prompt_server = PromptServer.instance
         return m
+
+    def give_prompt_queue(self) -> PromptQueue:
+        """ComfyUI's server as main.py makes it: its prompt queue exists before custom nodes are imported."""
+        self.prompt_server.prompt_queue = PromptQueue()
+        return self.prompt_server.prompt_queue
+
+    def give_on_prompt_handlers(self) -> OnPromptHandlers:
+        """A server without the prompt queue the usage hook wraps, but with ComfyUI's on-prompt handlers."""
+        handlers = OnPromptHandlers()
+        self.prompt_server.on_prompt_handlers = handlers.handlers
+        self.prompt_server.add_on_prompt_handler = handlers.handlers.append
+        return handlers
+
+
+class ExecutionStatus(NamedTuple):
+    status_str: str
+    completed: bool
+    messages: list[str]
+
+
+class PromptQueue:
+    """ComfyUI's execution.PromptQueue as its prompt worker uses it: `get` moves an item (number, prompt_id, prompt,
+    extra_data, outputs) to `currently_running` under a counter, `task_done` moves it into the history."""
+
+    def __init__(self) -> None:
+        self.mutex = threading.RLock()
+        self.queue: list[tuple[Any, ...]] = []
+        self.currently_running: dict[int, tuple[Any, ...]] = {}
+        self.history: dict[str, dict[str, Any]] = {}
+        self.task_counter = 0
+        self.number = 0
+
+    def put(self, item: tuple[Any, ...]) -> None:
+        with self.mutex:
+            heapq.heappush(self.queue, item)
+
+    def get(self) -> tuple[tuple[Any, ...], int]:
+        with self.mutex:
+            item = heapq.heappop(self.queue)
+            i = self.task_counter
+            self.currently_running[i] = copy.deepcopy(item)
+            self.task_counter += 1
+            return item, i
+
+    def task_done(self, item_id: int, history_result: dict[str, Any], status: ExecutionStatus | None) -> None:
+        with self.mutex:
+            prompt = self.currently_running.pop(item_id)
+            self.history[prompt[1]] = {"prompt": prompt, "outputs": {},
+                                       "status": None if status is None else status._asdict()}
+            self.history[prompt[1]].update(history_result)
+
+    def run(self, prompt: dict[str, Any], success: bool = True) -> str:
+        """One prompt through the queue as main.py's prompt_worker takes it; its prompt_id."""
+        prompt_id = str(uuid.uuid4())
+        self.number += 1
+        self.put((self.number, prompt_id, prompt, {}, list(prompt)))
+        _item, item_id = self.get()
+        self.task_done(item_id, {"outputs": {}, "meta": {}},
+                       status=ExecutionStatus("success" if success else "error", success, []))
+        return prompt_id
+
+
+class OnPromptHandlers:
+    """PromptServer's on-prompt handlers: each gets the POST /prompt body and returns it; a failing one is logged."""
+
+    def __init__(self) -> None:
+        self.handlers: list[Any] = []
+
+    def trigger(self, json_data: dict[str, Any]) -> dict[str, Any]:
+        for handler in self.handlers:
+            try:
+                json_data = handler(json_data)
+            except Exception:
+                logging.warning("[ERROR] An error occurred during the on_prompt_handler processing", exc_info=True)
+        return json_data
 
 
 def install(monkeypatch: pytest.MonkeyPatch, base: Path) -> Comfy:
