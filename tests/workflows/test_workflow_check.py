@@ -55,7 +55,7 @@ class Library:
         imported = [self.juggernaut, self.dreamshaper, self.foo_style, self.foo_other, self.detail, self.vae]
         shas = await d.import_files(*imported)
         await d.wait_row(self.queued)
-        return dict(zip(imported, shas))
+        return dict(zip(imported, shas, strict=True))
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ async def test_a_ui_workflow_s_references_are_found_elsewhere_or_missing(library
 
 
 async def test_an_api_prompt_skips_links_and_numbers_subgraph_nodes_as_comfyui_runs_them(library):
-    d, lib, shas = library
+    d, _, _ = library
     prompt = {
         "4": api_node("CheckpointLoaderSimple", {"ckpt_name": "juggernaut.safetensors"}),
         "10": api_node("LoraLoader", {"lora_name": "style/foo.safetensors", "strength_model": 1, "strength_clip": 1,
@@ -182,7 +182,7 @@ async def test_an_api_prompt_skips_links_and_numbers_subgraph_nodes_as_comfyui_r
 
 
 async def test_workflow_and_prompt_together_answer_each_widget_once(library):
-    d, lib, shas = library
+    d, _, _ = library
     workflow = ui_workflow([ui_node(4, "CheckpointLoaderSimple", ["sdxl/juggernaut.safetensors"])])
     prompt = {"4": api_node("CheckpointLoaderSimple", {"ckpt_name": "sdxl/juggernaut.safetensors"}),
               "7": api_node("VAELoader", {"vae_name": "ae.safetensors"})}
@@ -240,7 +240,7 @@ async def test_hashes_in_an_image_s_parameters_join_its_workflow_s_references(li
 
 
 async def test_against_an_announced_comfyui_its_own_folders_count(library, tmp_path: Path):
-    d, lib, shas = library
+    d, lib, _ = library
     extra = write_model(tmp_path / "comfy-extra" / "loras" / "extra.safetensors")
     origin = "http://127.0.0.1:8188"
     await d.call("POST", "/api/comfyui/announce", {"origin": origin, "folders": {

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +50,8 @@ def subgraph(graph_id: str, nodes: list[dict[str, Any]]) -> dict[str, Any]:
     return {"id": graph_id, "version": 1, "state": {"lastGroupId": 0, "lastNodeId": 12, "lastLinkId": 3,
                                                      "lastRerouteId": 0},
             "revision": 0, "config": {}, "name": "LoRA stack",
-            "inputNode": {"id": -10, "bounding": [0, 0, 120, 60]}, "outputNode": {"id": -20, "bounding": [600, 0, 120, 60]},
+            "inputNode": {"id": -10, "bounding": [0, 0, 120, 60]},
+            "outputNode": {"id": -20, "bounding": [600, 0, 120, 60]},
             "inputs": [{"id": "in-model", "name": "model", "type": "MODEL", "linkIds": [1]}],
             "outputs": [{"id": "out-model", "name": "MODEL", "type": "MODEL", "linkIds": [2]}],
             "widgets": [], "nodes": nodes, "groups": [], "links": [], "extra": {}}
@@ -117,3 +120,26 @@ def comfy_webp(workflow: dict[str, Any] | None, prompt: dict[str, Any] | None) -
 
 def a1111_parameters(prompt: str, settings: dict[str, str]) -> str:
     return prompt + "\nNegative prompt: lowres, bad anatomy\n" + ", ".join(f"{k}: {v}" for k, v in settings.items())
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def raw_png(*chunks: bytes, width: int = 1, height: int = 1) -> bytes:
+    """A PNG put together chunk by chunk: its header claims `width` x `height`, the pixels are one IDAT of a
+    single row, whatever the header says (the check never decodes them)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + b"".join(chunks)
+            + png_chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + png_chunk(b"IEND", b""))
+
+
+def zlib_bomb(gib: int) -> bytes:
+    """A zlib stream of `gib` GiB of zeros in a few MB, made in no time: one raw deflate segment of 4 MiB, ended by a
+    full flush so that copies of it may follow one another, repeated, then a final empty block and the checksum."""
+    segment = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = segment.compress(bytes(4 << 20)) + segment.flush(zlib.Z_FULL_FLUSH)
+    size = gib << 30
+    checksum = ((size % 65521) << 16) | 1  # Adler-32 of `size` zero bytes
+    return b"\x78\x9c" + piece * (gib * 256) + zlib.compressobj(9, zlib.DEFLATED, -15).flush() + struct.pack(
+        ">I", checksum)

@@ -87,6 +87,12 @@ class Here:
                 return os.path.relpath(path, folder).replace(os.sep, "/")
         return None
 
+    def known(self, kind: str, path: str) -> bool:
+        """Whether the path lies in the kind's folders or is a file the store knows: a path a workflow names is
+        looked at only then, so that a request cannot probe the rest of the machine."""
+        return (self.rel(kind, path) is not None or path in self._index.pending
+                or self._index.models_ok.get(path) is not None)
+
     def model_of(self, path: str) -> str | None:
         """The sha256 of the model whose file (or copy) this is, if the store knows one."""
         hit = self._index.models_ok.get(path)
@@ -118,8 +124,8 @@ def _candidates(name: str) -> list[str]:
 
 
 def _found(ref: Reference, here: Here) -> Answer | None:
-    if ref.full_path and os.path.isabs(ref.full_path) and os.path.isfile(ref.full_path):
-        path = ref.full_path
+    path = os.path.normpath(ref.full_path) if ref.full_path and os.path.isabs(ref.full_path) else None
+    if path is not None and here.known(ref.kind, path) and os.path.isfile(path):
         return Answer(ref, "found", here.rel(ref.kind, path), path, here.model_of(path))
     if ref.by_stem:
         stem = _stem(clean_name(ref.name) or "")

@@ -21,12 +21,13 @@ def webp_texts(data: bytes, keys: frozenset[str]) -> dict[str, str]:
     exif = _exif_chunk(data)
     if exif is None:
         return {}
+    _check_tiff(exif.removeprefix(b"Exif\x00\x00"))
     try:
         tags = Image.Exif()
         tags.load(exif)
         values = list(tags.values())
-    except Exception as e:  # Pillow's EXIF parser raises many kinds on a damaged block
-        raise WorkflowError(f"the WebP's EXIF block is damaged: {type(e).__name__}") from None
+    except Exception:  # Pillow's EXIF parser raises many kinds on a damaged block
+        raise WorkflowError("the WebP's EXIF block is damaged: its directories cannot be read") from None
     texts: dict[str, str] = {}
     for value in values:
         if isinstance(value, bytes):
@@ -36,6 +37,18 @@ def webp_texts(data: bytes, keys: frozenset[str]) -> dict[str, str]:
             if sep and key in keys:
                 texts.setdefault(key, text.rstrip("\0"))
     return texts
+
+
+def _check_tiff(exif: bytes) -> None:
+    """Pillow passes over an EXIF block whose first directory lies outside it as if it were empty; a block that
+    says nothing is damaged, not a WebP without a workflow."""
+    order = {b"II*\x00": "<", b"MM\x00*": ">"}.get(exif[:4])
+    if order is None or len(exif) < 8:
+        raise WorkflowError("the WebP's EXIF block is damaged: it does not start with a TIFF header")
+    first = struct.unpack(order + "I", exif[4:8])[0]
+    if not 8 <= first <= len(exif) - 2:
+        raise WorkflowError(f"the WebP's EXIF block is damaged: its first directory is at byte {first}, past its "
+                            f"end ({len(exif)} bytes)")
 
 
 def _exif_chunk(data: bytes) -> bytes | None:
