@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from workflow_fixtures import api_node, lora_payload, rgthree_widgets, subgraph, ui_node, ui_workflow
+from workflow_fixtures import api_node, lora_payload, png, rgthree_widgets, subgraph, ui_node, ui_workflow
 
 from hikaze_mm.workflows import a1111
 from hikaze_mm.workflows.documents import read
@@ -86,3 +86,14 @@ def test_too_many_references_is_refused_not_cut():
     workflow = ui_workflow([ui_node(i, "VAELoader", ["ae.safetensors"]) for i in range(MAX_REFERENCES + 1)])
     with pytest.raises(WorkflowError, match="more than"):
         read(json.dumps(workflow).encode(), "application/json").references()
+
+
+def test_an_image_s_a1111_hashes_join_only_the_workflow_references_of_their_name():
+    dream, detail = "d" * 10, "e" * 10
+    workflow = ui_workflow([ui_node(1, "CheckpointLoaderSimple", ["sd/dreamshaper_8.safetensors"]),
+                            ui_node(2, "CheckpointLoaderSimple", ["refiner.safetensors"]),
+                            ui_node(3, "LoraLoader", ["detail.safetensors", 1, 1])])
+    text = f'x\nSteps: 1, Model: dreamshaper_8, Model hash: {dream}, Hashes: {{"lora:detail": "{detail}"}}'
+
+    refs = read(png({"workflow": json.dumps(workflow), "parameters": text}), "image/png").references()
+    assert [(r.node_id, r.autov2) for r in refs] == [("1", dream), ("2", None), ("3", detail)]

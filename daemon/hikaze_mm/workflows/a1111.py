@@ -21,6 +21,7 @@ class Hashes:
     """What the text says of the models' hashes, by kind and name as it writes them."""
 
     model: str | None = None  # the checkpoint's hash
+    model_name: str | None = None  # the checkpoint's name, which it belongs to
     loras: dict[str, str] = field(default_factory=dict)
 
 
@@ -70,6 +71,8 @@ def hashes(text: str) -> Hashes:
     """The comparable hashes the text gives (a 12-digit AutoV3 of `Lora hashes` is left for Civitai's AutoV2)."""
     _, settings = _split(text)
     found = Hashes()
+    model_name = settings.get("Model")
+    found.model_name = model_name.strip() if isinstance(model_name, str) else None
     stated: list[tuple[str | None, object]] = [("", settings.get("Model hash"))]
     lora_hashes = settings.get("Lora hashes")
     if isinstance(lora_hashes, str):

@@ -52,7 +52,7 @@ def _with_hashes(ref: Reference, known: a1111.Hashes) -> Reference:
     if ref.sha256 or ref.autov2:
         return ref
     if ref.kind == "checkpoints":
-        stated = known.model
+        stated = known.model if known.model_name and _stem(known.model_name) == _stem(ref.name) else None
     else:
         stated = next((h for n, h in known.loras.items() if ref.kind == "loras" and _stem(n) == _stem(ref.name)), None)
     sha256, autov2 = hash_fields(stated)
