@@ -1,6 +1,7 @@
 """Workflows and images shaped as ComfyUI's front end, its SaveImage / SaveAnimatedWEBP and A1111 write them, for
 any test that needs one: a UI workflow (with a subgraph), its API prompt, the Hikaze payloads, rgthree Power Lora
-Loader rows and a LoRA Manager loader, and PNGs and WebPs that carry them."""
+Loader rows and a LoRA Manager loader, and PNGs and WebPs that carry them (hostile ones too). Any test imports it
+as `workflow_fixtures`, as it does `conftest`."""
 
 from __future__ import annotations
 
