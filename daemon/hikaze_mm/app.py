@@ -57,6 +57,7 @@ from hikaze_mm.store.interfaces import ShareStore, Stores
 from hikaze_mm.store.sqlite.store import SQLiteStore
 from hikaze_mm.webmeta.lookup import SourceSite
 from hikaze_mm.webmeta.lookup import build as build_lookup
+from hikaze_mm.workflows.check import WorkflowCheck
 
 if TYPE_CHECKING:  # asyncpg, under it, comes with the `postgres` extra: imported only for a shared library
     from hikaze_mm.store.postgres.notify import Notifications
@@ -139,6 +140,7 @@ class App:
                                      self.settler, self.image_files)
         own_names = [*settings.allowed_hosts, *([] if settings.host in WILDCARD_HOSTS else [settings.host])]
         self.comfy_peers = ComfyPeers(self.roots, frozenset(own_names))
+        self.workflows = WorkflowCheck(self.store.files, self.store.contents)
         self.sessions = Sessions(self.store.sessions, settings.auth_token)
         self._status = Status(self.roots, self.supervisor, self.settler, self.intake, self.pool, self.workers,
                               self.reconciler, self.store.search, self.comfy_peers, self.legacy, self.outage, self.web)
@@ -320,7 +322,8 @@ class App:
                         events=self.bus, roots=self.roots, scans=self.reconciler, listings=self.store,
                         library=self.library, bulk=self.bulk, folders=self.folders, imports=self.importer,
                         retries=self.decisions, images=self.image_files, legacy=self.legacy,
-                        duplicates=self.duplicates, database=self.outage, lookups=self.web)
+                        duplicates=self.duplicates, database=self.outage, lookups=self.web,
+                        workflows=self.workflows)
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()

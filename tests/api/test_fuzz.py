@@ -153,6 +153,7 @@ class Operation:
     query_params: dict[str, dict[str, Any]]
     body: dict[str, Any] | None  # the JSON body's schema
     multipart: bool = False
+    images: bool = False  # also reads a PNG or WebP as its whole body (the workflow check)
     page: bool = False
 
     @property
@@ -165,6 +166,8 @@ class Operation:
         if self.label in NO_BODY_FUZZ:
             return kinds
         kinds += ["malformed", "types", "numbers", "long", "unicode", "traversal"]
+        if self.images:
+            kinds.append("image")
         return [*kinds, "multipart"] if self.multipart else kinds
 
 
@@ -194,7 +197,7 @@ class Spec:
                     method.upper(), route, route,
                     {p["name"]: self.resolve(p.get("schema", {})) for p in params if p["in"] == "path"},
                     {p["name"]: self.resolve(p.get("schema", {})) for p in params if p["in"] == "query"},
-                    body, multipart="multipart/form-data" in content,
+                    body, multipart="multipart/form-data" in content, images="image/png" in content,
                 ))
         return found
 
@@ -327,6 +330,20 @@ def png_claiming(width: int, height: int) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
             + png_chunk(b"IEND", b""))
+
+
+def png_with_workflow(name: str, key: bytes) -> bytes:
+    """SMALL_PNG carrying, as ComfyUI's SaveImage or A1111 writes it, a workflow whose loaders name `name`."""
+    payload = json.dumps({"ckpt_path": name, "sha256": "", "name": name})
+    if key == b"parameters":
+        text = f"<lora:{name}:0.5>\nSteps: 1, Model: {name}, Model hash: 0123456789"
+    elif key == b"prompt":
+        text = json.dumps({"1": {"class_type": "LoraLoader", "inputs": {"lora_name": name}},
+                           "2": {"class_type": "HikazeCheckpointLoader", "inputs": {"hikaze_payload": payload}}})
+    else:
+        text = json.dumps({"nodes": [{"id": 1, "type": "VAELoader", "widgets_values": [name]},
+                                     {"id": 2, "type": "HikazeCheckpointLoader", "widgets_values": [payload]}]})
+    return SMALL_PNG[:33] + png_chunk(b"iTXt", key + b"\0\0\0\0\0" + encoded(text)) + SMALL_PNG[33:]
 
 
 SMALL_PNG = png((16, 16))
@@ -497,6 +514,8 @@ class Strategies:
         query = self.query(op) if kind == "query" else st.just("")
         if kind in ("path", "query"):
             body: st.SearchStrategy[tuple[bytes | None, str | None]] = st.just((None, None))
+        elif kind == "image":
+            body = self.image_body()
         elif op.multipart:
             body = self.multipart(kind)
         else:
@@ -628,6 +647,13 @@ class Strategies:
             st.just(b'{"name": "' + b"a" * (2 * MAX_BODY) + b'"}'),
             st.binary(min_size=1, max_size=64).filter(lambda b: bool(b.strip())),
         )
+
+    # whole-body images (the workflow check): broken ones, and real ones whose metadata names hostile files
+    def image_body(self) -> st.SearchStrategy[tuple[bytes | None, str | None]]:
+        named = st.one_of(hostile_text(), hostile_text(short=False), st.sampled_from(self.ctx.traversals))
+        carrying = st.builds(png_with_workflow, named, st.sampled_from([b"workflow", b"prompt", b"parameters"]))
+        types = st.sampled_from(["image/png", "image/webp", "image/png; charset=x", "image/gif"])
+        return st.tuples(st.one_of(st.sampled_from(IMAGE_PAYLOADS), carrying), types)
 
     # multipart bodies (the image upload)
     def multipart(self, kind: str) -> st.SearchStrategy[tuple[bytes | None, str | None]]:

@@ -8,7 +8,8 @@ never grants. So a request that changes something is refused unless
   (a sandboxed frame, a `data:` page, a page with `Referrer-Policy: no-referrer`) never is;
 - it is not marked `Sec-Fetch-Site: cross-site`, unless its Origin is allowed;
 - its body is what the route reads: `application/json` (a POST says so even without a body, as the one method a
-  page may send bare), or multipart/form-data for the image upload, where the Origin check is what stands guard.
+  page may send bare), multipart/form-data for the image upload, where the Origin check is what stands guard, or
+  `image/png` / `image/webp` for the workflow check (types a page cannot send without a preflight either).
 
 Plain clients (curl, the CLI, the ComfyUI nodes) send no Origin and pass with the right Content-Type.
 """
@@ -22,6 +23,7 @@ from hikaze_mm.config.origins import BadOrigin, normalise_origin
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 JSON_TYPE = "application/json"
 FORM_TYPE = "multipart/form-data"
+IMAGE_TYPES = frozenset({"image/png", "image/webp"})
 
 
 class Refusal(Exception):
@@ -43,7 +45,7 @@ def own_origin(request: web.Request) -> str | None:
     return origin_or_none(f"{request.scheme}://{request.host}")
 
 
-def check_write(request: web.Request, allowed: frozenset[str], takes_form: bool) -> None:
+def check_write(request: web.Request, allowed: frozenset[str], takes_form: bool, takes_images: bool = False) -> None:
     """Raises Refusal when `request`, which changes something, may come from another site's page."""
     raw = request.headers.get("Origin")
     origin = origin_or_none(raw) if raw is not None else None
@@ -63,6 +65,11 @@ def check_write(request: web.Request, allowed: frozenset[str], takes_form: bool)
     if takes_form:
         if kind != FORM_TYPE:
             raise Refusal(415, "send the image as multipart/form-data in a field named `image`")
+    elif takes_images and kind in IMAGE_TYPES:
+        return
+    elif takes_images and kind != JSON_TYPE:
+        raise Refusal(415, f"this route reads a workflow as `{JSON_TYPE}`, or a PNG or WebP that carries one as "
+                           f"`image/png` or `image/webp`, not {declared[:100] if declared else 'no Content-Type'}")
     elif (declared is not None or request.method == "POST" or request.body_exists) and kind != JSON_TYPE:
         raise Refusal(415, f"this route reads JSON: send `Content-Type: {JSON_TYPE}` (with a POST also when "
                            f"there is no body), not {declared[:100] if declared else 'no Content-Type'}")

@@ -25,6 +25,7 @@ from hikaze_mm.pipeline.reconcile import ScanProgress
 from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import ImageStore, PendingStore, SearchStore, TagStore
 from hikaze_mm.store.records import ModelQuery
+from hikaze_mm.workflows.check import WorkflowCheck
 
 
 class Access(Protocol):
@@ -114,6 +115,7 @@ class ApiParts:
     duplicates: Duplicates
     database: Database
     lookups: Lookups
+    workflows: WorkflowCheck
 
 
 PARTS = web.AppKey("parts", ApiParts)

@@ -6,7 +6,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.api.errors import errors
-from hikaze_mm.api.handlers import comfyui, duplicates, images, legacy, lookups, models, pending, scan, session
+from hikaze_mm.api.handlers import (
+    comfyui,
+    duplicates,
+    images,
+    legacy,
+    lookups,
+    models,
+    pending,
+    scan,
+    session,
+    workflows,
+)
 from hikaze_mm.api.page import add_page_routes
 from hikaze_mm.api.parts import PARTS, ApiParts
 from hikaze_mm.api.security import SESSION_PATH, guard
@@ -19,8 +30,8 @@ async def _close_streams(app: web.Application) -> None:
 
 
 def create_app(parts: ApiParts) -> web.Application:
-    app = web.Application(middlewares=[errors, guard(takes_form={images.upload_image})],
-                          client_max_size=1024 * 1024)
+    checked = guard(takes_form={images.upload_image}, takes_images={workflows.check_workflow})
+    app = web.Application(middlewares=[errors, checked], client_max_size=1024 * 1024)
     app[PARTS] = parts
     app.router.add_get("/api/health", session.health)
     app.router.add_get("/api/status", scan.status)
@@ -60,6 +71,7 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_post("/api/migrate/legacy", legacy.migrate_legacy)
     app.router.add_post("/api/comfyui/announce", comfyui.announce_comfyui)
     app.router.add_get("/api/picker/origin-check", comfyui.picker_origin_check)
+    app.router.add_post("/api/workflows/check", workflows.check_workflow)
     add_page_routes(app, lambda: (*parts.access.allowed_origins, *parts.peers.origins()))
     app.on_shutdown.append(_close_streams)
     return app

@@ -19,8 +19,9 @@ SESSION_PATH = "/api/session"
 SESSION_COOKIE = "hikaze_mm_session"
 
 
-def guard(takes_form: Collection[Handler]) -> Middleware:
-    """The guard, for an app whose handlers in `takes_form` read multipart/form-data and all others JSON."""
+def guard(takes_form: Collection[Handler], takes_images: Collection[Handler] = ()) -> Middleware:
+    """The guard, for an app whose handlers in `takes_form` read multipart/form-data, those in `takes_images` JSON
+    or a PNG or WebP, and all others JSON."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -37,7 +38,9 @@ def guard(takes_form: Collection[Handler]) -> Middleware:
             return error(401, "this daemon wants `Authorization: Bearer <auth_token>` (the page asks for it once)")
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             try:
-                check_write(request, frozenset(access.allowed_origins), request.match_info.handler in takes_form)
+                route = request.match_info.handler
+                check_write(request, frozenset(access.allowed_origins), route in takes_form,
+                            route in takes_images)
             except Refusal as e:
                 return error(e.status, str(e))
         return await handler(request)

@@ -22,6 +22,7 @@ from hikaze_mm.store.records import (
     FileStat,
     HashedStatus,
     HashRecord,
+    HeldContent,
     LookupState,
     Meta,
     ModelPage,
@@ -253,6 +254,15 @@ class ChoreStore(Protocol):
     async def add_pending_sidecar_tags(self, tags: dict[int, list[str]]) -> int: ...
 
 
+class ContentStore(Protocol):
+    """Which contents the library and this host hold, asked about many at once: what the references of a
+    workflow are matched with."""
+
+    # The contents whose sha256 is one of `shas` or starts with one of `prefixes` (lower-case hex, at least 10
+    # digits: Civitai's AutoV2 is the first ten), by sha256; each with the files of this host that hold it.
+    async def held(self, shas: list[str], prefixes: list[str]) -> list[HeldContent]: ...
+
+
 class ShareStore(Protocol):
     """Files on a share that several hosts of a shared library mount (a NAS): read by one host for all of them.
     A file is placed by this host's share folders (`set_shared_roots`: folder -> the share's name)."""
@@ -281,6 +291,7 @@ class Stores(Protocol):
     sessions: SessionStore
     chores: ChoreStore
     lookups: LookupStore
+    contents: ContentStore
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

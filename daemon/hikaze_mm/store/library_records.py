@@ -10,7 +10,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hikaze_mm.store.file_index import KeptFileIndex
-from hikaze_mm.store.records import CopiedModel, FileStat, Meta, ModelRow, PendingRow, Promotion, Removal
+from hikaze_mm.store.records import (
+    CopiedModel,
+    FileStat,
+    HeldContent,
+    Meta,
+    ModelRow,
+    PendingRow,
+    Promotion,
+    Removal,
+)
 
 # The columns of `models` a model's detail is built from, in order; its `meta_json` is read besides.
 DETAIL_COLUMNS = ("sha256", "blake3", "path", "name", "type", "base_model", "size_bytes", "status", "created_at",
@@ -101,3 +110,17 @@ def removed(index: KeptFileIndex, sha256: str, paths: list[str], removal: Remova
     index.forget_model(sha256, paths)
     for pending in [*removal.released, *removal.reopened]:
         index.track_pending(pending)
+
+
+def held_contents(rows: Iterable[Sequence[Any]]) -> list[HeldContent]:
+    """(sha256, the model's name or None, a file's path or None) rows grouped by content, in sha256 order; each
+    path listed once, as first read."""
+    names: dict[str, str | None] = {}
+    paths: dict[str, dict[str, None]] = {}
+    for sha256, name, path in rows:
+        if name is not None or sha256 not in names:
+            names[sha256] = name
+        held = paths.setdefault(sha256, {})
+        if path is not None:
+            held[path] = None
+    return [HeldContent(sha, names[sha], tuple(paths[sha])) for sha in sorted(names)]

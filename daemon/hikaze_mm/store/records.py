@@ -214,6 +214,16 @@ class CopiedModel:
     copies: list[tuple[str, FileStat]]
 
 
+@dataclass(frozen=True)
+class HeldContent:
+    """A content asked about by its sha256 (or a prefix of it): the library's model of it, if there is one, and
+    the files of this host that hold it (the model's own, its copies, hashed files of the queue), by path."""
+
+    sha256: str
+    model_name: str | None  # None: no model has this content (a file of the queue may)
+    paths: tuple[str, ...]
+
+
 LOOKUP_STATES = ("found", "not_found", "failed")
 
 

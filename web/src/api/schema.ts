@@ -784,6 +784,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workflows/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Which of a workflow's models resolve here, are here under another name, or are missing
+         * @description Reads a ComfyUI workflow and answers every model reference in it: the loader widgets of ComfyUI's own
+         *     loaders (checkpoints, LoRAs, UNETs, VAEs, text encoders, ControlNets, upscalers, CLIP vision, style models,
+         *     GLIGEN, hypernetworks, PhotoMaker), the Hikaze nodes' payload entries and `lora_text`, rgthree Power Lora
+         *     Loader rows and LoRA Manager's LoRA lists. A node inside a subgraph is `outer:inner`. The body is the
+         *     workflow as JSON (the UI format, the API prompt, or both as `{"workflow", "prompt"}`), or a PNG or WebP
+         *     whose metadata carries it (ComfyUI's `workflow` and `prompt` texts; A1111's `parameters`, whose `Model
+         *     hash`, `Lora hashes` and `Hashes` are put to use). Pixels are never decoded. The body may be up to 64 MiB
+         *     (413 beyond), nest 100 levels and hold 20,000 nodes (400 beyond). Changes nothing.
+         *
+         *     `found`: the name resolves in the kind's folders (either separator, `.safetensors` optional; for LoRA
+         *     Manager and A1111, the file name anywhere in them). `elsewhere`: not by that name, but the same content
+         *     (by the sha256 the workflow carries, or Civitai's AutoV2) or else a file of the same name is here:
+         *     `use` is the name to write instead (`choices` lists every candidate when there are several). `missing`
+         *     otherwise, with the library's model when it knows the content.
+         */
+        post: operations["checkWorkflow"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -803,6 +836,52 @@ export interface components {
             missing: components["schemas"]["ComfyFolders"];
             /** @description when it announced itself (Unix time) */
             seen_at: number;
+        };
+        WorkflowCheck: {
+            /** @enum {string} */
+            source: "ui" | "api" | "png" | "webp";
+            references: components["schemas"]["WorkflowReference"][];
+            counts: {
+                found: number;
+                elsewhere: number;
+                missing: number;
+            };
+        };
+        WorkflowReference: {
+            /** @description the node's id; inside a subgraph `outer:inner`; `parameters` for A1111's */
+            node_id: string;
+            /** @description the node's class_type (type) */
+            node_type: string;
+            /** @description the widget (UI) or input (API) holding the reference; `lora_N` for rgthree */
+            widget: string;
+            /** @description the entry of a Hikaze payload, a LoRA list or a `<lora:...>` text, from 1 */
+            entry: number | null;
+            /** @description ComfyUI's folder name: checkpoints, loras, vae, ... */
+            kind: string;
+            /** @description what the workflow says */
+            name: string;
+            /** @description the content's hash the workflow or image carries */
+            sha256: string | null;
+            /** @description Civitai's short hash (the sha256's first ten digits) the image carries */
+            autov2: string | null;
+            /** @enum {string} */
+            status: "found" | "elsewhere" | "missing";
+            /** @description the name that resolves here (found: as resolved) */
+            use: string | null;
+            /** @description the file here (found and elsewhere) */
+            path: string | null;
+            /** @description the library's model of the file or content, when known */
+            model: null | {
+                sha256: components["schemas"]["Sha256"];
+                name: string;
+            };
+            /**
+             * @description elsewhere: what matched
+             * @enum {string|null}
+             */
+            by: "name" | "sha256" | "autov2" | null;
+            /** @description every name that would do, when there are several (the first is `use`) */
+            choices: string[];
         };
         Error: {
             error: string;
@@ -3091,6 +3170,43 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ComfyPeer"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+        };
+    };
+    checkWorkflow: {
+        parameters: {
+            query?: {
+                /**
+                 * @description The origin of a ComfyUI whose node pack announced itself (`POST /api/comfyui/announce`): check against
+                 *     the folders it loads from. Without it, against the daemon's own model folders.
+                 */
+                comfyui?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+                "image/png": string;
+                "image/webp": string;
+            };
+        };
+        responses: {
+            /** @description every model reference of the workflow, judged */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkflowCheck"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from hikaze_mm.store.interfaces import (
     ChoreStore,
+    ContentStore,
     CopyStore,
     FileIndexStore,
     FolderStore,
@@ -20,6 +21,7 @@ from hikaze_mm.store.interfaces import (
     TagStore,
 )
 from hikaze_mm.store.postgres.chores import PgChores
+from hikaze_mm.store.postgres.contents import PgContents
 from hikaze_mm.store.postgres.copies import PgCopies
 from hikaze_mm.store.postgres.database import Database
 from hikaze_mm.store.postgres.file_index import PgFileIndex
@@ -55,6 +57,7 @@ class PostgresStore:
         self.sessions: SessionStore = PgSessions(ctx)
         self.chores: ChoreStore = PgChores(ctx)
         self.lookups: LookupStore = PgLookups(ctx)
+        self.contents: ContentStore = PgContents(ctx)
         self.shares: ShareStore = PgShares(ctx)
 
     async def open(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hikaze_mm.store.interfaces import (
     ChoreStore,
+    ContentStore,
     CopyStore,
     FileIndexStore,
     FolderStore,
@@ -22,6 +23,7 @@ from hikaze_mm.store.interfaces import (
     TagStore,
 )
 from hikaze_mm.store.sqlite.chores import SQLiteChores
+from hikaze_mm.store.sqlite.contents import SQLiteContents
 from hikaze_mm.store.sqlite.copies import SQLiteCopies
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
@@ -54,6 +56,7 @@ class SQLiteStore:
         self.sessions: SessionStore = SQLiteSessions(self.db)
         self.chores: ChoreStore = SQLiteChores(self.db, rules)
         self.lookups: LookupStore = SQLiteLookups(self.db)
+        self.contents: ContentStore = SQLiteContents(self.db)
 
     async def open(self) -> None:
         await self.db.open()
