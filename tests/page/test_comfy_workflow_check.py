@@ -70,14 +70,15 @@ PAGE = """<!doctype html><html><head><title>fake ComfyUI</title></head><body sty
 def reference(node_id: str, widget: str, status: str, **over: Any) -> dict[str, Any]:
     return {"node_id": node_id, "node_type": "LoraLoader", "widget": widget, "entry": None, "kind": "loras",
             "name": "style.safetensors", "sha256": None, "autov2": None, "status": status, "use": None,
-            "path": None, "model": None, "by": None, "choices": [], **over}
+            "path": None, "model": None, "by": None, "choices": [], "choice_paths": [], **over}
 
 
 ANSWER = {
     "source": "ui",
     "references": [
         reference("3", "lora_name", "elsewhere", use="a/style.safetensors", path="/m/loras/a/style.safetensors",
-                  by="name", choices=["a/style.safetensors", "b/style.safetensors"]),
+                  by="name", choices=["a/style.safetensors", "b/style.safetensors"],
+                  choice_paths=["/m/loras/a/style.safetensors", "/m/loras/b/style.safetensors"]),
         reference("4", "lora_1", "elsewhere", node_type="Power Lora Loader (rgthree)", name="gone.safetensors",
                   sha256="ab" * 32, use="kept/renamed.safetensors", path="/m/loras/kept/renamed.safetensors",
                   by="sha256"),

@@ -4,7 +4,7 @@
  * dialog, and "Use the names found here" writing the names that resolve here into the widgets, as one undo step.
  */
 import { app } from "comfyui/app";
-import type { ReferenceStatus, WorkflowCheck, WorkflowReference } from "../src/api/workflowCheck";
+import type { ReferenceStatus, WorkflowCheck, WorkflowReference } from "../src/api/types";
 import { returnFocus, trapFocus } from "../src/logic/dialog";
 import { groupReferences, referencePlace } from "../src/logic/workflowCheck";
 import { comfyRoute } from "./daemon";

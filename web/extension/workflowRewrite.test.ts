@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { WorkflowReference } from "../src/api/workflowCheck";
+import type { WorkflowReference } from "../src/api/types";
 import type { ComfyWidget } from "./comfy";
 import { applyRewrites, findNode, pathFor, planRewrites, rewrittenValue, type RewriteGraph, type RewriteNode } from "./workflowRewrite";
 
@@ -7,7 +7,7 @@ function ref(over: Partial<WorkflowReference>): WorkflowReference {
   return {
     node_id: "1", node_type: "LoraLoader", widget: "lora_name", entry: null, kind: "loras", name: "old.safetensors",
     sha256: null, autov2: null, status: "elsewhere", use: "new/old.safetensors", path: "/m/loras/new/old.safetensors",
-    model: null, by: "name", choices: [], ...over,
+    model: null, by: "name", choices: [], choice_paths: [], ...over,
   };
 }
 
@@ -101,13 +101,14 @@ describe("rewrittenValue", () => {
 });
 
 describe("pathFor", () => {
-  it("is the daemon's path for its own name, and the same folder joined to another choice", () => {
-    const r = ref({ use: "a/x.safetensors", path: "/m/loras/a/x.safetensors", choices: ["a/x.safetensors", "b/x.safetensors"] });
+  it("is the daemon's path for its own name, and the file the daemon gave for another choice", () => {
+    const r = ref({
+      use: "a/x.safetensors", path: "/m/loras/a/x.safetensors", choices: ["a/x.safetensors", "b/x.safetensors"],
+      choice_paths: ["/m/loras/a/x.safetensors", "/nas/loras/b/x.safetensors"],
+    });
     expect(pathFor(r, "a/x.safetensors")).toBe("/m/loras/a/x.safetensors");
-    expect(pathFor(r, "b/x.safetensors")).toBe("/m/loras/b/x.safetensors");
-    const win = ref({ use: "a/x.safetensors", path: "D:\\m\\loras\\a\\x.safetensors" });
-    expect(pathFor(win, "b/x.safetensors")).toBe("D:\\m\\loras\\b\\x.safetensors");
-    expect(pathFor(ref({ use: "a/x.safetensors", path: "/elsewhere/y.safetensors" }), "b/x.safetensors")).toBeNull();
+    expect(pathFor(r, "b/x.safetensors")).toBe("/nas/loras/b/x.safetensors");
+    expect(pathFor(r, "c/x.safetensors")).toBeNull();
   });
 });
 

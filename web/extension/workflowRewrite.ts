@@ -2,7 +2,7 @@
  * "Use the names found here": each `elsewhere` reference of a workflow check written into the widget that holds it.
  * Pure over graph-shaped objects (nodes found by id, widgets by name), so it is tested without ComfyUI.
  */
-import type { WorkflowReference } from "../src/api/workflowCheck";
+import type { WorkflowReference } from "../src/api/types";
 import type { ComfyWidget } from "./comfy";
 
 export const PAYLOAD_WIDGET = "hikaze_payload";
@@ -51,20 +51,11 @@ export function planRewrites(refs: readonly WorkflowReference[], picked: Readonl
   });
 }
 
-/**
- * The absolute path of `use`: the daemon gives the path of its own `use` only, and a choice is a name relative to
- * the same kind's folder, so the choice's path is that folder joined to it. Null when `path` does not end with
- * `use` (then nothing tells where the choice lives).
- */
+/** The absolute path of `use`: the daemon's own `path`, or the file of the choice the user picked. */
 export function pathFor(ref: WorkflowReference, use: string): string | null {
-  if (!ref.path) return null;
   if (use === ref.use) return ref.path;
-  const sep = ref.path.includes("\\") && !ref.path.includes("/") ? "\\" : "/";
-  const norm = (text: string) => text.replace(/[\\/]/g, "/");
-  const tail = "/" + norm(ref.use ?? "");
-  if (!ref.use || !norm(ref.path).endsWith(tail)) return null;
-  const folder = ref.path.slice(0, ref.path.length - tail.length);
-  return folder + sep + use.split(/[\\/]/).join(sep);
+  const picked = ref.choices.indexOf(use);
+  return picked < 0 ? null : (ref.choice_paths[picked] ?? null);
 }
 
 export type NewValue = { value: unknown } | { skipped: string };

@@ -32,6 +32,7 @@ class Answer:
     model_name: str | None = None
     by: Literal["name", "sha256", "autov2"] | None = None
     choices: tuple[str, ...] = ()
+    choice_paths: tuple[str, ...] = ()  # the file of each choice, so a payload can be given the one picked
 
     def to_wire(self) -> dict[str, Any]:
         r = self.ref
@@ -39,7 +40,8 @@ class Answer:
             "sha256": self.model_sha256, "name": self.model_name}
         return {"node_id": r.node_id, "node_type": r.node_type, "widget": r.widget, "entry": r.entry,
                 "kind": r.kind, "name": r.name, "sha256": r.sha256, "autov2": r.autov2, "status": self.status,
-                "use": self.use, "path": self.path, "model": model, "by": self.by, "choices": list(self.choices)}
+                "use": self.use, "path": self.path, "model": model, "by": self.by, "choices": list(self.choices),
+                "choice_paths": list(self.choice_paths)}
 
 
 def clean_name(name: str) -> str | None:
@@ -164,8 +166,9 @@ def _by_content(ref: Reference, here: Here, held: list[HeldContent]) -> Answer |
     ordered = sorted(options)
     path, content = options[ordered[0]]
     by: Literal["sha256", "autov2"] = "sha256" if ref.sha256 and content.sha256 == ref.sha256 else "autov2"
+    shown = ordered[:MAX_CHOICES] if len(ordered) > 1 else []
     return Answer(ref, "elsewhere", ordered[0], path, content.sha256, content.model_name, by,
-                  tuple(ordered[:MAX_CHOICES]) if len(ordered) > 1 else ())
+                  tuple(shown), tuple(options[u][0] for u in shown))
 
 
 def _by_name(ref: Reference, here: Here) -> Answer | None:
@@ -177,8 +180,9 @@ def _by_name(ref: Reference, here: Here) -> Answer | None:
     if not options:
         return None
     path = files[options[0]]
+    shown = options[:MAX_CHOICES] if len(options) > 1 else []
     return Answer(ref, "elsewhere", options[0], path, here.model_of(path), by="name",
-                  choices=tuple(options[:MAX_CHOICES]) if len(options) > 1 else ())
+                  choices=tuple(shown), choice_paths=tuple(files[rel] for rel in shown))
 
 
 def matching(ref: Reference, held: Mapping[str, HeldContent]) -> list[HeldContent]:

@@ -16,8 +16,8 @@ import type {
   SortKey,
   Status,
   Strategy,
+  WorkflowCheck,
 } from "./types";
-import type { WorkflowCheck } from "./workflowCheck";
 
 /** Set when the daemon wants its auth token: the page then asks for it once (see TokenDialog). */
 export const authNeeded = ref(false);

@@ -882,6 +882,8 @@ export interface components {
             by: "name" | "sha256" | "autov2" | null;
             /** @description every name that would do, when there are several (the first is `use`) */
             choices: string[];
+            /** @description the file of each of `choices`, in the same order */
+            choice_paths: string[];
         };
         Error: {
             error: string;

@@ -75,3 +75,7 @@ export interface ModelFilter {
   /** A folder of GET /api/folders (its sub-folders included); absent or empty for any. */
   folder?: string;
 }
+
+export type WorkflowCheck = Answer<"checkWorkflow">;
+export type WorkflowReference = Schemas["WorkflowReference"];
+export type ReferenceStatus = WorkflowReference["status"];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { WorkflowCheck, WorkflowReference } from "../api/workflowCheck";
+import type { WorkflowCheck, WorkflowReference } from "../api/types";
 import {
   MAX_BODY_BYTES,
   groupReferences,
@@ -17,7 +17,7 @@ const bytes = (...parts: (string | number[])[]) =>
 function ref(over: Partial<WorkflowReference>): WorkflowReference {
   return {
     node_id: "1", node_type: "LoraLoader", widget: "lora_name", entry: null, kind: "loras", name: "a.safetensors",
-    sha256: null, autov2: null, status: "found", use: null, path: null, model: null, by: null, choices: [], ...over,
+    sha256: null, autov2: null, status: "found", use: null, path: null, model: null, by: null, choices: [], choice_paths: [], ...over,
   };
 }
 

@@ -1,5 +1,5 @@
 /** The "Check a workflow" view's logic: what a dropped file or pasted text is sent as, and the answer in groups. */
-import type { ReferenceStatus, WorkflowCheck, WorkflowReference } from "../api/workflowCheck";
+import type { ReferenceStatus, WorkflowCheck, WorkflowReference } from "../api/types";
 
 /** The daemon refuses a larger body (413); a file past it is refused here before a byte is sent. */
 export const MAX_BODY_BYTES = 64 * 1024 * 1024;
