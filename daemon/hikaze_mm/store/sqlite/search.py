@@ -36,11 +36,13 @@ class _Sql:
         "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
         f"(SELECT group_concat(t.name, '{listing.SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
         " WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, m.favorite, "
-        f"coalesce(json_array_length(m.meta_json, '$.trigger_words'), 0), {PROBE_COLUMNS} FROM models m WHERE {{among}}"
+        f"coalesce(json_array_length(m.meta_json, '$.trigger_words'), 0), {PROBE_COLUMNS}, m.use_count, "
+        "m.last_used_at FROM models m WHERE {among}"
     )
     images: ClassVar[str] = "SELECT sha256, seq FROM images WHERE {among} ORDER BY sha256, seq"
     keys: ClassVar[str] = "SELECT m.sha256 FROM models m{where} ORDER BY m.sha256 LIMIT {limit}"
     count: ClassVar[str] = "SELECT count(*) FROM models m{where}"
+    count_and_size: ClassVar[str] = "SELECT count(*), coalesce(sum(m.size_bytes), 0) FROM models m{where}"
     model_total: ClassVar[str] = "SELECT coalesce(sum(n), 0) FROM model_tally{where}"
     tag_total: ClassVar[str] = "SELECT coalesce(sum(n), 0) FROM tag_tally{where}"
     # Grouped by id before the names are joined: one name lookup per tag instead of one per (model, tag).
