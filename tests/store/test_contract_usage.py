@@ -131,7 +131,7 @@ async def test_unused_since_keeps_models_neither_used_nor_added_since_and_sizes_
     # Used since: a, b and c are out (their last uses 298, 500 and 398 against 299).
     await stores.usage.count_uses([Use("use-late-1", added + 7200, sha("a"))], NOW, LONG_AGO)
     assert await _walk(stores, dataclasses.replace(everything, sort="most_used")) == \
-        [sha("d"), sha("c"), sha("b")] + sorted(sha(k) for k in "efg")
+        [sha("d"), sha("c"), sha("b"), *sorted(sha(k) for k in "efg")]
     assert (await stores.search.list_models(everything)).total == 6
     assert await stores.search.total_size(everything) == 6 * STAT.size
     assert (await stores.search.facets(everything))["total"] == 6

@@ -6,7 +6,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from hikaze_mm.api.errors import errors
-from hikaze_mm.api.handlers import comfyui, duplicates, images, legacy, lookups, models, pending, scan, session
+from hikaze_mm.api.handlers import (
+    comfyui,
+    duplicates,
+    images,
+    legacy,
+    lookups,
+    models,
+    pending,
+    scan,
+    session,
+    usage,
+)
 from hikaze_mm.api.page import add_page_routes
 from hikaze_mm.api.parts import PARTS, ApiParts
 from hikaze_mm.api.security import SESSION_PATH, guard
@@ -40,6 +51,9 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_post("/api/pending/{id}/metadata/fetch", lookups.fetch_pending_metadata)
     app.router.add_post("/api/metadata/fetch", lookups.fetch_metadata)
     app.router.add_get("/api/folders", models.folder_tree)
+    app.router.add_post("/api/usage", usage.count_uses)
+    # Before the model by its sha256, which would take `by-path` for one.
+    app.router.add_get("/api/models/by-path", usage.model_by_path)
     app.router.add_get("/api/models/{sha256}", models.get_model)
     app.router.add_patch("/api/models/{sha256}", models.patch_model)
     app.router.add_delete("/api/models/{sha256}", models.delete_model)
