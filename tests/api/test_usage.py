@@ -212,7 +212,7 @@ async def test_unused_for_n_days_lists_old_idle_models_with_their_size(daemon: D
     for name in ("idle", "stale", "busy"):  # in the library for 100 days; `new` was imported today
         await daemon.db.rows("UPDATE models SET created_at = ? WHERE sha256 = ?", now - 100 * DAY, shas[name])
     await count(daemon, use("use-stale-1", at=now - 45 * DAY, sha256=shas["stale"]),
-                use("use-busy-1", at=now - DAY, sha256=shas["busy"]))
+                use("use-busy-1", at=now - DAY - 3600, sha256=shas["busy"]))
     sizes = {m["sha256"]: m["size_bytes"] for m in (await daemon.get("/api/models"))["models"]}
 
     async def unused(days: int, extra: str = "") -> tuple[list[str], int]:
@@ -226,7 +226,7 @@ async def test_unused_for_n_days_lists_old_idle_models_with_their_size(daemon: D
     assert await unused(30) == (thirty, sum(sizes[s] for s in thirty))
     assert await unused(60) == ([shas["idle"]], sizes[shas["idle"]])
     assert await unused(36500) == ([], 0)
-    one_day = sorted([shas["idle"], shas["stale"], shas["busy"]])  # the last use a day and a moment ago
+    one_day = sorted([shas["idle"], shas["stale"], shas["busy"]])  # the last use a day and an hour ago
     assert (await unused(1))[0] == one_day
     assert "total_size" not in await daemon.get("/api/models")
     facets = await daemon.get("/api/facets?unused_days=30")

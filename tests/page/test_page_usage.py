@@ -88,13 +88,13 @@ async def test_usage_sorts_the_unused_filter_and_the_details(daemon: Daemon, mod
 async def test_the_usage_controls_on_a_phone(daemon: Daemon, models: Path, page: Page) -> None:
     await used_library(daemon, models)
     await page.set_viewport_size({"width": 360, "height": 780})
-    await page.goto(f"{daemon.url}/?type=loras&sort=last_used&unused=45")
+    await page.goto(f"{daemon.url}/?type=loras&sort=last_used&unused=44")
     await expect(page.get_by_test_id("library-count")).to_have_text(f"2 models, {2 * SIZE / 1024:.2f} KiB")
     await expect(page.get_by_test_id("library-filters-active")).to_have_text("1")
     await page.get_by_test_id("library-filters-toggle").click()
     for control in ("unused-filter", "unused-days", "sort"):
         await expect(page.get_by_test_id(control)).to_be_in_viewport()
-    await expect(page.get_by_test_id("unused-days")).to_have_value("45")
+    await expect(page.get_by_test_id("unused-days")).to_have_value("44")
     wide = await page.evaluate("document.documentElement.scrollWidth - innerWidth")
     assert wide <= 0, f"the page overflows sideways by {wide}px"
     await shot(page, "phone-unused-filter")

@@ -136,6 +136,11 @@ async def test_unused_since_keeps_models_neither_used_nor_added_since_and_sizes_
     assert await stores.search.total_size(everything) == 6 * STAT.size
     assert (await stores.search.facets(everything))["total"] == 6
     assert await stores.search.model_keys(everything, None, 100) == sorted(sha(k) for k in "bcdefg")
+    # Few left unused: found by the last-use index rather than on a walk of the sort order, the same answer.
+    await stores.usage.count_uses([Use(f"use-late-{k}", added + 7200, sha(k)) for k in "bcefg"], NOW, LONG_AGO)
+    for sort in ("name", "size", "last_used", "most_used"):
+        assert await _walk(stores, dataclasses.replace(everything, sort=sort)) == [sha("d")], sort
+    assert await stores.search.total_size(everything) == STAT.size
 
 
 async def test_two_daemons_given_the_same_batch_at_once_count_it_once(

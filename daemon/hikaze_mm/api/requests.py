@@ -131,9 +131,11 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
 
 
 def _unused_since(query: Query) -> float | None:
-    """`unused_days`: models neither used nor added in that many days, as the time since which they were not."""
+    """`unused_days`: models neither used nor added in that many days, as the time since which they were not. The
+    time is a whole minute, so the pages of a listing asked for within one share their count (taken once per time
+    and state of the library); what is a minute in days of disuse."""
     days = int_param(query, "unused_days", 0, 1, MAX_UNUSED_DAYS)
-    return time.time() - days * DAY_S if days else None
+    return (time.time() - days * DAY_S) // 60 * 60 if days else None
 
 
 def model_path(query: Query) -> str:

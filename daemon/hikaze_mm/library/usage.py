@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hikaze_mm.events.bus import EventBus
@@ -43,18 +43,23 @@ class ReportedUse:
 
 
 class Usage:
-    def __init__(self, store: UsageStore, bus: EventBus, clock: Callable[[], float] = time.time):
+    def __init__(self, store: UsageStore, bus: EventBus):
         self.store = store
         self.bus = bus
-        self.clock = clock
 
     async def count(self, uses: list[ReportedUse]) -> dict[str, int]:
         """Counts a batch: how many uses were counted, had been counted before, or were of no model."""
-        now = self.clock()
+        now = time.time()
         found = await self._models_at({u.path for u in uses if u.sha256 is None and u.path})
+        named = [u.sha256 if u.sha256 is not None else found.get(u.path) for u in uses]
+        stray = [u for u, sha256 in zip(uses, named, strict=True) if sha256 is None]
+        if stray:
+            log.debug("%d uses name no file of the library, the first %s (%s, loaded by %s)", len(stray),
+                      stray[0].path or "without a path", stray[0].kind, stray[0].node,
+                      extra={"event": "usage.unknown", "path": stray[0].path, "uses": len(stray)})
         outcome = await self.store.count_uses(
             # A use cannot have run later than it arrived: a clock ahead would otherwise pin it to the top for good.
-            [Use(u.id, min(u.at, now), u.sha256 if u.sha256 is not None else found.get(u.path)) for u in uses],
+            [Use(u.id, min(u.at, now), sha256) for u, sha256 in zip(uses, named, strict=True)],
             now, now - USES_REMEMBERED_S)
         models = [{"sha256": sha, "use_count": n, "last_used_at": last} for sha, n, last in outcome.models]
         for start in range(0, len(models), EVENT_MODELS):

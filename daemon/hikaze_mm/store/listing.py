@@ -99,6 +99,10 @@ class SearchSql(Protocol):
     def long_words(self, words: list[str], args: Args) -> str:
         """Each word is somewhere in what the model is found by, without regard to case."""
 
+    def walked(self, column: str) -> str:
+        """The column, as a condition tested on each model a walk of the sort order visits rather than looked up
+        in an index of its own."""
+
 
 def words(query: ModelQuery) -> list[str]:
     return (query.q or "").split()
@@ -138,9 +142,11 @@ def status(query: ModelQuery, args: Args) -> list[str]:
     return [] if query.status == "all" else [f"m.status = {args(query.status)}"]
 
 
-def filters(query: ModelQuery, sql: SearchSql, args: Args, *, seek_excluded: bool = False) -> list[str]:
+def filters(query: ModelQuery, sql: SearchSql, args: Args, *, seek_excluded: bool = False,
+            walk_unused: bool = False) -> list[str]:
     """The conditions of a query's filters other than status, their arguments added to `args`. With
-    `seek_excluded`, excluded tags are looked for model by model (for a query that visits few models)."""
+    `seek_excluded`, excluded tags are looked for model by model (for a query that visits few models); with
+    `walk_unused`, models unused for a while are told on the walk of another sort order's index."""
     found: list[str] = []
     if query.type:
         found.append(sql.same_text("m.type", args(query.type)))
@@ -155,7 +161,9 @@ def filters(query: ModelQuery, sql: SearchSql, args: Args, *, seek_excluded: boo
         found.append(sql.in_folders(query.folders, args) if query.folders else "false")
     if query.unused_since is not None:
         # Added since is not unused for that long: a model imported yesterday has not gone unused for a month.
-        found.append(f"m.last_used_at < {args(query.unused_since)} AND m.created_at < {args(query.unused_since)}")
+        used, added = ((sql.walked("m.last_used_at"), sql.walked("m.created_at")) if walk_unused
+                       else ("m.last_used_at", "m.created_at"))
+        found.append(f"{used} < {args(query.unused_since)} AND {added} < {args(query.unused_since)}")
     excluded = [*query.exclude_tags, NSFW_TAG] if query.hide_nsfw else query.exclude_tags
     if excluded:
         found.append(sql.excluded(excluded, args, seek=seek_excluded))

@@ -410,7 +410,7 @@ MIGRATIONS: tuple[str, ...] = (
     r"""
     ALTER TABLE models ADD COLUMN use_count bigint NOT NULL DEFAULT 0;
     ALTER TABLE models ADD COLUMN last_used_at double precision NOT NULL DEFAULT 0;
-    CREATE INDEX models_by_last_used ON models (status, last_used_at DESC, sha256);
+    CREATE INDEX models_by_last_used ON models (status, last_used_at DESC, sha256) INCLUDE (created_at, size_bytes);
     CREATE INDEX models_by_use ON models (status, use_count DESC, last_used_at DESC, sha256);
     CREATE TABLE counted_uses (
         id         text PRIMARY KEY,

@@ -89,6 +89,9 @@ class _Sql:
         # As on SQLite, where a word shorter than a trigram is not in the full-text index: the names only.
         return f"(m.name ILIKE {args(pattern)} OR m.path ILIKE {args(pattern)})"
 
+    def walked(self, column: str) -> str:
+        return column  # PostgreSQL plans by what its statistics say of how many models match
+
     def long_words(self, words: list[str], args: Args) -> str:
         # Lowered by the database, as `search_doc` is, so both fold case alike whatever the database's locale.
         return " AND ".join(f"m.search_doc LIKE lower({args(like_pattern(w))})" for w in words)
