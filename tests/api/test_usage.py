@@ -4,6 +4,7 @@ its file, and the library sorts by last and most used and lists what went unused
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -202,6 +203,14 @@ async def test_the_usage_sorts_page_through_the_library(daemon: Daemon, models: 
     first = await daemon.get("/api/models?sort=last_used&limit=2")
     status, answer = await daemon.request("GET", f"/api/models?sort=most_used&after={first['next']}")
     assert status == 400 and "sorted by" in answer["error"]  # a token of one sort is no good for the other
+    # A token made by hand: most used's key is a pair of a count and a time, nothing else.
+    for key in ("5", "[5]", '[5, "x"]', "[true, 1.0]", "[1.5, 2]", "[1, 2, 3]", "null"):
+        forged = base64.urlsafe_b64encode(f'["most_used desc", {key}, "{"a" * 64}"]'.encode()).decode()
+        status, answer = await daemon.request("GET", f"/api/models?sort=most_used&after={forged}")
+        assert status == 400 and "a page's `next`" in answer["error"], (key, answer)
+    after_once = base64.urlsafe_b64encode(f'["most_used desc", [1, 0], "{"0" * 64}"]'.encode()).decode()
+    assert [m["sha256"] for m in (await daemon.get(f"/api/models?sort=most_used&after={after_once}"))["models"]] \
+        == [shas["e"]]  # after every model used at least once: the one never used
     listed = {m["sha256"]: (m["use_count"], m["last_used_at"]) for m in (await daemon.get("/api/models"))["models"]}
     assert listed[shas["e"]] == (0, None) and listed[shas["d"]] == (5, pytest.approx(now - 400))
 
