@@ -44,6 +44,8 @@ FACET_TAG = "character"
 # Outside the models root the daemon walks: the reconcile leaves models it cannot vouch for alone, so the generated
 # rows stay `ok` although their files do not exist.
 LIBRARY_ROOT = "/srv/comfyui/models"
+UNUSED_DAYS = 30
+USED_SHARE = 0.4  # models ComfyUI has loaded at least once
 
 TAGS = (
     "anime", "realistic", "character", "style", "concept", "clothing", "pose", "background", "landscape", "portrait",
@@ -102,6 +104,7 @@ class Library:
     tagged: int = 0  # ok models carrying every tag of TAG_FILTER
     sfw: int = 0  # ok models neither flagged NSFW nor tagged `nsfw`
     sfw_tagged: int = 0  # of those, the ones tagged FACET_TAG
+    unused: int = 0  # ok models neither used nor added in the last UNUSED_DAYS days
     seconds: float = 0.0
     db_bytes: int = 0
 
@@ -144,7 +147,10 @@ def generate(db: Path, count: int, seed: int, queries: tuple[str, ...], place: P
     types = [t for t in TYPES for _ in range(t[1])]
     bases = [b for b, weight in BASE_MODELS for _ in range(weight)]
     used: dict[str, int] = {}
+    # Uses are drawn from a generator of their own, so the rest of the library is the one the seed always gave.
+    uses_rng = random.Random(f"{seed}:uses")
     now = time.time()
+    unused_since = now - UNUSED_DAYS * 86400
     models, model_tags, images, image_seqs = [], [], [], []
     for i in range(count):
         type_, _, ext, smallest, largest = rng.choice(types)
@@ -188,8 +194,13 @@ def generate(db: Path, count: int, seed: int, queries: tuple[str, ...], place: P
             # Drawn all the same, so the rest of the library is the one the seed gives without files.
             path, (size, mtime_ns, inode, device) = place(i, type_, base, f"{name}.{ext}")
             status = "ok"
+        # A few models loaded thousands of times, most a handful, and most of the library never.
+        use_count, last_used = 0, 0.0
+        if uses_rng.random() < USED_SHARE:
+            use_count = min(int(uses_rng.paretovariate(1.1)), 10_000)
+            last_used = uses_rng.uniform(created, now)
         models.append((sha, sha[::-1], path, name, type_, size, mtime_ns, inode, device, status, created,
-                       created + rng.uniform(0, 86400), meta, int(nsfw), base))
+                       created + rng.uniform(0, 86400), meta, int(nsfw), base, use_count, last_used))
         tag_ids = rng.sample(range(1, len(TAGS) + 1), rng.randint(0, 5))
         model_tags.extend((sha, t) for t in tag_ids)
         shown = rng.choice((0, 0, 1, 1, 2, 3))
@@ -198,6 +209,7 @@ def generate(db: Path, count: int, seed: int, queries: tuple[str, ...], place: P
             image_seqs.append((sha, shown))
         if status == "ok":
             lib.ok += 1
+            lib.unused += last_used < unused_since and created < unused_since
             lib.tagged += filter_ids <= set(tag_ids)
             if not nsfw and nsfw_tag not in tag_ids:
                 lib.sfw += 1
@@ -215,7 +227,8 @@ def generate(db: Path, count: int, seed: int, queries: tuple[str, ...], place: P
         conn.executemany("INSERT INTO tags (id, name) VALUES (?, ?)", enumerate(TAGS, 1))
         conn.executemany(
             "INSERT INTO models (sha256, blake3, path, name, type, size_bytes, mtime_ns, inode, device, status, "
-            "created_at, updated_at, meta_json, nsfw, base_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "created_at, updated_at, meta_json, nsfw, base_model, use_count, last_used_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             models,
         )
         conn.executemany("INSERT INTO model_tags (sha256, tag_id) VALUES (?, ?)", model_tags)
@@ -328,11 +341,20 @@ def run(small: int, large: int, reps: int, warmup: int, seed: int, timeout: floa
             *((f"q={q}", f"/api/models?limit=100&q={q}", lib.matches[q], False) for q in searches),
             (f"tags={tags}", f"/api/models?limit=100&tags={tags}", lib.tagged, False),
             ("sort=size", "/api/models?limit=100&sort=size", lib.ok, False),
+            ("sort=last_used", "/api/models?limit=100&sort=last_used", lib.ok, False),
+            ("sort=most_used", "/api/models?limit=100&sort=most_used", lib.ok, False),
+            (f"sort=most_used offset {size // 2:,}", f"/api/models?limit=100&sort=most_used&offset={size // 2}",
+             lib.ok, False),
+            (f"unused_days={UNUSED_DAYS}", f"/api/models?limit=100&unused_days={UNUSED_DAYS}", lib.unused, False),
+            (f"unused_days={UNUSED_DAYS}&sort=size", f"/api/models?limit=100&unused_days={UNUSED_DAYS}&sort=size",
+             lib.unused, False),
             ("hide_nsfw", "/api/models?limit=100&hide_nsfw=true", lib.sfw, False),
             (f"hide_nsfw offset {size // 2:,}", f"/api/models?limit=100&hide_nsfw=true&offset={size // 2}", lib.sfw,
              False),
             ("plain page, after a write", "/api/models?limit=100", lib.ok, True),
             ("hide_nsfw, after a write", "/api/models?limit=100&hide_nsfw=true", lib.sfw, True),
+            (f"unused_days={UNUSED_DAYS}, after a write", f"/api/models?limit=100&unused_days={UNUSED_DAYS}",
+             lib.unused, True),
             ("facets hide_nsfw", "/api/facets?hide_nsfw=true", lib.sfw, False),
             ("facets hide_nsfw, after a write", "/api/facets?hide_nsfw=true", lib.sfw, True),
             (f"facets +tags={FACET_TAG}, after a write", f"/api/facets?hide_nsfw=true&tags={FACET_TAG}",

@@ -40,6 +40,7 @@ from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.importer import Importer
 from hikaze_mm.library.metadata import RULES as METADATA_RULES
 from hikaze_mm.library.service import Library
+from hikaze_mm.library.usage import Usage
 from hikaze_mm.library.web_lookups import WebLookups
 from hikaze_mm.ops.notify import Notifier
 from hikaze_mm.pipeline.catch_up import CatchUp
@@ -125,6 +126,7 @@ class App:
         self.importer = Importer(self.store, self.bus, self.image_files, self.decision_lock, self.roots)
         self.library = Library(self.store, self.bus, self.image_files, self.intake.refile, self.roots)
         self.chores = Chores(self.store, self.bus)
+        self.usage = Usage(self.store.usage, self.bus)
         self.web = WebLookups(self.store, None, self.image_files, self.bus, self.library.encoding)
         self._http: aiohttp.ClientSession | None = None  # the lookups' connections to the metadata sources
         self._lookups: asyncio.Task[None] | None = None
@@ -323,7 +325,7 @@ class App:
                         library=self.library, bulk=self.bulk, folders=self.folders, imports=self.importer,
                         retries=self.decisions, images=self.image_files, legacy=self.legacy,
                         duplicates=self.duplicates, database=self.outage, lookups=self.web,
-                        workflows=self.workflows)
+                        workflows=self.workflows, usage=self.usage)
 
     async def status(self) -> dict[str, Any]:
         return await self._status.document()

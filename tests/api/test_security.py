@@ -205,7 +205,7 @@ def form_body(boundary: str = "hikaze") -> bytes:
             f"Content-Type: image/png\r\n\r\n").encode() + png_bytes() + f"\r\n--{boundary}--\r\n".encode()
 
 
-def good_json(method: str, route: str, tmp_path: Path) -> dict[str, Any]:
+def good_json(method: str, route: str, tmp_path: Path, sha: str) -> dict[str, Any]:
     """A body each route would take, so that a refusal is the only thing between it and a change."""
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/api/session"): {"token": TOKEN},
@@ -221,6 +221,8 @@ def good_json(method: str, route: str, tmp_path: Path) -> dict[str, Any]:
         ("PATCH", "/api/tags/{id}"): {"name": "hacked"},
         ("POST", "/api/migrate/legacy"): {"db_path": str(tmp_path / "v1.sqlite3")},
         ("POST", "/api/comfyui/announce"): {"origin": "http://evil.example", "folders": {}},
+        ("POST", "/api/usage"): {"uses": [{"id": "cross-site-use", "at": 1e9, "kind": "loras", "path": "",
+                                           "sha256": sha, "node": "LoraLoader"}]},
     }
     return bodies.get((method, route), {})
 
@@ -293,7 +295,8 @@ async def test_no_cross_site_variant_changes_anything_on_any_route(daemon_factor
                     data = form_body()
                     headers.setdefault("Content-Type", form_type["Content-Type"])
             else:
-                data = form_body() if body_kind == "form" else json.dumps(good_json(method, route, tmp_path)).encode()
+                good = good_json(method, route, tmp_path, sha)
+                data = form_body() if body_kind == "form" else json.dumps(good).encode()
                 if body_kind == "right":
                     headers.update(json_type)
             async with d.session.request(method, d.url + path, data=data, headers={**BEARER, **headers}) as resp:

@@ -12,9 +12,11 @@ import pytest
 
 from conftest import poll
 from hikaze_mm.events.bus import EventBus, Published, Subscription
-from hikaze_mm.events.catalog import HashProgressed, ModelUpdated, PendingAdded, Relayed
+from hikaze_mm.events.catalog import HashProgressed, ModelsUsed, ModelUpdated, PendingAdded, Relayed
 from hikaze_mm.events.relay import EventRelay
+from hikaze_mm.library.usage import EVENT_MODELS
 from hikaze_mm.store.postgres.notify import Notifications
+from hikaze_mm.store.records import MAX_INTEGER
 from pg_server import PgDatabase
 
 DEADLINE_S = 30
@@ -70,6 +72,18 @@ async def test_a_library_event_reaches_the_other_daemon_as_it_went(pair: tuple[D
         b.bus.publish(ModelUpdated("b" * 64))
         back = await _next_relayed(on_a)
         assert back.data == {"sha256": "b" * 64}
+
+
+async def test_the_models_used_reach_the_other_daemon_in_events_that_fit_a_message(
+        pair: tuple[Daemon, Daemon]) -> None:
+    a, b = pair
+    # As long as an event of them gets: the largest counts, times with every digit.
+    used = [{"sha256": f"{i:064x}", "use_count": MAX_INTEGER, "last_used_at": 1765000000.1234567}
+            for i in range(EVENT_MODELS)]
+    with b.bus.subscribe() as on_b:
+        a.bus.publish(ModelsUsed(models=used))
+        relayed = await _next_relayed(on_b)
+        assert (relayed.type, relayed.data) == ("models.used", {"models": used})
 
 
 async def test_malformed_messages_are_dropped(pair: tuple[Daemon, Daemon]) -> None:

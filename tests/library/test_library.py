@@ -310,16 +310,18 @@ async def test_list_item_and_detail_shapes(daemon: Daemon, models: Path):
     assert item == {"sha256": sha, "name": "shape", "file_name": "shape.safetensors", "type": "loras",
                     "base_model": "unknown", "size_bytes": path.stat().st_size, "status": "ok", "tags": [],
                     "nsfw": False, "favorite": False, "trigger_count": 0, "folder": "loras", "image_count": 0,
-                    "image_seqs": [], "cover": None, "damaged": False, "damaged_reason": None}
+                    "image_seqs": [], "cover": None, "damaged": False, "damaged_reason": None, "use_count": 0,
+                    "last_used_at": None}
     detail = await daemon.get(f"/api/models/{sha}")
     assert set(detail) == {"sha256", "blake3", "path", "name", "file_name", "type", "base_model", "size_bytes",
                            "status", "created_at", "updated_at", "missing_since", "header", "meta_json", "tags",
                            "sidecar_tags", "removed_tags", "images", "cover", "copies", "files", "training_tags",
-                           "damaged", "damaged_reason"}
+                           "damaged", "damaged_reason", "use_count", "last_used_at"}
     assert (detail["sha256"], detail["blake3"]) == digests(path)
     # One machine: its hostname names it (the `host_id` a shared library would know it by).
     assert detail["files"] == [{"host": socket.gethostname(), "path": str(path), "main": True, "here": True}]
     assert detail["path"] == str(path) and detail["missing_since"] is None
+    assert (detail["use_count"], detail["last_used_at"]) == (0, None)
     assert isinstance(detail["header"], dict) and "header" not in detail["meta_json"]
     assert await daemon.get(f"/api/models/{sha}/path") == {"path": str(path), "status": "ok"}
     for route in (f"/api/models/{'0' * 64}", f"/api/models/{'0' * 64}/path"):

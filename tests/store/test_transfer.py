@@ -14,7 +14,7 @@ from conftest import run_cli
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
-from hikaze_mm.store.records import FileStat, ModelQuery
+from hikaze_mm.store.records import FileStat, ModelQuery, Use
 from hikaze_mm.store.transfer import CopyRefused, copy_library
 from pg_server import PgServer
 
@@ -42,6 +42,7 @@ async def _library(path: Path) -> None:
                                                  FileStat(3, 1, 2, 3))
         await store.pending.set_pending_error(broken.id, "not a model file", None)
         await store.models.set_model_missing(sha("b"))
+        await store.usage.count_uses([Use("use-0001", 123.5, sha("a")), Use("use-0002", 99.0, None)], 1000.0, 0.0)
     finally:
         await store.close()
 
@@ -79,6 +80,12 @@ async def test_a_whole_library_reads_back_the_same_from_postgresql(tmp_path: Pat
         seen_before, seen_after = await _view(before), await _view(after)
         assert seen_after == seen_before
         assert seen_after["next_image"] == [3]  # 0 and 1 used, 2 to 4 reserved: the numbering went along
+        assert (seen_after["details"][sha("a")]["use_count"], seen_after["details"][sha("a")]["last_used_at"]) == \
+            (1, 123.5)
+        # The uses counted went along: the same batch sent to the shared library counts nothing twice.
+        again = await after.usage.count_uses([Use("use-0001", 123.5, sha("a")), Use("use-0002", 99.0, None)],
+                                             2000.0, 0.0)
+        assert (again.counted, again.repeated) == (0, 2)
         # The copy is this host's library: new rows continue the copied ids.
         row = await after.pending.add_pending("/m/loras/new.safetensors", "new.safetensors", "loras", STAT)
         assert row.id > max(r.id for r in (await after.pending.list_pending(None, None, 100, 0))[0] if r.id != row.id)

@@ -119,6 +119,8 @@ async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, ve
     flagged = await store.models.model_detail(FLAGGED)
     by_words = (await store.search.list_models(ModelQuery(q="watercolor")))[0]
     hidden = (await store.search.list_models(ModelQuery(hide_nsfw=True)))[0]
+    everything = (await store.search.list_models(ModelQuery()))[0]
+    by_last_use = (await store.search.list_models(ModelQuery(sort="last_used")))[0]
     tagged = (await store.search.list_models(ModelQuery(tags=["character"])))[0]
     pending = {i: await store.pending.pending_detail(i) for i in range(1, 6)}
     counts = await store.search.counts()
@@ -138,6 +140,8 @@ async def test_an_old_database_upgrades_with_everything_in_it(tmp_path: Path, ve
 
     assert kept is not None and flagged is not None
     assert kept["name"] == "Kept Style" and kept["tags"] == ["Character", "style"]
+    assert (kept["use_count"], kept["last_used_at"]) == (0, None)  # never used, as far as anyone knows
+    assert {m["sha256"] for m in by_last_use} == {m["sha256"] for m in everything}
     assert {k: kept["meta_json"][k] for k in KEPT_META} == KEPT_META
     assert flagged["meta_json"]["nsfw"] is True
     assert [m["sha256"] for m in by_words] == [KEPT]

@@ -12,6 +12,7 @@ import type enLayout from "./locales/en.layout.json";
 import type en from "./locales/en.json";
 import type enTypes from "./locales/en.types.json";
 import type enTriage from "./locales/en.triage.json";
+import type enUsage from "./locales/en.usage.json";
 import type enWebmeta from "./locales/en.webmeta.json";
 import type enWorkflows from "./locales/en.workflows.json";
 
@@ -30,6 +31,7 @@ export type MessageSchema = typeof en
   & typeof enRichtext
   & typeof enTriage
   & typeof enTypes
+  & typeof enUsage
   & typeof enWebmeta
   & typeof enWorkflows;
 

@@ -21,6 +21,7 @@ from hikaze_mm.library.duplicates import Duplicates
 from hikaze_mm.library.folders import Folders
 from hikaze_mm.library.importer import ImportReport
 from hikaze_mm.library.service import Library
+from hikaze_mm.library.usage import Usage
 from hikaze_mm.pipeline.reconcile import ScanProgress
 from hikaze_mm.store.errors import StoreUnreachable
 from hikaze_mm.store.interfaces import ImageStore, PendingStore, SearchStore, TagStore
@@ -116,6 +117,7 @@ class ApiParts:
     database: Database
     lookups: Lookups
     workflows: WorkflowCheck
+    usage: Usage
 
 
 PARTS = web.AppKey("parts", ApiParts)

@@ -3,10 +3,13 @@ right type and within its limits, so the services it goes to check nothing of it
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import time
 import unicodedata
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from multidict import MultiDict
 
@@ -19,6 +22,7 @@ from hikaze_mm.library.bulk import ACTIONS, MAX_BULK, Action, BulkChange, Filter
 from hikaze_mm.library.cursor import BadCursor, decode_cursor
 from hikaze_mm.library.folders import FolderError, clean_folder
 from hikaze_mm.library.importer import STRATEGIES
+from hikaze_mm.library.usage import ReportedUse
 from hikaze_mm.store.records import (
     ACTIVE_STATUSES,
     MAX_INTEGER,
@@ -40,9 +44,13 @@ MAX_FILTER_TAGS = 200
 MAX_WORDS = 100
 MAX_EXCEPT = 10_000  # models a bulk change by filter leaves out
 MAX_BASE_MODEL = 64
-FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw", "favorite", "folder")
+FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw", "favorite", "folder",
+               "unused_days")
+MAX_UNUSED_DAYS = 36500
+DAY_S = 86400
 # A search or folder of the inbox is typed or picked by a person: anything longer is not one.
 MAX_SEARCH = 1000
+MAX_PATH = 4096  # characters of a file path (Linux's PATH_MAX is as many bytes)
 MODEL_STATUS_FILTERS: tuple[ModelStatus | Literal["all"], ...] = ("ok", "missing", "all")
 
 
@@ -110,6 +118,7 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
         status=choice_param(query, "status", MODEL_STATUS_FILTERS) or "ok",
         hide_nsfw=bool_param(query, "hide_nsfw"),
         favorite=bool_param(query, "favorite"),
+        unused_since=_unused_since(query),
     )
     if paged:
         sort = choice_param(query, "sort", SORT_KEYS) or "name"
@@ -119,6 +128,22 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
     if found.q is not None and any(unicodedata.category(c) == "Cc" for c in found.q):
         raise BadRequest("`q` may not contain control characters")
     return found
+
+
+def _unused_since(query: Query) -> float | None:
+    """`unused_days`: models neither used nor added in that many days, as the time since which they were not. The
+    time is a whole minute, so the pages of a listing asked for within one share their count (taken once per time
+    and state of the library); what is a minute in days of disuse."""
+    days = int_param(query, "unused_days", 0, 1, MAX_UNUSED_DAYS)
+    return (time.time() - days * DAY_S) // 60 * 60 if days else None
+
+
+def model_path(query: Query) -> str:
+    """`path` of GET /api/models/by-path: an absolute file path."""
+    path = query.get("path") or ""
+    if not os.path.isabs(path) or len(path) > MAX_PATH or "\0" in path:
+        raise BadRequest(f"`path` must be the absolute path of a model file, at most {MAX_PATH} characters")
+    return path
 
 
 def folder_param(query: Query) -> str | None:
@@ -413,3 +438,59 @@ def fetch_force(body: dict[str, Any]) -> bool:
     """POST /api/models/{sha256}/metadata/fetch: `force` only."""
     only(body, ("force",))
     return _flag(body, "force")
+
+
+MAX_USES = 1000
+USE_FIELDS = ("id", "at", "kind", "path", "sha256", "node")
+USE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+MAX_NAME = 200  # characters of a use's kind or node class
+
+
+@dataclass(frozen=True)
+class UsageRequest:
+    """POST /api/usage: the uses of model files a ComfyUI ran, each checked; one bad use refuses the batch, with its
+    index and field, so nothing of it is counted."""
+
+    uses: list[ReportedUse]
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> UsageRequest:
+        only(body, ("uses",))
+        uses = body.get("uses")
+        if not isinstance(uses, list) or not 1 <= len(uses) <= MAX_USES:
+            raise BadRequest(f"`uses` must be a list of 1 to {MAX_USES} uses")
+        return cls([_use(i, use) for i, use in enumerate(uses)])
+
+
+def _use(index: int, use: Any) -> ReportedUse:
+    def refuse(field: str, what: str) -> BadRequest:
+        return BadRequest(f"use {index}: `{field}` must be {what}")
+
+    if not isinstance(use, dict):
+        raise BadRequest(f"use {index} must be an object with {', '.join(USE_FIELDS)}")
+    unknown = sorted(set(use) - set(USE_FIELDS))
+    if unknown:
+        raise BadRequest(f"use {index}: unknown field(s) {', '.join(unknown)[:200]}; allowed: {', '.join(USE_FIELDS)}")
+    use_id = use.get("id")
+    if not isinstance(use_id, str) or not USE_ID.fullmatch(use_id):
+        raise refuse("id", "8 to 64 characters of A-Z, a-z, 0-9, _ and -")
+    at = use.get("at")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or not 0 < at < MAX_INTEGER:
+        raise refuse("at", "the time it ran, in seconds since 1970 (a positive number)")
+    kind, node = use.get("kind"), use.get("node")
+    if not _name(kind):
+        raise refuse("kind", f"the ComfyUI folder name it was loaded from, 1 to {MAX_NAME} characters")
+    if not _name(node):
+        raise refuse("node", f"the class_type of the node that loaded it, 1 to {MAX_NAME} characters")
+    path = use.get("path")
+    if not isinstance(path, str) or len(path) > MAX_PATH or "\0" in path or (path and not os.path.isabs(path)):
+        raise refuse("path", f"the absolute path of the file it loaded, or \"\" (at most {MAX_PATH} characters)")
+    sha256 = use.get("sha256")
+    if sha256 is not None and not is_sha256(sha256.lower() if isinstance(sha256, str) else sha256):
+        raise refuse("sha256", "null or the file's SHA-256 as 64 hex digits")
+    return ReportedUse(use_id, float(at), kind, path, sha256.lower() if sha256 is not None else None, node)
+
+
+def _name(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and 1 <= len(value) <= MAX_NAME and value.strip() == value and not any(
+        unicodedata.category(c).startswith("C") for c in value)

@@ -16,6 +16,7 @@ from hikaze_mm.api.handlers import (
     pending,
     scan,
     session,
+    usage,
     workflows,
 )
 from hikaze_mm.api.page import add_page_routes
@@ -51,6 +52,9 @@ def create_app(parts: ApiParts) -> web.Application:
     app.router.add_post("/api/pending/{id}/metadata/fetch", lookups.fetch_pending_metadata)
     app.router.add_post("/api/metadata/fetch", lookups.fetch_metadata)
     app.router.add_get("/api/folders", models.folder_tree)
+    app.router.add_post("/api/usage", usage.count_uses)
+    # Before the model by its sha256, which would take `by-path` for one.
+    app.router.add_get("/api/models/by-path", usage.model_by_path)
     app.router.add_get("/api/models/{sha256}", models.get_model)
     app.router.add_patch("/api/models/{sha256}", models.patch_model)
     app.router.add_delete("/api/models/{sha256}", models.delete_model)

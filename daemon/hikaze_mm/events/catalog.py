@@ -130,6 +130,14 @@ class ModelMissing(Event):
     status: str
 
 
+@dataclass(frozen=True)
+class ModelsUsed(Event):
+    """ComfyUI used these models: each as {"sha256", "use_count", "last_used_at"}, its count and last use now."""
+
+    TYPE: ClassVar[str] = "models.used"
+    models: list[dict[str, Any]]
+
+
 # -- folders and walks ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class RootChanged(Event):

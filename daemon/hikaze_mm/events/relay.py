@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SHARED_TYPES = frozenset({
     "pending.added", "pending.updated", "pending.removed",
     "model.added", "model.updated", "model.removed", "model.relinked", "model.moved", "model.missing",
+    "models.used",
 })
 MAX_MESSAGE_BYTES = 7_900  # PostgreSQL's NOTIFY takes payloads under 8,000 bytes
 

@@ -38,7 +38,18 @@ def decode_cursor(token: str, sort: str, direction: str | None) -> tuple[Any, st
     if token_sort != _order(sort, direction):
         raise BadCursor(f"`after` continues a listing sorted by {str(token_sort)[:20]!r}; ask with that `sort` "
                         "and `dir`, or start again without `after`")
-    kind = str if sort == "name" else int if sort == "size" else (int, float)
-    if isinstance(key, bool) or not isinstance(key, kind):
+    if not _key_fits(sort, key):
         raise BadCursor("`after` is not a token this daemon gave out (a page's `next`)")
     return key, sha256
+
+
+def _key_fits(sort: str, key: Any) -> bool:
+    """Whether a token's key is what the sort order's key is: a name, a size, a time, or most used's pair of a
+    count and a time."""
+    if sort == "most_used":
+        return isinstance(key, list) and len(key) == 2 and _of_kind(key[0], int) and _of_kind(key[1], (int, float))
+    return _of_kind(key, str if sort == "name" else int if sort == "size" else (int, float))
+
+
+def _of_kind(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return not isinstance(value, bool) and isinstance(value, kind)

@@ -117,8 +117,11 @@ class Library:
             cover = item["cover"]
             item["cover"] = image_urls(item["sha256"], cover) if cover is not None else None
         after = page.next_after
-        return {"models": page.items, "total": page.total,
-                "next": encode_cursor(query.sort, query.direction, after) if after is not None else None}
+        found = {"models": page.items, "total": page.total,
+                 "next": encode_cursor(query.sort, query.direction, after) if after is not None else None}
+        if query.unused_since is not None:  # what removing them would free
+            found["total_size"] = await self.store.search.total_size(query)
+        return found
 
     async def facets(self, query: ModelQuery) -> dict[str, Any]:
         return await self.store.search.facets(query)

@@ -34,6 +34,8 @@ from hikaze_mm.store.records import (
     Promotion,
     QueuedLookup,
     Removal,
+    Use,
+    UsesCounted,
     WebTaken,
 )
 
@@ -191,6 +193,7 @@ class SearchStore(Protocol):
     """Finding and counting models."""
 
     async def list_models(self, query: ModelQuery) -> ModelPage: ...
+    async def total_size(self, query: ModelQuery) -> int: ...  # the bytes of the matches, one file each
     async def facets(self, query: ModelQuery) -> dict[str, Any]: ...
     async def model_keys(self, query: ModelQuery, after: str | None, limit: int) -> list[str]: ...
     async def model_types(self) -> list[dict[str, Any]]: ...
@@ -238,6 +241,20 @@ class LookupStore(Protocol):
     async def queued_lookups(self) -> int: ...
     # Models no source was asked about yet and not kept from the lookups by the user, by sha256.
     async def unlooked_models(self, after: str, limit: int) -> list[str]: ...
+
+
+class UsageStore(Protocol):
+    """What ComfyUI used: the models at the files it loaded, and the uses counted, each once ever."""
+
+    # The model whose file (its main file or a copy) is at each path on this host, by path; a model that is not
+    # missing wins where two name the same path.
+    async def models_at(self, paths: list[str]) -> dict[str, str]: ...
+    # (path, sha256) of the models' files on this host that are this file (its device and inode), as recorded.
+    async def files_at(self, device: int, inode: int) -> list[tuple[str, str]]: ...
+    # One transaction: each use whose id was not counted before is remembered and adds one to its model's count,
+    # its last use the latest of the old one and the use's `at`; a use of a model the library does not have (any
+    # more) is remembered and counts as unknown. Ids counted before `forget_before` are forgotten first.
+    async def count_uses(self, uses: list[Use], now: float, forget_before: float) -> UsesCounted: ...
 
 
 class ChoreStore(Protocol):
@@ -292,6 +309,7 @@ class Stores(Protocol):
     chores: ChoreStore
     lookups: LookupStore
     contents: ContentStore
+    usage: UsageStore
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hikaze_mm.store.file_index import KeptFileIndex
+from hikaze_mm.store.listing import last_used
 from hikaze_mm.store.records import (
     CopiedModel,
     FileStat,
@@ -23,7 +24,7 @@ from hikaze_mm.store.records import (
 
 # The columns of `models` a model's detail is built from, in order; its `meta_json` is read besides.
 DETAIL_COLUMNS = ("sha256", "blake3", "path", "name", "type", "base_model", "size_bytes", "status", "created_at",
-                  "updated_at", "missing_since", "cover_seq")
+                  "updated_at", "missing_since", "cover_seq", "use_count", "last_used_at")
 
 
 def model_detail(row: Sequence[Any], meta: Meta, tags: list[str], images: Iterable[Sequence[Any]],
@@ -34,6 +35,7 @@ def model_detail(row: Sequence[Any], meta: Meta, tags: list[str], images: Iterab
     main file first. Its `path` is its file on this host (the main file if that is here, else its first copy
     here; another host's main file when this host has none), and its `copies` are its other paths here."""
     item = dict(zip(DETAIL_COLUMNS, row, strict=True))
+    item["last_used_at"] = last_used(item["last_used_at"])
     every = [{"host": h, "path": p, "main": bool(main), "here": h == host} for h, p, main in files]
     here = [f["path"] for f in every if f["here"]]
     if here and not any(f["main"] and f["here"] for f in every):

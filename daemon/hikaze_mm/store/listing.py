@@ -26,15 +26,19 @@ TRIGRAM = 3  # a word this long or longer is looked up in the search index, a sh
 TAGGED = "m.sha256 IN (SELECT mt.sha256 FROM model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE t.name = {})"
 # The tag tally's rows of one tag (`{}` its name's placeholder).
 TALLY_TAG = "tag_id = (SELECT id FROM tags WHERE name = {})"
-# The sort orders other than by name, by a column of their own (names sort as each backend folds case).
-_SORT_COLUMNS = {"created": "m.created_at", "updated": "m.updated_at", "size": "m.size_bytes"}
+# The sort orders other than by name, by columns of their own (names sort as each backend folds case). Most used
+# breaks ties in the count by the last use, so its key is the pair. A model never used was last used at 0, so the
+# keys are numbers on both backends: it sorts after every used model without a NULL in the seek's comparisons.
+_SORT_COLUMNS = {"created": ("m.created_at",), "updated": ("m.updated_at",), "size": ("m.size_bytes",),
+                 "last_used": ("m.last_used_at",), "most_used": ("m.use_count", "m.last_used_at")}
 # What a listed model is built from, in the order a backend selects it: `tags` is its tag names joined by SEP,
 # `trigger_count` the length of its trigger words, and the last three what the header probe stored (`probe_summary`).
 LISTED_COLUMNS = ("sha256", "name", "path", "type", "base_model", "size_bytes", "status", "cover_seq", "nsfw", "tags",
                   "created_at", "updated_at", "favorite", "trigger_count", "probe_format", "probe_error",
-                  "probe_declared_length")
-# The column of LISTED_COLUMNS each sort order's key is, handed out as a page's `next_after`.
-_SORT_VALUE = {"name": "name", "size": "size_bytes", "created": "created_at", "updated": "updated_at"}
+                  "probe_declared_length", "use_count", "last_used_at")
+# The columns of LISTED_COLUMNS each sort order's key is, handed out as a page's `next_after` (a pair as a list).
+_SORT_VALUE = {"name": ("name",), "size": ("size_bytes",), "created": ("created_at",), "updated": ("updated_at",),
+               "last_used": ("last_used_at",), "most_used": ("use_count", "last_used_at")}
 
 
 class Args:
@@ -61,6 +65,7 @@ class SearchSql(Protocol):
     # The key names sort by and how a name is compared with it ({} its placeholder).
     name_key: ClassVar[tuple[str, str]]
     page_keys: ClassVar[str]  # the sha256s of a page: {where}, {order}, {limit}, {offset}
+    count_and_size: ClassVar[str]  # how many models match and their bytes: {where}
     listed: ClassVar[str]  # LISTED_COLUMNS of the models {among}
     images: ClassVar[str]  # (sha256, seq) of the models {among}, in order
     keys: ClassVar[str]  # the sha256s of the matches, in order: {where}, {limit}
@@ -94,6 +99,10 @@ class SearchSql(Protocol):
     def long_words(self, words: list[str], args: Args) -> str:
         """Each word is somewhere in what the model is found by, without regard to case."""
 
+    def walked(self, column: str) -> str:
+        """The column, as a condition tested on each model a walk of the sort order visits rather than looked up
+        in an index of its own."""
+
 
 def words(query: ModelQuery) -> list[str]:
     return (query.q or "").split()
@@ -110,7 +119,7 @@ def tallied(query: ModelQuery) -> bool:
     """Whether the kept counts answer for this filter: nothing in it but type, base model, status, hiding NSFW
     models and at most one tag (favourites are few: counted over their own index)."""
     return not words(query) and not query.exclude_tags and len(query.tags) <= 1 and not query.favorite \
-        and query.folders is None
+        and query.folders is None and query.unused_since is None
 
 
 def where(conditions: list[str]) -> str:
@@ -133,9 +142,11 @@ def status(query: ModelQuery, args: Args) -> list[str]:
     return [] if query.status == "all" else [f"m.status = {args(query.status)}"]
 
 
-def filters(query: ModelQuery, sql: SearchSql, args: Args, *, seek_excluded: bool = False) -> list[str]:
+def filters(query: ModelQuery, sql: SearchSql, args: Args, *, seek_excluded: bool = False,
+            walk_unused: bool = False) -> list[str]:
     """The conditions of a query's filters other than status, their arguments added to `args`. With
-    `seek_excluded`, excluded tags are looked for model by model (for a query that visits few models)."""
+    `seek_excluded`, excluded tags are looked for model by model (for a query that visits few models); with
+    `walk_unused`, models unused for a while are told on the walk of another sort order's index."""
     found: list[str] = []
     if query.type:
         found.append(sql.same_text("m.type", args(query.type)))
@@ -148,6 +159,11 @@ def filters(query: ModelQuery, sql: SearchSql, args: Args, *, seek_excluded: boo
         found.append("m.favorite = 1")
     if query.folders is not None:
         found.append(sql.in_folders(query.folders, args) if query.folders else "false")
+    if query.unused_since is not None:
+        # Added since is not unused for that long: a model imported yesterday has not gone unused for a month.
+        used, added = ((sql.walked("m.last_used_at"), sql.walked("m.created_at")) if walk_unused
+                       else ("m.last_used_at", "m.created_at"))
+        found.append(f"{used} < {args(query.unused_since)} AND {added} < {args(query.unused_since)}")
     excluded = [*query.exclude_tags, NSFW_TAG] if query.hide_nsfw else query.exclude_tags
     if excluded:
         found.append(sql.excluded(excluded, args, seek=seek_excluded))
@@ -189,27 +205,35 @@ class Order:
     """A listing's ORDER BY, and the condition of a page that starts after a model in it."""
 
     by: str
-    key: str
-    value: str  # how a key value is compared with `key`, {} its placeholder
+    keys: tuple[str, ...]  # the sort key's columns, each sorted in the same direction
+    value: str  # how a key value is compared with a key column, {} its placeholder
     past_key: str  # the comparison past a key in this direction
     past_sha: str  # and past a sha256 among equal keys
 
     def after(self, after: tuple[Any, str], args: Args) -> str:
         """After the model with this key and sha256: the first comparison bounds the range of the sort order's
-        index, the second breaks ties."""
+        index, the second breaks ties. A key of several columns is compared as a row value (its value a list)."""
         key, sha = after
-        return (f"{self.key} {self.past_key}= {self.value.format(args(key))} AND ({self.key} {self.past_key} "
-                f"{self.value.format(args(key))} OR m.sha256 {self.past_sha} {args(sha)})")
+        values = list(key) if len(self.keys) > 1 else [key]
+        column = self.keys[0] if len(self.keys) == 1 else f"({', '.join(self.keys)})"
+
+        def bound() -> str:  # placeholders of its own at each use: SQLite takes its `?` in order
+            marks = [self.value.format(args(v)) for v in values]
+            return marks[0] if len(marks) == 1 else f"({', '.join(marks)})"
+
+        return (f"{column} {self.past_key}= {bound()} AND ({column} {self.past_key} {bound()} "
+                f"OR m.sha256 {self.past_sha} {args(sha)})")
 
 
 def sort_order(query: ModelQuery, sql: SearchSql) -> Order:
     """Each sort order's index runs in the sort's natural direction with ties broken by sha256 ascending; the other
     direction reverses both, so the same index is scanned backwards."""
-    key, value = sql.name_key if query.sort == "name" else (_SORT_COLUMNS[query.sort], "{}")
+    keys, value = ((sql.name_key[0],), sql.name_key[1]) if query.sort == "name" else (_SORT_COLUMNS[query.sort], "{}")
     natural = NATURAL_DIRECTION[query.sort]
     direction = query.direction or natural
     forward = direction == natural
-    return Order(f"{key} {direction.upper()}, m.sha256 {'ASC' if forward else 'DESC'}", key, value,
+    by = ", ".join(f"{key} {direction.upper()}" for key in keys)
+    return Order(f"{by}, m.sha256 {'ASC' if forward else 'DESC'}", keys, value,
                  ">" if direction == "asc" else "<", ">" if forward else "<")
 
 
@@ -238,11 +262,18 @@ def model_page(query: ModelQuery, page: list[str], rows: Iterable[Sequence[Any]]
             (shown[0] if shown else None),
             # what the header probe found, for the service to judge
             "probe": probe_summary(row["probe_format"], row["probe_error"], row["probe_declared_length"]),
+            "use_count": row["use_count"], "last_used_at": last_used(row["last_used_at"]),
         })
     if len(page) < query.limit:
         return ModelPage(items, total)
     last = by_sha[page[-1]]
-    return ModelPage(items, total, (last[_SORT_VALUE[query.sort]], last["sha256"]))
+    key = [last[c] for c in _SORT_VALUE[query.sort]]
+    return ModelPage(items, total, (key[0] if len(key) == 1 else key, last["sha256"]))
+
+
+def last_used(stored: float) -> float | None:
+    """A model's last use as the API tells it: None for never (stored as 0)."""
+    return stored or None
 
 
 def _facets(tags: Iterable[Sequence[Any]], bases: Iterable[Sequence[Any]], total: int) -> dict[str, Any]:
@@ -325,7 +356,20 @@ class Search(ABC):
         rows = await self._all(fill(self.sql.keys, where=where(conditions), limit=args(limit)), args.tuple())
         return [r[0] for r in rows]
 
+    async def total_size(self, query: ModelQuery) -> int:
+        """The bytes of every match, one file each: what removing them would free."""
+        return int((await self._count_and_size(query))[1])
+
+    async def _count_and_size(self, query: ModelQuery) -> Sequence[Any]:
+        """The count and the bytes of the matches from one pass over them, taken once per state of the library: a
+        page's total and the size beside it cost one pass."""
+        conditions, args = self._matching(query)
+        return (await self._cached(fill(self.sql.count_and_size, where=where(conditions)), args.tuple(),
+                                   slow=True))[0]
+
     async def _total(self, query: ModelQuery) -> int:
+        if query.unused_since is not None:
+            return int((await self._count_and_size(query))[0])
         if not tallied(query):
             conditions, args = self._matching(query)
             return await self._count(fill(self.sql.count, where=where(conditions)), args)

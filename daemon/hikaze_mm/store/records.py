@@ -17,11 +17,12 @@ HashedStatus = Literal["ready", "conflict"]  # what hashing a pending row ends i
 ModelStatus = Literal["ok", "missing"]
 PENDING_STATUSES: tuple[PendingStatus, ...] = get_args(PendingStatus)
 ACTIVE_STATUSES = PENDING_STATUSES[:-1]  # the inbox: everything but what the user set aside
-SORT_KEYS = ("name", "created", "updated", "size")
+SORT_KEYS = ("name", "created", "updated", "size", "last_used", "most_used")
 SortDirection = Literal["asc", "desc"]
 SORT_DIRECTIONS: tuple[SortDirection, ...] = ("asc", "desc")
-# The direction each sort runs in unless asked otherwise: names A to Z, the rest newest or largest first.
-NATURAL_DIRECTION: dict[str, SortDirection] = {"name": "asc", "created": "desc", "updated": "desc", "size": "desc"}
+# The direction each sort runs in unless asked otherwise: names A to Z, the rest newest, largest or most used first.
+NATURAL_DIRECTION: dict[str, SortDirection] = {"name": "asc", "created": "desc", "updated": "desc", "size": "desc",
+                                               "last_used": "desc", "most_used": "desc"}
 MAX_TAGS = 200  # on one model
 MAX_TAG_NAME = 64  # characters in a tag's name
 MAX_INTEGER = 2**63 - 1  # the largest id, count or image number the database holds (SQLite's integer range)
@@ -134,6 +135,8 @@ class ModelQuery:
     after: tuple[Any, str] | None = None
     # Only models whose folder is one of these (a model path's parent, as stored) or inside one; None: any folder.
     folders: tuple[str, ...] | None = None
+    # Only models neither used nor added since this time (unix seconds); None: any.
+    unused_since: float | None = None
 
 
 class ModelPage(NamedTuple):
@@ -256,3 +259,24 @@ class WebTaken:
     fields: list[str]
     tags: list[str]
     images: int
+
+
+@dataclass(frozen=True)
+class Use:
+    """A model file that ComfyUI loaded, as the store counts it: the use's id (each is counted once ever), when it
+    ran (unix seconds, never later than when it is counted) and the model it was, None when the library has none."""
+
+    id: str
+    at: float
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class UsesCounted:
+    """What counting a batch of uses did: how many were new and counted, seen before, or of no model (new but
+    not in the library); and each model counted, with its count and last use afterwards."""
+
+    counted: int
+    repeated: int
+    unknown: int
+    models: list[tuple[str, int, float]]  # (sha256, use_count, last_used_at)

@@ -7,8 +7,9 @@ count that differs, the server gone) leaves the target as it was. The target mus
 (`hikaze-mm db migrate`) and no library yet: a copy never merges into a library that is in use.
 
 What goes: models, their copies, tags, images' rows and the image numbering, pending rows with their tags and
-images, and chores not done yet; the files of the source become this host's. The page's sessions stay behind
-(a login is per daemon). Search rows are written from the copied models, as every write makes them.
+images, chores not done yet, and the ids of the uses counted (so a batch sent again is not counted twice); the
+files of the source become this host's. The page's sessions stay behind (a login is per daemon). Search rows are
+written from the copied models, as every write makes them.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class Table:
 # In the order foreign keys need.
 TABLES: tuple[Table, ...] = (
     Table("models", ("sha256", "blake3", "path", "name", "type", "size_bytes", "mtime_ns", "inode", "device",
-                     "status", "created_at", "updated_at", "missing_since", "meta_json", "base_model", "cover_seq"),
+                     "status", "created_at", "updated_at", "missing_since", "meta_json", "base_model", "cover_seq",
+                     "use_count", "last_used_at"),
           files=True, json_column="meta_json"),
     Table("tags", ("id", "name")),
     Table("model_tags", ("sha256", "tag_id")),
@@ -68,6 +70,7 @@ TABLES: tuple[Table, ...] = (
     Table("pending_tags", ("pending_id", "tag_id")),
     Table("pending_images", ("pending_id", "seq", "width", "height", "source", "created_at")),
     Table("chores", ("name",)),
+    Table("counted_uses", ("id", "counted_at")),
 )
 SEQUENCES = (("tags", "id"), ("pending_import", "id"))
 # The triggers that count row by row. A count row updated once per inserted row grows a chain of row versions

@@ -92,6 +92,7 @@ function filterParams(filter: ModelFilter): URLSearchParams {
   if (filter.hide_nsfw) p.set("hide_nsfw", "true");
   if (filter.favorite) p.set("favorite", "true");
   if (filter.folder) p.set("folder", filter.folder);
+  if (filter.unused_days) p.set("unused_days", String(filter.unused_days));
   return p;
 }
 

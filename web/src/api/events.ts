@@ -34,6 +34,7 @@ const EVENT_TYPES: Record<DaemonEventType, true> = {
   "model.missing": true,
   "model.moved": true,
   "model.relinked": true,
+  "models.used": true,
   "root.changed": true,
   "legacy.progress": true,
   "legacy.done": true,

@@ -424,6 +424,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Count the models ComfyUI loaded
+         * @description The node pack reports each model file a prompt loaded. A use's model is the one with its `sha256` when it is
+         *     given, else the one whose file (or copy) is at `path` on this machine, as written, then with its symbolic
+         *     links resolved (also when the library reached the file through a link and ComfyUI did not). Each use adds 1
+         *     to its model's `use_count` and moves its `last_used_at` to `at` if that is later (a time past now counts as
+         *     now). Each `id` counts once ever: ids are remembered for at least 30 days, so a batch sent again (its answer
+         *     was lost) counts nothing twice, whichever daemon of a shared library it reaches. A use of a file the library
+         *     does not have is dropped and counted as `unknown`; that is no error. One malformed use refuses the whole
+         *     batch with a 400 naming its index and field, and nothing of it is counted. Open pages hear `models.used`.
+         */
+        post: operations["countUses"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/by-path": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The model whose file is at a path on this machine
+         * @description The model whose file or copy is at `path` on this daemon's machine: as written, then with its symbolic links
+         *     resolved (also when the library reached the file through a link and the path does not). The same object as
+         *     `GET /api/models/{sha256}`.
+         */
+        get: operations["getModelByPath"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/models/{sha256}": {
         parameters: {
             query?: never;
@@ -1014,7 +1063,13 @@ export interface components {
             cover: components["schemas"]["CoverUrls"];
             damaged: components["schemas"]["Damaged"];
             damaged_reason: components["schemas"]["DamagedReason"];
+            use_count: components["schemas"]["UseCount"];
+            last_used_at: components["schemas"]["LastUsedAt"];
         };
+        /** @description how many times ComfyUI loaded the model (`POST /api/usage`), 0 when never */
+        UseCount: number;
+        /** @description when ComfyUI last loaded the model (Unix seconds), null when never */
+        LastUsedAt: number | null;
         FolderNode: {
             /** @description the folder's name from its type folder on, parts joined by `/` */
             path: string;
@@ -1042,6 +1097,8 @@ export interface components {
             created_at: number;
             updated_at: number;
             missing_since: number | null;
+            use_count: components["schemas"]["UseCount"];
+            last_used_at: components["schemas"]["LastUsedAt"];
             /** @description what the file's own header says (format, architecture, training metadata), or null */
             header: Record<string, unknown> | null;
             meta_json: components["schemas"]["Meta"];
@@ -1373,7 +1430,7 @@ export interface components {
             lookups: components["schemas"]["LookupProgress"];
         };
         /** @description the `data` of one event of `GET /api/events`, told apart by `type` */
-        DaemonEvent: components["schemas"]["PendingAddedEvent"] | components["schemas"]["PendingUpdatedEvent"] | components["schemas"]["PendingRemovedEvent"] | components["schemas"]["HashProgressEvent"] | components["schemas"]["ScanProgressEvent"] | components["schemas"]["ModelAddedEvent"] | components["schemas"]["ModelUpdatedEvent"] | components["schemas"]["ModelRemovedEvent"] | components["schemas"]["ModelPathEvent"] | components["schemas"]["RootChangedEvent"] | components["schemas"]["LegacyProgressEvent"] | components["schemas"]["LegacyDoneEvent"] | components["schemas"]["LookupProgressEvent"];
+        DaemonEvent: components["schemas"]["PendingAddedEvent"] | components["schemas"]["PendingUpdatedEvent"] | components["schemas"]["PendingRemovedEvent"] | components["schemas"]["HashProgressEvent"] | components["schemas"]["ScanProgressEvent"] | components["schemas"]["ModelAddedEvent"] | components["schemas"]["ModelUpdatedEvent"] | components["schemas"]["ModelRemovedEvent"] | components["schemas"]["ModelPathEvent"] | components["schemas"]["ModelsUsedEvent"] | components["schemas"]["RootChangedEvent"] | components["schemas"]["LegacyProgressEvent"] | components["schemas"]["LegacyDoneEvent"] | components["schemas"]["LookupProgressEvent"];
         /** @description a file joined the import queue */
         PendingAddedEvent: {
             /** @constant */
@@ -1456,6 +1513,16 @@ export interface components {
             path: string;
             status: components["schemas"]["ModelStatus"];
             old_path?: string;
+        };
+        /** @description ComfyUI used these models (`POST /api/usage`): each with its use count and last use now (at most 50 models an event; a batch of more sends several) */
+        ModelsUsedEvent: {
+            /** @constant */
+            type: "models.used";
+            models: {
+                sha256: components["schemas"]["Sha256"];
+                use_count: components["schemas"]["UseCount"];
+                last_used_at: components["schemas"]["LastUsedAt"];
+            }[];
         };
         /** @description a watched model folder appeared or went away */
         RootChangedEvent: {
@@ -1661,6 +1728,12 @@ export interface components {
          *     `/` (`loras/styles/anime`); no empty, `.` or `..` part, no `\\` or control character. Empty for any folder.
          */
         folder: string;
+        /**
+         * @description Only models that ComfyUI has not used in this many days and that have been in the library longer than
+         *     that (a model imported yesterday has not gone unused for a month). `GET /api/models` then also answers
+         *     `total_size`.
+         */
+        unusedDays: number;
     };
     requestBodies: never;
     headers: never;
@@ -2072,8 +2145,17 @@ export interface operations {
                  *     `/` (`loras/styles/anime`); no empty, `.` or `..` part, no `\\` or control character. Empty for any folder.
                  */
                 folder?: components["parameters"]["folder"];
-                /** @description `name` ascending; `created`, `updated`, `size` newest/largest first (unless `dir` says) */
-                sort?: "name" | "created" | "updated" | "size";
+                /**
+                 * @description Only models that ComfyUI has not used in this many days and that have been in the library longer than
+                 *     that (a model imported yesterday has not gone unused for a month). `GET /api/models` then also answers
+                 *     `total_size`.
+                 */
+                unused_days?: components["parameters"]["unusedDays"];
+                /**
+                 * @description `name` ascending; `created`, `updated`, `size` newest/largest first; `last_used` most recently used first
+                 *     (never used last); `most_used` the most uses first, ties by the last use (unless `dir` says)
+                 */
+                sort?: "name" | "created" | "updated" | "size" | "last_used" | "most_used";
                 /**
                  * @description the direction of `sort`: `asc` or `desc`; by default each sort's own (`name` ascending, the others
                  *     descending). Ties are broken by sha256, reversed with the direction, so paging with `after` works
@@ -2109,6 +2191,11 @@ export interface operations {
                     "application/json": {
                         models: components["schemas"]["ModelListItem"][];
                         total: number;
+                        /**
+                         * @description with `unused_days` only: the bytes of every model that matches (one file each, copies not
+                         *     counted again), what removing them would free
+                         */
+                        total_size?: number;
                         /**
                          * @description a token for the page after this one (send it as `after`), or null when this page was not
                          *     full: there is no more
@@ -2151,6 +2238,12 @@ export interface operations {
                  *     `/` (`loras/styles/anime`); no empty, `.` or `..` part, no `\\` or control character. Empty for any folder.
                  */
                 folder?: components["parameters"]["folder"];
+                /**
+                 * @description Only models that ComfyUI has not used in this many days and that have been in the library longer than
+                 *     that (a model imported yesterday has not gone unused for a month). `GET /api/models` then also answers
+                 *     `total_size`.
+                 */
+                unused_days?: components["parameters"]["unusedDays"];
             };
             header?: never;
             path?: never;
@@ -2190,7 +2283,7 @@ export interface operations {
                     /** @enum {string} */
                     action: "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "set_favorite" | "remove" | "trash";
                     sha256s?: components["schemas"]["Sha256"][];
-                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw, favorite), each a string or a list of strings */
+                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw, favorite, folder, unused_days), each a string or a list of strings */
                     filter?: {
                         [key: string]: string | string[];
                     };
@@ -2439,6 +2532,87 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            503: components["responses"]["DatabaseUnreachable"];
+        };
+    };
+    countUses: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    uses: {
+                        /** @description made by the node pack, unique per use */
+                        id: string;
+                        /** @description when ComfyUI ran it (Unix seconds) */
+                        at: number;
+                        /** @description the ComfyUI folder name it was loaded from (`checkpoints`, `loras`, `vae`, ...) */
+                        kind: string;
+                        /** @description the absolute path of the file ComfyUI loaded, or "" when unknown */
+                        path: string;
+                        /** @description the file's SHA-256 when the node knew it (our own payloads carry it) */
+                        sha256: string | null;
+                        /** @description the class_type of the node that loaded it */
+                        node: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description what became of the uses */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description new uses of models of the library */
+                        counted: number;
+                        /** @description ids counted before (or twice in the batch) */
+                        repeated: number;
+                        /** @description new uses of files the library does not have */
+                        unknown: number;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["TooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["DatabaseUnreachable"];
+            507: components["responses"]["DiskFull"];
+        };
+    };
+    getModelByPath: {
+        parameters: {
+            query: {
+                /** @description an absolute file path */
+                path: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the model */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelDetail"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["DatabaseUnreachable"];
         };
     };

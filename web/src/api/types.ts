@@ -74,6 +74,8 @@ export interface ModelFilter {
   favorite: boolean;
   /** A folder of GET /api/folders (its sub-folders included); absent or empty for any. */
   folder?: string;
+  /** Only models ComfyUI has not used (nor the library held less long) in this many days; absent or 0 for any. */
+  unused_days?: number;
 }
 
 export type WorkflowCheck = Answer<"checkWorkflow">;

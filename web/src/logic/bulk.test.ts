@@ -109,5 +109,8 @@ describe("runBulk", () => {
 
   it("gives the filter as GET /api/models reads it", () => {
     expect(filterObject(FILTER)).toEqual({ q: "naut", type: "loras", tags: "a,b", hide_nsfw: "true" });
+    expect(filterObject({ ...FILTER, folder: "loras/old", unused_days: 90 })).toEqual({
+      q: "naut", type: "loras", tags: "a,b", hide_nsfw: "true", folder: "loras/old", unused_days: "90",
+    });
   });
 });

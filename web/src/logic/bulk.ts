@@ -114,6 +114,8 @@ export function filterObject(filter: ModelFilter): Record<string, string | strin
   if (filter.hide_nsfw) out.hide_nsfw = "true";
   if (filter.favorite) out.favorite = "true";
   if (filter.folder) out.folder = filter.folder;
+  // A selection of what went unused is exactly that: "select all" and trash must never reach the rest.
+  if (filter.unused_days) out.unused_days = String(filter.unused_days);
   return out;
 }
 

@@ -38,6 +38,8 @@ function detail(meta: ModelDetail["meta_json"] = {}): ModelDetail {
     created_at: 0,
     updated_at: 0,
     missing_since: null,
+    use_count: 0,
+    last_used_at: null,
     damaged: false,
     damaged_reason: null,
     header: null,

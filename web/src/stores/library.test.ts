@@ -86,4 +86,22 @@ describe("the library store", () => {
     stops.splice(0).forEach((stop) => stop());
     expect(vi.getTimerCount()).toBe(0);
   });
+
+  it("notes each model ComfyUI used and reads the list again once, leaving the tabs and tags alone", async () => {
+    const store = useLibraryStore();
+    stops.push(store.follow());
+    await vi.advanceTimersByTimeAsync(0);
+    for (let i = 1; i <= 5; i++) {
+      emit({ type: "models.used", models: [{ sha256: "a", use_count: i, last_used_at: 100 + i }] });
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    emit({ type: "models.used", models: [{ sha256: "b", use_count: 1, last_used_at: 7 }] });
+    expect(store.usage.get("a")).toEqual({ use_count: 5, last_used_at: 105 });
+    expect(store.version).toBe(0);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(store.version).toBe(1);
+    expect(store.usage.get("b")).toEqual({ use_count: 1, last_used_at: 7 });
+    expect(api.types).toHaveBeenCalledTimes(1);
+    expect(api.tags).toHaveBeenCalledTimes(1);
+  });
 });

@@ -1,9 +1,10 @@
 import { defineStore } from "pinia";
-import { ref } from "vue";
+import { reactive, ref } from "vue";
 import { api } from "../api/client";
 import { onDaemonEvent } from "../api/events";
 import type { TagCounts, TypeCounts } from "../api/types";
 import { latest } from "../logic/latest";
+import type { Usage } from "../logic/usage";
 import { onStreamReopened } from "./stream";
 import { useUiStore } from "./ui";
 
@@ -17,12 +18,15 @@ export const useLibraryStore = defineStore("library", () => {
   const allTags = ref<TagCounts[]>([]);
   /** Bumped whenever the library changed (an event, an import, a save) so views reload what they show. */
   const version = ref(0);
+  /** Each model's use as the event stream last told it, for what was read before (an open detail). */
+  const usage = reactive(new Map<string, Usage>());
 
   // Two reads can overlap (an event's read and a save's); an older answer arriving last must not win.
   const typesRead = latest();
   const tagsRead = latest();
   let typesTimer: ReturnType<typeof setTimeout> | undefined;
   let changedTimer: ReturnType<typeof setTimeout> | undefined;
+  let usedTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Reloads the tab counts; calls within `delayMs` of each other become one request. */
   function refreshTypes(delayMs = BURST_MS): void {
@@ -58,12 +62,21 @@ export const useLibraryStore = defineStore("library", () => {
     }, delayMs);
   }
 
+  /** ComfyUI used these models: their counts are noted, and the list is read again (its order by use, and what
+   *  went unused, may have changed) once a burst of them is over; the tabs and tags stay as they are. */
+  function modelsUsed(models: readonly ({ sha256: string } & Usage)[]): void {
+    for (const m of models) usage.set(m.sha256, { use_count: m.use_count, last_used_at: m.last_used_at });
+    clearTimeout(usedTimer);
+    usedTimer = setTimeout(() => version.value++, BURST_MS);
+  }
+
   /** Loads the counts and tags, then keeps them current from the daemon's events. Returns the stop. */
   function follow(): () => void {
     refreshTypes(0);
     void refreshTags();
     const stopEvents = onDaemonEvent((event) => {
       if (event.type.startsWith("model.")) libraryChanged();
+      if (event.type === "models.used") modelsUsed(event.models);
       // The tabs count pending files per type too.
       if (event.type.startsWith("pending.")) refreshTypes();
     });
@@ -73,8 +86,9 @@ export const useLibraryStore = defineStore("library", () => {
       stopReopened();
       clearTimeout(typesTimer);
       clearTimeout(changedTimer);
+      clearTimeout(usedTimer);
     };
   }
 
-  return { types, allTags, version, refreshTypes, refreshTags, libraryChanged, follow };
+  return { types, allTags, version, usage, refreshTypes, refreshTags, libraryChanged, modelsUsed, follow };
 });

@@ -405,6 +405,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX lookup_queue_due ON lookup_queue (host, not_before, queued_at);
     """,
+    # 4: what ComfyUI used, as SQLite's step 14. A use's id is every host's: two daemons given the same batch
+    # count it once, by the key of `counted_uses`.
+    r"""
+    ALTER TABLE models ADD COLUMN use_count bigint NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN last_used_at double precision NOT NULL DEFAULT 0;
+    CREATE INDEX models_by_last_used ON models (status, last_used_at DESC, sha256) INCLUDE (created_at, size_bytes);
+    CREATE INDEX models_by_use ON models (status, use_count DESC, last_used_at DESC, sha256);
+    CREATE TABLE counted_uses (
+        id         text PRIMARY KEY,
+        counted_at double precision NOT NULL
+    );
+    CREATE INDEX counted_uses_age ON counted_uses (counted_at);
+    CREATE INDEX model_copies_file ON model_copies (host, device, inode);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,18 +24,19 @@ _TRIGGER_COUNT = ("CASE WHEN jsonb_typeof(m.meta_json -> 'trigger_words') = 'arr
 
 class _Sql:
     numbered: ClassVar[bool] = True
-    # Each sort order has its index (migration 1: its key, then sha256); names sort by `lower(name)`.
+    # Each sort order has its index (migrations 1 and 4: its key, then sha256); names sort by `lower(name)`.
     name_key: ClassVar[tuple[str, str]] = ("lower(m.name)", "lower({})")
     page_keys: ClassVar[str] = "SELECT m.sha256 FROM models m{where} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
     listed: ClassVar[str] = (
         "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
         f"(SELECT string_agg(t.name::text, '{listing.SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
-        f"WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, m.favorite, {_TRIGGER_COUNT}, {PROBE_COLUMNS} "
-        "FROM models m WHERE {among}"
+        f"WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, m.favorite, {_TRIGGER_COUNT}, {PROBE_COLUMNS}, "
+        "m.use_count, m.last_used_at FROM models m WHERE {among}"
     )
     images: ClassVar[str] = "SELECT sha256, seq FROM images WHERE {among} ORDER BY sha256, seq"
     keys: ClassVar[str] = "SELECT m.sha256 FROM models m{where} ORDER BY m.sha256 LIMIT {limit}"
     count: ClassVar[str] = "SELECT count(*) FROM models m{where}"
+    count_and_size: ClassVar[str] = "SELECT count(*), coalesce(sum(m.size_bytes), 0)::bigint FROM models m{where}"
     # sum() of bigints is numeric, which asyncpg hands out as Decimal: the counts are cast back.
     model_total: ClassVar[str] = "SELECT coalesce(sum(n), 0)::bigint FROM model_tally{where}"
     tag_total: ClassVar[str] = "SELECT coalesce(sum(n), 0)::bigint FROM tag_tally{where}"
@@ -87,6 +88,9 @@ class _Sql:
     def short_word(self, pattern: str, args: Args) -> str:
         # As on SQLite, where a word shorter than a trigram is not in the full-text index: the names only.
         return f"(m.name ILIKE {args(pattern)} OR m.path ILIKE {args(pattern)})"
+
+    def walked(self, column: str) -> str:
+        return column  # PostgreSQL plans by what its statistics say of how many models match
 
     def long_words(self, words: list[str], args: Args) -> str:
         # Lowered by the database, as `search_doc` is, so both fold case alike whatever the database's locale.

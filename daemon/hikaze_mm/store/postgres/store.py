@@ -19,6 +19,7 @@ from hikaze_mm.store.interfaces import (
     SessionStore,
     ShareStore,
     TagStore,
+    UsageStore,
 )
 from hikaze_mm.store.postgres.chores import PgChores
 from hikaze_mm.store.postgres.contents import PgContents
@@ -36,6 +37,7 @@ from hikaze_mm.store.postgres.search import PgSearch
 from hikaze_mm.store.postgres.sessions import PgSessions
 from hikaze_mm.store.postgres.shares import PgShares
 from hikaze_mm.store.postgres.tags import PgTags
+from hikaze_mm.store.postgres.usage import PgUsage
 
 
 class PostgresStore:
@@ -58,6 +60,7 @@ class PostgresStore:
         self.chores: ChoreStore = PgChores(ctx)
         self.lookups: LookupStore = PgLookups(ctx)
         self.contents: ContentStore = PgContents(ctx)
+        self.usage: UsageStore = PgUsage(ctx)
         self.shares: ShareStore = PgShares(ctx)
 
     async def open(self) -> None:

@@ -414,6 +414,26 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX lookup_queue_due ON lookup_queue (not_before, queued_at);
     """,
+    # 14: what ComfyUI used. Each model counts its uses and keeps its last (0 for never, so the two sort orders
+    # compare numbers only, and a never-used model sorts after every used one); each sort order walks an index as
+    # the others do. The last-use index also holds what the filter of models unused for a while needs (when each
+    # was added, its size), so counting them and their bytes reads no model row. Every use's id is kept a while
+    # (`counted_uses`), so a batch the node pack sends again counts nothing twice. A use names the file ComfyUI
+    # loaded: a copy is found by its path, or by its device and inode when ComfyUI reached it by another path (a
+    # symlinked folder).
+    """
+    ALTER TABLE models ADD COLUMN use_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE models ADD COLUMN last_used_at REAL NOT NULL DEFAULT 0;
+    CREATE INDEX models_by_last_used ON models
+        (status, last_used_at DESC, sha256, search_id, nsfw, created_at, size_bytes);
+    CREATE INDEX models_by_use ON models (status, use_count DESC, last_used_at DESC, sha256, search_id, nsfw);
+    CREATE TABLE counted_uses (
+        id         TEXT PRIMARY KEY,
+        counted_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX counted_uses_age ON counted_uses (counted_at);
+    CREATE INDEX model_copies_file ON model_copies (device, inode);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

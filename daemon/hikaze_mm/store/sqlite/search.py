@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from hikaze_mm.store import listing
-from hikaze_mm.store.listing import Args, folder_separator, narrows
+from hikaze_mm.store.listing import WALK_OVER_COLLECT, Args, folder_separator, narrows
 from hikaze_mm.store.records import ModelQuery
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.rows import PROBE_COLUMNS
@@ -36,11 +36,13 @@ class _Sql:
         "SELECT m.sha256, m.name, m.path, m.type, m.base_model, m.size_bytes, m.status, m.cover_seq, m.nsfw, "
         f"(SELECT group_concat(t.name, '{listing.SEP}') FROM model_tags mt JOIN tags t ON t.id = mt.tag_id "
         " WHERE mt.sha256 = m.sha256), m.created_at, m.updated_at, m.favorite, "
-        f"coalesce(json_array_length(m.meta_json, '$.trigger_words'), 0), {PROBE_COLUMNS} FROM models m WHERE {{among}}"
+        f"coalesce(json_array_length(m.meta_json, '$.trigger_words'), 0), {PROBE_COLUMNS}, m.use_count, "
+        "m.last_used_at FROM models m WHERE {among}"
     )
     images: ClassVar[str] = "SELECT sha256, seq FROM images WHERE {among} ORDER BY sha256, seq"
     keys: ClassVar[str] = "SELECT m.sha256 FROM models m{where} ORDER BY m.sha256 LIMIT {limit}"
     count: ClassVar[str] = "SELECT count(*) FROM models m{where}"
+    count_and_size: ClassVar[str] = "SELECT count(*), coalesce(sum(m.size_bytes), 0) FROM models m{where}"
     model_total: ClassVar[str] = "SELECT coalesce(sum(n), 0) FROM model_tally{where}"
     tag_total: ClassVar[str] = "SELECT coalesce(sum(n), 0) FROM tag_tally{where}"
     # Grouped by id before the names are joined: one name lookup per tag instead of one per (model, tag).
@@ -97,6 +99,9 @@ class _Sql:
         # Shorter than a trigram, which the full-text index cannot look up.
         return f"(m.name LIKE {args(pattern)} ESCAPE '\\' OR m.path LIKE {args(pattern)} ESCAPE '\\')"
 
+    def walked(self, column: str) -> str:
+        return f"+{column}"  # `+` keeps the planner off the column's indexes
+
     def long_words(self, words: list[str], args: Args) -> str:
         # Each word is a quoted phrase: the trigram index matches it anywhere, in any column.
         phrases = " AND ".join('"' + w.replace('"', '""') + '"' for w in words)
@@ -131,11 +136,17 @@ class SQLiteSearch(listing.Search):
 
     async def _page_conditions(self, query: ModelQuery, total: int) -> tuple[list[str], Args]:
         """Walk the sort order's index, or collect the matches and sort them (`listing.collects`); a query that
-        visits few models tests excluded tags model by model."""
+        visits few models tests excluded tags model by model. Models unused for a while are collected from the
+        last-use index when they are few, else told on the walk: SQLite, knowing nothing of how many there are,
+        would take that index's range and sort 90,000 models for a page (700 ms at 100,000 models;
+        bench/library_scale.py). Sorted by last use, the walk is that range."""
         args = Args(self.sql.numbered)
         status = listing.status(query, args)
         visits = await self._walk_visits(query, total)
+        walking = True
         if listing.collects(query, total, visits):
-            status = [UNINDEXED_STATUS]
-            visits = total  # collecting visits every match
-        return status + listing.filters(query, self.sql, args, seek_excluded=visits <= SEEK_EXCLUDED_UP_TO), args
+            status, visits, walking = [UNINDEXED_STATUS], total, False  # collecting visits every match
+        elif query.unused_since is not None and query.status != "all" and visits >= total * WALK_OVER_COLLECT:
+            visits, walking = total, False
+        return status + listing.filters(query, self.sql, args, seek_excluded=visits <= SEEK_EXCLUDED_UP_TO,
+                                        walk_unused=walking and query.sort != "last_used"), args

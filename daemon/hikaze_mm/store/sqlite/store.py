@@ -21,6 +21,7 @@ from hikaze_mm.store.interfaces import (
     SearchStore,
     SessionStore,
     TagStore,
+    UsageStore,
 )
 from hikaze_mm.store.sqlite.chores import SQLiteChores
 from hikaze_mm.store.sqlite.contents import SQLiteContents
@@ -36,6 +37,7 @@ from hikaze_mm.store.sqlite.pending import SQLitePending
 from hikaze_mm.store.sqlite.search import SQLiteSearch
 from hikaze_mm.store.sqlite.sessions import SQLiteSessions
 from hikaze_mm.store.sqlite.tags import SQLiteTags
+from hikaze_mm.store.sqlite.usage import SQLiteUsage
 
 
 class SQLiteStore:
@@ -57,6 +59,7 @@ class SQLiteStore:
         self.chores: ChoreStore = SQLiteChores(self.db, rules)
         self.lookups: LookupStore = SQLiteLookups(self.db)
         self.contents: ContentStore = SQLiteContents(self.db)
+        self.usage: UsageStore = SQLiteUsage(self.db)
 
     async def open(self) -> None:
         await self.db.open()
