@@ -548,7 +548,7 @@ async def test_the_check_route_passes_the_workflow_and_its_type_on_and_the_daemo
         await server.close()
 
 
-async def test_the_check_route_says_when_the_daemon_does_not_answer_or_lacks_the_route(
+async def test_the_check_route_says_when_the_daemon_does_not_answer_and_relays_the_real_daemon(
     daemon: Daemon, pack: ModuleType, comfy: Comfy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = await routes_client(comfy)
@@ -558,11 +558,14 @@ async def test_the_check_route_says_when_the_daemon_does_not_answer_or_lacks_the
         assert resp.status == 502
         assert (await resp.json())["error"].startswith(f"the daemon at {down} did not answer (")
 
-        # A daemon without the route (an older one, or this branch's) gives its own answer back, never a 5xx here.
+        # The real daemon's answer, and its refusal, come back as it gave them.
         monkeypatch.setenv("HIKAZE_MM_URL", daemon.url)
         resp = await client.post("/hikaze/workflows/check", json={"nodes": []})
+        assert (resp.status, await resp.json()) == (
+            200, {"source": "ui", "references": [], "counts": {"found": 0, "elsewhere": 0, "missing": 0}})
+        resp = await client.post("/hikaze/workflows/check", data=b"[1]", headers={"Content-Type": "application/json"})
         answer = await resp.json()
-        assert 400 <= resp.status < 500 and isinstance(answer["error"], str) and answer["error"], (resp.status, answer)
+        assert resp.status == 400 and isinstance(answer["error"], str) and answer["error"], (resp.status, answer)
     finally:
         await client.close()
 
