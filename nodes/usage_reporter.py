@@ -26,6 +26,10 @@ log = logging.getLogger("hikaze.nodes")
 CAPACITY = 10_000  # uses kept while the daemon does not answer; the oldest go first
 BATCH = 1_000  # uses in one POST /api/usage, the most the daemon takes
 RETRY_S = 1.0
+# A daemon that answers 404 or 405 runs a version without POST /api/usage: asking every second would not change
+# that, and an upgrade takes minutes at least.
+TOO_OLD_RETRY_S = 300.0
+TOO_OLD = (404, 405)
 LOOK_S = 0.2  # how often the thread looks for new uses: a use reaches a daemon that answers within about that
 
 Use = dict[str, Any]
@@ -34,10 +38,11 @@ Send = Callable[[list[Use]], tuple[int, str]]
 
 class Reporter:
     def __init__(self, send: Send | None = None, capacity: int = CAPACITY, retry_s: float = RETRY_S,
-                 look_s: float = LOOK_S) -> None:
+                 look_s: float = LOOK_S, too_old_retry_s: float = TOO_OLD_RETRY_S) -> None:
         self._send = send or DaemonClient().post_usage
         self._capacity = capacity
         self._retry_s = retry_s
+        self._too_old_retry_s = too_old_retry_s
         self._look_s = look_s
         self._intake: deque[tuple[float, list[Reference]]] = deque()
         self._start_lock = threading.Lock()
@@ -68,8 +73,10 @@ class Reporter:
             time.sleep(self._look_s)  # the pace of the look at the intake, which nothing signals
             try:
                 self._take_intake()
-                if self._outbox and time.monotonic() >= retry_at and not self._flush():
-                    retry_at = time.monotonic() + self._retry_s
+                if self._outbox and time.monotonic() >= retry_at:
+                    wait = self._flush()
+                    if wait is not None:
+                        retry_at = time.monotonic() + wait
             except Exception:  # a bug here must not end the thread: later uses would pile up unsent
                 log.exception("Hikaze: usage reporting failed; it goes on with the next prompt")
                 retry_at = time.monotonic() + self._retry_s
@@ -95,8 +102,9 @@ class Reporter:
                             "takes them", self._capacity)
             self._dropped += over
 
-    def _flush(self) -> bool:
-        """Send everything waiting, a batch at a time; False when the daemon did not take a batch."""
+    def _flush(self) -> float | None:
+        """Send everything waiting, a batch at a time; the seconds to wait before the next try when the daemon did
+        not take a batch, None when all went."""
         while self._outbox:
             batch = list(islice(self._outbox, BATCH))
             status, said = self._send(batch)
@@ -105,10 +113,13 @@ class Reporter:
                             len(batch), f": {said}" if said else "")
             elif status != 200:
                 why = said if status == 0 else f"HTTP {status}" + (f": {said}" if said else "")
-                if self._failing is None:
+                too_old = status in TOO_OLD
+                if too_old:
+                    why += "; this daemon is older than usage reports, so ComfyUI asks again every few minutes"
+                if self._failing != why:
                     log.info("Hikaze: model uses wait in ComfyUI until the daemon takes them: %s", why)
                 self._failing = why
-                return False
+                return self._too_old_retry_s if too_old else self._retry_s
             for _ in batch:
                 self._outbox.popleft()
             if status == 200 and self._failing is not None:
@@ -118,4 +129,4 @@ class Reporter:
             log.warning("Hikaze: %d model uses were dropped in all, the oldest, while more than %d waited",
                         self._dropped, self._capacity)
             self._dropped = 0
-        return True
+        return None

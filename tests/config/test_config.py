@@ -235,3 +235,10 @@ def test_the_database_is_sqlite_in_data_dir_unless_a_url_says_otherwise(tmp_path
     assert elsewhere.db_path == Path("/srv/lib.sqlite3") and elsewhere.postgres_url is None
     shared = _settings("--database-url", "postgresql://hikaze@nas.lan/hikaze", "--host-id", "gpu-box")
     assert shared.postgres_url == "postgresql://hikaze@nas.lan/hikaze" and shared.host_id == "gpu-box"
+
+
+def test_serve_help_prints_every_setting() -> None:
+    """`serve --help` once crashed on a help text's "2%" (argparse read it as a format)."""
+    done = run_cli("serve", "--help")
+    assert done.returncode == 0, done.stderr
+    assert "2% of a core" in done.stdout and "--poll-interval" in done.stdout

@@ -320,6 +320,26 @@ async def test_uses_beyond_the_cap_drop_the_oldest_with_a_line_when_it_starts_an
                      "Hikaze: 3 model uses were dropped in all, the oldest, while more than 5 waited"]
 
 
+async def test_a_daemon_without_the_usage_route_is_asked_again_in_minutes_not_every_second(
+    pack: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
+    reporter_module, walk = part(pack, "usage_reporter"), part(pack, "usage_walk")
+    tries: list[float] = []
+
+    def send(batch: list[dict[str, Any]]) -> tuple[int, str]:
+        tries.append(time.monotonic())
+        return (404, "not found") if len(tries) < 3 else (200, "")
+
+    caplog.set_level(logging.INFO, "hikaze.nodes")
+    reporter = reporter_module.Reporter(send, retry_s=0.001, look_s=0.001, too_old_retry_s=0.3)
+    reporter.submit(time.time(), [walk.Reference("LoraLoader", "loras", "/library/l.safetensors", walk.NAME)])
+    await until(lambda: len(tries) == 3, "the third try, which the daemon takes")
+    # An older daemon's 404 is not an outage: the next try waits the long interval, not the one-second retry.
+    assert tries[1] - tries[0] >= 0.3 and tries[2] - tries[1] >= 0.3, tries
+    waits = [r.getMessage() for r in caplog.records if "older than usage reports" in r.getMessage()]
+    assert len(waits) == 1, waits
+
+
 # -- the hook in ComfyUI -------------------------------------------------------------------------------------------
 async def test_the_hook_never_raises_into_comfyui_and_keeps_task_dones_own_behaviour(
     pack: ModuleType, comfy: Comfy, queue: PromptQueue, port: int, caplog: pytest.LogCaptureFixture,

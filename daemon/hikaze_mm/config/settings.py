@@ -356,13 +356,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         "--config", metavar="FILE", help=f"TOML settings file (else ${CONFIG_ENV}, else the user config dir)"
     )
     for key in KEYS:
+        # argparse formats help with %: a help text is prose, whose "2% of a core" must not be read as a format.
+        help_ = key.help.replace("%", "%%")
         metavar = key.name.upper() if key.kind not in ("choice", "choices") else "{" + ",".join(key.choices) + "}"
         if key.kind in ("paths", "strings", "typed_paths", "shares", "choices"):
             metavar = {"paths": "DIR", "strings": "VALUE", "typed_paths": "TYPE=DIR", "shares": "DIR=NAME",
                        "choices": "{" + ",".join((*key.choices, NO_SOURCES)) + "}"}[key.kind]
-            parser.add_argument(key.flag, dest=key.name, action="append", metavar=metavar, help=key.help)
+            parser.add_argument(key.flag, dest=key.name, action="append", metavar=metavar, help=help_)
         else:
-            parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=key.help)
+            parser.add_argument(key.flag, dest=key.name, metavar=metavar, help=help_)
 
 
 def find_config_file(explicit: str | None) -> Path | None:
