@@ -23,6 +23,8 @@ def panel_words(sha256: str, path: str) -> dict[str, Any]:
         try:
             found = resolve(wanted, daemon)
         except FileNotFoundError:
-            return {"words": [], "reachable": daemon.problem is None}
+            # The daemon is asked either way (it knows no such file), so the answer never tells whether a file
+            # exists on this machine.
+            found = path
     words = lora_words(wanted, found, daemon)
     return {"words": words, "reachable": daemon.problem is None}

@@ -373,5 +373,9 @@ async def test_the_panel_asks_comfyui_for_a_rows_words(
 
         monkeypatch.setenv("HIKAZE_MM_URL", f"http://127.0.0.1:{free_port()}")
         assert await ask(sha256=SHA_A) == (200, {"words": [], "reachable": False})
+        # With the daemon down, a file that exists and one that does not get the same answer: the route is no
+        # way to learn which files are on this machine.
+        here = str(Path(__file__).resolve())
+        assert await ask(path=here) == await ask(path=here + ".gone") == (200, {"words": [], "reachable": False})
     finally:
         await client.close()
