@@ -57,7 +57,7 @@ class DaemonClient:
             self.problem = f"the daemon at {self.url} did not answer ({reason})"
         return None
 
-    def relay(self, path: str, body: bytes, content_type: str) -> tuple[int, Any]:
+    def relay(self, path: str, body: bytes | bytearray, content_type: str) -> tuple[int, Any]:
         """A POST for the front end passed on as it came (its body and type): the daemon's status and JSON answer,
         its error answers too, or 502 with the reason when there is no answer to pass on."""
         headers = {**_headers(), "Content-Type": content_type}

@@ -83,7 +83,7 @@ async def check_workflow(request: web.Request) -> web.Response:
     origin = request.query.get("comfyui", "")
     path = "/api/workflows/check" + (f"?{urlencode({'comfyui': origin})}" if origin else "")
     content_type = request.headers.get("Content-Type", "application/octet-stream")
-    status, answer = await asyncio.to_thread(DaemonClient().relay, path, bytes(body), content_type)
+    status, answer = await asyncio.to_thread(DaemonClient().relay, path, body, content_type)
     return web.json_response(answer, status=status)
 
 
