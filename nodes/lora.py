@@ -123,7 +123,8 @@ def _from_payload(entry: LoraEntry) -> Applied:
 
 
 def _from_text(entry: TextEntry) -> Applied:
-    return Applied(Wanted(entry.label, "loras", entry.name, ""), entry.strength_model, entry.strength_clip, None)
+    wanted = Wanted(entry.label, "loras", entry.name, "", by_file_name=True)
+    return Applied(wanted, entry.strength_model, entry.strength_clip, None)
 
 
 def _trigger_words(applied: list[Applied], paths: list[str], daemon: DaemonClient) -> str:

@@ -28,6 +28,8 @@ class Wanted:
     kind: str  # the folder_paths folder name: checkpoints, loras
     path: str  # the saved path: absolute, or a name relative to the kind's folders
     sha256: str  # "" when unknown
+    # A1111's <lora:name> names a file anywhere in the folders: found by its file name, it is where it should be.
+    by_file_name: bool = False
 
 
 def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
@@ -61,7 +63,8 @@ def resolve(wanted: Wanted, daemon: DaemonClient) -> str:
     base = re.split(r"[\\/]", saved)[-1]
     found, matches = only_file_named(folder_paths, wanted.kind, saved)
     if found:
-        log.warning("%s: %s not found; loading %s, the only file of that name", wanted.label, wanted.path, found)
+        if not wanted.by_file_name:
+            log.warning("%s: %s not found; loading %s, the only file of that name", wanted.label, wanted.path, found)
         return found
     if len(matches) > 1:
         tried.append(f"files named {base} in ComfyUI's {wanted.kind} folders (several: {', '.join(matches[:5])})")

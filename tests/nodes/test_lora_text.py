@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -211,6 +212,20 @@ def test_the_same_loras_as_text_or_as_payload_give_the_same_calls(
     assert len(text_calls) == 3
     assert (comfy.torch_loads, comfy.lora_calls) == (text_loads, text_calls)
     assert from_text == from_payload
+
+
+def test_a_text_entry_found_by_its_file_name_in_a_sub_folder_is_no_warning(
+    pack: ModuleType, comfy: Comfy, loras: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A1111 names a LoRA by its file name wherever it sits; a payload entry found that way has moved."""
+    write_model(loras / "style" / "ink.safetensors")
+    caplog.set_level(logging.INFO, "hikaze.nodes")
+    apply(pack, '{"loras": []}', "<lora:ink:0.5>")
+    assert len(comfy.lora_calls) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    apply(pack, document({"name": "ink"}))
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and warned[0].endswith("the only file of that name"), warned
 
 
 def test_a_text_entry_found_nowhere_fails_before_anything_loads(pack: ModuleType, comfy: Comfy, loras: Path) -> None:
