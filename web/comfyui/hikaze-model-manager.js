@@ -129,7 +129,7 @@ function readEntry(raw, index) {
 			enabled: raw.on !== false
 		};
 	}
-	return {
+	const entry = {
 		name: text(raw.name),
 		full_path: text(raw.full_path),
 		sha256: text(raw.sha256).toLowerCase(),
@@ -137,6 +137,15 @@ function readEntry(raw, index) {
 		strength_clip: num(raw.strength_clip, 1, `${where} strength_clip`),
 		enabled: raw.enabled !== false
 	};
+	const ticked = words(raw.trigger_words, `${where} trigger_words`);
+	if (ticked) entry.trigger_words = ticked;
+	return entry;
+}
+/** The ticked words as the node reads them (strings, trimmed, blanks dropped); null or absent means "all". */
+function words(value, where) {
+	if (value === void 0 || value === null) return null;
+	if (!Array.isArray(value) || !value.every((word) => typeof word === "string")) throw new Error(`${where} is not a list of words`);
+	return value.map((word) => word.trim()).filter(Boolean);
 }
 /** Parses the node's payload; an empty payload is an empty list. Throws with a message naming what is wrong. */
 function parseLoraPayload(payload) {
@@ -258,25 +267,64 @@ function setStrength(doc, index, field, raw) {
 		strength_clip: field === "model" ? entry.strength_clip : clean
 	}));
 }
+/** The row's words: the LoRA's own (`known`, from the daemon; null while unknown), then any ticked word the daemon
+* no longer lists, so that it can still be unticked. */
+function rowWords(entry, known) {
+	const words = [...known ?? []];
+	for (const word of entry.trigger_words ?? []) if (!words.includes(word)) words.push(word);
+	return words;
+}
+function wordToggles(entry, known) {
+	const ticked = entry.trigger_words;
+	return rowWords(entry, known).map((word) => ({
+		word,
+		on: ticked === void 0 || ticked.includes(word)
+	}));
+}
+/**
+* Ticks or unticks one word. The entry keeps the ticked words in the row's order; with every word of the LoRA
+* ticked the field goes, so the node outputs all of its words again, also those added in the manager later.
+*/
+function setWord(doc, index, word, on, known) {
+	return withEntry(doc, index, (entry) => {
+		const words = rowWords(entry, known);
+		const ticked = new Set(entry.trigger_words ?? words);
+		if (on) ticked.add(word);
+		else ticked.delete(word);
+		const { trigger_words: _old, ...rest } = entry;
+		const next = words.filter((w) => ticked.has(w));
+		return known !== null && next.length === known.length && known.every((w) => ticked.has(w)) ? rest : {
+			...rest,
+			trigger_words: next
+		};
+	});
+}
 function sameLora(a, b) {
 	if (a.sha256 || b.sha256) return a.sha256 === b.sha256;
 	return a.full_path === b.full_path && a.name === b.name;
 }
 /**
 * The picker's answer is the new list (its order, its members, its refreshed paths); an entry the node already
-* has keeps the node's strengths and on/off state, so a round trip through the picker never resets them.
+* has keeps the node's strengths, on/off state and ticked words, so a round trip through the picker never resets
+* them.
 */
 function mergePicked(current, picked) {
 	const result = parseLoraPayload(JSON.stringify(picked));
 	const previous = current?.loras ?? [];
 	const loras = result.loras.map((entry) => {
 		const old = previous.find((candidate) => sameLora(candidate, entry));
-		return old ? {
-			...entry,
+		if (!old) return entry;
+		const { trigger_words: _picked, ...rest } = entry;
+		const kept = {
+			...rest,
 			strength_model: old.strength_model,
 			strength_clip: old.strength_clip,
 			enabled: old.enabled
-		} : entry;
+		};
+		return old.trigger_words ? {
+			...kept,
+			trigger_words: old.trigger_words
+		} : kept;
 	});
 	return {
 		version: result.version,
@@ -355,7 +403,8 @@ var status = {
 };
 var running = null;
 var checkedAt = 0;
-var FRESH_MS = 1e4;
+var FRESH_MS$1 = 1e4;
+/** A route of ComfyUI's own server (the node pack's `/hikaze/...`), under the prefix the front end uses. */
 function comfyRoute(route) {
 	return app.api?.apiURL?.(route) ?? route;
 }
@@ -416,7 +465,7 @@ function checkDaemon(fresh = false) {
 		version: "",
 		note: ""
 	});
-	else if (!fresh && status.reachable !== null && Date.now() - checkedAt < FRESH_MS) return Promise.resolve(status);
+	else if (!fresh && status.reachable !== null && Date.now() - checkedAt < FRESH_MS$1) return Promise.resolve(status);
 	if (running) return running;
 	running = (async () => {
 		const next = await fromComfy(url) ?? await fromBrowser(url);
@@ -571,10 +620,10 @@ function trapFocus(container, home) {
 * `postMessage`. Closing it (✕, Esc, the picker's own Cancel) answers null. Focus stays inside while it is open
 * and goes back to the button that opened it.
 */
-var closeOpen = null;
+var closeOpen$1 = null;
 /** Answers null at once when the daemon is down: the node's notice says so, and a dead frame would not. */
 async function openPicker(kind, title, payload) {
-	closeOpen?.();
+	closeOpen$1?.();
 	const opener = document.activeElement;
 	if ((await checkDaemon(true)).reachable === false) return null;
 	const base = daemonUrl();
@@ -613,7 +662,7 @@ async function openPicker(kind, title, payload) {
 			window.removeEventListener("keydown", onKey, true);
 			releaseFocus();
 			backdrop.remove();
-			closeOpen = null;
+			closeOpen$1 = null;
 			returnFocus(opener);
 			resolve(result);
 		};
@@ -631,7 +680,7 @@ async function openPicker(kind, title, payload) {
 		window.addEventListener("keydown", onKey, true);
 		close.addEventListener("click", () => finish(null));
 		frame.addEventListener("load", () => frame.focus());
-		closeOpen = () => finish(null);
+		closeOpen$1 = () => finish(null);
 		document.body.append(backdrop);
 	});
 }
@@ -720,17 +769,69 @@ function showCover(anchor, entry) {
 function hideCover() {
 	tip?.remove();
 }
+// extension/loraWords.ts
+/**
+* A LoRA's trigger words for the toggles of its row. ComfyUI's server answers (same origin: the daemon sends no CORS
+* headers) by asking the daemon, by the entry's sha256 or else by the file the node would load. Rows ask when they
+* are drawn, which is often, so an answer is kept for a while.
+*/
+var FRESH_MS = 3e4;
+var answers = /* @__PURE__ */ new Map();
+function query(entry) {
+	if (isSha256(entry.sha256)) return `sha256=${entry.sha256}`;
+	const path = entry.full_path || entry.name;
+	return path ? `path=${encodeURIComponent(path)}` : null;
+}
+async function ask(q) {
+	try {
+		const response = await fetch(comfyRoute(`/hikaze/lora/trigger-words?${q}`), { cache: "no-store" });
+		if (!response.ok) return null;
+		const body = await response.json();
+		if (body.reachable !== true || !Array.isArray(body.words)) return null;
+		return body.words.filter((word) => typeof word === "string");
+	} catch {
+		return null;
+	}
+}
+/** The words last heard for the entry's LoRA; null when none were heard. */
+function knownWords(entry) {
+	const q = query(entry);
+	return q ? answers.get(q)?.words ?? null : null;
+}
+/** Asks again unless a fresh answer is kept; resolves to the words, or null when they cannot be known. */
+function loadWords(entry) {
+	const q = query(entry);
+	if (!q) return Promise.resolve(null);
+	const kept = answers.get(q);
+	if (kept?.pending) return kept.pending;
+	if (kept && Date.now() - kept.at < FRESH_MS) return Promise.resolve(kept.words);
+	const pending = ask(q).then((words) => {
+		answers.set(q, {
+			at: Date.now(),
+			words: words ?? kept?.words ?? null,
+			pending: null
+		});
+		return words;
+	});
+	answers.set(q, {
+		at: kept?.at ?? 0,
+		words: kept?.words ?? null,
+		pending
+	});
+	return pending;
+}
 // extension/loraPanel.ts
 var ROW_PX = 26;
-function el(tag, className, text) {
+var WORDS_PX = 20;
+function el$1(tag, className, text) {
 	const node = document.createElement(tag);
 	node.className = className;
 	if (text !== void 0) node.textContent = text;
 	return node;
 }
 /** A button; one that shows a symbol (▲ ▼ ✕) is named by `label`, as a screen reader cannot read the symbol. */
-function button(text, title, testid, onClick, label) {
-	const b = el("button", "hikaze-btn", text);
+function button$1(text, title, testid, onClick, label) {
+	const b = el$1("button", "hikaze-btn", text);
 	b.type = "button";
 	b.title = title;
 	if (label !== void 0) b.setAttribute("aria-label", label);
@@ -740,12 +841,12 @@ function button(text, title, testid, onClick, label) {
 }
 var LoraPanel = class {
 	node;
-	element = el("div", "hikaze-panel hikaze-loras");
+	element = el$1("div", "hikaze-panel hikaze-loras");
 	notice;
-	error = el("div", "hikaze-error");
-	list = el("div", "hikaze-rows");
+	error = el$1("div", "hikaze-error");
+	list = el$1("div", "hikaze-rows");
 	add;
-	mode = el("select", "hikaze-mode");
+	mode = el$1("select", "hikaze-mode");
 	doc = null;
 	shown = null;
 	constructor(node) {
@@ -756,7 +857,7 @@ var LoraPanel = class {
 		this.error.dataset.testid = "hikaze-payload-error";
 		this.error.setAttribute("role", "alert");
 		this.list.dataset.testid = "hikaze-lora-list";
-		this.add = button("+ Add LoRAs", "Pick LoRAs in the model manager", "hikaze-add-loras", () => void this.pick());
+		this.add = button$1("+ Add LoRAs", "Pick LoRAs in the model manager", "hikaze-add-loras", () => void this.pick());
 		for (const value of STRENGTH_MODES) this.mode.append(new Option(value, value));
 		this.mode.title = SHOW_STRENGTHS;
 		this.mode.dataset.testid = "hikaze-strength-mode";
@@ -765,8 +866,8 @@ var LoraPanel = class {
 			markChanged();
 			this.render();
 		});
-		const footer = el("div", "hikaze-footer");
-		footer.append(this.add, el("span", "hikaze-spacer"), this.mode);
+		const footer = el$1("div", "hikaze-footer");
+		footer.append(this.add, el$1("span", "hikaze-spacer"), this.mode);
 		this.element.append(this.notice, this.error, this.list, footer);
 		const onPropertyChanged = node.onPropertyChanged;
 		node.onPropertyChanged = (name, value, previous) => {
@@ -781,7 +882,9 @@ var LoraPanel = class {
 	minHeight() {
 		const rows = this.doc ? Math.max(1, this.doc.loras.length) + 1 : 0;
 		const extra = (this.notice.hidden ? 0 : 64) + (this.error.hidden ? 0 : 48);
-		return 12 + rows * ROW_PX + 32 + extra;
+		let words = 0;
+		for (const line of this.list.querySelectorAll(".hikaze-words:not([hidden])")) words += Math.max(line.offsetHeight, WORDS_PX) + 2;
+		return 12 + rows * ROW_PX + words + 32 + extra;
 	}
 	/** After a workflow loaded into the node: its text, whatever we showed before. */
 	refresh() {
@@ -828,30 +931,30 @@ var LoraPanel = class {
 		this.list.replaceChildren();
 		if (doc) {
 			this.list.append(this.header(doc, single));
-			if (!doc.loras.length) this.list.append(el("div", "hikaze-empty", "No LoRAs yet: “+ Add LoRAs” picks some."));
-			doc.loras.forEach((_, index) => this.list.append(this.row(doc, index, single)));
+			if (!doc.loras.length) this.list.append(el$1("div", "hikaze-empty", "No LoRAs yet: “+ Add LoRAs” picks some."));
+			doc.loras.forEach((_, index) => this.list.append(this.row(doc, index, single), this.words(doc, index)));
 		}
 		fitNode(this.node);
 	}
 	header(doc, single) {
-		const head = el("div", "hikaze-row hikaze-head");
-		const all = el("input", "hikaze-check");
+		const head = el$1("div", "hikaze-row hikaze-head");
+		const all = el$1("input", "hikaze-check");
 		all.type = "checkbox";
 		all.checked = allEnabled(doc);
 		all.indeterminate = !all.checked && doc.loras.some((entry) => entry.enabled);
 		all.disabled = !doc.loras.length;
 		all.dataset.testid = "hikaze-toggle-all";
 		all.addEventListener("change", () => this.commit(toggleAll(doc)));
-		const label = el("label", "hikaze-name", "Toggle all");
+		const label = el$1("label", "hikaze-name", "Toggle all");
 		label.prepend(all);
 		head.append(label);
-		if (single) head.append(el("span", "hikaze-col", "strength"));
-		else head.append(el("span", "hikaze-col", "model"), el("span", "hikaze-col", "clip"));
-		head.append(el("span", "hikaze-actions"));
+		if (single) head.append(el$1("span", "hikaze-col", "strength"));
+		else head.append(el$1("span", "hikaze-col", "model"), el$1("span", "hikaze-col", "clip"));
+		head.append(el$1("span", "hikaze-actions"));
 		return head;
 	}
 	strength(doc, index, field, value) {
-		const input = el("input", "hikaze-strength");
+		const input = el$1("input", "hikaze-strength");
 		input.type = "number";
 		input.step = "0.05";
 		input.value = String(value);
@@ -864,22 +967,58 @@ var LoraPanel = class {
 		});
 		return input;
 	}
+	/** The row's trigger words as toggles; an unticked word is left out of the node's `trigger_words` output. */
+	words(doc, index) {
+		const line = el$1("div", "hikaze-words");
+		line.dataset.testid = "hikaze-trigger-words";
+		const draw = () => {
+			const entry = this.doc?.loras[index];
+			const toggles = entry ? wordToggles(entry, knownWords(entry)) : [];
+			line.hidden = !toggles.length;
+			line.classList.toggle("hikaze-off", entry?.enabled === false);
+			line.replaceChildren(...toggles.map(({ word, on }) => {
+				const label = el$1("label", `hikaze-word${on ? "" : " hikaze-word-off"}`);
+				label.dataset.testid = "hikaze-trigger-word";
+				label.title = on ? "Ticked: in the trigger_words output" : "Unticked: left out of the trigger_words output";
+				const box = el$1("input", "hikaze-check");
+				box.type = "checkbox";
+				box.checked = on;
+				box.addEventListener("change", () => {
+					const current = this.doc?.loras[index];
+					if (!current) return;
+					this.commit(setWord(this.doc, index, word, box.checked, knownWords(current)), false);
+					draw();
+					line.querySelectorAll("input")[toggles.findIndex((t) => t.word === word)]?.focus();
+				});
+				label.append(box, el$1("span", "", word));
+				return label;
+			}));
+		};
+		draw();
+		const entry = doc.loras[index];
+		if (entry) loadWords(entry).then(() => {
+			if (!line.isConnected) return;
+			draw();
+			fitNode(this.node);
+		});
+		return line;
+	}
 	row(doc, index, single) {
 		const entry = doc.loras[index];
 		const shown = displayName(entry);
-		const row = el("div", `hikaze-row${entry.enabled ? "" : " hikaze-off"}`);
+		const row = el$1("div", `hikaze-row${entry.enabled ? "" : " hikaze-off"}`);
 		row.dataset.testid = "hikaze-lora-row";
-		const on = el("input", "hikaze-check");
+		const on = el$1("input", "hikaze-check");
 		on.type = "checkbox";
 		on.checked = entry.enabled;
 		on.title = entry.enabled ? "On: applied" : "Off: skipped";
 		on.dataset.testid = "hikaze-row-toggle";
 		on.addEventListener("change", () => this.commit(setEnabled(this.doc ?? doc, index, on.checked)));
-		const name = el("span", "hikaze-lora-name", shown);
+		const name = el$1("span", "hikaze-lora-name", shown);
 		name.dataset.testid = "hikaze-lora-name";
 		name.addEventListener("mouseenter", () => showCover(name, entry));
 		name.addEventListener("mouseleave", hideCover);
-		const cell = el("span", "hikaze-name");
+		const cell = el$1("span", "hikaze-name");
 		cell.append(on, name);
 		row.append(cell);
 		if (single) {
@@ -887,13 +1026,13 @@ var LoraPanel = class {
 			if (entry.strength_clip !== entry.strength_model) both.title += ` (clip is ${entry.strength_clip} now; a new value sets both)`;
 			row.append(both);
 		} else row.append(this.strength(doc, index, "model", entry.strength_model), this.strength(doc, index, "clip", entry.strength_clip));
-		const actions = el("span", "hikaze-actions");
+		const actions = el$1("span", "hikaze-actions");
 		const move = (by) => () => this.commit(moveEntry(this.doc ?? doc, index, by));
-		const up = button("▲", "Move up", "hikaze-move-up", move(-1), `Move ${shown} up`);
-		const down = button("▼", "Move down", "hikaze-move-down", move(1), `Move ${shown} down`);
+		const up = button$1("▲", "Move up", "hikaze-move-up", move(-1), `Move ${shown} up`);
+		const down = button$1("▼", "Move down", "hikaze-move-down", move(1), `Move ${shown} down`);
 		up.disabled = index === 0;
 		down.disabled = index === doc.loras.length - 1;
-		actions.append(up, down, button("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index)), `Remove ${shown} from the list`));
+		actions.append(up, down, button$1("✕", "Remove from the list", "hikaze-remove", () => this.commit(removeEntry(this.doc ?? doc, index)), `Remove ${shown} from the list`));
 		row.append(actions);
 		return row;
 	}
@@ -951,6 +1090,11 @@ var CSS$1 = `
   border: 1px solid var(--border-color, #555); border-radius: 3px; padding: 1px 2px; text-align: right; }
 .hikaze-actions { display: flex; gap: 2px; justify-content: flex-end; }
 .hikaze-actions .hikaze-btn { padding: 0 4px; font-size: 10px; line-height: 18px; }
+.hikaze-words { display: flex; flex-wrap: wrap; gap: 2px 8px; padding: 0 4px 2px 26px; color: var(--descrip-text, #bbb); }
+.hikaze-words[hidden] { display: none; }
+.hikaze-word { display: inline-flex; gap: 3px; align-items: center; cursor: pointer; overflow-wrap: anywhere; }
+.hikaze-word-off span { text-decoration: line-through; opacity: .6; }
+.hikaze-words.hikaze-off { opacity: .45; }
 .hikaze-empty { padding: 6px 4px; color: var(--descrip-text, #999); }
 .hikaze-footer { display: flex; gap: 6px; align-items: center; }
 .hikaze-spacer { flex: 1; }
@@ -973,6 +1117,25 @@ var CSS$1 = `
   font: 12px system-ui, sans-serif; box-shadow: 0 4px 16px rgba(0, 0, 0, .5); }
 .hikaze-tip-path { color: var(--descrip-text, #999); overflow-wrap: anywhere; margin: 2px 0; }
 .hikaze-tip img { display: block; max-width: 100%; max-height: 260px; margin-top: 4px; border-radius: 4px; }
+.hikaze-check-dialog { width: min(760px, 94vw); height: auto; max-height: 88vh; }
+.hikaze-check-body { flex: 1; min-height: 0; overflow: auto; padding: 0 12px 8px; color: var(--input-text, #ddd);
+  font: 13px/1.4 system-ui, sans-serif; }
+.hikaze-check-summary { font-weight: 600; }
+.hikaze-check-group h3 { margin: 10px 0 4px; font-size: 13px; }
+.hikaze-check-missing h3 { color: #f07070; }
+.hikaze-check-elsewhere h3 { color: #e0b040; }
+.hikaze-check-found h3 { color: #60c080; }
+.hikaze-check-list { list-style: none; margin: 0; padding: 0; }
+.hikaze-check-ref { padding: 6px 8px; margin-bottom: 4px; border-radius: 4px; background: var(--comfy-input-bg, #222);
+  overflow-wrap: anywhere; }
+.hikaze-check-head { display: flex; flex-wrap: wrap; gap: 2px 8px; align-items: baseline; }
+.hikaze-check-says, .hikaze-check-name, .hikaze-check-hash { font-family: ui-monospace, monospace; font-size: 12px; }
+.hikaze-check-use { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; margin-top: 2px; }
+.hikaze-check-use .hikaze-mode { max-width: 100%; }
+.hikaze-dim { color: var(--descrip-text, #999); }
+.hikaze-check-footer { padding: 8px 12px; border-top: 1px solid var(--border-color, #555); flex-wrap: wrap;
+  color: var(--input-text, #ddd); font: 13px system-ui, sans-serif; }
+.hikaze-check-report { white-space: pre-wrap; }
 .hikaze-sidebar { display: flex; flex-direction: column; gap: 8px; padding: 12px; }
 `;
 function injectStyles() {
@@ -981,6 +1144,328 @@ function injectStyles() {
 	style.id = "hikaze-model-manager-css";
 	style.textContent = CSS$1;
 	document.head.append(style);
+}
+// src/logic/workflowCheck.ts
+/** What needs the user first: missing, then what can be fixed, then what is fine. */
+var GROUP_ORDER = [
+	"missing",
+	"elsewhere",
+	"found"
+];
+/** The answer's references by status, in GROUP_ORDER, each group in the daemon's order; empty groups left out. */
+function groupReferences(answer) {
+	return GROUP_ORDER.map((status) => ({
+		status,
+		references: answer.references.filter((ref) => ref.status === status)
+	})).filter((group) => group.references.length > 0);
+}
+/** Where the reference sits: "#12 · lora_name", "#5:12 · hikaze_payload #2". */
+function referencePlace(ref) {
+	return `#${ref.node_id} · ${ref.widget}${ref.entry !== null ? ` #${ref.entry}` : ""}`;
+}
+var RGTHREE_ROW = /^lora_\d+$/;
+var LIST_KEYS = [
+	"loras",
+	"LoRAs",
+	"LoRAList",
+	"loRAList"
+];
+var HIKAZE_FIELDS = [
+	"name",
+	"full_path",
+	"sha256",
+	"strength_model",
+	"strength_clip",
+	"enabled"
+];
+/** The node a reference names: "12", or "5:12" for node 12 inside the subgraph of node 5 (deeper: "5:7:12"). */
+function findNode(graph, nodeId) {
+	let current = graph;
+	let node = null;
+	for (const part of nodeId.split(":")) {
+		if (!current?.getNodeById) return null;
+		node = current.getNodeById(/^\d+$/.test(part) ? Number(part) : part) ?? null;
+		if (!node) return null;
+		current = node.subgraph;
+	}
+	return node;
+}
+/** The `elsewhere` references with the name to write: the user's pick among `choices`, else the daemon's `use`. */
+function planRewrites(refs, picked) {
+	return refs.flatMap((ref) => {
+		if (ref.status !== "elsewhere") return [];
+		const use = picked.get(ref) ?? ref.use;
+		return use ? [{
+			ref,
+			use
+		}] : [];
+	});
+}
+/** The absolute path of `use`: the daemon's own `path`, or the file of the choice the user picked. */
+function pathFor(ref, use) {
+	if (use === ref.use) return ref.path;
+	const picked = ref.choices.indexOf(use);
+	return picked < 0 ? null : ref.choice_paths[picked] ?? null;
+}
+function rowsOf(doc) {
+	if (Array.isArray(doc)) return doc;
+	if (!doc || typeof doc !== "object") return null;
+	const key = LIST_KEYS.find((k) => k in doc);
+	const rows = key ? doc[key] : void 0;
+	return Array.isArray(rows) ? rows : null;
+}
+/** Our payload with one entry's file changed, everything else as it was (the order of fields too). */
+function payloadValue(ref, current, use) {
+	if (typeof current !== "string") return { skipped: "the payload is not text" };
+	let doc;
+	try {
+		doc = JSON.parse(current);
+	} catch {
+		return { skipped: "the payload is not valid JSON any more" };
+	}
+	const path = pathFor(ref, use);
+	if (ref.entry === null) {
+		if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { skipped: "the payload is not a checkpoint" };
+		if (!path) return { skipped: "the daemon named no file for it" };
+		doc.ckpt_path = path;
+	} else {
+		const row = rowsOf(doc)?.[ref.entry - 1];
+		if (!row || typeof row !== "object") return { skipped: `the payload has no entry ${ref.entry} any more` };
+		const fields = row;
+		if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) fields.lora = use;
+		else if (path) fields.full_path = path;
+		else return { skipped: "the daemon named no file for it" };
+	}
+	return { value: current.includes("\n") ? JSON.stringify(doc, null, 2) : JSON.stringify(doc) };
+}
+/** The value a widget takes for a rewrite, or why it is left as it is. */
+function rewrittenValue(ref, current, use) {
+	if (ref.widget === "hikaze_payload") return payloadValue(ref, current, use);
+	if (RGTHREE_ROW.test(ref.widget)) {
+		if (!current || typeof current !== "object" || !("lora" in current)) return { skipped: "the row is not a LoRA row" };
+		return { value: {
+			...current,
+			lora: use
+		} };
+	}
+	return { value: use };
+}
+/**
+* Writes every rewrite into its widget the way an edit would (value, callback, the node's change hook). Entries
+* of one payload are applied one after the other, each to what the one before left.
+*/
+function applyRewrites(graph, rewrites) {
+	const report = {
+		changed: 0,
+		skipped: []
+	};
+	for (const { ref, use } of rewrites) {
+		const node = findNode(graph, ref.node_id);
+		const widget = node?.widgets?.find((w) => w.name === ref.widget);
+		if (!node || !widget) {
+			report.skipped.push({
+				ref,
+				reason: node ? `no widget ${ref.widget}` : `no node ${ref.node_id} in the graph`
+			});
+			continue;
+		}
+		const next = rewrittenValue(ref, widget.value, use);
+		if ("skipped" in next) {
+			report.skipped.push({
+				ref,
+				reason: next.skipped
+			});
+			continue;
+		}
+		const old = widget.value;
+		widget.value = next.value;
+		widget.callback?.(next.value);
+		node.onWidgetChanged?.(widget.name, next.value, old, widget);
+		report.changed++;
+	}
+	return report;
+}
+// extension/workflowCheck.ts
+/**
+* The command "Check this workflow's models": the open graph sent to the daemon's workflow check (through the node
+* pack's route on ComfyUI's own server, as the daemon answers no other origin's scripts), the answer listed in a
+* dialog, and "Use the names found here" writing the names that resolve here into the widgets, as one undo step.
+*/
+/** The command's id and label, as scripts/check-comfyui and a person looking in ComfyUI's menus find it. */
+var CHECK_COMMAND = "Hikaze.CheckWorkflowModels";
+var CHECK_LABEL = "Check this workflow's models";
+var CHECK_ROUTE = "/hikaze/workflows/check";
+var HEADINGS = {
+	missing: "Missing",
+	elsewhere: "Here under another name",
+	found: "Found"
+};
+var MATCHED = {
+	name: "same file name",
+	sha256: "same content (SHA-256)",
+	autov2: "same content (AutoV2)"
+};
+function el(tag, className, text) {
+	const node = document.createElement(tag);
+	node.className = className;
+	if (text !== void 0) node.textContent = text;
+	return node;
+}
+function button(text, testid, onClick) {
+	const b = el("button", "hikaze-btn", text);
+	b.type = "button";
+	b.dataset.testid = testid;
+	b.addEventListener("click", onClick);
+	return b;
+}
+/** The daemon's answer, or its error as it words it. */
+async function requestCheck(workflow) {
+	const url = comfyRoute(`${CHECK_ROUTE}?comfyui=${encodeURIComponent(window.location.origin)}`);
+	let response;
+	try {
+		response = await fetch(url, {
+			method: "POST",
+			headers: { "Content-Type": "application/json" },
+			body: JSON.stringify({ workflow })
+		});
+	} catch (err) {
+		throw new Error(`ComfyUI's server did not answer (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+	}
+	const body = await response.json().catch(() => null);
+	if (!response.ok) {
+		const said = body && typeof body === "object" && "error" in body ? String(body.error) : "";
+		throw new Error(said || `HTTP ${response.status}: is the Hikaze node pack up to date?`);
+	}
+	return body;
+}
+function referenceRow(ref, picked) {
+	const row = el("li", "hikaze-check-ref");
+	row.dataset.testid = "hikaze-check-ref";
+	row.dataset.node = ref.node_id;
+	const head = el("div", "hikaze-check-head");
+	head.append(el("strong", "", ref.node_type), el("span", "hikaze-dim", `${referencePlace(ref)} · ${ref.kind}`));
+	const says = el("div", "hikaze-check-says", ref.name);
+	says.title = "What the workflow says";
+	row.append(head, says);
+	const hashes = [ref.sha256 && `SHA-256 ${ref.sha256}`, ref.autov2 && `AutoV2 ${ref.autov2}`].filter(Boolean);
+	if (hashes.length) row.append(el("div", "hikaze-dim hikaze-check-hash", hashes.join(" · ")));
+	if (ref.status === "elsewhere" && ref.use) {
+		const use = el("div", "hikaze-check-use");
+		use.append(el("span", "", "→ "));
+		if (ref.choices.length > 1) {
+			const select = el("select", "hikaze-mode");
+			select.dataset.testid = "hikaze-check-choice";
+			select.setAttribute("aria-label", `The file to use for ${ref.name}`);
+			for (const choice of ref.choices) select.append(new Option(choice, choice, false, choice === ref.use));
+			select.addEventListener("change", () => picked.set(ref, select.value));
+			use.append(select);
+		} else use.append(el("span", "hikaze-check-name", ref.use));
+		if (ref.by) use.append(el("span", "hikaze-dim", ` (${MATCHED[ref.by]})`));
+		row.append(use);
+	}
+	return row;
+}
+function reportText(report) {
+	return [`Changed ${report.changed} widget${report.changed === 1 ? "" : "s"}.`, ...report.skipped.map(({ ref, reason }) => `Left ${referencePlace(ref)} as it was: ${reason}.`)].join("\n");
+}
+/** Every rewrite in one undo step: the open workflow's change tracker where the front end has one. */
+function asOneChange(change) {
+	const tracker = app.extensionManager?.workflow?.activeWorkflow?.changeTracker;
+	const bracket = tracker?.beforeChange && tracker.afterChange ? tracker : app.graph;
+	bracket?.beforeChange?.();
+	try {
+		return change();
+	} finally {
+		bracket?.afterChange?.();
+		app.graph?.setDirtyCanvas?.(true, true);
+		app.graph?.change?.();
+	}
+}
+function renderAnswer(body, footer, answer, recheck) {
+	const picked = /* @__PURE__ */ new Map();
+	const { found, elsewhere, missing } = answer.counts;
+	const summary = el("p", "hikaze-check-summary", `${found} found, ${elsewhere} elsewhere, ${missing} missing`);
+	summary.dataset.testid = "hikaze-check-summary";
+	body.replaceChildren(summary);
+	if (!answer.references.length) body.append(el("p", "hikaze-dim", "The workflow refers to no model file."));
+	for (const group of groupReferences(answer)) {
+		const section = el("section", `hikaze-check-group hikaze-check-${group.status}`);
+		section.dataset.testid = "hikaze-check-group";
+		section.dataset.status = group.status;
+		const list = el("ul", "hikaze-check-list");
+		for (const ref of group.references) list.append(referenceRow(ref, picked));
+		section.append(el("h3", "", `${HEADINGS[group.status]} (${answer.counts[group.status]})`), list);
+		body.append(section);
+	}
+	const report = el("div", "hikaze-check-report");
+	report.dataset.testid = "hikaze-check-report";
+	report.setAttribute("role", "status");
+	const apply = button("Use the names found here", "hikaze-check-apply", () => {
+		const result = asOneChange(() => applyRewrites(app.graph, planRewrites(answer.references, picked)));
+		report.textContent = reportText(result);
+		apply.disabled = true;
+	});
+	apply.disabled = elsewhere === 0;
+	apply.title = "Write the names that resolve here into the widgets of the entries found under another name";
+	footer.replaceChildren(report, el("span", "hikaze-spacer"), button("Check again", "hikaze-check-again", recheck), apply);
+}
+var closeOpen = null;
+function checkThisWorkflow() {
+	closeOpen?.();
+	injectStyles();
+	const opener = document.activeElement;
+	const backdrop = el("div", "hikaze-modal");
+	backdrop.dataset.testid = "hikaze-check-modal";
+	const dialog = el("div", "hikaze-modal-dialog hikaze-check-dialog");
+	dialog.setAttribute("role", "dialog");
+	dialog.setAttribute("aria-modal", "true");
+	dialog.setAttribute("aria-label", CHECK_LABEL);
+	const bar = el("div", "hikaze-modal-bar");
+	const close = button("✕", "hikaze-check-close", () => finish());
+	close.className = "hikaze-modal-close";
+	close.title = "Close (Esc)";
+	close.setAttribute("aria-label", "Close");
+	bar.append(el("strong", "", CHECK_LABEL), close);
+	const body = el("div", "hikaze-check-body");
+	const footer = el("div", "hikaze-footer hikaze-check-footer");
+	dialog.append(bar, body, footer);
+	backdrop.append(dialog);
+	const releaseFocus = trapFocus(dialog, close);
+	const onKey = (event) => {
+		if (event.key !== "Escape") return;
+		event.stopPropagation();
+		event.preventDefault();
+		finish();
+	};
+	function finish() {
+		window.removeEventListener("keydown", onKey, true);
+		releaseFocus();
+		backdrop.remove();
+		closeOpen = null;
+		returnFocus(opener);
+	}
+	window.addEventListener("keydown", onKey, true);
+	closeOpen = finish;
+	document.body.append(backdrop);
+	close.focus();
+	const run = async () => {
+		footer.replaceChildren();
+		const status = el("p", "hikaze-dim", "Checking the workflow's models…");
+		status.setAttribute("role", "status");
+		body.replaceChildren(status);
+		try {
+			const workflow = app.graph?.serialize?.();
+			if (!workflow) throw new Error("this ComfyUI front end offers no way to read the open workflow");
+			renderAnswer(body, footer, await requestCheck(workflow), () => void run());
+		} catch (err) {
+			const error = el("div", "hikaze-error", `The check failed: ${err instanceof Error ? err.message : String(err)}`);
+			error.dataset.testid = "hikaze-check-error";
+			error.setAttribute("role", "alert");
+			body.replaceChildren(error);
+			footer.replaceChildren(el("span", "hikaze-spacer"), button("Check again", "hikaze-check-again", () => void run()));
+		}
+	};
+	run();
 }
 // extension/main.ts
 /**
@@ -1053,10 +1538,19 @@ app.registerExtension({
 		label: "Hikaze Model Manager",
 		icon: "pi pi-database",
 		function: openManagerTab
+	}, {
+		id: CHECK_COMMAND,
+		label: CHECK_LABEL,
+		icon: "pi pi-search",
+		function: checkThisWorkflow
 	}],
 	menuCommands: [{
 		path: ["Extensions"],
-		commands: [OPEN_COMMAND]
+		commands: [OPEN_COMMAND, CHECK_COMMAND]
+	}],
+	getCanvasMenuItems: () => [null, {
+		content: CHECK_LABEL,
+		callback: checkThisWorkflow
 	}],
 	setup() {
 		started = true;
