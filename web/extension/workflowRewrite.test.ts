@@ -70,7 +70,7 @@ describe("rewrittenValue", () => {
         { name: "Old style", full_path: "/gone/old.safetensors", strength_model: 0.7, strength_clip: 0.5, enabled: false },
       ],
     };
-    const r = ref({ widget: "hikaze_payload", entry: 2 });
+    const r = ref({ widget: "hikaze_payload", entry: 2, name: "Old style" });
     const out = rewrittenValue(r, JSON.stringify(doc, null, 2), "new/old.safetensors");
     const expected = structuredClone(doc);
     expected.loras[1]!.full_path = "/m/loras/new/old.safetensors";
@@ -85,7 +85,7 @@ describe("rewrittenValue", () => {
     });
     const ckpt = JSON.stringify({ ckpt_path: "/old/x.safetensors", sha256: "", name: "X" });
     expect(
-      rewrittenValue(ref({ widget: "hikaze_payload", kind: "checkpoints", path: "/m/ckpt/x.safetensors", use: "x.safetensors" }),
+      rewrittenValue(ref({ widget: "hikaze_payload", kind: "checkpoints", name: "X", path: "/m/ckpt/x.safetensors", use: "x.safetensors" }),
         ckpt, "x.safetensors"),
     ).toEqual({ value: JSON.stringify({ ckpt_path: "/m/ckpt/x.safetensors", sha256: "", name: "X" }) });
   });
@@ -94,9 +94,76 @@ describe("rewrittenValue", () => {
     const r = ref({ widget: "hikaze_payload", entry: 3 });
     expect(rewrittenValue(r, '{"loras": []}', "x")).toEqual({ skipped: "the payload has no entry 3 any more" });
     expect(rewrittenValue(r, "{oops", "x")).toEqual({ skipped: "the payload is not valid JSON any more" });
-    expect(rewrittenValue({ ...r, path: null }, '{"loras": [{"name": "a"}, {}, {"name": "c"}]}', "c.safetensors")).toEqual({
+    expect(rewrittenValue({ ...r, name: "c", path: null }, '{"loras": [{"name": "a"}, {}, {"name": "c"}]}', "c.safetensors")).toEqual({
       skipped: "the daemon named no file for it",
     });
+  });
+});
+
+describe("rewrittenValue of a LoRA text", () => {
+  const text = "masterpiece, <lora:detail:0.8>, ink wash <lora:style:0.5>";
+  const entry = (n: number, name: string) =>
+    ref({ node_type: "HikazeLoraPowerLoader", widget: "lora_text", entry: n, name, use: "sub/x.safetensors" });
+
+  it("changes only the name inside the entry, keeping the prompt, the weights and the other entries", () => {
+    expect(rewrittenValue(entry(1, "detail"), text, "sub/detail.safetensors")).toEqual({
+      value: "masterpiece, <lora:sub/detail.safetensors:0.8>, ink wash <lora:style:0.5>",
+    });
+    expect(rewrittenValue(entry(2, "style"), text, "ink/style v2.safetensors")).toEqual({
+      value: "masterpiece, <lora:detail:0.8>, ink wash <lora:ink/style v2.safetensors:0.5>",
+    });
+    expect(rewrittenValue(entry(1, "a b"), "<LoRA: a b :0.8:0.5> then <lora:c>", "d/a b.safetensors")).toEqual({
+      value: "<LoRA: d/a b.safetensors :0.8:0.5> then <lora:c>",
+    });
+  });
+
+  it("leaves the text alone when the entry no longer names the file, or the node could not read it", () => {
+    expect(rewrittenValue(entry(1, "gone"), text, "sub/gone.safetensors")).toEqual({
+      skipped: "LoRA text entry 1 is <lora:detail:0.8> now, not gone",
+    });
+    expect(rewrittenValue(entry(3, "style"), text, "s.safetensors")).toEqual({
+      skipped: "the LoRA text has no entry 3 any more",
+    });
+    expect(rewrittenValue(entry(1, "detail"), "<lora:detail:0,8>", "d.safetensors")).toEqual({
+      skipped: "the LoRA text has an entry the node cannot read (<lora:detail:0,8>)",
+    });
+    expect(rewrittenValue(entry(1, "detail"), "<lora:detail:0.8", "d.safetensors")).toEqual({
+      skipped: "the LoRA text has an entry the node cannot read (<lora:detail:0.8)",
+    });
+    expect(rewrittenValue(entry(1, "detail"), 12, "d.safetensors")).toEqual({ skipped: "the LoRA text is not text" });
+  });
+
+  it("does not write a name the entry's syntax cannot hold", () => {
+    for (const use of ["a:b.safetensors", "a>b.safetensors", "x<lora:y.safetensors", " padded.safetensors"]) {
+      expect(rewrittenValue(entry(1, "detail"), text, use)).toEqual({
+        skipped: `the name ${use} cannot be written into a <lora:...> entry`,
+      });
+    }
+  });
+});
+
+describe("rewrittenValue leaves what it cannot rewrite safely", () => {
+  it("skips a LoRA Manager list entry instead of replacing the whole list", () => {
+    const list = [{ name: "old", strength: 1, active: true }, { name: "other", strength: 0.5, active: true }];
+    const r = ref({ node_type: "Lora Loader (LoraManager)", widget: "loras", entry: 1, name: "old", use: "new" });
+    expect(rewrittenValue(r, list, "new")).toEqual({
+      skipped: "entries of Lora Loader (LoraManager)'s loras are not rewritten here; pick new in the node",
+    });
+  });
+
+  it("writes a loader widget only while it still holds the name the check saw", () => {
+    expect(rewrittenValue(ref({}), "picked-since.safetensors", "new/old.safetensors")).toEqual({
+      skipped: "it holds picked-since.safetensors now, not old.safetensors",
+    });
+  });
+
+  it("writes a payload entry only while it still names the file the check saw", () => {
+    const doc = { loras: [{ name: "Other", full_path: "/x/other.safetensors" }] };
+    expect(rewrittenValue(ref({ widget: "hikaze_payload", entry: 1, name: "Detail" }), JSON.stringify(doc), "d.safetensors"))
+      .toEqual({ skipped: "payload entry 1 names Other now, not Detail" });
+    const ckpt = JSON.stringify({ ckpt_path: "/m/other.safetensors", sha256: "" });
+    expect(rewrittenValue(ref({ widget: "hikaze_payload", kind: "checkpoints", name: "/old/x.safetensors" }), ckpt, "x"))
+      .toEqual({ skipped: "the payload names /m/other.safetensors now, not /old/x.safetensors" });
   });
 });
 
@@ -127,9 +194,9 @@ describe("planRewrites and applyRewrites", () => {
     const g = graph({ 3: loader, 4: rg, 5: node({}, graph({ 12: inner })) });
     const refs = [
       ref({ node_id: "3", choices: ["new/old.safetensors", "other/old.safetensors"] }),
-      ref({ node_id: "4", widget: "lora_1", use: "y/x.safetensors" }),
-      ref({ node_id: "5:12", widget: "hikaze_payload", entry: 1, use: "l/one.safetensors", path: "/m/loras/l/one.safetensors" }),
-      ref({ node_id: "5:12", widget: "hikaze_payload", entry: 2, use: "l/two.safetensors", path: "/m/loras/l/two.safetensors" }),
+      ref({ node_id: "4", widget: "lora_1", name: "x.safetensors", use: "y/x.safetensors" }),
+      ref({ node_id: "5:12", widget: "hikaze_payload", entry: 1, name: "one", use: "l/one.safetensors", path: "/m/loras/l/one.safetensors" }),
+      ref({ node_id: "5:12", widget: "hikaze_payload", entry: 2, name: "two", use: "l/two.safetensors", path: "/m/loras/l/two.safetensors" }),
       ref({ node_id: "3", status: "found", use: "old.safetensors" }),
       ref({ node_id: "3", status: "missing", use: null }),
       ref({ node_id: "9" }),
@@ -153,6 +220,25 @@ describe("planRewrites and applyRewrites", () => {
         { name: "two", full_path: "/m/loras/l/two.safetensors" },
       ],
     });
+  });
+
+  it("rewrites two entries of one LoRA text one after the other, and leaves a LoRA Manager list whole", () => {
+    const text = "masterpiece, <lora:detail:0.8>, ink wash <lora:style:0.5>";
+    const list = [{ name: "old", strength: 1, active: true }];
+    const ours = node({ hikaze_payload: '{"loras": []}', lora_text: text });
+    const theirs = node({ loras: list });
+    const g = graph({ 7: ours, 8: theirs });
+    const refs = [
+      ref({ node_id: "7", node_type: "HikazeLoraPowerLoader", widget: "lora_text", entry: 1, name: "detail", use: "sub/detail.safetensors" }),
+      ref({ node_id: "7", node_type: "HikazeLoraPowerLoader", widget: "lora_text", entry: 2, name: "style", use: "style.safetensors" }),
+      ref({ node_id: "8", node_type: "Lora Loader (LoraManager)", widget: "loras", entry: 1, name: "old", use: "new" }),
+    ];
+    const report = applyRewrites(g, planRewrites(refs, new Map()));
+    expect(report.changed).toBe(2);
+    expect(report.skipped.map((s) => s.ref)).toEqual([refs[2]]);
+    expect(value(ours, "lora_text")).toBe("masterpiece, <lora:sub/detail.safetensors:0.8>, ink wash <lora:style.safetensors:0.5>");
+    expect(value(theirs, "loras")).toBe(list);
+    expect(list).toEqual([{ name: "old", strength: 1, active: true }]);
   });
 
   it("names a widget the node does not have", () => {

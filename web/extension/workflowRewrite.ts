@@ -4,8 +4,11 @@
  */
 import type { WorkflowReference } from "../src/api/types";
 import type { ComfyWidget } from "./comfy";
+import { fitsEntry, readLoraText } from "./loraText";
 
 export const PAYLOAD_WIDGET = "hikaze_payload";
+const LORA_TEXT_WIDGET = "lora_text";
+const HIKAZE_LORAS = "HikazeLoraPowerLoader";
 const RGTHREE_ROW = /^lora_\d+$/;
 // The LoRA payload's list, under its name or the first version's aliases (nodes/payload.py reads the same).
 const LIST_KEYS = ["loras", "LoRAs", "LoRAList", "loRAList"];
@@ -60,6 +63,24 @@ export function pathFor(ref: WorkflowReference, use: string): string | null {
 
 export type NewValue = { value: unknown } | { skipped: string };
 
+/** A widget's value as the report shows it. */
+function shown(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value.trim() : "";
+}
+
+/** What a payload entry names, as the daemon's check reads it: its name, else its saved path. */
+function namedBy(fields: Record<string, unknown>, nameKeys: readonly string[], pathKey: string): string {
+  for (const key of nameKeys) {
+    const name = text(fields[key]);
+    if (name) return name;
+  }
+  return text(fields[pathKey]);
+}
+
 function rowsOf(doc: unknown): unknown[] | null {
   if (Array.isArray(doc)) return doc;
   if (!doc || typeof doc !== "object") return null;
@@ -80,12 +101,19 @@ function payloadValue(ref: WorkflowReference, current: unknown, use: string): Ne
   const path = pathFor(ref, use);
   if (ref.entry === null) {
     if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { skipped: "the payload is not a checkpoint" };
+    const fields = doc as Record<string, unknown>;
+    const names = namedBy(fields, ["name"], "ckpt_path");
+    if (names !== ref.name) return { skipped: `the payload names ${names || "no file"} now, not ${ref.name}` };
     if (!path) return { skipped: "the daemon named no file for it" };
-    (doc as Record<string, unknown>).ckpt_path = path;
+    fields.ckpt_path = path;
   } else {
     const row = rowsOf(doc)?.[ref.entry - 1];
     if (!row || typeof row !== "object") return { skipped: `the payload has no entry ${ref.entry} any more` };
     const fields = row as Record<string, unknown>;
+    const names = namedBy(fields, ["name", "lora"], "full_path");
+    if (names !== ref.name) {
+      return { skipped: `payload entry ${ref.entry} names ${names || "no file"} now, not ${ref.name}` };
+    }
     // An rgthree-shaped row in our payload names its file by `lora`; a full_path beside it would mix the shapes.
     if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) fields.lora = use;
     else if (path) fields.full_path = path;
@@ -95,13 +123,34 @@ function payloadValue(ref: WorkflowReference, current: unknown, use: string): Ne
   return { value: current.includes("\n") ? JSON.stringify(doc, null, 2) : JSON.stringify(doc) };
 }
 
-/** The value a widget takes for a rewrite, or why it is left as it is. */
+/** The LoRA text with the name inside one entry changed; the prompt around it and the weights stay as written. */
+function loraTextValue(ref: WorkflowReference & { entry: number }, current: unknown, use: string): NewValue {
+  if (typeof current !== "string") return { skipped: "the LoRA text is not text" };
+  const read = readLoraText(current);
+  if ("unreadable" in read) return { skipped: `the LoRA text has an entry the node cannot read (${read.unreadable})` };
+  const entry = read.entries[ref.entry - 1];
+  if (!entry) return { skipped: `the LoRA text has no entry ${ref.entry} any more` };
+  if (entry.name !== ref.name) return { skipped: `LoRA text entry ${ref.entry} is ${entry.written} now, not ${ref.name}` };
+  if (!fitsEntry(use)) return { skipped: `the name ${use} cannot be written into a <lora:...> entry` };
+  return { value: current.slice(0, entry.nameStart) + use + current.slice(entry.nameEnd) };
+}
+
+/** The value a widget takes for a rewrite, or why it is left as it is. Nothing is written over a value that no
+ * longer names what the check saw: the user may have changed it since. */
 export function rewrittenValue(ref: WorkflowReference, current: unknown, use: string): NewValue {
   if (ref.widget === PAYLOAD_WIDGET) return payloadValue(ref, current, use);
+  if (ref.entry !== null) {
+    if (ref.widget === LORA_TEXT_WIDGET && ref.node_type === HIKAZE_LORAS) return loraTextValue({ ...ref, entry: ref.entry }, current, use);
+    // A list or text of another pack: its shape is not ours to rebuild, and writing the name over it loses the rest.
+    return { skipped: `entries of ${ref.node_type}'s ${ref.widget} are not rewritten here; pick ${use} in the node` };
+  }
   if (RGTHREE_ROW.test(ref.widget)) {
     if (!current || typeof current !== "object" || !("lora" in current)) return { skipped: "the row is not a LoRA row" };
-    return { value: { ...(current as Record<string, unknown>), lora: use } };
+    const row = current as Record<string, unknown>;
+    if (row.lora !== ref.name) return { skipped: `the row holds ${shown(row.lora)} now, not ${ref.name}` };
+    return { value: { ...row, lora: use } };
   }
+  if (current !== ref.name) return { skipped: `it holds ${shown(current)} now, not ${ref.name}` };
   return { value: use };
 }
 
