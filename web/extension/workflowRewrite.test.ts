@@ -55,11 +55,11 @@ describe("rewrittenValue", () => {
 
   it("sets an rgthree row's lora and keeps its switch and strengths", () => {
     const row = { on: false, lora: "old.safetensors", strength: 0.6, strengthTwo: null };
-    expect(rewrittenValue(ref({ widget: "lora_2" }), row, "new/old.safetensors")).toEqual({
+    expect(rewrittenValue(ref({ node_type: "Power Lora Loader (rgthree)", widget: "lora_2" }), row, "new/old.safetensors")).toEqual({
       value: { on: false, lora: "new/old.safetensors", strength: 0.6, strengthTwo: null },
     });
     expect(row.lora).toBe("old.safetensors");
-    expect(rewrittenValue(ref({ widget: "lora_2" }), "text", "x")).toEqual({ skipped: "the row is not a LoRA row" });
+    expect(rewrittenValue(ref({ node_type: "Power Lora Loader (rgthree)", widget: "lora_2" }), "text", "x")).toEqual({ skipped: "the row is not a LoRA row" });
   });
 
   it("sets our payload entry's full_path, keeps its name and every other field, and keeps the layout", () => {
@@ -159,8 +159,10 @@ describe("rewrittenValue leaves what it cannot rewrite safely", () => {
 
   it("writes a payload entry only while it still names the file the check saw", () => {
     const doc = { loras: [{ name: "Other", full_path: "/x/other.safetensors" }] };
-    expect(rewrittenValue(ref({ widget: "hikaze_payload", entry: 1, name: "Detail" }), JSON.stringify(doc), "d.safetensors"))
-      .toEqual({ skipped: "payload entry 1 names Other now, not Detail" });
+    const entry = ref({ widget: "hikaze_payload", entry: 1, name: "Detail" });
+    expect(rewrittenValue(entry, JSON.stringify(doc), "d.safetensors")).toEqual({
+      skipped: "payload entry 1 names Other now, not Detail",
+    });
     const ckpt = JSON.stringify({ ckpt_path: "/m/other.safetensors", sha256: "" });
     expect(rewrittenValue(ref({ widget: "hikaze_payload", kind: "checkpoints", name: "/old/x.safetensors" }), ckpt, "x"))
       .toEqual({ skipped: "the payload names /m/other.safetensors now, not /old/x.safetensors" });
@@ -194,7 +196,7 @@ describe("planRewrites and applyRewrites", () => {
     const g = graph({ 3: loader, 4: rg, 5: node({}, graph({ 12: inner })) });
     const refs = [
       ref({ node_id: "3", choices: ["new/old.safetensors", "other/old.safetensors"] }),
-      ref({ node_id: "4", widget: "lora_1", name: "x.safetensors", use: "y/x.safetensors" }),
+      ref({ node_id: "4", node_type: "Power Lora Loader (rgthree)", widget: "lora_1", name: "x.safetensors", use: "y/x.safetensors" }),
       ref({ node_id: "5:12", widget: "hikaze_payload", entry: 1, name: "one", use: "l/one.safetensors", path: "/m/loras/l/one.safetensors" }),
       ref({ node_id: "5:12", widget: "hikaze_payload", entry: 2, name: "two", use: "l/two.safetensors", path: "/m/loras/l/two.safetensors" }),
       ref({ node_id: "3", status: "found", use: "old.safetensors" }),
@@ -228,17 +230,56 @@ describe("planRewrites and applyRewrites", () => {
     const ours = node({ hikaze_payload: '{"loras": []}', lora_text: text });
     const theirs = node({ loras: list });
     const g = graph({ 7: ours, 8: theirs });
+    const entry = (n: number, name: string, use: string) =>
+      ref({ node_id: "7", node_type: "HikazeLoraPowerLoader", widget: "lora_text", entry: n, name, use });
     const refs = [
-      ref({ node_id: "7", node_type: "HikazeLoraPowerLoader", widget: "lora_text", entry: 1, name: "detail", use: "sub/detail.safetensors" }),
-      ref({ node_id: "7", node_type: "HikazeLoraPowerLoader", widget: "lora_text", entry: 2, name: "style", use: "style.safetensors" }),
+      entry(1, "detail", "sub/detail.safetensors"),
+      entry(2, "style", "style.safetensors"),
       ref({ node_id: "8", node_type: "Lora Loader (LoraManager)", widget: "loras", entry: 1, name: "old", use: "new" }),
     ];
     const report = applyRewrites(g, planRewrites(refs, new Map()));
     expect(report.changed).toBe(2);
     expect(report.skipped.map((s) => s.ref)).toEqual([refs[2]]);
-    expect(value(ours, "lora_text")).toBe("masterpiece, <lora:sub/detail.safetensors:0.8>, ink wash <lora:style.safetensors:0.5>");
+    expect(value(ours, "lora_text")).toBe(
+      "masterpiece, <lora:sub/detail.safetensors:0.8>, ink wash <lora:style.safetensors:0.5>",
+    );
     expect(value(theirs, "loras")).toBe(list);
     expect(list).toEqual([{ name: "old", strength: 1, active: true }]);
+  });
+
+  it("finds an rgthree row by its place among the node's LoRA rows, whatever its widget is called", () => {
+    // rgthree names rows from a counter that only goes up: after row 1 was removed the rows are lora_2 and lora_3,
+    // and the check, reading widget values by position, calls them lora_1 and lora_2.
+    const rg = node({
+      header: { type: "PowerLoraLoaderHeaderWidget" },
+      lora_2: { on: true, lora: "a.safetensors", strength: 1 },
+      lora_3: { on: false, lora: "b.safetensors", strength: 0.4 },
+      add: "",
+    });
+    const row = (n: number, name: string, use: string) =>
+      ref({ node_id: "4", node_type: "Power Lora Loader (rgthree)", widget: `lora_${n}`, name, use });
+    const refs = [
+      row(1, "a.safetensors", "x/a.safetensors"),
+      row(2, "b.safetensors", "y/b.safetensors"),
+      row(3, "c.safetensors", "c2.safetensors"),
+    ];
+    const report = applyRewrites(graph({ 4: rg }), planRewrites(refs, new Map()));
+    expect(value(rg, "lora_2")).toEqual({ on: true, lora: "x/a.safetensors", strength: 1 });
+    expect(value(rg, "lora_3")).toEqual({ on: false, lora: "y/b.safetensors", strength: 0.4 });
+    expect(report).toEqual({ changed: 2, skipped: [{ ref: refs[2], reason: "the node has no LoRA row 3 any more" }] });
+    expect(rg.calls).toEqual([
+      'lora_2={"on":true,"lora":"x/a.safetensors","strength":1}', "changed lora_2",
+      'lora_3={"on":false,"lora":"y/b.safetensors","strength":0.4}', "changed lora_3",
+    ]);
+  });
+
+  it("leaves an rgthree row that moved since the check", () => {
+    const rg = node({ lora_1: { on: true, lora: "b.safetensors" }, lora_2: { on: true, lora: "a.safetensors" } });
+    const r = ref({ node_id: "4", node_type: "Power Lora Loader (rgthree)", widget: "lora_1", name: "a.safetensors" });
+    expect(applyRewrites(graph({ 4: rg }), planRewrites([r], new Map()))).toEqual({
+      changed: 0, skipped: [{ ref: r, reason: "the row holds b.safetensors now, not a.safetensors" }],
+    });
+    expect(value(rg, "lora_1")).toEqual({ on: true, lora: "b.safetensors" });
   });
 
   it("names a widget the node does not have", () => {

@@ -9,7 +9,9 @@ import { fitsEntry, readLoraText } from "./loraText";
 export const PAYLOAD_WIDGET = "hikaze_payload";
 const LORA_TEXT_WIDGET = "lora_text";
 const HIKAZE_LORAS = "HikazeLoraPowerLoader";
-const RGTHREE_ROW = /^lora_\d+$/;
+const RGTHREE_LORAS = "Power Lora Loader (rgthree)";
+// The check names an rgthree row lora_N by its place N among the node's LoRA rows (see rgthreeRow).
+const RGTHREE_ROW = /^lora_(\d+)$/;
 // The LoRA payload's list, under its name or the first version's aliases (nodes/payload.py reads the same).
 const LIST_KEYS = ["loras", "LoRAs", "LoRAList", "loRAList"];
 const HIKAZE_FIELDS = ["name", "full_path", "sha256", "strength_model", "strength_clip", "enabled"];
@@ -124,13 +126,15 @@ function payloadValue(ref: WorkflowReference, current: unknown, use: string): Ne
 }
 
 /** The LoRA text with the name inside one entry changed; the prompt around it and the weights stay as written. */
-function loraTextValue(ref: WorkflowReference & { entry: number }, current: unknown, use: string): NewValue {
+function loraTextValue(ref: WorkflowReference, entryNumber: number, current: unknown, use: string): NewValue {
   if (typeof current !== "string") return { skipped: "the LoRA text is not text" };
   const read = readLoraText(current);
   if ("unreadable" in read) return { skipped: `the LoRA text has an entry the node cannot read (${read.unreadable})` };
-  const entry = read.entries[ref.entry - 1];
-  if (!entry) return { skipped: `the LoRA text has no entry ${ref.entry} any more` };
-  if (entry.name !== ref.name) return { skipped: `LoRA text entry ${ref.entry} is ${entry.written} now, not ${ref.name}` };
+  const entry = read.entries[entryNumber - 1];
+  if (!entry) return { skipped: `the LoRA text has no entry ${entryNumber} any more` };
+  if (entry.name !== ref.name) {
+    return { skipped: `LoRA text entry ${entryNumber} is ${entry.written} now, not ${ref.name}` };
+  }
   if (!fitsEntry(use)) return { skipped: `the name ${use} cannot be written into a <lora:...> entry` };
   return { value: current.slice(0, entry.nameStart) + use + current.slice(entry.nameEnd) };
 }
@@ -140,18 +144,41 @@ function loraTextValue(ref: WorkflowReference & { entry: number }, current: unkn
 export function rewrittenValue(ref: WorkflowReference, current: unknown, use: string): NewValue {
   if (ref.widget === PAYLOAD_WIDGET) return payloadValue(ref, current, use);
   if (ref.entry !== null) {
-    if (ref.widget === LORA_TEXT_WIDGET && ref.node_type === HIKAZE_LORAS) return loraTextValue({ ...ref, entry: ref.entry }, current, use);
+    if (ref.widget === LORA_TEXT_WIDGET && ref.node_type === HIKAZE_LORAS) {
+      return loraTextValue(ref, ref.entry, current, use);
+    }
     // A list or text of another pack: its shape is not ours to rebuild, and writing the name over it loses the rest.
     return { skipped: `entries of ${ref.node_type}'s ${ref.widget} are not rewritten here; pick ${use} in the node` };
   }
-  if (RGTHREE_ROW.test(ref.widget)) {
-    if (!current || typeof current !== "object" || !("lora" in current)) return { skipped: "the row is not a LoRA row" };
-    const row = current as Record<string, unknown>;
+  if (ref.node_type === RGTHREE_LORAS && RGTHREE_ROW.test(ref.widget)) {
+    if (!isLoraRow(current)) return { skipped: "the row is not a LoRA row" };
+    const row = current;
     if (row.lora !== ref.name) return { skipped: `the row holds ${shown(row.lora)} now, not ${ref.name}` };
     return { value: { ...row, lora: use } };
   }
   if (current !== ref.name) return { skipped: `it holds ${shown(current)} now, not ${ref.name}` };
   return { value: use };
+}
+
+function isLoraRow(value: unknown): value is Record<string, unknown> {
+  return !!value && typeof value === "object" && "lora" in value;
+}
+
+/**
+ * The widget an rgthree reference is about. rgthree names its rows from a counter that only goes up and never
+ * renames one (remove, move up or down), so a widget's name says nothing of its place; the check counts the rows
+ * among the node's widget values, and so does this.
+ */
+function rgthreeRow(node: RewriteNode, place: number): ComfyWidget | string {
+  const rows = (node.widgets ?? []).filter((w) => isLoraRow(w.value));
+  return rows[place - 1] ?? `the node has no LoRA row ${place} any more`;
+}
+
+/** The widget a reference is about, or why there is none. */
+function widgetOf(node: RewriteNode, ref: WorkflowReference): ComfyWidget | string {
+  const row = RGTHREE_ROW.exec(ref.widget);
+  if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, Number(row[1]));
+  return node.widgets?.find((w) => w.name === ref.widget) ?? `no widget ${ref.widget}`;
 }
 
 export interface RewriteReport {
@@ -167,9 +194,13 @@ export function applyRewrites(graph: RewriteGraph | null | undefined, rewrites: 
   const report: RewriteReport = { changed: 0, skipped: [] };
   for (const { ref, use } of rewrites) {
     const node = findNode(graph, ref.node_id);
-    const widget = node?.widgets?.find((w) => w.name === ref.widget);
-    if (!node || !widget) {
-      report.skipped.push({ ref, reason: node ? `no widget ${ref.widget}` : `no node ${ref.node_id} in the graph` });
+    if (!node) {
+      report.skipped.push({ ref, reason: `no node ${ref.node_id} in the graph` });
+      continue;
+    }
+    const widget = widgetOf(node, ref);
+    if (typeof widget === "string") {
+      report.skipped.push({ ref, reason: widget });
       continue;
     }
     const next = rewrittenValue(ref, widget.value, use);
