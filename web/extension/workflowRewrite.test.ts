@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { WorkflowReference } from "../src/api/types";
 import type { ComfyWidget } from "./comfy";
-import { applyRewrites, findNode, pathFor, planRewrites, rewrittenValue, type RewriteGraph, type RewriteNode } from "./workflowRewrite";
+import {
+  applyRewrites, findNode, pathFor, planRewrites, rewrittenValue, type NewValue, type RewriteGraph, type RewriteNode,
+} from "./workflowRewrite";
 
 function ref(over: Partial<WorkflowReference>): WorkflowReference {
   return {
@@ -96,6 +98,51 @@ describe("rewrittenValue", () => {
     expect(rewrittenValue(r, "{oops", "x")).toEqual({ skipped: "the payload is not valid JSON any more" });
     expect(rewrittenValue({ ...r, name: "c", path: null }, '{"loras": [{"name": "a"}, {}, {"name": "c"}]}', "c.safetensors")).toEqual({
       skipped: "the daemon named no file for it",
+    });
+  });
+});
+
+describe("rewrittenValue gives a payload entry the sha256 of the file it now names", () => {
+  const m = "ab".repeat(32);
+  const x = "cd".repeat(32);
+  const doc = (sha256?: string) => JSON.stringify({
+    loras: [{ name: "Detail", full_path: "/gone/detail.safetensors", ...(sha256 === undefined ? {} : { sha256 }), enabled: true }],
+  });
+  const entry = (over: Partial<WorkflowReference>) => ref({
+    widget: "hikaze_payload", entry: 1, name: "Detail", sha256: x, use: "a/detail.safetensors",
+    path: "/m/loras/a/detail.safetensors", choices: ["a/detail.safetensors", "b/detail.safetensors"],
+    choice_paths: ["/m/loras/a/detail.safetensors", "/m/loras/b/detail.safetensors"], ...over,
+  });
+  const written = (out: NewValue) => ("value" in out ? JSON.parse(out.value as string) : out).loras[0];
+
+  it("takes the library's model of the file found by name, else clears the old content's sha256", () => {
+    const known = entry({ model: { sha256: m, name: "Detail v2" } });
+    expect(written(rewrittenValue(known, doc(x), "a/detail.safetensors"))).toEqual({
+      name: "Detail", full_path: "/m/loras/a/detail.safetensors", sha256: m, enabled: true,
+    });
+    // The model belongs to `use`; another file the user picked is of content the answer does not name.
+    expect(written(rewrittenValue(known, doc(x), "b/detail.safetensors")).sha256).toBe("");
+    expect(written(rewrittenValue(entry({}), doc(x), "a/detail.safetensors")).sha256).toBe("");
+    expect(written(rewrittenValue(entry({}), doc(), "a/detail.safetensors"))).toEqual({
+      name: "Detail", full_path: "/m/loras/a/detail.safetensors", enabled: true,
+    });
+    expect(written(rewrittenValue(known, doc(), "a/detail.safetensors")).sha256).toBe(m);
+  });
+
+  it("keeps the sha256 when the file was found by it: every choice is that content", () => {
+    const same = entry({ by: "sha256", model: null });
+    expect(written(rewrittenValue(same, doc(x.toUpperCase()), "b/detail.safetensors")).sha256).toBe(x);
+  });
+
+  it("does the same for a checkpoint payload", () => {
+    const ckpt = JSON.stringify({ ckpt_path: "/old/x.safetensors", sha256: x, name: "X" });
+    const r = ref({ widget: "hikaze_payload", kind: "checkpoints", name: "X", sha256: x, use: "x.safetensors",
+      path: "/m/ckpt/x.safetensors", model: { sha256: m, name: "X" } });
+    expect(rewrittenValue(r, ckpt, "x.safetensors")).toEqual({
+      value: JSON.stringify({ ckpt_path: "/m/ckpt/x.safetensors", sha256: m, name: "X" }),
+    });
+    expect(rewrittenValue({ ...r, model: null }, ckpt, "x.safetensors")).toEqual({
+      value: JSON.stringify({ ckpt_path: "/m/ckpt/x.safetensors", sha256: "", name: "X" }),
     });
   });
 });

@@ -91,6 +91,21 @@ function rowsOf(doc: unknown): unknown[] | null {
   return Array.isArray(rows) ? rows : null;
 }
 
+/**
+ * The sha256 a payload entry takes with the file `use` names: the node outputs that content's trigger words and
+ * counts its uses, so the old content's sha256 beside a new path would credit the wrong model. Found by sha256,
+ * every choice is that content; else the answer names the model of `use` alone, and "" says the content is unknown.
+ */
+function sha256For(ref: WorkflowReference, use: string): string {
+  if (ref.by === "sha256" && ref.sha256) return ref.sha256;
+  return (use === ref.use ? ref.model?.sha256 : undefined) ?? "";
+}
+
+/** Sets the entry's sha256, adding the field only when there is one to say. */
+function setSha256(fields: Record<string, unknown>, sha256: string): void {
+  if (sha256 || "sha256" in fields) fields.sha256 = sha256;
+}
+
 /** Our payload with one entry's file changed, everything else as it was (the order of fields too). */
 function payloadValue(ref: WorkflowReference, current: unknown, use: string): NewValue {
   if (typeof current !== "string") return { skipped: "the payload is not text" };
@@ -108,6 +123,7 @@ function payloadValue(ref: WorkflowReference, current: unknown, use: string): Ne
     if (names !== ref.name) return { skipped: `the payload names ${names || "no file"} now, not ${ref.name}` };
     if (!path) return { skipped: "the daemon named no file for it" };
     fields.ckpt_path = path;
+    setSha256(fields, sha256For(ref, use));
   } else {
     const row = rowsOf(doc)?.[ref.entry - 1];
     if (!row || typeof row !== "object") return { skipped: `the payload has no entry ${ref.entry} any more` };
@@ -117,9 +133,13 @@ function payloadValue(ref: WorkflowReference, current: unknown, use: string): Ne
       return { skipped: `payload entry ${ref.entry} names ${names || "no file"} now, not ${ref.name}` };
     }
     // An rgthree-shaped row in our payload names its file by `lora`; a full_path beside it would mix the shapes.
-    if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) fields.lora = use;
-    else if (path) fields.full_path = path;
-    else return { skipped: "the daemon named no file for it" };
+    if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) {
+      fields.lora = use;
+    } else {
+      if (!path) return { skipped: "the daemon named no file for it" };
+      fields.full_path = path;
+      setSha256(fields, sha256For(ref, use));
+    }
   }
   // Written back as it was laid out: the picker's documents are indented, hand-typed ones often are not.
   return { value: current.includes("\n") ? JSON.stringify(doc, null, 2) : JSON.stringify(doc) };
