@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { WorkflowReference } from "../src/api/types";
 import type { ComfyWidget } from "./comfy";
 import {
-  applyRewrites, findNode, pathFor, planRewrites, rewrittenValue, type NewValue, type RewriteGraph, type RewriteNode,
+  applyRewrites, findNode, pathFor, planRewrites, reportText, rewrittenValue, type NewValue, type RewriteGraph, type RewriteNode,
 } from "./workflowRewrite";
 
 function ref(over: Partial<WorkflowReference>): WorkflowReference {
@@ -333,5 +333,19 @@ describe("planRewrites and applyRewrites", () => {
     const g = graph({ 3: node({ ckpt_name: "a" }) });
     const r = ref({ node_id: "3", widget: "lora_name" });
     expect(applyRewrites(g, planRewrites([r], new Map()))).toEqual({ changed: 0, skipped: [{ ref: r, reason: "no widget lora_name" }] });
+  });
+});
+
+describe("reportText", () => {
+  it("counts the widgets changed and names each entry left alone, with its reason", () => {
+    expect(reportText({ changed: 1, skipped: [] })).toBe("Changed 1 widget.");
+    const text = ref({ node_id: "7", widget: "lora_text", entry: 2, name: "style" });
+    const list = ref({ node_id: "5:8", widget: "loras", entry: 1, name: "old" });
+    expect(reportText({ changed: 3, skipped: [{ ref: text, reason: "the LoRA text has no entry 2 any more" }] })).toBe(
+      "Changed 3 widgets; left 1 entry as it was:\n• #7 · lora_text #2, style: the LoRA text has no entry 2 any more.",
+    );
+    expect(reportText({ changed: 0, skipped: [{ ref: text, reason: "a" }, { ref: list, reason: "b" }] })).toBe(
+      "Changed 0 widgets; left 2 entries as they were:\n• #7 · lora_text #2, style: a.\n• #5:8 · loras #1, old: b.",
+    );
   });
 });

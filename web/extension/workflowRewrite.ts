@@ -3,6 +3,7 @@
  * Pure over graph-shaped objects (nodes found by id, widgets by name), so it is tested without ComfyUI.
  */
 import type { WorkflowReference } from "../src/api/types";
+import { referencePlace } from "../src/logic/workflowCheck";
 import type { ComfyWidget } from "./comfy";
 import { fitsEntry, readLoraText } from "./loraText";
 
@@ -235,4 +236,13 @@ export function applyRewrites(graph: RewriteGraph | null | undefined, rewrites: 
     report.changed++;
   }
   return report;
+}
+
+/** What the dialog says after a rewrite: how many widgets changed, and each entry left alone with the reason. */
+export function reportText(report: RewriteReport): string {
+  const changed = `Changed ${report.changed} widget${report.changed === 1 ? "" : "s"}`;
+  const left = report.skipped.length;
+  if (!left) return `${changed}.`;
+  const lines = report.skipped.map(({ ref, reason }) => `• ${referencePlace(ref)}, ${ref.name}: ${reason}.`);
+  return [`${changed}; left ${left} ${left === 1 ? "entry as it was" : "entries as they were"}:`, ...lines].join("\n");
 }
