@@ -1,6 +1,8 @@
 /**
  * "Use the names found here": each `elsewhere` reference of a workflow check written into the widget that holds it.
- * Pure over graph-shaped objects (nodes found by id, widgets by name), so it is tested without ComfyUI.
+ * Pure over graph-shaped objects (nodes found by id, widgets by name, rgthree rows by place), so it is tested without
+ * ComfyUI. A widget is written only while it still names what the check saw; anything else is left as it is, with
+ * the reason, since the user may have typed over it since.
  */
 import type { WorkflowReference } from "../src/api/types";
 import { referencePlace } from "../src/logic/workflowCheck";
