@@ -175,9 +175,8 @@ export function rewrittenValue(ref: WorkflowReference, current: unknown, use: st
   }
   if (ref.node_type === RGTHREE_LORAS && RGTHREE_ROW.test(ref.widget)) {
     if (!isLoraRow(current)) return { skipped: "the row is not a LoRA row" };
-    const row = current;
-    if (row.lora !== ref.name) return { skipped: `the row holds ${shown(row.lora)} now, not ${ref.name}` };
-    return { value: { ...row, lora: use } };
+    if (current.lora !== ref.name) return { skipped: `the row holds ${shown(current.lora)} now, not ${ref.name}` };
+    return { value: { ...current, lora: use } };
   }
   if (current !== ref.name) return { skipped: `it holds ${shown(current)} now, not ${ref.name}` };
   return { value: use };
