@@ -1,7 +1,8 @@
 """The ComfyUI extension's "Check this workflow's models" in real Chromium, with the built bundle.
 
 A small aiohttp app plays ComfyUI: a stub `/scripts/app.js` whose graph holds a LoraLoader, an rgthree Power Lora
-Loader row and a Hikaze LoRA loader inside a subgraph, and the node pack's `/hikaze/workflows/check` route answered
+Loader whose first row was removed (its rows are lora_2 and lora_3), a Hikaze LoRA loader inside a subgraph with a
+payload and a LoRA text, and a LoRA Manager list, and the node pack's `/hikaze/workflows/check` route answered
 by a stub with contract-6 documents (the daemon's route is built on another branch; tests/nodes checks that the
 pack's route passes the check on). These tests check the extension: what it sends, the dialog, and the rewrite.
 `HIKAZE_MM_EXT_DIST` names a folder the extension was built into (`HIKAZE_EXT_OUT`), else web/comfyui is used.
@@ -21,6 +22,7 @@ from browser import EXTENSION_BUNDLE as BUNDLE
 from browser import shot
 from conftest import free_port
 
+LORA_TEXT = "masterpiece, <lora:detail:0.8>, ink wash <lora:style:0.5>"
 PAYLOAD = {"version": 2, "loras": [
     {"name": "Detail", "full_path": "/old/detail.safetensors", "sha256": "", "strength_model": 0.8,
      "strength_clip": 0.6, "enabled": True},
@@ -35,11 +37,15 @@ function makeNode(id, type, widgets, subgraph) {
 function makeGraph(nodes) {
   return { nodes, getNodeById: (id) => nodes.find((n) => n.id === id) ?? null };
 }
-const inner = makeGraph([makeNode(12, "HikazeLoraPowerLoader", { hikaze_payload: PAYLOAD_TEXT })]);
+const inner = makeGraph([
+  makeNode(12, "HikazeLoraPowerLoader", { hikaze_payload: PAYLOAD_TEXT, lora_text: LORA_TEXT }),
+]);
 const root = makeGraph([
   makeNode(3, "LoraLoader", { lora_name: "style.safetensors", strength_model: 1, strength_clip: 1 }),
-  makeNode(4, "Power Lora Loader (rgthree)", { lora_1: { on: true, lora: "gone.safetensors", strength: 0.5 } }),
+  makeNode(4, "Power Lora Loader (rgthree)", { header: {},
+    lora_2: { on: true, lora: "gone.safetensors", strength: 0.5 }, lora_3: { on: true, lora: "kept.safetensors" } }),
   makeNode(5, "a1b2-subgraph", {}, inner),
+  makeNode(8, "Lora Loader (LoraManager)", { loras: [{ name: "old", strength: 1, active: true }] }),
 ]);
 export const app = {
   extensions: [], dirty: 0, tracked: [],
@@ -83,11 +89,16 @@ ANSWER = {
                   sha256="ab" * 32, use="kept/renamed.safetensors", path="/m/loras/kept/renamed.safetensors",
                   by="sha256"),
         reference("5:12", "hikaze_payload", "elsewhere", node_type="HikazeLoraPowerLoader", entry=1,
-                  name="Detail", use="x/detail.safetensors", path="/m/loras/x/detail.safetensors", by="name"),
+                  name="Detail", use="x/detail.safetensors", path="/m/loras/x/detail.safetensors", by="name",
+                  model={"sha256": "cd" * 32, "name": "Detail v2"}),
+        reference("5:12", "lora_text", "elsewhere", node_type="HikazeLoraPowerLoader", entry=2, name="style",
+                  use="ink/style.safetensors", path="/m/loras/ink/style.safetensors", by="name"),
+        reference("8", "loras", "elsewhere", node_type="Lora Loader (LoraManager)", entry=1, name="old",
+                  use="new", path="/m/loras/new.safetensors", by="name"),
         reference("6", "ckpt_name", "missing", node_type="CheckpointLoaderSimple", kind="checkpoints",
                   name="sdxl.safetensors", autov2="31E35C80FC"),
     ],
-    "counts": {"found": 0, "elsewhere": 3, "missing": 1},
+    "counts": {"found": 0, "elsewhere": 5, "missing": 1},
 }
 
 
@@ -108,7 +119,8 @@ async def comfy() -> AsyncIterator[Callable[[], Awaitable[tuple[str, ComfyStandI
 
     async def start() -> tuple[str, ComfyStandIn]:
         stand_in = ComfyStandIn()
-        app_js = APP_JS.replace("PAYLOAD_TEXT", json.dumps(json.dumps(PAYLOAD, indent=2)))
+        app_js = APP_JS.replace("PAYLOAD_TEXT", json.dumps(json.dumps(PAYLOAD, indent=2))).replace(
+            "LORA_TEXT", json.dumps(LORA_TEXT))
 
         async def page(_: web.Request) -> web.Response:
             return web.Response(text=PAGE, content_type="text/html")
@@ -167,26 +179,34 @@ async def test_the_command_lists_the_check_and_uses_the_names_found_here_in_one_
     url, stand_in = await comfy()
     await run_command(page, url)
     dialog = page.get_by_test_id("hikaze-check-modal")
-    await expect(dialog.get_by_test_id("hikaze-check-summary")).to_have_text("0 found, 3 elsewhere, 1 missing")
+    await expect(dialog.get_by_test_id("hikaze-check-summary")).to_have_text("0 found, 5 elsewhere, 1 missing")
     assert stand_in.seen == [({"comfyui": url}, "application/json", {"workflow": {
         "nodes": [{"id": 3, "type": "LoraLoader"}, {"id": 4, "type": "Power Lora Loader (rgthree)"},
-                  {"id": 5, "type": "a1b2-subgraph"}],
+                  {"id": 5, "type": "a1b2-subgraph"}, {"id": 8, "type": "Lora Loader (LoraManager)"}],
         "links": [], "definitions": {"subgraphs": [{"id": "a1b2-subgraph", "nodes": [{"id": 12}]}]}}})]
     groups = dialog.get_by_test_id("hikaze-check-group")
     assert await groups.evaluate_all("gs => gs.map(g => g.dataset.status)") == ["missing", "elsewhere"]
     await expect(groups.first).to_contain_text("31E35C80FC")
-    await expect(groups.nth(1).get_by_test_id("hikaze-check-ref")).to_have_count(3)
+    await expect(groups.nth(1).get_by_test_id("hikaze-check-ref")).to_have_count(5)
     await dialog.get_by_test_id("hikaze-check-choice").select_option("b/style.safetensors")
     await shot(page, "comfy-workflow-check")
 
     await dialog.get_by_test_id("hikaze-check-apply").click()
-    await expect(dialog.get_by_test_id("hikaze-check-report")).to_have_text("Changed 3 widgets.")
+    await expect(dialog.get_by_test_id("hikaze-check-report")).to_have_text(
+        "Changed 4 widgets; left 1 entry as it was:\n• #8 · loras #1, old: entries of Lora Loader (LoraManager)'s"
+        " loras are not rewritten here; pick new in the node.")
     await expect(dialog.get_by_test_id("hikaze-check-apply")).to_be_disabled()
     assert await widget(page, [3], "lora_name") == "b/style.safetensors"
-    assert await widget(page, [4], "lora_1") == {"on": True, "lora": "kept/renamed.safetensors", "strength": 0.5}
+    # The check's first row is the node's first LoRA row, whatever rgthree named its widget.
+    assert await widget(page, [4], "lora_2") == {"on": True, "lora": "kept/renamed.safetensors", "strength": 0.5}
+    assert await widget(page, [4], "lora_3") == {"on": True, "lora": "kept.safetensors"}
+    assert await widget(page, [5, 12], "lora_text") == (
+        "masterpiece, <lora:detail:0.8>, ink wash <lora:ink/style.safetensors:0.5>")
+    assert await widget(page, [8], "loras") == [{"name": "old", "strength": 1, "active": True}]
     written = await widget(page, [5, 12], "hikaze_payload")
     expected = json.loads(json.dumps(PAYLOAD))
     expected["loras"][0]["full_path"] = "/m/loras/x/detail.safetensors"
+    expected["loras"][0]["sha256"] = "cd" * 32
     assert written == json.dumps(expected, indent=2)
     assert await page.evaluate("() => app.tracked") == ["before", "after"]
     assert await page.evaluate("() => app.dirty") > 0
@@ -208,6 +228,6 @@ async def test_the_daemons_error_is_shown_as_worded_and_nothing_is_changed(
 
     stand_in.answer = (200, ANSWER)
     await dialog.get_by_test_id("hikaze-check-again").click()
-    await expect(dialog.get_by_test_id("hikaze-check-summary")).to_have_text("0 found, 3 elsewhere, 1 missing")
+    await expect(dialog.get_by_test_id("hikaze-check-summary")).to_have_text("0 found, 5 elsewhere, 1 missing")
     assert await widget(page, [3], "lora_name") == "style.safetensors"
     assert await page.evaluate("() => app.tracked") == []

@@ -9,7 +9,7 @@ import { returnFocus, trapFocus } from "../src/logic/dialog";
 import { groupReferences, referencePlace } from "../src/logic/workflowCheck";
 import { comfyRoute } from "./daemon";
 import { injectStyles } from "./styles";
-import { applyRewrites, planRewrites, type RewriteReport } from "./workflowRewrite";
+import { applyRewrites, planRewrites, reportText, type RewriteReport } from "./workflowRewrite";
 
 /** The command's id and label, as scripts/check-comfyui and a person looking in ComfyUI's menus find it. */
 export const CHECK_COMMAND = "Hikaze.CheckWorkflowModels";
@@ -90,12 +90,6 @@ function referenceRow(ref: WorkflowReference, picked: Map<WorkflowReference, str
     row.append(use);
   }
   return row;
-}
-
-function reportText(report: RewriteReport): string {
-  const changed = `Changed ${report.changed} widget${report.changed === 1 ? "" : "s"}.`;
-  const skipped = report.skipped.map(({ ref, reason }) => `Left ${referencePlace(ref)} as it was: ${reason}.`);
-  return [changed, ...skipped].join("\n");
 }
 
 /** Every rewrite in one undo step: the open workflow's change tracker where the front end has one. */

@@ -1,12 +1,20 @@
 /**
  * "Use the names found here": each `elsewhere` reference of a workflow check written into the widget that holds it.
- * Pure over graph-shaped objects (nodes found by id, widgets by name), so it is tested without ComfyUI.
+ * Pure over graph-shaped objects (nodes found by id, widgets by name, rgthree rows by place), so it is tested without
+ * ComfyUI. A widget is written only while it still names what the check saw; anything else is left as it is, with
+ * the reason, since the user may have typed over it since.
  */
 import type { WorkflowReference } from "../src/api/types";
+import { referencePlace } from "../src/logic/workflowCheck";
 import type { ComfyWidget } from "./comfy";
+import { fitsEntry, readLoraText } from "./loraText";
 
 export const PAYLOAD_WIDGET = "hikaze_payload";
-const RGTHREE_ROW = /^lora_\d+$/;
+const LORA_TEXT_WIDGET = "lora_text";
+const HIKAZE_LORAS = "HikazeLoraPowerLoader";
+const RGTHREE_LORAS = "Power Lora Loader (rgthree)";
+// The check names an rgthree row lora_N by its place N among the node's LoRA rows (see rgthreeRow).
+const RGTHREE_ROW = /^lora_(\d+)$/;
 // The LoRA payload's list, under its name or the first version's aliases (nodes/payload.py reads the same).
 const LIST_KEYS = ["loras", "LoRAs", "LoRAList", "loRAList"];
 const HIKAZE_FIELDS = ["name", "full_path", "sha256", "strength_model", "strength_clip", "enabled"];
@@ -60,12 +68,45 @@ export function pathFor(ref: WorkflowReference, use: string): string | null {
 
 export type NewValue = { value: unknown } | { skipped: string };
 
+/** A widget's value as the report shows it. */
+function shown(value: unknown): string {
+  return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+}
+
+function text(value: unknown): string {
+  return typeof value === "string" ? value.trim() : "";
+}
+
+/** What a payload entry names, as the daemon's check reads it: its name, else its saved path. */
+function namedBy(fields: Record<string, unknown>, nameKeys: readonly string[], pathKey: string): string {
+  for (const key of nameKeys) {
+    const name = text(fields[key]);
+    if (name) return name;
+  }
+  return text(fields[pathKey]);
+}
+
 function rowsOf(doc: unknown): unknown[] | null {
   if (Array.isArray(doc)) return doc;
   if (!doc || typeof doc !== "object") return null;
   const key = LIST_KEYS.find((k) => k in doc);
   const rows = key ? (doc as Record<string, unknown>)[key] : undefined;
   return Array.isArray(rows) ? rows : null;
+}
+
+/**
+ * The sha256 a payload entry takes with the file `use` names: the node outputs that content's trigger words and
+ * counts its uses, so the old content's sha256 beside a new path would credit the wrong model. Found by sha256,
+ * every choice is that content; else the answer names the model of `use` alone, and "" says the content is unknown.
+ */
+function sha256For(ref: WorkflowReference, use: string): string {
+  if (ref.by === "sha256" && ref.sha256) return ref.sha256;
+  return (use === ref.use ? ref.model?.sha256 : undefined) ?? "";
+}
+
+/** Sets the entry's sha256, adding the field only when there is one to say. */
+function setSha256(fields: Record<string, unknown>, sha256: string): void {
+  if (sha256 || "sha256" in fields) fields.sha256 = sha256;
 }
 
 /** Our payload with one entry's file changed, everything else as it was (the order of fields too). */
@@ -80,29 +121,86 @@ function payloadValue(ref: WorkflowReference, current: unknown, use: string): Ne
   const path = pathFor(ref, use);
   if (ref.entry === null) {
     if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { skipped: "the payload is not a checkpoint" };
+    const fields = doc as Record<string, unknown>;
+    const names = namedBy(fields, ["name"], "ckpt_path");
+    if (names !== ref.name) return { skipped: `the payload names ${names || "no file"} now, not ${ref.name}` };
     if (!path) return { skipped: "the daemon named no file for it" };
-    (doc as Record<string, unknown>).ckpt_path = path;
+    fields.ckpt_path = path;
+    setSha256(fields, sha256For(ref, use));
   } else {
     const row = rowsOf(doc)?.[ref.entry - 1];
     if (!row || typeof row !== "object") return { skipped: `the payload has no entry ${ref.entry} any more` };
     const fields = row as Record<string, unknown>;
+    const names = namedBy(fields, ["name", "lora"], "full_path");
+    if (names !== ref.name) {
+      return { skipped: `payload entry ${ref.entry} names ${names || "no file"} now, not ${ref.name}` };
+    }
     // An rgthree-shaped row in our payload names its file by `lora`; a full_path beside it would mix the shapes.
-    if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) fields.lora = use;
-    else if (path) fields.full_path = path;
-    else return { skipped: "the daemon named no file for it" };
+    if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) {
+      fields.lora = use;
+    } else {
+      if (!path) return { skipped: "the daemon named no file for it" };
+      fields.full_path = path;
+      setSha256(fields, sha256For(ref, use));
+    }
   }
   // Written back as it was laid out: the picker's documents are indented, hand-typed ones often are not.
   return { value: current.includes("\n") ? JSON.stringify(doc, null, 2) : JSON.stringify(doc) };
 }
 
-/** The value a widget takes for a rewrite, or why it is left as it is. */
+/** The LoRA text with the name inside one entry changed; the prompt around it and the weights stay as written. */
+function loraTextValue(ref: WorkflowReference, entryNumber: number, current: unknown, use: string): NewValue {
+  if (typeof current !== "string") return { skipped: "the LoRA text is not text" };
+  const read = readLoraText(current);
+  if ("unreadable" in read) return { skipped: `the LoRA text has an entry the node cannot read (${read.unreadable})` };
+  const entry = read.entries[entryNumber - 1];
+  if (!entry) return { skipped: `the LoRA text has no entry ${entryNumber} any more` };
+  if (entry.name !== ref.name) {
+    return { skipped: `LoRA text entry ${entryNumber} is ${entry.written} now, not ${ref.name}` };
+  }
+  if (!fitsEntry(use)) return { skipped: `the name ${use} cannot be written into a <lora:...> entry` };
+  return { value: current.slice(0, entry.nameStart) + use + current.slice(entry.nameEnd) };
+}
+
+/** The value a widget takes for a rewrite, or why it is left as it is. Nothing is written over a value that no
+ * longer names what the check saw: the user may have changed it since. */
 export function rewrittenValue(ref: WorkflowReference, current: unknown, use: string): NewValue {
   if (ref.widget === PAYLOAD_WIDGET) return payloadValue(ref, current, use);
-  if (RGTHREE_ROW.test(ref.widget)) {
-    if (!current || typeof current !== "object" || !("lora" in current)) return { skipped: "the row is not a LoRA row" };
-    return { value: { ...(current as Record<string, unknown>), lora: use } };
+  if (ref.entry !== null) {
+    if (ref.widget === LORA_TEXT_WIDGET && ref.node_type === HIKAZE_LORAS) {
+      return loraTextValue(ref, ref.entry, current, use);
+    }
+    // A list or text of another pack: its shape is not ours to rebuild, and writing the name over it loses the rest.
+    return { skipped: `entries of ${ref.node_type}'s ${ref.widget} are not rewritten here; pick ${use} in the node` };
   }
+  if (ref.node_type === RGTHREE_LORAS && RGTHREE_ROW.test(ref.widget)) {
+    if (!isLoraRow(current)) return { skipped: "the row is not a LoRA row" };
+    if (current.lora !== ref.name) return { skipped: `the row holds ${shown(current.lora)} now, not ${ref.name}` };
+    return { value: { ...current, lora: use } };
+  }
+  if (current !== ref.name) return { skipped: `it holds ${shown(current)} now, not ${ref.name}` };
   return { value: use };
+}
+
+function isLoraRow(value: unknown): value is Record<string, unknown> {
+  return !!value && typeof value === "object" && "lora" in value;
+}
+
+/**
+ * The widget an rgthree reference is about. rgthree names its rows from a counter that only goes up and never
+ * renames one (remove, move up or down), so a widget's name says nothing of its place; the check counts the rows
+ * among the node's widget values, and so does this.
+ */
+function rgthreeRow(node: RewriteNode, place: number): ComfyWidget | string {
+  const rows = (node.widgets ?? []).filter((w) => isLoraRow(w.value));
+  return rows[place - 1] ?? `the node has no LoRA row ${place} any more`;
+}
+
+/** The widget a reference is about, or why there is none. */
+function widgetOf(node: RewriteNode, ref: WorkflowReference): ComfyWidget | string {
+  const row = RGTHREE_ROW.exec(ref.widget);
+  if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, Number(row[1]));
+  return node.widgets?.find((w) => w.name === ref.widget) ?? `no widget ${ref.widget}`;
 }
 
 export interface RewriteReport {
@@ -118,9 +216,13 @@ export function applyRewrites(graph: RewriteGraph | null | undefined, rewrites: 
   const report: RewriteReport = { changed: 0, skipped: [] };
   for (const { ref, use } of rewrites) {
     const node = findNode(graph, ref.node_id);
-    const widget = node?.widgets?.find((w) => w.name === ref.widget);
-    if (!node || !widget) {
-      report.skipped.push({ ref, reason: node ? `no widget ${ref.widget}` : `no node ${ref.node_id} in the graph` });
+    if (!node) {
+      report.skipped.push({ ref, reason: `no node ${ref.node_id} in the graph` });
+      continue;
+    }
+    const widget = widgetOf(node, ref);
+    if (typeof widget === "string") {
+      report.skipped.push({ ref, reason: widget });
       continue;
     }
     const next = rewrittenValue(ref, widget.value, use);
@@ -135,4 +237,13 @@ export function applyRewrites(graph: RewriteGraph | null | undefined, rewrites: 
     report.changed++;
   }
   return report;
+}
+
+/** What the dialog says after a rewrite: how many widgets changed, and each entry left alone with the reason. */
+export function reportText(report: RewriteReport): string {
+  const changed = `Changed ${report.changed} widget${report.changed === 1 ? "" : "s"}`;
+  const left = report.skipped.length;
+  if (!left) return `${changed}.`;
+  const lines = report.skipped.map(({ ref, reason }) => `• ${referencePlace(ref)}, ${ref.name}: ${reason}.`);
+  return [`${changed}; left ${left} ${left === 1 ? "entry as it was" : "entries as they were"}:`, ...lines].join("\n");
 }
