@@ -111,7 +111,7 @@ function num(value, fallback, where) {
 	if (typeof n !== "number" || !Number.isFinite(n)) throw new Error(`${where} is not a number`);
 	return n;
 }
-function text(value) {
+function text$1(value) {
 	return typeof value === "string" ? value : "";
 }
 /** Reads one entry in our shape or as an rgthree Power Lora Loader row (`on`, `lora`, `strength`, `strengthTwo`). */
@@ -121,8 +121,8 @@ function readEntry(raw, index) {
 	if ("lora" in raw && !("full_path" in raw) && !("name" in raw)) {
 		const strength = num(raw.strength, 1, `${where} strength`);
 		return {
-			name: text(raw.lora),
-			full_path: text(raw.lora),
+			name: text$1(raw.lora),
+			full_path: text$1(raw.lora),
 			sha256: "",
 			strength_model: strength,
 			strength_clip: num(raw.strengthTwo, strength, `${where} strengthTwo`),
@@ -130,9 +130,9 @@ function readEntry(raw, index) {
 		};
 	}
 	const entry = {
-		name: text(raw.name),
-		full_path: text(raw.full_path),
-		sha256: text(raw.sha256).toLowerCase(),
+		name: text$1(raw.name),
+		full_path: text$1(raw.full_path),
+		sha256: text$1(raw.sha256).toLowerCase(),
 		strength_model: num(raw.strength_model, 1, `${where} strength_model`),
 		strength_clip: num(raw.strength_clip, 1, `${where} strength_clip`),
 		enabled: raw.enabled !== false
@@ -1163,7 +1163,50 @@ function groupReferences(answer) {
 function referencePlace(ref) {
 	return `#${ref.node_id} · ${ref.widget}${ref.entry !== null ? ` #${ref.entry}` : ""}`;
 }
-var RGTHREE_ROW = /^lora_\d+$/;
+// extension/loraText.ts
+/**
+* The LoRA loader's `lora_text`, read as the node reads it (nodes/lora_text.py): `<lora:name>`, `<lora:name:0.8>` or
+* `<lora:name:0.8:0.5>` entries in any text. Only what the node would accept is read here; a rewrite of a text the
+* node would refuse could not be checked against what the node loads, so such a text is reported unreadable.
+*/
+var OPEN = /<lora:/gi;
+var OPEN_LENGTH = 6;
+var DECIMAL = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+function readableStrength(raw) {
+	const trimmed = raw.trim();
+	return DECIMAL.test(trimmed) && Number.isFinite(Number(trimmed));
+}
+/** Every entry in text order, or the first one the node would refuse (as written, for the report). */
+function readLoraText(text) {
+	const starts = [...text.matchAll(OPEN)].map((m) => m.index);
+	const entries = [];
+	for (const [i, start] of starts.entries()) {
+		const following = starts[i + 1] ?? text.length;
+		const end = text.indexOf(">", start);
+		if (end < 0 || end >= following) return { unreadable: text.slice(start, following).trimEnd() };
+		const written = text.slice(start, end + 1);
+		const fields = text.slice(start + OPEN_LENGTH, end).split(":");
+		const first = fields[0] ?? "";
+		const name = first.trim();
+		if (!name || fields.length > 3 || !fields.slice(1).every(readableStrength)) return { unreadable: written };
+		const nameStart = start + OPEN_LENGTH + (first.length - first.trimStart().length);
+		entries.push({
+			written,
+			name,
+			nameStart,
+			nameEnd: nameStart + name.length
+		});
+	}
+	return { entries };
+}
+/** Whether a name can stand in an entry and be read back as itself. */
+function fitsEntry(name) {
+	return name !== "" && name.trim() === name && !/[:<>]/.test(name);
+}
+var LORA_TEXT_WIDGET = "lora_text";
+var HIKAZE_LORAS = "HikazeLoraPowerLoader";
+var RGTHREE_LORAS = "Power Lora Loader (rgthree)";
+var RGTHREE_ROW = /^lora_(\d+)$/;
 var LIST_KEYS = [
 	"loras",
 	"LoRAs",
@@ -1207,12 +1250,40 @@ function pathFor(ref, use) {
 	const picked = ref.choices.indexOf(use);
 	return picked < 0 ? null : ref.choice_paths[picked] ?? null;
 }
+/** A widget's value as the report shows it. */
+function shown(value) {
+	return typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+}
+function text(value) {
+	return typeof value === "string" ? value.trim() : "";
+}
+/** What a payload entry names, as the daemon's check reads it: its name, else its saved path. */
+function namedBy(fields, nameKeys, pathKey) {
+	for (const key of nameKeys) {
+		const name = text(fields[key]);
+		if (name) return name;
+	}
+	return text(fields[pathKey]);
+}
 function rowsOf(doc) {
 	if (Array.isArray(doc)) return doc;
 	if (!doc || typeof doc !== "object") return null;
 	const key = LIST_KEYS.find((k) => k in doc);
 	const rows = key ? doc[key] : void 0;
 	return Array.isArray(rows) ? rows : null;
+}
+/**
+* The sha256 a payload entry takes with the file `use` names: the node outputs that content's trigger words and
+* counts its uses, so the old content's sha256 beside a new path would credit the wrong model. Found by sha256,
+* every choice is that content; else the answer names the model of `use` alone, and "" says the content is unknown.
+*/
+function sha256For(ref, use) {
+	if (ref.by === "sha256" && ref.sha256) return ref.sha256;
+	return (use === ref.use ? ref.model?.sha256 : void 0) ?? "";
+}
+/** Sets the entry's sha256, adding the field only when there is one to say. */
+function setSha256(fields, sha256) {
+	if (sha256 || "sha256" in fields) fields.sha256 = sha256;
 }
 /** Our payload with one entry's file changed, everything else as it was (the order of fields too). */
 function payloadValue(ref, current, use) {
@@ -1226,29 +1297,73 @@ function payloadValue(ref, current, use) {
 	const path = pathFor(ref, use);
 	if (ref.entry === null) {
 		if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { skipped: "the payload is not a checkpoint" };
+		const fields = doc;
+		const names = namedBy(fields, ["name"], "ckpt_path");
+		if (names !== ref.name) return { skipped: `the payload names ${names || "no file"} now, not ${ref.name}` };
 		if (!path) return { skipped: "the daemon named no file for it" };
-		doc.ckpt_path = path;
+		fields.ckpt_path = path;
+		setSha256(fields, sha256For(ref, use));
 	} else {
 		const row = rowsOf(doc)?.[ref.entry - 1];
 		if (!row || typeof row !== "object") return { skipped: `the payload has no entry ${ref.entry} any more` };
 		const fields = row;
+		const names = namedBy(fields, ["name", "lora"], "full_path");
+		if (names !== ref.name) return { skipped: `payload entry ${ref.entry} names ${names || "no file"} now, not ${ref.name}` };
 		if ("lora" in fields && !HIKAZE_FIELDS.some((f) => f in fields)) fields.lora = use;
-		else if (path) fields.full_path = path;
-		else return { skipped: "the daemon named no file for it" };
+		else {
+			if (!path) return { skipped: "the daemon named no file for it" };
+			fields.full_path = path;
+			setSha256(fields, sha256For(ref, use));
+		}
 	}
 	return { value: current.includes("\n") ? JSON.stringify(doc, null, 2) : JSON.stringify(doc) };
 }
-/** The value a widget takes for a rewrite, or why it is left as it is. */
+/** The LoRA text with the name inside one entry changed; the prompt around it and the weights stay as written. */
+function loraTextValue(ref, entryNumber, current, use) {
+	if (typeof current !== "string") return { skipped: "the LoRA text is not text" };
+	const read = readLoraText(current);
+	if ("unreadable" in read) return { skipped: `the LoRA text has an entry the node cannot read (${read.unreadable})` };
+	const entry = read.entries[entryNumber - 1];
+	if (!entry) return { skipped: `the LoRA text has no entry ${entryNumber} any more` };
+	if (entry.name !== ref.name) return { skipped: `LoRA text entry ${entryNumber} is ${entry.written} now, not ${ref.name}` };
+	if (!fitsEntry(use)) return { skipped: `the name ${use} cannot be written into a <lora:...> entry` };
+	return { value: current.slice(0, entry.nameStart) + use + current.slice(entry.nameEnd) };
+}
+/** The value a widget takes for a rewrite, or why it is left as it is. Nothing is written over a value that no
+* longer names what the check saw: the user may have changed it since. */
 function rewrittenValue(ref, current, use) {
 	if (ref.widget === "hikaze_payload") return payloadValue(ref, current, use);
-	if (RGTHREE_ROW.test(ref.widget)) {
-		if (!current || typeof current !== "object" || !("lora" in current)) return { skipped: "the row is not a LoRA row" };
+	if (ref.entry !== null) {
+		if (ref.widget === LORA_TEXT_WIDGET && ref.node_type === HIKAZE_LORAS) return loraTextValue(ref, ref.entry, current, use);
+		return { skipped: `entries of ${ref.node_type}'s ${ref.widget} are not rewritten here; pick ${use} in the node` };
+	}
+	if (ref.node_type === RGTHREE_LORAS && RGTHREE_ROW.test(ref.widget)) {
+		if (!isLoraRow(current)) return { skipped: "the row is not a LoRA row" };
+		if (current.lora !== ref.name) return { skipped: `the row holds ${shown(current.lora)} now, not ${ref.name}` };
 		return { value: {
 			...current,
 			lora: use
 		} };
 	}
+	if (current !== ref.name) return { skipped: `it holds ${shown(current)} now, not ${ref.name}` };
 	return { value: use };
+}
+function isLoraRow(value) {
+	return !!value && typeof value === "object" && "lora" in value;
+}
+/**
+* The widget an rgthree reference is about. rgthree names its rows from a counter that only goes up and never
+* renames one (remove, move up or down), so a widget's name says nothing of its place; the check counts the rows
+* among the node's widget values, and so does this.
+*/
+function rgthreeRow(node, place) {
+	return (node.widgets ?? []).filter((w) => isLoraRow(w.value))[place - 1] ?? `the node has no LoRA row ${place} any more`;
+}
+/** The widget a reference is about, or why there is none. */
+function widgetOf(node, ref) {
+	const row = RGTHREE_ROW.exec(ref.widget);
+	if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, Number(row[1]));
+	return node.widgets?.find((w) => w.name === ref.widget) ?? `no widget ${ref.widget}`;
 }
 /**
 * Writes every rewrite into its widget the way an edit would (value, callback, the node's change hook). Entries
@@ -1261,11 +1376,18 @@ function applyRewrites(graph, rewrites) {
 	};
 	for (const { ref, use } of rewrites) {
 		const node = findNode(graph, ref.node_id);
-		const widget = node?.widgets?.find((w) => w.name === ref.widget);
-		if (!node || !widget) {
+		if (!node) {
 			report.skipped.push({
 				ref,
-				reason: node ? `no widget ${ref.widget}` : `no node ${ref.node_id} in the graph`
+				reason: `no node ${ref.node_id} in the graph`
+			});
+			continue;
+		}
+		const widget = widgetOf(node, ref);
+		if (typeof widget === "string") {
+			report.skipped.push({
+				ref,
+				reason: widget
 			});
 			continue;
 		}
@@ -1284,6 +1406,14 @@ function applyRewrites(graph, rewrites) {
 		report.changed++;
 	}
 	return report;
+}
+/** What the dialog says after a rewrite: how many widgets changed, and each entry left alone with the reason. */
+function reportText(report) {
+	const changed = `Changed ${report.changed} widget${report.changed === 1 ? "" : "s"}`;
+	const left = report.skipped.length;
+	if (!left) return `${changed}.`;
+	const lines = report.skipped.map(({ ref, reason }) => `• ${referencePlace(ref)}, ${ref.name}: ${reason}.`);
+	return [`${changed}; left ${left} ${left === 1 ? "entry as it was" : "entries as they were"}:`, ...lines].join("\n");
 }
 // extension/workflowCheck.ts
 /**
@@ -1364,9 +1494,6 @@ function referenceRow(ref, picked) {
 		row.append(use);
 	}
 	return row;
-}
-function reportText(report) {
-	return [`Changed ${report.changed} widget${report.changed === 1 ? "" : "s"}.`, ...report.skipped.map(({ ref, reason }) => `Left ${referencePlace(ref)} as it was: ${reason}.`)].join("\n");
 }
 /** Every rewrite in one undo step: the open workflow's change tracker where the front end has one. */
 function asOneChange(change) {
