@@ -901,7 +901,12 @@ export interface components {
             node_id: string;
             /** @description the node's class_type (type) */
             node_type: string;
-            /** @description the widget (UI) or input (API) holding the reference; `lora_N` for rgthree */
+            /**
+             * @description the widget (UI) or input (API) holding the reference. An rgthree Power Lora Loader row goes by the
+             *     name the workflow gives its widget (the API's input, or a newer front end's `widgets_values_named`:
+             *     rgthree numbers rows as they are added and never renames them, so `lora_3` may be the first row);
+             *     where the UI format has only `widgets_values`, the Nth row is `lora_N`, whatever its widget is named
+             */
             widget: string;
             /** @description the entry of a Hikaze payload, a LoRA list or a `<lora:...>` text, from 1 */
             entry: number | null;
