@@ -14,6 +14,9 @@ from hikaze_mm.workflows.references import Collector, Reference, hash_fields, lo
 NODE_ID = "parameters"  # the references of the text are no node's; they are named after the text itself
 _KEY = re.compile(r"\s*([A-Za-z][\w \-/.]*?):\s*")
 _DECODER = json.JSONDecoder()
+# Characters of a `Hashes: {...}` value decoded at most: Civitai's names a handful of models in a few hundred; a
+# longer one is read as plain text, so that a deep or huge one costs neither the stack nor the memory.
+MAX_JSON = 64 * 1024
 
 
 @dataclass
@@ -37,8 +40,12 @@ def _settings(line: str) -> dict[str, str | dict[str, object]]:
         value: str | dict[str, object]
         if line.startswith(("\"", "{"), pos):
             try:
-                decoded, pos = _DECODER.raw_decode(line, pos)
-            except ValueError:
+                if line.startswith("{", pos):
+                    decoded, end = _DECODER.raw_decode(line[pos:pos + MAX_JSON])
+                    pos += end
+                else:
+                    decoded, pos = _DECODER.raw_decode(line, pos)
+            except (ValueError, RecursionError):
                 decoded = None
             if isinstance(decoded, (str, dict)):
                 value = decoded

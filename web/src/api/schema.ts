@@ -851,7 +851,10 @@ export interface paths {
          *     workflow as JSON (the UI format, the API prompt, or both as `{"workflow", "prompt"}`), or a PNG or WebP
          *     whose metadata carries it (ComfyUI's `workflow` and `prompt` texts; A1111's `parameters`, whose `Model
          *     hash`, `Lora hashes` and `Hashes` are put to use). Pixels are never decoded. The body may be up to 64 MiB
-         *     (413 beyond), nest 100 levels and hold 20,000 nodes (400 beyond). Changes nothing.
+         *     (413 beyond), nest 100 levels and hold 20,000 nodes and 10,000 model references (400 beyond); a JSON text
+         *     may hold 1,000,000 objects and lists (`{` and `[`, counted before it is read) and 4,000,000 values (those
+         *     and the commas), and a PNG's compressed texts may inflate to 32 MiB each and 64 MiB together (400 beyond).
+         *     Changes nothing.
          *
          *     `found`: the name resolves in the kind's folders (either separator, `.safetensors` optional; for LoRA
          *     Manager and A1111, the file name anywhere in them). `elsewhere`: not by that name, but the same content
