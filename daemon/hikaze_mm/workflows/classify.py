@@ -148,8 +148,11 @@ def _candidates(name: str) -> list[str]:
 
 
 def _found(ref: Reference, here: Here) -> Answer | None:
+    # Only a model file's name is looked for on disk, so that an answer never tells whether any other file is
+    # there (below an announced folder, say).
     path = os.path.normpath(ref.full_path) if ref.full_path and os.path.isabs(ref.full_path) else None
-    if path is not None and here.known(ref.kind, path) and os.path.isfile(path):
+    if path is not None and is_model_name(os.path.basename(path)) and here.known(ref.kind, path) \
+            and os.path.isfile(path):
         return Answer(ref, "found", here.rel(ref.kind, path), path, here.model_of(path))
     if ref.by_stem:
         for rel in here.stemmed(ref.kind, _stem(clean_name(ref.name) or "")):
@@ -157,7 +160,7 @@ def _found(ref: Reference, here: Here) -> Answer | None:
             if os.path.isfile(path):
                 return Answer(ref, "found", ref.name, path, here.model_of(path))
         return None
-    for name in _candidates(ref.name):
+    for name in (c for c in _candidates(ref.name) if is_model_name(posixpath.basename(c))):
         for folder in here.folders(ref.kind):
             path = os.path.join(folder, name)
             if os.path.isfile(path):

@@ -824,7 +824,9 @@ export interface paths {
         /**
          * A ComfyUI's node pack says where that ComfyUI listens and which folders it loads models from
          * @description The Hikaze node pack runs inside ComfyUI and calls this when ComfyUI starts. Its origin may then frame the
-         *     page and receive the picker's answer; the folders are compared with the ones the daemon watches.
+         *     page and receive the picker's answer; the folders are compared with the ones the daemon watches. A folder
+         *     that is the filesystem's root or lies on a pseudo filesystem (/proc, /sys...) is refused (400), as a
+         *     workflow check against this ComfyUI looks for model files below its folders.
          */
         post: operations["announceComfyui"];
         delete?: never;
@@ -857,7 +859,8 @@ export interface paths {
          *     Changes nothing.
          *
          *     `found`: the name resolves in the kind's folders (either separator, `.safetensors` optional; for LoRA
-         *     Manager and A1111, the file name anywhere in them). `elsewhere`: not by that name, but the same content
+         *     Manager and A1111, the file name anywhere in them). Only a model file's name (`.safetensors`, `.ckpt`,
+         *     `.pt`, ...) is looked for on disk, so a name with any other extension is never `found`. `elsewhere`: not by that name, but the same content
          *     (by the sha256 the workflow carries, or Civitai's AutoV2) or else a file of the same name is here:
          *     `use` is the name to write instead (`choices` lists every candidate when there are several). `missing`
          *     otherwise, with the library's model when it knows the content.
