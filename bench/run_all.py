@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("hash_throughput", "hash_workers", "reconcile", "settle_latency", "memory", "image_memory",
               "library_scale", "folder_tree", "page_render", "burst_load", "api_load", "big_library", "million",
               "legacy_import", "watch_setup", "scan_once", "first_index", "poll_idle", "postgres_vs_sqlite",
-              "usage_hook")
+              "usage_hook", "workflow_check")
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from hikaze_mm.config.origins import BadOrigin, host_of, is_loopback, normalise_origin
 from hikaze_mm.config.roots import NOT_MODEL_FOLDERS, Root, RootSet, model_type
+from hikaze_mm.pipeline.mounts import pseudo_devices
 
 MAX_PEERS = 16  # a pack announces itself once a start; more than this is someone filling the table
 MAX_TYPES = 200
@@ -46,6 +47,30 @@ def _folders(raw: object) -> dict[str, tuple[str, ...]]:
             raise PeerError(f"`folders.{str(name)[:40]}` must be a list of at most {MAX_FOLDERS} absolute paths")
         folders[str(name)] = tuple(dict.fromkeys(paths))
     return folders
+
+
+def refused_folder(path: str) -> str | None:
+    """Why a folder cannot be a ComfyUI's model folder, or None: the filesystem's root, or a folder of a pseudo
+    filesystem (/proc, /sys...). A workflow check looks for model files by name below the announced folders; such a
+    folder would make it a probe of the whole machine. Reads the filesystem: run it in a thread."""
+    folder = os.path.normpath(path)
+    if os.path.dirname(folder) == folder:
+        return "the filesystem's root"
+    try:
+        device = os.stat(folder).st_dev
+    except OSError:
+        return None  # a folder that does not exist yet holds nothing to find
+    kind = pseudo_devices().get(device)
+    return None if kind is None else f"a {kind} filesystem, which holds no model files"
+
+
+def _refuse(folders: dict[str, tuple[str, ...]]) -> None:
+    for name, paths in folders.items():
+        for path in paths:
+            why = refused_folder(path)
+            if why is not None:
+                raise PeerError(f"`folders.{name[:40]}` names {path[:200]!r}, {why}; name the model folders "
+                                "themselves")
 
 
 _PROBE = "probe.safetensors"  # a model file's name: a folder is watched as a type if a file in it gets that type
@@ -97,6 +122,7 @@ class ComfyPeers:
             raise PeerError(f"`origin` {checked_origin} is not on this machine: a ComfyUI reached by another name "
                             "than a loopback one needs that name in the daemon's `allowed_hosts`")
         checked_folders = _folders(folders)
+        await asyncio.to_thread(_refuse, checked_folders)
         missing = await asyncio.to_thread(missing_folders, self._roots, checked_folders)
         peer = Peer(checked_origin, checked_folders, missing)
         self._peers.pop(peer.origin, None)

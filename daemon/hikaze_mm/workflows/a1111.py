@@ -9,11 +9,14 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from hikaze_mm.workflows.references import Reference, hash_fields, lora_tag_names
+from hikaze_mm.workflows.references import Collector, Reference, hash_fields, lora_tag_names
 
 NODE_ID = "parameters"  # the references of the text are no node's; they are named after the text itself
 _KEY = re.compile(r"\s*([A-Za-z][\w \-/.]*?):\s*")
 _DECODER = json.JSONDecoder()
+# Characters of a `Hashes: {...}` value decoded at most: Civitai's names a handful of models in a few hundred; a
+# longer one is read as plain text, so that a deep or huge one costs neither the stack nor the memory.
+MAX_JSON = 64 * 1024
 
 
 @dataclass
@@ -37,8 +40,12 @@ def _settings(line: str) -> dict[str, str | dict[str, object]]:
         value: str | dict[str, object]
         if line.startswith(("\"", "{"), pos):
             try:
-                decoded, pos = _DECODER.raw_decode(line, pos)
-            except ValueError:
+                if line.startswith("{", pos):
+                    decoded, end = _DECODER.raw_decode(line[pos:pos + MAX_JSON])
+                    pos += end
+                else:
+                    decoded, pos = _DECODER.raw_decode(line, pos)
+            except (ValueError, RecursionError):
                 decoded = None
             if isinstance(decoded, (str, dict)):
                 value = decoded
@@ -69,7 +76,10 @@ def _split(text: str) -> tuple[str, dict[str, str | dict[str, object]]]:
 
 def hashes(text: str) -> Hashes:
     """The comparable hashes the text gives (a 12-digit AutoV3 of `Lora hashes` is left for Civitai's AutoV2)."""
-    _, settings = _split(text)
+    return _hashes(_split(text)[1])
+
+
+def _hashes(settings: dict[str, str | dict[str, object]]) -> Hashes:
     found = Hashes()
     model_name = settings.get("Model")
     found.model_name = model_name.strip() if isinstance(model_name, str) else None
@@ -96,15 +106,15 @@ def hashes(text: str) -> Hashes:
 def references(text: str) -> list[Reference]:
     """The checkpoint and LoRAs the text names, with the hashes it gives them."""
     prompt, settings = _split(text)
-    known = hashes(text)
-    refs = []
+    known = _hashes(settings)
+    refs = Collector()  # which holds the text to the cap on references any workflow has
     model = settings.get("Model")
     sha256, autov2 = hash_fields(known.model)
     if isinstance(model, str) and model.strip():
-        refs.append(Reference(NODE_ID, NODE_ID, "Model", None, "checkpoints", model.strip(), sha256, autov2,
-                              by_stem=True))
+        refs.add(Reference(NODE_ID, NODE_ID, "Model", None, "checkpoints", model.strip(), sha256, autov2,
+                           by_stem=True))
     names = list(dict.fromkeys([*lora_tag_names(prompt), *known.loras]))
     for n, name in enumerate(names, 1):
         sha256, autov2 = hash_fields(known.loras.get(name))
-        refs.append(Reference(NODE_ID, NODE_ID, "lora", n, "loras", name, sha256, autov2, by_stem=True))
-    return refs
+        refs.add(Reference(NODE_ID, NODE_ID, "lora", n, "loras", name, sha256, autov2, by_stem=True))
+    return refs.found

@@ -57,12 +57,15 @@ def _stem(name: str) -> str:
 
 
 class Here:
-    """This host's side: the folders of each kind and the files below them that the store knows."""
+    """This host's side: the folders of each kind and the files below them that the store knows, with those
+    files by their file name and by their stem, so that each reference costs a lookup, not a pass over them."""
 
     def __init__(self, folders: KindFolders, index: FileIndex):
         self._folders = folders
         self._index = index
         self._files: dict[str, dict[str, str]] = {}
+        self._by_base: dict[str, dict[str, list[str]]] = {}
+        self._by_stem: dict[str, dict[str, list[str]]] = {}
         self._kind_folders: dict[str, tuple[str, ...]] = {}
 
     def folders(self, kind: str) -> tuple[str, ...]:
@@ -74,19 +77,38 @@ class Here:
         """Name below the kind's folders -> path, of the model files the store knows there."""
         if kind not in self._files:
             files: dict[str, str] = {}
+            bases: dict[str, str] = {}
             for folder in self.folders(kind):
                 for path in self._index.below(folder):
                     rel = self.rel(kind, path)
-                    if rel is not None and is_model_name(posixpath.basename(rel)):
-                        files.setdefault(rel, path)
-            self._files[kind] = files
+                    base = None if rel is None or rel in files else posixpath.basename(rel)
+                    if rel is not None and base is not None and is_model_name(base):
+                        files[rel], bases[rel] = path, base
+            by_base: dict[str, list[str]] = {}
+            by_stem: dict[str, list[str]] = {}
+            for rel in sorted(files):
+                by_base.setdefault(bases[rel], []).append(rel)
+                by_stem.setdefault(os.path.splitext(bases[rel])[0], []).append(rel)
+            self._files[kind], self._by_base[kind], self._by_stem[kind] = files, by_base, by_stem
         return self._files[kind]
+
+    def named(self, kind: str, base: str) -> list[str]:
+        """The names (as in `files`) whose file name is `base`, in order."""
+        self.files(kind)
+        return self._by_base[kind].get(base, [])
+
+    def stemmed(self, kind: str, stem: str) -> list[str]:
+        """The names (as in `files`) whose file name without its model extension is `stem`, in order."""
+        self.files(kind)
+        return self._by_stem[kind].get(stem, [])
 
     def rel(self, kind: str, path: str) -> str | None:
         """The name ComfyUI lists the file under: below the first of the kind's folders that holds it."""
         for folder in self.folders(kind):
             if within(path, folder) and path != folder:
-                return os.path.relpath(path, folder).replace(os.sep, "/")
+                # Both are normalised (the store's paths, the folders as configured or announced), so the name is
+                # what follows the folder: os.path.relpath would cost more than the rest of a check together.
+                return path[len(folder.rstrip(os.sep)) + 1:].replace(os.sep, "/")
         return None
 
     def known(self, kind: str, path: str) -> bool:
@@ -126,18 +148,19 @@ def _candidates(name: str) -> list[str]:
 
 
 def _found(ref: Reference, here: Here) -> Answer | None:
+    # Only a model file's name is looked for on disk, so that an answer never tells whether any other file is
+    # there (below an announced folder, say).
     path = os.path.normpath(ref.full_path) if ref.full_path and os.path.isabs(ref.full_path) else None
-    if path is not None and here.known(ref.kind, path) and os.path.isfile(path):
+    if path is not None and is_model_name(os.path.basename(path)) and here.known(ref.kind, path) \
+            and os.path.isfile(path):
         return Answer(ref, "found", here.rel(ref.kind, path), path, here.model_of(path))
     if ref.by_stem:
-        stem = _stem(clean_name(ref.name) or "")
-        named = sorted(rel for rel in here.files(ref.kind) if _stem(rel) == stem)
-        for rel in named:
+        for rel in here.stemmed(ref.kind, _stem(clean_name(ref.name) or "")):
             path = here.files(ref.kind)[rel]
             if os.path.isfile(path):
                 return Answer(ref, "found", ref.name, path, here.model_of(path))
         return None
-    for name in _candidates(ref.name):
+    for name in (c for c in _candidates(ref.name) if is_model_name(posixpath.basename(c))):
         for folder in here.folders(ref.kind):
             path = os.path.join(folder, name)
             if os.path.isfile(path):
@@ -176,7 +199,7 @@ def _by_name(ref: Reference, here: Here) -> Answer | None:
     if ref.full_path:
         wanted.add(os.path.basename(ref.full_path))
     files = here.files(ref.kind)
-    options = sorted(rel for rel in files if posixpath.basename(rel) in wanted and os.path.isfile(files[rel]))
+    options = sorted(rel for base in wanted for rel in here.named(ref.kind, base) if os.path.isfile(files[rel]))
     if not options:
         return None
     path = files[options[0]]

@@ -40,7 +40,11 @@ class Documents:
             return refs
         if not refs:
             return a1111.references(self.parameters)
-        return [_with_hashes(r, a1111.hashes(self.parameters)) for r in refs]
+        known = a1111.hashes(self.parameters)
+        loras: dict[str, str] = {}
+        for name, stated in known.loras.items():
+            loras.setdefault(_stem(name), stated)
+        return [_with_hashes(r, known, loras) for r in refs]
 
 
 def _stem(name: str) -> str:
@@ -48,13 +52,14 @@ def _stem(name: str) -> str:
     return base.rsplit(".", 1)[0] if base.lower().endswith((".safetensors", ".ckpt", ".pt", ".pth")) else base
 
 
-def _with_hashes(ref: Reference, known: a1111.Hashes) -> Reference:
+def _with_hashes(ref: Reference, known: a1111.Hashes, loras: dict[str, str]) -> Reference:
+    """`loras`: the text's LoRA hashes by the stem of the name it gives them (the first of a stem)."""
     if ref.sha256 or ref.autov2:
         return ref
     if ref.kind == "checkpoints":
         stated = known.model if known.model_name and _stem(known.model_name) == _stem(ref.name) else None
     else:
-        stated = next((h for n, h in known.loras.items() if ref.kind == "loras" and _stem(n) == _stem(ref.name)), None)
+        stated = loras.get(_stem(ref.name)) if ref.kind == "loras" else None
     sha256, autov2 = hash_fields(stated)
     return dataclasses.replace(ref, sha256=sha256, autov2=autov2) if sha256 or autov2 else ref
 

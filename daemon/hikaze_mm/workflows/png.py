@@ -10,6 +10,7 @@ from hikaze_mm.workflows.errors import WorkflowError
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_TEXT = 32 * 1024 * 1024  # characters of one inflated text
+MAX_INFLATED = 64 * 1024 * 1024  # bytes inflated from all of a PNG's texts together, as much as a body may be
 MAX_CHUNKS = 100_000  # a 64 MiB image in ComfyUI's 64 KiB data chunks has about a thousand
 _CHUNK = struct.Struct(">I4s")
 
@@ -19,6 +20,7 @@ def png_texts(data: bytes, keys: frozenset[str]) -> dict[str, str]:
     if not data.startswith(SIGNATURE):
         raise WorkflowError("the body is not a PNG: it does not start with PNG's signature")
     texts: dict[str, str] = {}
+    budget = _Budget()
     pos, chunks = len(SIGNATURE), 0
     cut = None
     while pos < len(data):
@@ -37,16 +39,24 @@ def png_texts(data: bytes, keys: frozenset[str]) -> dict[str, str]:
         if kind == b"IEND":
             break
         if kind in (b"tEXt", b"zTXt", b"iTXt"):
-            key, text = _text(kind, data[start:end], keys)
+            # Only the first text of a key is kept, so a later one is not inflated: each may cost MAX_TEXT.
+            key, text = _text(kind, data[start:end], keys.difference(texts), budget)
             if key is not None and text is not None:
-                texts.setdefault(key, text)
+                texts[key] = text
         pos = end + 4  # past the CRC
     if cut is not None and not texts:
         raise WorkflowError(cut)
     return texts
 
 
-def _text(kind: bytes, body: bytes, keys: frozenset[str]) -> tuple[str | None, str | None]:
+class _Budget:
+    """What is left of MAX_INFLATED for the texts still to come."""
+
+    def __init__(self) -> None:
+        self.left = MAX_INFLATED
+
+
+def _text(kind: bytes, body: bytes, keys: frozenset[str], budget: _Budget) -> tuple[str | None, str | None]:
     raw_key, _, rest = body.partition(b"\0")
     key = raw_key.decode("latin-1")
     if key not in keys:  # other texts are never inflated
@@ -54,23 +64,28 @@ def _text(kind: bytes, body: bytes, keys: frozenset[str]) -> tuple[str | None, s
     if kind == b"tEXt":
         return key, rest.decode("latin-1")
     if kind == b"zTXt":
-        return key, _inflate(rest[1:], key).decode("latin-1")
+        return key, _inflate(rest[1:], key, budget).decode("latin-1")
     if len(rest) < 2:
         raise WorkflowError(f"the PNG's iTXt chunk {key!r} is cut short")
     compressed, text = rest[0], rest[2:]
     _lang, _, text = text.partition(b"\0")
     _translated, _, text = text.partition(b"\0")
     if compressed:
-        text = _inflate(text, key)
+        text = _inflate(text, key, budget)
     return key, text.decode("utf-8", "replace")
 
 
-def _inflate(data: bytes, key: str) -> bytes:
+def _inflate(data: bytes, key: str, budget: _Budget) -> bytes:
     inflater = zlib.decompressobj()
+    cap = min(MAX_TEXT, budget.left)
     try:
-        out = inflater.decompress(data, MAX_TEXT + 1)
+        out = inflater.decompress(data, cap + 1)
     except zlib.error as e:
         raise WorkflowError(f"the PNG's compressed text {key!r} is damaged: {e}") from None
-    if len(out) > MAX_TEXT or inflater.unconsumed_tail:
+    budget.left -= len(out)
+    if len(out) > cap or inflater.unconsumed_tail:
+        if cap < MAX_TEXT:
+            raise WorkflowError(f"the PNG's compressed texts inflate to more than {MAX_INFLATED // 2**20} MiB "
+                                "together")
         raise WorkflowError(f"the PNG's compressed text {key!r} inflates to more than {MAX_TEXT // 2**20} MiB")
     return out

@@ -80,7 +80,8 @@ def hash_fields(value: object) -> tuple[str | None, str | None]:
 
 
 class Values:
-    """A node's widget values: by position (the UI's list) or by name (the API's inputs, newer UI objects)."""
+    """A node's widget values: by position (the UI's list) or by name (the API's inputs, a newer front end's
+    `widgets_values_named`, which is read before the list beside it)."""
 
     def __init__(self, positional: list[Any] | None, named: Mapping[str, Any] | None):
         self.positional = positional
@@ -153,8 +154,10 @@ class Collector:
                                    full_path=path or None))
 
     def _rgthree(self, node_id: str, node_type: str, values: Values) -> None:
-        # In the UI each row is a {on, lora, strength, strengthTwo} among the header's and buttons' values, and
-        # its widget is lora_N by its place among the rows; the API names the inputs so.
+        # Each row is a {on, lora, strength, strengthTwo} among the header's and buttons' values. Its widget's
+        # name comes from a counter that removing or moving rows never winds back, so the name is taken where the
+        # workflow carries it (the API's inputs, a newer front end's `widgets_values_named`); a bare list of
+        # values has only the order, and the Nth row is `lora_N` (what rgthree names them when it loads a file).
         rows = 0
         for key, value in values.items():
             if not (isinstance(value, dict) and "lora" in value):
@@ -233,8 +236,10 @@ def _ui_nodes(collector: Collector, nodes: list[Any], prefix: str, subgraphs: di
             if node_type not in inside and len(inside) < MAX_SUBGRAPH_DEPTH:
                 _ui_nodes(collector, subgraphs[node_type], f"{prefix}{node_id}:", subgraphs, (*inside, node_type))
             continue
-        raw = node.get("widgets_values")
-        values = Values(raw if isinstance(raw, list) else None, raw if isinstance(raw, dict) else None)
+        raw, named = node.get("widgets_values"), node.get("widgets_values_named")
+        if not isinstance(named, dict):
+            named = raw if isinstance(raw, dict) else None
+        values = Values(raw if isinstance(raw, list) else None, named)
         collector.node(f"{prefix}{node_id}", node_type, values)
 
 

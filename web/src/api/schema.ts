@@ -824,7 +824,9 @@ export interface paths {
         /**
          * A ComfyUI's node pack says where that ComfyUI listens and which folders it loads models from
          * @description The Hikaze node pack runs inside ComfyUI and calls this when ComfyUI starts. Its origin may then frame the
-         *     page and receive the picker's answer; the folders are compared with the ones the daemon watches.
+         *     page and receive the picker's answer; the folders are compared with the ones the daemon watches. A folder
+         *     that is the filesystem's root or lies on a pseudo filesystem (/proc, /sys...) is refused (400), as a
+         *     workflow check against this ComfyUI looks for model files below its folders.
          */
         post: operations["announceComfyui"];
         delete?: never;
@@ -851,10 +853,14 @@ export interface paths {
          *     workflow as JSON (the UI format, the API prompt, or both as `{"workflow", "prompt"}`), or a PNG or WebP
          *     whose metadata carries it (ComfyUI's `workflow` and `prompt` texts; A1111's `parameters`, whose `Model
          *     hash`, `Lora hashes` and `Hashes` are put to use). Pixels are never decoded. The body may be up to 64 MiB
-         *     (413 beyond), nest 100 levels and hold 20,000 nodes (400 beyond). Changes nothing.
+         *     (413 beyond), nest 100 levels and hold 20,000 nodes and 10,000 model references (400 beyond); a JSON text
+         *     may hold 1,000,000 objects and lists (`{` and `[`, counted before it is read) and 4,000,000 values (those
+         *     and the commas), and a PNG's compressed texts may inflate to 32 MiB each and 64 MiB together (400 beyond).
+         *     Changes nothing.
          *
          *     `found`: the name resolves in the kind's folders (either separator, `.safetensors` optional; for LoRA
-         *     Manager and A1111, the file name anywhere in them). `elsewhere`: not by that name, but the same content
+         *     Manager and A1111, the file name anywhere in them). Only a model file's name (`.safetensors`, `.ckpt`,
+         *     `.pt`, ...) is looked for on disk, so a name with any other extension is never `found`. `elsewhere`: not by that name, but the same content
          *     (by the sha256 the workflow carries, or Civitai's AutoV2) or else a file of the same name is here:
          *     `use` is the name to write instead (`choices` lists every candidate when there are several). `missing`
          *     otherwise, with the library's model when it knows the content.
@@ -901,7 +907,12 @@ export interface components {
             node_id: string;
             /** @description the node's class_type (type) */
             node_type: string;
-            /** @description the widget (UI) or input (API) holding the reference; `lora_N` for rgthree */
+            /**
+             * @description the widget (UI) or input (API) holding the reference. An rgthree Power Lora Loader row goes by the
+             *     name the workflow gives its widget (the API's input, or a newer front end's `widgets_values_named`:
+             *     rgthree numbers rows as they are added and never renames them, so `lora_3` may be the first row);
+             *     where the UI format has only `widgets_values`, the Nth row is `lora_N`, whatever its widget is named
+             */
             widget: string;
             /** @description the entry of a Hikaze payload, a LoRA list or a `<lora:...>` text, from 1 */
             entry: number | null;
