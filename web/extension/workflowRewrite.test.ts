@@ -320,6 +320,19 @@ describe("planRewrites and applyRewrites", () => {
     ]);
   });
 
+  it("finds an rgthree row by the widget name the check reports when the workflow saved the names", () => {
+    // A newer front end saves widgets_values_named: the check then says lora_3 for the row of that name, second.
+    const rg = node({
+      lora_2: { on: true, lora: "a.safetensors", strength: 1 },
+      lora_3: { on: true, lora: "b.safetensors", strength: 0.5 },
+    });
+    const r = ref({ node_id: "4", node_type: "Power Lora Loader (rgthree)", widget: "lora_3", name: "b.safetensors",
+      use: "y/b.safetensors" });
+    expect(applyRewrites(graph({ 4: rg }), planRewrites([r], new Map()))).toEqual({ changed: 1, skipped: [] });
+    expect(value(rg, "lora_2")).toEqual({ on: true, lora: "a.safetensors", strength: 1 });
+    expect(value(rg, "lora_3")).toEqual({ on: true, lora: "y/b.safetensors", strength: 0.5 });
+  });
+
   it("leaves an rgthree row that moved since the check", () => {
     const rg = node({ lora_1: { on: true, lora: "b.safetensors" }, lora_2: { on: true, lora: "a.safetensors" } });
     const r = ref({ node_id: "4", node_type: "Power Lora Loader (rgthree)", widget: "lora_1", name: "a.safetensors" });

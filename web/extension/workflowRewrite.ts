@@ -1,6 +1,6 @@
 /**
  * "Use the names found here": each `elsewhere` reference of a workflow check written into the widget that holds it.
- * Pure over graph-shaped objects (nodes found by id, widgets by name, rgthree rows by place), so it is tested without
+ * Pure over graph-shaped objects (nodes found by id, widgets by name, rgthree rows by name or place), so it is tested without
  * ComfyUI. A widget is written only while it still names what the check saw; anything else is left as it is, with
  * the reason, since the user may have typed over it since.
  */
@@ -13,7 +13,8 @@ export const PAYLOAD_WIDGET = "hikaze_payload";
 const LORA_TEXT_WIDGET = "lora_text";
 const HIKAZE_LORAS = "HikazeLoraPowerLoader";
 const RGTHREE_LORAS = "Power Lora Loader (rgthree)";
-// The check names an rgthree row lora_N by its place N among the node's LoRA rows (see rgthreeRow).
+// The check names an rgthree row by its widget's name where the workflow saved the names, else lora_N by its place N
+// among the node's LoRA rows (see rgthreeRow).
 const RGTHREE_ROW = /^lora_(\d+)$/;
 // The LoRA payload's list, under its name or the first version's aliases (nodes/payload.py reads the same).
 const LIST_KEYS = ["loras", "LoRAs", "LoRAList", "loRAList"];
@@ -188,10 +189,13 @@ function isLoraRow(value: unknown): value is Record<string, unknown> {
 
 /**
  * The widget an rgthree reference is about. rgthree names its rows from a counter that only goes up and never
- * renames one (remove, move up or down), so a widget's name says nothing of its place; the check counts the rows
- * among the node's widget values, and so does this.
+ * renames one (remove, move up or down), so lora_2 may be the first row. A newer front end saves the widgets' names
+ * and the check reports those; an older one saves the values only and the check counts the rows. The widget of that
+ * name is the row when it holds the reference's LoRA; else the row at that place.
  */
-function rgthreeRow(node: RewriteNode, place: number): ComfyWidget | string {
+function rgthreeRow(node: RewriteNode, ref: WorkflowReference, place: number): ComfyWidget | string {
+  const named = node.widgets?.find((w) => w.name === ref.widget);
+  if (named && isLoraRow(named.value) && named.value.lora === ref.name) return named;
   const rows = (node.widgets ?? []).filter((w) => isLoraRow(w.value));
   return rows[place - 1] ?? `the node has no LoRA row ${place} any more`;
 }
@@ -199,7 +203,7 @@ function rgthreeRow(node: RewriteNode, place: number): ComfyWidget | string {
 /** The widget a reference is about, or why there is none. */
 function widgetOf(node: RewriteNode, ref: WorkflowReference): ComfyWidget | string {
   const row = RGTHREE_ROW.exec(ref.widget);
-  if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, Number(row[1]));
+  if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, ref, Number(row[1]));
   return node.widgets?.find((w) => w.name === ref.widget) ?? `no widget ${ref.widget}`;
 }
 
