@@ -48,9 +48,9 @@ CORE_EXPECTED: Expected = {
     ("22:3", "lora_name", None): ("LoraLoader", "loras", "missing", None, None, None),
 }
 HIKAZE_EXPECTED: Expected = {
-    # Its sha256 is of a 2 GB file no test makes; a file of the same name is here, which a name match offers.
-    ("1", "hikaze_payload", None): ("HikazeCheckpointLoader", "checkpoints", "elsewhere", "name",
-                                    "SD1.5/random-sd15.safetensors", "checkpoints/SD1.5/random-sd15.safetensors"),
+    # Its sha256 is of a 2 GB file no test makes. A file of the same name is here with other bytes: not that
+    # content, so no name match is offered.
+    ("1", "hikaze_payload", None): ("HikazeCheckpointLoader", "checkpoints", "missing", None, None, None),
     ("2", "hikaze_payload", 1): ("HikazeLoraPowerLoader", "loras", "elsewhere", "sha256",
                                  "style/random-style.safetensors", "loras/style/random-style.safetensors"),
     ("2", "hikaze_payload", 2): ("HikazeLoraPowerLoader", "loras", "elsewhere", "sha256",

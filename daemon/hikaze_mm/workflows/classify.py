@@ -131,7 +131,9 @@ def classify(ref: Reference, here: Here, held: list[HeldContent]) -> Answer:
     by_content = _by_content(ref, here, held)
     if by_content is not None:
         return by_content
-    if not ref.by_stem:
+    # A reference that carries its content's hash names that content: a file of the same name holding another
+    # (a common name such as pytorch_lora_weights.safetensors, another version) is not it.
+    if not ref.by_stem and ref.sha256 is None and ref.autov2 is None:
         by_name = _by_name(ref, here)
         if by_name is not None:
             return by_name

@@ -861,7 +861,8 @@ export interface paths {
          *     `found`: the name resolves in the kind's folders (either separator, `.safetensors` optional; for LoRA
          *     Manager and A1111, the file name anywhere in them). Only a model file's name (`.safetensors`, `.ckpt`,
          *     `.pt`, ...) is looked for on disk, so a name with any other extension is never `found`. `elsewhere`: not by that name, but the same content
-         *     (by the sha256 the workflow carries, or Civitai's AutoV2) or else a file of the same name is here:
+         *     (by the sha256 the workflow carries, or Civitai's AutoV2) or else, for a reference that carries no hash,
+         *     a file of the same name is here:
          *     `use` is the name to write instead (`choices` lists every candidate when there are several). `missing`
          *     otherwise, with the library's model when it knows the content.
          */
