@@ -1353,16 +1353,19 @@ function isLoraRow(value) {
 }
 /**
 * The widget an rgthree reference is about. rgthree names its rows from a counter that only goes up and never
-* renames one (remove, move up or down), so a widget's name says nothing of its place; the check counts the rows
-* among the node's widget values, and so does this.
+* renames one (remove, move up or down), so lora_2 may be the first row. A newer front end saves the widgets' names
+* and the check reports those; an older one saves the values only and the check counts the rows. The widget of that
+* name is the row when it holds the reference's LoRA; else the row at that place.
 */
-function rgthreeRow(node, place) {
+function rgthreeRow(node, ref, place) {
+	const named = node.widgets?.find((w) => w.name === ref.widget);
+	if (named && isLoraRow(named.value) && named.value.lora === ref.name) return named;
 	return (node.widgets ?? []).filter((w) => isLoraRow(w.value))[place - 1] ?? `the node has no LoRA row ${place} any more`;
 }
 /** The widget a reference is about, or why there is none. */
 function widgetOf(node, ref) {
 	const row = RGTHREE_ROW.exec(ref.widget);
-	if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, Number(row[1]));
+	if (row && ref.node_type === RGTHREE_LORAS) return rgthreeRow(node, ref, Number(row[1]));
 	return node.widgets?.find((w) => w.name === ref.widget) ?? `no widget ${ref.widget}`;
 }
 /**
