@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import gc
-import heapq
 import importlib.util
 import json
 import logging
@@ -36,45 +34,10 @@ from typing import Any, NamedTuple
 from _common import verdict
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from comfy_stubs import ExecutionStatus, PromptQueue  # noqa: E402  (the tests' stand-in of ComfyUI's queue)
+
 GOAL_MS = 1.0
-
-
-class ExecutionStatus(NamedTuple):
-    status_str: str
-    completed: bool
-    messages: list[str]
-
-
-class PromptQueue:
-    """ComfyUI's execution.PromptQueue (get, task_done and their locking, copies and history), without a server."""
-
-    def __init__(self) -> None:
-        self.mutex = threading.RLock()
-        self.queue: list[Any] = []
-        self.currently_running: dict[int, Any] = {}
-        self.history: dict[str, Any] = {}
-        self.task_counter = 0
-
-    def put(self, item: Any) -> None:
-        with self.mutex:
-            heapq.heappush(self.queue, item)
-
-    def get(self) -> tuple[Any, int]:
-        with self.mutex:
-            item = heapq.heappop(self.queue)
-            i = self.task_counter
-            self.currently_running[i] = copy.deepcopy(item)
-            self.task_counter += 1
-            return item, i
-
-    def task_done(self, item_id: int, history_result: dict[str, Any], status: ExecutionStatus | None) -> None:
-        with self.mutex:
-            prompt = self.currently_running.pop(item_id)
-            if len(self.history) > 10000:
-                self.history.pop(next(iter(self.history)))
-            status_dict = None if status is None else copy.deepcopy(status._asdict())
-            self.history[prompt[1]] = {"prompt": prompt, "outputs": {}, "status": status_dict}
-            self.history[prompt[1]].update(history_result)
 
 
 def workflow(size: int, models: Path) -> dict[str, Any]:

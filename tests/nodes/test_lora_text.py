@@ -19,28 +19,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from comfy_stubs import Comfy, Thing, import_pack, install
+from comfy_stubs import Comfy, Thing
 from conftest import free_port, write_model
+from pack_fixtures import comfy_fixture, loras_fixture, pack_fixture  # noqa: F401  (comfy, pack, loras)
 
 FIX = "write it as <lora:name:0.8> or <lora:name:0.8:0.5>"
 SHA_A, SHA_B = "a" * 64, "b" * 64
-
-
-@pytest.fixture
-def comfy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Comfy:
-    monkeypatch.setenv("HIKAZE_MM_URL", f"http://127.0.0.1:{free_port()}")  # no daemon unless a test starts one
-    monkeypatch.delenv("HIKAZE_MM_TOKEN", raising=False)
-    return install(monkeypatch, tmp_path / "ComfyUI")
-
-
-@pytest.fixture
-def pack(comfy: Comfy, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return import_pack(monkeypatch)
-
-
-@pytest.fixture
-def loras(comfy: Comfy) -> Path:
-    return comfy.folders["loras"][0]
 
 
 def node(pack: ModuleType) -> Any:

@@ -17,28 +17,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from comfy_stubs import Comfy, Thing, import_pack, install
+from comfy_stubs import Comfy, Thing, import_pack
 from conftest import Daemon, free_port, poll, write_model
+from pack_fixtures import comfy_fixture, loras_fixture, pack_fixture  # noqa: F401  (comfy, pack, loras)
 
 HEAVY = ("torch", "comfy", "folder_paths", "hikaze_mm", "sqlite3", "aiosqlite", "watchdog")
-
-
-@pytest.fixture
-def comfy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Comfy:
-    # Nothing listens on a fresh free port: no daemon unless a test starts one.
-    monkeypatch.setenv("HIKAZE_MM_URL", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.delenv("HIKAZE_MM_TOKEN", raising=False)
-    return install(monkeypatch, tmp_path / "ComfyUI")
-
-
-@pytest.fixture
-def pack(comfy: Comfy, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    return import_pack(monkeypatch)
-
-
-@pytest.fixture
-def loras(comfy: Comfy) -> Path:
-    return comfy.folders["loras"][0]
 
 
 def lora_loader(pack: ModuleType) -> Any:
