@@ -73,6 +73,39 @@ async def test_failed_change_rolls_back_whole(tmp_path: Path):
     assert second.id == 2
 
 
+async def test_a_write_cancelled_while_its_commit_runs_stays_cancelled(tmp_path: Path):
+    """At shutdown a hash worker was cancelled while its COMMIT ran in the connection's thread: the ROLLBACK queued
+    behind it found no transaction, and its error took the place of the cancellation, so the worker went on and the
+    daemon did not stop (a CI run's teardown timed out)."""
+    store = sqlite_store(tmp_path / "db.sqlite3")
+    await store.open()
+    conn = store.db._db
+    execute = conn.execute
+    hold = threading.Event()
+
+    async def commit_then_cancelled(sql: str, *args: Any) -> Any:
+        if sql != "COMMIT":
+            return await execute(sql, *args)
+        # The connection's thread is held, so the COMMIT is still queued when the cancellation arrives (aiosqlite's
+        # own queue, the one every call goes through).
+        held = asyncio.ensure_future(conn._execute(hold.wait, 5))
+        commit = asyncio.ensure_future(execute(sql, *args))
+        await asyncio.sleep(0)
+        asyncio.get_running_loop().call_later(0.05, hold.set)
+        commit.add_done_callback(lambda _: held.cancel())
+        raise asyncio.CancelledError
+
+    conn.execute = commit_then_cancelled  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await store.pending.add_pending("/m/loras/a.safetensors", "a.safetensors", "loras", STAT)
+    conn.execute = execute  # type: ignore[method-assign]
+    # The COMMIT ran, so the row is there; and the connection takes the next change.
+    rows, _total = await store.pending.list_pending(None, None, 10, 0)
+    assert [r.path for r in rows] == ["/m/loras/a.safetensors"]
+    await store.pending.add_pending("/m/loras/b.safetensors", "b.safetensors", "loras", STAT)
+    await store.close()
+
+
 async def test_reset_in_flight_turns_hashing_back_to_settling(tmp_path: Path):
     store = sqlite_store(tmp_path / "db.sqlite3")
     await store.open()

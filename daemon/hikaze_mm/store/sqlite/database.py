@@ -134,7 +134,7 @@ class Database:
                     # SQLite may have rolled back by itself already (a full disk at COMMIT, for one); a writer
                     # left inside a transaction would refuse every later write.
                     if self._db.in_transaction:
-                        await self._db.execute("ROLLBACK")
+                        await self._rollback()
                     raise
             except sqlite3.Error as e:
                 if _disk_full(e):
@@ -143,6 +143,16 @@ class Database:
                 raise
             if library:
                 self.generation += 1
+
+    async def _rollback(self) -> None:
+        assert self._db is not None
+        try:
+            await self._db.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            # A COMMIT cancelled while the connection's thread ran it ends the transaction before this ROLLBACK,
+            # queued behind it, runs: nothing is left to undo, and the cancellation must go on, not this error.
+            if self._db.in_transaction:
+                raise
 
     async def one(self, sql: str, args: tuple[Any, ...] = (), *, fresh: bool = False) -> Any:
         rows = await self.all(sql, args, fresh=fresh)
