@@ -357,7 +357,7 @@ class Search(ABC):
         return [r[0] for r in rows]
 
     async def total_size(self, query: ModelQuery) -> int:
-        """The bytes of every match, one file each: what removing them would free."""
+        """The bytes of the matches' files that are present, each copy too: what trashing them would free."""
         return int((await self._count_and_size(query))[1])
 
     async def _count_and_size(self, query: ModelQuery) -> Sequence[Any]:

@@ -36,7 +36,12 @@ class _Sql:
     images: ClassVar[str] = "SELECT sha256, seq FROM images WHERE {among} ORDER BY sha256, seq"
     keys: ClassVar[str] = "SELECT m.sha256 FROM models m{where} ORDER BY m.sha256 LIMIT {limit}"
     count: ClassVar[str] = "SELECT count(*) FROM models m{where}"
-    count_and_size: ClassVar[str] = "SELECT count(*), coalesce(sum(m.size_bytes), 0)::bigint FROM models m{where}"
+    # The bytes are those of the files present: a missing model's file is not there to free, and each copy is.
+    count_and_size: ClassVar[str] = (
+        "SELECT count(*), coalesce(sum(CASE WHEN m.status = 'ok' THEN m.size_bytes ELSE 0 END + "
+        "(SELECT coalesce(sum(c.size_bytes), 0) FROM model_copies c WHERE c.sha256 = m.sha256)), 0)::bigint "
+        "FROM models m{where}"
+    )
     # sum() of bigints is numeric, which asyncpg hands out as Decimal: the counts are cast back.
     model_total: ClassVar[str] = "SELECT coalesce(sum(n), 0)::bigint FROM model_tally{where}"
     tag_total: ClassVar[str] = "SELECT coalesce(sum(n), 0)::bigint FROM tag_tally{where}"
