@@ -85,7 +85,7 @@ async def test_a_bulk_change_by_the_unused_filter_reaches_what_the_listing_liste
 
 async def test_a_bad_unused_before_is_a_400_naming_it(daemon: Daemon, models: Path) -> None:
     shas = await library(daemon, models, "alpha")
-    for bad in ("x", "nan", "inf", "-inf", "-1", "1e400", "1" * 50, "١٢٣", "0x10"):
+    for bad in ("x", "nan", "inf", "-inf", "-1", "1e400", "1" * 50, "١٢٣", "0x10", "1_000", " 5", "4e10"):
         status, answer = await daemon.request("GET", f"/api/models?unused_before={quote(bad)}")
         assert status == 400 and "`unused_before`" in answer["error"], (bad, answer)
         status, answer = await daemon.request("POST", "/api/models/bulk", json={

@@ -48,6 +48,7 @@ FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hid
                "unused_days", "unused_before")
 MAX_UNUSED_DAYS = 36500
 MAX_TIME = 32 * 10**9  # seconds since 1970 of a time the daemon takes (the year 3000 is before it)
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
 DAY_S = 86400
 # A search or folder of the inbox is typed or picked by a person: anything longer is not one.
 MAX_SEARCH = 1000
@@ -141,17 +142,15 @@ def _unused_since(query: Query) -> float | None:
     if before is not None and query.get("unused_days"):
         raise BadRequest("send `unused_days` or `unused_before`, not both")
     if before is not None:
-        return time_param(before, "unused_before")
+        return _time(before, "unused_before")
     days = int_param(query, "unused_days", 0, 1, MAX_UNUSED_DAYS)
     return (time.time() - days * DAY_S) // 60 * 60 if days else None
 
 
-def time_param(raw: str, name: str) -> float:
-    """A time as a decimal number of seconds since 1970, as a listing answered it."""
-    try:
-        value = float(raw) if len(raw) <= 40 and raw.isascii() else math.nan
-    except ValueError:
-        value = math.nan
+def _time(raw: str, name: str) -> float:
+    """A time as a decimal number of seconds since 1970, as a listing answered it (ASCII digits only: float() also
+    takes "1_0", " 5", "nan" and other scripts' digits)."""
+    value = float(raw) if len(raw) <= 40 and DECIMAL.fullmatch(raw) else math.nan
     if not 0 <= value <= MAX_TIME:  # also NaN
         raise BadRequest(f"`{name}` must be a time in seconds since 1970, as a listing answered it; got {raw[:80]!r}")
     return value
