@@ -157,6 +157,10 @@ async def test_the_size_of_unused_models_counts_the_files_present_with_every_cop
     assert (await stores.search.list_models(unused)).total == 3
     assert await stores.search.total_size(unused) == 2 * STAT.size + 700 + 900
     assert await stores.search.total_size(dataclasses.replace(unused, status="missing")) == 0
+    # Filters with arguments of their own (a word, a type) narrow the copies as they narrow the models.
+    assert await stores.search.total_size(dataclasses.replace(unused, q="model-a", type="loras")) == \
+        STAT.size + 700 + 900
+    assert await stores.search.total_size(dataclasses.replace(unused, q="model-b", type="loras")) == STAT.size
 
 
 async def test_the_models_named_are_those_the_library_has(stores: Stores) -> None:

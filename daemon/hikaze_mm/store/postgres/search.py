@@ -37,10 +37,11 @@ class _Sql:
     keys: ClassVar[str] = "SELECT m.sha256 FROM models m{where} ORDER BY m.sha256 LIMIT {limit}"
     count: ClassVar[str] = "SELECT count(*) FROM models m{where}"
     # The bytes are those of the files present: a missing model's file is not there to free, and each copy is.
+    # The copies are summed over their own rows (few) rather than looked up for each match (many).
     count_and_size: ClassVar[str] = (
-        "SELECT count(*), coalesce(sum(CASE WHEN m.status = 'ok' THEN m.size_bytes ELSE 0 END + "
-        "(SELECT coalesce(sum(c.size_bytes), 0) FROM model_copies c WHERE c.sha256 = m.sha256)), 0)::bigint "
-        "FROM models m{where}"
+        "SELECT count(*), coalesce(sum(m.size_bytes) FILTER (WHERE m.status = 'ok'), 0)::bigint + "
+        "coalesce((SELECT sum(c.size_bytes) FROM model_copies c JOIN models m ON m.sha256 = c.sha256{copies_where}), "
+        "0)::bigint FROM models m{where}"
     )
     # sum() of bigints is numeric, which asyncpg hands out as Decimal: the counts are cast back.
     model_total: ClassVar[str] = "SELECT coalesce(sum(n), 0)::bigint FROM model_tally{where}"
