@@ -221,7 +221,7 @@ def good_json(method: str, route: str, tmp_path: Path, sha: str) -> dict[str, An
         ("PATCH", "/api/tags/{id}"): {"name": "hacked"},
         ("POST", "/api/migrate/legacy"): {"db_path": str(tmp_path / "v1.sqlite3")},
         ("POST", "/api/comfyui/announce"): {"origin": "http://evil.example", "folders": {}},
-        ("POST", "/api/usage"): {"uses": [{"id": "cross-site-use", "at": 1e9, "kind": "loras", "path": "",
+        ("POST", "/api/usage"): {"uses": [{"id": "cross-site-use", "at": 1.7e9, "kind": "loras", "path": "",
                                            "sha256": sha, "node": "LoraLoader"}]},
     }
     return bodies.get((method, route), {})

@@ -101,3 +101,31 @@ async def test_the_usage_controls_on_a_phone(daemon: Daemon, models: Path, page:
     await page.get_by_test_id("unused-filter").select_option("")
     await expect(page.get_by_test_id("library-count")).to_have_text("4 models")
     assert "unused" not in parse_qs(urlparse(page.url).query)
+
+
+async def test_select_all_by_unused_reaches_what_the_page_listed(daemon: Daemon, models: Path, page: Page) -> None:
+    shas = await used_library(daemon, models)
+    async with page.expect_response(lambda r: "/api/models?" in r.url and "unused_days=30" in r.url) as first:
+        await page.goto(f"{daemon.url}/?type=loras&unused=30")
+    cut = (await (await first.value).json())["unused_before"]
+    await expect(cards(page)).to_have_count(2)
+    await cards(page).first.click(modifiers=["ControlOrMeta"])
+    await page.get_by_test_id("bulk-select-all").click()
+    await expect(page.get_by_test_id("bulk-count")).to_have_text("2 selected")
+    # `stale` is used now: the page hears it and lists again by the cut-off it was given, which leaves it out.
+    async with page.expect_request(lambda r: "/api/models?" in r.url and "unused_before=" in r.url) as again:
+        await daemon.call("POST", "/api/usage", {"uses": [{"id": "page-stale-now", "at": time.time(),
+                                                           "kind": "loras", "path": "", "sha256": shas["stale"],
+                                                           "node": "LoraLoader"}]})
+    assert "unused_days" not in (await again.value).url
+    await expect(cards(page)).to_have_count(1)
+    await expect(page.get_by_test_id("library-count")).to_have_text(f"1 model, {SIZE / 1024:.2f} KiB")
+
+    await page.get_by_test_id("bulk-tags").fill("listed")
+    async with page.expect_request("**/api/models/bulk") as sent:
+        await page.get_by_test_id("bulk-add-tags").click()
+    chosen = (await sent.value).post_data_json["filter"]
+    assert "unused_days" not in chosen and float(chosen["unused_before"]) == cut, chosen
+    await expect(page.get_by_test_id("bulk-report")).to_contain_text("1 done, 0 failed")
+    tagged = {name: "listed" in (await daemon.get(f"/api/models/{sha}"))["tags"] for name, sha in shas.items()}
+    assert tagged == {"busy": False, "stale": False, "idle": True, "fresh": False}

@@ -143,6 +143,34 @@ async def test_unused_since_keeps_models_neither_used_nor_added_since_and_sizes_
     assert await stores.search.total_size(everything) == STAT.size
 
 
+async def test_the_size_of_unused_models_counts_the_files_present_with_every_copy(stores: Stores) -> None:
+    # What trashing the matches would free: a model's file and each of its copies, nothing of a missing model.
+    for key in "abc":
+        await new_model(stores, f"model-{key}", sha(key))
+    for i, size in enumerate((700, 900)):
+        path = f"/m/loras/backup/a-{i}.safetensors"
+        copy = FileStat(size, 1, 80 + i, 3)
+        twin = await hashed_row(stores, path, sha("a"), status="conflict", conflict=sha("a"), stat=copy)
+        await stores.imports.absorb(twin.id, sha("a"), {}, [], (path, copy))
+    await stores.models.set_model_missing(sha("c"))
+    unused = ModelQuery(unused_since=time.time() + 3600, status="all")
+    assert (await stores.search.list_models(unused)).total == 3
+    assert await stores.search.total_size(unused) == 2 * STAT.size + 700 + 900
+    assert await stores.search.total_size(dataclasses.replace(unused, status="missing")) == 0
+    # Filters with arguments of their own (a word, a type) narrow the copies as they narrow the models.
+    assert await stores.search.total_size(dataclasses.replace(unused, q="model-a", type="loras")) == \
+        STAT.size + 700 + 900
+    assert await stores.search.total_size(dataclasses.replace(unused, q="model-b", type="loras")) == STAT.size
+
+
+async def test_the_models_named_are_those_the_library_has(stores: Stores) -> None:
+    await new_model(stores, "alpha", sha("a"))
+    await new_model(stores, "beta", sha("b"))
+    await stores.models.set_model_missing(sha("b"))  # still the library's: its content is known
+    assert await stores.usage.models_named([sha("a"), sha("b"), sha("c")]) == {sha("a"), sha("b")}
+    assert await stores.usage.models_named([]) == set()
+
+
 async def test_two_daemons_given_the_same_batch_at_once_count_it_once(
         hosts: tuple[PostgresStore, PostgresStore]) -> None:
     here, there = hosts

@@ -45,8 +45,10 @@ MAX_WORDS = 100
 MAX_EXCEPT = 10_000  # models a bulk change by filter leaves out
 MAX_BASE_MODEL = 64
 FILTER_KEYS = ("type", "q", "tags", "exclude_tags", "base_model", "status", "hide_nsfw", "favorite", "folder",
-               "unused_days")
+               "unused_days", "unused_before")
 MAX_UNUSED_DAYS = 36500
+MAX_TIME = 32 * 10**9  # seconds since 1970 of a time the daemon takes (the year 3000 is before it)
+DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?")
 DAY_S = 86400
 # A search or folder of the inbox is typed or picked by a person: anything longer is not one.
 MAX_SEARCH = 1000
@@ -131,11 +133,27 @@ def model_query(query: Query, *, paged: bool) -> ModelQuery:
 
 
 def _unused_since(query: Query) -> float | None:
-    """`unused_days`: models neither used nor added in that many days, as the time since which they were not. The
-    time is a whole minute, so the pages of a listing asked for within one share their count (taken once per time
-    and state of the library); what is a minute in days of disuse."""
+    """`unused_days` or `unused_before`: models neither used nor added in that many days, or since that time, as
+    the time since which they were not. `unused_days` makes a whole minute, so the pages of a listing asked for
+    within one share their count (taken once per time and state of the library); what is a minute in days of
+    disuse. The listing answers the time it used, and a client sends it back as `unused_before` to reach the
+    very models it listed, whenever it asks."""
+    before = query.get("unused_before") or None
+    if before is not None and query.get("unused_days"):
+        raise BadRequest("send `unused_days` or `unused_before`, not both")
+    if before is not None:
+        return _time(before, "unused_before")
     days = int_param(query, "unused_days", 0, 1, MAX_UNUSED_DAYS)
     return (time.time() - days * DAY_S) // 60 * 60 if days else None
+
+
+def _time(raw: str, name: str) -> float:
+    """A time as a decimal number of seconds since 1970, as a listing answered it (ASCII digits only: float() also
+    takes "1_0", " 5", "nan" and other scripts' digits)."""
+    value = float(raw) if len(raw) <= 40 and DECIMAL.fullmatch(raw) else math.nan
+    if not 0 <= value <= MAX_TIME:  # also NaN
+        raise BadRequest(f"`{name}` must be a time in seconds since 1970, as a listing answered it; got {raw[:80]!r}")
+    return value
 
 
 def model_path(query: Query) -> str:
@@ -388,6 +406,10 @@ def _bulk_selection(body: dict[str, Any]) -> list[str] | FilterSelection:
             raise BadRequest(f"`{stray[0]}` goes with a `filter`, not with `sha256s`")
         return _shas(body, "sha256s", MAX_BULK, 1)
     query, folder = filter_query(body["filter"])
+    if body.get("after") is not None and body["filter"].get("unused_days"):
+        # Each page would take its own cut-off, and a model crossing the line between two pages would be reached.
+        raise BadRequest("a later page of a bulk change by `unused_days` must send, in place of it, the "
+                         "`unused_before` the first page answered, so that every page selects by the same time")
     skip = frozenset(_shas(body, "except", MAX_EXCEPT, 0)) if "except" in body else frozenset()
     after = body.get("after")
     if after is not None and not is_sha256(after):
@@ -444,6 +466,10 @@ MAX_USES = 1000
 USE_FIELDS = ("id", "at", "kind", "path", "sha256", "node")
 USE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 MAX_NAME = 200  # characters of a use's kind or node class
+# 2020-01-01: before ComfyUI existed, so only a broken clock or a forged value says it. A floor fixed in time
+# rather than counted back from arrival: the node pack drops a refused batch, and a floor that moved would drop
+# every good use of a batch it kept while the daemon was away.
+EARLIEST_USE = 1_577_836_800
 
 
 @dataclass(frozen=True)
@@ -475,8 +501,9 @@ def _use(index: int, use: Any) -> ReportedUse:
     if not isinstance(use_id, str) or not USE_ID.fullmatch(use_id):
         raise refuse("id", "8 to 64 characters of A-Z, a-z, 0-9, _ and -")
     at = use.get("at")
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or not 0 < at < MAX_INTEGER:
-        raise refuse("at", "the time it ran, in seconds since 1970 (a positive number)")
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or \
+            not EARLIEST_USE <= at < MAX_INTEGER:
+        raise refuse("at", "the time it ran, in seconds since 1970, not before 2020-01-01 (1577836800)")
     kind, node = use.get("kind"), use.get("node")
     if not _name(kind):
         raise refuse("kind", f"the ComfyUI folder name it was loaded from, 1 to {MAX_NAME} characters")

@@ -100,6 +100,8 @@ class Bulk:
             after = shas[selection.limit - 1]
             shas = shas[:selection.limit]
         paging: dict[str, Any] = {"next": after}
+        if selection.query.unused_since is not None:  # for the later pages, which must select by the same time
+            paging["unused_before"] = selection.query.unused_since
         if selection.after is None:
             # The count of the whole selection, for the progress bar: asked once, with the first page.
             total = (await self.store.search.list_models(dataclasses.replace(selection.query, limit=0))).total

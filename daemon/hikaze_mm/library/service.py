@@ -119,7 +119,10 @@ class Library:
         after = page.next_after
         found = {"models": page.items, "total": page.total,
                  "next": encode_cursor(query.sort, query.direction, after) if after is not None else None}
-        if query.unused_since is not None:  # what removing them would free
+        if query.unused_since is not None:
+            # The cut-off this page took: sent back as `unused_before`, a later page or a bulk change by the filter
+            # reaches the very models listed here, however much time has passed.
+            found["unused_before"] = query.unused_since
             found["total_size"] = await self.store.search.total_size(query)
         return found
 

@@ -2,11 +2,14 @@
 library counts it against the model, once ever per id, so a batch sent again after a lost answer counts nothing
 twice, and tells open pages which models' counts moved.
 
-A use names its model by content when the node knew it (our own payloads carry the sha256), else by the path of the
+A use names its model by content when the node knew it (our own payloads carry the sha256) and the library has that
+content; else (no sha256, or a stale one: the file was rewritten since the payload was made) by the path of the
 file ComfyUI loaded, on this host: the model whose file or copy is at that path, else at the path with every
 symbolic link resolved, else the model whose file is the same file (device and inode) at a path that resolves to
-the same place, as when ComfyUI reaches a folder through a link the daemon does not (or the other way round). A
-use of a file the library does not have is dropped and reported as unknown.
+the same place, as when ComfyUI reaches a folder through a link the daemon does not (or the other way round). Only
+a path the system itself can follow is resolved (`x.safetensors/../..` or a missing folder before `..` leads
+nowhere), so the lookup tells nothing of paths that lead to no file. A use of a file the library does not have is
+dropped and reported as unknown.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ class Usage:
     async def count(self, uses: list[ReportedUse]) -> dict[str, int]:
         """Counts a batch: how many uses were counted, had been counted before, or were of no model."""
         now = time.time()
-        found = await self._models_at({u.path for u in uses if u.sha256 is None and u.path})
-        named = [u.sha256 if u.sha256 is not None else found.get(u.path) for u in uses]
+        known = await self.store.models_named(sorted({u.sha256 for u in uses if u.sha256 is not None}))
+        found = await self._models_at({u.path for u in uses if u.sha256 not in known and u.path})
+        named = [u.sha256 if u.sha256 in known else found.get(u.path) for u in uses]
         stray = [u for u, sha256 in zip(uses, named, strict=True) if sha256 is None]
         if stray:
             log.debug("%d uses name no file of the library, the first %s (%s, loaded by %s)", len(stray),
@@ -82,31 +86,29 @@ class Usage:
         if not left:
             return found
         real = await asyncio.to_thread(_resolved, left)
+        if not real:
+            return found
         by_real = await self.store.models_at(sorted({r for r, _ in real.values()}))
-        for path in left:
-            resolved, file = real[path]
+        for path, (resolved, file) in real.items():
             if resolved in by_real:
                 found[path] = by_real[resolved]
-            elif file is not None and (candidates := await self.store.files_at(*file)):
+            elif candidates := await self.store.files_at(*file):
                 same = await asyncio.to_thread(_leads_to, resolved, candidates)
                 if same is not None:
                     found[path] = same
         return found
 
 
-def _resolved(paths: Iterable[str]) -> dict[str, tuple[str, tuple[int, int] | None]]:
-    """Each path with its links resolved, and the (device, inode) of its file when there is one."""
-    found: dict[str, tuple[str, tuple[int, int] | None]] = {}
+def _resolved(paths: Iterable[str]) -> dict[str, tuple[str, tuple[int, int]]]:
+    """Each path that leads to a file, with its links resolved and the (device, inode) of the file. Both ways must
+    agree that it leads somewhere: the system refuses `file/..`, which realpath reads by the letters."""
+    found: dict[str, tuple[str, tuple[int, int]]] = {}
     for path in paths:
         try:
             st = os.stat(path)
-            file: tuple[int, int] | None = (st.st_dev, st.st_ino)
+            found[path] = (os.path.realpath(path, strict=True), (st.st_dev, st.st_ino))
         except (OSError, ValueError):
-            file = None
-        try:
-            found[path] = (os.path.realpath(path), file)
-        except (OSError, ValueError):
-            found[path] = (path, file)
+            continue
     return found
 
 
@@ -115,7 +117,7 @@ def _leads_to(resolved: str, candidates: list[tuple[str, str]]) -> str | None:
     given out again once its file is gone, so the number alone names no file."""
     for path, sha256 in candidates:
         try:
-            if os.path.realpath(path) == resolved:
+            if os.path.realpath(path, strict=True) == resolved:
                 return sha256
         except (OSError, ValueError):
             continue

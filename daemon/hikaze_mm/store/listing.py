@@ -65,7 +65,8 @@ class SearchSql(Protocol):
     # The key names sort by and how a name is compared with it ({} its placeholder).
     name_key: ClassVar[tuple[str, str]]
     page_keys: ClassVar[str]  # the sha256s of a page: {where}, {order}, {limit}, {offset}
-    count_and_size: ClassVar[str]  # how many models match and their bytes: {where}
+    count_and_size: ClassVar[str]  # how many models match and their files' bytes: {where}, and {copies_where} for
+    # the copies (the same conditions again, with arguments of their own)
     listed: ClassVar[str]  # LISTED_COLUMNS of the models {among}
     images: ClassVar[str]  # (sha256, seq) of the models {among}, in order
     keys: ClassVar[str]  # the sha256s of the matches, in order: {where}, {limit}
@@ -357,15 +358,18 @@ class Search(ABC):
         return [r[0] for r in rows]
 
     async def total_size(self, query: ModelQuery) -> int:
-        """The bytes of every match, one file each: what removing them would free."""
+        """The bytes of the matches' files that are present, each copy too: what trashing them would free."""
         return int((await self._count_and_size(query))[1])
 
     async def _count_and_size(self, query: ModelQuery) -> Sequence[Any]:
         """The count and the bytes of the matches from one pass over them, taken once per state of the library: a
         page's total and the size beside it cost one pass."""
-        conditions, args = self._matching(query)
-        return (await self._cached(fill(self.sql.count_and_size, where=where(conditions)), args.tuple(),
-                                   slow=True))[0]
+        args = Args(self.sql.numbered)
+        # The copies' conditions come first in the statement's text, so their arguments are taken first.
+        of_copies = status(query, args) + filters(query, self.sql, args)
+        conditions = status(query, args) + filters(query, self.sql, args)
+        statement = fill(self.sql.count_and_size, where=where(conditions), copies_where=where(of_copies))
+        return (await self._cached(statement, args.tuple(), slow=True))[0]
 
     async def _total(self, query: ModelQuery) -> int:
         if query.unused_since is not None:

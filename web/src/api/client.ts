@@ -92,7 +92,8 @@ function filterParams(filter: ModelFilter): URLSearchParams {
   if (filter.hide_nsfw) p.set("hide_nsfw", "true");
   if (filter.favorite) p.set("favorite", "true");
   if (filter.folder) p.set("folder", filter.folder);
-  if (filter.unused_days) p.set("unused_days", String(filter.unused_days));
+  if (filter.unused_before) p.set("unused_before", String(filter.unused_before));
+  else if (filter.unused_days) p.set("unused_days", String(filter.unused_days));
   return p;
 }
 

@@ -314,7 +314,10 @@ export interface paths {
          *     the query parameters of `GET /api/models` as an object of strings, less those in `except`. A filter is
          *     walked in sha256 order, `limit` (at most 500) models a request: send the answer's `next` back as `after`
          *     until it is null. The first page's answer also says how many models the whole selection holds
-         *     (`total`), for a progress bar.
+         *     (`total`), for a progress bar. A filter by `unused_days` takes its cut-off when the request arrives and
+         *     answers it as `unused_before`: a later page (with `after`) must send that `unused_before` in place of
+         *     `unused_days` (400 otherwise), and a client that listed the models first sends the `unused_before` of
+         *     its listing from the first page on, so that a model crossing the line meanwhile is not reached.
          */
         post: operations["bulkModels"];
         delete?: never;
@@ -460,9 +463,11 @@ export interface paths {
         };
         /**
          * The model whose file is at a path on this machine
-         * @description The model whose file or copy is at `path` on this daemon's machine: as written, then with its symbolic links
-         *     resolved (also when the library reached the file through a link and the path does not). The same object as
-         *     `GET /api/models/{sha256}`.
+         * @description The model whose file or copy is at `path` on this daemon's machine: as written, then, when it is not a
+         *     path the library knows, with its symbolic links resolved (also when the library reached the file through a
+         *     link and the path does not). Only a path the system can open is resolved: one through a folder that is
+         *     not there or a file taken for a folder (`x.safetensors/../..`) is 404, however its letters resolve. The
+         *     same object as `GET /api/models/{sha256}`.
          */
         get: operations["getModelByPath"];
         put?: never;
@@ -1742,10 +1747,16 @@ export interface components {
         folder: string;
         /**
          * @description Only models that ComfyUI has not used in this many days and that have been in the library longer than
-         *     that (a model imported yesterday has not gone unused for a month). `GET /api/models` then also answers
-         *     `total_size`.
+         *     that (a model imported yesterday has not gone unused for a month), counted back from the request's
+         *     arrival to a whole minute. `GET /api/models` then also answers `total_size` and the cut-off it took
+         *     (`unused_before`). Not with `unused_before`.
          */
         unusedDays: number;
+        /**
+         * @description As `unused_days`, with the cut-off given: only models neither used nor added since this time (Unix
+         *     seconds), as a listing by `unused_days` answered it. Not with `unused_days`.
+         */
+        unusedBefore: number;
     };
     requestBodies: never;
     headers: never;
@@ -2159,10 +2170,16 @@ export interface operations {
                 folder?: components["parameters"]["folder"];
                 /**
                  * @description Only models that ComfyUI has not used in this many days and that have been in the library longer than
-                 *     that (a model imported yesterday has not gone unused for a month). `GET /api/models` then also answers
-                 *     `total_size`.
+                 *     that (a model imported yesterday has not gone unused for a month), counted back from the request's
+                 *     arrival to a whole minute. `GET /api/models` then also answers `total_size` and the cut-off it took
+                 *     (`unused_before`). Not with `unused_before`.
                  */
                 unused_days?: components["parameters"]["unusedDays"];
+                /**
+                 * @description As `unused_days`, with the cut-off given: only models neither used nor added since this time (Unix
+                 *     seconds), as a listing by `unused_days` answered it. Not with `unused_days`.
+                 */
+                unused_before?: components["parameters"]["unusedBefore"];
                 /**
                  * @description `name` ascending; `created`, `updated`, `size` newest/largest first; `last_used` most recently used first
                  *     (never used last); `most_used` the most uses first, ties by the last use (unless `dir` says)
@@ -2183,8 +2200,12 @@ export interface operations {
                 /**
                  * @description the `next` of the page before: this page starts right after that page's last model in the sort order,
                  *     as fast deep in the library as at its start. A model added or removed meanwhile neither shifts the
-                 *     pages (nothing is shown twice or skipped) nor makes the token wrong. Only good with the `sort` and `dir`
-                 *     it was given out for (400 otherwise); the filters may differ.
+                 *     pages (nothing is shown twice or skipped) nor makes the token wrong. Sorted by `last_used` or
+                 *     `most_used`, though, a model used between two pages moves in the order: it may be skipped or listed
+                 *     again (reload from the first page on `models.used`, as the manager page does). Only good with the
+                 *     `sort` and `dir` it was given out for (400 otherwise); the filters may differ. A token that is not one
+                 *     this daemon gave out (altered, longer than 4096 characters, a key that is no storable number) is a
+                 *     400 naming `after`.
                  */
                 after?: string;
             };
@@ -2204,13 +2225,21 @@ export interface operations {
                         models: components["schemas"]["ModelListItem"][];
                         total: number;
                         /**
-                         * @description with `unused_days` only: the bytes of every model that matches (one file each, copies not
-                         *     counted again), what removing them would free
+                         * @description with `unused_days` or `unused_before` only: the bytes of the files of the models that match
+                         *     that are present, each model's file (none for a missing model) and every copy of it: what
+                         *     moving them to the trash would free
                          */
                         total_size?: number;
                         /**
+                         * @description with `unused_days` or `unused_before` only: the cut-off this answer took (Unix seconds).
+                         *     Send it as `unused_before` for the later pages, the facets and a bulk change by this filter,
+                         *     so that they reach the very models listed here however much time has passed
+                         */
+                        unused_before?: number;
+                        /**
                          * @description a token for the page after this one (send it as `after`), or null when this page was not
-                         *     full: there is no more
+                         *     full: there is no more. Sorted by use, a model used meanwhile may be skipped or listed
+                         *     twice (see `after`)
                          */
                         next: string | null;
                     };
@@ -2252,10 +2281,16 @@ export interface operations {
                 folder?: components["parameters"]["folder"];
                 /**
                  * @description Only models that ComfyUI has not used in this many days and that have been in the library longer than
-                 *     that (a model imported yesterday has not gone unused for a month). `GET /api/models` then also answers
-                 *     `total_size`.
+                 *     that (a model imported yesterday has not gone unused for a month), counted back from the request's
+                 *     arrival to a whole minute. `GET /api/models` then also answers `total_size` and the cut-off it took
+                 *     (`unused_before`). Not with `unused_before`.
                  */
                 unused_days?: components["parameters"]["unusedDays"];
+                /**
+                 * @description As `unused_days`, with the cut-off given: only models neither used nor added since this time (Unix
+                 *     seconds), as a listing by `unused_days` answered it. Not with `unused_days`.
+                 */
+                unused_before?: components["parameters"]["unusedBefore"];
             };
             header?: never;
             path?: never;
@@ -2295,7 +2330,7 @@ export interface operations {
                     /** @enum {string} */
                     action: "tags_add" | "tags_remove" | "set_base_model" | "set_nsfw" | "set_favorite" | "remove" | "trash";
                     sha256s?: components["schemas"]["Sha256"][];
-                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw, favorite, folder, unused_days), each a string or a list of strings */
+                    /** @description the filters of `GET /api/models` (type, q, tags, exclude_tags, base_model, status, hide_nsfw, favorite, folder, unused_days, unused_before), each a string or a list of strings */
                     filter?: {
                         [key: string]: string | string[];
                     };
@@ -2333,6 +2368,8 @@ export interface operations {
                         next?: string | null;
                         /** @description with a `filter` and no `after`, how many models the whole selection holds */
                         total?: number;
+                        /** @description with a filter by `unused_days` or `unused_before`, the cut-off it took (Unix seconds), to send as `unused_before` with the later pages */
+                        unused_before?: number;
                     };
                 };
             };
@@ -2560,7 +2597,12 @@ export interface operations {
                     uses: {
                         /** @description made by the node pack, unique per use */
                         id: string;
-                        /** @description when ComfyUI ran it (Unix seconds) */
+                        /**
+                         * @description when ComfyUI ran it (Unix seconds), not before 2020-01-01: an earlier time is a broken
+                         *     clock (ComfyUI did not exist). A fixed floor rather than one counted back from arrival,
+                         *     since the node pack drops a refused batch and would lose the good uses of one it kept
+                         *     while the daemon was away
+                         */
                         at: number;
                         /** @description the ComfyUI folder name it was loaded from (`checkpoints`, `loras`, `vae`, ...) */
                         kind: string;

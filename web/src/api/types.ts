@@ -76,6 +76,9 @@ export interface ModelFilter {
   folder?: string;
   /** Only models ComfyUI has not used (nor the library held less long) in this many days; absent or 0 for any. */
   unused_days?: number;
+  /** The cut-off a listing by `unused_days` answered (Unix seconds): sent in its place, so that later requests
+   *  reach the models that listing listed rather than those unused as of their own arrival. */
+  unused_before?: number;
 }
 
 export type WorkflowCheck = Answer<"checkWorkflow">;

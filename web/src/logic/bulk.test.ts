@@ -113,4 +113,10 @@ describe("runBulk", () => {
       q: "naut", type: "loras", tags: "a,b", hide_nsfw: "true", folder: "loras/old", unused_days: "90",
     });
   });
+
+  it("sends the listing's cut-off of the unused filter, not the days counted again", () => {
+    expect(filterObject({ ...FILTER, unused_days: 90, unused_before: 1790000000.5 })).toEqual({
+      q: "naut", type: "loras", tags: "a,b", hide_nsfw: "true", unused_before: "1790000000.5",
+    });
+  });
 });

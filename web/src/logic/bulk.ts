@@ -114,8 +114,10 @@ export function filterObject(filter: ModelFilter): Record<string, string | strin
   if (filter.hide_nsfw) out.hide_nsfw = "true";
   if (filter.favorite) out.favorite = "true";
   if (filter.folder) out.folder = filter.folder;
-  // A selection of what went unused is exactly that: "select all" and trash must never reach the rest.
-  if (filter.unused_days) out.unused_days = String(filter.unused_days);
+  // A selection of what went unused is exactly what was listed: "select all" and trash must never reach the rest,
+  // nor a model that crossed the line since the list loaded (the listing's own cut-off goes, when there is one).
+  if (filter.unused_before) out.unused_before = String(filter.unused_before);
+  else if (filter.unused_days) out.unused_days = String(filter.unused_days);
   return out;
 }
 

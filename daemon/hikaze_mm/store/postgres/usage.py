@@ -24,6 +24,10 @@ class PgUsage:
             args))
         return found
 
+    async def models_named(self, sha256s: list[str]) -> set[str]:
+        return {r[0] for r in await self._db.all(
+            "SELECT sha256 FROM models WHERE sha256 = ANY($1::text[])", (texts(sha256s),))}
+
     async def files_at(self, device: int, inode: int) -> list[tuple[str, str]]:
         return [(path, sha) for path, sha in await self._db.all(
             "SELECT path, sha256 FROM models WHERE host = $1 AND device = $2 AND inode = $3 "

@@ -20,6 +20,10 @@ class SQLiteUsage:
             f"SELECT path, sha256 FROM models WHERE path IN {IN_JSON} ORDER BY status = 'ok'", (json_list(paths),)))
         return found
 
+    async def models_named(self, sha256s: list[str]) -> set[str]:
+        return {r[0] for r in await self._db.all(
+            f"SELECT sha256 FROM models WHERE sha256 IN {IN_JSON}", (json_list(sha256s),))}
+
     async def files_at(self, device: int, inode: int) -> list[tuple[str, str]]:
         return [(path, sha) for path, sha in await self._db.all(
             "SELECT path, sha256 FROM models WHERE device = ?1 AND inode = ?2 "
