@@ -98,14 +98,19 @@ async def test_malformed_messages_are_dropped(pair: tuple[Daemon, Daemon]) -> No
 
 async def test_a_lost_connection_is_made_again(pair: tuple[Daemon, Daemon], pg_database: PgDatabase) -> None:
     a, b = pair
+    made = [d.notifications.connections for d in pair]
     admin = await pg_database.connect()
     try:
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                             "WHERE datname = current_database() AND pid != pg_backend_pid()")
     finally:
         await admin.close()
+
+    # The old connections look open until their loss is noticed: a NOTIFY sent on one then reaches nobody, so
+    # "listening again" means on a connection made since.
     async def listening_again() -> bool:
-        return all(d.notifications.listening.is_set() and d.notifications.connected() for d in (a, b))
+        return all(d.notifications.connections > before and d.notifications.listening.is_set()
+                   and d.notifications.connected() for d, before in zip(pair, made, strict=True))
 
     await poll(listening_again, "both daemons listening again", DEADLINE_S)
     with b.bus.subscribe() as on_b:

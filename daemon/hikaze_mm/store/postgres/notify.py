@@ -32,6 +32,9 @@ class Notifications:
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listening = asyncio.Event()
+        # How many connections it has opened: a lost one is only known to be replaced when this grows, since the
+        # old one still looks open until the loss is noticed.
+        self.connections = 0
 
     async def start(self) -> None:
         """Listens from now on (the first connection is made before this returns)."""
@@ -63,6 +66,7 @@ class Notifications:
         conn.add_termination_listener(self._terminated)
         await conn.add_listener(CHANNEL, self._notified)
         self._conn = conn
+        self.connections += 1
         self._lost.clear()
         self.listening.set()
 
