@@ -88,9 +88,15 @@ async def test_a_write_cancelled_while_its_commit_runs_stays_cancelled(tmp_path:
             return await execute(sql, *args)
         # The connection's thread is held, so the COMMIT is still queued when the cancellation arrives (aiosqlite's
         # own queue, the one every call goes through).
-        held = asyncio.ensure_future(conn._execute(hold.wait, 5))
+        entered = threading.Event()
+
+        def hold_the_thread() -> None:
+            entered.set()
+            hold.wait(5)
+
+        held = asyncio.ensure_future(conn._execute(hold_the_thread))
         commit = asyncio.ensure_future(execute(sql, *args))
-        await asyncio.sleep(0)
+        await asyncio.to_thread(entered.wait, 5)  # the thread is held, and the COMMIT queued behind it
         asyncio.get_running_loop().call_later(0.05, hold.set)
         commit.add_done_callback(lambda _: held.cancel())
         raise asyncio.CancelledError
