@@ -22,6 +22,10 @@ from hikaze_mm.store.records import (
 
 STAT_COLUMNS = ("size_bytes", "mtime_ns", "inode", "device")  # a FileStat's values, in its order
 
+# The queue's statuses as SQL lists, written once for every backend's queries.
+AWAITING_USER = "('ready', 'conflict')"  # hashed, waiting for the user's decision
+HASHED_AS_IS = "('ready', 'conflict', 'ignored')"  # hashed, and the hash stands while the file is unchanged
+
 
 def probe_summary(format_: str | None, error: str | None, declared: Any) -> Meta | None:
     """A header's format, error and declared length as a header dict; None for a file not probed yet. The length

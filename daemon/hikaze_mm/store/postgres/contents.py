@@ -4,11 +4,10 @@ host that hold them."""
 from __future__ import annotations
 
 from hikaze_mm.store.library_records import held_contents
+from hikaze_mm.store.pending_records import HASHED_AS_IS
 from hikaze_mm.store.postgres.database import texts
 from hikaze_mm.store.postgres.rows import PgContext
 from hikaze_mm.store.records import HeldContent
-
-HASHED = "('ready', 'conflict', 'ignored')"  # queue rows whose file has been hashed and is there
 
 # Each table is asked twice, by its sha256 index: for whole sha256s ($1) and for the range each prefix opens ($2:
 # from the prefix up to the prefix followed by 'g'; any collation puts the hex digits before 'g', so the range
@@ -16,7 +15,7 @@ HASHED = "('ready', 'conflict', 'ignored')"  # queue rows whose file has been ha
 _SOURCES = (
     ("models m", "m.sha256, m.name, CASE WHEN m.status = 'ok' AND m.host = $3 THEN m.path END", "m.sha256", ""),
     ("model_copies c", "c.sha256, NULL, c.path", "c.sha256", " AND c.host = $3"),
-    ("pending_import q", "q.sha256, NULL, q.path", "q.sha256", f" AND q.host = $3 AND q.status IN {HASHED}"),
+    ("pending_import q", "q.sha256, NULL, q.path", "q.sha256", f" AND q.host = $3 AND q.status IN {HASHED_AS_IS}"),
 )
 _HELD = " UNION ALL ".join(
     f"SELECT {columns} FROM {table} WHERE {key} = ANY($1::text[]){extra} UNION ALL "

@@ -11,7 +11,15 @@ from typing import Any
 
 import asyncpg
 
-from hikaze_mm.store.pending_records import PendingChanges, arriving, hashed, pending_detail, probe_summary
+from hikaze_mm.store.pending_records import (
+    AWAITING_USER,
+    HASHED_AS_IS,
+    PendingChanges,
+    arriving,
+    hashed,
+    pending_detail,
+    probe_summary,
+)
 from hikaze_mm.store.postgres.database import texts
 from hikaze_mm.store.postgres.file_index import PgFileIndex
 from hikaze_mm.store.postgres.rows import (
@@ -25,8 +33,6 @@ from hikaze_mm.store.postgres.rows import (
 )
 from hikaze_mm.store.postgres.tags import tag_ids
 from hikaze_mm.store.records import FileStat, HashRecord, Meta, NewPending, PendingRow
-
-HASHED = "('ready', 'conflict')"
 
 
 def _sets(changes: Meta, first: int) -> str:
@@ -116,8 +122,8 @@ class PgPending(PendingChanges):
     async def pending_twins(self, sha256: str) -> list[PendingRow]:
         """Hashed rows in this host's queue with this content."""
         rows = await self._db.all(
-            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE host = $1 AND sha256 = $2 AND status IN {HASHED} "
-            "ORDER BY id", (self._host, sha256))
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE host = $1 AND sha256 = $2 "
+            f"AND status IN {AWAITING_USER} ORDER BY id", (self._host, sha256))
         return [PendingRow(*r) for r in rows]
 
     async def pending_rows(self, ids: list[int]) -> dict[int, tuple[PendingRow, Meta]]:
@@ -131,7 +137,7 @@ class PgPending(PendingChanges):
         """How many hashed rows (ready or conflict) this host's queue holds of each of these contents."""
         rows = await self._db.all(
             "SELECT sha256, count(*) FROM pending_import WHERE sha256 = ANY($2::text[]) AND host = $1 "
-            f"AND status IN {HASHED} GROUP BY sha256", (self._host, texts(shas)))
+            f"AND status IN {AWAITING_USER} GROUP BY sha256", (self._host, texts(shas)))
         return {sha256: count for sha256, count in rows}
 
     async def pending_meta(self, pending_id: int) -> Meta | None:
@@ -208,7 +214,7 @@ class PgPending(PendingChanges):
                 "inode = f.f_inode, device = f.f_device, updated_at = $2 FROM (SELECT v ->> 0 AS f_path, "
                 "(v ->> 1)::bigint AS f_size, (v ->> 2)::bigint AS f_mtime, (v ->> 3)::bigint AS f_inode, "
                 "(v ->> 4)::bigint AS f_device FROM jsonb_array_elements($3::jsonb) AS v) AS f "
-                "WHERE p.host = $1 AND p.path = f.f_path AND NOT (p.status IN ('ready', 'conflict', 'ignored') AND "
+                f"WHERE p.host = $1 AND p.path = f.f_path AND NOT (p.status IN {HASHED_AS_IS} AND "
                 "p.size_bytes = f.f_size AND p.mtime_ns = f.f_mtime AND p.inode = f.f_inode AND "
                 f"p.device = f.f_device) RETURNING {PENDING_COLUMNS}",
                 self._host, time.time(), [[path, *st] for path, st in files])]

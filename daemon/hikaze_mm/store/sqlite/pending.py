@@ -9,7 +9,15 @@ from typing import Any
 import aiosqlite
 
 from hikaze_mm.store.interfaces import MetadataRules
-from hikaze_mm.store.pending_records import PendingChanges, arriving, hashed, pending_detail, probe_summary
+from hikaze_mm.store.pending_records import (
+    AWAITING_USER,
+    HASHED_AS_IS,
+    PendingChanges,
+    arriving,
+    hashed,
+    pending_detail,
+    probe_summary,
+)
 from hikaze_mm.store.records import FileStat, HashRecord, Meta, NewPending, PendingRow
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.file_index import SQLiteFileIndex
@@ -113,7 +121,7 @@ class SQLitePending(PendingChanges):
     async def pending_twins(self, sha256: str) -> list[PendingRow]:
         """Hashed rows in the queue with this content."""
         rows = await self._db.all(
-            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE sha256 = ? AND status IN ('ready', 'conflict') "
+            f"SELECT {PENDING_COLUMNS} FROM pending_import WHERE sha256 = ? AND status IN {AWAITING_USER} "
             "ORDER BY id", (sha256,), fresh=True)
         return [PendingRow(*r) for r in rows]
 
@@ -129,7 +137,7 @@ class SQLitePending(PendingChanges):
         rows = await self._db.all(
             # `+status`: the sha256 index, not the status one (which would walk every ready row of the queue).
             f"SELECT sha256, count(*) FROM pending_import WHERE sha256 IN {IN_JSON} "
-            "AND +status IN ('ready', 'conflict') GROUP BY sha256", (json_list(shas),), fresh=True)
+            f"AND +status IN {AWAITING_USER} GROUP BY sha256", (json_list(shas),), fresh=True)
         return dict(rows)
 
     async def pending_meta(self, pending_id: int) -> Meta | None:
@@ -217,7 +225,7 @@ class SQLitePending(PendingChanges):
                 "inode = f.inode, device = f.device, updated_at = ? FROM (SELECT json_extract(value, '$[0]') AS path, "
                 "json_extract(value, '$[1]') AS size, json_extract(value, '$[2]') AS mtime, "
                 "json_extract(value, '$[3]') AS inode, json_extract(value, '$[4]') AS device FROM json_each(?)) AS f "
-                "WHERE p.path = f.path AND NOT (p.status IN ('ready', 'conflict', 'ignored') AND "
+                f"WHERE p.path = f.path AND NOT (p.status IN {HASHED_AS_IS} AND "
                 "p.size_bytes = f.size AND p.mtime_ns = f.mtime AND p.inode = f.inode AND p.device = f.device) "
                 f"RETURNING {PENDING_COLUMNS}",
                 (now, json.dumps([[path, *st] for path, st in files], ensure_ascii=False)))]
