@@ -14,7 +14,7 @@ from conftest import run_cli
 from hikaze_mm.library.metadata import RULES
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
-from hikaze_mm.store.records import FileStat, ModelQuery, Use
+from hikaze_mm.store.records import FileStat, LookupState, ModelQuery, Use
 from hikaze_mm.store.transfer import CopyRefused, copy_library
 from pg_server import PgServer
 
@@ -43,6 +43,12 @@ async def _library(path: Path) -> None:
         await store.pending.set_pending_error(broken.id, "not a model file", None)
         await store.models.set_model_missing(sha("b"))
         await store.usage.count_uses([Use("use-0001", 123.5, sha("a")), Use("use-0002", 99.0, None)], 1000.0, 0.0)
+        await store.lookups.save_lookup(LookupState(sha("a"), "found", "civitai", 500.0, ["listed another sha256"],
+                                                    {"model_name": "Alpha \u30ad", "images": [{"seq": 0}]}))
+        await store.lookups.save_lookup(LookupState(sha("b"), "not_found", None, 600.0, [], None))
+        await store.lookups.queue_lookups([sha("c")], True, 700.0)
+        await store.lookups.queue_lookups([sha("d")], False, 800.0)
+        await store.lookups.delay_lookup(sha("d"), 900.0)
     finally:
         await store.close()
 
@@ -64,6 +70,8 @@ async def _view(stores: Stores) -> dict[str, Any]:
         "pending_total": total,
         "index": (await stores.files.file_index()).pending,
         "next_image": await stores.images.reserve_image_seqs(sha("a"), 1),
+        "lookups": [await stores.lookups.lookup_state(sha(c)) for c in "abc"],
+        "queued": await stores.lookups.due_lookups(1000.0, 10),
     }
 
 
@@ -80,6 +88,10 @@ async def test_a_whole_library_reads_back_the_same_from_postgresql(tmp_path: Pat
         seen_before, seen_after = await _view(before), await _view(after)
         assert seen_after == seen_before
         assert seen_after["next_image"] == [3]  # 0 and 1 used, 2 to 4 reserved: the numbering went along
+        # What the sources said, and the lookups still queued (forced, and one failed once), went along.
+        assert [s and s.state for s in seen_after["lookups"]] == ["found", "not_found", None]
+        assert [(q.sha256, q.force, q.attempts) for q in seen_after["queued"]] == \
+            [(sha("c"), True, 0), (sha("d"), False, 1)]
         assert (seen_after["details"][sha("a")]["use_count"], seen_after["details"][sha("a")]["last_used_at"]) == \
             (1, 123.5)
         # The uses counted went along: the same batch sent to the shared library counts nothing twice.
@@ -154,6 +166,9 @@ async def test_the_copy_command_says_what_it_copied(tmp_path: Path, pg_server: P
                      "--host-id", "gpu-box", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 0, result.stderr
     assert "2 models" in result.stdout and "files as host gpu-box" in result.stdout
+    # The images' files are not in the database: the command says where they are and where they go.
+    assert f"the images' files stay in {tmp_path / 'images'}" in result.stdout
+    assert f"rsync -a {tmp_path / 'images'}/ {tmp_path / 'data' / 'images'}/" in result.stdout
     again = run_cli("db", "copy", "--from", f"sqlite://{tmp_path / 'lib.sqlite3'}", "--to", target.dsn,
                     "--data-dir", str(tmp_path / "data"))
     assert again.returncode == 1 and "holds a library already" in again.stderr

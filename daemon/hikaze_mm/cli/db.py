@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from hikaze_mm.config.settings import ConfigError, Settings, add_flags, database_url
 
@@ -30,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "migrate":
         return asyncio.run(_migrate(settings))
-    return asyncio.run(_copy(database_url(args.source), database_url(args.target), settings.host_id))
+    return asyncio.run(_copy(database_url(args.source), database_url(args.target), settings))
 
 
 async def _migrate(settings: Settings) -> int:
@@ -50,13 +51,18 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _copy(source: str | None, target: str | None, host_id: str) -> int:
-    from hikaze_mm.store.transfer import CopyRefused, copy_library
+async def _copy(source: str | None, target: str | None, settings: Settings) -> int:
+    from hikaze_mm.store.transfer import SQLITE, CopyRefused, copy_library
 
     try:
-        counts = await copy_library(source or "", target or "", host_id)
+        counts = await copy_library(source or "", target or "", settings.host_id)
     except CopyRefused as e:
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return 1
-    print("copied " + ", ".join(f"{n} {what}" for what, n in counts.items()) + f" (files as host {host_id})")
+    print("copied " + ", ".join(f"{n} {what}" for what, n in counts.items()) + f" (files as host {settings.host_id})")
+    # The images' files are not rows: without this line the copied library would show none of them.
+    images = Path((source or "")[len(SQLITE):]).parent / "images"
+    if counts["images"] + counts["pending_images"] and images.resolve() != settings.image_folder.resolve():
+        print(f"the images' files stay in {images}: copy them into the images_dir every machine mounts "
+              f"(rsync -a {images}/ {settings.image_folder}/), or the shared library shows none of them")
     return 0

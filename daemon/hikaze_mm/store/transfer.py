@@ -7,8 +7,10 @@ count that differs, the server gone) leaves the target as it was. The target mus
 (`hikaze-mm db migrate`) and no library yet: a copy never merges into a library that is in use.
 
 What goes: models, their copies, tags, images' rows and the image numbering, pending rows with their tags and
-images, chores not done yet, and the ids of the uses counted (so a batch sent again is not counted twice); the
-files of the source become this host's. The page's sessions stay behind (a login is per daemon). Search rows are
+images, chores not done yet, the ids of the uses counted (so a batch sent again is not counted twice), and what
+the metadata sources said with the lookups still queued (so a week's "not found" is not asked again, a queued
+file's record still fills the model it becomes, and a bulk lookup goes on); the files and the queue of the
+source become this host's. The page's sessions stay behind (a login is per daemon). Search rows are
 written from the copied models, as every write makes them.
 """
 
@@ -45,12 +47,23 @@ class Table:
 
     name: str
     columns: tuple[str, ...]
-    files: bool = False  # rows are files: the target's rows get the host
-    json_column: str | None = None  # SQLite text that is jsonb on PostgreSQL
+    files: bool = False  # rows are this host's (files, its queue): the target's rows get the host
+    json_columns: tuple[str, ...] = ()  # SQLite text that is jsonb on PostgreSQL
+    bool_columns: tuple[str, ...] = ()  # SQLite's 0 and 1 that are booleans on PostgreSQL
 
     @property
     def target_columns(self) -> tuple[str, ...]:
         return ("host", *self.columns) if self.files else self.columns
+
+    def target_row(self, row: tuple[Any, ...], host: str) -> tuple[Any, ...]:
+        values = list(row)
+        for column in self.json_columns:
+            at = self.columns.index(column)
+            values[at] = None if values[at] is None else json.loads(values[at])
+        for column in self.bool_columns:
+            at = self.columns.index(column)
+            values[at] = bool(values[at])
+        return (host, *values) if self.files else tuple(values)
 
 
 # In the order foreign keys need.
@@ -58,7 +71,7 @@ TABLES: tuple[Table, ...] = (
     Table("models", ("sha256", "blake3", "path", "name", "type", "size_bytes", "mtime_ns", "inode", "device",
                      "status", "created_at", "updated_at", "missing_since", "meta_json", "base_model", "cover_seq",
                      "use_count", "last_used_at"),
-          files=True, json_column="meta_json"),
+          files=True, json_columns=("meta_json",)),
     Table("tags", ("id", "name")),
     Table("model_tags", ("sha256", "tag_id")),
     Table("model_copies", ("path", "sha256", "size_bytes", "mtime_ns", "inode", "device", "added_at"), files=True),
@@ -66,11 +79,15 @@ TABLES: tuple[Table, ...] = (
     Table("image_seq", ("sha256", "next_seq")),
     Table("pending_import", ("id", "path", "size_bytes", "mtime_ns", "inode", "device", "type", "name", "status",
                              "sha256", "blake3", "conflict_sha256", "error", "discovered_at", "hashed_at",
-                             "updated_at", "meta_json"), files=True, json_column="meta_json"),
+                             "updated_at", "meta_json"), files=True, json_columns=("meta_json",)),
     Table("pending_tags", ("pending_id", "tag_id")),
     Table("pending_images", ("pending_id", "seq", "width", "height", "source", "created_at")),
     Table("chores", ("name",)),
     Table("counted_uses", ("id", "counted_at")),
+    Table("web_lookups", ("sha256", "state", "source", "checked_at", "notes", "record"),
+          json_columns=("notes", "record")),
+    Table("lookup_queue", ("sha256", "force", "queued_at", "not_before", "attempts", "asks"), files=True,
+          bool_columns=("force",)),
 )
 SEQUENCES = (("tags", "id"), ("pending_import", "id"))
 # The triggers that count row by row. A count row updated once per inserted row grows a chain of row versions
@@ -147,8 +164,7 @@ async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -
         columns = table.target_columns
         places = ", ".join(f"${i + 1}" for i in range(len(columns)))
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({places})"
-        at = table.columns.index(table.json_column) if table.json_column else None
-        values = [_row(row, host if table.files else None, at) for row in rows[table.name]]
+        values = [table.target_row(row, host) for row in rows[table.name]]
         for start in range(0, len(values), BATCH):
             await conn.executemany(sql, values[start:start + BATCH])
     for table_name, column in SEQUENCES:
@@ -162,13 +178,6 @@ async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -
         await conn.execute(statement)
     for table_name, trigger in COUNTING_TRIGGERS:
         await conn.execute(f"ALTER TABLE {table_name} ENABLE TRIGGER {trigger}")
-
-
-def _row(row: tuple[Any, ...], host: str | None, json_at: int | None) -> tuple[Any, ...]:
-    values = list(row)
-    if json_at is not None:
-        values[json_at] = json.loads(values[json_at] or "{}")
-    return (host, *values) if host is not None else tuple(values)
 
 
 async def _check(conn: Any, rows: dict[str, list[tuple[Any, ...]]]) -> None:
