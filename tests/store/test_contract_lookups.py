@@ -50,6 +50,14 @@ async def test_a_delayed_lookup_waits_and_counts_its_attempts_until_asked_for_ag
     assert [q.sha256 for q in await stores.lookups.due_lookups(100.0, 10)] == [sha("a")]
 
 
+async def test_a_lookup_delayed_with_force_asks_the_sources_again_and_keeps_counting(stores: Stores) -> None:
+    # A record taken while a source was down: the next attempt must ask, not answer from memory.
+    await stores.lookups.queue_lookups([sha("a")], False, 1.0)
+    await stores.lookups.delay_lookup(sha("a"), 10.0, force=True)
+    await stores.lookups.delay_lookup(sha("a"), 20.0)  # a later plain delay keeps the force
+    assert await stores.lookups.due_lookups(20.0, 10) == [QueuedLookup(sha("a"), True, 2, 1)]
+
+
 async def test_unlooked_models_leave_out_the_looked_up_and_the_kept_away(stores: Stores) -> None:
     for name, key in (("one", "a"), ("two", "b"), ("three", "c"), ("four", "d")):
         await new_model(stores, name, sha(key))

@@ -54,6 +54,6 @@ def test_an_images_parameters_are_bounded() -> None:
     big = {"prompt": "p", "comfy": "x" * (MAX_IMAGE_META + 1)}
     huge = {"prompt": "x" * (MAX_IMAGE_META + 1)}
     images = [{"url": f"https://image.civitai.com/{n}.jpeg", "meta": meta} for n, meta in enumerate((big, huge))]
-    version = {"files": [{"hashes": {"SHA256": sha.upper()}}], "images": images}
+    version = {"id": 1, "files": [{"hashes": {"SHA256": sha.upper()}}], "images": images}
     record = civitai(version, None, sha, None, "https://civitai.com")
     assert record.images[0].meta == {"prompt": "p"} and record.images[1].meta is None

@@ -104,6 +104,8 @@ async def test_a_long_pause_asked_for_fails_the_lookup_at_once_and_the_next_with
     (404, "<html><h1>404</h1></html>", "text/html"),  # a web page, not the source's own "not found"
     (200, "[]", "application/json"),  # JSON, but not an answer
     (200, "null", "application/json"),
+    (200, "{}", "application/json"),  # an object, but no version: a proxy's or a broken page's answer
+    (200, '{"error": "Internal server error"}', "application/json"),
     (200, '{"id": 1, "nsfwLevel": NaN}', "application/json"),  # not JSON, though Python would read it
     (200, "[" * 100_000, "application/json"),  # nested past what a parser may recurse
 ])
@@ -113,7 +115,44 @@ async def test_an_outage_is_a_failure_never_not_found(web_sources: WebSources, s
     web_sources.fail("by-hash", status, times=100, body=body, content_type=content_type)
     outcome = await lookup(session, web_sources, names=("civitai",)).lookup(sha(6), None)
     assert outcome.state == FAILED and outcome.record is None
-    assert ("civitai" in outcome.notes[0] and str(status) in outcome.notes[0]) or "JSON" in outcome.notes[0]
+    assert ("civitai" in outcome.notes[0] and str(status) in outcome.notes[0]) or "JSON" in outcome.notes[0] \
+        or "not a model version" in outcome.notes[0]
+
+
+async def test_an_archive_answer_that_is_not_a_model_is_a_failure(web_sources: WebSources,
+                                                                  session: aiohttp.ClientSession) -> None:
+    web_sources.fail("archive", 200, body='{"data": {"name": "x"}}')
+    outcome = await lookup(session, web_sources, names=("civarchive",)).lookup(sha(6), None)
+    assert outcome.state == FAILED and "not a model with its version" in outcome.notes[0]
+
+
+async def test_civitai_down_and_civarchive_knowing_the_file_is_found_but_partial(
+        web_sources: WebSources, session: aiohttp.ClientSession) -> None:
+    web_sources.add(sample_version(8, sha(8)))
+    web_sources.fail("by-hash", 500, times=3)
+    outcome = await lookup(session, web_sources).lookup(sha(8), None)
+    assert outcome.state == FOUND and outcome.record is not None and outcome.record.source == "civarchive"
+    assert outcome.partial and "civitai" in outcome.notes[0]
+    again = await lookup(session, web_sources).lookup(sha(8), None)  # Civitai answers again
+    assert again.record is not None and again.record.source == "civitai" and not again.partial
+
+
+async def test_a_model_civitai_took_down_takes_its_pictures_from_civarchive(web_sources: WebSources,
+                                                                           session: aiohttp.ClientSession) -> None:
+    version = web_sources.add(sample_version(9, sha(9), mode="TakenDown"))
+    outcome = await lookup(session, web_sources).lookup(sha(9), None)
+    assert outcome.state == FOUND and outcome.record is not None and not outcome.partial
+    assert outcome.record.source == "civarchive" and outcome.record.deleted  # still says it was taken down
+    assert [i.url for i in outcome.record.images] == [web_sources.image_url(i) for i in version.images]
+    assert web_sources.count("by-hash") == 1 and web_sources.count("archive") == 1
+
+
+async def test_a_model_taken_down_everywhere_but_civitai_keeps_civitais_record(
+        web_sources: WebSources, session: aiohttp.ClientSession) -> None:
+    web_sources.add(sample_version(10, sha(10), mode="TakenDown", on_civarchive=False))
+    outcome = await lookup(session, web_sources).lookup(sha(10), None)
+    assert outcome.state == FOUND and outcome.record is not None
+    assert (outcome.record.source, outcome.record.deleted, outcome.record.images) == ("civitai", True, [])
 
 
 async def test_a_failure_then_an_answer_is_found(web_sources: WebSources, session: aiohttp.ClientSession) -> None:
@@ -219,3 +258,21 @@ async def test_a_gate_lets_two_through_at_once() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert most == 2
+
+
+@pytest.mark.parametrize(("url", "image", "allowed"), [
+    ("https://image.civitai.com/xG1n/abc/original=true/1.jpeg", True, True),  # Civitai's image CDN
+    ("https://image.civitai.com/x.jpeg", False, False),  # pictures only: no JSON from the CDN
+    ("https://image.civitai.com:8443/x.jpeg", True, False),  # another port is another server
+    ("http://image.civitai.com/x.jpeg", True, False),
+    ("https://anything.civitai.com/x.jpeg", True, False),  # the domain is not the host
+    ("https://civitai.com/x.jpeg", True, False),  # not a configured source here (the fixture is)
+    ("https://image.civitai.com@evil.example/x.jpeg", True, False),
+    ("https://evil.example/image.civitai.com/x.jpeg", True, False),
+])
+async def test_only_the_sources_and_civitais_image_cdn_may_be_contacted(
+        web_sources: WebSources, session: aiohttp.ClientSession, url: str, image: bool, allowed: bool) -> None:
+    client = lookup(session, web_sources, names=("civarchive",)).client
+    assert client.allowed(url, image=image) is allowed
+    assert client.allowed(f"{web_sources.civarchive}/api/sha256/{sha(1)}", image=False)
+    assert not client.allowed(f"{web_sources.civitai}/api/v1/model-versions/by-hash/{sha(1)}", image=False)

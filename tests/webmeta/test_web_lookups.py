@@ -110,3 +110,27 @@ async def test_previews_come_only_from_allowed_hosts_and_within_the_size_cap(
     assert answer["changed"]["fields"]  # the record's text is taken though some previews were not
     detail = await store.models.model_detail(sha("d"))
     assert detail is not None and [i["width"] for i in detail["images"]] == [64]
+
+
+async def test_a_record_taken_while_civitai_was_down_is_asked_for_again_later(
+        store: SQLiteStore, web_sources: WebSources, lookups: tuple[WebLookups, Clock]) -> None:
+    web, clock = lookups
+    await new_model(store, "archived copy", sha("e"))
+    web_sources.add(sample_version(5, sha("e")))
+    web_sources.fail("by-hash", 500, times=3)  # one lookup's tries
+    answer = await web.fetch_model(sha("e"), False)
+    assert answer["state"] == "found" and answer["source"] == "civarchive" and answer["changed"]["fields"]
+    # Queued to ask again, forced (the record in memory would otherwise answer), after the first wait.
+    assert await store.lookups.due_lookups(clock.now, 10) == []
+    clock.now += 1.2 * RETRY_BASE_S + 1
+    (item,) = await store.lookups.due_lookups(clock.now, 10)
+    assert item.force
+    web_sources.fail("by-hash", 500, times=3)  # still down: found again from the archive, and put back again
+    await web._one(item)
+    (again,) = await store.lookups.due_lookups(clock.now + 2.4 * RETRY_BASE_S + 1, 10)
+    assert again.force and again.attempts == 2
+    clock.now += 2.4 * RETRY_BASE_S + 1
+    await web._one(again)  # Civitai answers: its record is taken, and the lookup leaves the queue
+    state = await store.lookups.lookup_state(sha("e"))
+    assert state is not None and state.source == "civitai" and await store.lookups.queued_lookups() == 0
+    assert web_sources.count("by-hash") == 7

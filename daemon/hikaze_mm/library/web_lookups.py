@@ -4,7 +4,8 @@ One model at once when the user asks (`fetch_model`, answered with what changed)
 the database (`queue`, drained by `run` in the background; a restart resumes it). What the sources said is kept by
 content: "found" with its record, "not found" for a week (a lookup within it answers from memory unless forced),
 and an outage never counts as either: the lookup waits and is tried again, with backoff, and an earlier record
-stays as it was. A model the user keeps away from the web (`never_fetch`) is never looked up.
+stays as it was. A record a later source gave while an earlier one was down is taken, and the lookup is queued to
+ask the sources again later. A model the user keeps away from the web (`never_fetch`) is never looked up.
 
 The record fills what the user has not set (`library.fetched`, applied by the store in one write); its preview
 images are downloaded from the hosts the lookup allows, checked and re-encoded like uploads, each fetched once.
@@ -124,7 +125,12 @@ class WebLookups:
             retry = f" (try again in {outcome.retry_after:.0f} s)" if outcome.retry_after else ""
             raise LibraryError(502, f"the metadata sources gave no answer to go by{retry}: " + "; ".join(outcome.notes),
                                {"notes": outcome.notes, "retry_after": outcome.retry_after})
-        return await self._remember(sha256, outcome, now), outcome.record, False
+        state = await self._remember(sha256, outcome, now)
+        if outcome.partial:  # the source that gave no answer is asked again later, in the background
+            await self.store.lookups.queue_lookups([sha256], True, now)
+            await self.store.lookups.delay_lookup(sha256, now + _wait(0, outcome), force=True)
+            self._wake.set()
+        return state, outcome.record, False
 
     def _enabled(self) -> None:
         if self.lookup is None:
@@ -329,6 +335,7 @@ class WebLookups:
             await self.store.lookups.drop_lookup(sha256, item.asks)  # gone, or kept away since it was queued
             return
         record: WebRecord | None = None
+        outcome: Outcome | None = None
         remembered = await self.store.lookups.lookup_state(sha256)
         if not item.force and remembered is not None and (
                 _believed_not_found(remembered, now) or (remembered.state == FOUND and remembered.record)):
@@ -353,10 +360,14 @@ class WebLookups:
                 # it took along are known to it; any the row had not yet are fetched for it).
                 await self._take(sha256, record)
         self._count(state)
-        await self.store.lookups.drop_lookup(sha256, item.asks)
+        if outcome is not None and outcome.partial:
+            await self._put_back(item, outcome, now)
+        else:
+            await self.store.lookups.drop_lookup(sha256, item.asks)
 
     async def _put_back(self, item: QueuedLookup, outcome: Outcome, now: float) -> None:
-        """A lookup that got no answer to go by waits in the queue: a minute, then twice as long each time."""
+        """A lookup that got no answer to go by waits in the queue: a minute, then twice as long each time. One
+        whose record came from a later source while an earlier one was down asks them all again then."""
         self.progress.failed += 1
         self.progress.last_error = "; ".join(outcome.notes)[:500]
         if item.attempts + 1 >= MAX_ATTEMPTS:
@@ -364,8 +375,7 @@ class WebLookups:
                         self.progress.last_error)
             await self.store.lookups.drop_lookup(item.sha256, item.asks)
             return
-        wait = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** item.attempts) * random.uniform(0.8, 1.2)
-        await self.store.lookups.delay_lookup(item.sha256, now + max(wait, outcome.retry_after or 0.0))
+        await self.store.lookups.delay_lookup(item.sha256, now + _wait(item.attempts, outcome), force=outcome.partial)
 
     def _count(self, state: str) -> None:
         self.progress.done += 1
@@ -376,6 +386,13 @@ class WebLookups:
 
     def _publish(self) -> None:
         self.bus.publish(LookupProgressed(**self.progress.to_wire(self._queued, self._running)))
+
+
+def _wait(attempts: int, outcome: Outcome) -> float:
+    """Seconds until a lookup is tried again after `attempts` failures before this one: at least what a source
+    asked for."""
+    wait = min(RETRY_CAP_S, RETRY_BASE_S * 2 ** attempts) * random.uniform(0.8, 1.2)
+    return max(wait, outcome.retry_after or 0.0)
 
 
 def _believed_not_found(state: LookupState | None, now: float) -> bool:

@@ -14,7 +14,6 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -57,7 +56,7 @@ class Answer:
     doc: Any  # the parsed JSON
 
 
-def origin(url: str) -> tuple[str, str, int]:
+def origin(url: str) -> Origin:
     """(scheme, host, port) of an absolute http(s) URL; ValueError for anything else."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -112,22 +111,25 @@ class Gate:
         self._slots.release()
 
 
-class WebClient:
-    """GETs to the sources' origins (`api_origins`, each with its headers: the Civitai key goes to Civitai's
-    origin alone) and to image hosts (`image_host`: which host names an image may come from)."""
+Origin = tuple[str, str, int]  # scheme, host, port
 
-    def __init__(self, session: aiohttp.ClientSession, rate: float,
-                 headers: dict[tuple[str, str, int], dict[str, str]], image_host: Callable[[str], bool], *,
-                 timeout: aiohttp.ClientTimeout = TIMEOUT, backoff: float = BACKOFF_BASE_S):
+
+class WebClient:
+    """GETs to the sources' origins (each with its headers: the Civitai key goes to Civitai's origin alone) and,
+    for images only, to those and to `image_origins` besides."""
+
+    def __init__(self, session: aiohttp.ClientSession, rate: float, headers: dict[Origin, dict[str, str]],
+                 image_origins: frozenset[Origin] = frozenset(), *, timeout: aiohttp.ClientTimeout = TIMEOUT,
+                 backoff: float = BACKOFF_BASE_S):
         self._session = session
         self._timeout = timeout
         self._backoff = backoff
         self._rate = rate
         self._headers = headers
-        self._image_host = image_host
-        self._gates: dict[tuple[str, str, int], Gate] = {}
+        self._image_origins = image_origins
+        self._gates: dict[Origin, Gate] = {}
 
-    def gate(self, where: tuple[str, str, int]) -> Gate:
+    def gate(self, where: Origin) -> Gate:
         found = self._gates.get(where)
         if found is None:
             found = self._gates[where] = Gate(self._rate)
@@ -138,7 +140,7 @@ class WebClient:
             where = origin(url)
         except ValueError:
             return False
-        return where in self._headers or (image and where[0] == "https" and self._image_host(where[1]))
+        return where in self._headers or (image and where in self._image_origins)
 
     async def json(self, url: str) -> Answer:
         """A source's JSON answer: 200 with its document, or 404 with one (the source's own "not found"). A 404

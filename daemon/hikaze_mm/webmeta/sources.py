@@ -75,10 +75,16 @@ class Unconfirmed(ValueError):
     """An answer none of whose files has our sha256 or BLAKE3."""
 
 
+class NotARecord(ValueError):
+    """A 200 whose document is not a version at all (`{}`, an error object): no answer, never "not found"."""
+
+
 def civitai(version: Any, model: Any, sha256: str, blake3: str | None, base: str) -> WebRecord:
     """Civitai's `model-versions/by-hash` answer, with its model's (`models/{id}`: description, tags) when it was
-    fetched. Raises Unconfirmed."""
+    fetched. Raises Unconfirmed, NotARecord."""
     version = _dict(version)
+    if _int(version.get("id")) is None:
+        raise NotARecord("the answer is not a model version (it has no id)")
     model = _dict(model)
     about = _dict(version.get("model"))
     files = [_dict(f) for f in _list(version.get("files"))]
@@ -107,10 +113,12 @@ def civitai(version: Any, model: Any, sha256: str, blake3: str | None, base: str
 
 def civarchive(answer: Any, sha256: str, blake3: str | None, base: str) -> WebRecord:
     """CivArchive's `sha256/{hash}` answer (the model, with the matched version under `version`; sometimes wrapped
-    in `data`). Its page links to CivArchive's copy of the model. Raises Unconfirmed."""
+    in `data`). Its page links to CivArchive's copy of the model. Raises Unconfirmed, NotARecord."""
     answer = _dict(answer)
     model = _dict(answer.get("data")) if "data" in answer else answer
     version = _dict(model.get("version"))
+    if _int(version.get("id")) is None:
+        raise NotARecord("the answer is not a model with its version (the version has no id)")
     files = [_dict(f) for f in _list(version.get("files"))]
     confirmed_by, listed = _ours(((f.get("sha256"), None) for f in files), sha256, blake3)
     model_id = _int(version.get("modelId")) or _int(model.get("id"))

@@ -43,10 +43,10 @@ class PgLookups:
                                   (self._host, now, limit))
         return [QueuedLookup(r[0], r[1], r[2], r[3]) for r in rows]
 
-    async def delay_lookup(self, sha256: str, not_before: float) -> None:
+    async def delay_lookup(self, sha256: str, not_before: float, *, force: bool = False) -> None:
         async with self._db.write(library=False) as conn:
-            await conn.execute("UPDATE lookup_queue SET not_before = $3, attempts = attempts + 1 "
-                               "WHERE host = $1 AND sha256 = $2", self._host, sha256, not_before)
+            await conn.execute("UPDATE lookup_queue SET not_before = $3, attempts = attempts + 1, force = force OR $4 "
+                               "WHERE host = $1 AND sha256 = $2", self._host, sha256, not_before, force)
 
     async def drop_lookup(self, sha256: str, asks: int) -> None:
         async with self._db.write(library=False) as conn:

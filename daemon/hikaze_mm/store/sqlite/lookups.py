@@ -41,10 +41,10 @@ class SQLiteLookups:
                                   "ORDER BY not_before, queued_at LIMIT ?", (now, limit))
         return [QueuedLookup(r[0], bool(r[1]), r[2], r[3]) for r in rows]
 
-    async def delay_lookup(self, sha256: str, not_before: float) -> None:
+    async def delay_lookup(self, sha256: str, not_before: float, *, force: bool = False) -> None:
         async with self._db.write(library=False) as db:
-            await db.execute("UPDATE lookup_queue SET not_before = ?, attempts = attempts + 1 WHERE sha256 = ?",
-                             (not_before, sha256))
+            await db.execute("UPDATE lookup_queue SET not_before = ?, attempts = attempts + 1, force = max(force, ?) "
+                             "WHERE sha256 = ?", (not_before, int(force), sha256))
 
     async def drop_lookup(self, sha256: str, asks: int) -> None:
         async with self._db.write(library=False) as db:
