@@ -59,6 +59,14 @@ def test_bad_toml_stops_with_exit_2(tmp_path: Path, toml: str, words: list[str])
     assert not (tmp_path / "data" / "library.sqlite3").exists()
 
 
+def test_a_civitai_key_of_the_wrong_type_is_refused_without_showing_it(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(f"data_dir = '{tmp_path / 'data'}'\ncivitai_api_key = 918273645546372819\n")
+    result = run_cli("serve", "--config", str(config))
+    _fails_with(result, "civitai_api_key", "got a value of type int")
+    assert "918273645546372819" not in result.stderr + result.stdout
+
+
 def test_metadata_sources_none_turns_the_lookups_off_and_bases_lose_their_slash() -> None:
     parser = argparse.ArgumentParser()
     add_flags(parser)

@@ -57,3 +57,11 @@ def test_an_images_parameters_are_bounded() -> None:
     version = {"id": 1, "files": [{"hashes": {"SHA256": sha.upper()}}], "images": images}
     record = civitai(version, None, sha, None, "https://civitai.com")
     assert record.images[0].meta == {"prompt": "p"} and record.images[1].meta is None
+
+
+def test_a_listed_sha256_is_kept_only_when_it_reads_as_one() -> None:
+    ours, blake3 = "a" * 64, "b" * 64
+    for listed, kept in (("C" * 64, "c" * 64), ("x" * 8_000_000, None), ("c" * 63, None)):
+        version = {"id": 1, "files": [{"hashes": {"SHA256": listed, "BLAKE3": blake3}}]}
+        record = civitai(version, None, ours, blake3, "https://civitai.com")
+        assert record.confirmed_by == "blake3" and record.listed_sha256 == kept

@@ -48,6 +48,7 @@ class Key:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    secret: bool = False  # an error names the value's type, never the value
 
 
 KEYS: tuple[Key, ...] = (
@@ -120,7 +121,7 @@ KEYS: tuple[Key, ...] = (
         "CivArchive's address (models deleted from Civitai)."),
     Key("civitai_api_key", "--civitai-api-key", "str", None,
         "A Civitai API key, for models only a logged-in user may see: sent to civitai_api_base alone, never "
-        "logged or shown."),
+        "logged or shown.", secret=True),
     Key("metadata_rate", "--metadata-rate", "float", 1.0,
         "Requests per second to each metadata source, at most (two at a time; a source's 429 slows it down more).",
         minimum=0.05, maximum=1000),
@@ -195,7 +196,8 @@ def _expand(value: str, base: Path | None) -> Path:
 def _coerce(key: Key, value: Any, where: str, base: Path | None) -> Any:
     """Check one value against its key; `where` names the source for the error message."""
     def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{where}: `{key.name}` must be {expected}, got {value!r}")
+        got = f"a value of type {type(value).__name__}" if key.secret else repr(value)
+        return ConfigError(f"{where}: `{key.name}` must be {expected}, got {got}")
 
     if key.kind == "path":
         if not isinstance(value, str) or not value.strip():

@@ -10,6 +10,7 @@ differs from ours is reported, never adopted.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ MAX_IMAGE_META = 16 * 1024  # an image's generation parameters as JSON: a workfl
 # Civitai's NSFW levels are bit flags, from PG (1) through PG-13 (2), R (4) and X (8) to the highest (16). R and up
 # is what the library calls NSFW.
 NSFW_FROM_LEVEL = 4
+SHA256_TEXT = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,8 @@ def _ours(hashes: Any, sha256: str, blake3: str | None) -> tuple[str, str | None
     if blake3 is not None:
         for h, b in listed:
             if b == blake3:
-                return "blake3", h
+                # Kept only when it reads as a sha256: it is shown and stored, and the answer's text is anyone's.
+                return "blake3", h if h is not None and SHA256_TEXT.fullmatch(h) else None
     shown = ", ".join(h for h, _ in listed if h) or "none"
     raise Unconfirmed(f"the answer's files list other hashes ({shown[:300]}), not this file's")
 
