@@ -1,5 +1,6 @@
 """What a web record may do to a model's metadata, as pure rules: never over what the user or an import set, tags
-brought to what a typed tag may be, nothing at all for a model kept away from the web; and what a source's answer
+brought to what a typed tag may be, nothing at all for a model kept away from the web, and each tag, base model and
+image it gave marked with its source and time until the model no longer has it as given; and what a source's answer
 is read as (a pause asked for is bounded, an image's parameters are bounded)."""
 
 from __future__ import annotations
