@@ -67,9 +67,7 @@ def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[
     offered = record.get("tags")
     taken = joining(sidecar_tags([n for n in offered if isinstance(n, str)] if isinstance(offered, list) else []),
                     current_tags, stored)
-    groups = tag_marks(fetched, current_tags)
-    if taken:
-        groups.append({**mark, "names": taken})
+    groups = [*tag_marks(fetched, current_tags), *([{**mark, "names": taken}] if taken else [])]
     if groups:
         fetched["tags"] = groups
     else:
@@ -108,8 +106,8 @@ def web_summary(earlier: Any, record: dict[str, Any], now: float, sha256: str | 
     """What a record's `web` entry keeps (of a model or a pending row): the source's facts, and the images taken
     from it so far. The images the caller took this time carry their `seq` (numbered as the model's or the row's)
     and the source and time they came from: known by their address, so a later fetch takes none of them again, not
-    even one the user deleted. A row's
-    entry names the content it is about (`sha256`): its file may change before it is imported."""
+    even one the user deleted. A row's entry names the content it is about (`sha256`): its file may change before
+    it is imported."""
     web = dict(earlier) if isinstance(earlier, dict) else {}
     web.update({key: record.get(key) for key in KEPT})
     if sha256 is not None:
