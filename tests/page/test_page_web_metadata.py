@@ -1,6 +1,7 @@
 """Metadata from the web in the page, in real Chromium against the real daemon looking its models up in the fixture
 Civitai and CivArchive on loopback (`web_sources`): Fetch from Civitai fills the model and says what it added, each
-filled field says where it came from until the user edits it, what the source said is shown as text (the
+filled field, added tag, given base model and fetched image says where and when it came from until the user changes
+it, what the source said is shown as text (the
 description's script and handler never run), not found is remembered and "Ask again" asks again, a model kept away
 from the web cannot be fetched, a bulk selection's lookups run in the background with a progress line, "Fetch
 missing metadata" queues the rest, lookups that are off are offered no more, and a phone's width holds it all. In the
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image as PILImage
 from playwright.async_api import Page, expect
 from test_page_responsive import REACHABLE
 
@@ -89,10 +91,11 @@ async def test_fetch_fills_the_model_and_shows_where_each_field_came_from(
     await expect(page.get_by_test_id("details-link")).to_have_value(re.compile(r"^http"))
     await expect(page.get_by_test_id("gallery-dot")).to_have_count(2)
 
-    # Each filled field says where it came from; the NSFW flag, not filled (the record is PG), says nothing.
+    # Each filled field says where it came from, and so do the base model and the image shown; the NSFW flag, not
+    # filled (the record is PG), says nothing.
     badges = page.get_by_test_id("fetched-badge")
-    await expect(badges).to_have_count(3)
-    for field in ("description", "community_links", "trigger_words"):
+    await expect(badges).to_have_count(5)
+    for field in ("description", "community_links", "trigger_words", "base_model", "image"):
         await expect(page.locator(f'[data-testid="fetched-badge"][data-field="{field}"]')).to_have_text(
             re.compile(rf"^\s*from Civitai · {DATE}\s*$"))
 
@@ -140,7 +143,7 @@ async def test_fetch_fills_the_model_and_shows_where_each_field_came_from(
     await page.get_by_test_id("details-description").fill("My own words.")
     await page.get_by_test_id("details-save").click()
     await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
-    await expect(badges).to_have_count(2)
+    await expect(badges).to_have_count(4)
     await expect(page.locator('[data-testid="fetched-badge"][data-field="description"]')).to_have_count(0)
     assert "description" not in (await model(daemon, sha))["meta_json"]["fetched"]
     await shot(page, "web-metadata-details")
@@ -150,6 +153,68 @@ async def test_fetch_fills_the_model_and_shows_where_each_field_came_from(
     await expect(said(page, "nothing new")).to_have_text("Found on Civitai: nothing new.")
     assert (await model(daemon, sha))["meta_json"]["description"] == "My own words."
     assert await page.evaluate("() => window.hacked") is None
+
+
+async def test_the_tags_base_model_and_images_a_fetch_took_say_where_and_when(
+        web_daemon: Daemon, page: Page, models: Path, web_sources: WebSources, tmp_path: Path) -> None:
+    daemon = web_daemon
+    sha = (await add_models(daemon, models, "harrier"))["harrier"]
+    version = web_sources.add(sample_version(9, sha))
+    await daemon.call("PATCH", f"/api/models/{sha}", {"tags": ["mine"]})
+    await page.goto(f"{daemon.url}/?model={sha}")
+    await expect(page.get_by_test_id("details-base-model")).to_have_text("unknown")
+    await page.get_by_test_id("details-fetch").click()
+    await expect(said(page, "Found on Civitai")).to_be_visible()
+
+    # Each tag the fetch added says its source on the chip, and the day in its tooltip; the user's own says nothing.
+    chips = page.get_by_test_id("details-tag-chip")
+    await expect(chips).to_have_count(len(version.tags) + 1)
+    for name in version.tags:
+        mark = chips.filter(has=page.locator(".text", has_text=re.compile(rf"^{name}$"))).get_by_test_id("chip-source")
+        await expect(mark).to_have_text("Civitai")
+        await expect(mark).to_have_attribute("data-from", "civitai")
+        await expect(mark).to_have_attribute("title", re.compile(rf"^Added by a fetch from Civitai on {DATE}\."))
+    await expect(chips.filter(has_text="mine").get_by_test_id("chip-source")).to_have_count(0)
+
+    # The base model it gave, and the image shown, with their source and day.
+    assert version.base_model == "SDXL 1.0"
+    await expect(page.get_by_test_id("details-base-model")).to_have_text("SDXL")  # in the library's words
+    base = page.locator('[data-testid="fetched-badge"][data-field="base_model"]')
+    await expect(base).to_have_text(re.compile(rf"^\s*from Civitai · {DATE}\s*$"))
+    await expect(base).to_have_attribute("title", re.compile(r"^Given by a fetch from Civitai on .*header named none"))
+    image = page.locator('[data-testid="fetched-badge"][data-field="image"]')
+    await expect(image).to_have_text(re.compile(rf"^\s*from Civitai · {DATE}\s*$"))
+    await expect(image).to_have_attribute("title", re.compile(rf"^Fetched from Civitai on {DATE}\.$"))
+    await page.get_by_test_id("gallery-next").click()
+    await expect(image).to_have_count(1)  # the other fetched image too
+    await chips.first.scroll_into_view_if_needed()
+    await shot(page, "web-metadata-marks")
+
+    # An image the user uploads says nothing of the web.
+    red = tmp_path / "red.png"
+    PILImage.new("RGB", (30, 40), (200, 30, 30)).save(red, "PNG")
+    await page.get_by_test_id("gallery-upload-input").set_input_files(str(red))
+    await expect(page.get_by_test_id("gallery-dot")).to_have_count(3)
+    await expect(page.get_by_test_id("gallery-image")).to_have_attribute(
+        "data-seq", str(max(i["seq"] for i in (await model(daemon, sha))["images"])))
+    await expect(image).to_have_count(0)
+
+    # A fetched tag the user takes off goes with its mark; the others keep theirs.
+    gone = version.tags[0]
+    await chips.filter(has=page.locator(".text", has_text=re.compile(rf"^{gone}$"))).get_by_role("button").click()
+    await page.get_by_test_id("details-save").click()
+    await expect(page.get_by_test_id("details-dirty")).to_have_count(0)
+    await expect(chips).to_have_count(len(version.tags))
+    await expect(page.locator('[data-testid="chip-source"][data-from="civitai"]')).to_have_count(len(version.tags) - 1)
+    (group,) = (await model(daemon, sha))["meta_json"]["fetched"]["tags"]
+    assert group["names"] == version.tags[1:]
+
+    # A base model the user sets (the bulk bar's) is theirs: its mark goes.
+    await daemon.call("POST", "/api/models/bulk", {"action": "set_base_model", "sha256s": [sha], "base_model": "Pony"})
+    await page.reload()
+    await expect(page.get_by_test_id("details-base-model")).to_have_text("Pony")
+    await expect(base).to_have_count(0)
+    await expect(page.locator('[data-testid="fetched-badge"][data-field="description"]')).to_have_count(1)
 
 
 async def test_what_the_source_says_is_text_and_its_warnings_are_shown(
@@ -299,7 +364,7 @@ async def test_a_bulk_fetch_shows_its_progress_and_fills_the_models(
     await page.get_by_test_id("bulk-clear").click()
     await card(page, "birch").click()
     await expect(page.get_by_test_id("details-web-source")).to_have_text("Civitai")
-    await expect(page.get_by_test_id("fetched-badge")).to_have_count(3)
+    await expect(page.get_by_test_id("fetched-badge")).to_have_count(5)  # 3 fields, the base model, the image
 
 
 async def test_a_whole_filter_is_sent_as_the_filter_and_one_with_exceptions_as_its_models(

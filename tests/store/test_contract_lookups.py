@@ -93,7 +93,8 @@ async def test_a_web_record_fills_what_the_user_has_not_set(stores: Stores) -> N
     meta = detail["meta_json"]
     assert meta["description"] == "mine" and meta["trigger_words"] == []  # the user's, kept
     assert meta["community_links"] == [RECORD["page_url"]] and meta["nsfw"] is True
-    assert set(meta["fetched"]) == {"community_links", "nsfw"} and meta["fetched"]["nsfw"]["source"] == "civitai"
+    assert set(meta["fetched"]) == {"community_links", "nsfw", "base_model", "tags"}
+    assert meta["fetched"]["nsfw"]["source"] == "civitai" and meta["fetched"]["tags"][0]["names"] == ["clouds", "sky"]
     assert meta["web"]["model_name"] == "Nimbus Style" and meta["web"]["images"][0]["meta"] == {"seed": 5}
     assert sorted(detail["tags"]) == ["clouds", "sky"]  # "Style" was taken off by the user: not back
     assert detail["base_model"] == "SDXL" and [i["seq"] for i in detail["images"]] == [0]
@@ -115,3 +116,30 @@ async def test_a_later_record_refreshes_fetched_fields_until_the_user_edits_them
     assert detail is not None
     assert detail["meta_json"]["description"] == "my words" and "description" not in detail["meta_json"]["fetched"]
     assert await stores.models.take_web_record(sha("z"), RECORD, None, []) is None
+
+
+async def test_the_web_marks_the_base_model_it_gave_until_the_user_names_one(stores: Stores) -> None:
+    await new_model(stores, "unnamed", sha("c"))  # no base model in its header
+    await new_model(stores, "named", sha("d"))
+    await stores.models.set_base_model([sha("d")], "Pony")
+    await stores.models.take_web_record(sha("c"), RECORD, "SDXL", [])
+    await stores.models.take_web_record(sha("d"), RECORD, "SDXL", [])
+    c, d = await stores.models.model_detail(sha("c")), await stores.models.model_detail(sha("d"))
+    assert c is not None and d is not None
+    mark = c["meta_json"]["fetched"]["base_model"]
+    assert c["base_model"] == "SDXL" and mark["source"] == "civitai" and isinstance(mark["at"], float)
+    assert d["base_model"] == "Pony" and "base_model" not in d["meta_json"]["fetched"]  # the user's stays
+    # A later record finds the base model set: the mark stays as the fill left it.
+    await stores.models.take_web_record(sha("c"), {**RECORD, "source": "civarchive"}, "SD 1.5", [])
+    again = await stores.models.model_detail(sha("c"))
+    assert again is not None and again["base_model"] == "SDXL" and again["meta_json"]["fetched"]["base_model"] == mark
+    # The user's base model drops the mark and no other; `fetched` goes with its last mark.
+    await new_model(stores, "only", sha("e"), meta={"notes": "kept"})
+    await stores.models.take_web_record(sha("e"), {"source": "civitai", "tags": []}, "Flux.1 D", [])
+    assert set(await stores.models.set_base_model([sha("c"), sha("e"), sha("d")], "Illustrious")) == {
+        sha("c"), sha("d"), sha("e")}
+    c, e = await stores.models.model_detail(sha("c")), await stores.models.model_detail(sha("e"))
+    assert c is not None and e is not None
+    assert c["base_model"] == "Illustrious" and "base_model" not in c["meta_json"]["fetched"]
+    assert set(c["meta_json"]["fetched"]) == {"community_links", "description", "nsfw", "tags", "trigger_words"}
+    assert "fetched" not in e["meta_json"] and e["meta_json"]["notes"] == "kept" and e["meta_json"]["web"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,44 @@ async def test_what_the_user_set_or_removed_stays_as_they_left_it(
     model = await daemon.get(f"/api/models/{sha}")
     assert model["meta_json"]["description"] == "my own words" and model["meta_json"]["trigger_words"] == []
     assert removed not in model["tags"] and len(model["images"]) == 2
+
+
+async def test_the_tags_base_model_and_images_a_fetch_took_say_where_and_when_until_the_user_changes_them(
+        daemon_factory: Start, models: Path, web_sources: WebSources) -> None:
+    daemon, sha = await one_model(daemon_factory, models, web_sources, "marked", 9)
+    version = web_sources.versions[-1]
+    await daemon.call("PATCH", f"/api/models/{sha}", {"tags": ["mine"]})
+    before = time.time()
+    await daemon.call("POST", f"/api/models/{sha}/metadata/fetch")
+    model = await daemon.get(f"/api/models/{sha}")
+    fetched = model["meta_json"]["fetched"]
+    (group,) = fetched["tags"]
+    assert group["source"] == "civitai" and before <= group["at"] <= time.time()
+    assert group["names"] == version.tags and "mine" not in group["names"]  # the user's tag is not the web's
+    assert model["base_model"] != "unknown" and fetched["base_model"] == {"source": "civitai", "at": group["at"]}
+    images = model["meta_json"]["web"]["images"]
+    assert sorted(i["seq"] for i in images) == sorted(i["seq"] for i in model["images"])
+    assert all(i["source"] == "civitai" and i["at"] == group["at"] for i in images)
+
+    # A tag taken off, by a PATCH or the bulk bar, is no longer marked; a user's base model drops that mark.
+    first, second = version.tags[:2]
+    await daemon.call("PATCH", f"/api/models/{sha}", {"tags_remove": [first]})
+    await daemon.call("POST", "/api/models/bulk", {"action": "tags_remove", "sha256s": [sha], "tags": [second]})
+    await daemon.call("POST", "/api/models/bulk", {"action": "set_base_model", "sha256s": [sha],
+                                                   "base_model": "Pony"})
+    model = await daemon.get(f"/api/models/{sha}")
+    fetched = model["meta_json"]["fetched"]
+    assert fetched["tags"] == [{**group, "names": version.tags[2:]}]
+    assert model["base_model"] == "Pony" and "base_model" not in fetched
+    assert "description" in fetched  # the other marks stay
+
+    # Fetched again, nothing comes back: the removed tags stay off, the user's base model stays, no mark returns.
+    again = await daemon.call("POST", f"/api/models/{sha}/metadata/fetch", {"force": True})
+    assert again["changed"] == {"fields": [], "tags": [], "images": 0}
+    model = await daemon.get(f"/api/models/{sha}")
+    assert model["base_model"] == "Pony" and "base_model" not in model["meta_json"]["fetched"]
+    assert model["meta_json"]["fetched"]["tags"] == [{**group, "names": version.tags[2:]}]
+    assert first not in model["tags"] and second not in model["tags"]
 
 
 async def test_not_found_is_remembered_for_a_week_and_an_error_never(

@@ -3,7 +3,9 @@
 A fetched value goes into a user field only when the user has not set that field: the field is empty, or holds
 what an earlier fetch put there, and the user never edited it (`user_set`, which every PATCH of the field notes,
 whether it set, changed or cleared it). Each field a fetch filled remembers its source and time (`fetched`), shown
-read-only in the details. The record's tags join as sidecar tags do: never one the user took off the model. The
+read-only in the details: so does the base model the web gave a model whose header named none, each fetch's tags
+(`fetched.tags`, a list of {source, at, names}: only tags the model still has, so at most its tag limit) and each
+image (under `web.images`). The record's tags join as sidecar tags do: never one the user took off the model. The
 record itself is kept under `web` (names, links, what it says of the file), with the images it gave.
 """
 
@@ -43,43 +45,76 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value is False
 
 
-def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[str],
-             now: float) -> tuple[dict[str, Any], list[str]]:
+def web_fill(stored: dict[str, Any], record: dict[str, Any], current_tags: list[str], now: float,
+             fills_base_model: bool) -> tuple[dict[str, Any], list[str]]:
     """The model's record with the web record's values in the fields it may fill, the record noted under `web`;
-    and the record's tags the model lacks and the user never took off it, as many as fit. A model the user keeps
-    away from the web (`never_fetch`, set while the lookup ran) takes nothing."""
+    and the record's tags the model lacks and the user never took off it, as many as fit. The store says whether
+    it fills the model's base model with the record's (`fills_base_model`: the model has none), to be marked too.
+    A model the user keeps away from the web (`never_fetch`, set while the lookup ran) takes nothing."""
     if stored.get("never_fetch") is True:
         return stored, []
     result = dict(stored)
     user_set = set(names_in(stored, "user_set"))
     fetched = dict(stored["fetched"]) if isinstance(stored.get("fetched"), dict) else {}
+    mark = {"source": record.get("source"), "at": now}
     for key, value in values(record).items():
         if key in user_set or not (_empty(stored.get(key)) or key in fetched):
             continue
         result[key] = value
-        fetched[key] = {"source": record.get("source"), "at": now}
-    if fetched:
-        result["fetched"] = fetched
-    result["web"] = web_summary(stored.get("web"), record, now)
+        fetched[key] = dict(mark)
+    if fills_base_model:
+        fetched["base_model"] = dict(mark)
     offered = record.get("tags")
     taken = joining(sidecar_tags([n for n in offered if isinstance(n, str)] if isinstance(offered, list) else []),
                     current_tags, stored)
-    if taken:
-        result["web_tags"] = [*names_in(stored, "web_tags"), *taken]
+    groups = [*tag_marks(fetched, current_tags), *([{**mark, "names": taken}] if taken else [])]
+    if groups:
+        fetched["tags"] = groups
+    else:
+        fetched.pop("tags", None)
+    if fetched:
+        result["fetched"] = fetched
+    result["web"] = web_summary(stored.get("web"), record, now)
     return result, taken
+
+
+def tag_marks(fetched: Any, tags: list[str]) -> list[dict[str, Any]]:
+    """The fetches' tag marks (`fetched.tags`) of those of these tags they name: a tag the model no longer has (the
+    user took it off, renamed or deleted it) is no longer the web's. A fetch none of whose tags are left drops out."""
+    groups = fetched.get("tags") if isinstance(fetched, dict) else None
+    have = {name.casefold() for name in tags}
+    kept = []
+    for group in groups if isinstance(groups, list) else []:
+        names = [n for n in names_in(group, "names") if n.casefold() in have] if isinstance(group, dict) else []
+        if names:
+            kept.append({**group, "names": names})
+    return kept
+
+
+def with_tag_marks(meta: dict[str, Any], tags: list[str]) -> dict[str, Any]:
+    """The record with its tag marks kept to these tags (the model's, as they stand)."""
+    fetched = meta.get("fetched")
+    if not isinstance(fetched, dict) or "tags" not in fetched:
+        return meta
+    groups = tag_marks(fetched, tags)
+    rest = {k: v for k, v in fetched.items() if k != "tags"}
+    kept = {**rest, "tags": groups} if groups else rest
+    return {**meta, "fetched": kept} if kept else {k: v for k, v in meta.items() if k != "fetched"}
 
 
 def web_summary(earlier: Any, record: dict[str, Any], now: float, sha256: str | None = None) -> dict[str, Any]:
     """What a record's `web` entry keeps (of a model or a pending row): the source's facts, and the images taken
-    from it so far. The images the caller took this time carry their `seq` (numbered as the model's or the row's):
-    known by their address, so a later fetch takes none of them again, not even one the user deleted. A row's
-    entry names the content it is about (`sha256`): its file may change before it is imported."""
+    from it so far. The images the caller took this time carry their `seq` (numbered as the model's or the row's)
+    and the source and time they came from: known by their address, so a later fetch takes none of them again, not
+    even one the user deleted. A row's entry names the content it is about (`sha256`): its file may change before
+    it is imported."""
     web = dict(earlier) if isinstance(earlier, dict) else {}
     web.update({key: record.get(key) for key in KEPT})
     if sha256 is not None:
         web["sha256"] = sha256
     web["checked_at"] = now
-    taken = [{k: image.get(k) for k in ("url", "seq", "meta", "nsfw_level", "width", "height")}
+    taken = [{**{k: image.get(k) for k in ("url", "seq", "meta", "nsfw_level", "width", "height")},
+              "source": record.get("source"), "at": now}
              for image in record.get("images") or [] if isinstance(image, dict) and "seq" in image]
     before = web.get("images")
     web["images"] = [*(before if isinstance(before, list) else []), *taken]

@@ -2,17 +2,17 @@
 
 Stored in `meta_json` beside `header` (what the file's own header says) and, on pending rows, `sidecars` and `legacy`
 (what other tools and the first version knew). A model's record also remembers where its tags came from:
-`sidecar_tags` and `web_tags` (the tags an import took from sidecars, a fetch from the web) and `removed_tags` (the
-tags the user took off, which neither brings back); and what came from the web (`library.fetched`). The user fields
-are the ones below: a client's edit names no others and keeps to these limits (the API checks both), so a typo is an
-error instead of a silently kept key.
+`sidecar_tags` (the tags an import took from sidecars) and `removed_tags` (the tags the user took off, which neither
+sidecars nor the web bring back); and what came from the web, the tags it added among it (`library.fetched`). The
+user fields are the ones below: a client's edit names no others and keeps to these limits (the API checks both), so
+a typo is an error instead of a silently kept key.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hikaze_mm.library.fetched import FILLED, not_fetched, noted_user_edit, web_fill
+from hikaze_mm.library.fetched import FILLED, not_fetched, noted_user_edit, web_fill, with_tag_marks
 from hikaze_mm.library.tag_joining import joining, names_in
 from hikaze_mm.store.interfaces import MetadataRules
 
@@ -77,9 +77,12 @@ def patch(stored: dict[str, Any], change: dict[str, Any], added: dict[str, list[
 
 
 def override(model: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
-    """Import with `override`: every user field the incoming record has a value for replaces the model's."""
+    """Import with `override`: every user field the incoming record has a value for replaces the model's, and so
+    does a base model its header names."""
     replaced = user_fields(incoming)
-    result = not_fetched(model, set(replaced))  # what replaced them is not the web's
+    base = incoming.get("base_model")
+    header_base = {"base_model"} if isinstance(base, str) and base and base != "unknown" else set()
+    result = not_fetched(model, set(replaced) | header_base)  # what replaced them is not the web's
     for key, value in replaced.items():
         if key == "prompts":
             result["prompts"] = {**(result.get("prompts") or {}), **{k: v for k, v in value.items() if v}}
@@ -131,7 +134,7 @@ def take_sidecar_tags(model: dict[str, Any], incoming: dict[str, Any],
 
 def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> dict[str, Any]:
     """The model's record after the user changed its tags from `before` to `after`: a tag taken off is remembered
-    as removed (and is no longer the sidecar's), one put (back) on is forgotten as removed."""
+    as removed (and is no longer the sidecar's or the web's), one put (back) on is forgotten as removed."""
     was = {name.casefold() for name in before}
     now = {name.casefold() for name in after}
     gone = [name for name in before if name.casefold() not in now]
@@ -140,9 +143,8 @@ def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> d
     removed = [name for name in names_in(model, "removed_tags")
                if name.casefold() not in came and name.casefold() not in dropped] + gone
     sidecar = [name for name in names_in(model, "sidecar_tags") if name.casefold() not in dropped]
-    web = [name for name in names_in(model, "web_tags") if name.casefold() not in dropped]
-    result = dict(model)
-    for key, names in (("removed_tags", removed[-MAX_REMOVED_TAGS:]), ("sidecar_tags", sidecar), ("web_tags", web)):
+    result = dict(with_tag_marks(model, after))
+    for key, names in (("removed_tags", removed[-MAX_REMOVED_TAGS:]), ("sidecar_tags", sidecar)):
         if names:
             result[key] = names
         else:

@@ -26,6 +26,7 @@ from hikaze_mm.inspect.damage import damage
 from hikaze_mm.library import edit_guard
 from hikaze_mm.library import metadata as meta_mod
 from hikaze_mm.library.cursor import encode_cursor
+from hikaze_mm.library.fetched import with_tag_marks
 from hikaze_mm.library.folders import folder_name
 from hikaze_mm.library.image_files import ImageFiles
 from hikaze_mm.library.images import TIERS, ImageError, encode_tiers
@@ -138,6 +139,8 @@ class Library:
         cover = item["cover"]
         item["cover"] = image_urls(sha256, cover) if cover is not None else None
         item["training_tags"] = training_tags(item["header"])
+        # A tag that left the model by any way (the user's edit, a rename or deletion of the tag) is not the web's.
+        item["meta_json"] = with_tag_marks(item["meta_json"], item["tags"])
         flag_damage(item, damage(item["path"], item["size_bytes"], item["header"]))
         return item
 

@@ -60,9 +60,9 @@ class MetadataRules:
     # (stored, incoming, the model's tag names): the stored record noting the sidecar tags it takes, and those
     take_sidecar_tags: Callable[[Meta, Meta, list[str]], tuple[Meta, list[str]]]
     tags_edited: Callable[[Meta, list[str], list[str]], Meta]  # (stored, tag names before, after) of a user's edit
-    # (stored, a record from the web, the model's tag names, now): the stored record with what it may fill filled,
-    # and the record's tags to add
-    web_fill: Callable[[Meta, Meta, list[str], float], tuple[Meta, list[str]]]
+    # (stored, a record from the web, the model's tag names, now, whether the store fills the model's base model
+    # with the record's): the stored record with what it may fill filled, and the record's tags to add
+    web_fill: Callable[[Meta, Meta, list[str], float, bool], tuple[Meta, list[str]]]
 
 
 class PendingStore(Protocol):
@@ -145,6 +145,7 @@ class ModelStore(Protocol):
     # width, height; their files written): None when there is no such model.
     async def take_web_record(self, sha256: str, record: Meta, base_model: str | None,
                               images: list[tuple[int, int, int]]) -> WebTaken | None: ...
+    # The user's base model for these models (no longer marked as the web's); the models that exist.
     async def set_base_model(self, shas: list[str], base_model: str) -> list[str]: ...
     async def delete_model(self, sha256: str, ignore_paths: bool) -> Removal | None: ...
 

@@ -121,26 +121,29 @@ async def enrich_model(sql: LibrarySql, rules: MetadataRules, sha256: str, meta:
 
 
 # A record's bookkeeping in the metadata: not fields the user sees change.
-_BOOKKEEPING = ("web", "fetched", "web_tags")
+_BOOKKEEPING = ("web", "fetched")
 
 
 async def take_web_record(sql: LibrarySql, rules: MetadataRules, sha256: str, record: Meta, base_model: str | None,
                           images: list[tuple[int, int, int]], now: float) -> WebTaken | None:
     """A record from the web into the model that exists: the fields it may fill (the rules' `web_fill`), its tags
-    but for those the user took off, a base model where the model has none, and the given images (the record's
-    that were fetched, numbered as the model's). The model's `updated_at` stays: this is not an edit of the
-    user's. None when there is no such model, or the rules refused the record (its images are then not added)."""
+    but for those the user took off, a base model where the model has none (marked as the web's), and the given
+    images (the record's that were fetched, numbered as the model's). The model's `updated_at` stays: this is not
+    an edit of the user's. None when there is no such model, or the rules refused the record (its images are then
+    not added)."""
     stored = await sql.meta(sha256)
     if stored is None:
         return None
-    meta, taken = rules.web_fill(stored, record, await sql.tag_names(sha256), now)
+    # The web's base model goes only where the header named none.
+    filling = base_model if base_model is not None and (await sql.model(sha256)).base_model == "unknown" else None
+    meta, taken = rules.web_fill(stored, record, await sql.tag_names(sha256), now, filling is not None)
     if meta is stored:  # the rules refused the record: the model takes nothing of it, images neither
         return None
     await sql.set_meta(sha256, meta, None)
     if taken:
         await sql.tag_model(sha256, taken)
-    if base_model is not None:
-        await sql.fill_base_model(sha256, base_model)
+    if filling is not None:
+        await sql.fill_base_model(sha256, filling)
     await sql.add_images([(sha256, *image) for image in images], now)
     await sql.reindex([sha256])
     changed = sorted(k for k in {*stored, *meta} if k not in _BOOKKEEPING and stored.get(k) != meta.get(k))

@@ -1169,8 +1169,17 @@ export interface components {
             never_fetch?: boolean;
             /** @description the fields the user edited, which no fetch from the web fills or changes again */
             user_set?: string[];
-            /** @description the fields a fetch from the web filled (and the user has not edited since), each with its source */
+            /** @description the fields a fetch from the web filled (and the user has not edited since), each with its source and time: the user fields, `base_model` (the model's base model, given by the web where the header named none, until the user sets one) and `tags` */
             fetched?: {
+                /** @description per fetch that added tags, its source, time and the tags it added that the model still has (a tag the user took off, renamed or deleted is no longer the web's) */
+                tags?: {
+                    /** @enum {string} */
+                    source: "civitai" | "civarchive";
+                    /** @description when */
+                    at: number;
+                    names: string[];
+                }[];
+            } & {
                 [key: string]: {
                     /** @enum {string} */
                     source?: "civitai" | "civarchive";
@@ -1178,10 +1187,8 @@ export interface components {
                     at?: number;
                 };
             };
-            /** @description what the last source that knew this file said of it (its names, page, base model, NSFW level, whether the model was taken off Civitai, how the file was confirmed and a sha256 the source lists that is not this file's), and the images fetched from it with their generation parameters */
+            /** @description what the last source that knew this file said of it (its names, page, base model, NSFW level, whether the model was taken off Civitai, how the file was confirmed and a sha256 the source lists that is not this file's), and the images fetched from it (`images`: each with its address, its number among the model's images `seq`, its generation parameters `meta`, and the `source` and time `at` it came from) */
             web?: Record<string, unknown>;
-            /** @description the tags a fetch from the web added */
-            web_tags?: string[];
         } & {
             [key: string]: unknown;
         };

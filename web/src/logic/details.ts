@@ -232,6 +232,14 @@ export function suggestTags(all: readonly string[], query: string, chosen: reado
   return [...starts, ...contains].slice(0, limit);
 }
 
+/** Where a chip came from when not from the user (a sidecar file, a fetch from the web): a word, and a tooltip. */
+export interface ChipMark {
+  /** What the mark stands for, for tests and styles: `sidecar`, or the web source's id. */
+  from: string;
+  label: string;
+  title: string;
+}
+
 export function isNewTag(tag: string, all: readonly string[]): boolean {
   const lower = tag.toLowerCase();
   return !all.some((t) => t.toLowerCase() === lower);

@@ -5,15 +5,18 @@ import {
   IDLE,
   MAX_QUEUED_PENDING,
   MAX_QUEUED_SHAS,
+  baseModelMark,
   fetchOutcome,
   fetchedMarks,
   generationParams,
+  imageMarks,
   nothingNew,
   progressShown,
   progressTotal,
   queuePending,
   queueSelection,
   sourceName,
+  tagMarks,
   webInfo,
 } from "./webmeta";
 
@@ -62,6 +65,50 @@ describe("where fetched fields came from", () => {
     });
     expect(fetchedMarks({})).toEqual({});
     expect(fetchedMarks(null)).toEqual({});
+  });
+
+  it("marks the base model a fetch gave, and nothing when the mark is gone or malformed", () => {
+    const fetched = { base_model: { source: "civarchive", at: 1_700_000_000 } } as unknown as Meta["fetched"];
+    expect(baseModelMark({ fetched })).toEqual({ source: "civarchive", at: 1_700_000_000 });
+    expect(baseModelMark({ fetched: { description: { source: "civitai", at: 1 } } })).toBeNull();
+    expect(baseModelMark({ fetched: { base_model: { source: "civitai" } } })).toBeNull();
+    expect(baseModelMark(null)).toBeNull();
+  });
+
+  it("marks each fetched tag, by its name in lower case, with the fetch that added it", () => {
+    const meta = {
+      fetched: {
+        tags: [
+          { source: "civitai", at: 100, names: ["Style", "ink"] },
+          { source: "civarchive", at: 200, names: ["style", "clouds", 7] },
+          { source: "civitai", names: ["lost"] },
+          "nonsense",
+        ],
+      },
+    } as unknown as Meta;
+    expect([...tagMarks(meta)]).toEqual([
+      ["style", { source: "civitai", at: 100 }],
+      ["ink", { source: "civitai", at: 100 }],
+      ["clouds", { source: "civarchive", at: 200 }],
+    ]);
+    expect(tagMarks({ fetched: { tags: "x" } } as unknown as Meta).size).toBe(0);
+    expect(tagMarks(undefined).size).toBe(0);
+  });
+
+  it("marks each fetched image, by its number, with where and when it came from", () => {
+    const meta: Meta = {
+      web: {
+        images: [
+          { seq: 2, url: "https://image.civitai.com/a.jpeg", source: "civitai", at: 100 },
+          { seq: 5, url: "https://image.civitai.com/b.jpeg" },
+          { seq: null, url: "https://image.civitai.com/c.jpeg", source: "civitai", at: 100 },
+          { seq: 1.5, source: "civitai", at: 100 },
+          { seq: 7, source: "civarchive", at: Number.NaN },
+        ],
+      },
+    };
+    expect([...imageMarks(meta)]).toEqual([[2, { source: "civitai", at: 100 }]]);
+    expect(imageMarks({ web: { images: {} } }).size).toBe(0);
   });
 
   it("writes the sources' names as they do, an unknown one as given", () => {

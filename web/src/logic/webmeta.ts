@@ -31,16 +31,59 @@ export function sourceName(source: unknown): string {
   return text(source);
 }
 
+/** A source and time as stored beside what came from the web; null when either is missing or malformed. */
+function markOf(value: unknown): FetchedMark | null {
+  const given = record(value);
+  const source = text(given?.source);
+  const at = given?.at;
+  return source && typeof at === "number" && Number.isFinite(at) ? { source, at } : null;
+}
+
 /** The fields a fetch filled that the user has not edited since (`meta_json.fetched`), with source and time. */
 export function fetchedMarks(meta: Meta | null | undefined): Partial<Record<FetchedField, FetchedMark>> {
   const fetched = record(meta?.fetched);
   const out: Partial<Record<FetchedField, FetchedMark>> = {};
   if (!fetched) return out;
   for (const field of FETCHED_FIELDS) {
-    const mark = record(fetched[field]);
-    const source = text(mark?.source);
-    const at = mark?.at;
-    if (source && typeof at === "number" && Number.isFinite(at)) out[field] = { source, at };
+    const mark = markOf(fetched[field]);
+    if (mark) out[field] = mark;
+  }
+  return out;
+}
+
+/** Where the model's base model came from, while it is the one a fetch gave (`meta_json.fetched.base_model`). */
+export function baseModelMark(meta: Meta | null | undefined): FetchedMark | null {
+  return markOf(record(meta?.fetched)?.base_model);
+}
+
+/**
+ * The tags fetches added that the model still has, by their name in lower case (tags compare without regard to
+ * case), each with the source and time of the fetch that added it (`meta_json.fetched.tags`).
+ */
+export function tagMarks(meta: Meta | null | undefined): Map<string, FetchedMark> {
+  const groups = record(meta?.fetched)?.tags;
+  const out = new Map<string, FetchedMark>();
+  if (!Array.isArray(groups)) return out;
+  for (const group of groups) {
+    const mark = markOf(group);
+    const names = record(group)?.names;
+    if (!mark || !Array.isArray(names)) continue;
+    for (const name of names) {
+      if (typeof name === "string" && !out.has(name.toLowerCase())) out.set(name.toLowerCase(), mark);
+    }
+  }
+  return out;
+}
+
+/** Where and when each image a fetch took came from (`meta_json.web.images`), by the image's number. */
+export function imageMarks(meta: Meta | null | undefined): Map<number, FetchedMark> {
+  const images = record(meta?.web)?.images;
+  const out = new Map<number, FetchedMark>();
+  if (!Array.isArray(images)) return out;
+  for (const item of images) {
+    const seq = record(item)?.seq;
+    const mark = markOf(item);
+    if (typeof seq === "number" && Number.isInteger(seq) && mark) out.set(seq, mark);
   }
   return out;
 }

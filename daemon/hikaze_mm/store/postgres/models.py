@@ -66,6 +66,14 @@ _TAGS_TO_MODELS = (
     "JOIN pending_tags t ON t.pending_id = made.pending_id"
 )
 
+# A model's metadata without the web's mark on its base model (`fetched.base_model`), and without `fetched` once that
+# was its last mark.
+_UNMARK_BASE_MODEL = (
+    "CASE WHEN meta_json #> '{fetched,base_model}' IS NULL THEN meta_json "
+    "WHEN (meta_json -> 'fetched') - 'base_model' = '{}'::jsonb THEN meta_json - 'fetched' "
+    "ELSE meta_json #- '{fetched,base_model}' END"
+)
+
 
 class PgLibrarySql:
     """The statements of the library's writes (`library_writes.LibrarySql`) on the connection of an open write.
@@ -304,11 +312,12 @@ class PgModels:
                 meta_remove=meta_remove, guard=guard)
 
     async def set_base_model(self, shas: list[str], base_model: str) -> list[str]:
-        """One base model for many models at once (one statement: the column is neither metadata nor searched
-        text, so nothing else follows it); the models that exist."""
+        """One base model for many models at once (one statement: the column is not searched text, so nothing else
+        follows it), no longer marked as the web's; the models that exist."""
         async with self._ctx.db.write() as conn:
-            rows = await conn.fetch("UPDATE models SET base_model = $1, updated_at = $2 WHERE sha256 = ANY($3::text[]) "
-                                    "RETURNING sha256", base_model, time.time(), texts(shas))
+            rows = await conn.fetch(
+                f"UPDATE models SET base_model = $1, updated_at = $2, meta_json = {_UNMARK_BASE_MODEL} "
+                "WHERE sha256 = ANY($3::text[]) RETURNING sha256", base_model, time.time(), texts(shas))
         return [r[0] for r in rows]
 
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
