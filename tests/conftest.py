@@ -498,7 +498,7 @@ def run_cli(
 # The fast lane for one's own loop (`scripts/test -m "not page and not faults"`) leaves out what drives Chromium
 # (`page`) and what fuzzes every route, kills and restarts the daemon, fills disks or upgrades every old schema
 # (`faults`); CI runs everything.
-FAULT_MODULES = {"test_fuzz", "test_openapi", "test_upgrades"}
+FAULT_MODULES = {"test_fuzz", "test_fuzz_lookups", "test_openapi", "test_upgrades"}
 TESTS = Path(__file__).resolve().parent
 
 
