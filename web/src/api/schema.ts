@@ -954,6 +954,13 @@ export interface components {
         Error: {
             error: string;
         };
+        LookupFailed: {
+            error: string;
+            /** @description what each source said (its error), in the order they were asked */
+            notes: string[];
+            /** @description seconds the longest pause a source asked for lasts; null when none asked */
+            retry_after: number | null;
+        };
         Sha256: string;
         Hex64OrNull: string | null;
         PendingId: number;
@@ -2435,13 +2442,13 @@ export interface operations {
             };
             413: components["responses"]["TooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
-            /** @description no source gave an answer to go by (an outage, a limit, a timeout); `details.notes` says what each said, `details.retry_after` how long a source asked to wait */
+            /** @description no source gave an answer to go by (an outage, a limit, a timeout); nothing was remembered. `notes` says what each source said, `retry_after` how long a source asked to wait */
             502: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["LookupFailed"];
                 };
             };
             503: components["responses"]["DatabaseUnreachable"];
@@ -2496,7 +2503,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": components["schemas"]["LookupFailed"];
                 };
             };
             503: components["responses"]["DatabaseUnreachable"];
