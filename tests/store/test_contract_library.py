@@ -254,6 +254,83 @@ async def test_tag_names_are_one_tag_whatever_their_case(stores: Stores):
     assert detail is not None and detail["tags"] == []
 
 
+async def _web_tagged(stores: Stores, sha256: str, tags: list[str]) -> None:
+    """The model tagged by a record from the web, as a fetch tags it (noted in its `web_tags`)."""
+    taken = await stores.models.take_web_record(sha256, {"source": "civitai", "tags": tags}, None, [])
+    assert taken is not None and taken.tags == tags
+
+
+async def _tags_and_removed(stores: Stores, sha256: str) -> tuple[list[str], list[str], list[str]]:
+    detail = await stores.models.model_detail(sha256)
+    assert detail is not None
+    return sorted(detail["tags"]), detail["removed_tags"], detail["meta_json"].get("web_tags", [])
+
+
+async def _tag_id(stores: Stores, name: str) -> int:
+    return next(t["id"] for t in await stores.tags.list_tags() if t["name"].casefold() == name.casefold())
+
+
+async def test_a_tag_deleted_everywhere_stays_off_the_models_that_had_it(stores: Stores):
+    await new_model(stores, "m", A)
+    await new_model(stores, "n", sha("b"))
+    await _web_tagged(stores, A, ["style", "sky"])
+    assert await stores.models.update_model(sha("b"), name=None, tags=["clouds"], meta_change=None)
+    assert await stores.tags.delete_tag(await _tag_id(stores, "style"))
+    assert await _tags_and_removed(stores, A) == (["sky"], ["style"], ["sky"])
+    assert await _tags_and_removed(stores, sha("b")) == (["clouds"], [], [])  # never had it: nothing noted
+    # Neither the web nor a sidecar puts it back, in any spelling.
+    taken = await stores.models.take_web_record(A, {"source": "civitai", "tags": ["Style", "sky", "new"]}, None, [])
+    assert taken is not None and taken.tags == ["new"]
+    row = await hashed_row(stores, "/m/loras/again.safetensors", A, status="conflict", conflict=A)
+    assert await stores.imports.absorb(row.id, A, {"sidecars": {"tags": ["STYLE", "more"]}}, [], None)
+    assert await _tags_and_removed(stores, A) == (["more", "new", "sky"], ["style"], ["sky", "new"])
+    assert not await stores.tags.delete_tag(await _tag_id(stores, "sky") + 1000)  # no such tag: nothing noted
+    assert (await _tags_and_removed(stores, A))[1] == ["style"]
+
+
+async def test_a_renamed_tag_does_not_come_back_under_its_old_name(stores: Stores):
+    await new_model(stores, "m", A)
+    await _web_tagged(stores, A, ["lighting"])
+    lighting = await _tag_id(stores, "lighting")
+    assert await stores.tags.rename_tag(lighting, "light-and-shade") == {"id": lighting, "name": "light-and-shade"}
+    assert await _tags_and_removed(stores, A) == (["light-and-shade"], ["lighting"], [])
+    taken = await stores.models.take_web_record(A, {"source": "civitai", "tags": ["Lighting", "sky"]}, None, [])
+    assert taken is not None and taken.tags == ["sky"]
+    assert (await _tags_and_removed(stores, A))[0] == ["light-and-shade", "sky"]
+
+
+async def test_a_tag_renamed_into_another_notes_its_old_name_on_its_models_only(stores: Stores):
+    for key in "abc":
+        await new_model(stores, key, sha(key))
+    # a: the old tag; b: both; c: the other only, and the user took "anime" off it before.
+    assert await stores.models.update_model(sha("a"), name=None, tags=["anime"], meta_change=None)
+    assert await stores.models.update_model(sha("b"), name=None, tags=["anime", "Style"], meta_change=None)
+    assert await stores.models.update_model(sha("c"), name=None, tags=["style", "anime"], meta_change=None)
+    assert await stores.models.update_model(sha("c"), name=None, tags=None, meta_change=None, tags_remove=["anime"])
+    # The model that took "Style" off before carries it once the tag it has is merged into it: no longer removed.
+    await new_model(stores, "d", sha("d"))
+    assert await stores.models.update_model(sha("d"), name=None, tags=["style", "anime"], meta_change=None)
+    assert await stores.models.update_model(sha("d"), name=None, tags=None, meta_change=None, tags_remove=["style"])
+    anime, style = await _tag_id(stores, "anime"), await _tag_id(stores, "style")
+    assert await stores.tags.rename_tag(anime, "STYLE") == {"id": style, "name": "STYLE"}
+    assert await _tags_and_removed(stores, sha("a")) == (["STYLE"], ["anime"], [])
+    assert await _tags_and_removed(stores, sha("b")) == (["STYLE"], ["anime"], [])
+    assert await _tags_and_removed(stores, sha("c")) == (["STYLE"], ["anime"], [])
+    assert await _tags_and_removed(stores, sha("d")) == (["STYLE"], ["anime"], [])
+    assert await stores.models.enrich_model(sha("a"), {}, ["Anime", "sky"])  # a first-version row's tags
+    assert (await _tags_and_removed(stores, sha("a")))[0] == ["STYLE", "sky"]
+
+
+async def test_a_rename_that_only_changes_the_case_notes_nothing(stores: Stores):
+    await new_model(stores, "m", A)
+    await _web_tagged(stores, A, ["lighting"])
+    lighting = await _tag_id(stores, "lighting")
+    assert await stores.tags.rename_tag(lighting, "Lighting") == {"id": lighting, "name": "Lighting"}
+    assert await _tags_and_removed(stores, A) == (["Lighting"], [], ["lighting"])
+    taken = await stores.models.take_web_record(A, {"source": "civitai", "tags": ["LIGHTING"]}, None, [])
+    assert taken is not None and taken.tags == []
+
+
 # -- images ---------------------------------------------------------------------------------------------------
 async def test_image_numbers_are_never_given_out_twice(stores: Stores):
     await new_model(stores, "m", A)

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from hikaze_mm.store.postgres.database import texts
 from hikaze_mm.store.postgres.rows import PgContext
 from hikaze_mm.store.postgres.search_index import reindex_many
 
@@ -59,6 +60,10 @@ async def tag_model(conn: asyncpg.Connection, sha256: str, names: list[str]) -> 
 
 
 class PgTags:
+    """A rename or delete is the user's edit of every model that carries the tag: each of them notes the old name
+    as taken off (`removed_tags`, by the rules' `tags_edited`), so a web record or sidecar naming it later does
+    not put it back beside the new name, or after the tag is gone."""
+
     def __init__(self, ctx: PgContext):
         self._ctx = ctx
 
@@ -80,10 +85,12 @@ class PgTags:
     async def rename_tag(self, tag_id: int, name: str) -> dict[str, Any] | None:
         """Rename; if another tag already has that name, this one merges into it."""
         async with self._ctx.db.write() as conn:
-            if await conn.fetchval("SELECT 1 FROM tags WHERE id = $1", tag_id) is None:
+            old = await conn.fetchval("SELECT name FROM tags WHERE id = $1", tag_id)
+            if old is None:
                 return None
             other = await conn.fetchval("SELECT id FROM tags WHERE name = $1 AND id != $2", name, tag_id)
             affected = await _tagged(conn, tag_id)
+            await self._taken_off(conn, affected, old, name)
             if other is not None:
                 await conn.execute(
                     "INSERT INTO model_tags (sha256, tag_id) SELECT mt.sha256, $1 FROM model_tags mt "
@@ -99,9 +106,29 @@ class PgTags:
     async def delete_tag(self, tag_id: int) -> bool:
         async with self._ctx.db.write() as conn:
             affected = await _tagged(conn, tag_id)
-            deleted = await conn.fetchval("DELETE FROM tags WHERE id = $1 RETURNING id", tag_id)
+            deleted = await conn.fetchval("DELETE FROM tags WHERE id = $1 RETURNING name", tag_id)
+            if deleted is not None:
+                await self._taken_off(conn, affected, deleted, None)
             await reindex_many(conn, affected)
         return deleted is not None
+
+    async def _taken_off(self, conn: asyncpg.Connection, shas: list[str], old: str, new: str | None) -> None:
+        """The tag `old` noted as taken off these models, which carry `new` instead (a rename) or nothing (a
+        delete). A rename that changes only the case keeps the tag on them: nothing to note."""
+        if new is not None and new.casefold() == old.casefold():
+            return
+        after = [] if new is None else [new]
+        for start in range(0, len(shas), _CHUNK):
+            # Locked as read, as every edit of a model's record is; in one order, so that two such writes cannot
+            # deadlock.
+            rows = await conn.fetch("SELECT sha256, meta_json FROM models WHERE sha256 = ANY($1::text[]) "
+                                    "ORDER BY sha256 FOR UPDATE", texts(shas[start:start + _CHUNK]))
+            await conn.executemany("UPDATE models SET meta_json = $1 WHERE sha256 = $2", [
+                (self._ctx.rules.tags_edited(meta or {}, [old], after), sha) for sha, meta in rows])
+
+
+# Models whose records are read and written back at once: a tag on a whole library is not held in memory whole.
+_CHUNK = 500
 
 
 async def _tagged(conn: asyncpg.Connection, tag_id: int) -> list[str]:

@@ -50,7 +50,7 @@ class SQLiteStore:
         self.files: FileIndexStore = self._index
         self.models: ModelStore = SQLiteModels(self.db, self._index, rules, host or socket.gethostname())
         self.copies: CopyStore = SQLiteCopies(self.db, self._index)
-        self.tags: TagStore = SQLiteTags(self.db)
+        self.tags: TagStore = SQLiteTags(self.db, rules)
         self.images: ImageStore = SQLiteImages(self.db)
         self.search: SearchStore = SQLiteSearch(self.db)
         self.folders: FolderStore = SQLiteFolders(self.db)

@@ -8,7 +8,9 @@ from typing import Any
 
 import aiosqlite
 
+from hikaze_mm.store.interfaces import MetadataRules
 from hikaze_mm.store.sqlite.database import Database, first_row
+from hikaze_mm.store.sqlite.rows import IN_JSON, json_list
 from hikaze_mm.store.sqlite.search_index import reindex
 
 
@@ -46,8 +48,13 @@ async def tag_model(db: aiosqlite.Connection, sha256: str, names: list[str]) -> 
 
 
 class SQLiteTags:
-    def __init__(self, db: Database):
+    """A rename or delete is the user's edit of every model that carries the tag: each of them notes the old name
+    as taken off (`removed_tags`, by the rules' `tags_edited`), so a web record or sidecar naming it later does
+    not put it back beside the new name, or after the tag is gone."""
+
+    def __init__(self, db: Database, rules: MetadataRules):
         self._db = db
+        self._rules = rules
 
     async def list_tags(self) -> list[dict[str, Any]]:
         rows = await self._db.cached(
@@ -69,10 +76,12 @@ class SQLiteTags:
     async def rename_tag(self, tag_id: int, name: str) -> dict[str, Any] | None:
         """Rename; if another tag already has that name, this one merges into it."""
         async with self._db.write() as db:
-            if await first_row(db, "SELECT 1 FROM tags WHERE id = ?", (tag_id,)) is None:
+            old = await first_row(db, "SELECT name FROM tags WHERE id = ?", (tag_id,))
+            if old is None:
                 return None
             other = await first_row(db, "SELECT id FROM tags WHERE name = ? AND id != ?", (name, tag_id))
             affected = await _tagged(db, tag_id)
+            await self._taken_off(db, affected, old[0], name)
             if other is not None:
                 target = other[0]
                 await db.execute("INSERT OR IGNORE INTO model_tags (sha256, tag_id) "
@@ -91,10 +100,29 @@ class SQLiteTags:
     async def delete_tag(self, tag_id: int) -> bool:
         async with self._db.write() as db:
             affected = await _tagged(db, tag_id)
-            deleted = await first_row(db, "DELETE FROM tags WHERE id = ? RETURNING id", (tag_id,))
+            deleted = await first_row(db, "DELETE FROM tags WHERE id = ? RETURNING name", (tag_id,))
+            if deleted is not None:
+                await self._taken_off(db, affected, deleted[0], None)
             for sha in affected:
                 await reindex(db, sha)
         return deleted is not None
+
+    async def _taken_off(self, db: aiosqlite.Connection, shas: list[str], old: str, new: str | None) -> None:
+        """The tag `old` noted as taken off these models, which carry `new` instead (a rename) or nothing (a
+        delete). A rename that changes only the case keeps the tag on them: nothing to note."""
+        if new is not None and new.casefold() == old.casefold():
+            return
+        after = [] if new is None else [new]
+        for start in range(0, len(shas), _CHUNK):
+            rows = await db.execute_fetchall(f"SELECT sha256, meta_json FROM models WHERE sha256 IN {IN_JSON}",
+                                             (json_list(shas[start:start + _CHUNK]),))
+            await db.executemany("UPDATE models SET meta_json = ? WHERE sha256 = ?", [
+                (json.dumps(self._rules.tags_edited(json.loads(meta or "{}"), [old], after)), sha)
+                for sha, meta in rows])
+
+
+# Models whose records are read and written back at once: a tag on a whole library is not held in memory whole.
+_CHUNK = 500
 
 
 async def _tagged(db: aiosqlite.Connection, tag_id: int) -> list[str]:
