@@ -63,9 +63,24 @@ async def test_unlooked_models_leave_out_the_looked_up_and_the_kept_away(stores:
         await new_model(stores, name, sha(key))
     await stores.lookups.save_lookup(LookupState(sha("b"), "not_found", None, 1.0, [], None))
     await stores.models.update_model(sha("c"), name=None, tags=None, meta_change={"never_fetch": True})
-    assert await stores.lookups.unlooked_models("", 10) == [sha("a"), sha("d")]
-    assert await stores.lookups.unlooked_models(sha("a"), 10) == [sha("d")]
-    assert await stores.lookups.unlooked_models("", 1) == [sha("a")]
+    assert await stores.lookups.unlooked_models("", 10, 0.0) == [sha("a"), sha("d")]
+    assert await stores.lookups.unlooked_models(sha("a"), 10, 0.0) == [sha("d")]
+    assert await stores.lookups.unlooked_models("", 1, 0.0) == [sha("a")]
+
+
+async def test_unlooked_models_take_an_old_not_found_and_a_failure_given_up_on(stores: Stores) -> None:
+    for key in "abcdef":
+        await new_model(stores, key, sha(key))
+    cutoff = 1000.0
+    for key, state, checked_at in (("a", "not_found", cutoff - 1), ("b", "not_found", cutoff), ("c", "failed", 5.0),
+                                   ("d", "failed", 5.0), ("e", "found", 5.0), ("f", "not_found", cutoff + 1)):
+        await stores.lookups.save_lookup(LookupState(sha(key), state, None, checked_at, [], None))
+    await stores.lookups.queue_lookups([sha("d")], False, 5.0)  # still being tried: the queue has it already
+    assert await stores.lookups.unlooked_models("", 10, cutoff) == [sha("a"), sha("c")]
+    assert await stores.lookups.unlooked_models(sha("a"), 1, cutoff) == [sha("c")]
+    await stores.lookups.drop_lookup(sha("d"), 1)
+    assert await stores.lookups.unlooked_models("", 10, cutoff + 2) == [sha("a"), sha("b"), sha("c"), sha("d"),
+                                                                        sha("f")]
 
 
 RECORD = {

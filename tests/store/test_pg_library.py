@@ -1,7 +1,8 @@
 """Models, copies, imports and tags on PostgreSQL, where the contract tests cannot reach: the daemons of two hosts
 on one database share the library (a model is its content) but each looks up and changes only its own files, and
 what one host's write does to the content (twins turned `conflict`, files put back in the queue) reaches the rows
-of every host. And a tag put on a model that has it already is counted once."""
+of every host. A tag put on a model that has it already is counted once, and a lookup in one host's queue is not
+in another's."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from store_backends import (  # noqa: F401
 
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
-from hikaze_mm.store.records import FileStat, ModelQuery, Promotion
+from hikaze_mm.store.records import FileStat, LookupState, ModelQuery, Promotion
 
 OTHER = FileStat(20, 2, 3, 4)
 PATH = "/m/loras/a.safetensors"
@@ -192,3 +193,13 @@ async def test_edits_of_one_model_through_two_hosts_at_once_are_all_kept(hosts: 
         f"{'here' if i % 2 == 0 else 'there'}_{i}": i for i in range(20)}
     tags = {t["name"]: t["models"] for t in await here.tags.list_tags()}
     assert len(tags) == 20 and set(tags.values()) == {1}  # counted once each, on both hosts' writes
+
+
+async def test_a_failure_given_up_on_here_is_asked_again_though_another_host_queues_it(
+        hosts: tuple[PostgresStore, PostgresStore]):
+    here, there = hosts
+    await _import(here, PATH, A)
+    await here.lookups.save_lookup(LookupState(A, "failed", None, 5.0, [], None))
+    await there.lookups.queue_lookups([A], False, 5.0)  # the queue is each host's own
+    assert await here.lookups.unlooked_models("", 10, 0.0) == [A]
+    assert await there.lookups.unlooked_models("", 10, 0.0) == []

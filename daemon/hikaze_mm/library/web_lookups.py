@@ -269,9 +269,10 @@ class WebLookups:
         return await self.queue([row.sha256 for row, _ in rows.values() if row.sha256 is not None], force)
 
     async def queue_unlooked(self) -> int:
-        """Every model no source was asked about yet (and not kept away) queued; how many are waiting now."""
+        """Every model not looked up yet, not found a week ago or more, or given up on (and not kept away) queued;
+        how many are waiting now."""
         after = ""
-        while page := await self.store.lookups.unlooked_models(after, 1000):
+        while page := await self.store.lookups.unlooked_models(after, 1000, self._clock() - NOT_FOUND_KEPT_S):
             await self.queue(page, False)
             after = page[-1]
         return await self.queue([], False)

@@ -53,9 +53,14 @@ class SQLiteLookups:
     async def queued_lookups(self) -> int:
         return int((await self._db.one("SELECT count(*) FROM lookup_queue"))[0])
 
-    async def unlooked_models(self, after: str, limit: int) -> list[str]:
+    async def unlooked_models(self, after: str, limit: int, not_found_before: float) -> list[str]:
+        # Said as "no word worth keeping" (NOT EXISTS), not as a join whose misses are wanted: a walk of the models
+        # by key, each looked up by key in web_lookups and lookup_queue, never a scan of those.
         rows = await self._db.all(
-            "SELECT m.sha256 FROM models m WHERE m.sha256 > ? "
-            "AND NOT EXISTS (SELECT 1 FROM web_lookups w WHERE w.sha256 = m.sha256) "
-            "AND json_extract(m.meta_json, '$.never_fetch') IS NOT 1 ORDER BY m.sha256 LIMIT ?", (after, limit))
+            "SELECT m.sha256 FROM models m WHERE m.sha256 > ?1 "
+            "AND NOT EXISTS (SELECT 1 FROM web_lookups w WHERE w.sha256 = m.sha256 AND (w.state = 'found' "
+            "OR (w.state = 'not_found' AND w.checked_at >= ?2) OR (w.state = 'failed' "
+            "AND EXISTS (SELECT 1 FROM lookup_queue q WHERE q.sha256 = w.sha256)))) "
+            "AND json_extract(m.meta_json, '$.never_fetch') IS NOT 1 ORDER BY m.sha256 LIMIT ?3",
+            (after, not_found_before, limit))
         return [r[0] for r in rows]
