@@ -389,8 +389,9 @@ export interface paths {
         /**
          * Queue many models for the lookups in the background
          * @description The models are `sha256s` (at most 500), a `filter` (the query parameters of `GET /api/models` as an object
-         *     of strings), or, with neither, every model no source was asked about yet; or files of the queue,
-         *     `pending_ids` (at most 10,000; those not hashed yet are left out). They are looked up one after
+         *     of strings), or, with neither, every model no source was asked about yet, or whose "not found" is a week
+         *     old or more, or whose lookup failed and is no longer tried again; or files of the queue, `pending_ids` (at
+         *     most 10,000; those not hashed yet are left out). They are looked up one after
          *     another at `metadata_rate`, as `POST /api/models/{sha256}/metadata/fetch` would, by a queue kept in the
          *     database: a restart goes on where it stopped, a lookup that failed is tried again later with backoff.
          *     Follow it with `lookup.progress` events or `lookups` in `GET /api/status`. A model kept away from the
@@ -753,13 +754,19 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Delete a tag (it is taken off every model and pending item) */
+        /**
+         * Delete a tag (it is taken off every model and pending item)
+         * @description Each model that carried it notes it as taken off (`removed_tags`), as a PATCH's `tags_remove` would: no
+         *     later fetch from the web or sidecar puts it back.
+         */
         delete: operations["deleteTag"];
         options?: never;
         head?: never;
         /**
          * Rename a tag
-         * @description If another tag has the new name, this one merges into it; the answer then has the other's id.
+         * @description If another tag has the new name, this one merges into it; the answer then has the other's id. Each model
+         *     that carried the tag notes its old name as taken off (`removed_tags`), so no fetch or sidecar puts it back
+         *     beside the new one; a rename that changes only the case notes nothing.
          */
         patch: operations["renameTag"];
         trace?: never;

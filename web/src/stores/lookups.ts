@@ -105,7 +105,7 @@ export const useLookupsStore = defineStore("lookups", () => {
     }
   }
 
-  /** Every model no source was asked about yet. */
+  /** Every model no source was asked about yet, not found a week ago or more, or given up on. */
   function queueMissing(): Promise<void> {
     return queue(async () => (await api.fetchMetadata({})).queued);
   }
