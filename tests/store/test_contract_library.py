@@ -255,15 +255,17 @@ async def test_tag_names_are_one_tag_whatever_their_case(stores: Stores):
 
 
 async def _web_tagged(stores: Stores, sha256: str, tags: list[str]) -> None:
-    """The model tagged by a record from the web, as a fetch tags it (noted in its `web_tags`)."""
+    """The model tagged by a record from the web, as a fetch tags it (marked in its `fetched.tags`)."""
     taken = await stores.models.take_web_record(sha256, {"source": "civitai", "tags": tags}, None, [])
     assert taken is not None and taken.tags == tags
 
 
 async def _tags_and_removed(stores: Stores, sha256: str) -> tuple[list[str], list[str], list[str]]:
+    """The model's tags, those taken off it, and those the web's marks name."""
     detail = await stores.models.model_detail(sha256)
     assert detail is not None
-    return sorted(detail["tags"]), detail["removed_tags"], detail["meta_json"].get("web_tags", [])
+    marks = detail["meta_json"].get("fetched", {}).get("tags", [])
+    return sorted(detail["tags"]), detail["removed_tags"], [name for mark in marks for name in mark["names"]]
 
 
 async def _tag_id(stores: Stores, name: str) -> int:

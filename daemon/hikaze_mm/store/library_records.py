@@ -56,6 +56,13 @@ def model_detail(row: Sequence[Any], meta: Meta, tags: list[str], images: Iterab
     return item
 
 
+def renamed_tags(tags: list[str], old: str, new: str | None) -> list[str]:
+    """A model's tag names once the tag `old` is renamed to `new` library-wide (merged into `new` where another tag
+    has that name, so the model carries it once) or deleted (`new` None); names compare without regard to case."""
+    kept = [name for name in tags if name.casefold() not in {old.casefold(), (new or old).casefold()}]
+    return kept if new is None else [*kept, new]
+
+
 def search_row(name: str, path: str, tags: str | None, description: Any, trigger_words: Any) -> tuple[str, ...]:
     """What a model is found by, as its search row's columns: (name, file name, path, tags, description, trigger
     words), from its name, path, tag names joined by spaces and its metadata's description and trigger words."""

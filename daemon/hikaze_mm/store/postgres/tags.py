@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from hikaze_mm.store.library_records import renamed_tags
 from hikaze_mm.store.postgres.database import texts
 from hikaze_mm.store.postgres.rows import PgContext
 from hikaze_mm.store.postgres.search_index import reindex_many
@@ -105,26 +106,30 @@ class PgTags:
 
     async def delete_tag(self, tag_id: int) -> bool:
         async with self._ctx.db.write() as conn:
+            name = await conn.fetchval("SELECT name FROM tags WHERE id = $1 FOR UPDATE", tag_id)
+            if name is None:
+                return False
             affected = await _tagged(conn, tag_id)
-            deleted = await conn.fetchval("DELETE FROM tags WHERE id = $1 RETURNING name", tag_id)
-            if deleted is not None:
-                await self._taken_off(conn, affected, deleted, None)
+            await self._taken_off(conn, affected, name, None)  # while they carry it: their tags before and after
+            await conn.execute("DELETE FROM tags WHERE id = $1", tag_id)
             await reindex_many(conn, affected)
-        return deleted is not None
+        return True
 
     async def _taken_off(self, conn: asyncpg.Connection, shas: list[str], old: str, new: str | None) -> None:
         """The tag `old` noted as taken off these models, which carry `new` instead (a rename) or nothing (a
         delete). A rename that changes only the case keeps the tag on them: nothing to note."""
         if new is not None and new.casefold() == old.casefold():
             return
-        after = [] if new is None else [new]
         for start in range(0, len(shas), _CHUNK):
             # Locked as read, as every edit of a model's record is; in one order, so that two such writes cannot
             # deadlock.
-            rows = await conn.fetch("SELECT sha256, meta_json FROM models WHERE sha256 = ANY($1::text[]) "
-                                    "ORDER BY sha256 FOR UPDATE", texts(shas[start:start + _CHUNK]))
+            rows = await conn.fetch(
+                "SELECT m.sha256, m.meta_json, ARRAY(SELECT t.name::text FROM model_tags mt JOIN tags t "
+                "ON t.id = mt.tag_id WHERE mt.sha256 = m.sha256) FROM models m WHERE m.sha256 = ANY($1::text[]) "
+                "ORDER BY m.sha256 FOR UPDATE", texts(shas[start:start + _CHUNK]))
             await conn.executemany("UPDATE models SET meta_json = $1 WHERE sha256 = $2", [
-                (self._ctx.rules.tags_edited(meta or {}, [old], after), sha) for sha, meta in rows])
+                (self._ctx.rules.tags_edited(meta or {}, list(names), renamed_tags(list(names), old, new)), sha)
+                for sha, meta, names in rows])
 
 
 # Models whose records are read and written back at once: a tag on a whole library is not held in memory whole.

@@ -9,6 +9,7 @@ from typing import Any
 import aiosqlite
 
 from hikaze_mm.store.interfaces import MetadataRules
+from hikaze_mm.store.library_records import renamed_tags
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.rows import IN_JSON, json_list
 from hikaze_mm.store.sqlite.search_index import reindex
@@ -99,26 +100,32 @@ class SQLiteTags:
 
     async def delete_tag(self, tag_id: int) -> bool:
         async with self._db.write() as db:
+            name = await first_row(db, "SELECT name FROM tags WHERE id = ?", (tag_id,))
+            if name is None:
+                return False
             affected = await _tagged(db, tag_id)
-            deleted = await first_row(db, "DELETE FROM tags WHERE id = ? RETURNING name", (tag_id,))
-            if deleted is not None:
-                await self._taken_off(db, affected, deleted[0], None)
+            await self._taken_off(db, affected, name[0], None)  # while they carry it: their tags before and after
+            await db.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
             for sha in affected:
                 await reindex(db, sha)
-        return deleted is not None
+        return True
 
     async def _taken_off(self, db: aiosqlite.Connection, shas: list[str], old: str, new: str | None) -> None:
         """The tag `old` noted as taken off these models, which carry `new` instead (a rename) or nothing (a
         delete). A rename that changes only the case keeps the tag on them: nothing to note."""
         if new is not None and new.casefold() == old.casefold():
             return
-        after = [] if new is None else [new]
         for start in range(0, len(shas), _CHUNK):
-            rows = await db.execute_fetchall(f"SELECT sha256, meta_json FROM models WHERE sha256 IN {IN_JSON}",
-                                             (json_list(shas[start:start + _CHUNK]),))
-            await db.executemany("UPDATE models SET meta_json = ? WHERE sha256 = ?", [
-                (json.dumps(self._rules.tags_edited(json.loads(meta or "{}"), [old], after)), sha)
-                for sha, meta in rows])
+            rows = await db.execute_fetchall(
+                "SELECT m.sha256, m.meta_json, (SELECT json_group_array(t.name) FROM model_tags mt JOIN tags t "
+                f"ON t.id = mt.tag_id WHERE mt.sha256 = m.sha256) FROM models m WHERE m.sha256 IN {IN_JSON}",
+                (json_list(shas[start:start + _CHUNK]),))
+            edited = []
+            for sha, meta, names in rows:
+                before = json.loads(names)
+                after = renamed_tags(before, old, new)
+                edited.append((json.dumps(self._rules.tags_edited(json.loads(meta or "{}"), before, after)), sha))
+            await db.executemany("UPDATE models SET meta_json = ? WHERE sha256 = ?", edited)
 
 
 # Models whose records are read and written back at once: a tag on a whole library is not held in memory whole.
