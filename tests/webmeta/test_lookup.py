@@ -5,8 +5,8 @@ never taken for "not found", and nothing sent where it does not belong (another 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
-import itertools
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -224,7 +224,9 @@ async def test_an_answer_about_another_file_is_not_taken(web_sources: WebSources
 
 async def test_requests_to_a_source_keep_to_the_rate(web_sources: WebSources,
                                                      session: aiohttp.ClientSession) -> None:
-    """Ten lookups at once at 20 requests a second: their starts are at least 50 ms apart."""
+    """Ten lookups at once at 20 requests a second: no half second takes more than its ten (two more for the
+    gate's two at once). Counted where they arrive, on the test's own loop: under load one arrival can land late and
+    the next on time, so the gap between two says less than a window does."""
     for n in range(20, 30):
         web_sources.add(sample_version(n, sha(n)))
     look = lookup(session, web_sources, rate=20.0, names=("civitai",))
@@ -232,7 +234,8 @@ async def test_requests_to_a_source_keep_to_the_rate(web_sources: WebSources,
     assert all(o.state == FOUND for o in outcomes)
     starts = sorted(r.at for r in at(web_sources, "civitai"))
     assert len(starts) == 20  # a version and its model each
-    assert min(b - a for a, b in itertools.pairwise(starts)) >= 0.045  # the loop's clock may land a hair early
+    assert max(bisect.bisect_left(starts, t + 0.5) - i for i, t in enumerate(starts)) <= 12
+    assert starts[-1] - starts[0] >= 19 / 20.0 * 0.9  # and the whole run took about its time
 
 
 async def test_a_gate_lets_two_through_at_once() -> None:
