@@ -12,7 +12,7 @@ from hikaze_mm.store.interfaces import MetadataRules
 from hikaze_mm.store.library_records import renamed_tags
 from hikaze_mm.store.sqlite.database import Database, first_row
 from hikaze_mm.store.sqlite.rows import IN_JSON, json_list
-from hikaze_mm.store.sqlite.search_index import reindex
+from hikaze_mm.store.sqlite.search_index import reindex_many
 
 
 async def tag_ids(db: aiosqlite.Connection, names: list[str]) -> list[int]:
@@ -94,8 +94,7 @@ class SQLiteTags:
                 tag_id = target
             else:
                 await db.execute("UPDATE tags SET name = ? WHERE id = ?", (name, tag_id))
-            for sha in affected:
-                await reindex(db, sha)
+            await reindex_many(db, affected)
         return {"id": tag_id, "name": name}
 
     async def delete_tag(self, tag_id: int) -> bool:
@@ -106,8 +105,7 @@ class SQLiteTags:
             affected = await _tagged(db, tag_id)
             await self._taken_off(db, affected, name[0], None)  # while they carry it: their tags before and after
             await db.execute("DELETE FROM tags WHERE id = ?", (tag_id,))
-            for sha in affected:
-                await reindex(db, sha)
+            await reindex_many(db, affected)
         return True
 
     async def _taken_off(self, db: aiosqlite.Connection, shas: list[str], old: str, new: str | None) -> None:
