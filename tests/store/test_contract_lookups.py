@@ -158,3 +158,8 @@ async def test_the_web_marks_the_base_model_it_gave_until_the_user_names_one(sto
     assert c["base_model"] == "Illustrious" and "base_model" not in c["meta_json"]["fetched"]
     assert set(c["meta_json"]["fetched"]) == {"community_links", "description", "nsfw", "tags", "trigger_words"}
     assert "fetched" not in e["meta_json"] and e["meta_json"]["notes"] == "kept" and e["meta_json"]["web"]
+    # A user who takes a wrong base model back to "unknown" keeps it so: no later record fills it again.
+    await stores.models.set_base_model([sha("e")], "unknown")
+    await stores.models.take_web_record(sha("e"), {"source": "civitai", "tags": []}, "Flux.1 D", [])
+    e = await stores.models.model_detail(sha("e"))
+    assert e is not None and e["base_model"] == "unknown" and "base_model" in e["meta_json"]["user_set"]

@@ -155,4 +155,4 @@ def tags_edited(model: dict[str, Any], before: list[str], after: list[str]) -> d
 # The rules as the store applies them inside its transactions (it never imports this module).
 RULES = MetadataRules(merge=merge, override=override, for_new_model=for_new_model, patch=patch,
                       user_fields=user_fields, take_sidecar_tags=take_sidecar_tags, tags_edited=tags_edited,
-                      web_fill=web_fill)
+                      web_fill=web_fill, user_edited=noted_user_edit)

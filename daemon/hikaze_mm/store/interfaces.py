@@ -63,6 +63,7 @@ class MetadataRules:
     # (stored, a record from the web, the model's tag names, now, whether the store fills the model's base model
     # with the record's): the stored record with what it may fill filled, and the record's tags to add
     web_fill: Callable[[Meta, Meta, list[str], float, bool], tuple[Meta, list[str]]]
+    user_edited: Callable[[Meta, set[str]], Meta]  # (stored, fields the user set): theirs from now on, not the web's
 
 
 class PendingStore(Protocol):

@@ -134,8 +134,10 @@ async def take_web_record(sql: LibrarySql, rules: MetadataRules, sha256: str, re
     stored = await sql.meta(sha256)
     if stored is None:
         return None
-    # The web's base model goes only where the header named none.
-    filling = base_model if base_model is not None and (await sql.model(sha256)).base_model == "unknown" else None
+    # The web's base model goes only where the header named none and the user never chose one ("unknown" too).
+    chosen = isinstance(stored.get("user_set"), list) and "base_model" in stored["user_set"]
+    filling = base_model if base_model is not None and not chosen and \
+        (await sql.model(sha256)).base_model == "unknown" else None
     meta, taken = rules.web_fill(stored, record, await sql.tag_names(sha256), now, filling is not None)
     if meta is stored:  # the rules refused the record: the model takes nothing of it, images neither
         return None

@@ -66,14 +66,6 @@ _TAGS_TO_MODELS = (
     "JOIN pending_tags t ON t.pending_id = made.pending_id"
 )
 
-# A model's metadata without the web's mark on its base model (`fetched.base_model`), and without `fetched` once that
-# was its last mark.
-_UNMARK_BASE_MODEL = (
-    "CASE WHEN meta_json #> '{fetched,base_model}' IS NULL THEN meta_json "
-    "WHEN (meta_json -> 'fetched') - 'base_model' = '{}'::jsonb THEN meta_json - 'fetched' "
-    "ELSE meta_json #- '{fetched,base_model}' END"
-)
-
 
 class PgLibrarySql:
     """The statements of the library's writes (`library_writes.LibrarySql`) on the connection of an open write.
@@ -312,12 +304,16 @@ class PgModels:
                 meta_remove=meta_remove, guard=guard)
 
     async def set_base_model(self, shas: list[str], base_model: str) -> list[str]:
-        """One base model for many models at once (one statement: the column is not searched text, so nothing else
-        follows it), no longer marked as the web's; the models that exist."""
+        """One base model for many models at once: the user's from now on (`user_set`, so the web never fills it
+        again, not even after "unknown"), no longer marked as the web's; the models that exist."""
+        now = time.time()
         async with self._ctx.db.write() as conn:
-            rows = await conn.fetch(
-                f"UPDATE models SET base_model = $1, updated_at = $2, meta_json = {_UNMARK_BASE_MODEL} "
-                "WHERE sha256 = ANY($3::text[]) RETURNING sha256", base_model, time.time(), texts(shas))
+            # Locked as read, in one order, as every edit of a model's record is.
+            rows = await conn.fetch("SELECT sha256, meta_json FROM models WHERE sha256 = ANY($1::text[]) "
+                                    "ORDER BY sha256 FOR UPDATE", texts(shas))
+            await conn.executemany(
+                "UPDATE models SET base_model = $1, updated_at = $2, meta_json = $3 WHERE sha256 = $4",
+                [(base_model, now, self._ctx.rules.user_edited(meta or {}, {"base_model"}), sha) for sha, meta in rows])
         return [r[0] for r in rows]
 
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:

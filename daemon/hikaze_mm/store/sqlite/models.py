@@ -64,15 +64,6 @@ _TAGS_TO_MODELS = (
     "FROM json_each(?) j JOIN pending_tags t ON t.pending_id = json_extract(j.value, '$[0]')"
 )
 
-# A model's metadata without the web's mark on its base model (`fetched.base_model`), and without `fetched` once that
-# was its last mark. The branches are tried in order, so a record that is not JSON is left as it is.
-_UNMARK_BASE_MODEL = (
-    "CASE WHEN NOT json_valid(meta_json) THEN meta_json "
-    "WHEN json_type(meta_json, '$.fetched.base_model') IS NULL THEN meta_json "
-    "WHEN (SELECT count(*) FROM json_each(meta_json, '$.fetched')) = 1 THEN json_remove(meta_json, '$.fetched') "
-    "ELSE json_remove(meta_json, '$.fetched.base_model') END"
-)
-
 
 class SQLiteLibrarySql:
     """The statements of the library's writes (`library_writes.LibrarySql`) on the connection of an open write."""
@@ -284,13 +275,16 @@ class SQLiteModels:
                 tags_add=tags_add, tags_remove=tags_remove, meta_add=meta_add, meta_remove=meta_remove, guard=guard)
 
     async def set_base_model(self, shas: list[str], base_model: str) -> list[str]:
-        """One base model for many models at once (one statement: the column is not searched text, so nothing else
-        follows it), no longer marked as the web's; the models that exist."""
+        """One base model for many models at once: the user's from now on (`user_set`, so the web never fills it
+        again, not even after "unknown"), no longer marked as the web's; the models that exist."""
+        now = time.time()
         async with self._db.write() as db:
-            rows = await db.execute_fetchall(
-                f"UPDATE models SET base_model = ?, updated_at = ?, meta_json = {_UNMARK_BASE_MODEL} "
-                f"WHERE sha256 IN {IN_JSON} RETURNING sha256",
-                (base_model, time.time(), json_list(shas)))
+            rows = await db.execute_fetchall(f"SELECT sha256, meta_json FROM models WHERE sha256 IN {IN_JSON}",
+                                             (json_list(shas),))
+            await db.executemany(
+                "UPDATE models SET base_model = ?, updated_at = ?, meta_json = ? WHERE sha256 = ?",
+                [(base_model, now, json.dumps(self._rules.user_edited(json.loads(meta or "{}"), {"base_model"})), sha)
+                 for sha, meta in rows])
         return [r[0] for r in rows]
 
     async def enrich_model(self, sha256: str, meta: Meta, tags: list[str]) -> bool:
