@@ -76,6 +76,9 @@ async def test_unlooked_models_take_an_old_not_found_and_a_failure_given_up_on(s
                                    ("d", "failed", 5.0), ("e", "found", 5.0), ("f", "not_found", cutoff + 1)):
         await stores.lookups.save_lookup(LookupState(sha(key), state, None, checked_at, [], None))
     await stores.lookups.queue_lookups([sha("d")], False, 5.0)  # still being tried: the queue has it already
+    await new_model(stores, "g", sha("9"))  # never looked up, but queued: asking again would restart its backoff
+    await stores.lookups.queue_lookups([sha("9")], False, 5.0)
+    await stores.lookups.delay_lookup(sha("9"), 500.0)
     assert await stores.lookups.unlooked_models("", 10, cutoff) == [sha("a"), sha("c")]
     assert await stores.lookups.unlooked_models(sha("a"), 1, cutoff) == [sha("c")]
     await stores.lookups.drop_lookup(sha("d"), 1)

@@ -244,8 +244,8 @@ class LookupStore(Protocol):
     async def drop_lookup(self, sha256: str, asks: int) -> None: ...
     async def queued_lookups(self) -> int: ...
     # Models not kept from the lookups by the user whose content is worth asking about again, by sha256: no source
-    # was asked about it yet, or the last word was "not found" before `not_found_before`, or a failure that this
-    # host's queue no longer holds (it gave up).
+    # gave a word worth keeping (found, or "not found" since `not_found_before`), and this host's queue does not
+    # hold it already (asked for again, a lookup being retried would start its backoff over).
     async def unlooked_models(self, after: str, limit: int, not_found_before: float) -> list[str]: ...
 
 

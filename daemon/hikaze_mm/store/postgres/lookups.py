@@ -63,8 +63,8 @@ class PgLookups:
         rows = await self._db.all(
             "SELECT m.sha256 FROM models m WHERE m.sha256 > $1 "
             "AND NOT EXISTS (SELECT 1 FROM web_lookups w WHERE w.sha256 = m.sha256 AND (w.state = 'found' "
-            "OR (w.state = 'not_found' AND w.checked_at >= $3) OR (w.state = 'failed' "
-            "AND EXISTS (SELECT 1 FROM lookup_queue q WHERE q.host = $4 AND q.sha256 = w.sha256)))) "
+            "OR (w.state = 'not_found' AND w.checked_at >= $3))) "
+            "AND NOT EXISTS (SELECT 1 FROM lookup_queue q WHERE q.host = $4 AND q.sha256 = m.sha256) "
             "AND m.meta_json -> 'never_fetch' IS DISTINCT FROM 'true'::jsonb ORDER BY m.sha256 LIMIT $2",
             (after, limit, not_found_before, self._host))
         return [r[0] for r in rows]

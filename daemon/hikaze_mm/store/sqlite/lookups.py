@@ -59,8 +59,8 @@ class SQLiteLookups:
         rows = await self._db.all(
             "SELECT m.sha256 FROM models m WHERE m.sha256 > ?1 "
             "AND NOT EXISTS (SELECT 1 FROM web_lookups w WHERE w.sha256 = m.sha256 AND (w.state = 'found' "
-            "OR (w.state = 'not_found' AND w.checked_at >= ?2) OR (w.state = 'failed' "
-            "AND EXISTS (SELECT 1 FROM lookup_queue q WHERE q.sha256 = w.sha256)))) "
+            "OR (w.state = 'not_found' AND w.checked_at >= ?2))) "
+            "AND NOT EXISTS (SELECT 1 FROM lookup_queue q WHERE q.sha256 = m.sha256) "
             "AND json_extract(m.meta_json, '$.never_fetch') IS NOT 1 ORDER BY m.sha256 LIMIT ?3",
             (after, not_found_before, limit))
         return [r[0] for r in rows]
