@@ -279,3 +279,16 @@ async def test_only_the_sources_and_civitais_image_cdn_may_be_contacted(
     assert client.allowed(url, image=image) is allowed
     assert client.allowed(f"{web_sources.civarchive}/api/sha256/{sha(1)}", image=False)
     assert not client.allowed(f"{web_sources.civitai}/api/v1/model-versions/by-hash/{sha(1)}", image=False)
+
+
+async def test_a_lone_surrogate_in_an_answer_becomes_a_replacement_character(
+        web_sources: WebSources, session: aiohttp.ClientSession) -> None:
+    # An emoji cut in half where the source truncated its text: JSON escapes it, no database stores it as text.
+    version = sample_version(40, sha(40), description="<p>Cute \ud83d</p>", trained_words=("cat\udc80",))
+    version.images[0].meta["prompt"] = "x \ud800"
+    web_sources.add(version)
+    outcome = await lookup(session, web_sources).lookup(sha(40), None)
+    assert outcome.state == FOUND and outcome.record is not None
+    assert outcome.record.description == "<p>Cute \ufffd</p>" and outcome.record.trigger_words == ["cat\ufffd"]
+    assert outcome.record.images[0].meta is not None and outcome.record.images[0].meta["prompt"] == "x \ufffd"
+    outcome.record.to_json()["description"].encode("utf-8")  # what PostgreSQL needs of every text

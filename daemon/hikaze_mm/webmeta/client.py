@@ -13,6 +13,7 @@ import email.utils
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ LONGEST_WAIT_S = 10.0
 # A pause a source asks for is believed up to this long: a year's Retry-After would shelve every lookup for a year.
 LONGEST_PAUSE_S = 6 * 3600.0
 TIMEOUT = aiohttp.ClientTimeout(total=60, connect=10, sock_read=20)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
 
@@ -151,7 +153,7 @@ class WebClient:
             raise SourceError(f"{_host(url)} answered {status} with {content_type or 'no content type'}, not "
                               "JSON (a check page or maintenance?)")
         try:
-            doc = json.loads(body, parse_constant=_no_constant)
+            doc = _scrubbed(json.loads(body, parse_constant=_no_constant))
         except (ValueError, RecursionError):
             raise SourceError(f"{_host(url)} answered {status} with JSON that does not parse") from None
         if not isinstance(doc, dict):  # every answer of theirs is an object: anything else is no answer
@@ -222,6 +224,18 @@ async def _body(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
         if len(body) > cap:
             raise SourceError(f"{_host(url)} answered more than the {cap} bytes accepted", lasting=True)
     return bytes(body)
+
+
+def _scrubbed(value: Any) -> Any:
+    """The document with each lone surrogate (`\\ud83d`, an emoji cut in half by a truncation at the source) as
+    U+FFFD: JSON may escape one, but no database keeps one as text (PostgreSQL refused the whole record)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    return value
 
 
 def _no_constant(name: str) -> Any:
