@@ -163,12 +163,14 @@ async def test_the_copy_command_says_what_it_copied(tmp_path: Path, pg_server: P
     await _library(tmp_path / "lib.sqlite3")
     target = await migrated_database(pg_server)
     result = run_cli("db", "copy", "--from", f"sqlite://{tmp_path / 'lib.sqlite3'}", "--to", target.dsn,
-                     "--host-id", "gpu-box", "--data-dir", str(tmp_path / "data"))
+                     "--host-id", "gpu-box", "--data-dir", str(tmp_path / "data"),
+                     "--images-dir", str(tmp_path / "nas share"))
     assert result.returncode == 0, result.stderr
     assert "2 models" in result.stdout and "files as host gpu-box" in result.stdout
-    # The images' files are not in the database: the command says where they are and where they go.
-    assert f"the images' files stay in {tmp_path / 'images'}" in result.stdout
-    assert f"rsync -a {tmp_path / 'images'}/ {tmp_path / 'data' / 'images'}/" in result.stdout
+    # The images' files are not in the database: the command says where they are and where they go, as a command
+    # that can be pasted (a folder with a space is quoted).
+    assert f"the images' files stay where the copied library kept them ({tmp_path / 'images'}" in result.stdout
+    assert f"rsync -a {tmp_path / 'images'}/ '{tmp_path / 'nas share'}/'" in result.stdout
     again = run_cli("db", "copy", "--from", f"sqlite://{tmp_path / 'lib.sqlite3'}", "--to", target.dsn,
                     "--data-dir", str(tmp_path / "data"))
     assert again.returncode == 1 and "holds a library already" in again.stderr

@@ -117,6 +117,8 @@ async def test_an_outage_is_a_failure_never_not_found(web_sources: WebSources, s
     assert outcome.state == FAILED and outcome.record is None
     assert ("civitai" in outcome.notes[0] and str(status) in outcome.notes[0]) or "JSON" in outcome.notes[0] \
         or "not a model version" in outcome.notes[0]
+    # Each is asked again twice, as an outage is; an object that is no model fails at once.
+    assert web_sources.count("by-hash") == (1 if "not a model version" in outcome.notes[0] else 3)
 
 
 async def test_an_archive_answer_that_is_not_a_model_is_a_failure(web_sources: WebSources,
@@ -197,10 +199,15 @@ async def test_an_answer_over_the_size_cap_is_refused(web_sources: WebSources,
 
 async def test_the_key_goes_to_civitai_alone(web_sources: WebSources, session: aiohttp.ClientSession) -> None:
     web_sources.add(sample_version(12, sha(12), deleted=True))
-    outcome = await lookup(session, web_sources).lookup(sha(12), None)
+    look = lookup(session, web_sources)
+    outcome = await look.lookup(sha(12), None)
     assert outcome.state == FOUND
+    # A picture an answer names on Civitai's own origin goes without the key too: the answer chose that GET.
+    await look.client.image(web_sources.image_url(web_sources.versions[-1].images[0]).replace(
+        web_sources.civarchive, web_sources.civitai))
     civitai, archive = at(web_sources, "civitai"), at(web_sources, "civarchive")
-    assert civitai and all(r.headers.get("authorization") == f"Bearer {KEY}" for r in civitai)
+    assert [r.route for r in civitai if "authorization" not in r.headers] == ["image"]
+    assert civitai and all(r.headers.get("authorization") == f"Bearer {KEY}" for r in civitai if r.route != "image")
     assert archive and all("authorization" not in r.headers for r in archive)
     assert all(KEY not in r.path + r.query for r in civitai + archive)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import sys
 from pathlib import Path
 
@@ -63,6 +64,8 @@ async def _copy(source: str | None, target: str | None, settings: Settings) -> i
     # The images' files are not rows: without this line the copied library would show none of them.
     images = Path((source or "")[len(SQLITE):]).parent / "images"
     if counts["images"] + counts["pending_images"] and images.resolve() != settings.image_folder.resolve():
-        print(f"the images' files stay in {images}: copy them into the images_dir every machine mounts "
-              f"(rsync -a {images}/ {settings.image_folder}/), or the shared library shows none of them")
+        source, target = shlex.quote(f"{images}/"), shlex.quote(f"{settings.image_folder}/")
+        print(f"the images' files stay where the copied library kept them ({images}, unless its images_dir said "
+              f"otherwise): copy them into the images_dir every machine mounts (rsync -a {source} {target}), or "
+              "the shared library shows none of them")
     return 0

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND_KEPT_S = 7 * 86400  # a "not found" is believed this long
 RETRY_BASE_S = 60.0  # a failed lookup waits this long, doubling per failure, up to RETRY_CAP_S
 RETRY_CAP_S = 6 * 3600.0
-MAX_ATTEMPTS = 12  # about two days of trying: then it leaves the queue, and the user may ask again
+MAX_ATTEMPTS = 12  # about 20 hours of waits in all: then it leaves the queue, and the user may ask again
 BATCH = 16  # queued lookups read at once
 IDLE_WAKE_S = 60.0  # how often an idle worker looks at the queue for lookups that are due again
 
@@ -368,8 +368,10 @@ class WebLookups:
 
     async def _put_back(self, item: QueuedLookup, outcome: Outcome, now: float) -> None:
         """A lookup that got no answer to go by waits in the queue: a minute, then twice as long each time. One
-        whose record came from a later source while an earlier one was down asks them all again then."""
-        self.progress.failed += 1
+        whose record came from a later source while an earlier one was down asks them all again then (counted as
+        found, not failed: its record was taken)."""
+        if not outcome.partial:
+            self.progress.failed += 1
         self.progress.last_error = "; ".join(outcome.notes)[:500]
         if item.attempts + 1 >= MAX_ATTEMPTS:
             log.warning("gave up looking up %s after %d tries: %s", item.sha256, MAX_ATTEMPTS,

@@ -15,13 +15,15 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_JSON_BYTES = 8 * 1024 * 1024  # a version with its images' generation parameters is well under 1 MiB
 MAX_IMAGE_BYTES = 40 * 1024 * 1024  # the upload limit's order: a preview larger than this is not a preview
@@ -144,33 +146,30 @@ class WebClient:
             return False
         return where in self._headers or (image and where in self._image_origins)
 
+    def _sent(self, where: Origin, image: bool) -> dict[str, str]:
+        """The origin's headers; a picture goes without the key, whatever host an answer named it on."""
+        headers = self._headers.get(where, {})
+        return {k: v for k, v in headers.items() if k != "Authorization"} if image else headers
+
     async def json(self, url: str) -> Answer:
         """A source's JSON answer: 200 with its document, or 404 with one (the source's own "not found"). A 404
         that is a web page (a wrong path, a proxy's page) is an error: only the source itself may say a hash is
-        unknown."""
-        status, content_type, body = await self._get(url, image=False, cap=MAX_JSON_BYTES, answers=(200, 404))
-        if "json" not in content_type:
-            raise SourceError(f"{_host(url)} answered {status} with {content_type or 'no content type'}, not "
-                              "JSON (a check page or maintenance?)")
-        try:
-            doc = _scrubbed(json.loads(body, parse_constant=_no_constant))
-        except (ValueError, RecursionError):
-            raise SourceError(f"{_host(url)} answered {status} with JSON that does not parse") from None
-        if not isinstance(doc, dict):  # every answer of theirs is an object: anything else is no answer
-            raise SourceError(f"{_host(url)} answered {status} with JSON that is not an object")
-        return Answer(status, doc)
+        unknown. An answer that is no JSON object is retried as an outage is."""
+        return await self._get(url, image=False, cap=MAX_JSON_BYTES, answers=(200, 404), read=_json_answer)
 
     async def image(self, url: str) -> tuple[bytes, str]:
         """An image's bytes and content type."""
-        _, content_type, body = await self._get(url, image=True, cap=MAX_IMAGE_BYTES, answers=(200,))
-        return body, content_type
+        return await self._get(url, image=True, cap=MAX_IMAGE_BYTES, answers=(200,),
+                               read=lambda _, status, content_type, body: (body, content_type))
 
-    async def _get(self, url: str, *, image: bool, cap: int, answers: tuple[int, ...]) -> tuple[int, str, bytes]:
-        """Status, content type and body of a GET, retried while the failure is transient."""
+    async def _get(self, url: str, *, image: bool, cap: int, answers: tuple[int, ...],
+                   read: Callable[[str, int, str, bytes], T]) -> T:
+        """What `read` makes of a GET's status, content type and body, retried while the failure (the request's,
+        or `read`'s SourceError) is transient."""
         attempt = 0
         while True:
             try:
-                return await self._once(url, image=image, cap=cap, answers=answers)
+                return read(url, *await self._once(url, image=image, cap=cap, answers=answers))
             except SourceError as e:
                 if e.lasting or attempt >= RETRIES:
                     raise
@@ -195,7 +194,7 @@ class WebClient:
                 raise SourceError(f"{_host(url)} asked for a pause of {wait:.0f} s more", retry_after=wait)
             async with gate:
                 try:
-                    async with self._session.get(url, headers=self._headers.get(where, {}), allow_redirects=False,
+                    async with self._session.get(url, headers=self._sent(where, image), allow_redirects=False,
                                                  timeout=self._timeout) as resp:
                         if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                             url = urljoin(url, resp.headers["Location"])
@@ -224,6 +223,19 @@ async def _body(resp: aiohttp.ClientResponse, cap: int, url: str) -> bytes:
         if len(body) > cap:
             raise SourceError(f"{_host(url)} answered more than the {cap} bytes accepted", lasting=True)
     return bytes(body)
+
+
+def _json_answer(url: str, status: int, content_type: str, body: bytes) -> Answer:
+    if "json" not in content_type:
+        raise SourceError(f"{_host(url)} answered {status} with {content_type or 'no content type'}, not "
+                          "JSON (a check page or maintenance?)")
+    try:
+        doc = _scrubbed(json.loads(body, parse_constant=_no_constant))
+    except (ValueError, RecursionError):
+        raise SourceError(f"{_host(url)} answered {status} with JSON that does not parse") from None
+    if not isinstance(doc, dict):  # every answer of theirs is an object: anything else is no answer
+        raise SourceError(f"{_host(url)} answered {status} with JSON that is not an object")
+    return Answer(status, doc)
 
 
 def _scrubbed(value: Any) -> Any:
