@@ -290,6 +290,17 @@ async def test_a_tag_deleted_everywhere_stays_off_the_models_that_had_it(stores:
     assert (await _tags_and_removed(stores, A))[1] == ["style"]
 
 
+async def test_a_tag_whose_name_is_stored_escaped_is_noted_when_deleted(stores: Stores):
+    # A name holding the store's escape character (as a sidecar or the first version may bring) is stored escaped:
+    # it must be read back as itself to be noted, on PostgreSQL through the codec arrays of text bypass.
+    odd = "pua\uef00tag"
+    await new_model(stores, "m", A)
+    assert await stores.models.enrich_model(A, {}, [odd, "other"])
+    assert await stores.tags.delete_tag(await _tag_id(stores, odd))
+    detail = await stores.models.model_detail(A)
+    assert detail is not None and detail["tags"] == ["other"] and detail["removed_tags"] == [odd]
+
+
 async def test_a_renamed_tag_does_not_come_back_under_its_old_name(stores: Stores):
     await new_model(stores, "m", A)
     await _web_tagged(stores, A, ["lighting"])

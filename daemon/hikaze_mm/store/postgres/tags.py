@@ -124,8 +124,11 @@ class PgTags:
             # Locked as read, as every edit of a model's record is; in one order, so that two such writes cannot
             # deadlock.
             rows = await conn.fetch(
-                "SELECT m.sha256, m.meta_json, ARRAY(SELECT t.name::text FROM model_tags mt JOIN tags t "
-                "ON t.id = mt.tag_id WHERE mt.sha256 = m.sha256) FROM models m WHERE m.sha256 = ANY($1::text[]) "
+                # The names as jsonb, not an array: asyncpg's arrays of text bypass the codec that unescapes a
+                # stored name (a byte that is not UTF-8, a NUL), which then matched no name it was compared with.
+                "SELECT m.sha256, m.meta_json, (SELECT coalesce(jsonb_agg(t.name::text), '[]'::jsonb) FROM "
+                "model_tags mt JOIN tags t ON t.id = mt.tag_id WHERE mt.sha256 = m.sha256) FROM models m "
+                "WHERE m.sha256 = ANY($1::text[]) "
                 "ORDER BY m.sha256 FOR UPDATE", texts(shas[start:start + _CHUNK]))
             await conn.executemany("UPDATE models SET meta_json = $1 WHERE sha256 = $2", [
                 (self._ctx.rules.tags_edited(meta or {}, list(names), renamed_tags(list(names), old, new)), sha)
