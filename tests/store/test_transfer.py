@@ -4,6 +4,10 @@ the target as it was."""
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ from store_backends import HOST, STAT, hashed_row, migrated_database, new_model,
 
 from conftest import run_cli
 from hikaze_mm.library.metadata import RULES
+from hikaze_mm.store.copy_back import copy_to_sqlite
 from hikaze_mm.store.interfaces import Stores
 from hikaze_mm.store.postgres.store import PostgresStore
 from hikaze_mm.store.records import FileStat, LookupState, ModelQuery, Use
@@ -169,8 +174,116 @@ async def test_the_copy_command_says_what_it_copied(tmp_path: Path, pg_server: P
     assert "2 models" in result.stdout and "files as host gpu-box" in result.stdout
     # The images' files are not in the database: the command says where they are and where they go, as a command
     # that can be pasted (a folder with a space is quoted).
-    assert f"the images' files stay where the copied library kept them ({tmp_path / 'images'}" in result.stdout
+    assert f"copy them from {tmp_path / 'images'} (unless the copied library's images_dir" in result.stdout
     assert f"rsync -a {tmp_path / 'images'}/ '{tmp_path / 'nas share'}/'" in result.stdout
     again = run_cli("db", "copy", "--from", f"sqlite://{tmp_path / 'lib.sqlite3'}", "--to", target.dsn,
                     "--data-dir", str(tmp_path / "data"))
     assert again.returncode == 1 and "holds a library already" in again.stderr
+
+
+# -- and back: a shared library into a new SQLite file ---------------------------------------------------------
+
+
+async def test_a_library_copied_to_postgresql_and_back_reads_the_same(tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    shared = await migrated_database(pg_server)
+    await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", shared.dsn, HOST)
+    (tmp_path / "back").mkdir()
+    counts = await copy_to_sqlite(shared.dsn, tmp_path / "back" / "library.sqlite3", HOST)
+    assert counts["models"] == 2 and counts["web_lookups"] == 2 and counts["lookup_queue"] == 2
+    before, after = sqlite_store(tmp_path / "lib.sqlite3"), sqlite_store(tmp_path / "back" / "library.sqlite3")
+    await before.open()
+    await after.open()
+    try:
+        assert await _view(after) == await _view(before)
+        # The copy is a library of its own: new rows continue the copied ids, and a search finds the copied text.
+        row = await after.pending.add_pending("/m/loras/new.safetensors", "new.safetensors", "loras", STAT)
+        assert row.id > max(r.id for r in (await after.pending.list_pending(None, None, 100, 0))[0] if r.id != row.id)
+    finally:
+        await before.close()
+        await after.close()
+    assert not [p.name for p in (tmp_path / "back").iterdir() if "copying" in p.name]  # no temporary left
+
+
+async def test_the_copy_back_is_the_library_as_this_host_sees_it(tmp_path: Path, pg_server: PgServer) -> None:
+    shared = await migrated_database(pg_server)
+    a, b = PostgresStore(shared.dsn, "host-a", RULES), PostgresStore(shared.dsn, "host-b", RULES)
+    await a.open()
+    await b.open()
+    try:
+        await new_model(a, "both", sha("a"), meta={"description": "typed on a"})
+        await new_model(a, "only-a", sha("b"), meta={"trigger_words": ["kept"]})
+        twin = await hashed_row(b, "/b/loras/both.safetensors", sha("a"), status="conflict", conflict=sha("a"))
+        await b.imports.absorb(twin.id, sha("a"), {}, [], ("/b/loras/both.safetensors", STAT))
+        await hashed_row(a, "/m/loras/waiting-on-a.safetensors", sha("c"))
+        await hashed_row(b, "/b/loras/waiting-on-b.safetensors", sha("d"))
+        await a.lookups.queue_lookups([sha("b")], False, 1.0)
+        await b.lookups.queue_lookups([sha("a")], False, 1.0)
+    finally:
+        await a.close()
+        await b.close()
+    target = tmp_path / "b.sqlite3"
+    counts = await copy_to_sqlite(shared.dsn, target, "host-b")
+    assert (counts["models"], counts["model_copies"], counts["pending_import"], counts["lookup_queue"]) == (2, 0, 1, 1)
+    store = sqlite_store(target)
+    await store.open()
+    try:
+        both, only_a = await store.models.model_detail(sha("a")), await store.models.model_detail(sha("b"))
+        assert both is not None and only_a is not None
+        # b's copy is its file here; a model with no file here is missing, with everything typed about it.
+        assert (both["path"], both["status"], both["meta_json"]["description"]) == \
+            ("/b/loras/both.safetensors", "ok", "typed on a")
+        assert (only_a["status"], only_a["meta_json"]["trigger_words"]) == ("missing", ["kept"])
+        pending, _ = await store.pending.list_pending(None, None, 100, 0)
+        assert [r.path for r in pending] == ["/b/loras/waiting-on-b.safetensors"]
+        assert [q.sha256 for q in await store.lookups.due_lookups(2.0, 10)] == [sha("a")]
+        missing = await store.search.list_models(ModelQuery(status="missing", limit=10))
+        assert [m["sha256"] for m in missing.items] == [sha("b")]
+    finally:
+        await store.close()
+
+
+async def test_a_copy_back_goes_only_into_a_new_file_and_leaves_nothing_when_it_fails(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    shared = await migrated_database(pg_server)
+    await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", shared.dsn, HOST)
+    there = tmp_path / "there.sqlite3"
+    there.write_bytes(b"the user's own file")
+    with pytest.raises(CopyRefused, match="exists"):
+        await copy_to_sqlite(shared.dsn, there, HOST)
+    assert there.read_bytes() == b"the user's own file"
+    with pytest.raises(CopyRefused, match="is not a folder"):
+        await copy_to_sqlite(shared.dsn, tmp_path / "no such folder" / "lib.sqlite3", HOST)
+    # A disk that fills up part way (a file size limit on the command): refused, and no file left behind.
+    big = sqlite_store(tmp_path / "big.sqlite3")
+    await big.open()
+    try:
+        await new_model(big, "wordy", sha("e"), meta={"description": "words " * 400_000})
+    finally:
+        await big.close()
+    wordy = await migrated_database(pg_server)
+    await copy_library(f"sqlite://{tmp_path / 'big.sqlite3'}", wordy.dsn, HOST)
+    result = subprocess.run(
+        [sys.executable, "-m", "hikaze_mm", "db", "copy", "--from", wordy.dsn, "--to",
+         f"sqlite://{tmp_path / 'new.sqlite3'}", "--host-id", HOST, "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "HIKAZE_MM_CONFIG": ""},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)))
+    assert result.returncode == 1 and "disk" in result.stderr and "nothing was copied" in result.stderr, result.stderr
+    assert not [p.name for p in tmp_path.iterdir() if "new.sqlite3" in p.name]  # nor its temporary, journal, note
+
+
+
+async def test_the_copy_command_goes_back_and_says_where_the_images_go(tmp_path: Path, pg_server: PgServer) -> None:
+    await _library(tmp_path / "lib.sqlite3")
+    shared = await migrated_database(pg_server)
+    await copy_library(f"sqlite://{tmp_path / 'lib.sqlite3'}", shared.dsn, "gpu-box")
+    back = tmp_path / "laptop" / "library.sqlite3"
+    back.parent.mkdir()
+    result = run_cli("db", "copy", "--from", shared.dsn, "--to", f"sqlite://{back}", "--host-id", "gpu-box",
+                     "--data-dir", str(tmp_path / "data"), "--images-dir", str(tmp_path / "nas"))
+    assert result.returncode == 0, result.stderr
+    assert "2 models" in result.stdout and back.exists()
+    assert f"rsync -a {tmp_path / 'nas'}/ {back.parent / 'images'}/" in result.stdout
+    again = run_cli("db", "copy", "--from", shared.dsn, "--to", f"sqlite://{back}", "--data-dir", str(tmp_path))
+    assert again.returncode == 1 and "exists" in again.stderr

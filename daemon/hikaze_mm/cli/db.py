@@ -24,9 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for parser in parsers.values():
         add_flags(parser)
     parsers["copy"].add_argument("--from", dest="source", required=True, metavar="URL",
-                                 help="the library to copy: sqlite:///FILE (the daemon must be stopped)")
+                                 help="the library to copy: sqlite:///FILE (its daemon stopped), or a shared "
+                                      "postgresql://USER@HOST/DB to copy as this host sees it")
     parsers["copy"].add_argument("--to", dest="target", required=True, metavar="URL",
-                                 help="where to: postgresql://USER@HOST/DB, migrated and holding no library yet")
+                                 help="where to: postgresql://USER@HOST/DB, migrated and holding no library yet; or "
+                                      "sqlite:///FILE, a file that does not exist yet")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -53,19 +55,26 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _copy(source: str | None, target: str | None, settings: Settings) -> int:
-    from hikaze_mm.store.transfer import SQLITE, CopyRefused, copy_library
+    from hikaze_mm.store.copy_back import copy_to_sqlite
+    from hikaze_mm.store.transfer import POSTGRES, SQLITE, CopyRefused, copy_library
 
+    source, target = source or "", target or ""
+    back = source.startswith(POSTGRES) and target.startswith(SQLITE)
     try:
-        counts = await copy_library(source or "", target or "", settings.host_id)
+        if back:
+            counts = await copy_to_sqlite(source, Path(target[len(SQLITE):]), settings.host_id)
+        else:
+            counts = await copy_library(source, target, settings.host_id)
     except CopyRefused as e:
         print(f"hikaze-mm: {e}", file=sys.stderr)
         return 1
     print("copied " + ", ".join(f"{n} {what}" for what, n in counts.items()) + f" (files as host {settings.host_id})")
-    # The images' files are not rows: without this line the copied library would show none of them.
-    images = Path((source or "")[len(SQLITE):]).parent / "images"
-    if counts["images"] + counts["pending_images"] and images.resolve() != settings.image_folder.resolve():
-        source, target = shlex.quote(f"{images}/"), shlex.quote(f"{settings.image_folder}/")
-        print(f"the images' files stay where the copied library kept them ({images}, unless its images_dir said "
-              f"otherwise): copy them into the images_dir every machine mounts (rsync -a {source} {target}), or "
-              "the shared library shows none of them")
+    # The images' files are not rows: without this line the copied library would show none of them. A SQLite
+    # library keeps them beside its file unless its images_dir said otherwise; a shared one in its images_dir.
+    here, there = ((settings.image_folder, Path(target[len(SQLITE):]).parent / "images") if back else
+                   (Path(source[len(SQLITE):]).parent / "images", settings.image_folder))
+    if counts["images"] + counts["pending_images"] and here.resolve() != there.resolve():
+        print(f"the images' files are not in the database: copy them from {here} (unless the copied library's "
+              f"images_dir said otherwise) to {there} (rsync -a {shlex.quote(f'{here}/')} "
+              f"{shlex.quote(f'{there}/')}), or the new library shows none of them")
     return 0

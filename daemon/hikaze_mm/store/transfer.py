@@ -1,4 +1,5 @@
-"""`hikaze-mm db copy`: a whole library from a SQLite file into a shared PostgreSQL database.
+"""`hikaze-mm db copy`: a whole library from a SQLite file into a shared PostgreSQL database (`copy_back` goes the
+other way).
 
 The source is read in one read transaction (a consistent snapshot, even of a file a daemon is writing) and the
 target written in one transaction that holds the write lock of every daemon: the counts of the target are
@@ -111,9 +112,11 @@ RECOUNT = (
 async def copy_library(source: str, target: str, host: str) -> dict[str, int]:
     """Copies the library at `source` (sqlite:///FILE) into `target` (postgresql://...); rows copied by table."""
     if not source.startswith(SQLITE):
-        raise CopyRefused(f"--from must be a SQLite library (sqlite:///FILE), got {safe_url(source)}")
+        raise CopyRefused(f"--from must be a SQLite library (sqlite:///FILE) going into PostgreSQL, or a PostgreSQL "
+                          f"library going into a new SQLite file; got {safe_url(source)}")
     if not target.startswith(POSTGRES):
-        raise CopyRefused(f"--to must be a PostgreSQL database (postgresql://USER@HOST/DB), got {safe_url(target)}")
+        raise CopyRefused(f"--to must be a PostgreSQL database (postgresql://USER@HOST/DB) for a SQLite library, "
+                          f"got {safe_url(target)}")
     rows = await asyncio.to_thread(_read_sqlite, source[len(SQLITE):])
     conn = await connect(target)
     try:
