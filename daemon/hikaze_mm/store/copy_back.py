@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from hikaze_mm.store.errors import StorageFull
 from hikaze_mm.store.postgres.database import connect, safe_url, schema_version
 from hikaze_mm.store.postgres.migrations import SCHEMA_VERSION as PG_SCHEMA
@@ -51,17 +53,17 @@ async def copy_to_sqlite(source: str, path: Path, host: str) -> dict[str, int]:
         if version != PG_SCHEMA:
             raise CopyRefused(f"{safe_url(source)} has schema {version}, not {PG_SCHEMA}: run `hikaze-mm db migrate "
                               f"--database-url {safe_url(source)}` first")
-        async with conn.transaction(isolation="repeatable_read", readonly=True):
-            rows = await _read(conn, host)
+        try:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                rows = await _read(conn, host)
+        except asyncpg.PostgresError as e:
+            raise CopyRefused(f"{safe_url(source)} could not be read ({e}); nothing was copied") from None
     finally:
         await conn.close()
     temporary = path.with_name(f".{path.name}.copying-{os.getpid()}")
     try:
         await _write(temporary, rows)
-        try:
-            os.link(temporary, path)  # unlike a rename, never over a file that appeared meanwhile
-        except FileExistsError:
-            raise CopyRefused(f"{path} appeared while the copy was written; nothing was copied") from None
+        _into_place(temporary, path)
     finally:
         # The file under its temporary name, its journal, and the note of its clean close (the copy, under its
         # own name, has none: its first open checks every page).
@@ -70,6 +72,19 @@ async def copy_to_sqlite(source: str, path: Path, host: str) -> dict[str, int]:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
     return {table.name: len(rows[table.name]) for table in TABLES}
+
+
+def _into_place(temporary: Path, path: Path) -> None:
+    """The written file under its name: linked, which unlike a rename never replaces a file that appeared
+    meanwhile; renamed where the filesystem has no links, after a last look."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise CopyRefused(f"{path} appeared while the copy was written; nothing was copied") from None
+    except OSError:
+        if path.exists() or path.is_symlink():
+            raise CopyRefused(f"{path} appeared while the copy was written; nothing was copied") from None
+        os.rename(temporary, path)
 
 
 async def _read(conn: Any, host: str) -> dict[str, list[tuple[Any, ...]]]:
