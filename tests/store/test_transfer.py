@@ -215,6 +215,9 @@ async def test_the_copy_back_is_the_library_as_this_host_sees_it(tmp_path: Path,
         await new_model(a, "only-a", sha("b"), meta={"trigger_words": ["kept"]})
         twin = await hashed_row(b, "/b/loras/both.safetensors", sha("a"), status="conflict", conflict=sha("a"))
         await b.imports.absorb(twin.id, sha("a"), {}, [], ("/b/loras/both.safetensors", STAT))
+        # A second copy on b, added later though its path sorts first: b's daemon takes the first added.
+        later = await hashed_row(b, "/b/a-later.safetensors", sha("a"), status="conflict", conflict=sha("a"))
+        await b.imports.absorb(later.id, sha("a"), {}, [], ("/b/a-later.safetensors", STAT))
         await hashed_row(a, "/m/loras/waiting-on-a.safetensors", sha("c"))
         await hashed_row(b, "/b/loras/waiting-on-b.safetensors", sha("d"))
         await a.lookups.queue_lookups([sha("b")], False, 1.0)
@@ -224,7 +227,7 @@ async def test_the_copy_back_is_the_library_as_this_host_sees_it(tmp_path: Path,
         await b.close()
     target = tmp_path / "b.sqlite3"
     counts = await copy_to_sqlite(shared.dsn, target, "host-b")
-    assert (counts["models"], counts["model_copies"], counts["pending_import"], counts["lookup_queue"]) == (2, 0, 1, 1)
+    assert (counts["models"], counts["model_copies"], counts["pending_import"], counts["lookup_queue"]) == (2, 1, 1, 1)
     store = sqlite_store(target)
     await store.open()
     try:
@@ -253,6 +256,12 @@ async def test_a_copy_back_goes_only_into_a_new_file_and_leaves_nothing_when_it_
     with pytest.raises(CopyRefused, match="exists"):
         await copy_to_sqlite(shared.dsn, there, HOST)
     assert there.read_bytes() == b"the user's own file"
+    # A journal left behind by a library moved away without it would be replayed onto the copy, emptying it.
+    (tmp_path / "moved.sqlite3-wal").write_bytes(b"an old library's journal")
+    with pytest.raises(CopyRefused, match="part of a library that was there"):
+        await copy_to_sqlite(shared.dsn, tmp_path / "moved.sqlite3", HOST)
+    assert (tmp_path / "moved.sqlite3-wal").read_bytes() == b"an old library's journal"
+    assert not (tmp_path / "moved.sqlite3").exists()
     with pytest.raises(CopyRefused, match="is not a folder"):
         await copy_to_sqlite(shared.dsn, tmp_path / "no such folder" / "lib.sqlite3", HOST)
     # A disk that fills up part way (a file size limit on the command): refused, and no file left behind.
@@ -270,7 +279,7 @@ async def test_a_copy_back_goes_only_into_a_new_file_and_leaves_nothing_when_it_
         capture_output=True, text=True, timeout=120, env={**os.environ, "HIKAZE_MM_CONFIG": ""},
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)))
     assert result.returncode == 1 and "disk" in result.stderr and "nothing was copied" in result.stderr, result.stderr
-    assert not [p.name for p in tmp_path.iterdir() if "new.sqlite3" in p.name]  # nor its temporary, journal, note
+    assert not [p.name for p in tmp_path.iterdir() if "new.sqlite3" in p.name or "copy" in p.name]
 
 
 

@@ -44,7 +44,13 @@ async def copy_to_sqlite(source: str, path: Path, host: str) -> dict[str, int]:
     """Copies the shared library at `source` (postgresql://...) into a new SQLite file at `path`, as host `host`
     sees it; rows copied by table."""
     if path.exists() or path.is_symlink():
-        raise CopyRefused(f"{path} exists: a copy goes only into a new file (move that one away first)")
+        raise CopyRefused(f"{path} exists: a copy goes only into a new file (move that one away first, with its "
+                          "-wal and -shm files)")
+    for side in _sides(path):
+        # A library's journal left behind (its file moved away without it) would be replayed onto the copy.
+        if side.exists() or side.is_symlink():
+            raise CopyRefused(f"{side} exists: it is part of a library that was there; move it away with that "
+                              "library's file, or choose another name")
     if not path.parent.is_dir():
         raise CopyRefused(f"{path.parent} is not a folder")
     conn = await connect(source)
@@ -60,18 +66,22 @@ async def copy_to_sqlite(source: str, path: Path, host: str) -> dict[str, int]:
             raise CopyRefused(f"{safe_url(source)} could not be read ({e}); nothing was copied") from None
     finally:
         await conn.close()
-    temporary = path.with_name(f".{path.name}.copying-{os.getpid()}")
+    temporary = path.with_name(f".hikaze-copy-{os.getpid()}.sqlite3")  # short, whatever the target's length
     try:
         await _write(temporary, rows)
         _into_place(temporary, path)
     finally:
         # The file under its temporary name, its journal, and the note of its clean close (the copy, under its
         # own name, has none: its first open checks every page).
-        for leftover in (temporary, *(temporary.with_name(temporary.name + end) for end in ("-wal", "-shm")),
-                         closed_cleanly(temporary)):
-            with contextlib.suppress(FileNotFoundError):
+        for leftover in (temporary, *_sides(temporary), closed_cleanly(temporary)):
+            with contextlib.suppress(OSError):  # gone already, or beyond help: the copy's outcome stands
                 leftover.unlink()
     return {table.name: len(rows[table.name]) for table in TABLES}
+
+
+def _sides(path: Path) -> tuple[Path, ...]:
+    """The files SQLite keeps beside a database: its journals."""
+    return tuple(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))
 
 
 def _into_place(temporary: Path, path: Path) -> None:
@@ -110,7 +120,8 @@ def _this_hosts_files(models: list[tuple[Any, ...]], copies: list[tuple[Any, ...
     model_columns = next(t for t in TABLES if t.name == "models").columns
     copy_columns = next(t for t in TABLES if t.name == "model_copies").columns
     first_copy: dict[str, tuple[Any, ...]] = {}
-    for row in sorted(copies, key=lambda c: c[copy_columns.index("path")]):
+    # The copy this host's daemon would take for its file (the first added, then by path), as the shared store does.
+    for row in sorted(copies, key=lambda c: (c[copy_columns.index("added_at")], c[copy_columns.index("path")])):
         first_copy.setdefault(row[copy_columns.index("sha256")], row)
     promoted: set[str] = set()
     seen: list[tuple[Any, ...]] = []
