@@ -23,13 +23,12 @@ from typing import Any
 import asyncpg
 
 from hikaze_mm.store.errors import StorageFull
-from hikaze_mm.store.postgres.database import connect, safe_url, schema_version
-from hikaze_mm.store.postgres.migrations import SCHEMA_VERSION as PG_SCHEMA
+from hikaze_mm.store.postgres.database import safe_url
 from hikaze_mm.store.sqlite.checks import closed_cleanly
 from hikaze_mm.store.sqlite.database import Database
 from hikaze_mm.store.sqlite.models import nsfw_flag
 from hikaze_mm.store.sqlite.search_index import reindex_many
-from hikaze_mm.store.transfer import BATCH, TABLES, CopyRefused, Table
+from hikaze_mm.store.transfer import BATCH, TABLES, CopyRefused, Table, check_copy, migrated
 
 # What is read of a table of this host's rows, beyond `WHERE host = $1`: a pending row's tags and images go with
 # the rows of this host's queue.
@@ -53,12 +52,8 @@ async def copy_to_sqlite(source: str, path: Path, host: str) -> dict[str, int]:
                               "library's file, or choose another name")
     if not path.parent.is_dir():
         raise CopyRefused(f"{path.parent} is not a folder")
-    conn = await connect(source)
+    conn = await migrated(source)
     try:
-        version = await schema_version(conn)
-        if version != PG_SCHEMA:
-            raise CopyRefused(f"{safe_url(source)} has schema {version}, not {PG_SCHEMA}: run `hikaze-mm db migrate "
-                              f"--database-url {safe_url(source)}` first")
         try:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 rows = await _read(conn, host)
@@ -159,7 +154,7 @@ async def _write(path: Path, rows: dict[str, list[tuple[Any, ...]]]) -> None:
             shas = [row[0] for row in rows["models"]]
             for start in range(0, len(shas), BATCH):
                 await reindex_many(db, shas[start:start + BATCH])
-            await _check(db, rows)
+            await check_copy(lambda sql: _value(db, sql), rows, own=("chores",))
     except (sqlite3.Error, StorageFull) as e:
         raise CopyRefused(f"{path.parent} refused the copy ({e}); nothing was copied") from None
     finally:
@@ -179,12 +174,6 @@ def _sqlite_row(table: Table, row: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(values)
 
 
-async def _check(db: Any, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    for table in TABLES:
-        (held,) = await (await db.execute(f"SELECT count(*) FROM {table.name}")).fetchone()
-        if held < len(rows[table.name]) or (held != len(rows[table.name]) and table.name != "chores"):
-            raise CopyRefused(f"the copy of {table.name} holds {held} rows, not {len(rows[table.name])}; "
-                              "nothing was copied")
-    (tallied,) = await (await db.execute("SELECT coalesce(sum(n), 0) FROM model_tally")).fetchone()
-    if tallied != len(rows["models"]):
-        raise CopyRefused(f"the copied models count {tallied}, not {len(rows['models'])}; nothing was copied")
+async def _value(db: Any, sql: str) -> int:
+    (value,) = await (await db.execute(sql)).fetchone()
+    return int(value)

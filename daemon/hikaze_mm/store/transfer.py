@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,12 +119,8 @@ async def copy_library(source: str, target: str, host: str) -> dict[str, int]:
         raise CopyRefused(f"--to must be a PostgreSQL database (postgresql://USER@HOST/DB) for a SQLite library, "
                           f"got {safe_url(target)}")
     rows = await asyncio.to_thread(_read_sqlite, source[len(SQLITE):])
-    conn = await connect(target)
+    conn = await migrated(target)
     try:
-        version = await schema_version(conn)
-        if version != PG_SCHEMA:
-            raise CopyRefused(f"{safe_url(target)} has schema {version}, not {PG_SCHEMA}: run `hikaze-mm db migrate "
-                              f"--database-url {safe_url(target)}` first")
         try:
             async with conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
@@ -133,7 +130,7 @@ async def copy_library(source: str, target: str, host: str) -> dict[str, int]:
                     raise CopyRefused(f"{safe_url(target)} holds a library already ({held} models, pending rows "
                                       "and tags); a copy goes only into an empty one")
                 await _write(conn, rows, host)
-                await _check(conn, rows)
+                await check_copy(conn.fetchval, rows)
                 await conn.execute("UPDATE store_state SET generation = generation + 1")
         except asyncpg.PostgresError as e:
             raise CopyRefused(f"{safe_url(target)} refused the copy ({e}); nothing was copied") from None
@@ -183,13 +180,26 @@ async def _write(conn: Any, rows: dict[str, list[tuple[Any, ...]]], host: str) -
         await conn.execute(f"ALTER TABLE {table_name} ENABLE TRIGGER {trigger}")
 
 
-async def _check(conn: Any, rows: dict[str, list[tuple[Any, ...]]]) -> None:
-    """Every table holds what was read, and the counts the triggers keep agree with the rows."""
+async def check_copy(value: Callable[[str], Awaitable[int]], rows: dict[str, list[tuple[Any, ...]]], *,
+                     own: tuple[str, ...] = ()) -> None:
+    """Every table of the copy holds what was read (those in `own` at least that: a new database may list rows of
+    its own), and the counts its triggers keep agree with the rows; `value` answers one count's SQL."""
     for table in TABLES:
-        held = await conn.fetchval(f"SELECT count(*) FROM {table.name}")
-        if held != len(rows[table.name]):
+        held = await value(f"SELECT count(*) FROM {table.name}")
+        if held < len(rows[table.name]) or (held != len(rows[table.name]) and table.name not in own):
             raise CopyRefused(f"the copy of {table.name} holds {held} rows, not {len(rows[table.name])}; "
                               "nothing was copied")
-    tallied = await conn.fetchval("SELECT coalesce(sum(n), 0) FROM model_tally")
+    tallied = await value("SELECT coalesce(sum(n), 0) FROM model_tally")
     if tallied != len(rows["models"]):
         raise CopyRefused(f"the copied models count {tallied}, not {len(rows['models'])}; nothing was copied")
+
+
+async def migrated(url: str) -> asyncpg.Connection:
+    """A connection to the shared database at `url`, refused unless its schema is this version's."""
+    conn = await connect(url)
+    version = await schema_version(conn)
+    if version != PG_SCHEMA:
+        await conn.close()
+        raise CopyRefused(f"{safe_url(url)} has schema {version}, not {PG_SCHEMA}: run `hikaze-mm db migrate "
+                          f"--database-url {safe_url(url)}` first")
+    return conn
